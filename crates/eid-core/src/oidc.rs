@@ -1,0 +1,750 @@
+//! The OpenID Connect authorization code flow with PKCE.
+//!
+//! 1. [`Provider::authorize`] validates the request (OIDC Core §3.1.2.1–2) and opens a login
+//!    request with its own WebAuthn challenge; the browser is bound to it by a cookie secret.
+//! 2. The login page shows the approval URL as a QR code; the phone approves
+//!    ([`Provider::approve`]).
+//! 3. [`Provider::login_view`] tells the browser what comes next: wait, consent, or go back to
+//!    the client with a code or an error.
+//! 4. [`Provider::token`] exchanges the single-use code (RFC 6749 §4.1.3, RFC 7636 §4.6).
+//! 5. [`Provider::userinfo`] returns the claims the granted scopes cover (OIDC Core §5.3).
+
+use std::collections::BTreeSet;
+
+use eid_proto::oauth::{ProviderMetadata, TokenResponse};
+use serde::Deserialize;
+use url::Url;
+
+use crate::citizens::{request_aad, ApprovalState, Profile};
+use crate::crypto::{b64url, ct_eq, random_token, sha256};
+use crate::keys::{half_hash, sign_jwt, JwsAlg};
+use crate::store::{AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, RequestStatus};
+use crate::{Error, OAuthError, OAuthErrorCode, Provider};
+
+/// Scopes eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
+pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "address"];
+
+/// Claims eid can release.
+pub const SUPPORTED_CLAIMS: [&str; 14] = [
+    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "name", "gender", "birthdate",
+    "email", "phone_number", "address",
+];
+
+/// What each scope releases, in English and Traditional Chinese.
+pub fn scope_descriptions(scopes: &[String]) -> Vec<(&'static str, &'static str, &'static str)> {
+    const TABLE: [(&str, &str, &str); 5] = [
+        (
+            "openid",
+            "An identifier for you that is different for every service",
+            "您在此服務的識別碼（每項服務各不相同）",
+        ),
+        (
+            "profile",
+            "Your name in English and Chinese, gender and date of birth",
+            "您的中英文姓名、性別及出生日期",
+        ),
+        ("email", "Your email address", "您的電郵地址"),
+        ("phone", "Your phone number", "您的電話號碼"),
+        ("address", "Your residential address", "您的住址"),
+    ];
+    TABLE
+        .into_iter()
+        .filter(|(scope, _, _)| scopes.iter().any(|s| s == scope))
+        .collect()
+}
+
+/// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AuthorizationParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub response_mode: Option<String>,
+    pub prompt: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+}
+
+/// Why an authorization request failed, and so how to tell whom.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI could not be validated: tell the person, never redirect
+    /// (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+    Page { title: String, detail: String },
+    /// The client's redirect URI is validated: send the error there.
+    Redirect(Url),
+    /// The server failed.
+    Internal(Error),
+}
+
+impl From<Error> for AuthorizeError {
+    fn from(e: Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AuthorizeError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A login request the browser goes on with.
+#[derive(Debug)]
+pub struct PendingLogin {
+    pub request_id: String,
+    /// Goes in a cookie; only its hash is stored.
+    pub browser_secret: String,
+}
+
+/// What the login page shows.
+#[derive(Debug)]
+pub enum LoginView {
+    /// Waiting for the phone.
+    Waiting {
+        approval_url: String,
+        client_name: String,
+        scopes: Vec<String>,
+        expires_in: i64,
+    },
+    /// Approved: the citizen confirms what is shared.
+    Consent {
+        client_name: String,
+        scopes: Vec<String>,
+        csrf_token: String,
+    },
+    /// Done: back to the client (with a code or an error).
+    Redirect(Url),
+    /// Nothing more to do in this browser.
+    Finished,
+}
+
+/// Token request parameters (RFC 6749 §4.1.3 and §2.3.1).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
+    OAuthError::new(code, description)
+}
+
+/// RFC 7636 §4.1: 43 to 128 characters of `[A-Za-z0-9-._~]`.
+fn is_pkce_value(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// Normalised scope: supported scopes only, in a stable order, `openid` first.
+fn normalise_scope(scope: &str) -> Vec<String> {
+    let requested: BTreeSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+    SUPPORTED_SCOPES
+        .iter()
+        .filter(|s| requested.contains(*s))
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+impl Provider {
+    /// OpenID Provider Metadata (OIDC Discovery 1.0 §3).
+    pub fn discovery(&self) -> ProviderMetadata {
+        let issuer = self.config.issuer_str();
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        ProviderMetadata {
+            authorization_endpoint: format!("{issuer}/authorize"),
+            token_endpoint: format!("{issuer}/token"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
+            jwks_uri: format!("{issuer}/jwks"),
+            issuer,
+            scopes_supported: strings(&SUPPORTED_SCOPES),
+            response_types_supported: strings(&["code"]),
+            response_modes_supported: strings(&["query"]),
+            grant_types_supported: strings(&["authorization_code"]),
+            subject_types_supported: strings(&["pairwise"]),
+            id_token_signing_alg_values_supported: strings(&["ES256", "RS256"]),
+            token_endpoint_auth_methods_supported: strings(&[
+                "client_secret_basic",
+                "client_secret_post",
+            ]),
+            code_challenge_methods_supported: strings(&["S256"]),
+            claims_supported: strings(&SUPPORTED_CLAIMS),
+            claims_locales_supported: strings(&["en", "zh-Hant"]),
+            ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
+            request_parameter_supported: false,
+            claims_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+
+    /// The URL the phone opens to approve a request (shown as a QR code).
+    pub fn approval_url(&self, request_id: &str) -> String {
+        format!("{}/api/v1/approvals/{request_id}", self.config.issuer_str())
+    }
+
+    /// Builds a redirect to the client with `params`, `state` and `iss` (RFC 9207 §2).
+    fn client_redirect(
+        &self,
+        redirect_uri: &str,
+        params: &[(&str, &str)],
+        state: Option<&str>,
+    ) -> Result<Url, Error> {
+        let mut url = Url::parse(redirect_uri)
+            .map_err(|e| Error::Crypto(format!("stored redirect URI does not parse: {e}")))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in params {
+                query.append_pair(k, v);
+            }
+            if let Some(state) = state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", &self.config.issuer_str());
+        }
+        Ok(url)
+    }
+
+    fn error_redirect(
+        &self,
+        redirect_uri: &str,
+        error: &OAuthError,
+        state: Option<&str>,
+    ) -> Result<Url, Error> {
+        self.client_redirect(
+            redirect_uri,
+            &[
+                ("error", error.code.as_str()),
+                ("error_description", &error.description),
+            ],
+            state,
+        )
+    }
+
+    /// Validates an authorization request and opens a login for it.
+    pub fn authorize(
+        &self,
+        params: &AuthorizationParams,
+        now: i64,
+    ) -> Result<PendingLogin, AuthorizeError> {
+        let page = |title: &str, detail: &str| AuthorizeError::Page {
+            title: title.to_owned(),
+            detail: detail.to_owned(),
+        };
+        // First the client and its redirect URI: until both check out, nothing is redirected.
+        let Some(client_id) = params.client_id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(page("Missing client_id", "The request does not say which service is asking (client_id)."));
+        };
+        let Some(client) = self.store.client(client_id)? else {
+            return Err(page("Unknown service", "No service is registered with this client_id."));
+        };
+        let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(page("Missing redirect_uri", "The request does not say where to return (redirect_uri)."));
+        };
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(page(
+                "Unregistered redirect URI",
+                "The redirect_uri does not exactly match any URI registered for this service, so eid will not send you there.",
+            ));
+        }
+        let state = params.state.as_deref();
+        match self.check_authorization_params(params) {
+            Ok(scopes) => self.open_login(params, &client, redirect_uri, scopes, now),
+            Err(error) => Err(AuthorizeError::Redirect(
+                self.error_redirect(redirect_uri, &error, state)?,
+            )),
+        }
+    }
+
+    /// The checks after the redirect URI is trusted, in the order the specs list them.
+    fn check_authorization_params(&self, p: &AuthorizationParams) -> Result<Vec<String>, OAuthError> {
+        use OAuthErrorCode::*;
+        if p.request.is_some() {
+            return Err(oauth(RequestNotSupported, "request objects are not supported"));
+        }
+        if p.request_uri.is_some() {
+            return Err(oauth(RequestUriNotSupported, "request_uri is not supported"));
+        }
+        match p.response_type.as_deref() {
+            None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
+            Some("code") => {}
+            Some(_) => {
+                return Err(oauth(UnsupportedResponseType, "only response_type=code is supported"))
+            }
+        }
+        if let Some(mode) = p.response_mode.as_deref() {
+            if mode != "query" {
+                return Err(oauth(InvalidRequest, "only response_mode=query is supported"));
+            }
+        }
+        let scopes = normalise_scope(p.scope.as_deref().unwrap_or(""));
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err(oauth(InvalidScope, "scope must include openid"));
+        }
+        match p.code_challenge.as_deref() {
+            None | Some("") => {
+                return Err(oauth(InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256"))
+            }
+            Some(challenge) if challenge.len() != 43 || !is_pkce_value(challenge) => {
+                return Err(oauth(InvalidRequest, "code_challenge must be the 43-character base64url SHA-256 of the verifier"))
+            }
+            Some(_) => {}
+        }
+        if p.code_challenge_method.as_deref() != Some("S256") {
+            return Err(oauth(InvalidRequest, "code_challenge_method must be S256"));
+        }
+        if let Some(prompt) = p.prompt.as_deref() {
+            let prompts: Vec<&str> = prompt.split(' ').collect();
+            if prompts.contains(&"none") {
+                // Every login needs the phone: there is no silent authentication.
+                return Err(oauth(LoginRequired, "the citizen must approve the login on their phone"));
+            }
+        }
+        for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
+            if value.as_ref().is_some_and(|v| v.len() > max) {
+                return Err(oauth(InvalidRequest, format!("{name} is longer than {max} bytes")));
+            }
+        }
+        Ok(scopes)
+    }
+
+    fn open_login(
+        &self,
+        params: &AuthorizationParams,
+        client: &ClientRecord,
+        redirect_uri: &str,
+        scopes: Vec<String>,
+        now: i64,
+    ) -> Result<PendingLogin, AuthorizeError> {
+        let request_id = random_token();
+        let browser_secret = random_token();
+        let (options, authentication) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Crypto(format!("starting WebAuthn authentication: {e}")))?;
+        let approval = self.derived.data.seal_json(
+            &request_aad(&request_id),
+            &ApprovalState {
+                authentication,
+                options,
+            },
+        )?;
+        self.store.insert_auth_request(&AuthRequestRecord {
+            request_id: request_id.clone(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            scope: scopes.join(" "),
+            state: params.state.clone(),
+            nonce: params.nonce.clone(),
+            code_challenge: params.code_challenge.clone().unwrap_or_default(),
+            browser_hash: sha256(browser_secret.as_bytes()).to_vec(),
+            csrf_token: random_token(),
+            approval_state: Some(approval),
+            status: RequestStatus::Pending,
+            citizen_id: None,
+            device_id: None,
+            auth_time: None,
+            code_hash: None,
+            code_expires_at: None,
+            created_at: now,
+            expires_at: now + self.config.login_ttl,
+        })?;
+        Ok(PendingLogin {
+            request_id,
+            browser_secret,
+        })
+    }
+
+    /// Loads a request for the browser that started it.
+    fn browser_request(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+    ) -> Result<AuthRequestRecord, Error> {
+        let request = self
+            .store
+            .auth_request(request_id)?
+            .ok_or(Error::NotFound("login request"))?;
+        let secret = browser_secret.ok_or(Error::WrongBrowser)?;
+        if !ct_eq(&sha256(secret.as_bytes()), &request.browser_hash) {
+            return Err(Error::WrongBrowser);
+        }
+        Ok(request)
+    }
+
+    /// What the browser shows or does next for a login request.
+    pub fn login_view(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+        now: i64,
+    ) -> Result<LoginView, Error> {
+        let request = self.browser_request(request_id, browser_secret)?;
+        let client = self.store.client(&request.client_id)?;
+        let Some(client) = client else {
+            return Ok(LoginView::Finished);
+        };
+        let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
+        match request.status {
+            RequestStatus::Pending if request.expires_at > now => Ok(LoginView::Waiting {
+                approval_url: self.approval_url(&request.request_id),
+                client_name: client.name,
+                scopes,
+                expires_in: request.expires_at - now,
+            }),
+            RequestStatus::Pending => Ok(LoginView::Redirect(self.error_redirect(
+                &request.redirect_uri,
+                &oauth(OAuthErrorCode::AccessDenied, "the login was not approved in time"),
+                request.state.as_deref(),
+            )?)),
+            RequestStatus::Approved => {
+                let citizen_id = request.citizen_id.clone().unwrap_or_default();
+                let consented = self
+                    .store
+                    .consent(&citizen_id, &request.client_id)?
+                    .map(|c| c.scope.split(' ').map(str::to_owned).collect::<BTreeSet<_>>())
+                    .unwrap_or_default();
+                if scopes.iter().all(|s| consented.contains(s)) {
+                    self.issue_code(&request, now)
+                } else {
+                    Ok(LoginView::Consent {
+                        client_name: client.name,
+                        scopes,
+                        csrf_token: request.csrf_token,
+                    })
+                }
+            }
+            RequestStatus::Denied => Ok(LoginView::Redirect(self.error_redirect(
+                &request.redirect_uri,
+                &oauth(OAuthErrorCode::AccessDenied, "the citizen declined"),
+                request.state.as_deref(),
+            )?)),
+            RequestStatus::CodeIssued | RequestStatus::Redeemed => Ok(LoginView::Finished),
+        }
+    }
+
+    /// Short status for the waiting page's poll: `pending`, `ready` or `expired`.
+    pub fn login_status(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+        now: i64,
+    ) -> Result<&'static str, Error> {
+        let request = self.browser_request(request_id, browser_secret)?;
+        Ok(match request.status {
+            RequestStatus::Pending if request.expires_at > now => "pending",
+            RequestStatus::Pending => "expired",
+            _ => "ready",
+        })
+    }
+
+    /// The citizen's answer on the consent page.
+    pub fn consent(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+        csrf_token: &str,
+        allow: bool,
+        now: i64,
+    ) -> Result<LoginView, Error> {
+        let request = self.browser_request(request_id, browser_secret)?;
+        if !ct_eq(csrf_token.as_bytes(), request.csrf_token.as_bytes()) {
+            return Err(Error::invalid("csrf_token", "the form is stale or forged; reload the page"));
+        }
+        if request.status != RequestStatus::Approved {
+            return self.login_view(request_id, browser_secret, now);
+        }
+        let citizen_id = request.citizen_id.clone().unwrap_or_default();
+        if !allow {
+            if !self.store.deny_auth_request(request_id)? {
+                return Ok(LoginView::Finished);
+            }
+            return Ok(LoginView::Redirect(self.error_redirect(
+                &request.redirect_uri,
+                &oauth(OAuthErrorCode::AccessDenied, "the citizen declined to share the requested data"),
+                request.state.as_deref(),
+            )?));
+        }
+        let mut granted: BTreeSet<String> = self
+            .store
+            .consent(&citizen_id, &request.client_id)?
+            .map(|c| c.scope.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default();
+        granted.extend(request.scope.split(' ').map(str::to_owned));
+        self.store.upsert_consent(&ConsentRecord {
+            citizen_id,
+            client_id: request.client_id.clone(),
+            scope: normalise_scope(&granted.into_iter().collect::<Vec<_>>().join(" ")).join(" "),
+            granted_at: now,
+        })?;
+        self.issue_code(&request, now)
+    }
+
+    fn issue_code(&self, request: &AuthRequestRecord, now: i64) -> Result<LoginView, Error> {
+        let code = random_token();
+        if !self.store.issue_code(
+            &request.request_id,
+            &sha256(code.as_bytes()),
+            now + self.config.code_ttl,
+        )? {
+            return Ok(LoginView::Finished);
+        }
+        Ok(LoginView::Redirect(self.client_redirect(
+            &request.redirect_uri,
+            &[("code", &code)],
+            request.state.as_deref(),
+        )?))
+    }
+
+    /// Authenticates a client at the token endpoint. Unknown clients and wrong secrets fail
+    /// alike, in constant time with respect to the secret.
+    fn authenticate_client(
+        &self,
+        basic: Option<(String, String)>,
+        params: &TokenParams,
+    ) -> Result<ClientRecord, Error> {
+        let failed = || oauth(OAuthErrorCode::InvalidClient, "client authentication failed");
+        let (client_id, secret) = match (basic, &params.client_secret) {
+            (Some(_), Some(_)) => {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidRequest,
+                    "use one client authentication method, not two",
+                )
+                .into())
+            }
+            (Some((id, secret)), None) => {
+                if params.client_id.as_deref().is_some_and(|p| p != id) {
+                    return Err(oauth(OAuthErrorCode::InvalidRequest, "client_id differs from the authenticated client").into());
+                }
+                (id, secret)
+            }
+            (None, Some(secret)) => match &params.client_id {
+                Some(id) => (id.clone(), secret.clone()),
+                None => return Err(failed().into()),
+            },
+            (None, None) => return Err(failed().into()),
+        };
+        let presented = sha256(secret.as_bytes());
+        match self.store.client(&client_id)? {
+            Some(client) if ct_eq(&presented, &client.secret_hash) => Ok(client),
+            _ => Err(failed().into()),
+        }
+    }
+
+    /// The token endpoint (RFC 6749 §4.1.3, OIDC Core §3.1.3). `basic` carries HTTP Basic
+    /// credentials, already form-decoded (RFC 6749 §2.3.1).
+    pub fn token(
+        &self,
+        basic: Option<(String, String)>,
+        params: &TokenParams,
+        now: i64,
+    ) -> Result<TokenResponse, Error> {
+        use OAuthErrorCode::*;
+        let client = self.authenticate_client(basic, params)?;
+        match params.grant_type.as_deref() {
+            None | Some("") => return Err(oauth(InvalidRequest, "grant_type is required").into()),
+            Some("authorization_code") => {}
+            Some(_) => return Err(oauth(UnsupportedGrantType, "only authorization_code is supported").into()),
+        }
+        let code = params
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| oauth(InvalidRequest, "code is required"))?;
+        let invalid_code = || oauth(InvalidGrant, "the authorization code is invalid, expired or was issued to another client");
+        let request = self
+            .store
+            .auth_request_by_code(&sha256(code.as_bytes()))?
+            .filter(|r| r.client_id == client.client_id)
+            .ok_or_else(invalid_code)?;
+        match request.status {
+            RequestStatus::CodeIssued => {}
+            RequestStatus::Redeemed => {
+                // RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
+                let revoked = self.store.revoke_tokens_for_request(&request.request_id)?;
+                tracing::warn!(request_id = %request.request_id, revoked, "authorization code replayed; tokens revoked");
+                return Err(oauth(InvalidGrant, "the authorization code was already used; tokens issued from it are revoked").into());
+            }
+            _ => return Err(invalid_code().into()),
+        }
+        if request.code_expires_at.is_none_or(|t| t <= now) {
+            return Err(invalid_code().into());
+        }
+        if params.redirect_uri.as_deref() != Some(request.redirect_uri.as_str()) {
+            return Err(oauth(InvalidGrant, "redirect_uri does not match the authorization request").into());
+        }
+        // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
+        let verifier = params
+            .code_verifier
+            .as_deref()
+            .ok_or_else(|| oauth(InvalidGrant, "code_verifier is required (PKCE)"))?;
+        if !is_pkce_value(verifier)
+            || !ct_eq(b64url(&sha256(verifier.as_bytes())).as_bytes(), request.code_challenge.as_bytes())
+        {
+            return Err(oauth(InvalidGrant, "PKCE verification failed: code_verifier does not match code_challenge").into());
+        }
+        let citizen_id = request
+            .citizen_id
+            .clone()
+            .ok_or_else(|| Error::Crypto("an issued code has no citizen".into()))?;
+        let access_token = random_token();
+        let alg = JwsAlg::parse(&client.id_token_alg).unwrap_or(JwsAlg::Es256);
+        let mut claims = serde_json::json!({
+            "iss": self.config.issuer_str(),
+            "sub": self.pairwise_sub(&client.client_id, &citizen_id),
+            "aud": client.client_id,
+            "exp": now + self.config.id_token_ttl,
+            "iat": now,
+            "auth_time": request.auth_time.unwrap_or(now),
+            "at_hash": half_hash(&access_token),
+            // RFC 8176: proof of possession of a hardware-bound key, unlocked by the citizen
+            // (user verification) on the phone.
+            "amr": ["hwk", "mfa"],
+        });
+        if let Some(nonce) = &request.nonce {
+            claims["nonce"] = serde_json::Value::String(nonce.clone());
+        }
+        let id_token = sign_jwt(self.keys.as_ref(), alg, &claims)?;
+        let record = AccessTokenRecord {
+            token_hash: sha256(access_token.as_bytes()).to_vec(),
+            request_id: request.request_id.clone(),
+            client_id: client.client_id.clone(),
+            citizen_id,
+            scope: request.scope.clone(),
+            expires_at: now + self.config.access_token_ttl,
+        };
+        if !self.store.redeem_code(&request.request_id, &record)? {
+            // Another request redeemed it first.
+            return Err(oauth(InvalidGrant, "the authorization code was already used").into());
+        }
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: self.config.access_token_ttl.unsigned_abs(),
+            id_token,
+            scope: request.scope,
+        })
+    }
+
+    /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of client and citizen, so
+    /// that services cannot correlate a citizen by `sub`.
+    pub fn pairwise_sub(&self, client_id: &str, citizen_id: &str) -> String {
+        b64url(&self.derived.pairwise.hash(&[client_id.as_bytes(), citizen_id.as_bytes()]))
+    }
+
+    /// The userinfo endpoint (OIDC Core §5.3): claims for the token's scopes.
+    pub fn userinfo(&self, access_token: &str, now: i64) -> Result<serde_json::Value, Error> {
+        let token = self
+            .store
+            .access_token(&sha256(access_token.as_bytes()))?
+            .filter(|t| t.expires_at > now)
+            .ok_or_else(|| oauth(OAuthErrorCode::InvalidToken, "the access token is invalid, expired or revoked"))?;
+        if self.store.client(&token.client_id)?.is_none() {
+            return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
+        }
+        let profile = self.profile(&token.citizen_id)?;
+        Ok(userinfo_claims(
+            self.pairwise_sub(&token.client_id, &token.citizen_id),
+            &profile,
+            &token.scope,
+        ))
+    }
+}
+
+/// Standard claims (OIDC Core §5.1, §5.4) for the granted scopes, where the citizen has them.
+fn userinfo_claims(sub: String, profile: &Profile, scope: &str) -> serde_json::Value {
+    let scopes: BTreeSet<&str> = scope.split(' ').collect();
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), sub.into());
+    if scopes.contains("profile") {
+        claims.insert("name".into(), profile.english_name.clone().into());
+        if let Some(zh) = &profile.chinese_name {
+            // OIDC Core §5.2: language-tagged claim.
+            claims.insert("name#zh-Hant".into(), zh.clone().into());
+        }
+        let gender = match profile.gender.as_str() {
+            "M" => "male",
+            "F" => "female",
+            _ => "other",
+        };
+        claims.insert("gender".into(), gender.into());
+        claims.insert("birthdate".into(), profile.date_of_birth.clone().into());
+    }
+    if scopes.contains("email") {
+        if let Some(email) = &profile.email {
+            claims.insert("email".into(), email.clone().into());
+            claims.insert("email_verified".into(), false.into());
+        }
+    }
+    if scopes.contains("phone") {
+        if let Some(phone) = &profile.phone {
+            claims.insert("phone_number".into(), phone.clone().into());
+            claims.insert("phone_number_verified".into(), false.into());
+        }
+    }
+    if scopes.contains("address") {
+        if let Some(address) = &profile.address {
+            claims.insert("address".into(), serde_json::json!({ "formatted": address }));
+        }
+    }
+    serde_json::Value::Object(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc_7636_appendix_b() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        assert!(is_pkce_value(verifier));
+        assert_eq!(
+            b64url(&sha256(verifier.as_bytes())),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn pkce_values_have_bounded_length_and_alphabet() {
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(is_pkce_value(&"a".repeat(128)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}+", "a".repeat(43))));
+    }
+
+    #[test]
+    fn scope_is_narrowed_to_supported_and_ordered() {
+        assert_eq!(normalise_scope("email openid  bogus profile"), vec!["openid", "profile", "email"]);
+        assert!(normalise_scope("").is_empty());
+    }
+
+    #[test]
+    fn userinfo_releases_only_granted_scopes() {
+        let profile = Profile {
+            english_name: "CHAN Tai Man".into(),
+            chinese_name: Some("陳大文".into()),
+            date_of_birth: "1990-01-01".into(),
+            gender: "M".into(),
+            hkid: "A1234563".into(),
+            email: Some("a@b.hk".into()),
+            phone: None,
+            address: None,
+        };
+        let claims = userinfo_claims("s".into(), &profile, "openid email phone");
+        assert_eq!(claims, serde_json::json!({"sub": "s", "email": "a@b.hk", "email_verified": false}));
+        let claims = userinfo_claims("s".into(), &profile, "openid profile");
+        assert_eq!(claims["name#zh-Hant"], "陳大文");
+        assert_eq!(claims["gender"], "male");
+        assert!(claims.get("hkid").is_none());
+    }
+}

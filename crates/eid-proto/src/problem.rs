@@ -1,0 +1,66 @@
+//! RFC 7807 "Problem Details for HTTP APIs", served as `application/problem+json`.
+
+use serde::{Deserialize, Serialize};
+
+/// Base of the `type` URIs: `urn:eid:problem:<slug>`.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:eid:problem:";
+
+/// An RFC 7807 problem document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// RFC 7807 §3.1 `type`: a URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// Explanation specific to this occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The fields of the request that were invalid, and why (an extension member).
+    #[serde(default, rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    pub invalid_params: Vec<InvalidParam>,
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidParam {
+    /// The field's name as it appears in the request body.
+    pub name: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+impl Problem {
+    /// A problem with `type` `urn:eid:problem:<slug>`.
+    pub fn new(status: u16, slug: &str, title: &str) -> Self {
+        Self {
+            type_uri: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
+            title: title.to_owned(),
+            status,
+            detail: None,
+            invalid_params: Vec::new(),
+        }
+    }
+
+    /// Adds the occurrence-specific explanation.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Names an invalid field.
+    pub fn with_invalid_param(mut self, name: &str, reason: impl Into<String>) -> Self {
+        self.invalid_params.push(InvalidParam {
+            name: name.to_owned(),
+            reason: reason.into(),
+        });
+        self
+    }
+
+    /// The slug after [`PROBLEM_TYPE_PREFIX`], if the type is one of eid's.
+    pub fn slug(&self) -> Option<&str> {
+        self.type_uri.strip_prefix(PROBLEM_TYPE_PREFIX)
+    }
+}

@@ -1,0 +1,9 @@
+DROP TABLE wallet_sessions;
+DROP TABLE consents;
+DROP TABLE access_tokens;
+DROP TABLE auth_requests;
+DROP TABLE ceremonies;
+DROP TABLE devices;
+DROP TABLE citizens;
+DROP TABLE clients;
+DROP TABLE signing_keys;
