@@ -1,0 +1,250 @@
+//! Configuration: a TOML file, overlaid by `EID_*` environment variables, overlaid by flags;
+//! parsed once at start-up into [`Settings`], whose fields are already valid.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use eid_core::crypto::MasterKey;
+use serde::Deserialize;
+use url::Url;
+
+/// The configuration file's shape. Every field is optional; unknown fields are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub issuer: Option<Url>,
+    pub database: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub pool_size: Option<u32>,
+}
+
+/// How logs are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Values given on the command line or in `EID_*` variables (clap reads both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Configuration file (TOML).
+    #[arg(long, env = "EID_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "EID_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Issuer URL, as relying parties see it [default: http://localhost:<port>].
+    #[arg(long, env = "EID_ISSUER", global = true)]
+    pub issuer: Option<Url>,
+    /// sqlite://PATH or postgres://... [default: sqlite://<data-dir>/eid.db].
+    #[arg(long, env = "EID_DATABASE_URL", global = true)]
+    pub database: Option<String>,
+    /// Directory for the SQLite database and a dev master key [default: ./data].
+    #[arg(long, env = "EID_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// File holding the base64 master key [default: <data-dir>/master.key].
+    #[arg(long, env = "EID_MASTER_KEY_FILE", global = true)]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "EID_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
+    /// Development start: generate a master key file if there is none (and say so loudly).
+    #[arg(long, global = true)]
+    pub dev: bool,
+}
+
+/// Validated settings.
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// `None`: derived from the bound port as `http://localhost:<port>`.
+    pub issuer: Option<Url>,
+    pub database: String,
+    pub data_dir: PathBuf,
+    pub master_key: MasterKey,
+    pub log_format: LogFormat,
+    pub pool_size: u32,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("issuer", &self.issuer)
+            .field("database", &redact_url(&self.database))
+            .field("data_dir", &self.data_dir)
+            .field("master_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Hides a password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Settings {
+    /// Resolves settings: flags and `EID_*` variables over the file over defaults.
+    pub fn resolve(o: &Overrides) -> anyhow::Result<Self> {
+        let file = match &o.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let listen = o
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let issuer = o.issuer.clone().or(file.issuer);
+        if let Some(issuer) = &issuer {
+            validate_issuer(issuer)?;
+        }
+        let database = o
+            .database
+            .clone()
+            .or(file.database)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("eid.db").display()));
+        let key_file = o
+            .master_key_file
+            .clone()
+            .or(file.master_key_file)
+            .unwrap_or_else(|| data_dir.join("master.key"));
+        let master_key = load_master_key(&key_file, o.dev)?;
+        Ok(Self {
+            listen,
+            issuer,
+            database,
+            data_dir,
+            master_key,
+            log_format: o.log_format.or(file.log_format).unwrap_or_default(),
+            pool_size: file.pool_size.unwrap_or(16),
+        })
+    }
+}
+
+/// OIDC Discovery §3: https, no query or fragment. http is allowed for localhost only.
+pub fn validate_issuer(issuer: &Url) -> anyhow::Result<()> {
+    if issuer.query().is_some() || issuer.fragment().is_some() {
+        bail!("the issuer {issuer} must not have a query or fragment");
+    }
+    match (issuer.scheme(), issuer.host_str()) {
+        ("https", Some(_)) | ("http", Some("localhost")) => Ok(()),
+        _ => bail!("the issuer {issuer} must be https (or http://localhost for development)"),
+    }
+}
+
+/// The master key: `EID_MASTER_KEY` (base64), else the key file; `--dev` creates the file.
+fn load_master_key(path: &Path, dev: bool) -> anyhow::Result<MasterKey> {
+    if let Ok(value) = std::env::var("EID_MASTER_KEY") {
+        return MasterKey::from_base64(&value).context("EID_MASTER_KEY");
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_base64(&text).with_context(|| format!("{}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && dev => {
+            let key = MasterKey::generate();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            write_private_file(path, &key.to_base64())?;
+            eprintln!(
+                "\n*** DEVELOPMENT START ***\n\
+                 *** Generated a new master key in {} (mode 0600).\n\
+                 *** Everything eid stores is encrypted under this key: lose it and the data is lost.\n\
+                 *** For production, create it with `eid-server keygen` and keep it out of the data directory.\n",
+                path.display()
+            );
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "no master key: set EID_MASTER_KEY, or create {} with `eid-server keygen > {}`, \
+             or start with --dev to generate one for development",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuers_must_be_https_or_localhost() {
+        for ok in ["https://id.example.gov.hk", "http://localhost:8080", "https://x.hk/eid"] {
+            assert!(validate_issuer(&ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["http://id.example.hk", "http://127.0.0.1:8080", "https://x.hk/?a=b"] {
+            assert!(validate_issuer(&bad.parse().unwrap()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_config_fields_are_refused() {
+        assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\nbogus = 1").is_err());
+        let c: FileConfig = toml::from_str("database = \"sqlite://x.db\"").unwrap();
+        assert_eq!(c.database.as_deref(), Some("sqlite://x.db"));
+    }
+
+    #[test]
+    fn dev_start_creates_a_private_key_file_and_reuses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k/master.key");
+        assert!(load_master_key(&path, false).is_err());
+        let key = load_master_key(&path, true).unwrap();
+        let again = load_master_key(&path, false).unwrap();
+        assert_eq!(key.to_base64(), again.to_base64());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://eid.db"), "sqlite://eid.db");
+    }
+}

@@ -1,0 +1,278 @@
+//! The one place where core errors become HTTP responses, in each audience's own form:
+//! RFC 7807 problems for the REST API, OAuth error JSON for the token and userinfo endpoints,
+//! and readable HTML pages for people. What is logged is separate from what is shown.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use eid_core::store::StoreError;
+use eid_core::{Error, OAuthErrorCode};
+use eid_proto::oauth::OAuthErrorBody;
+use eid_proto::problem::Problem;
+
+use crate::pages;
+
+fn log(error: &Error) {
+    if error.is_internal() {
+        tracing::error!(%error, "request failed");
+    } else {
+        tracing::debug!(%error, "request refused");
+    }
+}
+
+fn internal_status(error: &Error) -> StatusCode {
+    match error {
+        Error::Store(StoreError::Backend(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Maps a core error to an RFC 7807 problem.
+pub fn problem_for(error: &Error) -> Problem {
+    match error {
+        Error::InvalidInput(fields) => {
+            let mut p = Problem::new(400, "invalid-input", "The request has invalid fields")
+                .with_detail(
+                    fields
+                        .iter()
+                        .map(|(f, r)| format!("{f} {r}"))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+            for (field, reason) in fields {
+                p = p.with_invalid_param(field, reason.clone());
+            }
+            p
+        }
+        Error::AlreadyEnrolled => Problem::new(409, "already-enrolled", "Already enrolled")
+            .with_detail("An account already exists for this identity card number.")
+            .with_invalid_param("hkid", "an account already exists for this number"),
+        Error::NotFound(what) => {
+            Problem::new(404, "not-found", "Not found").with_detail(format!("No such {what}."))
+        }
+        Error::Gone(what) => Problem::new(410, "gone", "Expired or already used")
+            .with_detail(format!("The {what} has expired or was already used.")),
+        Error::DeviceRefused(why) => {
+            Problem::new(403, "device-refused", "The device's response was refused").with_detail(why.clone())
+        }
+        Error::Unauthenticated => Problem::new(401, "unauthenticated", "Authentication required")
+            .with_detail("Send a wallet session token: Authorization: Bearer <token>."),
+        Error::Conflict(why) => Problem::new(409, "conflict", "Conflict").with_detail(why.clone()),
+        Error::WrongBrowser => Problem::new(403, "wrong-browser", "Wrong browser")
+            .with_detail("This login continues only in the browser that started it."),
+        Error::OAuth(e) => Problem::new(400, e.code.as_str(), "Protocol error").with_detail(e.description.clone()),
+        other => {
+            let status = internal_status(other);
+            Problem::new(status.as_u16(), "internal", "The server could not complete the request")
+                .with_detail("The failure was logged; please try again later.")
+        }
+    }
+}
+
+/// An error of the REST API (`/api/v1`), answered as `application/problem+json`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+/// Sends a problem document.
+pub fn problem_response(problem: &Problem) -> HttpResponse {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/problem+json");
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"eid\""));
+    }
+    response.json(problem)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(problem_for(&self.0).status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.0);
+        problem_response(&problem_for(&self.0))
+    }
+}
+
+/// An error of the token endpoint (RFC 6749 §5.2).
+#[derive(Debug)]
+pub struct TokenError {
+    pub error: Error,
+    /// The client tried HTTP Basic: a 401 must then challenge for it (RFC 6749 §5.2).
+    pub used_basic: bool,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+fn oauth_body(error: &Error) -> (StatusCode, OAuthErrorBody) {
+    match error {
+        Error::OAuth(e) => {
+            let status = match e.code {
+                OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (
+                status,
+                OAuthErrorBody {
+                    error: e.code.as_str().into(),
+                    error_description: Some(e.description.clone()),
+                },
+            )
+        }
+        other => (
+            internal_status(other),
+            OAuthErrorBody {
+                error: if internal_status(other) == StatusCode::SERVICE_UNAVAILABLE {
+                    "temporarily_unavailable".into()
+                } else {
+                    "server_error".into()
+                },
+                error_description: Some("the server could not complete the request".into()),
+            },
+        ),
+    }
+}
+
+impl ResponseError for TokenError {
+    fn status_code(&self) -> StatusCode {
+        oauth_body(&self.error).0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.error);
+        let (status, body) = oauth_body(&self.error);
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        response.insert_header((header::PRAGMA, "no-cache"));
+        if status == StatusCode::UNAUTHORIZED && self.used_basic {
+            response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"eid\""));
+        }
+        response.json(body)
+    }
+}
+
+/// An error of the userinfo endpoint (RFC 6750 §3).
+#[derive(Debug)]
+pub struct BearerError(pub Error);
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for BearerError {
+    fn status_code(&self) -> StatusCode {
+        oauth_body(&self.0).0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        log(&self.0);
+        let (status, body) = oauth_body(&self.0);
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII without quotes.
+            let description = body
+                .error_description
+                .clone()
+                .unwrap_or_default()
+                .replace(['"', '\\'], "'");
+            let challenge = format!(
+                "Bearer realm=\"eid\", error=\"{}\", error_description=\"{}\"",
+                body.error, description
+            );
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response.insert_header((header::WWW_AUTHENTICATE, value));
+            }
+        }
+        response.json(body)
+    }
+}
+
+/// An error shown to a person as an HTML page.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: String,
+    pub detail: String,
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.title, self.detail)
+    }
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &str, detail: &str) -> Self {
+        Self {
+            status,
+            title: title.to_owned(),
+            detail: detail.to_owned(),
+        }
+    }
+}
+
+impl From<Error> for PageError {
+    fn from(error: Error) -> Self {
+        log(&error);
+        let (status, title, detail) = match &error {
+            Error::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "Login not found",
+                "This login request does not exist. Return to the service and start again.",
+            ),
+            Error::WrongBrowser => (
+                StatusCode::FORBIDDEN,
+                "Wrong browser",
+                "This login was started in another browser, or its cookie has expired. Return to the service and start again.",
+            ),
+            Error::Gone(_) => (
+                StatusCode::GONE,
+                "Login expired",
+                "This login request has expired or was already completed. Return to the service and start again.",
+            ),
+            Error::InvalidInput(_) => (
+                StatusCode::BAD_REQUEST,
+                "Form expired",
+                "The form was stale or incomplete. Go back, reload the page and try again.",
+            ),
+            other if other.is_internal() => (
+                internal_status(other),
+                "Something went wrong",
+                "eid could not complete the request. The failure was logged; please try again later.",
+            ),
+            _ => (StatusCode::BAD_REQUEST, "Request refused", "eid could not continue with this request."),
+        };
+        Self::new(status, title, detail)
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        pages::html(self.status, &pages::error_page(&self.title, &self.detail))
+    }
+}

@@ -1,0 +1,371 @@
+//! OpenID Connect endpoints and the login pages.
+
+use actix_web::body::MessageBody;
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use eid_core::oidc::{scope_descriptions, AuthorizationParams, AuthorizeError, LoginView, TokenParams};
+use serde::Deserialize;
+
+use crate::error::{BearerError, PageError, TokenError};
+use crate::{pages, run, AppState};
+
+/// Name of the cookie that binds a login to its browser; its path is the login's own URL.
+const LOGIN_COOKIE: &str = "eid_login";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/openid-configuration", web::get().to(discovery))
+        .route("/jwks", web::get().to(jwks))
+        .route("/authorize", web::get().to(authorize_get))
+        .route("/authorize", web::post().to(authorize_post))
+        .route("/login/{request_id}", web::get().to(login_page))
+        .route("/login/{request_id}/status", web::get().to(login_status))
+        .route("/login/{request_id}/consent", web::post().to(consent))
+        .route("/token", web::post().to(token))
+        .route("/userinfo", web::get().to(userinfo))
+        .route("/userinfo", web::post().to(userinfo));
+}
+
+/// Logs method, path (never the query: it may carry state or nonce), status and duration.
+pub async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    // Login and approval ids are bearer-like: log only the route's shape.
+    let path = req
+        .match_pattern()
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let response = next.call(req).await?;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    Ok(response)
+}
+
+/// Anything unrouted: problem JSON under /api, a page elsewhere.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.path().starts_with("/api/") {
+        crate::error::problem_response(
+            &eid_proto::problem::Problem::new(404, "not-found", "Not found")
+                .with_detail("No such API resource."),
+        )
+    } else {
+        pages::html(
+            StatusCode::NOT_FOUND,
+            &pages::error_page("Page not found", "There is no page at this address."),
+        )
+    }
+}
+
+async fn discovery(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.provider.discovery())
+}
+
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.provider.jwks())
+}
+
+async fn authorize_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    authorize(state, req.query_string()).await
+}
+
+async fn authorize_post(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let body = std::str::from_utf8(&body).map_err(|_| {
+        PageError::new(StatusCode::BAD_REQUEST, "Invalid request", "The form is not UTF-8.")
+    })?;
+    authorize(state, body).await
+}
+
+/// The authorization endpoint (OIDC Core §3.1.2.1): GET query or POST form.
+async fn authorize(state: web::Data<AppState>, encoded: &str) -> Result<HttpResponse, PageError> {
+    let params: AuthorizationParams = serde_urlencoded::from_str(encoded).map_err(|e| {
+        // A parameter given twice, or malformed encoding (RFC 6749 §3.1): the client cannot
+        // be trusted yet, so tell the person.
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid login request",
+            &format!("The service sent a malformed request ({e})."),
+        )
+    })?;
+    let provider = std::sync::Arc::clone(&state.provider);
+    let outcome = web::block(move || provider.authorize(&params, crate::now()))
+        .await
+        .map_err(|e| eid_core::Error::Crypto(e.to_string()))?;
+    match outcome {
+        Ok(login) => {
+            let location = format!("/login/{}", login.request_id);
+            let cookie = Cookie::build(LOGIN_COOKIE, login.browser_secret)
+                .path(location.clone())
+                .http_only(true)
+                .secure(state.secure_cookies)
+                .same_site(SameSite::Lax)
+                .max_age(CookieDuration::seconds(state.provider.config().login_ttl))
+                .finish();
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .cookie(cookie)
+                .finish())
+        }
+        Err(AuthorizeError::Redirect(url)) => Ok(redirect(url.as_str())),
+        Err(AuthorizeError::Page { title, detail }) => {
+            Err(PageError::new(StatusCode::BAD_REQUEST, &title, &detail))
+        }
+        Err(AuthorizeError::Internal(e)) => Err(e.into()),
+    }
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn browser_secret(req: &HttpRequest) -> Option<String> {
+    req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned())
+}
+
+fn render_view(
+    state: &AppState,
+    request_id: &str,
+    view: LoginView,
+) -> Result<HttpResponse, PageError> {
+    match view {
+        LoginView::Waiting {
+            approval_url,
+            client_name,
+            scopes,
+            ..
+        } => {
+            let qr = qrcode::QrCode::new(approval_url.as_bytes()).map_err(|e| {
+                PageError::from(eid_core::Error::Crypto(format!("QR encoding failed: {e}")))
+            })?;
+            let svg = qr
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .build();
+            let nonce = eid_core::crypto::random_token();
+            let page = pages::waiting_page(
+                &client_name,
+                &scope_descriptions(&scopes),
+                &approval_url,
+                // The SVG comes from the QR encoder, not from input; drop its XML prolog.
+                svg.trim_start_matches(|c| c != '<')
+                    .split_once("?>")
+                    .map_or(svg.as_str(), |(_, rest)| rest),
+                &format!("/login/{request_id}/status"),
+                &nonce,
+            );
+            Ok(pages::html_with_script(StatusCode::OK, &page, Some(&nonce)))
+        }
+        LoginView::Consent {
+            client_name,
+            scopes,
+            csrf_token,
+        } => Ok(pages::html(
+            StatusCode::OK,
+            &pages::consent_page(
+                &client_name,
+                &scope_descriptions(&scopes),
+                &format!("/login/{request_id}/consent"),
+                &csrf_token,
+            ),
+        )),
+        LoginView::Redirect(url) => Ok(redirect(url.as_str())),
+        LoginView::Finished => {
+            let _ = state;
+            Ok(pages::html(StatusCode::OK, &pages::finished_page()))
+        }
+    }
+}
+
+/// `GET /login/{id}`: the QR page while waiting; then consent, or back to the client.
+async fn login_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let id = request_id.clone();
+    let view = run(&state, move |p, now| p.login_view(&id, secret.as_deref(), now)).await?;
+    render_view(&state, &request_id, view)
+}
+
+/// `GET /login/{id}/status`: polled by the waiting page.
+async fn login_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let status = run(&state, move |p, now| p.login_status(&request_id, secret.as_deref(), now)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(eid_proto::api::LoginStatus {
+            status: status.to_owned(),
+        }))
+}
+
+#[derive(Deserialize)]
+struct ConsentForm {
+    csrf_token: String,
+    decision: String,
+}
+
+/// `POST /login/{id}/consent`: Allow or Decline.
+async fn consent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form: ConsentForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Form incomplete",
+            "The consent form was incomplete. Go back, reload the page and choose again.",
+        )
+    })?;
+    let allow = match form.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Form incomplete",
+                "Choose Allow or Decline.",
+            ))
+        }
+    };
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let id = request_id.clone();
+    let view = run(&state, move |p, now| {
+        p.consent(&id, secret.as_deref(), &form.csrf_token, allow, now)
+    })
+    .await?;
+    render_view(&state, &request_id, view)
+}
+
+/// Parses `Authorization: Basic` (RFC 7617); id and secret are form-decoded (RFC 6749 §2.3.1).
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ())?;
+    let Some(encoded) = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+    else {
+        return Err(());
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| ())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    let form_decode = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+/// `POST /token` (RFC 6749 §4.1.3).
+async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    use eid_core::{Error, OAuthError, OAuthErrorCode};
+    let basic = basic_credentials(&req).map_err(|()| TokenError {
+        error: Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidClient,
+            "the Authorization header is not valid HTTP Basic",
+        )),
+        used_basic: true,
+    })?;
+    let used_basic = basic.is_some();
+    let params: TokenParams = serde_urlencoded::from_bytes(&body).map_err(|e| TokenError {
+        error: Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            format!("the body must be a form with each parameter once ({e})"),
+        )),
+        used_basic,
+    })?;
+    let response = run(&state, move |p, now| p.token(basic, &params, now))
+        .await
+        .map_err(|error| TokenError { error, used_basic })?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// `GET|POST /userinfo` with `Authorization: Bearer` (OIDC Core §5.3, RFC 6750 §2.1).
+async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, BearerError> {
+    use eid_core::{Error, OAuthError, OAuthErrorCode};
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            BearerError(Error::OAuth(OAuthError::new(
+                OAuthErrorCode::InvalidToken,
+                "send the access token as Authorization: Bearer <token>",
+            )))
+        })?;
+    let claims = run(&state, move |p, now| p.userinfo(&token, now))
+        .await
+        .map_err(BearerError)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(claims))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let value = base64::engine::general_purpose::STANDARD.encode("my%20id:s%2Bcret");
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, format!("Basic {value}")))
+            .to_http_request();
+        assert_eq!(
+            basic_credentials(&req),
+            Ok(Some(("my id".to_owned(), "s+cret".to_owned())))
+        );
+        let req = TestRequest::default()
+            .insert_header((header::AUTHORIZATION, "Basic !!!"))
+            .to_http_request();
+        assert_eq!(basic_credentials(&req), Err(()));
+        assert_eq!(basic_credentials(&TestRequest::default().to_http_request()), Ok(None));
+    }
+}

@@ -1,0 +1,193 @@
+//! HTML pages for people: the login (QR) page, the consent page and error pages, in English
+//! and Traditional Chinese. Everything interpolated is escaped.
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A page response with strict headers: no caching, no framing, no referrer, and a CSP that
+/// allows only the page's own inline script (by nonce) and same-origin fetches.
+pub fn html_with_script(status: StatusCode, body: &str, script_nonce: Option<&str>) -> HttpResponse {
+    let script = script_nonce
+        .map(|n| format!("'nonce-{n}'"))
+        .unwrap_or_else(|| "'none'".into());
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {script}; \
+                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+            ),
+        ))
+        .body(body.to_owned())
+}
+
+/// A page without script.
+pub fn html(status: StatusCode, body: &str) -> HttpResponse {
+    html_with_script(status, body, None)
+}
+
+const STYLE: &str = "body{font-family:system-ui,'Noto Sans HK',sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
+h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-left:1.2rem}\
+button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}";
+
+fn layout(title: &str, content: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{} · eid</title><style>{STYLE}</style></head><body>{content}</body></html>",
+        escape(title)
+    )
+}
+
+/// A person-facing error: what happened and what to do.
+pub fn error_page(title: &str, detail: &str) -> String {
+    layout(
+        title,
+        &format!(
+            "<main><h1>{}</h1><p>{}</p><p class=\"zh\" lang=\"zh-Hant-HK\">未能完成登入。請返回有關服務，再試一次。</p></main>",
+            escape(title),
+            escape(detail)
+        ),
+    )
+}
+
+/// What a scope releases, as list items in both languages.
+fn claim_list(claims: &[(&str, &str, &str)]) -> String {
+    claims
+        .iter()
+        .map(|(_, en, zh)| {
+            format!(
+                "<li>{} <span class=\"zh\" lang=\"zh-Hant-HK\">{}</span></li>",
+                escape(en),
+                escape(zh)
+            )
+        })
+        .collect()
+}
+
+/// The cross-device login page: a QR code with the approval URL, the same URL as a link, and a
+/// script that reloads when the phone has answered (without script, reloading does the same).
+pub fn waiting_page(
+    client_name: &str,
+    claims: &[(&str, &str, &str)],
+    approval_url: &str,
+    qr_svg: &str,
+    status_url: &str,
+    script_nonce: &str,
+) -> String {
+    layout(
+        "Log in with eid",
+        &format!(
+            "<main><h1>Log in to {name} with eid <span class=\"zh\" lang=\"zh-Hant-HK\">以 eid 登入{name}</span></h1>\
+             <p>Scan this code with the eid app on your phone and approve the login there.</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">請用手機上的 eid 應用程式掃描此二維碼，並在手機上確認登入。</p>\
+             <div class=\"qr\" role=\"img\" aria-label=\"QR code of the approval link\">{qr_svg}</div>\
+             <p>Or open the approval link with the eid app: \
+             <a id=\"approve-url\" href=\"{url}\">{url}</a></p>\
+             <p>{name} asks for: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 要求取得：</span></p><ul>{claims}</ul>\
+             <p class=\"muted\" id=\"status\" aria-live=\"polite\">Waiting for your phone… 正在等候手機確認…</p>\
+             <noscript><p>When you have approved on your phone, reload this page to continue. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">在手機確認後，請重新載入此頁以繼續。</span></p></noscript>\
+             </main>\
+             <script nonce=\"{script_nonce}\">\
+             (function poll(){{fetch({status_json},{{credentials:'same-origin',cache:'no-store'}})\
+             .then(function(r){{return r.json();}}).then(function(s){{\
+             if(s.status!=='pending'){{location.reload();}}else{{setTimeout(poll,1500);}}}})\
+             .catch(function(){{setTimeout(poll,3000);}});}})();\
+             </script>",
+            name = escape(client_name),
+            url = escape(approval_url),
+            claims = claim_list(claims),
+            status_json = json_string_for_script(status_url),
+        ),
+    )
+}
+
+/// A JSON string literal safe inside a `<script>` element.
+fn json_string_for_script(s: &str) -> String {
+    serde_json::Value::String(s.to_owned())
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+}
+
+/// The consent page: what the service will receive, with Allow and Decline.
+pub fn consent_page(
+    client_name: &str,
+    claims: &[(&str, &str, &str)],
+    form_action: &str,
+    csrf_token: &str,
+) -> String {
+    layout(
+        "Share your details?",
+        &format!(
+            "<main><h1>Share your details with {name}? <span class=\"zh\" lang=\"zh-Hant-HK\">向{name}提供您的資料？</span></h1>\
+             <p>{name} will receive: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 將會取得：</span></p><ul>{claims}</ul>\
+             <p class=\"muted\">You can change your mind later in the eid app. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">您日後可在 eid 應用程式更改此決定。</span></p>\
+             <form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow 同意</button>\
+             <button type=\"submit\" name=\"decision\" value=\"deny\">Decline 拒絕</button>\
+             </form></main>",
+            name = escape(client_name),
+            claims = claim_list(claims),
+            action = escape(form_action),
+            csrf = escape(csrf_token),
+        ),
+    )
+}
+
+/// Shown when a login has already finished in this browser.
+pub fn finished_page() -> String {
+    layout(
+        "Login finished",
+        "<main><h1>This login has finished</h1><p>You can close this page and return to the service.</p>\
+         <p class=\"zh\" lang=\"zh-Hant-HK\">此登入已完成，您可關閉此頁並返回有關服務。</p></main>",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup_and_quotes() {
+        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
+
+    #[test]
+    fn script_strings_cannot_close_the_script_element() {
+        assert_eq!(json_string_for_script("</script>"), "\"\\u003c/script\\u003e\"");
+    }
+
+    #[test]
+    fn the_waiting_page_links_the_approval_url_for_scripts_and_screen_readers() {
+        let page = waiting_page("Dept <x>", &[("openid", "An id", "識別碼")], "http://localhost/a?b=1&c", "<svg/>", "/s", "n1");
+        assert!(page.contains("id=\"approve-url\" href=\"http://localhost/a?b=1&amp;c\""));
+        assert!(page.contains("Dept &lt;x&gt;"));
+        assert!(page.contains("nonce=\"n1\""));
+    }
+}
