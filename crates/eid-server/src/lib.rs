@@ -96,6 +96,10 @@ pub struct StartOptions {
 pub struct RunningServer {
     pub issuer: Url,
     pub local_addr: SocketAddr,
+    /// The provider the server runs, for administration in-process (tests, embedding).
+    pub provider: Arc<Provider>,
+    /// The database pool.
+    pub db: Database,
     handle: ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     janitor: tokio::task::JoinHandle<()>,
@@ -163,6 +167,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     Ok(RunningServer {
         issuer,
         local_addr,
+        provider: Arc::clone(&state.provider),
+        db: state.db.clone(),
         handle,
         task,
         janitor,

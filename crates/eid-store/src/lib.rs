@@ -162,6 +162,37 @@ impl Database {
         self.pool.get().map_err(backend)
     }
 
+    /// Every stored row, as text, table by table in primary-key order: lets tests and audits
+    /// prove that a refused request changed nothing. Reads everything; not for production paths.
+    pub fn fingerprint(&self) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let c = &mut *conn;
+        let mut out = Vec::new();
+        let mut push = |table: &str, rows: Vec<String>| {
+            out.push(format!("{table}: {} rows", rows.len()));
+            out.extend(rows.into_iter().map(|r| format!("  {r}")));
+        };
+        let rows: Vec<SigningKeyRow> = signing_keys::table.order(signing_keys::kid).load(c).map_err(backend)?;
+        push("signing_keys", rows.iter().map(|r| format!("{} {} {:?}", r.kid, r.alg, r.private_key)).collect());
+        let rows: Vec<ClientRow> = clients::table.order(clients::client_id).load(c).map_err(backend)?;
+        push("clients", rows.iter().map(|r| format!("{} {} {:?} {}", r.client_id, r.name, r.secret_hash, r.redirect_uris)).collect());
+        let rows: Vec<CitizenRow> = citizens::table.order(citizens::citizen_id).load(c).map_err(backend)?;
+        push("citizens", rows.iter().map(|r| format!("{} {:?} {:?}", r.citizen_id, r.hkid_index, r.profile)).collect());
+        let rows: Vec<DeviceRow> = devices::table.order(devices::device_id).load(c).map_err(backend)?;
+        push("devices", rows.iter().map(|r| format!("{} {} {} {} {:?}", r.device_id, r.citizen_id, r.credential_id, r.passkey, r.last_used_at)).collect());
+        let rows: Vec<CeremonyRow> = ceremonies::table.order(ceremonies::ceremony_id).load(c).map_err(backend)?;
+        push("ceremonies", rows.iter().map(|r| format!("{} {} {:?}", r.ceremony_id, r.purpose, r.state)).collect());
+        let rows: Vec<AuthRequestRow> = auth_requests::table.order(auth_requests::request_id).load(c).map_err(backend)?;
+        push("auth_requests", rows.iter().map(|r| format!("{} {} {:?} {:?} {:?}", r.request_id, r.status, r.citizen_id, r.code_hash, r.approval_state)).collect());
+        let rows: Vec<AccessTokenRow> = access_tokens::table.order(access_tokens::token_hash).load(c).map_err(backend)?;
+        push("access_tokens", rows.iter().map(|r| format!("{:?} {} {}", r.token_hash, r.request_id, r.scope)).collect());
+        let rows: Vec<ConsentRow> = consents::table.order((consents::citizen_id, consents::client_id)).load(c).map_err(backend)?;
+        push("consents", rows.iter().map(|r| format!("{} {} {} {}", r.citizen_id, r.client_id, r.scope, r.granted_at)).collect());
+        let rows: Vec<WalletSessionRow> = wallet_sessions::table.order(wallet_sessions::token_hash).load(c).map_err(backend)?;
+        push("wallet_sessions", rows.iter().map(|r| format!("{:?} {} {}", r.token_hash, r.citizen_id, r.device_id)).collect());
+        Ok(out)
+    }
+
     /// Whether the database answers (for `/healthz`).
     pub fn ping(&self) -> Result<(), StoreError> {
         self.conn()?.batch_execute("SELECT 1").map_err(backend)
@@ -175,9 +206,9 @@ fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
         }
         AnyConnection::Postgresql(c) => {
             // Several nodes may start at once: one migrates, the others wait.
-            c.batch_execute("SELECT pg_advisory_lock(4_245_611)").map_err(backend)?;
+            c.batch_execute("SELECT pg_advisory_lock(4245611)").map_err(backend)?;
             let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-            c.batch_execute("SELECT pg_advisory_unlock(4_245_611)").map_err(backend)?;
+            c.batch_execute("SELECT pg_advisory_unlock(4245611)").map_err(backend)?;
             result.map_err(backend)?;
         }
     }

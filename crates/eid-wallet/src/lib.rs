@@ -1,1 +1,406 @@
+//! eid-wallet: the citizen's phone, as a library and the `eid-wallet` CLI.
+//!
+//! A [`Wallet`] holds one account on one eid server: the account id and a device-bound FIDO2
+//! credential (a P-256 key made by the [`authenticator`] module), kept in a local file readable
+//! only by its owner. It speaks the server's `/api/v1` REST API like the real phone app would:
+//!
+//! - [`Wallet::enrol`]: register the citizen and bind this device (a WebAuthn registration).
+//! - [`Wallet::fetch_approval`] / [`Wallet::approve`]: show what a login request asks for, then
+//!   answer it with a WebAuthn assertion over the request's own challenge.
+//! - [`Wallet::devices`], [`Wallet::remove_device`], [`Wallet::create_device_link`],
+//!   [`Wallet::link`]: manage the account's devices.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), eid_wallet::WalletError> {
+//! let mut wallet = eid_wallet::Wallet::open("wallet.json")?;
+//! let request = wallet.fetch_approval("http://localhost:8080/api/v1/approvals/abc").await?;
+//! println!("{} asks for {:?}", request.service.name, request.scopes);
+//! wallet.approve(&request, "http://localhost:8080/api/v1/approvals/abc").await?;
+//! # Ok(()) }
+//! ```
 
+pub mod authenticator;
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use eid_proto::api::{
+    ApprovalRequest, ApprovalResult, AssertionFinish, CreationChallengeResponse, Device,
+    DeviceBound, DeviceLink, DeviceLinkRedeem, DeviceList, EnrolmentRequest, PublicKeyCredential,
+    RegistrationChallenge, RegistrationFinish, RequestChallengeResponse, SessionChallenge,
+    SessionToken,
+};
+use eid_proto::problem::Problem;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use authenticator::Credential;
+
+/// What can go wrong in the wallet.
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    /// The server refused, with an RFC 7807 problem.
+    #[error("the server refused: {} ({})", .0.title, .0.detail.as_deref().unwrap_or(""))]
+    Refused(Problem),
+    /// The wallet has no account yet.
+    #[error("this wallet is not enrolled; run `eid-wallet enrol` first")]
+    NotEnrolled,
+    /// The wallet already holds an account.
+    #[error("this wallet already holds an account")]
+    AlreadyEnrolled,
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("wallet file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl WalletError {
+    /// The problem's slug (`invalid-input`, `device-refused`, ...) if the server refused.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Self::Refused(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// base64url without padding.
+pub fn b64url(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// The wallet file's contents.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WalletFile {
+    /// The server's origin, e.g. `http://localhost:8080`.
+    pub server: Option<String>,
+    pub citizen_id: Option<String>,
+    pub device_id: Option<String>,
+    pub device_name: Option<String>,
+    /// base64url credential id.
+    pub credential_id: Option<String>,
+    /// base64url PKCS#8 of the device key.
+    pub private_key: Option<String>,
+    /// base64url WebAuthn user handle.
+    pub user_handle: Option<String>,
+    pub sign_count: u32,
+}
+
+/// The citizen's phone.
+pub struct Wallet {
+    path: Option<PathBuf>,
+    file: WalletFile,
+    http: reqwest::Client,
+}
+
+/// The origin (scheme://host[:port]) of a URL: what the phone's WebAuthn client reports.
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, WalletError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response.json().await?);
+    }
+    let body = response.bytes().await?;
+    match serde_json::from_slice::<Problem>(&body) {
+        Ok(problem) => Err(WalletError::Refused(problem)),
+        Err(_) => Err(WalletError::Protocol(format!(
+            "the server answered {status}: {}",
+            String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
+impl Wallet {
+    /// Opens a wallet file, or starts an empty wallet that will be saved there.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, WalletError> {
+        let path = path.as_ref().to_path_buf();
+        let file = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| WalletError::Protocol(format!("{} is not a wallet file: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => WalletFile::default(),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Self {
+            path: Some(path),
+            file,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// A wallet that lives only in memory (for tests).
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            file: WalletFile::default(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The wallet's contents.
+    pub fn file(&self) -> &WalletFile {
+        &self.file
+    }
+
+    /// Replaces the wallet's contents (tests use this to model a tampered or cloned phone).
+    pub fn set_file(&mut self, file: WalletFile) {
+        self.file = file;
+    }
+
+    /// The account id, once enrolled.
+    pub fn citizen_id(&self) -> Option<&str> {
+        self.file.citizen_id.as_deref()
+    }
+
+    /// The device id, once bound.
+    pub fn device_id(&self) -> Option<&str> {
+        self.file.device_id.as_deref()
+    }
+
+    fn save(&self) -> Result<(), WalletError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let json = serde_json::to_vec_pretty(&self.file)
+            .map_err(|e| WalletError::Protocol(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write as _;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut f = options.open(&tmp)?;
+            f.write_all(&json)?;
+            f.sync_all()?;
+        }
+        // Atomic replace: a crash leaves the old or the new wallet, never half of one.
+        std::fs::rename(&tmp, path)?;
+        Ok(())
+    }
+
+    fn credential(&self) -> Result<Credential, WalletError> {
+        let f = &self.file;
+        let (Some(key), Some(id), Some(handle)) = (&f.private_key, &f.credential_id, &f.user_handle) else {
+            return Err(WalletError::NotEnrolled);
+        };
+        let d = |s: &str| {
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .map_err(|_| WalletError::Protocol("corrupt wallet file".into()))
+        };
+        Credential::from_pkcs8(&d(key)?, d(id)?, f.sign_count, d(handle)?)
+    }
+
+    fn store_credential(&mut self, credential: &Credential) -> Result<(), WalletError> {
+        self.file.private_key = Some(b64url(&credential.pkcs8()?));
+        self.file.credential_id = Some(b64url(&credential.id));
+        self.file.user_handle = Some(b64url(&credential.user_handle));
+        self.file.sign_count = credential.sign_count;
+        Ok(())
+    }
+
+    fn server(&self) -> Result<Url, WalletError> {
+        let server = self.file.server.as_deref().ok_or(WalletError::NotEnrolled)?;
+        Url::parse(server).map_err(|e| WalletError::Protocol(format!("server URL: {e}")))
+    }
+
+    fn api(&self, server: &Url, path: &str) -> Result<Url, WalletError> {
+        server
+            .join(path)
+            .map_err(|e| WalletError::Protocol(format!("URL: {e}")))
+    }
+
+    /// Registers the citizen and binds this device.
+    pub async fn enrol(&mut self, server: &Url, request: &EnrolmentRequest) -> Result<DeviceBound, WalletError> {
+        if self.file.citizen_id.is_some() {
+            return Err(WalletError::AlreadyEnrolled);
+        }
+        let challenge: RegistrationChallenge = decode(
+            self.http
+                .post(self.api(server, "/api/v1/enrolments")?)
+                .json(request)
+                .send()
+                .await?,
+        )
+        .await?;
+        self.finish_registration(server, &challenge, &request.device_name).await
+    }
+
+    async fn finish_registration(
+        &mut self,
+        server: &Url,
+        challenge: &RegistrationChallenge,
+        device_name: &str,
+    ) -> Result<DeviceBound, WalletError> {
+        let (credential, attestation) = self.create_credential(&challenge.options, server)?;
+        let bound: DeviceBound = decode(
+            self.http
+                .post(self.api(server, &format!("/api/v1/registrations/{}", challenge.ceremony_id))?)
+                .json(&RegistrationFinish {
+                    credential: attestation,
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        self.file.server = Some(origin_of(server));
+        self.file.citizen_id = Some(bound.citizen_id.clone());
+        self.file.device_id = Some(bound.device_id.clone());
+        self.file.device_name = Some(device_name.to_owned());
+        self.store_credential(&credential)?;
+        self.save()?;
+        Ok(bound)
+    }
+
+    fn create_credential(
+        &self,
+        options: &CreationChallengeResponse,
+        server: &Url,
+    ) -> Result<(Credential, eid_proto::api::RegisterPublicKeyCredential), WalletError> {
+        authenticator::make_credential(options, &origin_of(server))
+    }
+
+    /// Signs `options` with this device's credential for the server at `origin_url` (the phone's
+    /// "approve" gesture). Saves the raised signature counter.
+    pub fn sign(&mut self, options: &RequestChallengeResponse, origin_url: &Url) -> Result<PublicKeyCredential, WalletError> {
+        let mut credential = self.credential()?;
+        let assertion = authenticator::get_assertion(&mut credential, options, &origin_of(origin_url))?;
+        self.file.sign_count = credential.sign_count;
+        self.save()?;
+        Ok(assertion)
+    }
+
+    /// Reads a login request from its approval URL (the QR code's payload).
+    pub async fn fetch_approval(&self, approval_url: &str) -> Result<ApprovalRequest, WalletError> {
+        let url = Url::parse(approval_url).map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
+        if !url.path().starts_with("/api/v1/approvals/") {
+            return Err(WalletError::Protocol("this is not an eid approval link".into()));
+        }
+        decode(self.http.get(url).send().await?).await
+    }
+
+    /// Approves a login request: signs its challenge and sends the assertion to `approval_url`.
+    pub async fn approve(&mut self, request: &ApprovalRequest, approval_url: &str) -> Result<(), WalletError> {
+        let url = Url::parse(approval_url).map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
+        if let Some(server) = &self.file.server {
+            if origin_of(&url) != *server {
+                return Err(WalletError::Protocol(format!(
+                    "this wallet belongs to {server}, not {}",
+                    origin_of(&url)
+                )));
+            }
+        }
+        let credential = self.sign(&request.options, &url)?;
+        self.post_assertion(approval_url, credential).await
+    }
+
+    /// Sends an assertion to an approval URL (tests use it to replay one).
+    pub async fn post_assertion(&self, approval_url: &str, credential: PublicKeyCredential) -> Result<(), WalletError> {
+        let result: ApprovalResult = decode(
+            self.http
+                .post(approval_url)
+                .json(&AssertionFinish { credential })
+                .send()
+                .await?,
+        )
+        .await?;
+        if result.status == "approved" {
+            Ok(())
+        } else {
+            Err(WalletError::Protocol(format!("unexpected status {}", result.status)))
+        }
+    }
+
+    /// Proves possession of this device and gets a session for account management.
+    pub async fn session(&mut self) -> Result<SessionToken, WalletError> {
+        let server = self.server()?;
+        let challenge: SessionChallenge = decode(
+            self.http
+                .post(self.api(&server, "/api/v1/device-sessions")?)
+                .send()
+                .await?,
+        )
+        .await?;
+        let credential = self.sign(&challenge.options, &server)?;
+        decode(
+            self.http
+                .post(self.api(&server, &format!("/api/v1/device-sessions/{}", challenge.ceremony_id))?)
+                .json(&AssertionFinish { credential })
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// The account's devices.
+    pub async fn devices(&mut self) -> Result<Vec<Device>, WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        let list: DeviceList = decode(
+            self.http
+                .get(self.api(&server, "/api/v1/devices")?)
+                .bearer_auth(&session.access_token)
+                .send()
+                .await?,
+        )
+        .await?;
+        Ok(list.devices)
+    }
+
+    /// Unbinds a device of the account (not the last one).
+    pub async fn remove_device(&mut self, device_id: &str) -> Result<(), WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        let response = self
+            .http
+            .delete(self.api(&server, &format!("/api/v1/devices/{device_id}"))?)
+            .bearer_auth(&session.access_token)
+            .send()
+            .await?;
+        if response.status().is_success() {
+            return Ok(());
+        }
+        decode::<serde_json::Value>(response).await.map(|_| ())
+    }
+
+    /// Issues a one-time code for another phone to join the account.
+    pub async fn create_device_link(&mut self) -> Result<DeviceLink, WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        decode(
+            self.http
+                .post(self.api(&server, "/api/v1/device-links")?)
+                .bearer_auth(&session.access_token)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Joins an account with a code from one of its devices, binding this phone.
+    pub async fn link(&mut self, server: &Url, code: &str, device_name: &str) -> Result<DeviceBound, WalletError> {
+        if self.file.citizen_id.is_some() {
+            return Err(WalletError::AlreadyEnrolled);
+        }
+        let challenge: RegistrationChallenge = decode(
+            self.http
+                .post(self.api(server, &format!("/api/v1/device-links/{code}"))?)
+                .json(&DeviceLinkRedeem {
+                    device_name: device_name.to_owned(),
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        self.finish_registration(server, &challenge, device_name).await
+    }
+}

@@ -1,1 +1,392 @@
-fn main(){}
+//! # Department portal: an example relying party for eid
+//!
+//! A tiny web site of the (fictional) "Department of Example Services" that logs a citizen in
+//! through eid with the [`openidconnect`] crate, using the authorization code flow with PKCE,
+//! and shows the verified claims. Copy it as the starting point of your own integration.
+//!
+//! ## Running it against a local eid server
+//!
+//! 1. Start eid in development mode (it listens on <http://localhost:8080>):
+//!
+//!    ```sh
+//!    cargo run -p eid-server -- --dev
+//!    ```
+//!
+//! 2. Register this portal as a client; the command prints a `client_id` and a `client_secret`:
+//!
+//!    ```sh
+//!    cargo run -p eid-server -- --dev client add --name "Department portal" \
+//!        --redirect-uri http://localhost:3000/callback
+//!    ```
+//!
+//! 3. Start the portal with those credentials, then open <http://localhost:3000>:
+//!
+//!    ```sh
+//!    RP_CLIENT_ID=... RP_CLIENT_SECRET=... cargo run -p department-portal
+//!    ```
+//!
+//! Run `cargo run -p department-portal -- --help` for the other options (issuer, listen address,
+//! redirect URI, ID token signing algorithm).
+
+mod html;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    reqwest, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::Deserialize;
+
+use crate::html::{error_page, home_page, profile_page, Profile};
+
+/// Name of the cookie holding our (random, opaque) session id.
+const SESSION_COOKIE: &str = "portal_session";
+
+#[derive(Parser, Debug)]
+#[command(about = "Example department web site that logs citizens in through eid")]
+struct Args {
+    /// The eid issuer URL (discovery is fetched from `<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "EID_ISSUER", default_value = "http://localhost:8080")]
+    issuer: String,
+    /// The client_id printed by `eid-server client add`.
+    #[arg(long, env = "RP_CLIENT_ID")]
+    client_id: String,
+    /// The client_secret printed by `eid-server client add`.
+    #[arg(long, env = "RP_CLIENT_SECRET")]
+    client_secret: String,
+    /// Address the portal listens on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Redirect URI registered for this client; must point at this portal's `/callback`.
+    #[arg(long, default_value = "http://localhost:3000/callback")]
+    redirect_uri: String,
+    /// Algorithm the ID token must be signed with (the client's registered algorithm).
+    #[arg(long, value_enum, default_value = "ES256")]
+    id_token_alg: IdTokenAlg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum IdTokenAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "RS256")]
+    Rs256,
+}
+
+/// The client type `CoreClient::from_provider_metadata` returns in openidconnect 4: the
+/// authorization endpoint is known (`EndpointSet`), the token and userinfo endpoints are
+/// optional in discovery (`EndpointMaybeSet`, so `exchange_code`/`user_info` return `Result`).
+type EidClient = CoreClient<
+    EndpointSet,      // authorization endpoint
+    EndpointNotSet,   // device authorization endpoint
+    EndpointNotSet,   // introspection endpoint
+    EndpointNotSet,   // revocation endpoint
+    EndpointMaybeSet, // token endpoint
+    EndpointMaybeSet, // userinfo endpoint
+>;
+
+/// What we remember about a browser, keyed by the session cookie.
+enum Session {
+    /// Sent to eid, waiting for the callback. Everything here is single use.
+    Pending {
+        state: CsrfToken,
+        nonce: Nonce,
+        pkce_verifier: PkceCodeVerifier,
+    },
+    /// Logged in: the verified claims to show.
+    LoggedIn(Profile),
+}
+
+struct AppState {
+    client: EidClient,
+    /// Issuer as advertised by discovery, compared with the RFC 9207 `iss` callback parameter.
+    issuer: String,
+    id_token_alg: CoreJwsSigningAlgorithm,
+    http_client: reqwest::Client,
+    /// In-memory session store. A real site would use its own session middleware or database.
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl AppState {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        // A poisoned lock only means another request panicked; the map itself is still usable.
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Query parameters eid sends to the redirect URI: either `code` + `state` (+ `iss`), or an
+/// `error` (e.g. `access_denied` when the citizen declines on their phone).
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// 256 random bits, hex encoded: an unguessable session id.
+fn random_session_id() -> String {
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn session_id(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+/// Turns any unexpected failure into a 500 page showing the error chain.
+fn or_500(result: anyhow::Result<HttpResponse>) -> HttpResponse {
+    result.unwrap_or_else(|err| {
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &format!("{err:#}"),
+        )
+    })
+}
+
+#[get("/")]
+async fn index(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    let sessions = app.sessions();
+    match session_id(&req).and_then(|id| sessions.get(&id)) {
+        Some(Session::LoggedIn(profile)) => profile_page(profile),
+        _ => home_page(),
+    }
+}
+
+#[get("/login")]
+async fn login(app: web::Data<AppState>) -> HttpResponse {
+    // PKCE (RFC 7636) with S256: eid requires it even for confidential clients.
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, nonce) = app
+        .client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        // `openid` is added automatically; ask for the profile claims we want to show.
+        .add_scopes(["profile", "email", "phone", "address"].map(|s| Scope::new(s.to_owned())))
+        .set_pkce_challenge(pkce_challenge)
+        .url();
+
+    let session_id = random_session_id();
+    app.sessions().insert(
+        session_id.clone(),
+        Session::Pending {
+            state,
+            nonce,
+            pkce_verifier,
+        },
+    );
+    // Lax lets the cookie come back on eid's top-level redirect to /callback. Behind HTTPS also
+    // add `.secure(true)`.
+    let cookie = Cookie::build(SESSION_COOKIE, session_id)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, authorize_url.to_string()))
+        .finish()
+}
+
+#[get("/callback")]
+async fn callback(
+    req: HttpRequest,
+    query: web::Query<CallbackQuery>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    or_500(handle_callback(req, query.into_inner(), &app).await)
+}
+
+async fn handle_callback(
+    req: HttpRequest,
+    query: CallbackQuery,
+    app: &AppState,
+) -> anyhow::Result<HttpResponse> {
+    if let Some(error) = query.error {
+        let description = query.error_description.unwrap_or_default();
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Login was not completed",
+            &format!("eid returned “{error}”. {description}"),
+        ));
+    }
+
+    // Take (remove) the pending login: state, nonce and verifier must never be reused.
+    let session_id = session_id(&req).context("no session cookie; start again from /login")?;
+    let pending = app.sessions().remove(&session_id);
+    let Some(Session::Pending {
+        state,
+        nonce,
+        pkce_verifier,
+    }) = pending
+    else {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "No login in progress",
+            "This browser has no pending login. Please start again.",
+        ));
+    };
+
+    // CSRF: the state must be exactly the one we generated for this browser.
+    if query.state.as_deref() != Some(state.secret().as_str()) {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid state",
+            "The state parameter does not match this browser's login. Please start again.",
+        ));
+    }
+    // RFC 9207: if the provider names itself, it must be the issuer we discovered (mix-up defence).
+    if let Some(iss) = &query.iss {
+        if *iss != app.issuer {
+            return Ok(error_page(
+                StatusCode::BAD_REQUEST,
+                "Wrong issuer",
+                &format!("The response came from {iss:?}, not from {:?}.", app.issuer),
+            ));
+        }
+    }
+    let code = query
+        .code
+        .context("the callback has neither code nor error")?;
+
+    // Back channel: exchange the code at the token endpoint. The client secret is sent with HTTP
+    // Basic authentication (client_secret_basic, the default), plus the PKCE verifier.
+    let token_response = app
+        .client
+        .exchange_code(AuthorizationCode::new(code))?
+        .set_pkce_verifier(pkce_verifier)
+        .request_async(&app.http_client)
+        .await
+        .context("token request failed")?;
+
+    // Verify the ID token: signature against eid's JWKS (with the algorithm registered for this
+    // client only), issuer, audience, expiry and our nonce.
+    let id_token = token_response
+        .id_token()
+        .context("eid did not return an ID token")?;
+    let verifier = app
+        .client
+        .id_token_verifier()
+        .set_allowed_algs(vec![app.id_token_alg.clone()]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .context("ID token verification failed")?;
+
+    // at_hash binds the access token to this ID token, so it cannot have been swapped.
+    if let Some(expected) = claims.access_token_hash() {
+        let actual = AccessTokenHash::from_token(
+            token_response.access_token(),
+            id_token.signing_alg()?,
+            id_token.signing_key(&verifier)?,
+        )?;
+        if actual != *expected {
+            bail!("the access token does not match the ID token's at_hash");
+        }
+    }
+
+    // Fetch the profile claims from the userinfo endpoint, insisting on the same subject.
+    let userinfo: CoreUserInfoClaims = app
+        .client
+        .user_info(
+            token_response.access_token().clone(),
+            Some(claims.subject().clone()),
+        )?
+        .request_async(&app.http_client)
+        .await
+        .context("userinfo request failed")?;
+
+    let profile = Profile::from_claims(claims, &userinfo);
+    app.sessions()
+        .insert(session_id, Session::LoggedIn(profile));
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/"))
+        .finish())
+}
+
+#[get("/logout")]
+async fn logout(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    if let Some(id) = session_id(&req) {
+        app.sessions().remove(&id);
+    }
+    let mut gone = Cookie::new(SESSION_COOKIE, "");
+    gone.set_path("/");
+    gone.make_removal();
+    HttpResponse::SeeOther()
+        .cookie(gone)
+        .insert_header((header::LOCATION, "/"))
+        .finish()
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+
+    // Never follow redirects from the provider's back-channel endpoints (SSRF protection).
+    let http_client = reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")?;
+
+    // OpenID Connect Discovery: fetches /.well-known/openid-configuration and the JWKS, and
+    // checks that the advertised issuer is exactly the one we asked for.
+    let issuer_url = IssuerUrl::new(args.issuer.clone()).context("invalid --issuer")?;
+    let metadata = CoreProviderMetadata::discover_async(issuer_url, &http_client)
+        .await
+        .with_context(|| format!("discovering the provider at {}", args.issuer))?;
+    let issuer = metadata.issuer().to_string();
+
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(args.client_id),
+        Some(ClientSecret::new(args.client_secret)),
+    )
+    .set_redirect_uri(RedirectUrl::new(args.redirect_uri).context("invalid --redirect-uri")?);
+
+    let state = web::Data::new(AppState {
+        client,
+        issuer,
+        id_token_alg: match args.id_token_alg {
+            IdTokenAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            IdTokenAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        },
+        http_client,
+        sessions: Mutex::new(HashMap::new()),
+    });
+
+    println!(
+        "Department portal on http://{} (issuer {})",
+        args.listen, state.issuer
+    );
+    HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .service(index)
+            .service(login)
+            .service(callback)
+            .service(logout)
+    })
+    .bind(&args.listen)
+    .with_context(|| format!("binding {}", args.listen))?
+    .run()
+    .await?;
+    Ok(())
+}

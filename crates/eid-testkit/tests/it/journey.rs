@@ -1,0 +1,102 @@
+//! The whole journey: enrol, log in to two relying parties (ES256 and RS256), userinfo,
+//! pairwise subjects, remembered consent, and a restart that keeps everything.
+
+use eid_core::keys::JwsAlg;
+use eid_testkit::{backends, Backend, TestServer};
+use openidconnect::{LanguageTag, OAuth2TokenResponse};
+
+use crate::support::*;
+
+async fn journey(backend: Backend) -> anyhow::Result<()> {
+    let mut server = TestServer::start(backend.clone()).await?;
+    let es = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
+    let rs = Rp::register(&server, "Example Bank", JwsAlg::Rs256).await?;
+    let mut wallet = enrolled_wallet(&server, HKIDS[0]).await?;
+    let browser = Browser::new();
+
+    // First login to the ES256 client: consent is asked.
+    let (start, callback, consented) = login_to_callback(&server, &es, &browser, &mut wallet).await?;
+    assert!(consented, "first login must ask for consent");
+    assert_eq!(callback.param("state").as_deref(), Some(start.state.secret().as_str()));
+    assert_eq!(callback.param("iss"), Some(server.issuer()));
+    let code = callback.param("code").expect("code");
+    let tokens = es.exchange(&code, start.verifier).await?;
+    assert_eq!(tokens.token_type().as_ref(), "bearer");
+    let claims = es.verify(&tokens, &start.nonce)?;
+    assert_eq!(claims.issuer().as_str(), server.issuer());
+    let amr: Vec<&str> = claims.auth_method_refs().expect("amr").iter().map(|a| a.as_str()).collect();
+    assert_eq!(amr, ["hwk", "mfa"]);
+    let info = es.userinfo(&tokens, &claims).await?;
+    let name = info.name().expect("name");
+    assert_eq!(name.get(None).map(|n| n.as_str()), Some("CHAN Tai Man"));
+    let zh = LanguageTag::new("zh-Hant".into());
+    assert_eq!(name.get(Some(&zh)).map(|n| n.as_str()), Some("陳大文"));
+    assert_eq!(info.email().map(|e| e.as_str()), Some("tm.chan@example.hk"));
+    assert_eq!(info.phone_number().map(|p| p.as_str()), Some("+852 9123 4567"));
+    assert_eq!(info.birthdate().map(|b| b.as_str()), Some("1990-02-28"));
+    assert!(info.address().is_none(), "address was not requested");
+    let es_sub = claims.subject().as_str().to_owned();
+
+    // Second login to the same client: consent is remembered, the same pairwise sub.
+    let (start, callback, consented) = login_to_callback(&server, &es, &browser, &mut wallet).await?;
+    assert!(!consented, "consent must be remembered");
+    let tokens = es.exchange(&callback.param("code").expect("code"), start.verifier).await?;
+    assert_eq!(es.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
+
+    // The RS256 client: verified by openidconnect with RS256, a different pairwise sub.
+    let (_, rs_claims) = login(&server, &rs, &browser, &mut wallet).await?;
+    let rs_sub = rs_claims.subject().as_str().to_owned();
+    assert_ne!(rs_sub, es_sub, "pairwise subjects must differ between clients");
+    let (_, again) = login(&server, &rs, &browser, &mut wallet).await?;
+    assert_eq!(again.subject().as_str(), rs_sub);
+
+    // Another citizen gets another sub at the same client.
+    let mut other = enrolled_wallet(&server, HKIDS[1]).await?;
+    let (_, other_claims) = login(&server, &es, &browser, &mut other).await?;
+    assert_ne!(other_claims.subject().as_str(), es_sub);
+
+    // Restart: same keys (JWKS), clients, citizens, devices and consents.
+    let jwks_before: serde_json::Value = reqwest::get(server.url("/jwks")).await?.json().await?;
+    server.restart().await?;
+    let jwks_after: serde_json::Value = reqwest::get(server.url("/jwks")).await?.json().await?;
+    assert_eq!(jwks_before, jwks_after, "JWKS must survive a restart");
+    assert_eq!(jwks_after["keys"].as_array().map(Vec::len), Some(2));
+    // The relying party starts afresh too: discovery, the same credentials.
+    let es2 = rediscover(&server, &es).await?;
+    let (start, callback, consented) = login_to_callback(&server, &es2, &browser, &mut wallet).await?;
+    assert!(!consented, "consent must survive a restart");
+    let tokens = es2.exchange(&callback.param("code").expect("code"), start.verifier).await?;
+    assert_eq!(es2.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
+    server.stop().await;
+    Ok(())
+}
+
+/// The same client, discovered again from the restarted server.
+async fn rediscover(server: &TestServer, rp: &Rp) -> anyhow::Result<Rp> {
+    use openidconnect::core::{CoreClient, CoreProviderMetadata};
+    use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &rp.http).await?;
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(rp.client_id.clone()),
+        Some(ClientSecret::new(rp.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned())?);
+    Ok(Rp {
+        client,
+        client_id: rp.client_id.clone(),
+        client_secret: rp.client_secret.clone(),
+        http: rp.http.clone(),
+        alg: rp.alg.clone(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn citizen_logs_in_by_approving_on_the_phone() -> anyhow::Result<()> {
+    for backend in backends()? {
+        journey(backend.clone())
+            .await
+            .map_err(|e| e.context(format!("on {backend:?}")))?;
+    }
+    Ok(())
+}

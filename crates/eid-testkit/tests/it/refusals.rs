@@ -1,0 +1,299 @@
+//! Everything that must be refused is refused with the right error, and changes nothing.
+
+use eid_core::keys::JwsAlg;
+use eid_testkit::{backends, Backend, TestServer};
+use openidconnect::OAuth2TokenResponse;
+use url::Url;
+
+use crate::support::*;
+
+/// Asserts that `f` leaves every stored row as it was.
+macro_rules! unchanged {
+    ($server:expr, $body:expr) => {{
+        let before = $server.fingerprint().await?;
+        let out = $body;
+        let after = $server.fingerprint().await?;
+        assert_eq!(before, after, "a refused request changed stored data");
+        out
+    }};
+}
+
+async fn token_post(server: &TestServer, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> anyhow::Result<(u16, serde_json::Value, reqwest::header::HeaderMap)> {
+    let mut request = reqwest::Client::new().post(server.url("/token")).form(form);
+    if let Some((id, secret)) = basic {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    Ok((status, response.json().await?, headers))
+}
+
+async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start(backend).await?;
+    let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
+    let mut wallet = enrolled_wallet(&server, HKIDS[0]).await?;
+    let browser = Browser::new();
+    let (start, callback, _) = login_to_callback(&server, &rp, &browser, &mut wallet).await?;
+    let code = callback.param("code").expect("code");
+    let verifier = start.verifier.secret().clone();
+    let id = rp.client_id.clone();
+    let secret = rp.client_secret.clone();
+    let form = |verifier: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code.clone()),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("code_verifier", verifier.into()),
+        ]
+    };
+    let as_refs = |f: &Vec<(&'static str, String)>| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+
+    // Wrong client secret: invalid_client, 401 with a Basic challenge; the code survives.
+    let (status, body, headers) = unchanged!(server, {
+        let f = as_refs(&form(&verifier));
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token_post(&server, &f, Some((&id, "not-the-secret"))).await?
+    });
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    assert!(headers.get("www-authenticate").is_some_and(|v| v.to_str().unwrap_or("").starts_with("Basic")));
+    // An unknown client is refused alike (nothing says whether it exists).
+    let (status, body2, _) = unchanged!(server, {
+        token_post(&server, &[("grant_type", "authorization_code"), ("code", &code)], Some(("no-such-client", &secret))).await?
+    });
+    assert_eq!((status, &body2), (401, &body));
+
+    // Wrong PKCE verifier: invalid_grant; the code survives.
+    let wrong = "x".repeat(43);
+    let (status, body, _) = unchanged!(server, {
+        let f = as_refs(&form(&wrong));
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        token_post(&server, &f, Some((&id, &secret))).await?
+    });
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert!(body["error_description"].as_str().unwrap_or("").contains("PKCE"));
+
+    // The right verifier (client_secret_post this time) redeems it.
+    let f = as_refs(&form(&verifier));
+    let mut f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    f.push(("client_id", &id));
+    f.push(("client_secret", &secret));
+    let (status, tokens, headers) = token_post(&server, &f, None).await?;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let access = tokens["access_token"].as_str().expect("access_token").to_owned();
+    let userinfo = |token: String| {
+        let url = server.url("/userinfo");
+        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await }
+    };
+    assert_eq!(userinfo(access.clone()).await?.status(), 200);
+    // POST works too (OIDC Core §5.3.1).
+    let post = reqwest::Client::new().post(server.url("/userinfo")).bearer_auth(&access).send().await?;
+    assert_eq!(post.status(), 200);
+
+    // Reusing the code: invalid_grant, and the token issued from it is revoked.
+    let (status, body, _) = token_post(&server, &f, None).await?;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    let revoked = userinfo(access).await?;
+    assert_eq!(revoked.status(), 401);
+    let challenge = revoked.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+
+    // The openidconnect client sees the same refusal for a reused code.
+    let err = rp.exchange(&code, openidconnect::PkceCodeVerifier::new(verifier)).await.expect_err("reused code");
+    assert!(format!("{err}").contains("invalid_grant"), "{err}");
+    server.stop().await;
+    Ok(())
+}
+
+async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start(backend).await?;
+    let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let start = rp.start();
+
+    // An unregistered redirect URI: an HTML error page, 400, no redirect.
+    let evil = with_param(&start.url, "redirect_uri", Some("http://localhost:3000/evil"));
+    let response = unchanged!(server, http.get(evil).send().await?);
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+    assert!(response.headers()["content-type"].to_str()?.starts_with("text/html"));
+    assert!(response.text().await?.contains("Unregistered redirect URI"));
+
+    // A prefix of the registered URI is not a match either.
+    let prefix = with_param(&start.url, "redirect_uri", Some("http://localhost:3000/callback/x"));
+    assert_eq!(http.get(prefix).send().await?.status(), 400);
+
+    // Unknown client: an error page.
+    let response = http.get(server.url("/authorize?client_id=nope&redirect_uri=http://localhost:3000/callback&response_type=code&scope=openid")).send().await?;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
+
+    // Missing response_type, after the redirect URI is validated: an error redirect.
+    let missing = with_param(&start.url, "response_type", None);
+    let response = unchanged!(server, http.get(missing).send().await?);
+    assert_eq!(response.status(), 303);
+    let to = Url::parse(&location(&response)?)?;
+    assert!(to.as_str().starts_with(REDIRECT_URI));
+    let param = |name: &str| to.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    assert_eq!(param("error").as_deref(), Some("invalid_request"));
+    assert!(param("error_description").unwrap_or_default().contains("response_type"));
+    assert_eq!(param("state").as_deref(), Some(start.state.secret().as_str()));
+    assert_eq!(param("iss"), Some(server.issuer()));
+
+    // Other checks after the redirect URI: each is an error redirect with its code.
+    for (name, value, error) in [
+        ("response_type", Some("token"), "unsupported_response_type"),
+        ("scope", Some("profile"), "invalid_scope"),
+        ("code_challenge", None, "invalid_request"),
+        ("code_challenge_method", Some("plain"), "invalid_request"),
+        ("prompt", Some("none"), "login_required"),
+        ("request", Some("eyJ"), "request_not_supported"),
+    ] {
+        let url = with_param(&start.url, name, value);
+        let response = http.get(url).send().await?;
+        assert_eq!(response.status(), 303, "{name}");
+        let to = Url::parse(&location(&response)?)?;
+        let got = to.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned());
+        assert_eq!(got.as_deref(), Some(error), "{name}={value:?}");
+    }
+
+    // A parameter given twice: refused on a page (RFC 6749 §3.1).
+    let twice = format!("{}&client_id=again", start.url);
+    assert_eq!(http.get(twice).send().await?.status(), 400);
+
+    // POST to the authorization endpoint works like GET.
+    let form: Vec<(String, String)> = start.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let response = http.post(server.url("/authorize")).form(&form).send().await?;
+    assert_eq!(response.status(), 303);
+    assert!(location(&response)?.starts_with("/login/"));
+    server.stop().await;
+    Ok(())
+}
+
+async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start(backend).await?;
+    let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
+    let mut wallet = enrolled_wallet(&server, HKIDS[0]).await?;
+    let browser = Browser::new();
+
+    // An approval replayed for a second request is refused.
+    let first = rp.start();
+    let (_, first_approval) = browser.open_login(&server, &first.url).await?;
+    let second = rp.start();
+    let (second_login, second_approval) = browser.open_login(&server, &second.url).await?;
+    let request = wallet.fetch_approval(&first_approval).await?;
+    let assertion = wallet.sign(&request.options, &Url::parse(&server.issuer())?)?;
+    wallet.post_assertion(&first_approval, assertion.clone()).await?;
+    let err = unchanged!(server, wallet.post_assertion(&second_approval, assertion.clone()).await.expect_err("replay"));
+    assert_eq!(err.problem().map(|p| p.status), Some(403), "{err}");
+    // ... and replaying it on the first request, now approved, is refused too.
+    let err = wallet.post_assertion(&first_approval, assertion).await.expect_err("replay");
+    assert_eq!(err.problem().map(|p| p.status), Some(410), "{err}");
+    // The second request is still pending and can be approved properly.
+    let second_request = wallet.fetch_approval(&second_approval).await?;
+    wallet.approve(&second_request, &second_approval).await?;
+    assert!(matches!(browser.after_approval(&server, &second_login).await?, Next::Consent { .. }));
+
+    // Another browser cannot continue someone else's login.
+    let stranger = Browser::new();
+    let response = stranger.http.get(&second_login).send().await?;
+    assert_eq!(response.status(), 403);
+
+    // An assertion from a device not bound to the account it names is refused.
+    let mut impostor = enrolled_wallet(&server, HKIDS[1]).await?;
+    let mut file = impostor.file().clone();
+    file.user_handle = wallet.file().user_handle.clone();
+    impostor.set_file(file);
+    let third = rp.start();
+    let (third_login, third_approval) = browser.open_login(&server, &third.url).await?;
+    let request = impostor.fetch_approval(&third_approval).await?;
+    let err = unchanged!(server, impostor.approve(&request, &third_approval).await.expect_err("unbound device"));
+    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+    // A wallet whose key was never bound at all is refused the same way.
+    let mut forged_file = wallet.file().clone();
+    let mut unbound = eid_wallet::Wallet::in_memory();
+    let fresh = enrolled_wallet(&server, HKIDS[2]).await?;
+    forged_file.private_key = fresh.file().private_key.clone();
+    unbound.set_file(forged_file);
+    let err = unchanged!(server, unbound.approve(&request, &third_approval).await.expect_err("forged key"));
+    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+
+    // Device management: link a second phone, log in with it, remove it, and it is refused.
+    let link = wallet.create_device_link().await?;
+    let mut second_phone = eid_wallet::Wallet::in_memory();
+    second_phone.link(&Url::parse(&server.issuer())?, &link.code, "Tablet").await?;
+    assert_eq!(second_phone.citizen_id(), wallet.citizen_id());
+    // The link code is single-use.
+    let mut third_phone = eid_wallet::Wallet::in_memory();
+    let err = third_phone.link(&Url::parse(&server.issuer())?, &link.code, "Other").await.expect_err("reused link");
+    assert_eq!(err.problem().map(|p| p.status), Some(410));
+    let devices = wallet.devices().await?;
+    assert_eq!(devices.len(), 2);
+    let (_, claims_second) = login(&server, &rp, &browser, &mut second_phone).await?;
+    let (tokens, claims_first) = login(&server, &rp, &browser, &mut wallet).await?;
+    assert_eq!(claims_first.subject(), claims_second.subject(), "both devices are the same citizen");
+    assert!(!tokens.access_token().secret().is_empty());
+    let second_id = second_phone.device_id().expect("device id").to_owned();
+    wallet.remove_device(&second_id).await?;
+    assert_eq!(wallet.devices().await?.len(), 1);
+    let request = second_phone.fetch_approval(&third_approval).await?;
+    let err = unchanged!(server, second_phone.approve(&request, &third_approval).await.expect_err("removed device"));
+    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+    // The last device cannot be removed.
+    let own = wallet.device_id().expect("device id").to_owned();
+    let err = wallet.remove_device(&own).await.expect_err("last device");
+    assert_eq!(err.problem().map(|p| p.status), Some(409));
+    // The bound device still approves the pending request.
+    let request = wallet.fetch_approval(&third_approval).await?;
+    wallet.approve(&request, &third_approval).await?;
+    assert!(matches!(browser.after_approval(&server, &third_login).await?, Next::Redirect(_)));
+    server.stop().await;
+    Ok(())
+}
+
+async fn enrolment(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start(backend).await?;
+    let issuer = Url::parse(&server.issuer())?;
+    // Invalid HKID check digit: a problem naming the field; nothing stored.
+    let mut wallet = eid_wallet::Wallet::in_memory();
+    let err = unchanged!(server, wallet.enrol(&issuer, &citizen("A123456(4)")).await.expect_err("bad hkid"));
+    let problem = err.problem().expect("problem").clone();
+    assert_eq!((problem.status, problem.slug()), (400, Some("invalid-input")));
+    assert_eq!(problem.invalid_params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["hkid"]);
+    assert!(problem.invalid_params[0].reason.contains("check digit"));
+    assert!(!format!("{problem:?}").contains("123456"), "the HKID must not be echoed");
+    // Malformed HKID and several bad fields.
+    let mut bad = citizen("12345");
+    bad.date_of_birth = "1990-13-01".into();
+    let err = unchanged!(server, wallet.enrol(&issuer, &bad).await.expect_err("bad fields"));
+    let names: Vec<String> = err.problem().expect("problem").invalid_params.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, ["date_of_birth", "hkid"]);
+    // A valid enrolment, then the same HKID (written differently) again: 409, nothing stored.
+    wallet.enrol(&issuer, &citizen("a123456 (3)")).await?;
+    let mut again = eid_wallet::Wallet::in_memory();
+    let err = unchanged!(server, again.enrol(&issuer, &citizen("A1234563")).await.expect_err("duplicate"));
+    assert_eq!(err.problem().map(|p| p.status), Some(409));
+    // The HKID is not stored in clear anywhere.
+    let rows = server.fingerprint().await?.join("\n");
+    assert!(!rows.contains("A1234563") && !rows.contains("CHAN Tai Man"), "personal data stored in clear");
+    server.stop().await;
+    Ok(())
+}
+
+macro_rules! on_every_backend {
+    ($name:ident, $scenario:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() -> anyhow::Result<()> {
+            for backend in backends()? {
+                $scenario(backend.clone()).await.map_err(|e| e.context(format!("on {backend:?}")))?;
+            }
+            Ok(())
+        }
+    };
+}
+
+on_every_backend!(token_endpoint_refuses_wrong_secret_wrong_verifier_and_reused_code, token_endpoint);
+on_every_backend!(authorization_endpoint_refuses_bad_requests_in_the_right_form, authorization_endpoint);
+on_every_backend!(phone_approvals_refuse_replays_unbound_and_removed_devices, phone_approvals);
+on_every_backend!(enrolment_refuses_invalid_and_duplicate_hkids, enrolment);

@@ -1,0 +1,296 @@
+//! The relying party (openidconnect), the browser (reqwest with cookies, no auto-redirects)
+//! and the phone (eid-wallet), wired together.
+
+use anyhow::{anyhow, bail, Context as _};
+use eid_proto::api::EnrolmentRequest;
+use eid_testkit::TestServer;
+use eid_wallet::Wallet;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreTokenResponse, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use url::Url;
+
+pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
+
+pub type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// A relying party, as a department would integrate eid.
+pub struct Rp {
+    pub client: Client,
+    pub client_id: String,
+    pub client_secret: String,
+    pub http: openidconnect::reqwest::Client,
+    pub alg: CoreJwsSigningAlgorithm,
+}
+
+/// One authorization request as the RP made it.
+pub struct AuthStart {
+    pub url: Url,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
+}
+
+impl Rp {
+    /// Registers a client on the server and discovers the provider.
+    pub async fn register(server: &TestServer, name: &str, alg: eid_core::keys::JwsAlg) -> anyhow::Result<Self> {
+        let (client_id, client_secret) = server.add_client(name, REDIRECT_URI, alg).await?;
+        let http = openidconnect::reqwest::ClientBuilder::new()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .build()?;
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &http)
+            .await
+            .context("discovery")?;
+        let client = CoreClient::from_provider_metadata(
+            metadata,
+            ClientId::new(client_id.clone()),
+            Some(ClientSecret::new(client_secret.clone())),
+        )
+        .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned())?);
+        let alg = match alg {
+            eid_core::keys::JwsAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            eid_core::keys::JwsAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        };
+        Ok(Self { client, client_id, client_secret, http, alg })
+    }
+
+    /// A fresh authorization request with PKCE, state and nonce.
+    pub fn start(&self) -> AuthStart {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = self
+            .client
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .add_scope(Scope::new("profile".into()))
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("phone".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        AuthStart { url, state, nonce, verifier }
+    }
+
+    /// Exchanges a code.
+    pub async fn exchange(&self, code: &str, verifier: PkceCodeVerifier) -> anyhow::Result<CoreTokenResponse> {
+        self.client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))?
+            .set_pkce_verifier(verifier)
+            .request_async(&self.http)
+            .await
+            .map_err(|e| anyhow!("token request failed: {e:?}"))
+    }
+
+    /// Verifies the ID token (signature with the client's algorithm, iss, aud, exp, nonce) and
+    /// its at_hash.
+    pub fn verify(&self, tokens: &CoreTokenResponse, nonce: &Nonce) -> anyhow::Result<CoreIdTokenClaims> {
+        let verifier = self.client.id_token_verifier().set_allowed_algs(vec![self.alg.clone()]);
+        let id_token = tokens.id_token().ok_or_else(|| anyhow!("no id_token"))?;
+        let claims = id_token.claims(&verifier, nonce)?.clone();
+        let expected = claims.access_token_hash().ok_or_else(|| anyhow!("no at_hash"))?;
+        let actual = AccessTokenHash::from_token(
+            tokens.access_token(),
+            id_token.signing_alg()?,
+            id_token.signing_key(&verifier)?,
+        )?;
+        if &actual != expected {
+            bail!("at_hash does not match the access token");
+        }
+        Ok(claims)
+    }
+
+    /// Calls userinfo for the verified subject.
+    pub async fn userinfo(&self, tokens: &CoreTokenResponse, claims: &CoreIdTokenClaims) -> anyhow::Result<CoreUserInfoClaims> {
+        Ok(self
+            .client
+            .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))?
+            .request_async(&self.http)
+            .await?)
+    }
+}
+
+/// A browser: keeps cookies, does not follow redirects on its own.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+/// What the browser sees after the phone has answered.
+#[derive(Debug)]
+pub enum Next {
+    Consent { action: String, csrf: String },
+    Redirect(Url),
+}
+
+/// Where the client was sent back to, with the parameters.
+#[derive(Debug)]
+pub struct Callback {
+    pub url: Url,
+}
+
+impl Callback {
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = haystack.find(start)? + start.len();
+    let len = haystack[from..].find(end)?;
+    Some(&haystack[from..from + len])
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("reqwest client"),
+        }
+    }
+
+    /// Follows the authorization URL to the login page; returns (login page URL, approval URL).
+    pub async fn open_login(&self, server: &TestServer, authorize: &Url) -> anyhow::Result<(String, String)> {
+        let response = self.http.get(authorize.clone()).send().await?;
+        if response.status() != reqwest::StatusCode::SEE_OTHER {
+            bail!("authorize answered {} ({})", response.status(), response.text().await?);
+        }
+        let location = location(&response)?;
+        let login_url = if location.starts_with('/') { server.url(&location) } else { location };
+        let page = self.http.get(&login_url).send().await?;
+        anyhow::ensure!(page.status() == 200, "login page answered {}", page.status());
+        let csp = page
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::ensure!(csp.contains("frame-ancestors 'none'"), "login page lacks its CSP");
+        let html = page.text().await?;
+        anyhow::ensure!(html.contains("<svg"), "login page has no QR code");
+        let approval = between(&html, "id=\"approve-url\" href=\"", "\"")
+            .ok_or_else(|| anyhow!("no approve-url link on the login page"))?;
+        Ok((login_url, unescape(approval)))
+    }
+
+    /// Reloads the login page after approval: consent, or straight back to the client.
+    pub async fn after_approval(&self, server: &TestServer, login_url: &str) -> anyhow::Result<Next> {
+        let response = self.http.get(login_url).send().await?;
+        match response.status().as_u16() {
+            303 => Ok(Next::Redirect(Url::parse(&location(&response)?)?)),
+            200 => {
+                let html = response.text().await?;
+                let action = between(&html, "<form method=\"post\" action=\"", "\"")
+                    .ok_or_else(|| anyhow!("neither a redirect nor a consent form: {html}"))?;
+                let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
+                    .ok_or_else(|| anyhow!("consent form without csrf_token"))?;
+                anyhow::ensure!(html.contains("您的電郵地址"), "consent page is not bilingual");
+                Ok(Next::Consent { action: server.url(&unescape(action)), csrf: unescape(csrf) })
+            }
+            other => bail!("login page answered {other}: {}", response.text().await?),
+        }
+    }
+
+    /// Submits the consent form.
+    pub async fn consent(&self, action: &str, csrf: &str, decision: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.http.post(action).form(&[("csrf_token", csrf), ("decision", decision)]).send().await?)
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(response
+        .headers()
+        .get("location")
+        .ok_or_else(|| anyhow!("no Location header"))?
+        .to_str()?
+        .to_owned())
+}
+
+/// A citizen's particulars; `hkid` varies per test citizen.
+pub fn citizen(hkid: &str) -> EnrolmentRequest {
+    EnrolmentRequest {
+        english_name: "CHAN Tai Man".into(),
+        chinese_name: Some("陳大文".into()),
+        date_of_birth: "1990-02-28".into(),
+        gender: "M".into(),
+        hkid: hkid.into(),
+        email: Some("tm.chan@example.hk".into()),
+        phone: Some("+852 9123 4567".into()),
+        address: Some("1 Queen's Road Central, Hong Kong".into()),
+        device_name: "Test phone".into(),
+    }
+}
+
+/// Valid HKID numbers for distinct test citizens (check digits computed per the algorithm).
+pub const HKIDS: [&str; 4] = ["A123456(3)", "C668668(9)", "AB987654(3)", "G123456(A)"];
+
+/// A wallet enrolled on the server.
+pub async fn enrolled_wallet(server: &TestServer, hkid: &str) -> anyhow::Result<Wallet> {
+    let mut wallet = Wallet::in_memory();
+    wallet.enrol(&Url::parse(&server.issuer())?, &citizen(hkid)).await?;
+    Ok(wallet)
+}
+
+/// A whole login up to the client's callback: authorize, QR page, phone approval, consent
+/// (allowed) if asked.
+pub async fn login_to_callback(
+    server: &TestServer,
+    rp: &Rp,
+    browser: &Browser,
+    wallet: &mut Wallet,
+) -> anyhow::Result<(AuthStart, Callback, bool)> {
+    let start = rp.start();
+    let (login_url, approval_url) = browser.open_login(server, &start.url).await?;
+    let request = wallet.fetch_approval(&approval_url).await?;
+    anyhow::ensure!(request.service.client_id == rp.client_id, "approval names the wrong service");
+    wallet.approve(&request, &approval_url).await?;
+    let (callback, consented) = match browser.after_approval(server, &login_url).await? {
+        Next::Redirect(url) => (Callback { url }, false),
+        Next::Consent { action, csrf } => {
+            let response = browser.consent(&action, &csrf, "allow").await?;
+            anyhow::ensure!(response.status() == 303, "consent answered {}", response.status());
+            (Callback { url: Url::parse(&location(&response)?)? }, true)
+        }
+    };
+    Ok((start, callback, consented))
+}
+
+/// A whole login through token exchange and ID token verification.
+pub async fn login(
+    server: &TestServer,
+    rp: &Rp,
+    browser: &Browser,
+    wallet: &mut Wallet,
+) -> anyhow::Result<(CoreTokenResponse, CoreIdTokenClaims)> {
+    let (start, callback, _) = login_to_callback(server, rp, browser, wallet).await?;
+    anyhow::ensure!(callback.param("state").as_deref() == Some(start.state.secret().as_str()), "state mismatch");
+    anyhow::ensure!(callback.param("iss") == Some(server.issuer()), "iss mismatch (RFC 9207)");
+    let code = callback.param("code").ok_or_else(|| anyhow!("no code in {}", callback.url))?;
+    let tokens = rp.exchange(&code, start.verifier).await?;
+    let claims = rp.verify(&tokens, &start.nonce)?;
+    Ok((tokens, claims))
+}
+
+/// `url` with query parameter `name` replaced by `value` (or removed for `None`).
+pub fn with_param(url: &Url, name: &str, value: Option<&str>) -> Url {
+    let mut pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != name)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if let Some(value) = value {
+        pairs.push((name.to_owned(), value.to_owned()));
+    }
+    let mut out = url.clone();
+    out.query_pairs_mut().clear().extend_pairs(pairs);
+    out
+}

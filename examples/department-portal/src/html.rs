@@ -1,0 +1,171 @@
+//! The portal's pages. Deliberately plain: format strings, with every dynamic value escaped.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use openidconnect::core::{CoreIdTokenClaims, CoreUserInfoClaims};
+use openidconnect::LanguageTag;
+
+/// The verified claims we show, already turned into display strings.
+pub struct Profile {
+    /// `(label, value)` rows in display order; absent claims are left out.
+    rows: Vec<(&'static str, String)>,
+}
+
+impl Profile {
+    /// Combines the verified ID token claims with the userinfo response. Profile claims come from
+    /// userinfo, falling back to the ID token; `sub`, `auth_time` and `amr` come from the ID token.
+    pub fn from_claims(id: &CoreIdTokenClaims, info: &CoreUserInfoClaims) -> Self {
+        let zh_hant = LanguageTag::new("zh-Hant".to_owned());
+        let name = info.name().or(id.name());
+        let mut rows: Vec<(&'static str, Option<String>)> = vec![
+            // Pairwise: a different, stable identifier for every department.
+            ("Subject (pairwise)", Some(id.subject().to_string())),
+            (
+                "Name",
+                name.and_then(|n| n.get(None)).map(|n| n.to_string()),
+            ),
+            // The localized variant is sent as the claim `name#zh-Hant`.
+            (
+                "Chinese name",
+                name.and_then(|n| n.get(Some(&zh_hant)))
+                    .map(|n| n.to_string()),
+            ),
+            (
+                "Gender",
+                info.gender().or(id.gender()).map(|g| g.to_string()),
+            ),
+            (
+                "Date of birth",
+                info.birthdate().or(id.birthdate()).map(|d| d.to_string()),
+            ),
+            ("Email", info.email().or(id.email()).map(|e| e.to_string())),
+            (
+                "Phone number",
+                info.phone_number()
+                    .or(id.phone_number())
+                    .map(|p| p.to_string()),
+            ),
+            (
+                "Address",
+                info.address()
+                    .or(id.address())
+                    .and_then(|a| a.formatted.as_ref())
+                    .map(|f| f.to_string()),
+            ),
+            ("Authenticated at", id.auth_time().map(|t| t.to_rfc3339())),
+        ];
+        // amr: how the citizen authenticated, e.g. ["hwk", "user"] for a device-bound key.
+        rows.push((
+            "Authentication methods (amr)",
+            id.auth_method_refs().map(|amr| {
+                amr.iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        ));
+        rows.push((
+            "Assurance (acr)",
+            id.auth_context_ref().map(|acr| acr.to_string()),
+        ));
+        Self {
+            rows: rows
+                .into_iter()
+                .filter_map(|(label, value)| Some((label, value?)))
+                .collect(),
+        }
+    }
+}
+
+/// Escapes text for use in HTML element content and double- or single-quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Wraps a body (already HTML) in the site's layout. `title` is plain text.
+fn layout(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    let title = escape(title);
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} – Department of Example Services</title>
+<style>
+ body {{ font-family: system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; }}
+ th {{ text-align: left; padding-right: 1rem; vertical-align: top; }}
+ td {{ white-space: pre-line; }}
+ .button {{ display: inline-block; padding: .6rem 1.2rem; background: #00594f; color: #fff;
+           border-radius: .3rem; text-decoration: none; }}
+</style>
+</head>
+<body>
+<header><strong>Department of Example Services</strong></header>
+<h1>{title}</h1>
+{body}
+</body>
+</html>"#
+        ))
+}
+
+/// `GET /` when not logged in.
+pub fn home_page() -> HttpResponse {
+    layout(
+        StatusCode::OK,
+        "Online services",
+        r#"<p>Apply for services online. Log in with your eid to continue.</p>
+<p><a class="button" href="/login">Log in with eid / 以智方便登入</a></p>"#,
+    )
+}
+
+/// `GET /` when logged in: the verified claims.
+pub fn profile_page(profile: &Profile) -> HttpResponse {
+    let rows: String = profile
+        .rows
+        .iter()
+        .map(|(label, value)| {
+            format!(
+                "<tr><th>{}</th><td>{}</td></tr>\n",
+                escape(label),
+                escape(value)
+            )
+        })
+        .collect();
+    layout(
+        StatusCode::OK,
+        "Welcome",
+        &format!(
+            r#"<p>You are logged in through eid. These are the claims eid verified for us:</p>
+<table>
+{rows}</table>
+<p><a href="/logout">Log out</a></p>"#
+        ),
+    )
+}
+
+/// An error page; `message` is plain text.
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+    layout(
+        status,
+        title,
+        &format!(
+            r#"<p>{}</p>
+<p><a href="/">Back to the home page</a></p>"#,
+            escape(message)
+        ),
+    )
+}
