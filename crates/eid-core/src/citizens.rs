@@ -83,30 +83,43 @@ pub(crate) fn request_aad(id: &str) -> Vec<u8> {
 /// Validates the particulars of an enrolment, naming every invalid field.
 pub fn validate_enrolment(req: &EnrolmentRequest, now: i64) -> Result<(Profile, String), Error> {
     let mut errors: Vec<(&'static str, String)> = Vec::new();
-    let mut text = |field: &'static str, value: &str, max: usize, required: bool| -> Option<String> {
-        let value = value.trim();
-        if value.is_empty() {
-            if required {
-                errors.push((field, "is required".into()));
+    let mut text =
+        |field: &'static str, value: &str, max: usize, required: bool| -> Option<String> {
+            let value = value.trim();
+            if value.is_empty() {
+                if required {
+                    errors.push((field, "is required".into()));
+                }
+                return None;
             }
-            return None;
-        }
-        if value.chars().count() > max {
-            errors.push((field, format!("must be at most {max} characters")));
-            return None;
-        }
-        if value.chars().any(char::is_control) {
-            errors.push((field, "must not contain control characters".into()));
-            return None;
-        }
-        Some(value.to_owned())
-    };
+            if value.chars().count() > max {
+                errors.push((field, format!("must be at most {max} characters")));
+                return None;
+            }
+            if value.chars().any(char::is_control) {
+                errors.push((field, "must not contain control characters".into()));
+                return None;
+            }
+            Some(value.to_owned())
+        };
     let english_name = text("english_name", &req.english_name, 100, true);
-    let chinese_name = req.chinese_name.as_deref().and_then(|v| text("chinese_name", v, 50, false));
-    let address = req.address.as_deref().and_then(|v| text("address", v, 200, false));
+    let chinese_name = req
+        .chinese_name
+        .as_deref()
+        .and_then(|v| text("chinese_name", v, 50, false));
+    let address = req
+        .address
+        .as_deref()
+        .and_then(|v| text("address", v, 200, false));
     let device_name = text("device_name", &req.device_name, 64, true);
-    let email = req.email.as_deref().and_then(|v| text("email", v, 254, false));
-    let phone = req.phone.as_deref().and_then(|v| text("phone", v, 20, false));
+    let email = req
+        .email
+        .as_deref()
+        .and_then(|v| text("email", v, 254, false));
+    let phone = req
+        .phone
+        .as_deref()
+        .and_then(|v| text("phone", v, 20, false));
 
     if let Some(email) = &email {
         let valid = email.split_once('@').is_some_and(|(local, domain)| {
@@ -125,7 +138,10 @@ pub fn validate_enrolment(req: &EnrolmentRequest, now: i64) -> Result<(Profile, 
         let digits = phone.strip_prefix('+').unwrap_or(phone);
         let digits: String = digits.chars().filter(|c| *c != ' ' && *c != '-').collect();
         if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-            errors.push(("phone", "must be 8 to 15 digits, optionally starting with +".into()));
+            errors.push((
+                "phone",
+                "must be 8 to 15 digits, optionally starting with +".into(),
+            ));
         }
     }
     let gender = req.gender.trim().to_ascii_uppercase();
@@ -226,7 +242,10 @@ impl Provider {
     }
 
     fn hkid_index(&self, canonical_hkid: &str) -> Vec<u8> {
-        self.derived.hkid_index.hash(&[canonical_hkid.as_bytes()]).to_vec()
+        self.derived
+            .hkid_index
+            .hash(&[canonical_hkid.as_bytes()])
+            .to_vec()
     }
 
     fn start_registration(
@@ -251,7 +270,10 @@ impl Provider {
             new_profile,
         };
         self.store.insert_ceremony(&CeremonyRecord {
-            state: self.derived.data.seal_json(&ceremony_aad(&ceremony_id), &state)?,
+            state: self
+                .derived
+                .data
+                .seal_json(&ceremony_aad(&ceremony_id), &state)?,
             ceremony_id: ceremony_id.clone(),
             purpose: CeremonyPurpose::Register,
             citizen_id: Some(state.citizen_id.clone()),
@@ -343,7 +365,9 @@ impl Provider {
             .store
             .device_by_credential(&b64url(credential_id))?
             .filter(|d| d.citizen_id == user.to_string())
-            .ok_or_else(|| Error::DeviceRefused("this device is not bound to the account".into()))?;
+            .ok_or_else(|| {
+                Error::DeviceRefused("this device is not bound to the account".into())
+            })?;
         let mut passkey: Passkey = serde_json::from_str(&device.passkey)
             .map_err(|e| Error::Crypto(format!("stored passkey: {e}")))?;
         let result = self
@@ -366,7 +390,10 @@ impl Provider {
             (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
             _ => return Err(Error::Gone("login request")),
         };
-        let state: ApprovalState = self.derived.data.open_json(&request_aad(request_id), sealed)?;
+        let state: ApprovalState = self
+            .derived
+            .data
+            .open_json(&request_aad(request_id), sealed)?;
         let client = self
             .store
             .client(&request.client_id)?
@@ -407,12 +434,17 @@ impl Provider {
             (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
             _ => return Err(Error::Gone("login request")),
         };
-        let state: ApprovalState = self.derived.data.open_json(&request_aad(request_id), sealed)?;
+        let state: ApprovalState = self
+            .derived
+            .data
+            .open_json(&request_aad(request_id), sealed)?;
         let device = self.verify_assertion(credential, state.authentication, now)?;
-        if !self
-            .store
-            .approve_auth_request(request_id, &device.citizen_id, &device.device_id, now)?
-        {
+        if !self.store.approve_auth_request(
+            request_id,
+            &device.citizen_id,
+            &device.device_id,
+            now,
+        )? {
             return Err(Error::Gone("login request"));
         }
         tracing::info!(request_id, device_id = %device.device_id, "login approved on device");
@@ -427,10 +459,10 @@ impl Provider {
             .map_err(|e| Error::Crypto(format!("starting WebAuthn authentication: {e}")))?;
         let ceremony_id = random_token();
         self.store.insert_ceremony(&CeremonyRecord {
-            state: self
-                .derived
-                .data
-                .seal_json(&ceremony_aad(&ceremony_id), &SessionState { authentication })?,
+            state: self.derived.data.seal_json(
+                &ceremony_aad(&ceremony_id),
+                &SessionState { authentication },
+            )?,
             ceremony_id: ceremony_id.clone(),
             purpose: CeremonyPurpose::Session,
             citizen_id: None,
@@ -506,7 +538,11 @@ impl Provider {
     }
 
     /// Unbinds a device. The last device cannot be removed: the account would be unreachable.
-    pub fn remove_device(&self, session: &WalletSessionRecord, device_id: &str) -> Result<(), Error> {
+    pub fn remove_device(
+        &self,
+        session: &WalletSessionRecord,
+        device_id: &str,
+    ) -> Result<(), Error> {
         match self
             .store
             .delete_device_unless_last(&session.citizen_id, device_id)?
@@ -559,9 +595,7 @@ impl Provider {
             .take_ceremony(&b64url(&sha256(code.as_bytes())), CeremonyPurpose::Link)?
             .filter(|c| c.expires_at > now)
             .ok_or(Error::Gone("device link code"))?;
-        let citizen_id = ceremony
-            .citizen_id
-            .ok_or(Error::Gone("device link code"))?;
+        let citizen_id = ceremony.citizen_id.ok_or(Error::Gone("device link code"))?;
         let existing: Vec<_> = self
             .store
             .devices(&citizen_id)?
@@ -628,7 +662,8 @@ mod tests {
 
     #[test]
     fn each_invalid_field_is_named() {
-        let cases: Vec<(fn(&mut EnrolmentRequest), &str)> = vec![
+        type Mutation = fn(&mut EnrolmentRequest);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|r| r.hkid = "A123456(4)".into(), "hkid"),
             (|r| r.hkid = "12345".into(), "hkid"),
             (|r| r.english_name = "  ".into(), "english_name"),

@@ -19,13 +19,17 @@ pub struct NewClient {
 pub fn validate_redirect_uri(uri: &str) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
-        return Err(format!("{uri:?} has a fragment, which redirect URIs may not have"));
+        return Err(format!(
+            "{uri:?} has a fragment, which redirect URIs may not have"
+        ));
     }
     let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match url.scheme() {
         "https" => Ok(url),
         "http" if loopback => Ok(url),
-        "http" => Err(format!("{uri:?} must use https (http is allowed only for localhost)")),
+        "http" => Err(format!(
+            "{uri:?} must use https (http is allowed only for localhost)"
+        )),
         other => Err(format!("{uri:?} has scheme {other:?}; use https")),
     }
 }

@@ -96,7 +96,13 @@ impl Sealer {
         let nonce: [u8; NONCE_LEN] = random_bytes();
         let ct = self
             .0
-            .encrypt(&nonce.into(), Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| Error::Crypto("encryption failed".into()))?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(&nonce);
@@ -116,7 +122,9 @@ impl Sealer {
         self.0
             .decrypt(&nonce.into(), Payload { msg: ct, aad })
             .map_err(|_| {
-                Error::Crypto("a sealed value did not open: wrong master key or tampered data".into())
+                Error::Crypto(
+                    "a sealed value did not open: wrong master key or tampered data".into(),
+                )
             })
     }
 
@@ -211,7 +219,10 @@ mod tests {
     #[test]
     fn sealing_twice_gives_different_ciphertexts() {
         let k = keys();
-        assert_ne!(k.data.seal(b"", b"x").unwrap(), k.data.seal(b"", b"x").unwrap());
+        assert_ne!(
+            k.data.seal(b"", b"x").unwrap(),
+            k.data.seal(b"", b"x").unwrap()
+        );
     }
 
     #[test]
@@ -225,7 +236,10 @@ mod tests {
     fn derived_keys_differ_by_purpose() {
         let k = keys();
         assert_ne!(k.hkid_index.hash(&[b"x"]), k.pairwise.hash(&[b"x"]));
-        assert_ne!(k.pairwise.hash(&[b"ab", b"c"]), k.pairwise.hash(&[b"a", b"bc"]));
+        assert_ne!(
+            k.pairwise.hash(&[b"ab", b"c"]),
+            k.pairwise.hash(&[b"a", b"bc"])
+        );
     }
 
     #[test]

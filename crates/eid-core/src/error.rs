@@ -106,6 +106,9 @@ impl Error {
 
     /// Whether the fault is the server's (to log at error level), not the caller's.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Self::Config(_) | Self::Crypto(_) | Self::Store(StoreError::Backend(_)))
+        matches!(
+            self,
+            Self::Config(_) | Self::Crypto(_) | Self::Store(StoreError::Backend(_))
+        )
     }
 }

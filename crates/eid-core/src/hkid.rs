@@ -70,7 +70,7 @@ impl Hkid {
             .map(|(v, w)| v * w)
             .sum::<u32>()
             + check;
-        if sum % 11 != 0 {
+        if !sum.is_multiple_of(11) {
             return Err(HkidError::CheckDigit);
         }
         Ok(Self(canonical))
@@ -107,7 +107,11 @@ mod tests {
             ("G123456(A)", "G123456A"),
             ("Z000000(1)", "Z0000001"),
         ] {
-            assert_eq!(Hkid::parse(input).map(|h| h.0), Ok(canonical.to_owned()), "{input}");
+            assert_eq!(
+                Hkid::parse(input).map(|h| h.0),
+                Ok(canonical.to_owned()),
+                "{input}"
+            );
         }
     }
 
@@ -121,8 +125,18 @@ mod tests {
     #[test]
     fn malformed_numbers_are_refused() {
         for input in [
-            "", "A", "123456(3)", "ABC123456(3)", "A12345(3)", "A1234567(3)", "A12345X(3)",
-            "A123456(B)", "A123456)3(", "A123456(3", "(3)", "Ａ123456(3)",
+            "",
+            "A",
+            "123456(3)",
+            "ABC123456(3)",
+            "A12345(3)",
+            "A1234567(3)",
+            "A12345X(3)",
+            "A123456(B)",
+            "A123456)3(",
+            "A123456(3",
+            "(3)",
+            "Ａ123456(3)",
         ] {
             assert_eq!(Hkid::parse(input), Err(HkidError::Format), "{input}");
         }

@@ -109,12 +109,17 @@ impl SoftwareKeys {
                     rs256 = Some((record.kid.clone(), rsa::pkcs1v15::SigningKey::new(key)));
                 }
                 None => {
-                    return Err(Error::Crypto(format!("stored key has unknown alg {}", record.alg)))
+                    return Err(Error::Crypto(format!(
+                        "stored key has unknown alg {}",
+                        record.alg
+                    )))
                 }
             }
         }
         let (Some(es256), Some(rs256)) = (es256, rs256) else {
-            return Err(Error::Crypto("the key store lacks an ES256 or RS256 key".into()));
+            return Err(Error::Crypto(
+                "the key store lacks an ES256 or RS256 key".into(),
+            ));
         };
         let jwks = Jwks {
             keys: vec![ec_jwk(&es256.0, &es256.1), rsa_jwk(&rs256.0, &rs256.1)],
@@ -145,14 +150,21 @@ impl TokenKeys for SoftwareKeys {
 /// A key id that names the algorithm and is stable for the key: `es256-<hash prefix>`.
 fn key_id(alg: JwsAlg, der: &[u8]) -> String {
     let digest = sha256(der);
-    format!("{}-{}", alg.as_str().to_ascii_lowercase(), &b64url(&digest)[..16])
+    format!(
+        "{}-{}",
+        alg.as_str().to_ascii_lowercase(),
+        &b64url(&digest)[..16]
+    )
 }
 
 fn ec_jwk(kid: &str, key: &p256::ecdsa::SigningKey) -> Jwk {
     let point = key.verifying_key().to_sec1_point(false);
     let bytes = point.as_bytes();
     // Uncompressed SEC1: 0x04 || x (32) || y (32).
-    let (x, y) = bytes.get(1..).unwrap_or_default().split_at(32.min(bytes.len().saturating_sub(1)));
+    let (x, y) = bytes
+        .get(1..)
+        .unwrap_or_default()
+        .split_at(32.min(bytes.len().saturating_sub(1)));
     Jwk {
         kty: "EC".into(),
         kid: kid.into(),
@@ -245,7 +257,10 @@ mod tests {
             .unwrap();
 
         let rs = sign_jwt(&again, JwsAlg::Rs256, &claims).unwrap();
-        assert_eq!(b64url_decode(rs.split('.').nth(2).unwrap()).unwrap().len(), 256);
+        assert_eq!(
+            b64url_decode(rs.split('.').nth(2).unwrap()).unwrap().len(),
+            256
+        );
     }
 
     #[test]

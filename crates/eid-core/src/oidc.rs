@@ -18,7 +18,9 @@ use url::Url;
 use crate::citizens::{request_aad, ApprovalState, Profile};
 use crate::crypto::{b64url, ct_eq, random_token, sha256};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
-use crate::store::{AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, RequestStatus};
+use crate::store::{
+    AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, RequestStatus,
+};
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Scopes eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
@@ -26,8 +28,20 @@ pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", 
 
 /// Claims eid can release.
 pub const SUPPORTED_CLAIMS: [&str; 14] = [
-    "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "name", "gender", "birthdate",
-    "email", "phone_number", "address",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "name",
+    "gender",
+    "birthdate",
+    "email",
+    "phone_number",
+    "address",
 ];
 
 /// What each scope releases, in English and Traditional Chinese.
@@ -142,8 +156,7 @@ fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
 /// RFC 7636 §4.1: 43 to 128 characters of `[A-Za-z0-9-._~]`.
 fn is_pkce_value(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -243,13 +256,22 @@ impl Provider {
         };
         // First the client and its redirect URI: until both check out, nothing is redirected.
         let Some(client_id) = params.client_id.as_deref().filter(|s| !s.is_empty()) else {
-            return Err(page("Missing client_id", "The request does not say which service is asking (client_id)."));
+            return Err(page(
+                "Missing client_id",
+                "The request does not say which service is asking (client_id).",
+            ));
         };
         let Some(client) = self.store.client(client_id)? else {
-            return Err(page("Unknown service", "No service is registered with this client_id."));
+            return Err(page(
+                "Unknown service",
+                "No service is registered with this client_id.",
+            ));
         };
         let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
-            return Err(page("Missing redirect_uri", "The request does not say where to return (redirect_uri)."));
+            return Err(page(
+                "Missing redirect_uri",
+                "The request does not say where to return (redirect_uri).",
+            ));
         };
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
             return Err(page(
@@ -260,31 +282,48 @@ impl Provider {
         let state = params.state.as_deref();
         match self.check_authorization_params(params) {
             Ok(scopes) => self.open_login(params, &client, redirect_uri, scopes, now),
-            Err(error) => Err(AuthorizeError::Redirect(
-                self.error_redirect(redirect_uri, &error, state)?,
-            )),
+            Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
+                redirect_uri,
+                &error,
+                state,
+            )?)),
         }
     }
 
     /// The checks after the redirect URI is trusted, in the order the specs list them.
-    fn check_authorization_params(&self, p: &AuthorizationParams) -> Result<Vec<String>, OAuthError> {
+    fn check_authorization_params(
+        &self,
+        p: &AuthorizationParams,
+    ) -> Result<Vec<String>, OAuthError> {
         use OAuthErrorCode::*;
         if p.request.is_some() {
-            return Err(oauth(RequestNotSupported, "request objects are not supported"));
+            return Err(oauth(
+                RequestNotSupported,
+                "request objects are not supported",
+            ));
         }
         if p.request_uri.is_some() {
-            return Err(oauth(RequestUriNotSupported, "request_uri is not supported"));
+            return Err(oauth(
+                RequestUriNotSupported,
+                "request_uri is not supported",
+            ));
         }
         match p.response_type.as_deref() {
             None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
             Some("code") => {}
             Some(_) => {
-                return Err(oauth(UnsupportedResponseType, "only response_type=code is supported"))
+                return Err(oauth(
+                    UnsupportedResponseType,
+                    "only response_type=code is supported",
+                ))
             }
         }
         if let Some(mode) = p.response_mode.as_deref() {
             if mode != "query" {
-                return Err(oauth(InvalidRequest, "only response_mode=query is supported"));
+                return Err(oauth(
+                    InvalidRequest,
+                    "only response_mode=query is supported",
+                ));
             }
         }
         let scopes = normalise_scope(p.scope.as_deref().unwrap_or(""));
@@ -293,10 +332,16 @@ impl Provider {
         }
         match p.code_challenge.as_deref() {
             None | Some("") => {
-                return Err(oauth(InvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256"))
+                return Err(oauth(
+                    InvalidRequest,
+                    "PKCE is required: send code_challenge with code_challenge_method=S256",
+                ))
             }
             Some(challenge) if challenge.len() != 43 || !is_pkce_value(challenge) => {
-                return Err(oauth(InvalidRequest, "code_challenge must be the 43-character base64url SHA-256 of the verifier"))
+                return Err(oauth(
+                    InvalidRequest,
+                    "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+                ))
             }
             Some(_) => {}
         }
@@ -307,12 +352,18 @@ impl Provider {
             let prompts: Vec<&str> = prompt.split(' ').collect();
             if prompts.contains(&"none") {
                 // Every login needs the phone: there is no silent authentication.
-                return Err(oauth(LoginRequired, "the citizen must approve the login on their phone"));
+                return Err(oauth(
+                    LoginRequired,
+                    "the citizen must approve the login on their phone",
+                ));
             }
         }
         for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
             if value.as_ref().is_some_and(|v| v.len() > max) {
-                return Err(oauth(InvalidRequest, format!("{name} is longer than {max} bytes")));
+                return Err(oauth(
+                    InvalidRequest,
+                    format!("{name} is longer than {max} bytes"),
+                ));
             }
         }
         Ok(scopes)
@@ -404,7 +455,10 @@ impl Provider {
             }),
             RequestStatus::Pending => Ok(LoginView::Redirect(self.error_redirect(
                 &request.redirect_uri,
-                &oauth(OAuthErrorCode::AccessDenied, "the login was not approved in time"),
+                &oauth(
+                    OAuthErrorCode::AccessDenied,
+                    "the login was not approved in time",
+                ),
                 request.state.as_deref(),
             )?)),
             RequestStatus::Approved => {
@@ -412,7 +466,12 @@ impl Provider {
                 let consented = self
                     .store
                     .consent(&citizen_id, &request.client_id)?
-                    .map(|c| c.scope.split(' ').map(str::to_owned).collect::<BTreeSet<_>>())
+                    .map(|c| {
+                        c.scope
+                            .split(' ')
+                            .map(str::to_owned)
+                            .collect::<BTreeSet<_>>()
+                    })
                     .unwrap_or_default();
                 if scopes.iter().all(|s| consented.contains(s)) {
                     self.issue_code(&request, now)
@@ -459,7 +518,10 @@ impl Provider {
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         if !ct_eq(csrf_token.as_bytes(), request.csrf_token.as_bytes()) {
-            return Err(Error::invalid("csrf_token", "the form is stale or forged; reload the page"));
+            return Err(Error::invalid(
+                "csrf_token",
+                "the form is stale or forged; reload the page",
+            ));
         }
         if request.status != RequestStatus::Approved {
             return self.login_view(request_id, browser_secret, now);
@@ -471,7 +533,10 @@ impl Provider {
             }
             return Ok(LoginView::Redirect(self.error_redirect(
                 &request.redirect_uri,
-                &oauth(OAuthErrorCode::AccessDenied, "the citizen declined to share the requested data"),
+                &oauth(
+                    OAuthErrorCode::AccessDenied,
+                    "the citizen declined to share the requested data",
+                ),
                 request.state.as_deref(),
             )?));
         }
@@ -513,7 +578,12 @@ impl Provider {
         basic: Option<(String, String)>,
         params: &TokenParams,
     ) -> Result<ClientRecord, Error> {
-        let failed = || oauth(OAuthErrorCode::InvalidClient, "client authentication failed");
+        let failed = || {
+            oauth(
+                OAuthErrorCode::InvalidClient,
+                "client authentication failed",
+            )
+        };
         let (client_id, secret) = match (basic, &params.client_secret) {
             (Some(_), Some(_)) => {
                 return Err(oauth(
@@ -524,7 +594,11 @@ impl Provider {
             }
             (Some((id, secret)), None) => {
                 if params.client_id.as_deref().is_some_and(|p| p != id) {
-                    return Err(oauth(OAuthErrorCode::InvalidRequest, "client_id differs from the authenticated client").into());
+                    return Err(oauth(
+                        OAuthErrorCode::InvalidRequest,
+                        "client_id differs from the authenticated client",
+                    )
+                    .into());
                 }
                 (id, secret)
             }
@@ -554,14 +628,23 @@ impl Provider {
         match params.grant_type.as_deref() {
             None | Some("") => return Err(oauth(InvalidRequest, "grant_type is required").into()),
             Some("authorization_code") => {}
-            Some(_) => return Err(oauth(UnsupportedGrantType, "only authorization_code is supported").into()),
+            Some(_) => {
+                return Err(
+                    oauth(UnsupportedGrantType, "only authorization_code is supported").into(),
+                )
+            }
         }
         let code = params
             .code
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| oauth(InvalidRequest, "code is required"))?;
-        let invalid_code = || oauth(InvalidGrant, "the authorization code is invalid, expired or was issued to another client");
+        let invalid_code = || {
+            oauth(
+                InvalidGrant,
+                "the authorization code is invalid, expired or was issued to another client",
+            )
+        };
         let request = self
             .store
             .auth_request_by_code(&sha256(code.as_bytes()))?
@@ -573,7 +656,11 @@ impl Provider {
                 // RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
                 let revoked = self.store.revoke_tokens_for_request(&request.request_id)?;
                 tracing::warn!(request_id = %request.request_id, revoked, "authorization code replayed; tokens revoked");
-                return Err(oauth(InvalidGrant, "the authorization code was already used; tokens issued from it are revoked").into());
+                return Err(oauth(
+                    InvalidGrant,
+                    "the authorization code was already used; tokens issued from it are revoked",
+                )
+                .into());
             }
             _ => return Err(invalid_code().into()),
         }
@@ -581,7 +668,11 @@ impl Provider {
             return Err(invalid_code().into());
         }
         if params.redirect_uri.as_deref() != Some(request.redirect_uri.as_str()) {
-            return Err(oauth(InvalidGrant, "redirect_uri does not match the authorization request").into());
+            return Err(oauth(
+                InvalidGrant,
+                "redirect_uri does not match the authorization request",
+            )
+            .into());
         }
         // RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge.
         let verifier = params
@@ -589,9 +680,16 @@ impl Provider {
             .as_deref()
             .ok_or_else(|| oauth(InvalidGrant, "code_verifier is required (PKCE)"))?;
         if !is_pkce_value(verifier)
-            || !ct_eq(b64url(&sha256(verifier.as_bytes())).as_bytes(), request.code_challenge.as_bytes())
+            || !ct_eq(
+                b64url(&sha256(verifier.as_bytes())).as_bytes(),
+                request.code_challenge.as_bytes(),
+            )
         {
-            return Err(oauth(InvalidGrant, "PKCE verification failed: code_verifier does not match code_challenge").into());
+            return Err(oauth(
+                InvalidGrant,
+                "PKCE verification failed: code_verifier does not match code_challenge",
+            )
+            .into());
         }
         let citizen_id = request
             .citizen_id
@@ -639,7 +737,12 @@ impl Provider {
     /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of client and citizen, so
     /// that services cannot correlate a citizen by `sub`.
     pub fn pairwise_sub(&self, client_id: &str, citizen_id: &str) -> String {
-        b64url(&self.derived.pairwise.hash(&[client_id.as_bytes(), citizen_id.as_bytes()]))
+        b64url(
+            &self
+                .derived
+                .pairwise
+                .hash(&[client_id.as_bytes(), citizen_id.as_bytes()]),
+        )
     }
 
     /// The userinfo endpoint (OIDC Core §5.3): claims for the token's scopes.
@@ -648,7 +751,12 @@ impl Provider {
             .store
             .access_token(&sha256(access_token.as_bytes()))?
             .filter(|t| t.expires_at > now)
-            .ok_or_else(|| oauth(OAuthErrorCode::InvalidToken, "the access token is invalid, expired or revoked"))?;
+            .ok_or_else(|| {
+                oauth(
+                    OAuthErrorCode::InvalidToken,
+                    "the access token is invalid, expired or revoked",
+                )
+            })?;
         if self.store.client(&token.client_id)?.is_none() {
             return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
         }
@@ -694,7 +802,10 @@ fn userinfo_claims(sub: String, profile: &Profile, scope: &str) -> serde_json::V
     }
     if scopes.contains("address") {
         if let Some(address) = &profile.address {
-            claims.insert("address".into(), serde_json::json!({ "formatted": address }));
+            claims.insert(
+                "address".into(),
+                serde_json::json!({ "formatted": address }),
+            );
         }
     }
     serde_json::Value::Object(claims)
@@ -724,7 +835,10 @@ mod tests {
 
     #[test]
     fn scope_is_narrowed_to_supported_and_ordered() {
-        assert_eq!(normalise_scope("email openid  bogus profile"), vec!["openid", "profile", "email"]);
+        assert_eq!(
+            normalise_scope("email openid  bogus profile"),
+            vec!["openid", "profile", "email"]
+        );
         assert!(normalise_scope("").is_empty());
     }
 
@@ -741,7 +855,10 @@ mod tests {
             address: None,
         };
         let claims = userinfo_claims("s".into(), &profile, "openid email phone");
-        assert_eq!(claims, serde_json::json!({"sub": "s", "email": "a@b.hk", "email_verified": false}));
+        assert_eq!(
+            claims,
+            serde_json::json!({"sub": "s", "email": "a@b.hk", "email_verified": false})
+        );
         let claims = userinfo_claims("s".into(), &profile, "openid profile");
         assert_eq!(claims["name#zh-Hant"], "陳大文");
         assert_eq!(claims["gender"], "male");

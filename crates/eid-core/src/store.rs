@@ -217,12 +217,16 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     fn insert_device(&self, device: &DeviceRecord) -> Result<(), StoreError>;
     fn devices(&self, citizen_id: &str) -> Result<Vec<DeviceRecord>, StoreError>;
-    fn device_by_credential(&self, credential_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    fn device_by_credential(&self, credential_id: &str)
+        -> Result<Option<DeviceRecord>, StoreError>;
     /// Records a use: the passkey's new counter and the time.
     fn touch_device(&self, device_id: &str, passkey: &str, now: i64) -> Result<(), StoreError>;
     /// Removes a device unless it is the account's last; returns false if nothing was removed.
-    fn delete_device_unless_last(&self, citizen_id: &str, device_id: &str)
-        -> Result<DeleteDevice, StoreError>;
+    fn delete_device_unless_last(
+        &self,
+        citizen_id: &str,
+        device_id: &str,
+    ) -> Result<DeleteDevice, StoreError>;
 
     // Ceremonies.
     fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError>;
@@ -236,7 +240,10 @@ pub trait Store: Send + Sync {
     // Authorization requests.
     fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError>;
     fn auth_request(&self, request_id: &str) -> Result<Option<AuthRequestRecord>, StoreError>;
-    fn auth_request_by_code(&self, code_hash: &[u8]) -> Result<Option<AuthRequestRecord>, StoreError>;
+    fn auth_request_by_code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<AuthRequestRecord>, StoreError>;
     /// `pending` -> `approved` with the citizen and device; clears the approval challenge.
     fn approve_auth_request(
         &self,
@@ -261,7 +268,11 @@ pub trait Store: Send + Sync {
     fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError>;
 
     // Consent.
-    fn consent(&self, citizen_id: &str, client_id: &str) -> Result<Option<ConsentRecord>, StoreError>;
+    fn consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
     fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError>;
 
     // Wallet sessions.

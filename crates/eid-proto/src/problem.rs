@@ -19,7 +19,11 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The fields of the request that were invalid, and why (an extension member).
-    #[serde(default, rename = "invalid-params", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "invalid-params",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub invalid_params: Vec<InvalidParam>,
 }
 

@@ -16,11 +16,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .route("/enrolments", web::post().to(enrol))
-            .route("/registrations/{ceremony_id}", web::post().to(finish_registration))
+            .route(
+                "/registrations/{ceremony_id}",
+                web::post().to(finish_registration),
+            )
             .route("/approvals/{request_id}", web::get().to(approval))
             .route("/approvals/{request_id}", web::post().to(approve))
             .route("/device-sessions", web::post().to(start_session))
-            .route("/device-sessions/{ceremony_id}", web::post().to(finish_session))
+            .route(
+                "/device-sessions/{ceremony_id}",
+                web::post().to(finish_session),
+            )
             .route("/devices", web::get().to(devices))
             .route("/devices/{device_id}", web::delete().to(remove_device))
             .route("/device-links", web::post().to(create_link))
@@ -35,8 +41,12 @@ pub fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| {
             let detail = err.to_string();
             let response = problem_response(
-                &Problem::new(400, "invalid-body", "The request body is not valid JSON for this resource")
-                    .with_detail(detail),
+                &Problem::new(
+                    400,
+                    "invalid-body",
+                    "The request body is not valid JSON for this resource",
+                )
+                .with_detail(detail),
             );
             actix_web::error::InternalError::from_response(err, response).into()
         })
@@ -93,7 +103,10 @@ async fn approve(
 ) -> Result<HttpResponse, ApiError> {
     let request_id = path.into_inner();
     let finish = body.into_inner();
-    run(&state, move |p, now| p.approve(&request_id, &finish.credential, now)).await?;
+    run(&state, move |p, now| {
+        p.approve(&request_id, &finish.credential, now)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(ApprovalResult {
         status: "approved".into(),
     }))
@@ -158,7 +171,10 @@ async fn remove_device(
 }
 
 /// `POST /api/v1/device-links`: a one-time code for another phone.
-async fn create_link(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn create_link(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let token = bearer(&req)?;
     let link = run(&state, move |p, now| {
         let session = p.wallet_session(&token, now)?;

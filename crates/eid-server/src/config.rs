@@ -164,7 +164,8 @@ fn load_master_key(path: &Path, dev: bool) -> anyhow::Result<MasterKey> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && dev => {
             let key = MasterKey::generate();
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
             write_private_file(path, &key.to_base64())?;
             eprintln!(
@@ -211,10 +212,18 @@ mod tests {
 
     #[test]
     fn issuers_must_be_https_or_localhost() {
-        for ok in ["https://id.example.gov.hk", "http://localhost:8080", "https://x.hk/eid"] {
+        for ok in [
+            "https://id.example.gov.hk",
+            "http://localhost:8080",
+            "https://x.hk/eid",
+        ] {
             assert!(validate_issuer(&ok.parse().unwrap()).is_ok(), "{ok}");
         }
-        for bad in ["http://id.example.hk", "http://127.0.0.1:8080", "https://x.hk/?a=b"] {
+        for bad in [
+            "http://id.example.hk",
+            "http://127.0.0.1:8080",
+            "https://x.hk/?a=b",
+        ] {
             assert!(validate_issuer(&bad.parse().unwrap()).is_err(), "{bad}");
         }
     }
@@ -244,7 +253,10 @@ mod tests {
 
     #[test]
     fn database_passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(redact_url("sqlite://eid.db"), "sqlite://eid.db");
     }
 }

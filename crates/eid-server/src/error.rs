@@ -53,18 +53,25 @@ pub fn problem_for(error: &Error) -> Problem {
         Error::Gone(what) => Problem::new(410, "gone", "Expired or already used")
             .with_detail(format!("The {what} has expired or was already used.")),
         Error::DeviceRefused(why) => {
-            Problem::new(403, "device-refused", "The device's response was refused").with_detail(why.clone())
+            Problem::new(403, "device-refused", "The device's response was refused")
+                .with_detail(why.clone())
         }
         Error::Unauthenticated => Problem::new(401, "unauthenticated", "Authentication required")
             .with_detail("Send a wallet session token: Authorization: Bearer <token>."),
         Error::Conflict(why) => Problem::new(409, "conflict", "Conflict").with_detail(why.clone()),
         Error::WrongBrowser => Problem::new(403, "wrong-browser", "Wrong browser")
             .with_detail("This login continues only in the browser that started it."),
-        Error::OAuth(e) => Problem::new(400, e.code.as_str(), "Protocol error").with_detail(e.description.clone()),
+        Error::OAuth(e) => {
+            Problem::new(400, e.code.as_str(), "Protocol error").with_detail(e.description.clone())
+        }
         other => {
             let status = internal_status(other);
-            Problem::new(status.as_u16(), "internal", "The server could not complete the request")
-                .with_detail("The failure was logged; please try again later.")
+            Problem::new(
+                status.as_u16(),
+                "internal",
+                "The server could not complete the request",
+            )
+            .with_detail("The failure was logged; please try again later.")
         }
     }
 }
@@ -126,7 +133,9 @@ fn oauth_body(error: &Error) -> (StatusCode, OAuthErrorBody) {
     match error {
         Error::OAuth(e) => {
             let status = match e.code {
-                OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+                OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => {
+                    StatusCode::UNAUTHORIZED
+                }
                 _ => StatusCode::BAD_REQUEST,
             };
             (

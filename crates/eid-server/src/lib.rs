@@ -78,7 +78,9 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let db = state.db.clone();
     match web::block(move || db.ping()).await {
         Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
-        _ => HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" })),
+        _ => {
+            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))
+        }
     }
 }
 

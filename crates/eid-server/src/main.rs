@@ -18,7 +18,11 @@ use eid_server::config::{LogFormat, Overrides, Settings};
 use url::Url;
 
 #[derive(Parser)]
-#[command(name = "eid-server", version, about = "eid: national digital identity, OpenID Connect provider")]
+#[command(
+    name = "eid-server",
+    version,
+    about = "eid: national digital identity, OpenID Connect provider"
+)]
 struct Cli {
     #[command(flatten)]
     overrides: Overrides,
@@ -60,7 +64,9 @@ enum ClientCommand {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -100,15 +106,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .await?;
     println!("eid is serving at {}", server.issuer);
-    println!("discovery: {}/.well-known/openid-configuration", server.issuer.as_str().trim_end_matches('/'));
+    println!(
+        "discovery: {}/.well-known/openid-configuration",
+        server.issuer.as_str().trim_end_matches('/')
+    );
     server.wait().await?;
     tracing::info!("eid stopped");
     Ok(())
 }
 
 fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
-    let db = eid_store::Database::open(&settings.database, 2)
-        .with_context(|| format!("opening {}", eid_server::config::redact_url(&settings.database)))?;
+    let db = eid_store::Database::open(&settings.database, 2).with_context(|| {
+        format!(
+            "opening {}",
+            eid_server::config::redact_url(&settings.database)
+        )
+    })?;
     let issuer = match settings.issuer {
         Some(issuer) => issuer,
         None => Url::parse(&format!("http://localhost:{}", settings.listen.port()))?,
@@ -134,7 +147,13 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
         }
         ClientCommand::List => {
             for c in provider.clients()? {
-                println!("{}\t{}\t{}\t{}", c.client_id, c.id_token_alg, c.name, c.redirect_uris.join(" "));
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    c.client_id,
+                    c.id_token_alg,
+                    c.name,
+                    c.redirect_uris.join(" ")
+                );
             }
         }
         ClientCommand::Remove { client_id } => {

@@ -7,7 +7,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use eid_core::oidc::{scope_descriptions, AuthorizationParams, AuthorizeError, LoginView, TokenParams};
+use eid_core::oidc::{
+    scope_descriptions, AuthorizationParams, AuthorizeError, LoginView, TokenParams,
+};
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
@@ -17,16 +19,19 @@ use crate::{pages, run, AppState};
 const LOGIN_COOKIE: &str = "eid_login";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery))
-        .route("/jwks", web::get().to(jwks))
-        .route("/authorize", web::get().to(authorize_get))
-        .route("/authorize", web::post().to(authorize_post))
-        .route("/login/{request_id}", web::get().to(login_page))
-        .route("/login/{request_id}/status", web::get().to(login_status))
-        .route("/login/{request_id}/consent", web::post().to(consent))
-        .route("/token", web::post().to(token))
-        .route("/userinfo", web::get().to(userinfo))
-        .route("/userinfo", web::post().to(userinfo));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery),
+    )
+    .route("/jwks", web::get().to(jwks))
+    .route("/authorize", web::get().to(authorize_get))
+    .route("/authorize", web::post().to(authorize_post))
+    .route("/login/{request_id}", web::get().to(login_page))
+    .route("/login/{request_id}/status", web::get().to(login_status))
+    .route("/login/{request_id}/consent", web::post().to(consent))
+    .route("/token", web::post().to(token))
+    .route("/userinfo", web::get().to(userinfo))
+    .route("/userinfo", web::post().to(userinfo));
 }
 
 /// Logs method, path (never the query: it may carry state or nonce), status and duration.
@@ -78,7 +83,10 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.provider.jwks())
 }
 
-async fn authorize_get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+async fn authorize_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
     authorize(state, req.query_string()).await
 }
 
@@ -87,7 +95,11 @@ async fn authorize_post(
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
     let body = std::str::from_utf8(&body).map_err(|_| {
-        PageError::new(StatusCode::BAD_REQUEST, "Invalid request", "The form is not UTF-8.")
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The form is not UTF-8.",
+        )
     })?;
     authorize(state, body).await
 }
@@ -205,7 +217,10 @@ async fn login_page(
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
     let id = request_id.clone();
-    let view = run(&state, move |p, now| p.login_view(&id, secret.as_deref(), now)).await?;
+    let view = run(&state, move |p, now| {
+        p.login_view(&id, secret.as_deref(), now)
+    })
+    .await?;
     render_view(&state, &request_id, view)
 }
 
@@ -217,7 +232,10 @@ async fn login_status(
 ) -> Result<HttpResponse, PageError> {
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
-    let status = run(&state, move |p, now| p.login_status(&request_id, secret.as_deref(), now)).await?;
+    let status = run(&state, move |p, now| {
+        p.login_status(&request_id, secret.as_deref(), now)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(eid_proto::api::LoginStatus {
@@ -324,13 +342,19 @@ async fn token(
 }
 
 /// `GET|POST /userinfo` with `Authorization: Bearer` (OIDC Core §5.3, RFC 6750 §2.1).
-async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, BearerError> {
+async fn userinfo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, BearerError> {
     use eid_core::{Error, OAuthError, OAuthErrorCode};
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
@@ -366,6 +390,9 @@ mod tests {
             .insert_header((header::AUTHORIZATION, "Basic !!!"))
             .to_http_request();
         assert_eq!(basic_credentials(&req), Err(()));
-        assert_eq!(basic_credentials(&TestRequest::default().to_http_request()), Ok(None));
+        assert_eq!(
+            basic_credentials(&TestRequest::default().to_http_request()),
+            Ok(None)
+        );
     }
 }

@@ -23,7 +23,11 @@ pub fn escape(s: &str) -> String {
 
 /// A page response with strict headers: no caching, no framing, no referrer, and a CSP that
 /// allows only the page's own inline script (by nonce) and same-origin fetches.
-pub fn html_with_script(status: StatusCode, body: &str, script_nonce: Option<&str>) -> HttpResponse {
+pub fn html_with_script(
+    status: StatusCode,
+    body: &str,
+    script_nonce: Option<&str>,
+) -> HttpResponse {
     let script = script_nonce
         .map(|n| format!("'nonce-{n}'"))
         .unwrap_or_else(|| "'none'".into());
@@ -175,17 +179,30 @@ mod tests {
 
     #[test]
     fn escaping_covers_markup_and_quotes() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
     }
 
     #[test]
     fn script_strings_cannot_close_the_script_element() {
-        assert_eq!(json_string_for_script("</script>"), "\"\\u003c/script\\u003e\"");
+        assert_eq!(
+            json_string_for_script("</script>"),
+            "\"\\u003c/script\\u003e\""
+        );
     }
 
     #[test]
     fn the_waiting_page_links_the_approval_url_for_scripts_and_screen_readers() {
-        let page = waiting_page("Dept <x>", &[("openid", "An id", "識別碼")], "http://localhost/a?b=1&c", "<svg/>", "/s", "n1");
+        let page = waiting_page(
+            "Dept <x>",
+            &[("openid", "An id", "識別碼")],
+            "http://localhost/a?b=1&c",
+            "<svg/>",
+            "/s",
+            "n1",
+        );
         assert!(page.contains("id=\"approve-url\" href=\"http://localhost/a?b=1&amp;c\""));
         assert!(page.contains("Dept &lt;x&gt;"));
         assert!(page.contains("nonce=\"n1\""));

@@ -100,7 +100,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -117,6 +118,18 @@ pub struct Database {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// A transaction's error: the database's, or a decision to roll back.
+enum TxError<A> {
+    Db(DieselError),
+    Abort(A),
+}
+
+impl<A> From<DieselError> for TxError<A> {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
 }
 
 fn is_unique_violation(e: &DieselError, column: &str) -> bool {
@@ -172,24 +185,116 @@ impl Database {
             out.push(format!("{table}: {} rows", rows.len()));
             out.extend(rows.into_iter().map(|r| format!("  {r}")));
         };
-        let rows: Vec<SigningKeyRow> = signing_keys::table.order(signing_keys::kid).load(c).map_err(backend)?;
-        push("signing_keys", rows.iter().map(|r| format!("{} {} {:?}", r.kid, r.alg, r.private_key)).collect());
-        let rows: Vec<ClientRow> = clients::table.order(clients::client_id).load(c).map_err(backend)?;
-        push("clients", rows.iter().map(|r| format!("{} {} {:?} {}", r.client_id, r.name, r.secret_hash, r.redirect_uris)).collect());
-        let rows: Vec<CitizenRow> = citizens::table.order(citizens::citizen_id).load(c).map_err(backend)?;
-        push("citizens", rows.iter().map(|r| format!("{} {:?} {:?}", r.citizen_id, r.hkid_index, r.profile)).collect());
-        let rows: Vec<DeviceRow> = devices::table.order(devices::device_id).load(c).map_err(backend)?;
-        push("devices", rows.iter().map(|r| format!("{} {} {} {} {:?}", r.device_id, r.citizen_id, r.credential_id, r.passkey, r.last_used_at)).collect());
-        let rows: Vec<CeremonyRow> = ceremonies::table.order(ceremonies::ceremony_id).load(c).map_err(backend)?;
-        push("ceremonies", rows.iter().map(|r| format!("{} {} {:?}", r.ceremony_id, r.purpose, r.state)).collect());
-        let rows: Vec<AuthRequestRow> = auth_requests::table.order(auth_requests::request_id).load(c).map_err(backend)?;
-        push("auth_requests", rows.iter().map(|r| format!("{} {} {:?} {:?} {:?}", r.request_id, r.status, r.citizen_id, r.code_hash, r.approval_state)).collect());
-        let rows: Vec<AccessTokenRow> = access_tokens::table.order(access_tokens::token_hash).load(c).map_err(backend)?;
-        push("access_tokens", rows.iter().map(|r| format!("{:?} {} {}", r.token_hash, r.request_id, r.scope)).collect());
-        let rows: Vec<ConsentRow> = consents::table.order((consents::citizen_id, consents::client_id)).load(c).map_err(backend)?;
-        push("consents", rows.iter().map(|r| format!("{} {} {} {}", r.citizen_id, r.client_id, r.scope, r.granted_at)).collect());
-        let rows: Vec<WalletSessionRow> = wallet_sessions::table.order(wallet_sessions::token_hash).load(c).map_err(backend)?;
-        push("wallet_sessions", rows.iter().map(|r| format!("{:?} {} {}", r.token_hash, r.citizen_id, r.device_id)).collect());
+        let rows: Vec<SigningKeyRow> = signing_keys::table
+            .order(signing_keys::kid)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "signing_keys",
+            rows.iter()
+                .map(|r| format!("{} {} {:?}", r.kid, r.alg, r.private_key))
+                .collect(),
+        );
+        let rows: Vec<ClientRow> = clients::table
+            .order(clients::client_id)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "clients",
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {:?} {}",
+                        r.client_id, r.name, r.secret_hash, r.redirect_uris
+                    )
+                })
+                .collect(),
+        );
+        let rows: Vec<CitizenRow> = citizens::table
+            .order(citizens::citizen_id)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "citizens",
+            rows.iter()
+                .map(|r| format!("{} {:?} {:?}", r.citizen_id, r.hkid_index, r.profile))
+                .collect(),
+        );
+        let rows: Vec<DeviceRow> = devices::table
+            .order(devices::device_id)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "devices",
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {} {:?}",
+                        r.device_id, r.citizen_id, r.credential_id, r.passkey, r.last_used_at
+                    )
+                })
+                .collect(),
+        );
+        let rows: Vec<CeremonyRow> = ceremonies::table
+            .order(ceremonies::ceremony_id)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "ceremonies",
+            rows.iter()
+                .map(|r| format!("{} {} {:?}", r.ceremony_id, r.purpose, r.state))
+                .collect(),
+        );
+        let rows: Vec<AuthRequestRow> = auth_requests::table
+            .order(auth_requests::request_id)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "auth_requests",
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {:?} {:?} {:?}",
+                        r.request_id, r.status, r.citizen_id, r.code_hash, r.approval_state
+                    )
+                })
+                .collect(),
+        );
+        let rows: Vec<AccessTokenRow> = access_tokens::table
+            .order(access_tokens::token_hash)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "access_tokens",
+            rows.iter()
+                .map(|r| format!("{:?} {} {}", r.token_hash, r.request_id, r.scope))
+                .collect(),
+        );
+        let rows: Vec<ConsentRow> = consents::table
+            .order((consents::citizen_id, consents::client_id))
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "consents",
+            rows.iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r.citizen_id, r.client_id, r.scope, r.granted_at
+                    )
+                })
+                .collect(),
+        );
+        let rows: Vec<WalletSessionRow> = wallet_sessions::table
+            .order(wallet_sessions::token_hash)
+            .load(c)
+            .map_err(backend)?;
+        push(
+            "wallet_sessions",
+            rows.iter()
+                .map(|r| format!("{:?} {} {}", r.token_hash, r.citizen_id, r.device_id))
+                .collect(),
+        );
         Ok(out)
     }
 
@@ -202,13 +307,16 @@ impl Database {
 fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
     match conn {
         AnyConnection::Sqlite(c) => {
-            c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(backend)?;
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(backend)?;
         }
         AnyConnection::Postgresql(c) => {
             // Several nodes may start at once: one migrates, the others wait.
-            c.batch_execute("SELECT pg_advisory_lock(4245611)").map_err(backend)?;
+            c.batch_execute("SELECT pg_advisory_lock(4245611)")
+                .map_err(backend)?;
             let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-            c.batch_execute("SELECT pg_advisory_unlock(4245611)").map_err(backend)?;
+            c.batch_execute("SELECT pg_advisory_unlock(4245611)")
+                .map_err(backend)?;
             result.map_err(backend)?;
         }
     }
@@ -225,27 +333,30 @@ impl Store for Database {
     }
 
     fn insert_signing_keys_if_none(&self, keys: &[SigningKeyRecord]) -> Result<bool, StoreError> {
+        /// Rolls back when another node's keys were already there.
+        struct Existing;
         let mut conn = self.conn()?;
-        let result = conn.transaction::<bool, DieselError, _>(|c| {
-            let existing: i64 = signing_keys::table.count().get_result(c)?;
-            if existing > 0 {
-                return Ok(false);
-            }
+        // Write first (see `delete_device_unless_last`), then check nobody else had written.
+        let result = conn.transaction::<bool, TxError<Existing>, _>(|c| {
             for key in keys {
                 diesel::insert_into(signing_keys::table)
                     .values(SigningKeyRow::from(key.clone()))
                     .execute(c)?;
             }
+            let total: i64 = signing_keys::table.count().get_result(c)?;
+            if usize::try_from(total).unwrap_or(usize::MAX) > keys.len() {
+                return Err(TxError::Abort(Existing));
+            }
             Ok(true)
         });
         match result {
             Ok(inserted) => Ok(inserted),
-            // Another node inserted first.
-            Err(e @ DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                tracing::debug!("signing keys already stored by another node: {e}");
+            Err(TxError::Abort(Existing)) => Ok(false),
+            // Another node inserted the same kid concurrently (PostgreSQL's unique index).
+            Err(TxError::Db(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))) => {
                 Ok(false)
             }
-            Err(e) => Err(backend(e)),
+            Err(TxError::Db(e)) => Err(backend(e)),
         }
     }
 
@@ -285,8 +396,7 @@ impl Store for Database {
         conn.transaction::<bool, DieselError, _>(|c| {
             diesel::delete(access_tokens::table.filter(access_tokens::client_id.eq(client_id)))
                 .execute(c)?;
-            diesel::delete(consents::table.filter(consents::client_id.eq(client_id)))
-                .execute(c)?;
+            diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
             Ok(diesel::delete(clients::table.find(client_id)).execute(c)? == 1)
         })
         .map_err(backend)
@@ -359,7 +469,10 @@ impl Store for Database {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    fn device_by_credential(&self, credential_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+    fn device_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
         let row: Option<DeviceRow> = devices::table
             .filter(devices::credential_id.eq(credential_id))
             .first(&mut *self.conn()?)
@@ -384,29 +497,37 @@ impl Store for Database {
         citizen_id: &str,
         device_id: &str,
     ) -> Result<DeleteDevice, StoreError> {
+        /// Rolls the transaction back when the device was the last one.
+        struct Last;
         let mut conn = self.conn()?;
-        conn.transaction::<DeleteDevice, DieselError, _>(|c| {
-            let ids: Vec<String> = devices::table
-                .filter(devices::citizen_id.eq(citizen_id))
-                .select(devices::device_id)
-                .load(c)?;
-            if !ids.iter().any(|id| id == device_id) {
-                return Ok(DeleteDevice::NotFound);
-            }
-            if ids.len() == 1 {
-                return Ok(DeleteDevice::LastDevice);
-            }
-            diesel::delete(
+        // Write first: the transaction takes the write lock with its first statement, so that
+        // SQLite never has to upgrade a read lock (which fails at once under contention).
+        let result = conn.transaction::<DeleteDevice, TxError<Last>, _>(|c| {
+            let deleted = diesel::delete(
                 devices::table
                     .filter(devices::device_id.eq(device_id))
                     .filter(devices::citizen_id.eq(citizen_id)),
             )
             .execute(c)?;
+            if deleted == 0 {
+                return Ok(DeleteDevice::NotFound);
+            }
+            let remaining: i64 = devices::table
+                .filter(devices::citizen_id.eq(citizen_id))
+                .count()
+                .get_result(c)?;
+            if remaining == 0 {
+                return Err(TxError::Abort(Last));
+            }
             diesel::delete(wallet_sessions::table.filter(wallet_sessions::device_id.eq(device_id)))
                 .execute(c)?;
             Ok(DeleteDevice::Deleted)
-        })
-        .map_err(backend)
+        });
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(TxError::Abort(Last)) => Ok(DeleteDevice::LastDevice),
+            Err(TxError::Db(e)) => Err(backend(e)),
+        }
     }
 
     fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError> {
@@ -423,21 +544,23 @@ impl Store for Database {
         purpose: CeremonyPurpose,
     ) -> Result<Option<CeremonyRecord>, StoreError> {
         let mut conn = self.conn()?;
-        let row = conn
-            .transaction::<Option<CeremonyRow>, DieselError, _>(|c| {
-                let target = ceremonies::table
-                    .filter(ceremonies::ceremony_id.eq(ceremony_id))
-                    .filter(ceremonies::purpose.eq(purpose.as_str()));
-                let row: Option<CeremonyRow> = target.first(c).optional()?;
-                // Whoever deletes the row owns the ceremony.
-                if row.is_some() && diesel::delete(target).execute(c)? == 1 {
-                    Ok(row)
-                } else {
-                    Ok(None)
-                }
-            })
-            .map_err(backend)?;
-        row.map(CeremonyRecord::try_from).transpose()
+        let target = ceremonies::table
+            .filter(ceremonies::ceremony_id.eq(ceremony_id))
+            .filter(ceremonies::purpose.eq(purpose.as_str()));
+        // Ceremony rows never change after insertion, so reading and then deleting needs no
+        // transaction: whoever deletes the row owns the ceremony, and only one delete can.
+        let row: Option<CeremonyRow> = target.first(&mut *conn).optional().map_err(backend)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if diesel::delete(target)
+            .execute(&mut *conn)
+            .map_err(backend)?
+            != 1
+        {
+            return Ok(None);
+        }
+        CeremonyRecord::try_from(row).map(Some)
     }
 
     fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError> {
@@ -457,7 +580,10 @@ impl Store for Database {
         row.map(AuthRequestRecord::try_from).transpose()
     }
 
-    fn auth_request_by_code(&self, code_hash: &[u8]) -> Result<Option<AuthRequestRecord>, StoreError> {
+    fn auth_request_by_code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<AuthRequestRecord>, StoreError> {
         let row: Option<AuthRequestRow> = auth_requests::table
             .filter(auth_requests::code_hash.eq(code_hash))
             .first(&mut *self.conn()?)
@@ -559,7 +685,11 @@ impl Store for Database {
         Ok(row.map(Into::into))
     }
 
-    fn consent(&self, citizen_id: &str, client_id: &str) -> Result<Option<ConsentRecord>, StoreError> {
+    fn consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
         let row: Option<ConsentRow> = consents::table
             .find((citizen_id, client_id))
             .first(&mut *self.conn()?)

@@ -16,13 +16,23 @@ pub struct SigningKeyRow {
 
 impl From<SigningKeyRecord> for SigningKeyRow {
     fn from(r: SigningKeyRecord) -> Self {
-        Self { kid: r.kid, alg: r.alg, private_key: r.private_key, created_at: r.created_at }
+        Self {
+            kid: r.kid,
+            alg: r.alg,
+            private_key: r.private_key,
+            created_at: r.created_at,
+        }
     }
 }
 
 impl From<SigningKeyRow> for SigningKeyRecord {
     fn from(r: SigningKeyRow) -> Self {
-        Self { kid: r.kid, alg: r.alg, private_key: r.private_key, created_at: r.created_at }
+        Self {
+            kid: r.kid,
+            alg: r.alg,
+            private_key: r.private_key,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -75,13 +85,23 @@ pub struct CitizenRow {
 
 impl From<CitizenRecord> for CitizenRow {
     fn from(r: CitizenRecord) -> Self {
-        Self { citizen_id: r.citizen_id, hkid_index: r.hkid_index, profile: r.profile, created_at: r.created_at }
+        Self {
+            citizen_id: r.citizen_id,
+            hkid_index: r.hkid_index,
+            profile: r.profile,
+            created_at: r.created_at,
+        }
     }
 }
 
 impl From<CitizenRow> for CitizenRecord {
     fn from(r: CitizenRow) -> Self {
-        Self { citizen_id: r.citizen_id, hkid_index: r.hkid_index, profile: r.profile, created_at: r.created_at }
+        Self {
+            citizen_id: r.citizen_id,
+            hkid_index: r.hkid_index,
+            profile: r.profile,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -154,7 +174,11 @@ impl TryFrom<CeremonyRow> for CeremonyRecord {
             "register" => CeremonyPurpose::Register,
             "session" => CeremonyPurpose::Session,
             "link" => CeremonyPurpose::Link,
-            other => return Err(StoreError::Backend(format!("unknown ceremony purpose {other:?}"))),
+            other => {
+                return Err(StoreError::Backend(format!(
+                    "unknown ceremony purpose {other:?}"
+                )))
+            }
         };
         Ok(Self {
             ceremony_id: r.ceremony_id,
@@ -290,13 +314,23 @@ pub struct ConsentRow {
 
 impl From<ConsentRecord> for ConsentRow {
     fn from(r: ConsentRecord) -> Self {
-        Self { citizen_id: r.citizen_id, client_id: r.client_id, scope: r.scope, granted_at: r.granted_at }
+        Self {
+            citizen_id: r.citizen_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            granted_at: r.granted_at,
+        }
     }
 }
 
 impl From<ConsentRow> for ConsentRecord {
     fn from(r: ConsentRow) -> Self {
-        Self { citizen_id: r.citizen_id, client_id: r.client_id, scope: r.scope, granted_at: r.granted_at }
+        Self {
+            citizen_id: r.citizen_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            granted_at: r.granted_at,
+        }
     }
 }
 
@@ -311,12 +345,22 @@ pub struct WalletSessionRow {
 
 impl From<WalletSessionRecord> for WalletSessionRow {
     fn from(r: WalletSessionRecord) -> Self {
-        Self { token_hash: r.token_hash, citizen_id: r.citizen_id, device_id: r.device_id, expires_at: r.expires_at }
+        Self {
+            token_hash: r.token_hash,
+            citizen_id: r.citizen_id,
+            device_id: r.device_id,
+            expires_at: r.expires_at,
+        }
     }
 }
 
 impl From<WalletSessionRow> for WalletSessionRecord {
     fn from(r: WalletSessionRow) -> Self {
-        Self { token_hash: r.token_hash, citizen_id: r.citizen_id, device_id: r.device_id, expires_at: r.expires_at }
+        Self {
+            token_hash: r.token_hash,
+            citizen_id: r.citizen_id,
+            device_id: r.device_id,
+            expires_at: r.expires_at,
+        }
     }
 }

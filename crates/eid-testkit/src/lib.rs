@@ -40,7 +40,9 @@ pub fn backends() -> anyhow::Result<Vec<Backend>> {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => match diesel::PgConnection::establish(&url) {
             Ok(_) => out.push(Backend::Postgres(url)),
-            Err(e) if required => bail!("EID_REQUIRE_POSTGRES is set but {url} is unreachable: {e}"),
+            Err(e) if required => {
+                bail!("EID_REQUIRE_POSTGRES is set but {url} is unreachable: {e}")
+            }
             Err(e) => eprintln!("skipping PostgreSQL: {url} is unreachable: {e}"),
         },
         _ if required => bail!("EID_REQUIRE_POSTGRES is set but DATABASE_URL is not"),
@@ -58,7 +60,10 @@ struct PgDatabase {
 impl Drop for PgDatabase {
     fn drop(&mut self) {
         if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin_url) {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -76,16 +81,25 @@ pub struct TestServer {
     database_url: String,
     master_key: String,
     server: Option<RunningServer>,
+    _database: TestDatabase,
+}
+
+/// A fresh, empty database of a backend: a SQLite file in a temporary directory, or a
+/// PostgreSQL database created for it. Removed on drop.
+pub struct TestDatabase {
+    pub url: String,
     _dir: tempfile::TempDir,
     _pg: Option<PgDatabase>,
 }
 
-impl TestServer {
-    /// Starts a server over a fresh database of `backend`.
-    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+impl TestDatabase {
+    pub fn create(backend: &Backend) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let (database_url, pg) = match &backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("eid.db").display()), None),
+        let (url, pg) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}", dir.path().join("eid.db").display()),
+                None,
+            ),
             Backend::Postgres(admin_url) => {
                 let name = format!("eid_test_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = diesel::PgConnection::establish(admin_url)?;
@@ -97,14 +111,25 @@ impl TestServer {
                 (with_database(admin_url, &name)?, Some(pg))
             }
         };
+        Ok(Self {
+            url,
+            _dir: dir,
+            _pg: pg,
+        })
+    }
+}
+
+impl TestServer {
+    /// Starts a server over a fresh database of `backend`.
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        let database = TestDatabase::create(&backend)?;
         let master_key = MasterKey::generate().to_base64();
         let mut server = Self {
             backend,
-            database_url,
+            database_url: database.url.clone(),
             master_key,
             server: None,
-            _dir: dir,
-            _pg: pg,
+            _database: database,
         };
         server.launch("127.0.0.1:0".parse()?).await?;
         Ok(server)
@@ -138,7 +163,11 @@ impl TestServer {
 
     /// The issuer, exactly as in discovery (no trailing slash).
     pub fn issuer(&self) -> String {
-        self.running().issuer.as_str().trim_end_matches('/').to_owned()
+        self.running()
+            .issuer
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
     }
 
     /// `issuer` + `path`.
@@ -152,11 +181,18 @@ impl TestServer {
     }
 
     /// Registers a relying party; returns `(client_id, client_secret)`.
-    pub async fn add_client(&self, name: &str, redirect_uri: &str, alg: JwsAlg) -> anyhow::Result<(String, String)> {
+    pub async fn add_client(
+        &self,
+        name: &str,
+        redirect_uri: &str,
+        alg: JwsAlg,
+    ) -> anyhow::Result<(String, String)> {
         let provider = self.provider();
         let (name, uri) = (name.to_owned(), redirect_uri.to_owned());
-        let new = tokio::task::spawn_blocking(move || provider.add_client(&name, &[uri], alg, eid_server::now()))
-            .await??;
+        let new = tokio::task::spawn_blocking(move || {
+            provider.add_client(&name, &[uri], alg, eid_server::now())
+        })
+        .await??;
         Ok((new.client.client_id, new.client_secret))
     }
 

@@ -75,7 +75,9 @@ fn cose_key(key: &p256::ecdsa::SigningKey) -> Result<Vec<u8>, WalletError> {
     let point = key.verifying_key().to_sec1_point(false);
     let bytes = point.as_bytes();
     if bytes.len() != 65 {
-        return Err(WalletError::Protocol("unexpected public key encoding".into()));
+        return Err(WalletError::Protocol(
+            "unexpected public key encoding".into(),
+        ));
     }
     // RFC 8152 §13.1.1: kty EC2 (2), alg ES256, crv P-256 (1), x, y.
     let map: BTreeMap<Value, Value> = [
@@ -97,7 +99,9 @@ pub fn make_credential(
 ) -> Result<(Credential, RegisterPublicKeyCredential), WalletError> {
     let pk = &options.public_key;
     if !pk.pub_key_cred_params.iter().any(|p| p.alg == COSE_ES256) {
-        return Err(WalletError::Protocol("the server does not accept ES256 credentials".into()));
+        return Err(WalletError::Protocol(
+            "the server does not accept ES256 credentials".into(),
+        ));
     }
     check_rp_id(&pk.rp.id, origin)?;
     let key = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
@@ -123,10 +127,10 @@ pub fn make_credential(
         .map_err(|e| WalletError::Protocol(e.to_string()))?;
     let credential = RegisterPublicKeyCredential {
         id: b64url(&id),
-        raw_id: id.clone().into(),
+        raw_id: id.clone(),
         response: AuthenticatorAttestationResponseRaw {
-            attestation_object: attestation_object.into(),
-            client_data_json: client_data("webauthn.create", &pk.challenge, origin).into(),
+            attestation_object,
+            client_data_json: client_data("webauthn.create", &pk.challenge, origin),
             transports: None,
         },
         type_: "public-key".into(),
@@ -137,7 +141,7 @@ pub fn make_credential(
             key,
             id,
             sign_count: 0,
-            user_handle: pk.user.id.clone().into(),
+            user_handle: pk.user.id.clone(),
         },
         credential,
     ))
@@ -157,7 +161,9 @@ pub fn get_assertion(
             .iter()
             .any(|c| AsRef::<[u8]>::as_ref(&c.id) == credential.id.as_slice())
     {
-        return Err(WalletError::Protocol("this device's credential is not among those allowed".into()));
+        return Err(WalletError::Protocol(
+            "this device's credential is not among those allowed".into(),
+        ));
     }
     credential.sign_count = credential.sign_count.saturating_add(1);
     let mut auth_data = Sha256::digest(pk.rp_id.as_bytes()).to_vec();
@@ -169,12 +175,12 @@ pub fn get_assertion(
     let signature: p256::ecdsa::Signature = credential.key.sign(&signed);
     Ok(PublicKeyCredential {
         id: b64url(&credential.id),
-        raw_id: credential.id.clone().into(),
+        raw_id: credential.id.clone(),
         response: AuthenticatorAssertionResponseRaw {
-            authenticator_data: auth_data.into(),
-            client_data_json: client_data_json.into(),
-            signature: signature.to_der().as_bytes().to_vec().into(),
-            user_handle: Some(credential.user_handle.clone().into()),
+            authenticator_data: auth_data,
+            client_data_json,
+            signature: signature.to_der().as_bytes().to_vec(),
+            user_handle: Some(credential.user_handle.clone()),
         },
         extensions: AuthenticationExtensionsClientOutputs::default(),
         type_: "public-key".into(),
@@ -216,7 +222,9 @@ mod tests {
         );
         let bytes = cose_key(&key).unwrap();
         let value: Value = serde_cbor_2::from_slice(&bytes).unwrap();
-        let Value::Map(map) = value else { panic!("not a map") };
+        let Value::Map(map) = value else {
+            panic!("not a map")
+        };
         assert_eq!(map.len(), 5);
         assert_eq!(map.get(&Value::Integer(3)), Some(&Value::Integer(-7)));
     }

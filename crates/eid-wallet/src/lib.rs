@@ -101,7 +101,9 @@ fn origin_of(url: &Url) -> String {
     url.origin().ascii_serialization()
 }
 
-async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, WalletError> {
+async fn decode<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, WalletError> {
     let status = response.status();
     if status.is_success() {
         return Ok(response.json().await?);
@@ -111,7 +113,10 @@ async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> 
         Ok(problem) => Err(WalletError::Refused(problem)),
         Err(_) => Err(WalletError::Protocol(format!(
             "the server answered {status}: {}",
-            String::from_utf8_lossy(&body).chars().take(200).collect::<String>()
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(200)
+                .collect::<String>()
         ))),
     }
 }
@@ -121,8 +126,9 @@ impl Wallet {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, WalletError> {
         let path = path.as_ref().to_path_buf();
         let file = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| WalletError::Protocol(format!("{} is not a wallet file: {e}", path.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                WalletError::Protocol(format!("{} is not a wallet file: {e}", path.display()))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => WalletFile::default(),
             Err(e) => return Err(e.into()),
         };
@@ -189,7 +195,9 @@ impl Wallet {
 
     fn credential(&self) -> Result<Credential, WalletError> {
         let f = &self.file;
-        let (Some(key), Some(id), Some(handle)) = (&f.private_key, &f.credential_id, &f.user_handle) else {
+        let (Some(key), Some(id), Some(handle)) =
+            (&f.private_key, &f.credential_id, &f.user_handle)
+        else {
             return Err(WalletError::NotEnrolled);
         };
         let d = |s: &str| {
@@ -209,7 +217,11 @@ impl Wallet {
     }
 
     fn server(&self) -> Result<Url, WalletError> {
-        let server = self.file.server.as_deref().ok_or(WalletError::NotEnrolled)?;
+        let server = self
+            .file
+            .server
+            .as_deref()
+            .ok_or(WalletError::NotEnrolled)?;
         Url::parse(server).map_err(|e| WalletError::Protocol(format!("server URL: {e}")))
     }
 
@@ -220,7 +232,11 @@ impl Wallet {
     }
 
     /// Registers the citizen and binds this device.
-    pub async fn enrol(&mut self, server: &Url, request: &EnrolmentRequest) -> Result<DeviceBound, WalletError> {
+    pub async fn enrol(
+        &mut self,
+        server: &Url,
+        request: &EnrolmentRequest,
+    ) -> Result<DeviceBound, WalletError> {
         if self.file.citizen_id.is_some() {
             return Err(WalletError::AlreadyEnrolled);
         }
@@ -232,7 +248,8 @@ impl Wallet {
                 .await?,
         )
         .await?;
-        self.finish_registration(server, &challenge, &request.device_name).await
+        self.finish_registration(server, &challenge, &request.device_name)
+            .await
     }
 
     async fn finish_registration(
@@ -244,7 +261,10 @@ impl Wallet {
         let (credential, attestation) = self.create_credential(&challenge.options, server)?;
         let bound: DeviceBound = decode(
             self.http
-                .post(self.api(server, &format!("/api/v1/registrations/{}", challenge.ceremony_id))?)
+                .post(self.api(
+                    server,
+                    &format!("/api/v1/registrations/{}", challenge.ceremony_id),
+                )?)
                 .json(&RegistrationFinish {
                     credential: attestation,
                 })
@@ -271,9 +291,14 @@ impl Wallet {
 
     /// Signs `options` with this device's credential for the server at `origin_url` (the phone's
     /// "approve" gesture). Saves the raised signature counter.
-    pub fn sign(&mut self, options: &RequestChallengeResponse, origin_url: &Url) -> Result<PublicKeyCredential, WalletError> {
+    pub fn sign(
+        &mut self,
+        options: &RequestChallengeResponse,
+        origin_url: &Url,
+    ) -> Result<PublicKeyCredential, WalletError> {
         let mut credential = self.credential()?;
-        let assertion = authenticator::get_assertion(&mut credential, options, &origin_of(origin_url))?;
+        let assertion =
+            authenticator::get_assertion(&mut credential, options, &origin_of(origin_url))?;
         self.file.sign_count = credential.sign_count;
         self.save()?;
         Ok(assertion)
@@ -281,16 +306,24 @@ impl Wallet {
 
     /// Reads a login request from its approval URL (the QR code's payload).
     pub async fn fetch_approval(&self, approval_url: &str) -> Result<ApprovalRequest, WalletError> {
-        let url = Url::parse(approval_url).map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
+        let url = Url::parse(approval_url)
+            .map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
         if !url.path().starts_with("/api/v1/approvals/") {
-            return Err(WalletError::Protocol("this is not an eid approval link".into()));
+            return Err(WalletError::Protocol(
+                "this is not an eid approval link".into(),
+            ));
         }
         decode(self.http.get(url).send().await?).await
     }
 
     /// Approves a login request: signs its challenge and sends the assertion to `approval_url`.
-    pub async fn approve(&mut self, request: &ApprovalRequest, approval_url: &str) -> Result<(), WalletError> {
-        let url = Url::parse(approval_url).map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
+    pub async fn approve(
+        &mut self,
+        request: &ApprovalRequest,
+        approval_url: &str,
+    ) -> Result<(), WalletError> {
+        let url = Url::parse(approval_url)
+            .map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
         if let Some(server) = &self.file.server {
             if origin_of(&url) != *server {
                 return Err(WalletError::Protocol(format!(
@@ -304,7 +337,11 @@ impl Wallet {
     }
 
     /// Sends an assertion to an approval URL (tests use it to replay one).
-    pub async fn post_assertion(&self, approval_url: &str, credential: PublicKeyCredential) -> Result<(), WalletError> {
+    pub async fn post_assertion(
+        &self,
+        approval_url: &str,
+        credential: PublicKeyCredential,
+    ) -> Result<(), WalletError> {
         let result: ApprovalResult = decode(
             self.http
                 .post(approval_url)
@@ -316,7 +353,10 @@ impl Wallet {
         if result.status == "approved" {
             Ok(())
         } else {
-            Err(WalletError::Protocol(format!("unexpected status {}", result.status)))
+            Err(WalletError::Protocol(format!(
+                "unexpected status {}",
+                result.status
+            )))
         }
     }
 
@@ -333,7 +373,10 @@ impl Wallet {
         let credential = self.sign(&challenge.options, &server)?;
         decode(
             self.http
-                .post(self.api(&server, &format!("/api/v1/device-sessions/{}", challenge.ceremony_id))?)
+                .post(self.api(
+                    &server,
+                    &format!("/api/v1/device-sessions/{}", challenge.ceremony_id),
+                )?)
                 .json(&AssertionFinish { credential })
                 .send()
                 .await?,
@@ -387,7 +430,12 @@ impl Wallet {
     }
 
     /// Joins an account with a code from one of its devices, binding this phone.
-    pub async fn link(&mut self, server: &Url, code: &str, device_name: &str) -> Result<DeviceBound, WalletError> {
+    pub async fn link(
+        &mut self,
+        server: &Url,
+        code: &str,
+        device_name: &str,
+    ) -> Result<DeviceBound, WalletError> {
         if self.file.citizen_id.is_some() {
             return Err(WalletError::AlreadyEnrolled);
         }
@@ -401,6 +449,7 @@ impl Wallet {
                 .await?,
         )
         .await?;
-        self.finish_registration(server, &challenge, device_name).await
+        self.finish_registration(server, &challenge, device_name)
+            .await
     }
 }

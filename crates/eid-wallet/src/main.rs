@@ -16,7 +16,11 @@ use eid_wallet::{Wallet, WalletError};
 use url::Url;
 
 #[derive(Parser)]
-#[command(name = "eid-wallet", version, about = "The eid citizen wallet (a phone, on the command line)")]
+#[command(
+    name = "eid-wallet",
+    version,
+    about = "The eid citizen wallet (a phone, on the command line)"
+)]
 struct Cli {
     /// The wallet file: holds this device's key and account.
     #[arg(long, env = "EID_WALLET", default_value = "wallet.json")]
@@ -125,17 +129,31 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                     },
                 )
                 .await?;
-            println!("Enrolled. Account {} on device {}.", bound.citizen_id, bound.device_id);
+            println!(
+                "Enrolled. Account {} on device {}.",
+                bound.citizen_id, bound.device_id
+            );
         }
         Command::Approve { url, yes } => {
             let request = wallet.fetch_approval(&url).await?;
-            println!("{} ({}) asks to log you in and receive:", request.service.name, request.service.client_id);
+            println!(
+                "{} ({}) asks to log you in and receive:",
+                request.service.name, request.service.client_id
+            );
             for claim in &request.claims {
                 println!("  - {} / {}", claim.en, claim.zh_hant);
             }
             let interactive = std::io::stdin().is_terminal();
-            if !yes && !(interactive && confirm()) {
-                println!("Not approved{}.", if interactive { "" } else { " (pass --yes to approve non-interactively)" });
+            let approved = yes || (interactive && confirm());
+            if !approved {
+                println!(
+                    "Not approved{}.",
+                    if interactive {
+                        ""
+                    } else {
+                        " (pass --yes to approve non-interactively)"
+                    }
+                );
                 return Ok(());
             }
             wallet.approve(&request, &url).await?;
@@ -145,7 +163,11 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             DevicesAction::List => {
                 let this = wallet.device_id().map(str::to_owned);
                 for d in wallet.devices().await? {
-                    let mark = if Some(&d.device_id) == this.as_ref() { " (this device)" } else { "" };
+                    let mark = if Some(&d.device_id) == this.as_ref() {
+                        " (this device)"
+                    } else {
+                        ""
+                    };
                     println!("{}\t{}{}", d.device_id, d.name, mark);
                 }
             }
@@ -158,9 +180,16 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 println!("{}", link.code);
                 eprintln!("On the other phone, within {} seconds: eid-wallet devices join --server URL {}", link.expires_in, link.code);
             }
-            DevicesAction::Join { server, code, device_name } => {
+            DevicesAction::Join {
+                server,
+                code,
+                device_name,
+            } => {
                 let bound = wallet.link(&server, &code, &device_name).await?;
-                println!("Joined account {} as device {}.", bound.citizen_id, bound.device_id);
+                println!(
+                    "Joined account {} as device {}.",
+                    bound.citizen_id, bound.device_id
+                );
             }
         },
     }

@@ -5,54 +5,144 @@ use eid_testkit::{backends, Backend, TestServer};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_endpoint_answers_bad_requests_in_its_own_form() -> anyhow::Result<()> {
     for backend in backends()? {
-        walk(backend.clone()).await.map_err(|e| e.context(format!("on {backend:?}")))?;
+        walk(backend.clone())
+            .await
+            .map_err(|e| e.context(format!("on {backend:?}")))?;
     }
     Ok(())
 }
 
 async fn walk(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     // (method, path, body, expected status, expected content type prefix)
     let cases: [(&str, &str, Option<&str>, u16, &str); 16] = [
-        ("GET", "/.well-known/openid-configuration", None, 200, "application/json"),
+        (
+            "GET",
+            "/.well-known/openid-configuration",
+            None,
+            200,
+            "application/json",
+        ),
         ("GET", "/jwks", None, 200, "application/json"),
         ("GET", "/healthz", None, 200, "application/json"),
         ("GET", "/authorize", None, 400, "text/html"),
         ("GET", "/login/unknown", None, 404, "text/html"),
         ("GET", "/login/unknown/status", None, 404, "text/html"),
-        ("POST", "/login/unknown/consent", Some("csrf_token=x&decision=allow"), 404, "text/html"),
-        ("POST", "/token", Some("grant_type=authorization_code&code=x"), 401, "application/json"),
+        (
+            "POST",
+            "/login/unknown/consent",
+            Some("csrf_token=x&decision=allow"),
+            404,
+            "text/html",
+        ),
+        (
+            "POST",
+            "/token",
+            Some("grant_type=authorization_code&code=x"),
+            401,
+            "application/json",
+        ),
         ("GET", "/userinfo", None, 401, "application/json"),
-        ("POST", "/api/v1/enrolments", Some("{not json"), 400, "application/problem+json"),
-        ("POST", "/api/v1/registrations/unknown", Some("{}"), 400, "application/problem+json"),
-        ("GET", "/api/v1/approvals/unknown", None, 404, "application/problem+json"),
-        ("GET", "/api/v1/devices", None, 401, "application/problem+json"),
-        ("POST", "/api/v1/device-links", None, 401, "application/problem+json"),
-        ("POST", "/api/v1/device-links/unknown", Some("{\"device_name\":\"x\"}"), 410, "application/problem+json"),
-        ("GET", "/api/v1/nothing-here", None, 404, "application/problem+json"),
+        (
+            "POST",
+            "/api/v1/enrolments",
+            Some("{not json"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/registrations/unknown",
+            Some("{}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/approvals/unknown",
+            None,
+            404,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/devices",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/device-links",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/device-links/unknown",
+            Some("{\"device_name\":\"x\"}"),
+            410,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing-here",
+            None,
+            404,
+            "application/problem+json",
+        ),
     ];
     for (method, path, body, status, content_type) in cases {
         let mut request = http.request(method.parse()?, server.url(path));
         if let Some(body) = body {
-            let ct = if body.starts_with('{') { "application/json" } else { "application/x-www-form-urlencoded" };
+            let ct = if body.starts_with('{') {
+                "application/json"
+            } else {
+                "application/x-www-form-urlencoded"
+            };
             request = request.header("content-type", ct).body(body.to_owned());
         }
         let response = request.send().await?;
         assert_eq!(response.status().as_u16(), status, "{method} {path}");
-        let got = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-        assert!(got.starts_with(content_type), "{method} {path}: content-type {got}");
+        let got = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            got.starts_with(content_type),
+            "{method} {path}: content-type {got}"
+        );
         if content_type == "application/problem+json" {
             let problem: eid_proto::problem::Problem = response.json().await?;
             assert_eq!(problem.status, status, "{method} {path}");
         }
     }
     // Discovery names what the integration guide promises.
-    let metadata: serde_json::Value = http.get(server.url("/.well-known/openid-configuration")).send().await?.json().await?;
+    let metadata: serde_json::Value = http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(metadata["issuer"], server.issuer());
-    assert_eq!(metadata["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-    assert_eq!(metadata["subject_types_supported"], serde_json::json!(["pairwise"]));
-    assert_eq!(metadata["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(
+        metadata["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(
+        metadata["subject_types_supported"],
+        serde_json::json!(["pairwise"])
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
     server.stop().await;
     Ok(())
 }

@@ -15,16 +15,25 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let browser = Browser::new();
 
     // First login to the ES256 client: consent is asked.
-    let (start, callback, consented) = login_to_callback(&server, &es, &browser, &mut wallet).await?;
+    let (start, callback, consented) =
+        login_to_callback(&server, &es, &browser, &mut wallet).await?;
     assert!(consented, "first login must ask for consent");
-    assert_eq!(callback.param("state").as_deref(), Some(start.state.secret().as_str()));
+    assert_eq!(
+        callback.param("state").as_deref(),
+        Some(start.state.secret().as_str())
+    );
     assert_eq!(callback.param("iss"), Some(server.issuer()));
     let code = callback.param("code").expect("code");
     let tokens = es.exchange(&code, start.verifier).await?;
     assert_eq!(tokens.token_type().as_ref(), "bearer");
     let claims = es.verify(&tokens, &start.nonce)?;
     assert_eq!(claims.issuer().as_str(), server.issuer());
-    let amr: Vec<&str> = claims.auth_method_refs().expect("amr").iter().map(|a| a.as_str()).collect();
+    let amr: Vec<&str> = claims
+        .auth_method_refs()
+        .expect("amr")
+        .iter()
+        .map(|a| a.as_str())
+        .collect();
     assert_eq!(amr, ["hwk", "mfa"]);
     let info = es.userinfo(&tokens, &claims).await?;
     let name = info.name().expect("name");
@@ -32,21 +41,30 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let zh = LanguageTag::new("zh-Hant".into());
     assert_eq!(name.get(Some(&zh)).map(|n| n.as_str()), Some("陳大文"));
     assert_eq!(info.email().map(|e| e.as_str()), Some("tm.chan@example.hk"));
-    assert_eq!(info.phone_number().map(|p| p.as_str()), Some("+852 9123 4567"));
+    assert_eq!(
+        info.phone_number().map(|p| p.as_str()),
+        Some("+852 9123 4567")
+    );
     assert_eq!(info.birthdate().map(|b| b.as_str()), Some("1990-02-28"));
     assert!(info.address().is_none(), "address was not requested");
     let es_sub = claims.subject().as_str().to_owned();
 
     // Second login to the same client: consent is remembered, the same pairwise sub.
-    let (start, callback, consented) = login_to_callback(&server, &es, &browser, &mut wallet).await?;
+    let (start, callback, consented) =
+        login_to_callback(&server, &es, &browser, &mut wallet).await?;
     assert!(!consented, "consent must be remembered");
-    let tokens = es.exchange(&callback.param("code").expect("code"), start.verifier).await?;
+    let tokens = es
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
     assert_eq!(es.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
 
     // The RS256 client: verified by openidconnect with RS256, a different pairwise sub.
     let (_, rs_claims) = login(&server, &rs, &browser, &mut wallet).await?;
     let rs_sub = rs_claims.subject().as_str().to_owned();
-    assert_ne!(rs_sub, es_sub, "pairwise subjects must differ between clients");
+    assert_ne!(
+        rs_sub, es_sub,
+        "pairwise subjects must differ between clients"
+    );
     let (_, again) = login(&server, &rs, &browser, &mut wallet).await?;
     assert_eq!(again.subject().as_str(), rs_sub);
 
@@ -63,10 +81,16 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(jwks_after["keys"].as_array().map(Vec::len), Some(2));
     // The relying party starts afresh too: discovery, the same credentials.
     let es2 = rediscover(&server, &es).await?;
-    let (start, callback, consented) = login_to_callback(&server, &es2, &browser, &mut wallet).await?;
+    let (start, callback, consented) =
+        login_to_callback(&server, &es2, &browser, &mut wallet).await?;
     assert!(!consented, "consent must survive a restart");
-    let tokens = es2.exchange(&callback.param("code").expect("code"), start.verifier).await?;
-    assert_eq!(es2.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
+    let tokens = es2
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    assert_eq!(
+        es2.verify(&tokens, &start.nonce)?.subject().as_str(),
+        es_sub
+    );
     server.stop().await;
     Ok(())
 }
@@ -75,7 +99,8 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
 async fn rediscover(server: &TestServer, rp: &Rp) -> anyhow::Result<Rp> {
     use openidconnect::core::{CoreClient, CoreProviderMetadata};
     use openidconnect::{ClientId, ClientSecret, IssuerUrl, RedirectUrl};
-    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &rp.http).await?;
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &rp.http).await?;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(rp.client_id.clone()),

@@ -1,7 +1,12 @@
 //! End-to-end tests: the real server over HTTP, the wallet library as the phone, the
 //! `openidconnect` crate as the relying party, on SQLite and (with DATABASE_URL) PostgreSQL.
 
+// This is a test binary: a failed expectation should stop the test with its message, also in
+// the async helpers that clippy does not recognise as tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod api;
 mod journey;
 mod refusals;
+mod store;
 mod support;

@@ -18,7 +18,11 @@ macro_rules! unchanged {
     }};
 }
 
-async fn token_post(server: &TestServer, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> anyhow::Result<(u16, serde_json::Value, reqwest::header::HeaderMap)> {
+async fn token_post(
+    server: &TestServer,
+    form: &[(&str, &str)],
+    basic: Option<(&str, &str)>,
+) -> anyhow::Result<(u16, serde_json::Value, reqwest::header::HeaderMap)> {
     let mut request = reqwest::Client::new().post(server.url("/token")).form(form);
     if let Some((id, secret)) = basic {
         request = request.basic_auth(id, Some(secret));
@@ -47,7 +51,9 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
             ("code_verifier", verifier.into()),
         ]
     };
-    let as_refs = |f: &Vec<(&'static str, String)>| f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>();
+    let as_refs = |f: &Vec<(&'static str, String)>| {
+        f.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>()
+    };
 
     // Wrong client secret: invalid_client, 401 with a Basic challenge; the code survives.
     let (status, body, headers) = unchanged!(server, {
@@ -55,11 +61,21 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
         let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         token_post(&server, &f, Some((&id, "not-the-secret"))).await?
     });
-    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
-    assert!(headers.get("www-authenticate").is_some_and(|v| v.to_str().unwrap_or("").starts_with("Basic")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(headers
+        .get("www-authenticate")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("Basic")));
     // An unknown client is refused alike (nothing says whether it exists).
     let (status, body2, _) = unchanged!(server, {
-        token_post(&server, &[("grant_type", "authorization_code"), ("code", &code)], Some(("no-such-client", &secret))).await?
+        token_post(
+            &server,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+            Some(("no-such-client", &secret)),
+        )
+        .await?
     });
     assert_eq!((status, &body2), (401, &body));
 
@@ -70,8 +86,14 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
         let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         token_post(&server, &f, Some((&id, &secret))).await?
     });
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert!(body["error_description"].as_str().unwrap_or("").contains("PKCE"));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap_or("")
+        .contains("PKCE"));
 
     // The right verifier (client_secret_post this time) redeems it.
     let f = as_refs(&form(&verifier));
@@ -80,27 +102,54 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
     f.push(("client_secret", &secret));
     let (status, tokens, headers) = token_post(&server, &f, None).await?;
     assert_eq!(status, 200, "{tokens}");
-    assert_eq!(headers.get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
-    let access = tokens["access_token"].as_str().expect("access_token").to_owned();
+    assert_eq!(
+        headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    let access = tokens["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned();
     let userinfo = |token: String| {
         let url = server.url("/userinfo");
-        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await }
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+        }
     };
     assert_eq!(userinfo(access.clone()).await?.status(), 200);
     // POST works too (OIDC Core §5.3.1).
-    let post = reqwest::Client::new().post(server.url("/userinfo")).bearer_auth(&access).send().await?;
+    let post = reqwest::Client::new()
+        .post(server.url("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await?;
     assert_eq!(post.status(), 200);
 
     // Reusing the code: invalid_grant, and the token issued from it is revoked.
     let (status, body, _) = token_post(&server, &f, None).await?;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let revoked = userinfo(access).await?;
     assert_eq!(revoked.status(), 401);
-    let challenge = revoked.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let challenge = revoked
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
 
     // The openidconnect client sees the same refusal for a reused code.
-    let err = rp.exchange(&code, openidconnect::PkceCodeVerifier::new(verifier)).await.expect_err("reused code");
+    let err = rp
+        .exchange(&code, openidconnect::PkceCodeVerifier::new(verifier))
+        .await
+        .expect_err("reused code");
     assert!(format!("{err}").contains("invalid_grant"), "{err}");
     server.stop().await;
     Ok(())
@@ -109,19 +158,31 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
 async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
     let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let start = rp.start();
 
     // An unregistered redirect URI: an HTML error page, 400, no redirect.
-    let evil = with_param(&start.url, "redirect_uri", Some("http://localhost:3000/evil"));
+    let evil = with_param(
+        &start.url,
+        "redirect_uri",
+        Some("http://localhost:3000/evil"),
+    );
     let response = unchanged!(server, http.get(evil).send().await?);
     assert_eq!(response.status(), 400);
     assert!(response.headers().get("location").is_none());
-    assert!(response.headers()["content-type"].to_str()?.starts_with("text/html"));
+    assert!(response.headers()["content-type"]
+        .to_str()?
+        .starts_with("text/html"));
     assert!(response.text().await?.contains("Unregistered redirect URI"));
 
     // A prefix of the registered URI is not a match either.
-    let prefix = with_param(&start.url, "redirect_uri", Some("http://localhost:3000/callback/x"));
+    let prefix = with_param(
+        &start.url,
+        "redirect_uri",
+        Some("http://localhost:3000/callback/x"),
+    );
     assert_eq!(http.get(prefix).send().await?.status(), 400);
 
     // Unknown client: an error page.
@@ -135,10 +196,19 @@ async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(response.status(), 303);
     let to = Url::parse(&location(&response)?)?;
     assert!(to.as_str().starts_with(REDIRECT_URI));
-    let param = |name: &str| to.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+    let param = |name: &str| {
+        to.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
     assert_eq!(param("error").as_deref(), Some("invalid_request"));
-    assert!(param("error_description").unwrap_or_default().contains("response_type"));
-    assert_eq!(param("state").as_deref(), Some(start.state.secret().as_str()));
+    assert!(param("error_description")
+        .unwrap_or_default()
+        .contains("response_type"));
+    assert_eq!(
+        param("state").as_deref(),
+        Some(start.state.secret().as_str())
+    );
     assert_eq!(param("iss"), Some(server.issuer()));
 
     // Other checks after the redirect URI: each is an error redirect with its code.
@@ -154,7 +224,10 @@ async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
         let response = http.get(url).send().await?;
         assert_eq!(response.status(), 303, "{name}");
         let to = Url::parse(&location(&response)?)?;
-        let got = to.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned());
+        let got = to
+            .query_pairs()
+            .find(|(k, _)| k == "error")
+            .map(|(_, v)| v.into_owned());
         assert_eq!(got.as_deref(), Some(error), "{name}={value:?}");
     }
 
@@ -163,8 +236,16 @@ async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(http.get(twice).send().await?.status(), 400);
 
     // POST to the authorization endpoint works like GET.
-    let form: Vec<(String, String)> = start.url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    let response = http.post(server.url("/authorize")).form(&form).send().await?;
+    let form: Vec<(String, String)> = start
+        .url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let response = http
+        .post(server.url("/authorize"))
+        .form(&form)
+        .send()
+        .await?;
     assert_eq!(response.status(), 303);
     assert!(location(&response)?.starts_with("/login/"));
     server.stop().await;
@@ -184,16 +265,30 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     let (second_login, second_approval) = browser.open_login(&server, &second.url).await?;
     let request = wallet.fetch_approval(&first_approval).await?;
     let assertion = wallet.sign(&request.options, &Url::parse(&server.issuer())?)?;
-    wallet.post_assertion(&first_approval, assertion.clone()).await?;
-    let err = unchanged!(server, wallet.post_assertion(&second_approval, assertion.clone()).await.expect_err("replay"));
+    wallet
+        .post_assertion(&first_approval, assertion.clone())
+        .await?;
+    let err = unchanged!(
+        server,
+        wallet
+            .post_assertion(&second_approval, assertion.clone())
+            .await
+            .expect_err("replay")
+    );
     assert_eq!(err.problem().map(|p| p.status), Some(403), "{err}");
     // ... and replaying it on the first request, now approved, is refused too.
-    let err = wallet.post_assertion(&first_approval, assertion).await.expect_err("replay");
+    let err = wallet
+        .post_assertion(&first_approval, assertion)
+        .await
+        .expect_err("replay");
     assert_eq!(err.problem().map(|p| p.status), Some(410), "{err}");
     // The second request is still pending and can be approved properly.
     let second_request = wallet.fetch_approval(&second_approval).await?;
     wallet.approve(&second_request, &second_approval).await?;
-    assert!(matches!(browser.after_approval(&server, &second_login).await?, Next::Consent { .. }));
+    assert!(matches!(
+        browser.after_approval(&server, &second_login).await?,
+        Next::Consent { .. }
+    ));
 
     // Another browser cannot continue someone else's login.
     let stranger = Browser::new();
@@ -208,38 +303,77 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     let third = rp.start();
     let (third_login, third_approval) = browser.open_login(&server, &third.url).await?;
     let request = impostor.fetch_approval(&third_approval).await?;
-    let err = unchanged!(server, impostor.approve(&request, &third_approval).await.expect_err("unbound device"));
-    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+    let err = unchanged!(
+        server,
+        impostor
+            .approve(&request, &third_approval)
+            .await
+            .expect_err("unbound device")
+    );
+    assert_eq!(
+        err.problem().and_then(|p| p.slug()),
+        Some("device-refused"),
+        "{err}"
+    );
     // A wallet whose key was never bound at all is refused the same way.
     let mut forged_file = wallet.file().clone();
     let mut unbound = eid_wallet::Wallet::in_memory();
     let fresh = enrolled_wallet(&server, HKIDS[2]).await?;
     forged_file.private_key = fresh.file().private_key.clone();
     unbound.set_file(forged_file);
-    let err = unchanged!(server, unbound.approve(&request, &third_approval).await.expect_err("forged key"));
-    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+    let err = unchanged!(
+        server,
+        unbound
+            .approve(&request, &third_approval)
+            .await
+            .expect_err("forged key")
+    );
+    assert_eq!(
+        err.problem().and_then(|p| p.slug()),
+        Some("device-refused"),
+        "{err}"
+    );
 
     // Device management: link a second phone, log in with it, remove it, and it is refused.
     let link = wallet.create_device_link().await?;
     let mut second_phone = eid_wallet::Wallet::in_memory();
-    second_phone.link(&Url::parse(&server.issuer())?, &link.code, "Tablet").await?;
+    second_phone
+        .link(&Url::parse(&server.issuer())?, &link.code, "Tablet")
+        .await?;
     assert_eq!(second_phone.citizen_id(), wallet.citizen_id());
     // The link code is single-use.
     let mut third_phone = eid_wallet::Wallet::in_memory();
-    let err = third_phone.link(&Url::parse(&server.issuer())?, &link.code, "Other").await.expect_err("reused link");
+    let err = third_phone
+        .link(&Url::parse(&server.issuer())?, &link.code, "Other")
+        .await
+        .expect_err("reused link");
     assert_eq!(err.problem().map(|p| p.status), Some(410));
     let devices = wallet.devices().await?;
     assert_eq!(devices.len(), 2);
     let (_, claims_second) = login(&server, &rp, &browser, &mut second_phone).await?;
     let (tokens, claims_first) = login(&server, &rp, &browser, &mut wallet).await?;
-    assert_eq!(claims_first.subject(), claims_second.subject(), "both devices are the same citizen");
+    assert_eq!(
+        claims_first.subject(),
+        claims_second.subject(),
+        "both devices are the same citizen"
+    );
     assert!(!tokens.access_token().secret().is_empty());
     let second_id = second_phone.device_id().expect("device id").to_owned();
     wallet.remove_device(&second_id).await?;
     assert_eq!(wallet.devices().await?.len(), 1);
     let request = second_phone.fetch_approval(&third_approval).await?;
-    let err = unchanged!(server, second_phone.approve(&request, &third_approval).await.expect_err("removed device"));
-    assert_eq!(err.problem().and_then(|p| p.slug()), Some("device-refused"), "{err}");
+    let err = unchanged!(
+        server,
+        second_phone
+            .approve(&request, &third_approval)
+            .await
+            .expect_err("removed device")
+    );
+    assert_eq!(
+        err.problem().and_then(|p| p.slug()),
+        Some("device-refused"),
+        "{err}"
+    );
     // The last device cannot be removed.
     let own = wallet.device_id().expect("device id").to_owned();
     let err = wallet.remove_device(&own).await.expect_err("last device");
@@ -247,7 +381,10 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     // The bound device still approves the pending request.
     let request = wallet.fetch_approval(&third_approval).await?;
     wallet.approve(&request, &third_approval).await?;
-    assert!(matches!(browser.after_approval(&server, &third_login).await?, Next::Redirect(_)));
+    assert!(matches!(
+        browser.after_approval(&server, &third_login).await?,
+        Next::Redirect(_)
+    ));
     server.stop().await;
     Ok(())
 }
@@ -257,26 +394,63 @@ async fn enrolment(backend: Backend) -> anyhow::Result<()> {
     let issuer = Url::parse(&server.issuer())?;
     // Invalid HKID check digit: a problem naming the field; nothing stored.
     let mut wallet = eid_wallet::Wallet::in_memory();
-    let err = unchanged!(server, wallet.enrol(&issuer, &citizen("A123456(4)")).await.expect_err("bad hkid"));
+    let err = unchanged!(
+        server,
+        wallet
+            .enrol(&issuer, &citizen("A123456(4)"))
+            .await
+            .expect_err("bad hkid")
+    );
     let problem = err.problem().expect("problem").clone();
-    assert_eq!((problem.status, problem.slug()), (400, Some("invalid-input")));
-    assert_eq!(problem.invalid_params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["hkid"]);
+    assert_eq!(
+        (problem.status, problem.slug()),
+        (400, Some("invalid-input"))
+    );
+    assert_eq!(
+        problem
+            .invalid_params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["hkid"]
+    );
     assert!(problem.invalid_params[0].reason.contains("check digit"));
-    assert!(!format!("{problem:?}").contains("123456"), "the HKID must not be echoed");
+    assert!(
+        !format!("{problem:?}").contains("123456"),
+        "the HKID must not be echoed"
+    );
     // Malformed HKID and several bad fields.
     let mut bad = citizen("12345");
     bad.date_of_birth = "1990-13-01".into();
-    let err = unchanged!(server, wallet.enrol(&issuer, &bad).await.expect_err("bad fields"));
-    let names: Vec<String> = err.problem().expect("problem").invalid_params.iter().map(|p| p.name.clone()).collect();
+    let err = unchanged!(
+        server,
+        wallet.enrol(&issuer, &bad).await.expect_err("bad fields")
+    );
+    let names: Vec<String> = err
+        .problem()
+        .expect("problem")
+        .invalid_params
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
     assert_eq!(names, ["date_of_birth", "hkid"]);
     // A valid enrolment, then the same HKID (written differently) again: 409, nothing stored.
     wallet.enrol(&issuer, &citizen("a123456 (3)")).await?;
     let mut again = eid_wallet::Wallet::in_memory();
-    let err = unchanged!(server, again.enrol(&issuer, &citizen("A1234563")).await.expect_err("duplicate"));
+    let err = unchanged!(
+        server,
+        again
+            .enrol(&issuer, &citizen("A1234563"))
+            .await
+            .expect_err("duplicate")
+    );
     assert_eq!(err.problem().map(|p| p.status), Some(409));
     // The HKID is not stored in clear anywhere.
     let rows = server.fingerprint().await?.join("\n");
-    assert!(!rows.contains("A1234563") && !rows.contains("CHAN Tai Man"), "personal data stored in clear");
+    assert!(
+        !rows.contains("A1234563") && !rows.contains("CHAN Tai Man"),
+        "personal data stored in clear"
+    );
     server.stop().await;
     Ok(())
 }
@@ -286,14 +460,25 @@ macro_rules! on_every_backend {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() -> anyhow::Result<()> {
             for backend in backends()? {
-                $scenario(backend.clone()).await.map_err(|e| e.context(format!("on {backend:?}")))?;
+                $scenario(backend.clone())
+                    .await
+                    .map_err(|e| e.context(format!("on {backend:?}")))?;
             }
             Ok(())
         }
     };
 }
 
-on_every_backend!(token_endpoint_refuses_wrong_secret_wrong_verifier_and_reused_code, token_endpoint);
-on_every_backend!(authorization_endpoint_refuses_bad_requests_in_the_right_form, authorization_endpoint);
-on_every_backend!(phone_approvals_refuse_replays_unbound_and_removed_devices, phone_approvals);
+on_every_backend!(
+    token_endpoint_refuses_wrong_secret_wrong_verifier_and_reused_code,
+    token_endpoint
+);
+on_every_backend!(
+    authorization_endpoint_refuses_bad_requests_in_the_right_form,
+    authorization_endpoint
+);
+on_every_backend!(
+    phone_approvals_refuse_replays_unbound_and_removed_devices,
+    phone_approvals
+);
 on_every_backend!(enrolment_refuses_invalid_and_duplicate_hkids, enrolment);

@@ -18,8 +18,14 @@ use url::Url;
 
 pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
 
-pub type Client =
-    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+pub type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// A relying party, as a department would integrate eid.
 pub struct Rp {
@@ -40,14 +46,19 @@ pub struct AuthStart {
 
 impl Rp {
     /// Registers a client on the server and discovers the provider.
-    pub async fn register(server: &TestServer, name: &str, alg: eid_core::keys::JwsAlg) -> anyhow::Result<Self> {
+    pub async fn register(
+        server: &TestServer,
+        name: &str,
+        alg: eid_core::keys::JwsAlg,
+    ) -> anyhow::Result<Self> {
         let (client_id, client_secret) = server.add_client(name, REDIRECT_URI, alg).await?;
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .build()?;
-        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &http)
-            .await
-            .context("discovery")?;
+        let metadata =
+            CoreProviderMetadata::discover_async(IssuerUrl::new(server.issuer())?, &http)
+                .await
+                .context("discovery")?;
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(client_id.clone()),
@@ -58,7 +69,13 @@ impl Rp {
             eid_core::keys::JwsAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             eid_core::keys::JwsAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         };
-        Ok(Self { client, client_id, client_secret, http, alg })
+        Ok(Self {
+            client,
+            client_id,
+            client_secret,
+            http,
+            alg,
+        })
     }
 
     /// A fresh authorization request with PKCE, state and nonce.
@@ -66,17 +83,30 @@ impl Rp {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = self
             .client
-            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("phone".into()))
             .set_pkce_challenge(challenge)
             .url();
-        AuthStart { url, state, nonce, verifier }
+        AuthStart {
+            url,
+            state,
+            nonce,
+            verifier,
+        }
     }
 
     /// Exchanges a code.
-    pub async fn exchange(&self, code: &str, verifier: PkceCodeVerifier) -> anyhow::Result<CoreTokenResponse> {
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: PkceCodeVerifier,
+    ) -> anyhow::Result<CoreTokenResponse> {
         self.client
             .exchange_code(AuthorizationCode::new(code.to_owned()))?
             .set_pkce_verifier(verifier)
@@ -87,11 +117,20 @@ impl Rp {
 
     /// Verifies the ID token (signature with the client's algorithm, iss, aud, exp, nonce) and
     /// its at_hash.
-    pub fn verify(&self, tokens: &CoreTokenResponse, nonce: &Nonce) -> anyhow::Result<CoreIdTokenClaims> {
-        let verifier = self.client.id_token_verifier().set_allowed_algs(vec![self.alg.clone()]);
+    pub fn verify(
+        &self,
+        tokens: &CoreTokenResponse,
+        nonce: &Nonce,
+    ) -> anyhow::Result<CoreIdTokenClaims> {
+        let verifier = self
+            .client
+            .id_token_verifier()
+            .set_allowed_algs(vec![self.alg.clone()]);
         let id_token = tokens.id_token().ok_or_else(|| anyhow!("no id_token"))?;
         let claims = id_token.claims(&verifier, nonce)?.clone();
-        let expected = claims.access_token_hash().ok_or_else(|| anyhow!("no at_hash"))?;
+        let expected = claims
+            .access_token_hash()
+            .ok_or_else(|| anyhow!("no at_hash"))?;
         let actual = AccessTokenHash::from_token(
             tokens.access_token(),
             id_token.signing_alg()?,
@@ -104,10 +143,17 @@ impl Rp {
     }
 
     /// Calls userinfo for the verified subject.
-    pub async fn userinfo(&self, tokens: &CoreTokenResponse, claims: &CoreIdTokenClaims) -> anyhow::Result<CoreUserInfoClaims> {
+    pub async fn userinfo(
+        &self,
+        tokens: &CoreTokenResponse,
+        claims: &CoreIdTokenClaims,
+    ) -> anyhow::Result<CoreUserInfoClaims> {
         Ok(self
             .client
-            .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))?
+            .user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            )?
             .request_async(&self.http)
             .await?)
     }
@@ -133,7 +179,10 @@ pub struct Callback {
 
 impl Callback {
     pub fn param(&self, name: &str) -> Option<String> {
-        self.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        self.url
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 }
 
@@ -144,7 +193,11 @@ fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 impl Browser {
@@ -159,22 +212,41 @@ impl Browser {
     }
 
     /// Follows the authorization URL to the login page; returns (login page URL, approval URL).
-    pub async fn open_login(&self, server: &TestServer, authorize: &Url) -> anyhow::Result<(String, String)> {
+    pub async fn open_login(
+        &self,
+        server: &TestServer,
+        authorize: &Url,
+    ) -> anyhow::Result<(String, String)> {
         let response = self.http.get(authorize.clone()).send().await?;
         if response.status() != reqwest::StatusCode::SEE_OTHER {
-            bail!("authorize answered {} ({})", response.status(), response.text().await?);
+            bail!(
+                "authorize answered {} ({})",
+                response.status(),
+                response.text().await?
+            );
         }
         let location = location(&response)?;
-        let login_url = if location.starts_with('/') { server.url(&location) } else { location };
+        let login_url = if location.starts_with('/') {
+            server.url(&location)
+        } else {
+            location
+        };
         let page = self.http.get(&login_url).send().await?;
-        anyhow::ensure!(page.status() == 200, "login page answered {}", page.status());
+        anyhow::ensure!(
+            page.status() == 200,
+            "login page answered {}",
+            page.status()
+        );
         let csp = page
             .headers()
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        anyhow::ensure!(csp.contains("frame-ancestors 'none'"), "login page lacks its CSP");
+        anyhow::ensure!(
+            csp.contains("frame-ancestors 'none'"),
+            "login page lacks its CSP"
+        );
         let html = page.text().await?;
         anyhow::ensure!(html.contains("<svg"), "login page has no QR code");
         let approval = between(&html, "id=\"approve-url\" href=\"", "\"")
@@ -183,7 +255,11 @@ impl Browser {
     }
 
     /// Reloads the login page after approval: consent, or straight back to the client.
-    pub async fn after_approval(&self, server: &TestServer, login_url: &str) -> anyhow::Result<Next> {
+    pub async fn after_approval(
+        &self,
+        server: &TestServer,
+        login_url: &str,
+    ) -> anyhow::Result<Next> {
         let response = self.http.get(login_url).send().await?;
         match response.status().as_u16() {
             303 => Ok(Next::Redirect(Url::parse(&location(&response)?)?)),
@@ -193,16 +269,32 @@ impl Browser {
                     .ok_or_else(|| anyhow!("neither a redirect nor a consent form: {html}"))?;
                 let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
                     .ok_or_else(|| anyhow!("consent form without csrf_token"))?;
-                anyhow::ensure!(html.contains("您的電郵地址"), "consent page is not bilingual");
-                Ok(Next::Consent { action: server.url(&unescape(action)), csrf: unescape(csrf) })
+                anyhow::ensure!(
+                    html.contains("您的電郵地址"),
+                    "consent page is not bilingual"
+                );
+                Ok(Next::Consent {
+                    action: server.url(&unescape(action)),
+                    csrf: unescape(csrf),
+                })
             }
             other => bail!("login page answered {other}: {}", response.text().await?),
         }
     }
 
     /// Submits the consent form.
-    pub async fn consent(&self, action: &str, csrf: &str, decision: &str) -> anyhow::Result<reqwest::Response> {
-        Ok(self.http.post(action).form(&[("csrf_token", csrf), ("decision", decision)]).send().await?)
+    pub async fn consent(
+        &self,
+        action: &str,
+        csrf: &str,
+        decision: &str,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http
+            .post(action)
+            .form(&[("csrf_token", csrf), ("decision", decision)])
+            .send()
+            .await?)
     }
 }
 
@@ -236,7 +328,9 @@ pub const HKIDS: [&str; 4] = ["A123456(3)", "C668668(9)", "AB987654(3)", "G12345
 /// A wallet enrolled on the server.
 pub async fn enrolled_wallet(server: &TestServer, hkid: &str) -> anyhow::Result<Wallet> {
     let mut wallet = Wallet::in_memory();
-    wallet.enrol(&Url::parse(&server.issuer())?, &citizen(hkid)).await?;
+    wallet
+        .enrol(&Url::parse(&server.issuer())?, &citizen(hkid))
+        .await?;
     Ok(wallet)
 }
 
@@ -251,14 +345,26 @@ pub async fn login_to_callback(
     let start = rp.start();
     let (login_url, approval_url) = browser.open_login(server, &start.url).await?;
     let request = wallet.fetch_approval(&approval_url).await?;
-    anyhow::ensure!(request.service.client_id == rp.client_id, "approval names the wrong service");
+    anyhow::ensure!(
+        request.service.client_id == rp.client_id,
+        "approval names the wrong service"
+    );
     wallet.approve(&request, &approval_url).await?;
     let (callback, consented) = match browser.after_approval(server, &login_url).await? {
         Next::Redirect(url) => (Callback { url }, false),
         Next::Consent { action, csrf } => {
             let response = browser.consent(&action, &csrf, "allow").await?;
-            anyhow::ensure!(response.status() == 303, "consent answered {}", response.status());
-            (Callback { url: Url::parse(&location(&response)?)? }, true)
+            anyhow::ensure!(
+                response.status() == 303,
+                "consent answered {}",
+                response.status()
+            );
+            (
+                Callback {
+                    url: Url::parse(&location(&response)?)?,
+                },
+                true,
+            )
         }
     };
     Ok((start, callback, consented))
@@ -272,9 +378,17 @@ pub async fn login(
     wallet: &mut Wallet,
 ) -> anyhow::Result<(CoreTokenResponse, CoreIdTokenClaims)> {
     let (start, callback, _) = login_to_callback(server, rp, browser, wallet).await?;
-    anyhow::ensure!(callback.param("state").as_deref() == Some(start.state.secret().as_str()), "state mismatch");
-    anyhow::ensure!(callback.param("iss") == Some(server.issuer()), "iss mismatch (RFC 9207)");
-    let code = callback.param("code").ok_or_else(|| anyhow!("no code in {}", callback.url))?;
+    anyhow::ensure!(
+        callback.param("state").as_deref() == Some(start.state.secret().as_str()),
+        "state mismatch"
+    );
+    anyhow::ensure!(
+        callback.param("iss") == Some(server.issuer()),
+        "iss mismatch (RFC 9207)"
+    );
+    let code = callback
+        .param("code")
+        .ok_or_else(|| anyhow!("no code in {}", callback.url))?;
     let tokens = rp.exchange(&code, start.verifier).await?;
     let claims = rp.verify(&tokens, &start.nonce)?;
     Ok((tokens, claims))
