@@ -447,7 +447,7 @@ impl Provider {
         )? {
             return Err(Error::Gone("login request"));
         }
-        tracing::info!(request_id, device_id = %device.device_id, "login approved on device");
+        tracing::info!(device_id = %device.device_id, "login approved on device");
         Ok(())
     }
 
