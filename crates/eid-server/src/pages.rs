@@ -54,7 +54,8 @@ pub fn html(status: StatusCode, body: &str) -> HttpResponse {
 
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans HK',sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
 h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-left:1.2rem}\
-button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}";
+button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
+a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}";
 
 fn layout(title: &str, content: &str) -> String {
     format!(
@@ -149,8 +150,6 @@ pub fn consent_page(
         &format!(
             "<main><h1>Share your details with {name}? <span class=\"zh\" lang=\"zh-Hant-HK\">向{name}提供您的資料？</span></h1>\
              <p>{name} will receive: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 將會取得：</span></p><ul>{claims}</ul>\
-             <p class=\"muted\">You can change your mind later in the eid app. \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">您日後可在 eid 應用程式更改此決定。</span></p>\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
              <button type=\"submit\" name=\"decision\" value=\"allow\">Allow 同意</button>\
