@@ -148,6 +148,10 @@ pub fn validate_issuer(issuer: &Url) -> anyhow::Result<()> {
     if issuer.query().is_some() || issuer.fragment().is_some() {
         bail!("the issuer {issuer} must not have a query or fragment");
     }
+    // Routes are mounted at the root; a path would advertise endpoints that do not exist.
+    if issuer.path() != "/" {
+        bail!("the issuer {issuer} must not have a path (serve eid at the root of its host)");
+    }
     match (issuer.scheme(), issuer.host_str()) {
         ("https", Some(_)) | ("http", Some("localhost")) => Ok(()),
         _ => bail!("the issuer {issuer} must be https (or http://localhost for development)"),
@@ -215,7 +219,7 @@ mod tests {
         for ok in [
             "https://id.example.gov.hk",
             "http://localhost:8080",
-            "https://x.hk/eid",
+            "https://x.hk/",
         ] {
             assert!(validate_issuer(&ok.parse().unwrap()).is_ok(), "{ok}");
         }
@@ -223,6 +227,7 @@ mod tests {
             "http://id.example.hk",
             "http://127.0.0.1:8080",
             "https://x.hk/?a=b",
+            "https://x.hk/eid",
         ] {
             assert!(validate_issuer(&bad.parse().unwrap()).is_err(), "{bad}");
         }

@@ -68,8 +68,35 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let (_, again) = login(&server, &rs, &browser, &mut wallet).await?;
     assert_eq!(again.subject().as_str(), rs_sub);
 
-    // Another citizen gets another sub at the same client.
+    // Another citizen declines at the consent page: the client gets access_denied. A forged
+    // CSRF token is refused first, and changes nothing.
     let mut other = enrolled_wallet(&server, HKIDS[1]).await?;
+    let start = es.start();
+    let (login_url, approval) = browser.open_login(&server, &start.url).await?;
+    let request = other.fetch_approval(&approval).await?;
+    other.approve(&request, &approval).await?;
+    let Next::Consent { action, csrf } = browser.after_approval(&server, &login_url).await? else {
+        panic!("a first login must ask for consent");
+    };
+    let before = server.fingerprint().await?;
+    assert_eq!(
+        browser.consent(&action, "forged", "allow").await?.status(),
+        400
+    );
+    assert_eq!(before, server.fingerprint().await?);
+    let declined = browser.consent(&action, &csrf, "deny").await?;
+    assert_eq!(declined.status(), 303);
+    let to = Callback {
+        url: url::Url::parse(&location(&declined)?)?,
+    };
+    assert_eq!(to.param("error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        to.param("state").as_deref(),
+        Some(start.state.secret().as_str())
+    );
+    assert_eq!(to.param("code"), None);
+
+    // Then logs in after all, and gets another sub than the first citizen at the same client.
     let (_, other_claims) = login(&server, &es, &browser, &mut other).await?;
     assert_ne!(other_claims.subject().as_str(), es_sub);
 

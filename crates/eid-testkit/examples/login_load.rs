@@ -1,0 +1,231 @@
+//! Load tool: complete logins per second against the real server on loopback.
+//!
+//! Each login is the whole journey a citizen makes: `/authorize`, the login page, the phone
+//! fetching and approving the request (a WebAuthn assertion), the browser continuing to the
+//! client's redirect, the code exchange at `/token` and a `/userinfo` call. The first login of
+//! each citizen also passes the consent page; the measured logins do not (consent remembered).
+//!
+//! ```sh
+//! cargo run --release -p eid-testkit --example login_load -- --logins 2000 --concurrency 32
+//! DATABASE_URL=postgres://postgres@127.0.0.1/test cargo run --release -p eid-testkit --example login_load -- --postgres
+//! ```
+//!
+//! The run is bounded by `--logins`; it talks only to the server it starts on 127.0.0.1.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use eid_core::keys::JwsAlg;
+use eid_proto::api::EnrolmentRequest;
+use eid_testkit::{Backend, TestServer};
+use eid_wallet::Wallet;
+use url::Url;
+
+const REDIRECT_URI: &str = "http://localhost:3000/callback";
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+struct Args {
+    logins: usize,
+    concurrency: usize,
+    postgres: bool,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut out = Args {
+        logins: 1000,
+        concurrency: 16,
+        postgres: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--logins" => out.logins = it.next().context("--logins N")?.parse()?,
+            "--concurrency" => out.concurrency = it.next().context("--concurrency N")?.parse()?,
+            "--postgres" => out.postgres = true,
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    out.concurrency = out.concurrency.clamp(1, 256);
+    out.logins = out.logins.clamp(1, 1_000_000);
+    Ok(out)
+}
+
+/// Valid HKID numbers: one letter, six digits, computed check digit.
+fn hkid(n: usize) -> String {
+    let digits = format!("{:06}", n % 1_000_000);
+    let mut sum = 36 * 9 + (u32::from(b'K' - b'A') + 10) * 8;
+    for (i, d) in digits.bytes().enumerate() {
+        sum += u32::from(d - b'0') * (7 - i as u32);
+    }
+    let check = (11 - sum % 11) % 11;
+    let check = if check == 10 {
+        "A".to_owned()
+    } else {
+        check.to_string()
+    };
+    format!("K{digits}({check})")
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    Some(&s[from..from + s[from..].find(end)?])
+}
+
+fn location(r: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(r.headers()
+        .get("location")
+        .ok_or_else(|| anyhow!("no Location"))?
+        .to_str()?
+        .to_owned())
+}
+
+/// One complete login; returns when userinfo has answered.
+async fn login(
+    server: &TestServer,
+    client: &(String, String),
+    wallet: &mut Wallet,
+) -> anyhow::Result<()> {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut authorize = Url::parse(&server.url("/authorize"))?;
+    authorize.query_pairs_mut().extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client.0.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid profile email"),
+        ("state", "s"),
+        ("nonce", "n"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ]);
+    let r = browser.get(authorize).send().await?;
+    let login_url = server.url(&location(&r)?);
+    let page = browser.get(&login_url).send().await?.text().await?;
+    let approval = between(&page, "id=\"approve-url\" href=\"", "\"")
+        .ok_or_else(|| anyhow!("no approval link"))?
+        .to_owned();
+    let request = wallet.fetch_approval(&approval).await?;
+    wallet.approve(&request, &approval).await?;
+    let mut r = browser.get(&login_url).send().await?;
+    if r.status() == 200 {
+        let html = r.text().await?;
+        let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
+            .ok_or_else(|| anyhow!("no consent form"))?
+            .to_owned();
+        r = browser
+            .post(format!("{login_url}/consent"))
+            .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
+            .send()
+            .await?;
+    }
+    let callback = Url::parse(&location(&r)?)?;
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| anyhow!("no code"))?;
+    let tokens: serde_json::Value = browser
+        .post(server.url("/token"))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let access = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("token error: {tokens}"))?;
+    let info = browser
+        .get(server.url("/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .await?;
+    if info.status() != 200 {
+        bail!("userinfo answered {}", info.status());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    let backend = if args.postgres {
+        Backend::Postgres(std::env::var("DATABASE_URL").context("--postgres needs DATABASE_URL")?)
+    } else {
+        Backend::Sqlite
+    };
+    let server = TestServer::start(backend.clone()).await?;
+    let client = server
+        .add_client("Load test", REDIRECT_URI, JwsAlg::Es256)
+        .await?;
+    let issuer = Url::parse(&server.issuer())?;
+    // One citizen per worker, enrolled and consented before measuring.
+    let mut wallets = Vec::new();
+    for i in 0..args.concurrency {
+        let mut wallet = Wallet::in_memory();
+        wallet
+            .enrol(
+                &issuer,
+                &EnrolmentRequest {
+                    english_name: format!("CITIZEN {i}"),
+                    chinese_name: None,
+                    date_of_birth: "1980-01-01".into(),
+                    gender: "X".into(),
+                    hkid: hkid(i),
+                    email: Some(format!("c{i}@example.hk")),
+                    phone: None,
+                    address: None,
+                    device_name: "load".into(),
+                },
+            )
+            .await?;
+        login(&server, &client, &mut wallet).await?;
+        wallets.push(wallet);
+    }
+    let server = std::sync::Arc::new(server);
+    let per_worker = args.logins.div_ceil(args.concurrency);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for mut wallet in wallets {
+        let (server, client) = (std::sync::Arc::clone(&server), client.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            for _ in 0..per_worker {
+                let t = Instant::now();
+                login(&server, &client, &mut wallet).await?;
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    println!(
+        "{backend:?}: {} complete logins in {:.2?} with {} concurrent citizens: {:.0} logins/s; latency p50 {:.1?}, p95 {:.1?}, p99 {:.1?}",
+        latencies.len(),
+        elapsed,
+        args.concurrency,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        pct(0.5),
+        pct(0.95),
+        pct(0.99)
+    );
+    if let Ok(server) = std::sync::Arc::try_unwrap(server) {
+        server.stop().await;
+    }
+    Ok(())
+}
