@@ -68,6 +68,10 @@ struct SessionState {
     authentication: DiscoverableAuthentication,
 }
 
+/// A device link carries no state beyond its account (the ceremony's `citizen_id`).
+#[derive(Serialize, Deserialize)]
+struct LinkState {}
+
 fn ceremony_aad(id: &str) -> Vec<u8> {
     format!("ceremony:{id}").into_bytes()
 }
@@ -225,6 +229,48 @@ fn parse_citizen_uuid(id: &str) -> Result<Uuid, Error> {
 }
 
 impl Provider {
+    /// Takes a single-use ceremony (it is deleted whether or not what follows succeeds) and
+    /// opens its sealed state; an expired or unknown ceremony is `Gone(what)`.
+    fn take_ceremony<T: serde::de::DeserializeOwned>(
+        &self,
+        ceremony_id: &str,
+        purpose: CeremonyPurpose,
+        what: &'static str,
+        now: i64,
+    ) -> Result<(CeremonyRecord, T), Error> {
+        let ceremony = self
+            .store
+            .take_ceremony(ceremony_id, purpose)?
+            .filter(|c| c.expires_at > now)
+            .ok_or(Error::Gone(what))?;
+        let state = self
+            .derived
+            .data
+            .open_json(&ceremony_aad(ceremony_id), &ceremony.state)?;
+        Ok((ceremony, state))
+    }
+
+    /// A login request still waiting for the phone, with its approval challenge.
+    fn pending_approval(
+        &self,
+        request_id: &str,
+        now: i64,
+    ) -> Result<(crate::store::AuthRequestRecord, ApprovalState), Error> {
+        let request = self
+            .store
+            .auth_request(request_id)?
+            .ok_or(Error::NotFound("login request"))?;
+        let sealed = match (&request.status, &request.approval_state) {
+            (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
+            _ => return Err(Error::Gone("login request")),
+        };
+        let state = self
+            .derived
+            .data
+            .open_json(&request_aad(request_id), sealed)?;
+        Ok((request, state))
+    }
+
     /// Starts an enrolment: validates the particulars and returns the device-registration
     /// challenge. Nothing is stored about the citizen until the device is bound.
     pub fn start_enrolment(
@@ -294,15 +340,8 @@ impl Provider {
         credential: &RegisterPublicKeyCredential,
         now: i64,
     ) -> Result<DeviceBound, Error> {
-        let ceremony = self
-            .store
-            .take_ceremony(ceremony_id, CeremonyPurpose::Register)?
-            .filter(|c| c.expires_at > now)
-            .ok_or(Error::Gone("registration"))?;
-        let state: RegisterState = self
-            .derived
-            .data
-            .open_json(&ceremony_aad(ceremony_id), &ceremony.state)?;
+        let (_, state): (_, RegisterState) =
+            self.take_ceremony(ceremony_id, CeremonyPurpose::Register, "registration", now)?;
         let passkey = self
             .webauthn
             .finish_passkey_registration(credential, &state.registration)
@@ -382,18 +421,7 @@ impl Provider {
 
     /// What a login request asks for, and its challenge: the phone shows this before approving.
     pub fn approval_request(&self, request_id: &str, now: i64) -> Result<ApprovalRequest, Error> {
-        let request = self
-            .store
-            .auth_request(request_id)?
-            .ok_or(Error::NotFound("login request"))?;
-        let sealed = match (&request.status, &request.approval_state) {
-            (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
-            _ => return Err(Error::Gone("login request")),
-        };
-        let state: ApprovalState = self
-            .derived
-            .data
-            .open_json(&request_aad(request_id), sealed)?;
+        let (request, state) = self.pending_approval(request_id, now)?;
         let client = self
             .store
             .client(&request.client_id)?
@@ -426,18 +454,7 @@ impl Provider {
         credential: &PublicKeyCredential,
         now: i64,
     ) -> Result<(), Error> {
-        let request = self
-            .store
-            .auth_request(request_id)?
-            .ok_or(Error::NotFound("login request"))?;
-        let sealed = match (&request.status, &request.approval_state) {
-            (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
-            _ => return Err(Error::Gone("login request")),
-        };
-        let state: ApprovalState = self
-            .derived
-            .data
-            .open_json(&request_aad(request_id), sealed)?;
+        let (_, state) = self.pending_approval(request_id, now)?;
         let device = self.verify_assertion(credential, state.authentication, now)?;
         if !self.store.approve_auth_request(
             request_id,
@@ -482,15 +499,12 @@ impl Provider {
         credential: &PublicKeyCredential,
         now: i64,
     ) -> Result<SessionToken, Error> {
-        let ceremony = self
-            .store
-            .take_ceremony(ceremony_id, CeremonyPurpose::Session)?
-            .filter(|c| c.expires_at > now)
-            .ok_or(Error::Gone("session challenge"))?;
-        let state: SessionState = self
-            .derived
-            .data
-            .open_json(&ceremony_aad(ceremony_id), &ceremony.state)?;
+        let (_, state): (_, SessionState) = self.take_ceremony(
+            ceremony_id,
+            CeremonyPurpose::Session,
+            "session challenge",
+            now,
+        )?;
         let device = self.verify_assertion(credential, state.authentication, now)?;
         let token = random_token();
         self.store.insert_wallet_session(&WalletSessionRecord {
@@ -567,7 +581,10 @@ impl Provider {
         let code = random_token();
         let ceremony_id = b64url(&sha256(code.as_bytes()));
         self.store.insert_ceremony(&CeremonyRecord {
-            state: self.derived.data.seal(&ceremony_aad(&ceremony_id), b"{}")?,
+            state: self
+                .derived
+                .data
+                .seal_json(&ceremony_aad(&ceremony_id), &LinkState {})?,
             ceremony_id,
             purpose: CeremonyPurpose::Link,
             citizen_id: Some(session.citizen_id.clone()),

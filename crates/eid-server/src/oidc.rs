@@ -154,11 +154,7 @@ fn browser_secret(req: &HttpRequest) -> Option<String> {
     req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned())
 }
 
-fn render_view(
-    state: &AppState,
-    request_id: &str,
-    view: LoginView,
-) -> Result<HttpResponse, PageError> {
+fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageError> {
     match view {
         LoginView::Waiting {
             approval_url,
@@ -201,10 +197,7 @@ fn render_view(
             ),
         )),
         LoginView::Redirect(url) => Ok(redirect(url.as_str())),
-        LoginView::Finished => {
-            let _ = state;
-            Ok(pages::html(StatusCode::OK, &pages::finished_page()))
-        }
+        LoginView::Finished => Ok(pages::html(StatusCode::OK, &pages::finished_page())),
     }
 }
 
@@ -221,7 +214,7 @@ async fn login_page(
         p.login_view(&id, secret.as_deref(), now)
     })
     .await?;
-    render_view(&state, &request_id, view)
+    render_view(&request_id, view)
 }
 
 /// `GET /login/{id}/status`: polled by the waiting page.
@@ -281,7 +274,7 @@ async fn consent(
         p.consent(&id, secret.as_deref(), &form.csrf_token, allow, now)
     })
     .await?;
-    render_view(&state, &request_id, view)
+    render_view(&request_id, view)
 }
 
 /// Parses `Authorization: Basic` (RFC 7617); id and secret are form-decoded (RFC 6749 §2.3.1).

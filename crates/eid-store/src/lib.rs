@@ -754,3 +754,45 @@ impl Store for Database {
         .map_err(backend)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_name_their_backend() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/eid.db").unwrap(),
+            DatabaseUrl::Sqlite("data/eid.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/eid/eid.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/eid/eid.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:eid.db").unwrap(),
+            DatabaseUrl::Sqlite("eid.db".into())
+        );
+        for pg in ["postgres://u@h/db", "postgresql://h/db"] {
+            assert_eq!(
+                DatabaseUrl::parse(pg).unwrap(),
+                DatabaseUrl::Postgres(pg.into())
+            );
+        }
+        for bad in ["", "sqlite://", "mysql://h/db", "eid.db"] {
+            assert!(DatabaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_new_sqlite_database_is_created_with_its_directory_and_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/eid.db");
+        let db = Database::open(&format!("sqlite://{}", path.display()), 2).unwrap();
+        assert!(path.exists());
+        db.ping().unwrap();
+        assert!(db.signing_keys().unwrap().is_empty());
+        // Opening again finds the migrations applied.
+        Database::open(&format!("sqlite://{}", path.display()), 2).unwrap();
+    }
+}
