@@ -49,10 +49,11 @@ impl MasterKey {
     fn derive(&self, label: &str) -> [u8; 32] {
         let hk = hkdf::Hkdf::<Sha256>::new(Some(b"eid master key v1"), &self.0);
         let mut out = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 255*32 byte limit, so expand cannot fail.
-        if hk.expand(label.as_bytes(), &mut out).is_err() {
-            unreachable_len();
-        }
+        // Fail closed: a key of zeros must never be used. 32 bytes is far below
+        // HKDF-SHA256's 255 * 32-byte limit, so `expand` cannot refuse this length.
+        #[allow(clippy::expect_used)]
+        hk.expand(label.as_bytes(), &mut out)
+            .expect("HKDF-SHA256 expands to 32 bytes");
         out
     }
 
@@ -62,13 +63,9 @@ impl MasterKey {
             data: Sealer::new(&self.derive("eid data encryption")),
             hkid_index: KeyedHash(self.derive("eid hkid index")),
             pairwise: KeyedHash(self.derive("eid pairwise subject")),
+            limits: KeyedHash(self.derive("eid rate limit buckets")),
         }
     }
-}
-
-#[cold]
-fn unreachable_len() {
-    tracing::error!("HKDF refused a 32-byte output");
 }
 
 /// The purpose-specific keys derived from the [`MasterKey`].
@@ -79,6 +76,42 @@ pub struct DerivedKeys {
     pub hkid_index: KeyedHash,
     /// Computes pairwise subject identifiers (OIDC Core §8.1).
     pub pairwise: KeyedHash,
+    /// Names rate-limit buckets after client addresses and HKID numbers without storing them.
+    pub limits: KeyedHash,
+}
+
+/// Where a sealed value lives: the associated data that binds it to its row, so that a value
+/// copied into another row (or another table) does not open.
+#[derive(Debug, Clone, Copy)]
+pub enum Aad<'a> {
+    /// A citizen's profile.
+    Citizen(&'a str),
+    /// A ceremony's state.
+    Ceremony(&'a str),
+    /// A login request's approval challenge.
+    AuthRequest(&'a str),
+    /// An application's particulars.
+    Application(&'a str),
+    /// An audit event's detail.
+    Event(&'a str),
+    /// A private key (by kid).
+    Key(&'a str),
+}
+
+impl Aad<'_> {
+    /// The associated data's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Citizen(id) => format!("citizen:{id}"),
+            Self::Ceremony(id) => format!("ceremony:{id}"),
+            Self::AuthRequest(id) => format!("auth-request:{id}"),
+            Self::Application(id) => format!("application:{id}"),
+            Self::Event(id) => format!("event:{id}"),
+            // Keys were sealed under their bare kid from the start.
+            Self::Key(kid) => (*kid).to_owned(),
+        }
+        .into_bytes()
+    }
 }
 
 /// AES-256-GCM with a random 96-bit nonce per message; output is `nonce || ciphertext || tag`.
@@ -129,19 +162,25 @@ impl Sealer {
     }
 
     /// Seals a serde value as JSON.
-    pub fn seal_json<T: serde::Serialize>(&self, aad: &[u8], value: &T) -> Result<Vec<u8>, Error> {
-        let json = serde_json::to_vec(value).map_err(|e| Error::Crypto(e.to_string()))?;
-        self.seal(aad, &json)
+    pub fn seal_json<T: serde::Serialize>(
+        &self,
+        aad: Aad<'_>,
+        value: &T,
+    ) -> Result<Vec<u8>, Error> {
+        let json = serde_json::to_vec(value)
+            .map_err(|e| Error::Internal(format!("serialising a sealed value: {e}")))?;
+        self.seal(&aad.bytes(), &json)
     }
 
     /// Opens a value sealed by [`Sealer::seal_json`].
     pub fn open_json<T: serde::de::DeserializeOwned>(
         &self,
-        aad: &[u8],
+        aad: Aad<'_>,
         sealed: &[u8],
     ) -> Result<T, Error> {
-        let json = self.open(aad, sealed)?;
-        serde_json::from_slice(&json).map_err(|e| Error::Crypto(e.to_string()))
+        let json = self.open(&aad.bytes(), sealed)?;
+        serde_json::from_slice(&json)
+            .map_err(|e| Error::Internal(format!("a sealed value is not the expected JSON: {e}")))
     }
 }
 
@@ -151,10 +190,11 @@ pub struct KeyedHash([u8; 32]);
 impl KeyedHash {
     /// HMAC-SHA256 over the parts, each length-prefixed so that `("ab","c")` and `("a","bc")` differ.
     pub fn hash(&self, parts: &[&[u8]]) -> [u8; 32] {
-        // HMAC accepts keys of any length, so construction cannot fail.
-        let Ok(mut mac) = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0) else {
-            return [0u8; 32];
-        };
+        // Fail closed: a constant output would make every index collide. HMAC accepts keys of
+        // any length, so construction cannot fail.
+        #[allow(clippy::expect_used)]
+        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
+            .expect("HMAC-SHA256 takes a 32-byte key");
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part);
@@ -184,6 +224,43 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A 256-bit random secret in base64url without padding (43 characters).
 pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
+}
+
+/// Crockford's base32 alphabet: digits and capitals without I, L, O and U, so that a code read
+/// aloud or typed from a phone's screen is not misread.
+const REFERENCE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A short random reference a person reads out or types: `K7Q2-M9XD` (40 bits).
+pub fn reference_code() -> String {
+    let bytes: [u8; 8] = random_bytes();
+    let chars: String = bytes
+        .iter()
+        .map(|b| char::from(REFERENCE_ALPHABET[usize::from(b & 31)]))
+        .collect();
+    format!("{}-{}", &chars[..4], &chars[4..])
+}
+
+/// Normalises a reference as typed (`k7q2m9xd`, `K7Q2 M9XD`, `k7q2-m9xd`) to `K7Q2-M9XD`, or
+/// `None` if it cannot be one. Crockford's look-alikes are read as what they look like.
+pub fn normalise_reference(input: &str) -> Option<String> {
+    let chars: Vec<char> = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| match c.to_ascii_uppercase() {
+            'O' => '0',
+            'I' | 'L' => '1',
+            other => other,
+        })
+        .collect();
+    if chars.len() != 8
+        || !chars
+            .iter()
+            .all(|c| c.is_ascii() && REFERENCE_ALPHABET.contains(&(*c as u8)))
+    {
+        return None;
+    }
+    let s: String = chars.into_iter().collect();
+    Some(format!("{}-{}", &s[..4], &s[4..]))
 }
 
 /// base64url without padding (RFC 4648 §5), as JOSE and OAuth use it.
@@ -258,6 +335,34 @@ mod tests {
             b64url(&sha256(b"abc")),
             "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
         );
+    }
+
+    #[test]
+    fn references_are_short_unambiguous_and_normalised() {
+        for _ in 0..100 {
+            let r = reference_code();
+            assert_eq!(r.len(), 9);
+            assert_eq!(normalise_reference(&r).as_deref(), Some(r.as_str()));
+            assert!(!r.contains(['I', 'L', 'O', 'U']));
+        }
+        assert_eq!(
+            normalise_reference(" k7q2 m9xd ").as_deref(),
+            Some("K7Q2-M9XD")
+        );
+        assert_eq!(
+            normalise_reference("K7Q2-M9XO").as_deref(),
+            Some("K7Q2-M9X0")
+        );
+        assert_eq!(normalise_reference("K7Q2-M9X"), None);
+        assert_eq!(normalise_reference("K7Q2-M9XU"), None);
+        assert_eq!(normalise_reference("K7Q2-M9XÉ"), None);
+    }
+
+    #[test]
+    fn aad_names_its_row() {
+        assert_eq!(Aad::Citizen("1").bytes(), b"citizen:1");
+        assert_eq!(Aad::Key("es256-x").bytes(), b"es256-x");
+        assert_ne!(Aad::Application("1").bytes(), Aad::Event("1").bytes());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The core's one error type. Variants say what failed, never an HTTP status: `eid-server` maps
 //! them to protocol responses in one place.
 
+use crate::account::Level;
 use crate::store::StoreError;
 
 /// OAuth 2.0 / OIDC error codes (RFC 6749 §4.1.2.1 and §5.2, RFC 6750 §3.1, OIDC Core §3.1.2.6).
@@ -18,6 +19,9 @@ pub enum OAuthErrorCode {
     RequestNotSupported,
     RequestUriNotSupported,
     InvalidToken,
+    /// OpenID Connect Unmet Authentication Requirements 1.0 §2: the account cannot meet the
+    /// `acr_values` the client asked for.
+    UnmetAuthenticationRequirements,
     ServerError,
 }
 
@@ -36,6 +40,7 @@ impl OAuthErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
+            Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",
         }
     }
@@ -58,15 +63,80 @@ impl OAuthError {
     }
 }
 
+/// Why identity proofing refused an applicant. Told to the applicant (who proved possession of
+/// the application's device), to no one else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofingFailure {
+    /// The population registry has no person with this identity card number.
+    NoRecord,
+    /// The face template does not match the registry's (too low a similarity).
+    FaceMismatch,
+    /// The face matched, but these particulars differ from the registry's record.
+    ParticularsMismatch(Vec<&'static str>),
+    /// The evidence read from the card differs from the application in these fields.
+    EvidenceMismatch(Vec<&'static str>),
+}
+
+impl std::fmt::Display for ProofingFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoRecord => {
+                f.write_str("the registry has no record of this identity card number")
+            }
+            Self::FaceMismatch => f.write_str("the face does not match the registry's record"),
+            Self::ParticularsMismatch(fields) => {
+                write!(f, "the registry's record differs in {}", fields.join(", "))
+            }
+            Self::EvidenceMismatch(fields) => {
+                write!(
+                    f,
+                    "the card's particulars differ from the application in {}",
+                    fields.join(", ")
+                )
+            }
+        }
+    }
+}
+
+/// Why an account may not do what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRefusal {
+    /// The device belongs to an application that proofing has not accepted yet.
+    NotProven,
+    /// The account was created before identity proofing and never proven.
+    NeverProven,
+    Suspended,
+    Closed,
+    /// The service asked for a higher assurance level than the account has.
+    LevelTooLow {
+        required: Level,
+        actual: Level,
+    },
+}
+
+impl std::fmt::Display for AccountRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotProven => f.write_str("the registration is not proven yet"),
+            Self::NeverProven => f.write_str("the account was never proven"),
+            Self::Suspended => f.write_str("the account is suspended"),
+            Self::Closed => f.write_str("the account is closed"),
+            Self::LevelTooLow { required, actual } => write!(
+                f,
+                "the service requires level {}, the account has {}",
+                required.as_str(),
+                actual.as_str()
+            ),
+        }
+    }
+}
+
 /// Everything that can go wrong in the core.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Fields of a request were invalid: `(field, reason)` pairs.
     #[error("invalid input: {}", .0.iter().map(|(f, r)| format!("{f}: {r}")).collect::<Vec<_>>().join("; "))]
     InvalidInput(Vec<(&'static str, String)>),
-    /// One account per HKID number.
-    #[error("an account already exists for this identity card")]
-    AlreadyEnrolled,
     /// The named thing does not exist (or the caller may not know that it does).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -85,15 +155,37 @@ pub enum Error {
     /// The login continues only in the browser that started it.
     #[error("this login was started in another browser")]
     WrongBrowser,
+    /// Too many attempts from this source or on this subject; retry after the given seconds.
+    #[error("rate limited ({what}); retry after {retry_after} s")]
+    RateLimited {
+        what: &'static str,
+        retry_after: u64,
+    },
+    /// Identity proofing refused the applicant.
+    #[error("identity proofing failed: {0}")]
+    ProofingFailed(ProofingFailure),
+    /// The account cannot do this.
+    #[error("{0}")]
+    AccountRefused(AccountRefusal),
+    /// The caller is authenticated but may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// An outside service eid depends on (the population registry) did not answer usably, or
+    /// is not configured; nothing was changed, and the caller may retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// An OAuth protocol error for the client.
     #[error(transparent)]
     OAuth(#[from] OAuthError),
     /// Start-up configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
-    /// A cryptographic operation failed (wrong master key, corrupt data).
+    /// A cryptographic operation failed (wrong master key, tampered sealed data).
     #[error("cryptography: {0}")]
     Crypto(String),
+    /// A bug or broken invariant on the server's side (not the caller's, not the store's).
+    #[error("internal: {0}")]
+    Internal(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -108,7 +200,10 @@ impl Error {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            Self::Config(_) | Self::Crypto(_) | Self::Store(StoreError::Backend(_))
+            Self::Config(_)
+                | Self::Crypto(_)
+                | Self::Internal(_)
+                | Self::Store(StoreError::Backend(_) | StoreError::Corrupt(_))
         )
     }
 }

@@ -11,7 +11,8 @@ use rsa::traits::PublicKeyParts;
 use eid_proto::oauth::{Jwk, Jwks};
 
 use crate::crypto::{b64url, sha256, Sealer};
-use crate::store::SigningKeyRecord;
+use crate::jose::es256_jwk;
+use crate::store::{KeyPurpose, SigningKeyRecord};
 use crate::Error;
 
 /// JWS algorithms eid signs ID tokens with (RFC 7518 §3.1).
@@ -82,6 +83,7 @@ impl SoftwareKeys {
                 private_key: sealer.seal(kid.as_bytes(), der.as_bytes())?,
                 kid,
                 alg: alg.as_str().to_owned(),
+                purpose: KeyPurpose::Token,
                 created_at: now,
             });
         }
@@ -122,7 +124,10 @@ impl SoftwareKeys {
             ));
         };
         let jwks = Jwks {
-            keys: vec![ec_jwk(&es256.0, &es256.1), rsa_jwk(&rs256.0, &rs256.1)],
+            keys: vec![
+                es256_jwk(&es256.0, es256.1.verifying_key()),
+                rsa_jwk(&rs256.0, &rs256.1),
+            ],
         };
         Ok(Self { es256, rs256, jwks })
     }
@@ -157,27 +162,6 @@ fn key_id(alg: JwsAlg, der: &[u8]) -> String {
     )
 }
 
-fn ec_jwk(kid: &str, key: &p256::ecdsa::SigningKey) -> Jwk {
-    let point = key.verifying_key().to_sec1_point(false);
-    let bytes = point.as_bytes();
-    // Uncompressed SEC1: 0x04 || x (32) || y (32).
-    let (x, y) = bytes
-        .get(1..)
-        .unwrap_or_default()
-        .split_at(32.min(bytes.len().saturating_sub(1)));
-    Jwk {
-        kty: "EC".into(),
-        kid: kid.into(),
-        use_: "sig".into(),
-        alg: "ES256".into(),
-        crv: Some("P-256".into()),
-        x: Some(b64url(x)),
-        y: Some(b64url(y)),
-        n: None,
-        e: None,
-    }
-}
-
 fn rsa_jwk(kid: &str, key: &rsa::pkcs1v15::SigningKey<sha2::Sha256>) -> Jwk {
     let public = key.as_ref().to_public_key();
     Jwk {
@@ -190,6 +174,62 @@ fn rsa_jwk(kid: &str, key: &rsa::pkcs1v15::SigningKey<sha2::Sha256>) -> Jwk {
         y: None,
         n: Some(b64url(&public.n_bytes())),
         e: Some(b64url(&public.e_bytes())),
+    }
+}
+
+/// The key eid signs its requests to outside services with (the population registry), kept
+/// apart from the token keys. Its public half is served at the connector JWKS endpoint.
+pub struct ConnectorKey {
+    kid: String,
+    key: p256::ecdsa::SigningKey,
+}
+
+impl ConnectorKey {
+    /// Generates a fresh P-256 key; returns it with its sealed record to store.
+    pub fn generate(sealer: &Sealer, now: i64) -> Result<(Self, SigningKeyRecord), Error> {
+        let key = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
+            &mut rand::rng(),
+        );
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding failed: {e}")))?;
+        let kid = format!("connector-{}", &key_id(JwsAlg::Es256, der.as_bytes())[6..]);
+        let record = SigningKeyRecord {
+            private_key: sealer.seal(kid.as_bytes(), der.as_bytes())?,
+            kid: kid.clone(),
+            alg: JwsAlg::Es256.as_str().to_owned(),
+            purpose: KeyPurpose::Connector,
+            created_at: now,
+        };
+        Ok((Self { kid, key }, record))
+    }
+
+    /// Opens the newest stored connector key.
+    pub fn load(sealer: &Sealer, records: &[SigningKeyRecord]) -> Result<Self, Error> {
+        let record = records
+            .iter()
+            .filter(|r| r.purpose == KeyPurpose::Connector)
+            .max_by_key(|r| r.created_at)
+            .ok_or_else(|| Error::Crypto("no connector key is stored".into()))?;
+        let der = sealer.open(record.kid.as_bytes(), &record.private_key)?;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
+            .map_err(|e| Error::Crypto(format!("stored connector key: {e}")))?;
+        Ok(Self {
+            kid: record.kid.clone(),
+            key,
+        })
+    }
+
+    /// The public key set to publish.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: vec![es256_jwk(&self.kid, self.key.verifying_key())],
+        }
+    }
+
+    /// Signs `claims` as a compact ES256 JWS of type `typ`.
+    pub fn sign(&self, typ: &str, claims: &serde_json::Value) -> String {
+        crate::jose::sign_es256(&self.key, &self.kid, typ, claims)
     }
 }
 
@@ -221,7 +261,7 @@ pub fn sign_jwt(
 }
 
 /// The left half of SHA-256 of `value`, base64url: `at_hash` (OIDC Core §3.1.3.6) for ES256
-/// and RS256 alike, and the S256 PKCE transform's building block.
+/// and RS256 alike.
 pub fn half_hash(value: &str) -> String {
     b64url(&sha256(value.as_bytes())[..16])
 }
@@ -257,10 +297,23 @@ mod tests {
             .unwrap();
 
         let rs = sign_jwt(&again, JwsAlg::Rs256, &claims).unwrap();
-        assert_eq!(
-            b64url_decode(rs.split('.').nth(2).unwrap()).unwrap().len(),
-            256
-        );
+        let parts: Vec<&str> = rs.split('.').collect();
+        let sig = rsa::pkcs1v15::Signature::try_from(b64url_decode(parts[2]).unwrap().as_slice())
+            .unwrap();
+        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(again.rs256.1.as_ref().to_public_key())
+            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_connector_key_is_separate_and_reloads() {
+        let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
+        let (key, record) = ConnectorKey::generate(&sealer, 5).unwrap();
+        assert_eq!(record.purpose, KeyPurpose::Connector);
+        let again = ConnectorKey::load(&sealer, &[record]).unwrap();
+        assert_eq!(key.jwks(), again.jwks());
+        let jws = again.sign("t+jwt", &serde_json::json!({"x": 1}));
+        assert!(crate::jose::verify_es256(&jws, &key.jwks(), "t+jwt").is_ok());
     }
 
     #[test]

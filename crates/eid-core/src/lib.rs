@@ -1,18 +1,28 @@
 //! eid-core: the domain of the eid identity platform, free of HTTP and SQL.
 //!
-//! [`Provider`] is the OpenID Connect provider. Its methods are the flows, each a short
-//! synchronous function that takes the current time as a parameter and talks to storage through
-//! the [`Store`](store::Store) trait, so the server runs each flow on a blocking thread and
-//! tests can drive the flows directly.
+//! [`Provider`] is the OpenID Connect provider and citizen registry. Its methods are the flows,
+//! each a short synchronous function that takes the current time as a parameter and talks to
+//! storage through the [`Store`](store::Store) traits, so the server runs each flow on a
+//! blocking thread and tests can drive the flows directly.
 //!
+//! The flows, a module each:
+//! - [`enrolment`]: applications (particulars + the applying phone's credential + a reference);
+//!   they claim nothing until proven.
+//! - [`proofing`]: identity proofing, remote against the population registry (level `basic`)
+//!   and the binding that creates, recovers or upgrades an account.
+//! - [`officers`]: registration officers and in-person proofing at a counter (level `plus`).
+//! - [`login`]: the phone's approval of a login request.
 //! - [`oidc`]: the authorization code flow with PKCE (OIDC Core 1.0 §3.1, RFC 6749, RFC 7636,
-//!   RFC 9207), discovery, ID tokens, userinfo.
-//! - [`citizens`]: enrolment, HKID-checked accounts, WebAuthn device binding, login approval
-//!   from the phone, device management.
+//!   RFC 9207), discovery, ID tokens with `acr` and `amr`, userinfo.
+//! - [`devices`]: wallet sessions, device listing, removal and linking, account history.
+//! - [`admin`]: an operator's suspension, resumption and closure of accounts.
 //! - [`clients`]: relying-party registration.
-//! - [`hkid`]: Hong Kong Identity Card number validation.
-//! - [`keys`]: token-signing keys behind the [`TokenKeys`](keys::TokenKeys) trait, and JWS.
-//! - [`crypto`]: the master key, AES-256-GCM sealing at rest, keyed hashes.
+//!
+//! And what they share: [`account`] (levels, statuses, profiles), [`claims`] (what a scope
+//! releases), [`audit`] (the audit trail), [`limits`] (rate limits), [`ceremony`] (single-use
+//! challenges, committed WebAuthn challenges), [`hkid`] (identity card numbers), [`jose`]
+//! (JWS for messages with other services), [`keys`] (signing keys), [`crypto`] (the master key,
+//! sealing at rest, keyed hashes).
 //!
 //! ```no_run
 //! # fn demo(store: std::sync::Arc<dyn eid_core::store::Store>) -> Result<(), eid_core::Error> {
@@ -24,15 +34,26 @@
 //! # Ok(()) }
 //! ```
 
-pub mod citizens;
+pub mod account;
+pub mod admin;
+pub mod audit;
+pub mod ceremony;
+pub mod claims;
 pub mod clients;
 pub mod crypto;
+pub mod devices;
+pub mod enrolment;
 mod error;
 pub mod hkid;
+pub mod jose;
 pub mod keys;
+pub mod limits;
+pub mod login;
+pub mod officers;
 pub mod oidc;
+pub mod proofing;
 mod provider;
 pub mod store;
 
-pub use error::{Error, OAuthError, OAuthErrorCode};
-pub use provider::{Provider, ProviderConfig};
+pub use error::{AccountRefusal, Error, OAuthError, OAuthErrorCode, ProofingFailure};
+pub use provider::{Provider, ProviderConfig, RegistryConfig};

@@ -15,57 +15,18 @@ use eid_proto::oauth::{ProviderMetadata, TokenResponse};
 use serde::Deserialize;
 use url::Url;
 
-use crate::citizens::{request_aad, ApprovalState, Profile};
-use crate::crypto::{b64url, ct_eq, random_token, sha256};
+use crate::account::{mask_name, AccountStatus, Level};
+use crate::claims::{
+    normalise_scope, releasable_descriptions, userinfo_claims, ClaimText, SUPPORTED_CLAIMS,
+    SUPPORTED_SCOPES,
+};
+use crate::crypto::{b64url, ct_eq, random_token, sha256, Aad};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
+use crate::login::ApprovalState;
 use crate::store::{
     AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, RequestStatus,
 };
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
-
-/// Scopes eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
-pub const SUPPORTED_SCOPES: [&str; 5] = ["openid", "profile", "email", "phone", "address"];
-
-/// Claims eid can release.
-pub const SUPPORTED_CLAIMS: [&str; 14] = [
-    "sub",
-    "iss",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "amr",
-    "name",
-    "gender",
-    "birthdate",
-    "email",
-    "phone_number",
-    "address",
-];
-
-/// What each scope releases, in English and Traditional Chinese.
-pub fn scope_descriptions(scopes: &[String]) -> Vec<(&'static str, &'static str, &'static str)> {
-    const TABLE: [(&str, &str, &str); 5] = [
-        (
-            "openid",
-            "An identifier for you that is different for every service",
-            "您在此服務的識別碼（每項服務各不相同）",
-        ),
-        (
-            "profile",
-            "Your name in English and Chinese, gender and date of birth",
-            "您的中英文姓名、性別及出生日期",
-        ),
-        ("email", "Your email address", "您的電郵地址"),
-        ("phone", "Your phone number", "您的電話號碼"),
-        ("address", "Your residential address", "您的住址"),
-    ];
-    TABLE
-        .into_iter()
-        .filter(|(scope, _, _)| scopes.iter().any(|s| s == scope))
-        .collect()
-}
 
 /// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -82,6 +43,8 @@ pub struct AuthorizationParams {
     pub code_challenge_method: Option<String>,
     pub request: Option<String>,
     pub request_uri: Option<String>,
+    /// Requested assurance levels, in order of preference (OIDC Core §3.1.2.1).
+    pub acr_values: Option<String>,
 }
 
 /// Why an authorization request failed, and so how to tell whom.
@@ -129,7 +92,10 @@ pub enum LoginView {
     /// Approved: the citizen confirms what is shared.
     Consent {
         client_name: String,
-        scopes: Vec<String>,
+        /// What the service will receive from this citizen.
+        claims: Vec<ClaimText>,
+        /// Whose account approved, masked (`CHAN T** M**`).
+        account: String,
         csrf_token: String,
     },
     /// Done: back to the client (with a code or an error).
@@ -160,14 +126,10 @@ fn is_pkce_value(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// Normalised scope: supported scopes only, in a stable order, `openid` first.
-fn normalise_scope(scope: &str) -> Vec<String> {
-    let requested: BTreeSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| requested.contains(*s))
-        .map(|s| (*s).to_owned())
-        .collect()
+/// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
+/// (`acr_values` is a voluntary request, OIDC Core §3.1.2.1: unknown values are ignored).
+fn required_level(acr_values: Option<&str>) -> Option<Level> {
+    acr_values?.split(' ').filter_map(Level::from_acr).min()
 }
 
 impl Provider {
@@ -194,6 +156,7 @@ impl Provider {
             code_challenge_methods_supported: strings(&["S256"]),
             claims_supported: strings(&SUPPORTED_CLAIMS),
             claims_locales_supported: strings(&["en", "zh-Hant"]),
+            acr_values_supported: Level::ALL.iter().map(|l| l.acr().to_owned()).collect(),
             ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
             request_parameter_supported: false,
             claims_parameter_supported: false,
@@ -214,7 +177,7 @@ impl Provider {
         state: Option<&str>,
     ) -> Result<Url, Error> {
         let mut url = Url::parse(redirect_uri)
-            .map_err(|e| Error::Crypto(format!("stored redirect URI does not parse: {e}")))?;
+            .map_err(|e| Error::Internal(format!("stored redirect URI does not parse: {e}")))?;
         {
             let mut query = url.query_pairs_mut();
             for (k, v) in params {
@@ -280,8 +243,10 @@ impl Provider {
             ));
         }
         let state = params.state.as_deref();
-        match self.check_authorization_params(params) {
-            Ok(scopes) => self.open_login(params, &client, redirect_uri, scopes, now),
+        match check_authorization_params(params) {
+            Ok((scopes, level)) => {
+                self.open_login(params, &client, redirect_uri, scopes, level, now)
+            }
             Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
                 redirect_uri,
                 &error,
@@ -289,92 +254,95 @@ impl Provider {
             )?)),
         }
     }
+}
 
-    /// The checks after the redirect URI is trusted, in the order the specs list them.
-    fn check_authorization_params(
-        &self,
-        p: &AuthorizationParams,
-    ) -> Result<Vec<String>, OAuthError> {
-        use OAuthErrorCode::*;
-        if p.request.is_some() {
-            return Err(oauth(
-                RequestNotSupported,
-                "request objects are not supported",
-            ));
-        }
-        if p.request_uri.is_some() {
-            return Err(oauth(
-                RequestUriNotSupported,
-                "request_uri is not supported",
-            ));
-        }
-        match p.response_type.as_deref() {
-            None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
-            Some("code") => {}
-            Some(_) => {
-                return Err(oauth(
-                    UnsupportedResponseType,
-                    "only response_type=code is supported",
-                ))
-            }
-        }
-        if let Some(mode) = p.response_mode.as_deref() {
-            if mode != "query" {
-                return Err(oauth(
-                    InvalidRequest,
-                    "only response_mode=query is supported",
-                ));
-            }
-        }
-        let scopes = normalise_scope(p.scope.as_deref().unwrap_or(""));
-        if !scopes.iter().any(|s| s == "openid") {
-            return Err(oauth(InvalidScope, "scope must include openid"));
-        }
-        match p.code_challenge.as_deref() {
-            None | Some("") => {
-                return Err(oauth(
-                    InvalidRequest,
-                    "PKCE is required: send code_challenge with code_challenge_method=S256",
-                ))
-            }
-            Some(challenge) if challenge.len() != 43 || !is_pkce_value(challenge) => {
-                return Err(oauth(
-                    InvalidRequest,
-                    "code_challenge must be the 43-character base64url SHA-256 of the verifier",
-                ))
-            }
-            Some(_) => {}
-        }
-        if p.code_challenge_method.as_deref() != Some("S256") {
-            return Err(oauth(InvalidRequest, "code_challenge_method must be S256"));
-        }
-        if let Some(prompt) = p.prompt.as_deref() {
-            let prompts: Vec<&str> = prompt.split(' ').collect();
-            if prompts.contains(&"none") {
-                // Every login needs the phone: there is no silent authentication.
-                return Err(oauth(
-                    LoginRequired,
-                    "the citizen must approve the login on their phone",
-                ));
-            }
-        }
-        for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
-            if value.as_ref().is_some_and(|v| v.len() > max) {
-                return Err(oauth(
-                    InvalidRequest,
-                    format!("{name} is longer than {max} bytes"),
-                ));
-            }
-        }
-        Ok(scopes)
+/// The checks after the redirect URI is trusted, in the order the specs list them. Returns the
+/// normalised scopes and the lowest level the client accepts.
+fn check_authorization_params(
+    p: &AuthorizationParams,
+) -> Result<(Vec<String>, Option<Level>), OAuthError> {
+    use OAuthErrorCode::*;
+    if p.request.is_some() {
+        return Err(oauth(
+            RequestNotSupported,
+            "request objects are not supported",
+        ));
     }
+    if p.request_uri.is_some() {
+        return Err(oauth(
+            RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match p.response_type.as_deref() {
+        None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(oauth(
+                UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if let Some(mode) = p.response_mode.as_deref() {
+        if mode != "query" {
+            return Err(oauth(
+                InvalidRequest,
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    let scopes = normalise_scope(p.scope.as_deref().unwrap_or(""));
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(oauth(InvalidScope, "scope must include openid"));
+    }
+    match p.code_challenge.as_deref() {
+        None | Some("") => {
+            return Err(oauth(
+                InvalidRequest,
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            ))
+        }
+        Some(challenge) if challenge.len() != 43 || !is_pkce_value(challenge) => {
+            return Err(oauth(
+                InvalidRequest,
+                "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+            ))
+        }
+        Some(_) => {}
+    }
+    if p.code_challenge_method.as_deref() != Some("S256") {
+        return Err(oauth(InvalidRequest, "code_challenge_method must be S256"));
+    }
+    if let Some(prompt) = p.prompt.as_deref() {
+        let prompts: Vec<&str> = prompt.split(' ').collect();
+        if prompts.contains(&"none") {
+            // Every login needs the phone: there is no silent authentication.
+            return Err(oauth(
+                LoginRequired,
+                "the citizen must approve the login on their phone",
+            ));
+        }
+    }
+    for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
+        if value.as_ref().is_some_and(|v| v.len() > max) {
+            return Err(oauth(
+                InvalidRequest,
+                format!("{name} is longer than {max} bytes"),
+            ));
+        }
+    }
+    Ok((scopes, required_level(p.acr_values.as_deref())))
+}
 
+impl Provider {
     fn open_login(
         &self,
         params: &AuthorizationParams,
         client: &ClientRecord,
         redirect_uri: &str,
         scopes: Vec<String>,
+        required_level: Option<Level>,
         now: i64,
     ) -> Result<PendingLogin, AuthorizeError> {
         let request_id = random_token();
@@ -382,9 +350,9 @@ impl Provider {
         let (options, authentication) = self
             .webauthn
             .start_discoverable_authentication()
-            .map_err(|e| Error::Crypto(format!("starting WebAuthn authentication: {e}")))?;
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
         let approval = self.derived.data.seal_json(
-            &request_aad(&request_id),
+            Aad::AuthRequest(&request_id),
             &ApprovalState {
                 authentication,
                 options,
@@ -401,10 +369,14 @@ impl Provider {
             browser_hash: sha256(browser_secret.as_bytes()).to_vec(),
             csrf_token: random_token(),
             approval_state: Some(approval),
+            required_level,
             status: RequestStatus::Pending,
             citizen_id: None,
             device_id: None,
             auth_time: None,
+            acr: None,
+            amr: None,
+            error_code: None,
             code_hash: None,
             code_expires_at: None,
             created_at: now,
@@ -476,18 +448,34 @@ impl Provider {
                 if scopes.iter().all(|s| consented.contains(s)) {
                     self.issue_code(&request, now)
                 } else {
+                    let profile = self.profile(&citizen_id)?;
                     Ok(LoginView::Consent {
                         client_name: client.name,
-                        scopes,
+                        claims: releasable_descriptions(&scopes, &profile),
+                        account: mask_name(&profile.particulars.english_name),
                         csrf_token: request.csrf_token,
                     })
                 }
             }
-            RequestStatus::Denied => Ok(LoginView::Redirect(self.error_redirect(
-                &request.redirect_uri,
-                &oauth(OAuthErrorCode::AccessDenied, "the citizen declined"),
-                request.state.as_deref(),
-            )?)),
+            RequestStatus::Denied => {
+                let code = match request.error_code.as_deref() {
+                    Some("unmet_authentication_requirements") => {
+                        OAuthErrorCode::UnmetAuthenticationRequirements
+                    }
+                    _ => OAuthErrorCode::AccessDenied,
+                };
+                let description = match code {
+                    OAuthErrorCode::UnmetAuthenticationRequirements => {
+                        "the citizen's account does not have the requested assurance level"
+                    }
+                    _ => "the citizen declined",
+                };
+                Ok(LoginView::Redirect(self.error_redirect(
+                    &request.redirect_uri,
+                    &oauth(code, description),
+                    request.state.as_deref(),
+                )?))
+            }
             RequestStatus::CodeIssued | RequestStatus::Redeemed => Ok(LoginView::Finished),
         }
     }
@@ -528,7 +516,11 @@ impl Provider {
         }
         let citizen_id = request.citizen_id.clone().unwrap_or_default();
         if !allow {
-            if !self.store.deny_auth_request(request_id)? {
+            if !self.store.deny_auth_request(
+                request_id,
+                RequestStatus::Approved,
+                OAuthErrorCode::AccessDenied.as_str(),
+            )? {
                 return Ok(LoginView::Finished);
             }
             return Ok(LoginView::Redirect(self.error_redirect(
@@ -691,12 +683,26 @@ impl Provider {
             )
             .into());
         }
-        let citizen_id = request
-            .citizen_id
-            .clone()
-            .ok_or_else(|| Error::Crypto("an issued code has no citizen".into()))?;
+        let (Some(citizen_id), Some(acr), Some(amr)) =
+            (request.citizen_id.clone(), request.acr, request.amr.clone())
+        else {
+            return Err(Error::Internal("an issued code lacks its approval".into()));
+        };
+        // A suspended or closed account's codes and tokens stop working.
+        if self
+            .store
+            .citizen(&citizen_id)?
+            .is_none_or(|a| a.status != AccountStatus::Active)
+        {
+            return Err(oauth(InvalidGrant, "the citizen's account is not active").into());
+        }
         let access_token = random_token();
-        let alg = JwsAlg::parse(&client.id_token_alg).unwrap_or(JwsAlg::Es256);
+        let alg = JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
+            Error::Internal(format!(
+                "client {} has an unknown id_token_alg {:?}",
+                client.client_id, client.id_token_alg
+            ))
+        })?;
         let mut claims = serde_json::json!({
             "iss": self.config.issuer_str(),
             "sub": self.pairwise_sub(&client.client_id, &citizen_id),
@@ -705,9 +711,10 @@ impl Provider {
             "iat": now,
             "auth_time": request.auth_time.unwrap_or(now),
             "at_hash": half_hash(&access_token),
-            // RFC 8176: proof of possession of a hardware-bound key, unlocked by the citizen
-            // (user verification) on the phone.
-            "amr": ["hwk", "mfa"],
+            // The assurance level the account was proven at when it approved.
+            "acr": acr.acr(),
+            // RFC 8176: only what the approval verified.
+            "amr": amr.split(' ').collect::<Vec<_>>(),
         });
         if let Some(nonce) = &request.nonce {
             claims["nonce"] = serde_json::Value::String(nonce.clone());
@@ -760,55 +767,26 @@ impl Provider {
         if self.store.client(&token.client_id)?.is_none() {
             return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
         }
-        let profile = self.profile(&token.citizen_id)?;
+        if self
+            .store
+            .citizen(&token.citizen_id)?
+            .is_none_or(|a| a.status != AccountStatus::Active)
+        {
+            return Err(oauth(
+                OAuthErrorCode::InvalidToken,
+                "the citizen's account is not active",
+            )
+            .into());
+        }
+        let profile = self
+            .profile_of(&token.citizen_id)?
+            .ok_or_else(|| oauth(OAuthErrorCode::InvalidToken, "the account was closed"))?;
         Ok(userinfo_claims(
             self.pairwise_sub(&token.client_id, &token.citizen_id),
             &profile,
             &token.scope,
         ))
     }
-}
-
-/// Standard claims (OIDC Core §5.1, §5.4) for the granted scopes, where the citizen has them.
-fn userinfo_claims(sub: String, profile: &Profile, scope: &str) -> serde_json::Value {
-    let scopes: BTreeSet<&str> = scope.split(' ').collect();
-    let mut claims = serde_json::Map::new();
-    claims.insert("sub".into(), sub.into());
-    if scopes.contains("profile") {
-        claims.insert("name".into(), profile.english_name.clone().into());
-        if let Some(zh) = &profile.chinese_name {
-            // OIDC Core §5.2: language-tagged claim.
-            claims.insert("name#zh-Hant".into(), zh.clone().into());
-        }
-        let gender = match profile.gender.as_str() {
-            "M" => "male",
-            "F" => "female",
-            _ => "other",
-        };
-        claims.insert("gender".into(), gender.into());
-        claims.insert("birthdate".into(), profile.date_of_birth.clone().into());
-    }
-    if scopes.contains("email") {
-        if let Some(email) = &profile.email {
-            claims.insert("email".into(), email.clone().into());
-            claims.insert("email_verified".into(), false.into());
-        }
-    }
-    if scopes.contains("phone") {
-        if let Some(phone) = &profile.phone {
-            claims.insert("phone_number".into(), phone.clone().into());
-            claims.insert("phone_number_verified".into(), false.into());
-        }
-    }
-    if scopes.contains("address") {
-        if let Some(address) = &profile.address {
-            claims.insert(
-                "address".into(),
-                serde_json::json!({ "formatted": address }),
-            );
-        }
-    }
-    serde_json::Value::Object(claims)
 }
 
 #[cfg(test)]
@@ -834,34 +812,59 @@ mod tests {
     }
 
     #[test]
-    fn scope_is_narrowed_to_supported_and_ordered() {
+    fn acr_values_require_the_lowest_known_level() {
+        assert_eq!(required_level(None), None);
         assert_eq!(
-            normalise_scope("email openid  bogus profile"),
-            vec!["openid", "profile", "email"]
+            required_level(Some("1 2")),
+            None,
+            "unknown values are ignored"
         );
-        assert!(normalise_scope("").is_empty());
+        assert_eq!(required_level(Some("urn:eid:loa:plus")), Some(Level::Plus));
+        assert_eq!(
+            required_level(Some("urn:eid:loa:plus x urn:eid:loa:basic")),
+            Some(Level::Basic)
+        );
+    }
+
+    fn params() -> AuthorizationParams {
+        AuthorizationParams {
+            response_type: Some("code".into()),
+            scope: Some("openid profile".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..AuthorizationParams::default()
+        }
     }
 
     #[test]
-    fn userinfo_releases_only_granted_scopes() {
-        let profile = Profile {
-            english_name: "CHAN Tai Man".into(),
-            chinese_name: Some("陳大文".into()),
-            date_of_birth: "1990-01-01".into(),
-            gender: "M".into(),
-            hkid: "A1234563".into(),
-            email: Some("a@b.hk".into()),
-            phone: None,
-            address: None,
-        };
-        let claims = userinfo_claims("s".into(), &profile, "openid email phone");
+    fn authorization_checks_run_in_the_specs_order() {
+        use OAuthErrorCode::*;
+        let code = |p: &AuthorizationParams| check_authorization_params(p).map_err(|e| e.code);
         assert_eq!(
-            claims,
-            serde_json::json!({"sub": "s", "email": "a@b.hk", "email_verified": false})
+            code(&params()),
+            Ok((vec!["openid".to_owned(), "profile".to_owned()], None))
         );
-        let claims = userinfo_claims("s".into(), &profile, "openid profile");
-        assert_eq!(claims["name#zh-Hant"], "陳大文");
-        assert_eq!(claims["gender"], "male");
-        assert!(claims.get("hkid").is_none());
+        // A request object is refused before anything else is looked at.
+        let mut p = params();
+        p.request = Some("x".into());
+        p.response_type = None;
+        assert_eq!(code(&p), Err(RequestNotSupported));
+        let mut p = params();
+        p.response_type = Some("token".into());
+        p.scope = None;
+        assert_eq!(code(&p), Err(UnsupportedResponseType));
+        let mut p = params();
+        p.scope = Some("profile".into());
+        p.code_challenge = None;
+        assert_eq!(code(&p), Err(InvalidScope));
+        let mut p = params();
+        p.code_challenge_method = Some("plain".into());
+        assert_eq!(code(&p), Err(InvalidRequest));
+        let mut p = params();
+        p.prompt = Some("login none".into());
+        assert_eq!(code(&p), Err(LoginRequired));
+        let mut p = params();
+        p.state = Some("s".repeat(2049));
+        assert_eq!(code(&p), Err(InvalidRequest));
     }
 }

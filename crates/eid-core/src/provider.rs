@@ -6,9 +6,17 @@ use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::crypto::{DerivedKeys, MasterKey};
-use crate::keys::{SoftwareKeys, TokenKeys};
-use crate::store::Store;
+use crate::keys::{ConnectorKey, SoftwareKeys, TokenKeys};
+use crate::limits::Limits;
+use crate::store::{KeyPurpose, Store};
 use crate::Error;
+
+/// How remote identity proofing reaches the population registry.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// The registry's identifier: the `aud` of eid's queries and the `iss` of its verdicts.
+    pub registry_id: String,
+}
 
 /// Settings of the provider. Lifetimes are in seconds.
 #[derive(Debug, Clone)]
@@ -21,10 +29,26 @@ pub struct ProviderConfig {
     pub code_ttl: i64,
     pub access_token_ttl: i64,
     pub id_token_ttl: i64,
-    /// Enrolment, device-link and session ceremonies.
+    /// Enrolment, device-link, proofing and session ceremonies.
     pub ceremony_ttl: i64,
     /// The wallet's account-management session.
     pub wallet_session_ttl: i64,
+    /// How long an application waits for proofing before it is purged.
+    pub application_ttl: i64,
+    /// How long a device that joined by link code may not remove older devices.
+    pub link_cooling_off: i64,
+    /// How long an officer's one-time enrolment link works.
+    pub officer_invite_ttl: i64,
+    /// How long an officer's console session lasts.
+    pub officer_session_ttl: i64,
+    /// Remote proofing; `None` switches it off (applicants are sent to a counter).
+    pub registry: Option<RegistryConfig>,
+    /// Cosine similarity from which a face template matches the registry's.
+    pub face_match_threshold: f64,
+    pub limits: Limits,
+    /// The officer console's origin (the admin listener), for its WebAuthn relying party;
+    /// `None` switches the console off.
+    pub admin_origin: Option<Url>,
 }
 
 impl ProviderConfig {
@@ -38,6 +62,14 @@ impl ProviderConfig {
             id_token_ttl: 600,
             ceremony_ttl: 300,
             wallet_session_ttl: 300,
+            application_ttl: 7 * 86_400,
+            link_cooling_off: 7 * 86_400,
+            officer_invite_ttl: 86_400,
+            officer_session_ttl: 8 * 3_600,
+            registry: None,
+            face_match_threshold: 0.8,
+            limits: Limits::default(),
+            admin_origin: None,
         }
     }
 
@@ -51,9 +83,26 @@ impl ProviderConfig {
 pub struct Provider {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) keys: Arc<dyn TokenKeys>,
+    pub(crate) connector: ConnectorKey,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
+    /// The officer console's relying party, when the console is on.
+    pub(crate) officer_webauthn: Option<Webauthn>,
     pub(crate) config: ProviderConfig,
+}
+
+fn webauthn_for(origin: &Url, rp_name: &str) -> Result<Webauthn, Error> {
+    let rp_id = origin
+        .host_str()
+        .ok_or_else(|| Error::Config(format!("{origin} has no host")))?
+        .to_owned();
+    WebauthnBuilder::new(&rp_id, origin)
+        .and_then(|b| b.rp_name(rp_name).build())
+        .map_err(|e| {
+            Error::Config(format!(
+                "WebAuthn refuses the origin {origin} (use https, or http://localhost): {e}"
+            ))
+        })
 }
 
 impl Provider {
@@ -66,19 +115,19 @@ impl Provider {
         now: i64,
     ) -> Result<Self, Error> {
         let derived = master_key.derive_keys();
-        let stored = store.signing_keys()?;
+        let stored = store.signing_keys(KeyPurpose::Token)?;
         let keys = if stored.is_empty() {
             let (generated, records) = SoftwareKeys::generate(&derived.data, now)?;
-            if store.insert_signing_keys_if_none(&records)? {
+            if store.insert_signing_keys_if_none(KeyPurpose::Token, &records)? {
                 tracing::info!("generated new token-signing keys (ES256, RS256)");
                 generated
             } else {
-                SoftwareKeys::load(&derived.data, &store.signing_keys()?)?
+                SoftwareKeys::load(&derived.data, &store.signing_keys(KeyPurpose::Token)?)?
             }
         } else {
             SoftwareKeys::load(&derived.data, &stored)?
         };
-        Self::with_keys(store, Arc::new(keys), derived, config)
+        Self::with_keys(store, Arc::new(keys), derived, config, now)
     }
 
     /// Opens the provider with another [`TokenKeys`] implementation (e.g. an HSM).
@@ -87,27 +136,42 @@ impl Provider {
         keys: Arc<dyn TokenKeys>,
         derived: DerivedKeys,
         config: ProviderConfig,
+        now: i64,
     ) -> Result<Self, Error> {
-        let rp_id = config
-            .issuer
-            .host_str()
-            .ok_or_else(|| Error::Config("the issuer URL has no host".into()))?
-            .to_owned();
-        let webauthn = WebauthnBuilder::new(&rp_id, &config.issuer)
-            .and_then(|b| b.rp_name("eid").build())
-            .map_err(|e| {
-                Error::Config(format!(
-                    "WebAuthn refuses the issuer {} (use https, or http://localhost): {e}",
-                    config.issuer
-                ))
-            })?;
+        let connector = Self::connector_key(store.as_ref(), &derived, now)?;
+        let webauthn = webauthn_for(&config.issuer, "eid")?;
+        let officer_webauthn = config
+            .admin_origin
+            .as_ref()
+            .map(|origin| webauthn_for(origin, "eid officer console"))
+            .transpose()?;
         Ok(Self {
             store,
             keys,
+            connector,
             derived,
             webauthn,
+            officer_webauthn,
             config,
         })
+    }
+
+    fn connector_key(
+        store: &dyn Store,
+        derived: &DerivedKeys,
+        now: i64,
+    ) -> Result<ConnectorKey, Error> {
+        let stored = store.signing_keys(KeyPurpose::Connector)?;
+        if !stored.is_empty() {
+            return ConnectorKey::load(&derived.data, &stored);
+        }
+        let (key, record) = ConnectorKey::generate(&derived.data, now)?;
+        if store.insert_signing_keys_if_none(KeyPurpose::Connector, &[record])? {
+            tracing::info!("generated a new connector key (ES256)");
+            Ok(key)
+        } else {
+            ConnectorKey::load(&derived.data, &store.signing_keys(KeyPurpose::Connector)?)
+        }
     }
 
     /// The configuration in force.
@@ -115,17 +179,17 @@ impl Provider {
         &self.config
     }
 
-    /// The storage behind the provider.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// The public signing keys (RFC 7517), as served at the JWKS endpoint.
     pub fn jwks(&self) -> eid_proto::oauth::Jwks {
         self.keys.jwks()
     }
 
-    /// Housekeeping: removes expired requests, ceremonies, tokens and sessions.
+    /// The public keys of eid's requests to outside services (the population registry).
+    pub fn connector_jwks(&self) -> eid_proto::oauth::Jwks {
+        self.connector.jwks()
+    }
+
+    /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications.
     pub fn purge_expired(&self, now: i64) -> Result<usize, Error> {
         Ok(self.store.purge_expired(now)?)
     }

@@ -7,7 +7,10 @@ pub use webauthn_rs_proto::{
     RequestChallengeResponse,
 };
 
-/// `POST /api/v1/enrolments`: a citizen registers and binds the phone making the request.
+/// `POST /api/v1/enrolments`: a citizen applies for an account from the phone making the
+/// request. The answer is a registration challenge for the phone's credential; completing it
+/// (`POST /api/v1/enrolments/{ceremony_id}`) creates an application, never an account: only
+/// identity proofing turns an application into an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolmentRequest {
     /// Name in English as on the identity card, e.g. `CHAN Tai Man`.
@@ -33,7 +36,8 @@ pub struct EnrolmentRequest {
 }
 
 /// A WebAuthn registration ceremony the wallet must answer at
-/// `POST /api/v1/registrations/{ceremony_id}`.
+/// `POST /api/v1/enrolments/{ceremony_id}` (an application) or
+/// `POST /api/v1/registrations/{ceremony_id}` (a device joining by link code).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationChallenge {
     pub ceremony_id: String,
@@ -43,10 +47,152 @@ pub struct RegistrationChallenge {
     pub expires_in: u64,
 }
 
-/// `POST /api/v1/registrations/{ceremony_id}`: the authenticator's attestation.
+/// `POST /api/v1/enrolments/{ceremony_id}` and `POST /api/v1/registrations/{ceremony_id}`:
+/// the authenticator's attestation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RegistrationFinish {
     pub credential: RegisterPublicKeyCredential,
+}
+
+/// An application was made. It claims nothing yet: the answer is the same whether or not an
+/// account holds the identity card number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationCreated {
+    pub application_id: String,
+    /// The short code the citizen shows at a registration counter, e.g. `K7Q2-M9XD`.
+    pub reference: String,
+    /// Bearer token for `/api/v1/applications/{application_id}...`; shown once.
+    pub application_token: String,
+    /// `enrolment` or `upgrade`.
+    pub kind: String,
+    /// Seconds until the application expires unproven.
+    pub expires_in: u64,
+}
+
+/// `GET /api/v1/applications/{application_id}` (Bearer application token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationState {
+    pub application_id: String,
+    pub reference: String,
+    /// `enrolment` or `upgrade`.
+    pub kind: String,
+    /// `open`, `rejected` or `proven`.
+    pub status: String,
+    pub expires_in: u64,
+    /// When proven: the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citizen_id: Option<String>,
+    /// When proven: the account's assurance level (`basic` or `plus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// When rejected: why (`card_mismatch`, `person_mismatch`, `document_invalid`, `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<String>,
+}
+
+/// `POST /api/v1/applications/{application_id}/proofing-challenges`: a challenge for remote
+/// identity proofing. The wallet does not sign `options.publicKey.challenge` itself (the
+/// nonce) but the challenge that commits to its evidence:
+///
+/// ```text
+/// challenge = SHA-256("eid-proofing" || 0x00 || nonce || SHA-256(evidence))
+/// ```
+///
+/// where `evidence` is the exact bytes of the [`ProofingEvidence`] JSON it submits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofingChallenge {
+    pub ceremony_id: String,
+    pub options: RequestChallengeResponse,
+    pub expires_in: u64,
+}
+
+/// What the phone read from the identity card and computed from a live capture of the face.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProofingEvidence {
+    pub hkid: String,
+    pub english_name: String,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: String,
+    /// A face template (an embedding vector) computed on the phone from a live capture; the
+    /// images never leave the phone, and eid never stores the template.
+    pub face_template: Vec<f32>,
+}
+
+/// `POST /api/v1/applications/{application_id}/proofing`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProofingSubmission {
+    pub ceremony_id: String,
+    /// base64url of the [`ProofingEvidence`] JSON, exactly the bytes the challenge commits to.
+    pub evidence: String,
+    /// The assertion of the application's device over the committed challenge.
+    pub credential: PublicKeyCredential,
+}
+
+/// Proofing accepted the applicant: the application's device is bound to the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofingResult {
+    pub citizen_id: String,
+    /// The account's reference, for the citizen and operators.
+    pub reference: String,
+    pub device_id: String,
+    /// `basic` (remote) or `plus` (in person).
+    pub level: String,
+    /// The identity card number already had an account: this device took it over.
+    pub recovered: bool,
+    /// How many devices of the recovered account were signed out.
+    pub revoked_devices: u32,
+}
+
+/// `POST /api/v1/account/upgrade-requests` (wallet session): particulars to be proven in person
+/// for level `plus`. The answer is an [`ApplicationCreated`] whose reference the citizen shows
+/// at a counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeRequest {
+    pub english_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chinese_name: Option<String>,
+    pub date_of_birth: String,
+    pub gender: String,
+    pub hkid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// `GET /api/v1/account` (wallet session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub citizen_id: String,
+    pub reference: String,
+    /// `basic`, `plus`, or absent for an account never proven.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// `active` or `suspended`.
+    pub status: String,
+}
+
+/// One entry of an account's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountEvent {
+    /// Unix seconds.
+    pub at: i64,
+    /// E.g. `account.created`, `account.recovered`, `device.bound`, `device.removed`.
+    pub action: String,
+    /// `citizen`, `officer`, `operator` or `system`.
+    pub actor: String,
+    /// The device acting, when a device acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_device_id: Option<String>,
+    /// The device the event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
+}
+
+/// `GET /api/v1/account/history` (wallet session): newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountHistory {
+    pub events: Vec<AccountEvent>,
 }
 
 /// The device is bound to the account.
@@ -69,6 +215,9 @@ pub struct ApprovalRequest {
     pub claims: Vec<ClaimDescription>,
     /// Seconds until the request expires.
     pub expires_in: u64,
+    /// The lowest assurance level the service accepts (`basic` or `plus`), if it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_level: Option<String>,
     /// `PublicKeyCredentialRequestOptions` (WebAuthn §5.5), bound to this request.
     pub options: RequestChallengeResponse,
 }
@@ -129,6 +278,9 @@ pub struct Device {
     /// Unix seconds of the last approval made with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<i64>,
+    /// `proofing` (the device identity proofing bound) or `link` (joined with a code).
+    #[serde(default)]
+    pub joined_by: String,
 }
 
 /// `GET /api/v1/devices`.
@@ -153,6 +305,6 @@ pub struct DeviceLinkRedeem {
 /// `GET /login/{request_id}/status`: whether the browser can move on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginStatus {
-    /// `pending`, `approved`, `denied` or `expired`.
+    /// `pending` (waiting for the phone), `ready` (reload to continue) or `expired`.
     pub status: String,
 }

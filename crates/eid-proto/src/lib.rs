@@ -5,6 +5,8 @@
 //! - [`api`]: the REST API that the citizen's wallet speaks (enrolment, device binding,
 //!   login approval, device management).
 //! - [`problem`]: RFC 7807 problem details, the error form of the REST API.
+//! - [`registry`]: the signed messages between eid and a population registry (identity
+//!   proofing's record check and face match).
 //!
 //! The server produces these, and the wallet, the test kit and the examples consume them, so a
 //! change here is a change to the public protocol.
@@ -18,3 +20,4 @@
 pub mod api;
 pub mod oauth;
 pub mod problem;
+pub mod registry;

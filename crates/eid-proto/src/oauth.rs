@@ -46,6 +46,8 @@ pub struct ProviderMetadata {
     pub code_challenge_methods_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub claims_locales_supported: Vec<String>,
+    /// OIDC Discovery §3: the assurance levels eid asserts in `acr`.
+    pub acr_values_supported: Vec<String>,
     pub ui_locales_supported: Vec<String>,
     pub request_parameter_supported: bool,
     pub claims_parameter_supported: bool,
@@ -63,9 +65,13 @@ pub struct Jwks {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Jwk {
     pub kty: String,
+    #[serde(default)]
     pub kid: String,
-    #[serde(rename = "use")]
+    /// `sig` (empty when a key set leaves it out).
+    #[serde(rename = "use", default)]
     pub use_: String,
+    /// Empty when a key set leaves it out.
+    #[serde(default)]
     pub alg: String,
     /// EC curve (`P-256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

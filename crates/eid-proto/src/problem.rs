@@ -18,6 +18,16 @@ pub struct Problem {
     /// Explanation specific to this occurrence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// A machine-readable refinement of `type` (an extension member), e.g. `face_mismatch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Seconds after which a retry may succeed (an extension member; also `Retry-After`).
+    #[serde(
+        default,
+        rename = "retry-after",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after: Option<u64>,
     /// The fields of the request that were invalid, and why (an extension member).
     #[serde(
         default,
@@ -44,6 +54,8 @@ impl Problem {
             title: title.to_owned(),
             status,
             detail: None,
+            reason: None,
+            retry_after: None,
             invalid_params: Vec::new(),
         }
     }
@@ -51,6 +63,18 @@ impl Problem {
     /// Adds the occurrence-specific explanation.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// Adds the machine-readable reason.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Says when to retry.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
         self
     }
 

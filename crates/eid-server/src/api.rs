@@ -1,21 +1,40 @@
-//! The wallet's REST API under `/api/v1`. Errors are RFC 7807 problems.
+//! The wallet's REST API under `/api/v1`. Errors are RFC 7807 problems; every answer is
+//! `Cache-Control: no-store`.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::Error;
 use eid_proto::api::{
     ApprovalResult, AssertionFinish, DeviceLinkRedeem, DeviceList, EnrolmentRequest,
-    RegistrationFinish,
+    ProofingResult, ProofingSubmission, RegistrationFinish, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 
 use crate::error::{problem_response, ApiError};
+use crate::extract::{bearer, caller};
 use crate::{run, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::DefaultHeaders::new().add((
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            )))
             .route("/enrolments", web::post().to(enrol))
+            .route(
+                "/enrolments/{ceremony_id}",
+                web::post().to(finish_enrolment),
+            )
+            .route("/applications/{application_id}", web::get().to(application))
+            .route(
+                "/applications/{application_id}/proofing-challenges",
+                web::post().to(start_proofing),
+            )
+            .route(
+                "/applications/{application_id}/proofing",
+                web::post().to(prove),
+            )
             .route(
                 "/registrations/{ceremony_id}",
                 web::post().to(finish_registration),
@@ -27,6 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/device-sessions/{ceremony_id}",
                 web::post().to(finish_session),
             )
+            .route("/account", web::get().to(account))
+            .route("/account/history", web::get().to(history))
+            .route("/account/upgrade-requests", web::post().to(upgrade))
             .route("/devices", web::get().to(devices))
             .route("/devices/{device_id}", web::delete().to(remove_device))
             .route("/device-links", web::post().to(create_link))
@@ -52,25 +74,108 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
-fn no_store(mut response: HttpResponse) -> HttpResponse {
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
-    response
+fn token(req: &HttpRequest) -> Result<String, ApiError> {
+    bearer(req).ok_or(ApiError(Error::Unauthenticated))
 }
 
 /// `POST /api/v1/enrolments`: validates particulars, answers with a registration challenge.
 async fn enrol(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<EnrolmentRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
-    let challenge = run(&state, move |p, now| p.start_enrolment(&request, now)).await?;
-    Ok(no_store(HttpResponse::Created().json(challenge)))
+    let caller = caller(&req);
+    let challenge = run(&state.provider, move |p, now| {
+        p.start_enrolment(&request, &caller, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(challenge))
 }
 
-/// `POST /api/v1/registrations/{ceremony_id}`: the phone's attestation binds the device.
+/// `POST /api/v1/enrolments/{ceremony_id}`: the phone's attestation makes the application.
+async fn finish_enrolment(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<RegistrationFinish>,
+) -> Result<HttpResponse, ApiError> {
+    let ceremony_id = path.into_inner();
+    let finish = body.into_inner();
+    let created = run(&state.provider, move |p, now| {
+        p.finish_enrolment(&ceremony_id, &finish.credential, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// `GET /api/v1/applications/{id}` (Bearer application token).
+async fn application(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let id = path.into_inner();
+    let status = run(&state.provider, move |p, now| {
+        p.application_state(&id, &token, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(status))
+}
+
+/// `POST /api/v1/applications/{id}/proofing-challenges` (Bearer application token).
+async fn start_proofing(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let caller = caller(&req);
+    let id = path.into_inner();
+    let challenge = run(&state.provider, move |p, now| {
+        p.start_remote_proofing(&id, &token, &caller, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(challenge))
+}
+
+/// `POST /api/v1/applications/{id}/proofing` (Bearer application token): the signed evidence
+/// goes to the population registry; a matching verdict binds the device to the account.
+async fn prove(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ProofingSubmission>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let id = path.into_inner();
+    let submission = body.into_inner();
+    let Some(registry) = state.registry.as_ref() else {
+        return Err(ApiError(Error::Unavailable(
+            "remote proofing is not offered by this deployment; show your reference at a registration counter".into(),
+        )));
+    };
+    let prepared = run(&state.provider, move |p, now| {
+        p.prepare_remote_proofing(&id, &token, &submission, now)
+    })
+    .await?;
+    let verdict = registry.verify(&prepared.query).await?;
+    let keys = registry.keys_for(&verdict).await?;
+    let outcome = run(&state.provider, move |p, now| {
+        p.complete_remote_proofing(prepared, &verdict, &keys, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ProofingResult {
+        citizen_id: outcome.citizen_id,
+        reference: outcome.reference,
+        device_id: outcome.device_id.unwrap_or_default(),
+        level: outcome.level.as_str().to_owned(),
+        recovered: outcome.recovered,
+        revoked_devices: outcome.revoked_devices,
+    }))
+}
+
+/// `POST /api/v1/registrations/{ceremony_id}`: a linked phone's attestation binds it.
 async fn finish_registration(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -78,7 +183,7 @@ async fn finish_registration(
 ) -> Result<HttpResponse, ApiError> {
     let ceremony_id = path.into_inner();
     let finish = body.into_inner();
-    let bound = run(&state, move |p, now| {
+    let bound = run(&state.provider, move |p, now| {
         p.finish_registration(&ceremony_id, &finish.credential, now)
     })
     .await?;
@@ -91,8 +196,11 @@ async fn approval(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let request_id = path.into_inner();
-    let details = run(&state, move |p, now| p.approval_request(&request_id, now)).await?;
-    Ok(no_store(HttpResponse::Ok().json(details)))
+    let details = run(&state.provider, move |p, now| {
+        p.approval_request(&request_id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(details))
 }
 
 /// `POST /api/v1/approvals/{request_id}`: the phone's assertion approves the login.
@@ -103,7 +211,7 @@ async fn approve(
 ) -> Result<HttpResponse, ApiError> {
     let request_id = path.into_inner();
     let finish = body.into_inner();
-    run(&state, move |p, now| {
+    run(&state.provider, move |p, now| {
         p.approve(&request_id, &finish.credential, now)
     })
     .await?;
@@ -114,8 +222,8 @@ async fn approve(
 
 /// `POST /api/v1/device-sessions`: a challenge for managing the account.
 async fn start_session(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let challenge = run(&state, |p, now| p.start_wallet_session(now)).await?;
-    Ok(no_store(HttpResponse::Created().json(challenge)))
+    let challenge = run(&state.provider, |p, now| p.start_wallet_session(now)).await?;
+    Ok(HttpResponse::Created().json(challenge))
 }
 
 /// `POST /api/v1/device-sessions/{ceremony_id}`: the assertion earns a session token.
@@ -126,32 +234,60 @@ async fn finish_session(
 ) -> Result<HttpResponse, ApiError> {
     let ceremony_id = path.into_inner();
     let finish = body.into_inner();
-    let token = run(&state, move |p, now| {
+    let token = run(&state.provider, move |p, now| {
         p.finish_wallet_session(&ceremony_id, &finish.credential, now)
     })
     .await?;
-    Ok(no_store(HttpResponse::Created().json(token)))
+    Ok(HttpResponse::Created().json(token))
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError(Error::Unauthenticated))
+/// `GET /api/v1/account`.
+async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let info = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.account_info(&session)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// `GET /api/v1/account/history`.
+async fn history(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let history = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.account_history(&session, 100)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(history))
+}
+
+/// `POST /api/v1/account/upgrade-requests`: particulars to prove in person.
+async fn upgrade(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<UpgradeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let request = body.into_inner();
+    let created = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.start_upgrade(&session, &request, now)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// `GET /api/v1/devices`.
 async fn devices(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    let devices = run(&state, move |p, now| {
+    let token = token(&req)?;
+    let devices = run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
         p.devices(&session)
     })
     .await?;
-    Ok(no_store(HttpResponse::Ok().json(DeviceList { devices })))
+    Ok(HttpResponse::Ok().json(DeviceList { devices }))
 }
 
 /// `DELETE /api/v1/devices/{device_id}`.
@@ -160,11 +296,11 @@ async fn remove_device(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
+    let token = token(&req)?;
     let device_id = path.into_inner();
-    run(&state, move |p, now| {
+    run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
-        p.remove_device(&session, &device_id)
+        p.remove_device(&session, &device_id, now)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -175,13 +311,13 @@ async fn create_link(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = bearer(&req)?;
-    let link = run(&state, move |p, now| {
+    let token = token(&req)?;
+    let link = run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
         p.create_device_link(&session, now)
     })
     .await?;
-    Ok(no_store(HttpResponse::Created().json(link)))
+    Ok(HttpResponse::Created().json(link))
 }
 
 /// `POST /api/v1/device-links/{code}`: the new phone starts its registration.
@@ -192,9 +328,9 @@ async fn redeem_link(
 ) -> Result<HttpResponse, ApiError> {
     let code = path.into_inner();
     let redeem = body.into_inner();
-    let challenge = run(&state, move |p, now| {
+    let challenge = run(&state.provider, move |p, now| {
         p.redeem_device_link(&code, &redeem.device_name, now)
     })
     .await?;
-    Ok(no_store(HttpResponse::Created().json(challenge)))
+    Ok(HttpResponse::Created().json(challenge))
 }

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use eid_core::crypto::MasterKey;
+use eid_core::limits::{Limits, RateLimit};
 use serde::Deserialize;
 use url::Url;
+
+/// Where the sandbox population registry listens in a development start.
+pub const DEV_REGISTRY_URL: &str = "http://127.0.0.1:7070";
 
 /// The configuration file's shape. Every field is optional; unknown fields are an error.
 #[derive(Debug, Default, Deserialize)]
@@ -20,6 +24,61 @@ pub struct FileConfig {
     pub master_key_file: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub pool_size: Option<u32>,
+    /// The officer console's listener (loopback by default, never the public one).
+    pub admin_listen: Option<SocketAddr>,
+    /// The officer console's origin as officers' browsers see it.
+    pub admin_origin: Option<Url>,
+    /// Remote identity proofing against a population registry.
+    pub registry: Option<RegistryFile>,
+    /// Rate limits, each `N/period` (`5/1d`, `30/1h`, `100/10m`).
+    pub limits: Option<LimitsFile>,
+}
+
+/// `[registry]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryFile {
+    pub url: Option<Url>,
+    pub jwks_url: Option<Url>,
+    pub id: Option<String>,
+    pub timeout_secs: Option<u64>,
+    pub face_match_threshold: Option<f64>,
+}
+
+/// `[limits]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub proofing_per_application: Option<String>,
+    pub proofing_per_hkid: Option<String>,
+    pub proofing_per_address: Option<String>,
+    pub applications_per_address: Option<String>,
+}
+
+/// How eid reaches the population registry.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// Base URL; queries go to `<url>/v1/verifications`.
+    pub url: Url,
+    /// Where the registry publishes its keys.
+    pub jwks_url: Url,
+    /// The registry's identifier (`aud` of queries, `iss` of verdicts).
+    pub id: String,
+    pub timeout: std::time::Duration,
+}
+
+impl RegistrySettings {
+    /// Settings for a registry at `url`, with its keys at `<url>/jwks` and its identifier the
+    /// URL without a trailing slash.
+    pub fn at(url: Url) -> anyhow::Result<Self> {
+        let jwks_url = url.join("jwks")?;
+        Ok(Self {
+            id: url.as_str().trim_end_matches('/').to_owned(),
+            jwks_url,
+            url,
+            timeout: std::time::Duration::from_secs(5),
+        })
+    }
 }
 
 /// How logs are written.
@@ -55,7 +114,23 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, env = "EID_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
-    /// Development start: generate a master key file if there is none (and say so loudly).
+    /// The officer console's listener [default: 127.0.0.1:8081].
+    #[arg(long, env = "EID_ADMIN_LISTEN", global = true)]
+    pub admin_listen: Option<SocketAddr>,
+    /// The officer console's origin as officers' browsers see it [default: http://localhost:<admin port>].
+    #[arg(long, env = "EID_ADMIN_ORIGIN", global = true)]
+    pub admin_origin: Option<Url>,
+    /// The population registry for remote identity proofing [--dev default: http://127.0.0.1:7070].
+    #[arg(long, env = "EID_REGISTRY_URL", global = true)]
+    pub registry_url: Option<Url>,
+    /// Where the registry publishes its keys [default: <registry-url>/jwks].
+    #[arg(long, env = "EID_REGISTRY_JWKS_URL", global = true)]
+    pub registry_jwks_url: Option<Url>,
+    /// Cosine similarity from which a face template matches [default: 0.8].
+    #[arg(long, env = "EID_FACE_MATCH_THRESHOLD", global = true)]
+    pub face_match_threshold: Option<f64>,
+    /// Development start: generate a master key file if there is none (and say so loudly), and
+    /// use the sandbox registry at http://127.0.0.1:7070 unless another is configured.
     #[arg(long, global = true)]
     pub dev: bool,
 }
@@ -70,6 +145,14 @@ pub struct Settings {
     pub master_key: MasterKey,
     pub log_format: LogFormat,
     pub pool_size: u32,
+    /// `None`: the officer console is off.
+    pub admin_listen: Option<SocketAddr>,
+    /// `None`: `http://localhost:<admin port>`.
+    pub admin_origin: Option<Url>,
+    /// `None`: remote proofing is off (applicants go to a counter).
+    pub registry: Option<RegistrySettings>,
+    pub face_match_threshold: f64,
+    pub limits: Limits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -80,6 +163,8 @@ impl std::fmt::Debug for Settings {
             .field("database", &redact_url(&self.database))
             .field("data_dir", &self.data_dir)
             .field("master_key", &"<redacted>")
+            .field("admin_listen", &self.admin_listen)
+            .field("registry", &self.registry)
             .finish()
     }
 }
@@ -131,6 +216,49 @@ impl Settings {
             .or(file.master_key_file)
             .unwrap_or_else(|| data_dir.join("master.key"));
         let master_key = load_master_key(&key_file, o.dev)?;
+        let admin_listen = o
+            .admin_listen
+            .or(file.admin_listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081)));
+        if admin_listen == listen
+            || (admin_listen.port() == listen.port()
+                && (admin_listen.ip().is_unspecified() || listen.ip().is_unspecified()))
+        {
+            bail!("the officer console ({admin_listen}) must not listen where the public server does ({listen})");
+        }
+        let admin_origin = o.admin_origin.clone().or(file.admin_origin);
+        if let Some(origin) = &admin_origin {
+            validate_issuer(origin).context("the officer console's origin")?;
+        }
+        let registry_file = file.registry.unwrap_or_default();
+        let registry_url = o
+            .registry_url
+            .clone()
+            .or(registry_file.url)
+            .or_else(|| o.dev.then(|| Url::parse(DEV_REGISTRY_URL).ok()).flatten());
+        let registry = match registry_url {
+            Some(url) => {
+                let mut settings = RegistrySettings::at(url)?;
+                if let Some(jwks) = o.registry_jwks_url.clone().or(registry_file.jwks_url) {
+                    settings.jwks_url = jwks;
+                }
+                if let Some(id) = registry_file.id {
+                    settings.id = id;
+                }
+                if let Some(secs) = registry_file.timeout_secs {
+                    settings.timeout = std::time::Duration::from_secs(secs.clamp(1, 60));
+                }
+                Some(settings)
+            }
+            None => None,
+        };
+        let face_match_threshold = o
+            .face_match_threshold
+            .or(registry_file.face_match_threshold)
+            .unwrap_or(0.8);
+        if !(face_match_threshold > 0.0 && face_match_threshold <= 1.0) {
+            bail!("the face match threshold must be above 0 and at most 1, not {face_match_threshold}");
+        }
         Ok(Self {
             listen,
             issuer,
@@ -139,8 +267,46 @@ impl Settings {
             master_key,
             log_format: o.log_format.or(file.log_format).unwrap_or_default(),
             pool_size: file.pool_size.unwrap_or(16),
+            admin_listen: Some(admin_listen),
+            admin_origin,
+            registry,
+            face_match_threshold,
+            limits: limits(file.limits.unwrap_or_default())?,
         })
     }
+}
+
+fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
+    let mut limits = Limits::default();
+    let parse = |name: &str, value: Option<String>, into: &mut RateLimit| -> anyhow::Result<()> {
+        if let Some(value) = value {
+            *into = value
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("limits.{name}: {e}"))?;
+        }
+        Ok(())
+    };
+    parse(
+        "proofing_per_application",
+        file.proofing_per_application,
+        &mut limits.proofing_per_application,
+    )?;
+    parse(
+        "proofing_per_hkid",
+        file.proofing_per_hkid,
+        &mut limits.proofing_per_hkid,
+    )?;
+    parse(
+        "proofing_per_address",
+        file.proofing_per_address,
+        &mut limits.proofing_per_address,
+    )?;
+    parse(
+        "applications_per_address",
+        file.applications_per_address,
+        &mut limits.applications_per_address,
+    )?;
+    Ok(limits)
 }
 
 /// OIDC Discovery §3: https, no query or fragment. http is allowed for localhost only.
@@ -236,8 +402,30 @@ mod tests {
     #[test]
     fn unknown_config_fields_are_refused() {
         assert!(toml::from_str::<FileConfig>("listen = \"127.0.0.1:1\"\nbogus = 1").is_err());
-        let c: FileConfig = toml::from_str("database = \"sqlite://x.db\"").unwrap();
+        assert!(toml::from_str::<FileConfig>("[registry]\nurl = \"http://r\"\nbogus = 1").is_err());
+        let c: FileConfig = toml::from_str(
+            "database = \"sqlite://x.db\"\n[registry]\nurl = \"https://registry.example/\"\n[limits]\nproofing_per_hkid = \"3/1d\"",
+        )
+        .unwrap();
         assert_eq!(c.database.as_deref(), Some("sqlite://x.db"));
+        assert_eq!(
+            limits(c.limits.unwrap()).unwrap().proofing_per_hkid,
+            RateLimit::new(3, 86_400)
+        );
+        assert!(limits(LimitsFile {
+            proofing_per_hkid: Some("lots".into()),
+            ..LimitsFile::default()
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn a_registry_url_implies_its_keys_and_identifier() {
+        let r = RegistrySettings::at(Url::parse("https://registry.example/").unwrap()).unwrap();
+        assert_eq!(r.jwks_url.as_str(), "https://registry.example/jwks");
+        assert_eq!(r.id, "https://registry.example");
+        let r = RegistrySettings::at(Url::parse("http://127.0.0.1:7070").unwrap()).unwrap();
+        assert_eq!(r.jwks_url.as_str(), "http://127.0.0.1:7070/jwks");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use eid_core::store::StoreError;
-use eid_core::{Error, OAuthErrorCode};
+use eid_core::{AccountRefusal, Error, OAuthErrorCode, ProofingFailure};
 use eid_proto::oauth::OAuthErrorBody;
 use eid_proto::problem::Problem;
 
@@ -27,6 +27,83 @@ fn internal_status(error: &Error) -> StatusCode {
     }
 }
 
+/// Seconds a client should wait before retrying a request that failed for this error.
+pub fn retry_after(error: &Error) -> Option<u64> {
+    match error {
+        Error::RateLimited { retry_after, .. } => Some(*retry_after),
+        Error::Unavailable(_) | Error::Store(StoreError::Backend(_)) => Some(30),
+        _ => None,
+    }
+}
+
+fn account_problem(refusal: &AccountRefusal) -> Problem {
+    let (slug, reason, detail) = match refusal {
+        AccountRefusal::NotProven => (
+            "not-proven",
+            "not_proven",
+            "This device's registration is not proven yet: prove your identity in the app (eid-wallet prove), or show your reference at a registration counter.".to_owned(),
+        ),
+        AccountRefusal::NeverProven => (
+            "not-proven",
+            "never_proven",
+            "This account was never proven. Apply again from this phone and prove your identity; the account is recovered.".to_owned(),
+        ),
+        AccountRefusal::Suspended => (
+            "account-suspended",
+            "suspended",
+            "This account is suspended. Contact the eid helpdesk.".to_owned(),
+        ),
+        AccountRefusal::Closed => (
+            "account-closed",
+            "closed",
+            "This account is closed.".to_owned(),
+        ),
+        AccountRefusal::LevelTooLow { required, .. } => (
+            "level-too-low",
+            "level_too_low",
+            format!(
+                "This service requires an account proven at level {}; visit a registration counter to upgrade.",
+                required.as_str()
+            ),
+        ),
+    };
+    Problem::new(403, slug, "The account cannot do this")
+        .with_detail(detail)
+        .with_reason(reason)
+}
+
+fn proofing_problem(failure: &ProofingFailure) -> Problem {
+    let (reason, detail) = match failure {
+        ProofingFailure::NoRecord => (
+            "no_record",
+            "The population registry has no record of this identity card number. Check the number, or visit a registration counter.",
+        ),
+        ProofingFailure::FaceMismatch => (
+            "face_mismatch",
+            "Your face did not match the photo on record. Try again in good light, or visit a registration counter.",
+        ),
+        ProofingFailure::ParticularsMismatch(_) => (
+            "particulars_mismatch",
+            "Your particulars differ from the population registry's record. Check them against your identity card.",
+        ),
+        ProofingFailure::EvidenceMismatch(_) => (
+            "evidence_mismatch",
+            "The card's particulars differ from those you applied with.",
+        ),
+    };
+    let mut p = Problem::new(422, "proofing-failed", "Identity proofing failed")
+        .with_detail(detail)
+        .with_reason(reason);
+    if let ProofingFailure::ParticularsMismatch(fields)
+    | ProofingFailure::EvidenceMismatch(fields) = failure
+    {
+        for field in fields {
+            p = p.with_invalid_param(field, "does not match");
+        }
+    }
+    p
+}
+
 /// Maps a core error to an RFC 7807 problem.
 pub fn problem_for(error: &Error) -> Problem {
     match error {
@@ -44,9 +121,6 @@ pub fn problem_for(error: &Error) -> Problem {
             }
             p
         }
-        Error::AlreadyEnrolled => Problem::new(409, "already-enrolled", "Already enrolled")
-            .with_detail("An account already exists for this identity card number.")
-            .with_invalid_param("hkid", "an account already exists for this number"),
         Error::NotFound(what) => {
             Problem::new(404, "not-found", "Not found").with_detail(format!("No such {what}."))
         }
@@ -64,6 +138,22 @@ pub fn problem_for(error: &Error) -> Problem {
         Error::OAuth(e) => {
             Problem::new(400, e.code.as_str(), "Protocol error").with_detail(e.description.clone())
         }
+        Error::RateLimited { retry_after, .. } => {
+            Problem::new(429, "rate-limited", "Too many attempts")
+                .with_detail(format!(
+                    "Too many attempts; try again in {} minutes.",
+                    retry_after.div_ceil(60)
+                ))
+                .with_retry_after(*retry_after)
+        }
+        Error::ProofingFailed(failure) => proofing_problem(failure),
+        Error::AccountRefused(refusal) => account_problem(refusal),
+        Error::Forbidden(why) => {
+            Problem::new(403, "forbidden", "Not allowed").with_detail(why.clone())
+        }
+        Error::Unavailable(why) => Problem::new(503, "unavailable", "Try again later")
+            .with_detail(why.clone())
+            .with_retry_after(30),
         other => {
             let status = internal_status(other);
             Problem::new(
@@ -100,6 +190,9 @@ pub fn problem_response(problem: &Problem) -> HttpResponse {
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     if status == StatusCode::UNAUTHORIZED {
         response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"eid\""));
+    }
+    if let Some(seconds) = problem.retry_after {
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
     }
     response.json(problem)
 }
@@ -264,6 +357,16 @@ impl From<Error> for PageError {
                 StatusCode::BAD_REQUEST,
                 "Form expired",
                 "The form was stale or incomplete. Go back, reload the page and try again.",
+            ),
+            Error::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many attempts",
+                "There were too many attempts. Wait a while and try again.",
+            ),
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again later",
+                "A service eid depends on did not answer. Please try again later.",
             ),
             other if other.is_internal() => (
                 internal_status(other),

@@ -2,19 +2,18 @@
 //!
 //! Handlers extract the request, run one core flow on a blocking thread ([`run`]), and map the
 //! result (see [`error`] for the one mapping from core errors to HTTP). Routes are mounted by
-//! [`configure`], so the binary and the tests serve the same application; [`start`] binds,
-//! opens the database and the provider, and runs the server until stopped.
+//! [`configure`] (the public server) and [`console::configure`] (the officer console, on its own
+//! listener), so the binary and the tests serve the same applications; [`start`] binds, opens
+//! the database and the provider, and runs both servers until stopped.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use eid_server::{start, StartOptions};
-//! let server = start(StartOptions {
-//!     listen: "127.0.0.1:0".parse()?,
-//!     issuer: None, // http://localhost:<port>
-//!     database: "sqlite:///tmp/eid.db".into(),
-//!     master_key: eid_core::crypto::MasterKey::generate(),
-//!     pool_size: 4,
-//! })
+//! let server = start(StartOptions::new(
+//!     "127.0.0.1:0".parse()?,
+//!     "sqlite:///tmp/eid.db".into(),
+//!     eid_core::crypto::MasterKey::generate(),
+//! ))
 //! .await?;
 //! println!("eid at {}", server.issuer);
 //! server.stop().await;
@@ -23,9 +22,12 @@
 
 mod api;
 pub mod config;
+pub mod console;
 pub mod error;
+mod extract;
 mod oidc;
 pub mod pages;
+mod registry;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -33,15 +35,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{dev::ServerHandle, web, App, HttpResponse, HttpServer};
 use eid_core::crypto::MasterKey;
-use eid_core::{Error, Provider, ProviderConfig};
+use eid_core::limits::Limits;
+use eid_core::{Error, Provider, ProviderConfig, RegistryConfig};
 use eid_store::Database;
 use url::Url;
+
+pub use config::RegistrySettings;
+use registry::RegistryClient;
 
 /// What every handler shares.
 pub struct AppState {
     pub provider: Arc<Provider>,
     pub db: Database,
     /// Cookies get `Secure` when the issuer is https.
+    pub secure_cookies: bool,
+    /// The population registry, when remote proofing is on.
+    registry: Option<RegistryClient>,
+}
+
+/// What the officer console's handlers share.
+pub struct ConsoleState {
+    pub provider: Arc<Provider>,
+    /// Cookies get `Secure` when the console's origin is https.
     pub secure_cookies: bool,
 }
 
@@ -55,18 +70,19 @@ pub fn now() -> i64 {
 
 /// Runs a core flow on the blocking pool: database calls and cryptography never block the
 /// async executor.
-pub async fn run<T, F>(state: &web::Data<AppState>, flow: F) -> Result<T, Error>
+pub async fn run<T, E, F>(provider: &Arc<Provider>, flow: F) -> Result<T, E>
 where
-    F: FnOnce(&Provider, i64) -> Result<T, Error> + Send + 'static,
+    F: FnOnce(&Provider, i64) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<Error> + Send + 'static,
 {
-    let provider = Arc::clone(&state.provider);
+    let provider = Arc::clone(provider);
     web::block(move || flow(&provider, now()))
         .await
-        .map_err(|e| Error::Crypto(format!("blocking task failed: {e}")))?
+        .map_err(|e| E::from(Error::Internal(format!("blocking task failed: {e}"))))?
 }
 
-/// Mounts every route.
+/// Mounts every route of the public server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
     api::configure(cfg);
@@ -87,23 +103,54 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 /// How to start a server.
 pub struct StartOptions {
     pub listen: SocketAddr,
+    /// A listener already bound (tests bind first to learn the port); overrides `listen`.
+    pub listener: Option<TcpListener>,
     /// `None`: `http://localhost:<bound port>`.
     pub issuer: Option<Url>,
     pub database: String,
     pub master_key: MasterKey,
     pub pool_size: u32,
+    /// The officer console's listener; `None` leaves the console off.
+    pub admin_listen: Option<SocketAddr>,
+    /// `None`: `http://localhost:<admin port>`.
+    pub admin_origin: Option<Url>,
+    /// Remote proofing; `None` leaves it off.
+    pub registry: Option<RegistrySettings>,
+    pub face_match_threshold: f64,
+    pub limits: Limits,
+}
+
+impl StartOptions {
+    /// Defaults: no officer console, no registry, default limits.
+    pub fn new(listen: SocketAddr, database: String, master_key: MasterKey) -> Self {
+        Self {
+            listen,
+            listener: None,
+            issuer: None,
+            database,
+            master_key,
+            pool_size: 16,
+            admin_listen: None,
+            admin_origin: None,
+            registry: None,
+            face_match_threshold: 0.8,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// A running server.
 pub struct RunningServer {
     pub issuer: Url,
     pub local_addr: SocketAddr,
+    /// The officer console's address and origin, when it runs.
+    pub admin: Option<(SocketAddr, Url)>,
     /// The provider the server runs, for administration in-process (tests, embedding).
     pub provider: Arc<Provider>,
     /// The database pool.
     pub db: Database,
-    handle: ServerHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    handles: Vec<ServerHandle>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
     janitor: tokio::task::JoinHandle<()>,
 }
 
@@ -111,16 +158,26 @@ impl RunningServer {
     /// Stops accepting connections, finishes requests in flight, and returns.
     pub async fn stop(self) {
         self.janitor.abort();
-        self.handle.stop(true).await;
-        let _ = self.task.await;
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
     }
 
     /// Runs until the process is told to stop (SIGINT/SIGTERM): actix shuts down gracefully.
     pub async fn wait(self) -> std::io::Result<()> {
-        let result = self
-            .task
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut result = Ok(());
+        for task in self.tasks {
+            let outcome = task
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|r| r);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
         self.janitor.abort();
         result
     }
@@ -128,29 +185,59 @@ impl RunningServer {
 
 /// Opens the database and provider, binds and starts serving on the current Tokio runtime.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
-    let listener = TcpListener::bind(options.listen)?;
+    let listener = match options.listener {
+        Some(listener) => listener,
+        None => TcpListener::bind(options.listen)?,
+    };
     let local_addr = listener.local_addr()?;
     let issuer = match options.issuer {
         Some(issuer) => issuer,
         None => Url::parse(&format!("http://localhost:{}", local_addr.port()))?,
     };
     config::validate_issuer(&issuer)?;
+    let admin = match options.admin_listen {
+        Some(addr) => {
+            let admin_listener = TcpListener::bind(addr)?;
+            let admin_addr = admin_listener.local_addr()?;
+            if admin_addr == local_addr {
+                anyhow::bail!("the officer console must not share the public listener");
+            }
+            let origin = match options.admin_origin {
+                Some(origin) => origin,
+                None => Url::parse(&format!("http://localhost:{}", admin_addr.port()))?,
+            };
+            Some((admin_listener, admin_addr, origin))
+        }
+        None => None,
+    };
+    let mut provider_config = ProviderConfig::new(issuer.clone());
+    provider_config.admin_origin = admin.as_ref().map(|(_, _, origin)| origin.clone());
+    provider_config.registry = options.registry.as_ref().map(|r| RegistryConfig {
+        registry_id: r.id.clone(),
+    });
+    provider_config.face_match_threshold = options.face_match_threshold;
+    provider_config.limits = options.limits;
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;
-    let provider_config = ProviderConfig::new(issuer.clone());
     let (db, provider) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let db = Database::open(&database, pool_size)?;
         let provider = Provider::open(Arc::new(db.clone()), &master_key, provider_config, now())?;
         Ok((db, provider))
     })
     .await??;
+    let provider = Arc::new(provider);
+    let registry = options
+        .registry
+        .map(|r| RegistryClient::new(&r))
+        .transpose()?;
     let state = web::Data::new(AppState {
-        provider: Arc::new(provider),
-        db,
+        provider: Arc::clone(&provider),
+        db: db.clone(),
         secure_cookies: issuer.scheme() == "https",
+        registry,
     });
-    let janitor = tokio::spawn(janitor(state.clone()));
+    let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -163,29 +250,55 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
-    let handle = server.handle();
-    let task = tokio::spawn(server);
-    tracing::info!(%issuer, %local_addr, "eid is serving");
+    let mut handles = vec![server.handle()];
+    let mut tasks = vec![tokio::spawn(server)];
+    tracing::info!(issuer = %issuer.as_str().trim_end_matches('/'), %local_addr, "eid is serving");
+    let admin = match admin {
+        Some((admin_listener, admin_addr, origin)) => {
+            let console_state = web::Data::new(ConsoleState {
+                provider: Arc::clone(&provider),
+                secure_cookies: origin.scheme() == "https",
+            });
+            let console = HttpServer::new(move || {
+                App::new()
+                    .app_data(console_state.clone())
+                    .app_data(api::json_config())
+                    .wrap(actix_web::middleware::from_fn(oidc::access_log))
+                    .configure(console::configure)
+                    .default_service(web::to(console::not_found))
+            })
+            .shutdown_timeout(10)
+            .workers(1)
+            .listen(admin_listener)?
+            .run();
+            handles.push(console.handle());
+            tasks.push(tokio::spawn(console));
+            tracing::info!(origin = %origin.as_str().trim_end_matches('/'), %admin_addr, "officer console is serving");
+            Some((admin_addr, origin))
+        }
+        None => None,
+    };
     Ok(RunningServer {
         issuer,
         local_addr,
-        provider: Arc::clone(&state.provider),
-        db: state.db.clone(),
-        handle,
-        task,
+        admin,
+        provider,
+        db,
+        handles,
+        tasks,
         janitor,
     })
 }
 
 /// Purges expired rows every ten minutes.
-async fn janitor(state: web::Data<AppState>) {
+async fn janitor(provider: Arc<Provider>) {
     let mut interval = tokio::time::interval(Duration::from_secs(600));
     loop {
         interval.tick().await;
-        match run(&state, |p, now| p.purge_expired(now)).await {
+        match run(&provider, |p, now| p.purge_expired(now)).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "purging expired rows failed"),
+            Err::<_, Error>(error) => tracing::warn!(%error, "purging expired rows failed"),
         }
     }
 }

@@ -5,6 +5,10 @@
 //! eid-server client add --name N --redirect-uri URI [--id-token-alg RS256]
 //! eid-server client list
 //! eid-server client remove CLIENT_ID
+//! eid-server officer add --name N          # prints a one-time enrolment link for the console
+//! eid-server officer list | remove OFFICER_ID | invite OFFICER_ID
+//! eid-server citizen suspend|resume|close (--reference R | --hkid H) --reason REASON
+//! eid-server audit [--since UNIX_SECONDS] [--limit N]   # the audit trail as JSON lines
 //! eid-server keygen                        # print a new master key
 //! ```
 
@@ -12,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use eid_core::admin::{AccountSelector, AdminReason};
 use eid_core::keys::JwsAlg;
 use eid_core::{Provider, ProviderConfig};
 use eid_server::config::{LogFormat, Overrides, Settings};
@@ -37,6 +42,20 @@ enum Command {
     /// Manage relying parties.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage registration officers (in-person identity proofing).
+    #[command(subcommand)]
+    Officer(OfficerCommand),
+    /// Suspend, resume or close a citizen's account.
+    #[command(subcommand)]
+    Citizen(CitizenCommand),
+    /// Print the audit trail as JSON lines.
+    Audit {
+        /// Only events at or after this time (Unix seconds).
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
     /// Print a new random master key (base64) for EID_MASTER_KEY or a key file.
     Keygen,
 }
@@ -59,6 +78,90 @@ enum ClientCommand {
     List,
     /// Remove a relying party.
     Remove { client_id: String },
+}
+
+#[derive(Subcommand)]
+enum OfficerCommand {
+    /// Create an officer; prints a one-time link to register their security key.
+    Add {
+        /// The officer's name as it appears in the audit trail.
+        #[arg(long)]
+        name: String,
+    },
+    /// List officers.
+    List,
+    /// A new one-time enrolment link for an officer (another or a replacement key).
+    Invite { officer_id: String },
+    /// Remove an officer: their keys and sessions stop working.
+    Remove { officer_id: String },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Reason {
+    CourtOrder,
+    DeathRegistration,
+    CitizenRequest,
+    SuspectedCompromise,
+    Other,
+}
+
+impl From<Reason> for AdminReason {
+    fn from(r: Reason) -> Self {
+        match r {
+            Reason::CourtOrder => Self::CourtOrder,
+            Reason::DeathRegistration => Self::DeathRegistration,
+            Reason::CitizenRequest => Self::CitizenRequest,
+            Reason::SuspectedCompromise => Self::SuspectedCompromise,
+            Reason::Other => Self::Other,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct Which {
+    /// The account's reference, e.g. K7Q2-M9XD.
+    #[arg(long)]
+    reference: Option<String>,
+    /// The holder's identity card number.
+    #[arg(long)]
+    hkid: Option<String>,
+}
+
+impl Which {
+    fn selector(&self) -> AccountSelector {
+        match (&self.reference, &self.hkid) {
+            (Some(r), _) => AccountSelector::Reference(r.clone()),
+            (None, Some(h)) => AccountSelector::Hkid(h.clone()),
+            // clap's group makes exactly one of them present.
+            (None, None) => AccountSelector::Reference(String::new()),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum CitizenCommand {
+    /// Stop an account: no login, no token, no device management until resumed.
+    Suspend {
+        #[command(flatten)]
+        which: Which,
+        #[arg(long, value_enum)]
+        reason: Reason,
+    },
+    /// Lift a suspension.
+    Resume {
+        #[command(flatten)]
+        which: Which,
+        #[arg(long, value_enum)]
+        reason: Reason,
+    },
+    /// Close an account: its particulars, devices and tokens are erased; proofing reopens it.
+    Close {
+        #[command(flatten)]
+        which: Which,
+        #[arg(long, value_enum)]
+        reason: Reason,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -97,6 +200,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Client(command)) => {
             tokio::task::spawn_blocking(move || admin(settings, command)).await?
         }
+        Some(Command::Officer(command)) => {
+            tokio::task::spawn_blocking(move || officers(settings, command)).await?
+        }
+        Some(Command::Citizen(command)) => {
+            tokio::task::spawn_blocking(move || citizens(settings, command)).await?
+        }
+        Some(Command::Audit { since, limit }) => {
+            tokio::task::spawn_blocking(move || audit(settings, since, limit)).await?
+        }
         Some(Command::Keygen) => Ok(()),
     }
 }
@@ -107,41 +219,159 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         listen = %settings.listen,
         "starting eid"
     );
-    let server = eid_server::start(eid_server::StartOptions {
-        listen: settings.listen,
-        issuer: settings.issuer,
-        database: settings.database,
-        master_key: settings.master_key,
-        pool_size: settings.pool_size,
-    })
-    .await?;
-    println!("eid is serving at {}", server.issuer);
-    println!(
-        "discovery: {}/.well-known/openid-configuration",
-        server.issuer.as_str().trim_end_matches('/')
-    );
+    if let Some(registry) = &settings.registry {
+        tracing::info!(url = %registry.url, "remote identity proofing uses this population registry");
+    } else {
+        tracing::warn!("no population registry configured: remote proofing is off, applicants are sent to a counter");
+    }
+    let mut options =
+        eid_server::StartOptions::new(settings.listen, settings.database, settings.master_key);
+    options.issuer = settings.issuer;
+    options.pool_size = settings.pool_size;
+    options.admin_listen = settings.admin_listen;
+    options.admin_origin = settings.admin_origin;
+    options.registry = settings.registry;
+    options.face_match_threshold = settings.face_match_threshold;
+    options.limits = settings.limits;
+    let server = eid_server::start(options).await?;
+    let issuer = server.issuer.as_str().trim_end_matches('/');
+    println!("eid is serving at {issuer}");
+    println!("discovery: {issuer}/.well-known/openid-configuration");
+    if let Some((_, origin)) = &server.admin {
+        println!(
+            "officer console: {} (loopback only unless configured)",
+            origin.as_str().trim_end_matches('/')
+        );
+    }
     server.wait().await?;
     tracing::info!("eid stopped");
     Ok(())
 }
 
-fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+/// The provider, opened for an administrative command.
+fn open_provider(settings: &Settings) -> anyhow::Result<Provider> {
     let db = eid_store::Database::open(&settings.database, 2).with_context(|| {
         format!(
             "opening {}",
             eid_server::config::redact_url(&settings.database)
         )
     })?;
-    let issuer = match settings.issuer {
-        Some(issuer) => issuer,
+    let issuer = match &settings.issuer {
+        Some(issuer) => issuer.clone(),
         None => Url::parse(&format!("http://localhost:{}", settings.listen.port()))?,
     };
-    let provider = Provider::open(
+    Ok(Provider::open(
         Arc::new(db),
         &settings.master_key,
         ProviderConfig::new(issuer),
         eid_server::now(),
-    )?;
+    )?)
+}
+
+/// Where officers' browsers reach the console.
+fn console_origin(settings: &Settings) -> String {
+    match (&settings.admin_origin, settings.admin_listen) {
+        (Some(origin), _) => origin.as_str().trim_end_matches('/').to_owned(),
+        (None, Some(addr)) => format!("http://localhost:{}", addr.port()),
+        (None, None) => "http://localhost:8081".to_owned(),
+    }
+}
+
+fn officers(settings: Settings, command: OfficerCommand) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
+    let now = eid_server::now();
+    let hours = provider.config().officer_invite_ttl / 3_600;
+    match command {
+        OfficerCommand::Add { name } => {
+            let new = provider.add_officer(&name, now)?;
+            println!("officer_id: {}", new.officer.officer_id);
+            println!(
+                "enrolment link: {}/enrol/{}",
+                console_origin(&settings),
+                new.invite_token
+            );
+            eprintln!(
+                "Give the link to {} only; it works once, within {hours} hours, on the officer console.",
+                new.officer.name
+            );
+        }
+        OfficerCommand::List => {
+            for o in provider.officers()? {
+                println!(
+                    "{}\t{}\t{}",
+                    o.officer_id,
+                    if o.active { "active" } else { "removed" },
+                    o.name
+                );
+            }
+        }
+        OfficerCommand::Invite { officer_id } => {
+            let token = provider.invite_officer(&officer_id, now)?;
+            println!(
+                "enrolment link: {}/enrol/{token}",
+                console_origin(&settings)
+            );
+            eprintln!("It works once, within {hours} hours.");
+        }
+        OfficerCommand::Remove { officer_id } => {
+            provider.remove_officer(&officer_id, now)?;
+            println!("removed {officer_id}");
+        }
+    }
+    Ok(())
+}
+
+fn citizens(settings: Settings, command: CitizenCommand) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
+    let now = eid_server::now();
+    let account = match command {
+        CitizenCommand::Suspend { which, reason } => {
+            provider.suspend_account(&which.selector(), reason.into(), now)?
+        }
+        CitizenCommand::Resume { which, reason } => {
+            provider.resume_account(&which.selector(), reason.into(), now)?
+        }
+        CitizenCommand::Close { which, reason } => {
+            provider.close_account(&which.selector(), reason.into(), now)?
+        }
+    };
+    println!(
+        "account {} is {}",
+        account.reference,
+        account.status.as_str()
+    );
+    Ok(())
+}
+
+fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
+    for e in provider.audit_log(since, limit)? {
+        let line = serde_json::json!({
+            "event_id": e.event_id,
+            "at": e.at,
+            "action": e.action,
+            "actor": e.actor_kind.as_str(),
+            "actor_id": e.actor_id,
+            "citizen_id": e.citizen_id,
+            "application_id": e.application_id,
+            "device_id": e.device_id,
+            "detail": {
+                "device_name": e.detail.device_name,
+                "evidence": e.detail.evidence,
+                "reason": e.detail.reason,
+                "level": e.detail.level,
+                "revoked_devices": e.detail.revoked_devices,
+                "officer_id": e.detail.officer_id,
+                "reference": e.detail.reference,
+            },
+        });
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
     match command {
         ClientCommand::Add {
             name,

@@ -6,13 +6,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::Engine as _;
-use eid_core::oidc::{
-    scope_descriptions, AuthorizationParams, AuthorizeError, LoginView, TokenParams,
-};
+use eid_core::claims::scope_descriptions;
+use eid_core::oidc::{AuthorizationParams, AuthorizeError, LoginView, TokenParams};
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
+use crate::extract::{basic_credentials, bearer};
 use crate::{pages, run, AppState};
 
 /// Name of the cookie that binds a login to its browser; its path is the login's own URL.
@@ -24,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::get().to(discovery),
     )
     .route("/jwks", web::get().to(jwks))
+    .route("/connectors/jwks", web::get().to(connector_jwks))
     .route("/authorize", web::get().to(authorize_get))
     .route("/authorize", web::post().to(authorize_post))
     .route("/login/{request_id}", web::get().to(login_page))
@@ -83,6 +83,13 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(state.provider.jwks())
 }
 
+/// eid's keys for its requests to other services (the population registry verifies with them).
+async fn connector_jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(state.provider.connector_jwks())
+}
+
 async fn authorize_get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -115,10 +122,7 @@ async fn authorize(state: web::Data<AppState>, encoded: &str) -> Result<HttpResp
             &format!("The service sent a malformed request ({e})."),
         )
     })?;
-    let provider = std::sync::Arc::clone(&state.provider);
-    let outcome = web::block(move || provider.authorize(&params, crate::now()))
-        .await
-        .map_err(|e| eid_core::Error::Crypto(e.to_string()))?;
+    let outcome = run(&state.provider, move |p, now| p.authorize(&params, now)).await;
     match outcome {
         Ok(login) => {
             let location = format!("/login/{}", login.request_id);
@@ -163,7 +167,9 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             ..
         } => {
             let qr = qrcode::QrCode::new(approval_url.as_bytes()).map_err(|e| {
-                PageError::from(eid_core::Error::Crypto(format!("QR encoding failed: {e}")))
+                PageError::from(eid_core::Error::Internal(format!(
+                    "QR encoding failed: {e}"
+                )))
             })?;
             let svg = qr
                 .render::<qrcode::render::svg::Color<'_>>()
@@ -185,13 +191,15 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
         }
         LoginView::Consent {
             client_name,
-            scopes,
+            claims,
+            account,
             csrf_token,
         } => Ok(pages::html(
             StatusCode::OK,
             &pages::consent_page(
                 &client_name,
-                &scope_descriptions(&scopes),
+                &claims,
+                &account,
                 &format!("/login/{request_id}/consent"),
                 &csrf_token,
             ),
@@ -210,7 +218,7 @@ async fn login_page(
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
     let id = request_id.clone();
-    let view = run(&state, move |p, now| {
+    let view = run(&state.provider, move |p, now| {
         p.login_view(&id, secret.as_deref(), now)
     })
     .await?;
@@ -225,7 +233,7 @@ async fn login_status(
 ) -> Result<HttpResponse, PageError> {
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
-    let status = run(&state, move |p, now| {
+    let status = run(&state.provider, move |p, now| {
         p.login_status(&request_id, secret.as_deref(), now)
     })
     .await?;
@@ -270,37 +278,11 @@ async fn consent(
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
     let id = request_id.clone();
-    let view = run(&state, move |p, now| {
+    let view = run(&state.provider, move |p, now| {
         p.consent(&id, secret.as_deref(), &form.csrf_token, allow, now)
     })
     .await?;
     render_view(&request_id, view)
-}
-
-/// Parses `Authorization: Basic` (RFC 7617); id and secret are form-decoded (RFC 6749 §2.3.1).
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| ())?;
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return Err(());
-    };
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
-    let (id, secret) = decoded.split_once(':').ok_or(())?;
-    let form_decode = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((form_decode(id), form_decode(secret))))
 }
 
 /// `POST /token` (RFC 6749 §4.1.3).
@@ -325,7 +307,7 @@ async fn token(
         )),
         used_basic,
     })?;
-    let response = run(&state, move |p, now| p.token(basic, &params, now))
+    let response = run(&state.provider, move |p, now| p.token(basic, &params, now))
         .await
         .map_err(|error| TokenError { error, used_basic })?;
     Ok(HttpResponse::Ok()
@@ -340,52 +322,16 @@ async fn userinfo(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, BearerError> {
     use eid_core::{Error, OAuthError, OAuthErrorCode};
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            BearerError(Error::OAuth(OAuthError::new(
-                OAuthErrorCode::InvalidToken,
-                "send the access token as Authorization: Bearer <token>",
-            )))
-        })?;
-    let claims = run(&state, move |p, now| p.userinfo(&token, now))
+    let token = bearer(&req).ok_or_else(|| {
+        BearerError(Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidToken,
+            "send the access token as Authorization: Bearer <token>",
+        )))
+    })?;
+    let claims = run(&state.provider, move |p, now| p.userinfo(&token, now))
         .await
         .map_err(BearerError)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(claims))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        let value = base64::engine::general_purpose::STANDARD.encode("my%20id:s%2Bcret");
-        let req = TestRequest::default()
-            .insert_header((header::AUTHORIZATION, format!("Basic {value}")))
-            .to_http_request();
-        assert_eq!(
-            basic_credentials(&req),
-            Ok(Some(("my id".to_owned(), "s+cret".to_owned())))
-        );
-        let req = TestRequest::default()
-            .insert_header((header::AUTHORIZATION, "Basic !!!"))
-            .to_http_request();
-        assert_eq!(basic_credentials(&req), Err(()));
-        assert_eq!(
-            basic_credentials(&TestRequest::default().to_http_request()),
-            Ok(None)
-        );
-    }
 }

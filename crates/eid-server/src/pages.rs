@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use eid_core::claims::ClaimText;
 
 /// Escapes text for HTML element content and double-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -57,7 +58,7 @@ h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-l
 button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
 a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}";
 
-fn layout(title: &str, content: &str) -> String {
+pub(crate) fn layout(title: &str, content: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -79,14 +80,14 @@ pub fn error_page(title: &str, detail: &str) -> String {
 }
 
 /// What a scope releases, as list items in both languages.
-fn claim_list(claims: &[(&str, &str, &str)]) -> String {
+fn claim_list(claims: &[ClaimText]) -> String {
     claims
         .iter()
-        .map(|(_, en, zh)| {
+        .map(|c| {
             format!(
                 "<li>{} <span class=\"zh\" lang=\"zh-Hant-HK\">{}</span></li>",
-                escape(en),
-                escape(zh)
+                escape(c.en),
+                escape(c.zh_hant)
             )
         })
         .collect()
@@ -96,7 +97,7 @@ fn claim_list(claims: &[(&str, &str, &str)]) -> String {
 /// script that reloads when the phone has answered (without script, reloading does the same).
 pub fn waiting_page(
     client_name: &str,
-    claims: &[(&str, &str, &str)],
+    claims: &[ClaimText],
     approval_url: &str,
     qr_svg: &str,
     status_url: &str,
@@ -138,10 +139,12 @@ fn json_string_for_script(s: &str) -> String {
         .replace('>', "\\u003e")
 }
 
-/// The consent page: what the service will receive, with Allow and Decline.
+/// The consent page: whose account approved, what the service will receive, with Allow and
+/// Decline.
 pub fn consent_page(
     client_name: &str,
-    claims: &[(&str, &str, &str)],
+    claims: &[ClaimText],
+    account: &str,
     form_action: &str,
     csrf_token: &str,
 ) -> String {
@@ -149,6 +152,8 @@ pub fn consent_page(
         "Share your details?",
         &format!(
             "<main><h1>Share your details with {name}? <span class=\"zh\" lang=\"zh-Hant-HK\">向{name}提供您的資料？</span></h1>\
+             <p id=\"account\">Approved on the phone of <strong>{account}</strong>. Not you? Decline. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">已由 {account} 的手機確認。如非本人，請按拒絕。</span></p>\
              <p>{name} will receive: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 將會取得：</span></p><ul>{claims}</ul>\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
@@ -156,6 +161,7 @@ pub fn consent_page(
              <button type=\"submit\" name=\"decision\" value=\"deny\">Decline 拒絕</button>\
              </form></main>",
             name = escape(client_name),
+            account = escape(account),
             claims = claim_list(claims),
             action = escape(form_action),
             csrf = escape(csrf_token),
@@ -196,7 +202,11 @@ mod tests {
     fn the_waiting_page_links_the_approval_url_for_scripts_and_screen_readers() {
         let page = waiting_page(
             "Dept <x>",
-            &[("openid", "An id", "識別碼")],
+            &[ClaimText {
+                scope: "openid",
+                en: "An id",
+                zh_hant: "識別碼",
+            }],
             "http://localhost/a?b=1&c",
             "<svg/>",
             "/s",

@@ -1,10 +1,11 @@
 //! diesel table definitions, shared by the SQLite and PostgreSQL migrations (which differ only
-//! in the binary type's name).
+//! in the binary type's name and the audit sequence's type).
 
 diesel::table! {
     signing_keys (kid) {
         kid -> Text,
         alg -> Text,
+        purpose -> Text,
         private_key -> Binary,
         created_at -> BigInt,
     }
@@ -24,9 +25,19 @@ diesel::table! {
 diesel::table! {
     citizens (citizen_id) {
         citizen_id -> Text,
+        reference -> Text,
         hkid_index -> Binary,
-        profile -> Binary,
+        level -> Nullable<Text>,
+        status -> Text,
         created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    citizen_profiles (citizen_id) {
+        citizen_id -> Text,
+        profile -> Binary,
     }
 }
 
@@ -35,8 +46,10 @@ diesel::table! {
         device_id -> Text,
         citizen_id -> Text,
         credential_id -> Text,
+        user_handle -> Text,
         name -> Text,
         passkey -> Text,
+        joined_by -> Text,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
     }
@@ -46,7 +59,7 @@ diesel::table! {
     ceremonies (ceremony_id) {
         ceremony_id -> Text,
         purpose -> Text,
-        citizen_id -> Nullable<Text>,
+        subject_id -> Nullable<Text>,
         state -> Binary,
         expires_at -> BigInt,
     }
@@ -64,10 +77,14 @@ diesel::table! {
         browser_hash -> Binary,
         csrf_token -> Text,
         approval_state -> Nullable<Binary>,
+        required_level -> Nullable<Text>,
         status -> Text,
         citizen_id -> Nullable<Text>,
         device_id -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
+        acr -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        error_code -> Nullable<Text>,
         code_hash -> Nullable<Binary>,
         code_expires_at -> Nullable<BigInt>,
         created_at -> BigInt,
@@ -103,3 +120,95 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    applications (application_id) {
+        application_id -> Text,
+        reference -> Text,
+        kind -> Text,
+        status -> Text,
+        token_hash -> Binary,
+        citizen_id -> Nullable<Text>,
+        particulars -> Nullable<Binary>,
+        credential_id -> Nullable<Text>,
+        passkey -> Nullable<Text>,
+        user_handle -> Nullable<Text>,
+        outcome -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    officers (officer_id) {
+        officer_id -> Text,
+        name -> Text,
+        active -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    officer_credentials (credential_id) {
+        credential_id -> Text,
+        officer_id -> Text,
+        user_handle -> Text,
+        passkey -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    officer_sessions (token_hash) {
+        token_hash -> Binary,
+        officer_id -> Text,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_events (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        at -> BigInt,
+        action -> Text,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        citizen_id -> Nullable<Text>,
+        application_id -> Nullable<Text>,
+        device_id -> Nullable<Text>,
+        detail -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    rate_limits (bucket) {
+        bucket -> Text,
+        window_start -> BigInt,
+        window_secs -> BigInt,
+        hits -> BigInt,
+    }
+}
+
+diesel::joinable!(devices -> citizens (citizen_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    signing_keys,
+    clients,
+    citizens,
+    citizen_profiles,
+    devices,
+    ceremonies,
+    auth_requests,
+    access_tokens,
+    consents,
+    wallet_sessions,
+    applications,
+    officers,
+    officer_credentials,
+    officer_sessions,
+    audit_events,
+    rate_limits,
+);

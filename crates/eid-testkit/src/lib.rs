@@ -1,4 +1,6 @@
-//! eid-testkit: starts the real eid server for tests, on `127.0.0.1:0` over a fresh database.
+//! eid-testkit: starts the real eid server for tests, on `127.0.0.1:0` over a fresh database,
+//! with its officer console on a second loopback port and, when asked, the sandbox population
+//! registry as a separate process on a third.
 //!
 //! Every scenario runs on each [`Backend`] that [`backends`] returns: SQLite always, and
 //! PostgreSQL when `DATABASE_URL` is set (each server gets a database of its own, created
@@ -15,15 +17,21 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use diesel::connection::SimpleConnection as _;
 use diesel::Connection as _;
 use eid_core::crypto::MasterKey;
 use eid_core::keys::JwsAlg;
+use eid_core::limits::Limits;
 use eid_core::Provider;
-use eid_server::{RunningServer, StartOptions};
+use eid_server::{RegistrySettings, RunningServer, StartOptions};
+pub use population_registry::Resident;
+use tokio::io::AsyncBufReadExt as _;
 
 /// A storage backend to run against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,15 +83,6 @@ fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
     Ok(parsed.to_string())
 }
 
-/// A running eid server with its own database, master key and temporary directory.
-pub struct TestServer {
-    backend: Backend,
-    database_url: String,
-    master_key: String,
-    server: Option<RunningServer>,
-    _database: TestDatabase,
-}
-
 /// A fresh, empty database of a backend: a SQLite file in a temporary directory, or a
 /// PostgreSQL database created for it. Removed on drop.
 pub struct TestDatabase {
@@ -119,32 +118,171 @@ impl TestDatabase {
     }
 }
 
+/// How a test server is set up.
+#[derive(Debug, Clone)]
+pub struct TestOptions {
+    /// The `eid-testkit-registry` binary (`env!("CARGO_BIN_EXE_eid-testkit-registry")` in this
+    /// crate's tests): start the sandbox registry as a process of its own. `None`: no remote
+    /// proofing.
+    pub registry_exe: Option<PathBuf>,
+    /// How many test residents the registry holds.
+    pub residents: usize,
+    /// How long eid waits for the registry.
+    pub registry_timeout: Duration,
+    /// Make the registry answer this late (to exceed `registry_timeout`).
+    pub registry_delay: Duration,
+    pub limits: Limits,
+}
+
+impl TestOptions {
+    /// With the sandbox registry run from `exe`.
+    pub fn with_registry(exe: impl Into<PathBuf>) -> Self {
+        Self {
+            registry_exe: Some(exe.into()),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        Self {
+            registry_exe: None,
+            residents: 12,
+            registry_timeout: Duration::from_secs(5),
+            registry_delay: Duration::ZERO,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The sandbox registry, a child process killed when dropped.
+struct Registry {
+    child: tokio::process::Child,
+    url: url::Url,
+}
+
+impl Registry {
+    async fn spawn(
+        exe: &Path,
+        residents: &Path,
+        client_jwks: &str,
+        delay: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(exe)
+            .arg("serve")
+            .arg("--residents")
+            .arg(residents)
+            .args(["--listen", "127.0.0.1:0", "--client-jwks-url", client_jwks])
+            .arg("--answer-delay-ms")
+            .arg(delay.as_millis().to_string())
+            .env("REGISTRY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let stdout = child.stdout.take().context("the registry's stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .context("the registry did not start within 30 s")??
+            .context("the registry exited before listening")?;
+        let url = first
+            .strip_prefix("population-registry listening on ")
+            .with_context(|| format!("unexpected first line from the registry: {first}"))?;
+        // Keep reading stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            child,
+            url: url::Url::parse(url)?,
+        })
+    }
+}
+
+/// A running eid server with its own database, master key, temporary directory and (if asked)
+/// its own sandbox registry with test residents.
+pub struct TestServer {
+    backend: Backend,
+    database_url: String,
+    master_key: String,
+    options: TestOptions,
+    server: Option<RunningServer>,
+    registry: Option<Registry>,
+    registry_url: Option<url::Url>,
+    residents: Vec<Resident>,
+    residents_dir: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
 impl TestServer {
-    /// Starts a server over a fresh database of `backend`.
+    /// Starts a server over a fresh database of `backend`, without a registry.
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_with(backend, TestOptions::default()).await
+    }
+
+    /// Starts a server as `options` say.
+    pub async fn start_with(backend: Backend, options: TestOptions) -> anyhow::Result<Self> {
         let database = TestDatabase::create(&backend)?;
         let master_key = MasterKey::generate().to_base64();
+        let residents_dir = tempfile::tempdir()?;
+        let seed = u64::from(uuid::Uuid::new_v4().as_fields().0);
+        let residents =
+            population_registry::generate(residents_dir.path(), options.residents, seed)?;
         let mut server = Self {
             backend,
             database_url: database.url.clone(),
             master_key,
+            options,
             server: None,
+            registry: None,
+            registry_url: None,
+            residents,
+            residents_dir,
             _database: database,
         };
-        server.launch("127.0.0.1:0".parse()?).await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        server.start_registry(listener.local_addr()?.port()).await?;
+        server.launch(listener).await?;
         Ok(server)
     }
 
-    async fn launch(&mut self, listen: std::net::SocketAddr) -> anyhow::Result<()> {
-        let running = eid_server::start(StartOptions {
-            listen,
-            issuer: None,
-            database: self.database_url.clone(),
-            master_key: MasterKey::from_base64(&self.master_key)?,
-            pool_size: 8,
-        })
-        .await?;
-        self.server = Some(running);
+    async fn start_registry(&mut self, eid_port: u16) -> anyhow::Result<()> {
+        if let Some(exe) = &self.options.registry_exe {
+            let registry = Registry::spawn(
+                exe,
+                self.residents_dir.path(),
+                &format!("http://localhost:{eid_port}/connectors/jwks"),
+                self.options.registry_delay,
+            )
+            .await?;
+            if self.registry_url.is_none() {
+                self.registry_url = Some(registry.url.clone());
+            }
+            self.registry = Some(registry);
+        }
+        Ok(())
+    }
+
+    async fn launch(&mut self, listener: std::net::TcpListener) -> anyhow::Result<()> {
+        let mut options = StartOptions::new(
+            listener.local_addr()?,
+            self.database_url.clone(),
+            MasterKey::from_base64(&self.master_key)?,
+        );
+        options.listener = Some(listener);
+        options.pool_size = 8;
+        options.admin_listen = Some("127.0.0.1:0".parse()?);
+        options.limits = self.options.limits;
+        options.registry = match &self.registry_url {
+            Some(url) => {
+                let mut settings = RegistrySettings::at(url.clone())?;
+                settings.timeout = self.options.registry_timeout;
+                Some(settings)
+            }
+            None => None,
+        };
+        self.server = Some(eid_server::start(options).await?);
         Ok(())
     }
 
@@ -175,9 +313,62 @@ impl TestServer {
         format!("{}{path}", self.issuer())
     }
 
+    /// The officer console's origin (no trailing slash).
+    pub fn admin_origin(&self) -> String {
+        self.running()
+            .admin
+            .as_ref()
+            .map(|(_, origin)| origin.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The officer console's origin + `path`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_origin())
+    }
+
     /// The provider, for in-process administration.
     pub fn provider(&self) -> Arc<Provider> {
         Arc::clone(&self.running().provider)
+    }
+
+    /// The registry's test residents.
+    pub fn residents(&self) -> &[Resident] {
+        &self.residents
+    }
+
+    /// The live-capture face template file of a resident (what `eid-wallet prove` reads).
+    pub fn capture_path(&self, resident: &Resident) -> PathBuf {
+        self.residents_dir
+            .path()
+            .join(population_registry::CAPTURES_DIR)
+            .join(format!(
+                "{}.json",
+                population_registry::file_stem(&resident.hkid)
+            ))
+    }
+
+    /// The live-capture face template of a resident.
+    pub fn capture(&self, resident: &Resident) -> anyhow::Result<Vec<f32>> {
+        let capture: population_registry::Capture =
+            serde_json::from_slice(&std::fs::read(self.capture_path(resident))?)?;
+        Ok(capture.face_template)
+    }
+
+    /// Stops the registry process (eid then finds it down).
+    pub async fn stop_registry(&mut self) {
+        if let Some(mut registry) = self.registry.take() {
+            let _ = registry.child.kill().await;
+        }
+    }
+
+    /// Starts the registry again (on a new port; eid is restarted to use it).
+    pub async fn start_registry_again(&mut self) -> anyhow::Result<()> {
+        self.stop_registry().await;
+        self.registry_url = None;
+        let port = self.running().local_addr.port();
+        self.start_registry(port).await?;
+        self.restart().await
     }
 
     /// Registers a relying party; returns `(client_id, client_secret)`.
@@ -202,20 +393,33 @@ impl TestServer {
         Ok(tokio::task::spawn_blocking(move || db.fingerprint()).await??)
     }
 
-    /// Stops the server and starts a new one on the same address, over the same database and
-    /// master key: what an operator's restart does.
+    /// Rows per table (see `eid_store::Database::row_counts`).
+    pub async fn row_counts(&self) -> anyhow::Result<Vec<(&'static str, i64)>> {
+        let db = self.running().db.clone();
+        Ok(tokio::task::spawn_blocking(move || db.row_counts()).await??)
+    }
+
+    /// The database, for tests that read what is stored.
+    pub fn database(&self) -> eid_store::Database {
+        self.running().db.clone()
+    }
+
+    /// Stops the server and starts a new one on the same address, over the same database,
+    /// master key and registry: what an operator's restart does.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         let listen = self.running().local_addr;
         if let Some(server) = self.server.take() {
             server.stop().await;
         }
-        self.launch(listen).await
+        let listener = std::net::TcpListener::bind(listen)?;
+        self.launch(listener).await
     }
 
-    /// Stops the server; its database is dropped.
+    /// Stops the server and the registry; the database is dropped.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await;
         }
+        self.stop_registry().await;
     }
 }

@@ -4,11 +4,18 @@
 //! credential (a P-256 key made by the [`authenticator`] module), kept in a local file readable
 //! only by its owner. It speaks the server's `/api/v1` REST API like the real phone app would:
 //!
-//! - [`Wallet::enrol`]: register the citizen and bind this device (a WebAuthn registration).
+//! - [`Wallet::enrol`]: apply for an account with the citizen's particulars, registering this
+//!   device's credential (a WebAuthn registration); the answer is an application with a
+//!   reference, not yet an account.
+//! - [`Wallet::prove`]: remote identity proofing: the particulars read from the card and a face
+//!   template of a live capture, signed inside an assertion whose challenge commits to them;
+//!   on a match the device is bound to the account. Or the citizen shows the reference at a
+//!   registration counter, and [`Wallet::status`] learns the outcome.
 //! - [`Wallet::fetch_approval`] / [`Wallet::approve`]: show what a login request asks for, then
 //!   answer it with a WebAuthn assertion over the request's own challenge.
-//! - [`Wallet::devices`], [`Wallet::remove_device`], [`Wallet::create_device_link`],
-//!   [`Wallet::link`]: manage the account's devices.
+//! - [`Wallet::devices`], [`Wallet::history`], [`Wallet::remove_device`],
+//!   [`Wallet::create_device_link`], [`Wallet::link`], [`Wallet::request_upgrade`]: manage the
+//!   account.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), eid_wallet::WalletError> {
@@ -26,10 +33,11 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use eid_proto::api::{
-    ApprovalRequest, ApprovalResult, AssertionFinish, CreationChallengeResponse, Device,
-    DeviceBound, DeviceLink, DeviceLinkRedeem, DeviceList, EnrolmentRequest, PublicKeyCredential,
-    RegistrationChallenge, RegistrationFinish, RequestChallengeResponse, SessionChallenge,
-    SessionToken,
+    AccountHistory, AccountInfo, ApplicationCreated, ApplicationState, ApprovalRequest,
+    ApprovalResult, AssertionFinish, CreationChallengeResponse, Device, DeviceBound, DeviceLink,
+    DeviceLinkRedeem, DeviceList, EnrolmentRequest, ProofingChallenge, ProofingEvidence,
+    ProofingResult, ProofingSubmission, PublicKeyCredential, RegistrationChallenge,
+    RegistrationFinish, RequestChallengeResponse, SessionChallenge, SessionToken, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 use serde::{Deserialize, Serialize};
@@ -42,13 +50,16 @@ use authenticator::Credential;
 pub enum WalletError {
     /// The server refused, with an RFC 7807 problem.
     #[error("the server refused: {} ({})", .0.title, .0.detail.as_deref().unwrap_or(""))]
-    Refused(Problem),
+    Refused(Box<Problem>),
     /// The wallet has no account yet.
     #[error("this wallet is not enrolled; run `eid-wallet enrol` first")]
     NotEnrolled,
-    /// The wallet already holds an account.
-    #[error("this wallet already holds an account")]
+    /// The wallet already holds an account or an application.
+    #[error("this wallet already holds an account or an application")]
     AlreadyEnrolled,
+    /// The wallet's application is not proven yet.
+    #[error("this wallet's application is not proven yet; run `eid-wallet prove` or show the reference at a counter")]
+    NotProven,
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
     #[error("wallet file: {0}")]
@@ -87,6 +98,36 @@ pub struct WalletFile {
     /// base64url WebAuthn user handle.
     pub user_handle: Option<String>,
     pub sign_count: u32,
+    /// The application this device was registered with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<StoredApplication>,
+}
+
+/// An application the wallet made, with what it proves with.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StoredApplication {
+    pub application_id: String,
+    pub reference: String,
+    /// Bearer token for the application's status and proofing.
+    pub token: String,
+    /// The particulars applied with (the phone keeps them; proofing reads them from the card).
+    pub hkid: String,
+    pub english_name: String,
+    pub date_of_birth: String,
+}
+
+/// The label of the committed challenge a proofing assertion signs (as in `eid-core`).
+const PROOFING_LABEL: &str = "eid-proofing";
+
+/// `SHA-256(label || 0 || nonce || SHA-256(data))`: the challenge that commits to `data`.
+pub fn committed_challenge(label: &str, nonce: &[u8], data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0u8]);
+    h.update(nonce);
+    h.update(Sha256::digest(data));
+    h.finalize().into()
 }
 
 /// The citizen's phone.
@@ -110,7 +151,7 @@ async fn decode<T: serde::de::DeserializeOwned>(
     }
     let body = response.bytes().await?;
     match serde_json::from_slice::<Problem>(&body) {
-        Ok(problem) => Err(WalletError::Refused(problem)),
+        Ok(problem) => Err(WalletError::Refused(Box::new(problem))),
         Err(_) => Err(WalletError::Protocol(format!(
             "the server answered {status}: {}",
             String::from_utf8_lossy(&body)
@@ -231,13 +272,14 @@ impl Wallet {
             .map_err(|e| WalletError::Protocol(format!("URL: {e}")))
     }
 
-    /// Registers the citizen and binds this device.
+    /// Applies for an account: sends the particulars, registers this device's credential, and
+    /// keeps the application (its reference is what a registration counter asks for).
     pub async fn enrol(
         &mut self,
         server: &Url,
         request: &EnrolmentRequest,
-    ) -> Result<DeviceBound, WalletError> {
-        if self.file.citizen_id.is_some() {
+    ) -> Result<ApplicationCreated, WalletError> {
+        if self.file.citizen_id.is_some() || self.file.application.is_some() {
             return Err(WalletError::AlreadyEnrolled);
         }
         let challenge: RegistrationChallenge = decode(
@@ -248,8 +290,109 @@ impl Wallet {
                 .await?,
         )
         .await?;
-        self.finish_registration(server, &challenge, &request.device_name)
-            .await
+        let (credential, attestation) = self.create_credential(&challenge.options, server)?;
+        let created: ApplicationCreated = decode(
+            self.http
+                .post(self.api(
+                    server,
+                    &format!("/api/v1/enrolments/{}", challenge.ceremony_id),
+                )?)
+                .json(&RegistrationFinish {
+                    credential: attestation,
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        self.file.server = Some(origin_of(server));
+        self.file.device_name = Some(request.device_name.clone());
+        self.file.application = Some(StoredApplication {
+            application_id: created.application_id.clone(),
+            reference: created.reference.clone(),
+            token: created.application_token.clone(),
+            hkid: request.hkid.clone(),
+            english_name: request.english_name.clone(),
+            date_of_birth: request.date_of_birth.clone(),
+        });
+        self.store_credential(&credential)?;
+        self.save()?;
+        Ok(created)
+    }
+
+    fn application(&self) -> Result<&StoredApplication, WalletError> {
+        self.file
+            .application
+            .as_ref()
+            .ok_or(WalletError::NotEnrolled)
+    }
+
+    /// Proves the applicant remotely: `evidence` (read from the card, with a face template
+    /// computed from a live capture) signed inside this device's assertion. On a match the
+    /// device is bound to the account.
+    pub async fn prove(
+        &mut self,
+        evidence: &ProofingEvidence,
+    ) -> Result<ProofingResult, WalletError> {
+        let server = self.server()?;
+        let application = self.application()?.clone();
+        let base = format!("/api/v1/applications/{}", application.application_id);
+        let challenge: ProofingChallenge = decode(
+            self.http
+                .post(self.api(&server, &format!("{base}/proofing-challenges"))?)
+                .bearer_auth(&application.token)
+                .send()
+                .await?,
+        )
+        .await?;
+        let evidence_bytes = serde_json::to_vec(evidence)
+            .map_err(|e| WalletError::Protocol(format!("encoding evidence: {e}")))?;
+        let mut options = challenge.options.clone();
+        let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        options.public_key.challenge =
+            committed_challenge(PROOFING_LABEL, &nonce, &evidence_bytes).to_vec();
+        let credential = self.sign(&options, &server)?;
+        let result: ProofingResult = decode(
+            self.http
+                .post(self.api(&server, &format!("{base}/proofing"))?)
+                .bearer_auth(&application.token)
+                .json(&ProofingSubmission {
+                    ceremony_id: challenge.ceremony_id,
+                    evidence: b64url(&evidence_bytes),
+                    credential,
+                })
+                .send()
+                .await?,
+        )
+        .await?;
+        self.file.citizen_id = Some(result.citizen_id.clone());
+        self.file.device_id = Some(result.device_id.clone());
+        self.save()?;
+        Ok(result)
+    }
+
+    /// The application's state; once proven (remotely or at a counter), the wallet learns its
+    /// account and device.
+    pub async fn status(&mut self) -> Result<ApplicationState, WalletError> {
+        let server = self.server()?;
+        let application = self.application()?.clone();
+        let state: ApplicationState = decode(
+            self.http
+                .get(self.api(
+                    &server,
+                    &format!("/api/v1/applications/{}", application.application_id),
+                )?)
+                .bearer_auth(&application.token)
+                .send()
+                .await?,
+        )
+        .await?;
+        if state.status == "proven" && self.file.device_id.is_none() {
+            let session = self.session().await?;
+            self.file.citizen_id = Some(session.citizen_id);
+            self.file.device_id = Some(session.device_id);
+            self.save()?;
+        }
+        Ok(state)
     }
 
     async fn finish_registration(
@@ -304,7 +447,8 @@ impl Wallet {
         Ok(assertion)
     }
 
-    /// Reads a login request from its approval URL (the QR code's payload).
+    /// Reads a login request from its approval URL (the QR code's payload). A link to another
+    /// server than the wallet's is refused before anything is fetched from it.
     pub async fn fetch_approval(&self, approval_url: &str) -> Result<ApprovalRequest, WalletError> {
         let url = Url::parse(approval_url)
             .map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
@@ -312,6 +456,14 @@ impl Wallet {
             return Err(WalletError::Protocol(
                 "this is not an eid approval link".into(),
             ));
+        }
+        if let Some(server) = &self.file.server {
+            if origin_of(&url) != *server {
+                return Err(WalletError::Protocol(format!(
+                    "this wallet belongs to {server}, not {}",
+                    origin_of(&url)
+                )));
+            }
         }
         decode(self.http.get(url).send().await?).await
     }
@@ -384,6 +536,53 @@ impl Wallet {
         .await
     }
 
+    /// The account this wallet belongs to.
+    pub async fn account(&mut self) -> Result<AccountInfo, WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        decode(
+            self.http
+                .get(self.api(&server, "/api/v1/account")?)
+                .bearer_auth(&session.access_token)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// The account's history, newest first: proofing, recovery, devices bound and removed.
+    pub async fn history(&mut self) -> Result<AccountHistory, WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        decode(
+            self.http
+                .get(self.api(&server, "/api/v1/account/history")?)
+                .bearer_auth(&session.access_token)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// Asks for the account to be proven in person (level `plus`): the answer's reference is
+    /// shown at a registration counter.
+    pub async fn request_upgrade(
+        &mut self,
+        request: &UpgradeRequest,
+    ) -> Result<ApplicationCreated, WalletError> {
+        let server = self.server()?;
+        let session = self.session().await?;
+        decode(
+            self.http
+                .post(self.api(&server, "/api/v1/account/upgrade-requests")?)
+                .bearer_auth(&session.access_token)
+                .json(request)
+                .send()
+                .await?,
+        )
+        .await
+    }
+
     /// The account's devices.
     pub async fn devices(&mut self) -> Result<Vec<Device>, WalletError> {
         let server = self.server()?;
@@ -436,7 +635,7 @@ impl Wallet {
         code: &str,
         device_name: &str,
     ) -> Result<DeviceBound, WalletError> {
-        if self.file.citizen_id.is_some() {
+        if self.file.citizen_id.is_some() || self.file.application.is_some() {
             return Err(WalletError::AlreadyEnrolled);
         }
         let challenge: RegistrationChallenge = decode(

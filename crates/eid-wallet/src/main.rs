@@ -3,15 +3,18 @@
 //! ```text
 //! eid-wallet --store wallet.json enrol --server http://localhost:8080 --name "CHAN Tai Man" \
 //!     --hkid "A123456(3)" --date-of-birth 1990-01-01 --gender M [--chinese-name 陳大文] [--email ..] [--phone ..]
+//! eid-wallet --store wallet.json prove --face-template captures/A1234563.json
+//! eid-wallet --store wallet.json status
 //! eid-wallet --store wallet.json approve http://localhost:8080/api/v1/approvals/...
 //! eid-wallet --store wallet.json devices [list | remove DEVICE_ID | link | join --server URL CODE]
+//! eid-wallet --store wallet.json upgrade --name .. --hkid .. --date-of-birth .. --gender .. [--address ..]
 //! ```
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use eid_proto::api::EnrolmentRequest;
+use eid_proto::api::{EnrolmentRequest, ProofingEvidence, UpgradeRequest};
 use eid_wallet::{Wallet, WalletError};
 use url::Url;
 
@@ -31,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Register as a citizen and bind this device.
+    /// Apply for an account with this device (prints the application's reference).
     Enrol {
         #[arg(long)]
         server: Url,
@@ -59,6 +62,35 @@ enum Command {
         #[arg(long, default_value = "eid-wallet")]
         device_name: String,
     },
+    /// Prove your identity remotely: the particulars you applied with, as on the card, and a
+    /// face template computed from a live capture (the sandbox registry writes one per
+    /// resident).
+    Prove {
+        /// A JSON file: {"face_template": [numbers]} (or just the array).
+        #[arg(long)]
+        face_template: PathBuf,
+    },
+    /// Where the application stands; once proven, the account.
+    Status,
+    /// Ask for your account to be proven in person (eid+): prints a reference for the counter.
+    Upgrade {
+        /// English name, as on the identity card.
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        chinese_name: Option<String>,
+        #[arg(long)]
+        hkid: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date_of_birth: String,
+        /// M, F or X.
+        #[arg(long)]
+        gender: String,
+        /// Residential address, if you bring a proof of it.
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Approve a login request (the URL from the login page's QR code).
     Approve {
         url: String,
@@ -75,7 +107,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DevicesAction {
-    /// List bound devices (the default).
+    /// List bound devices and the account's history (the default).
     List,
     /// Unbind a device.
     Remove { device_id: String },
@@ -98,6 +130,59 @@ fn confirm() -> bool {
     std::io::stdin().lock().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
 }
 
+/// Characters that could rewrite the terminal (escapes, bidi overrides) are shown as `?`.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control()
+                || ('\u{202A}'..='\u{202E}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+            {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// `2026-11-25 12:34 UTC`.
+fn when(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3_600,
+        secs % 3_600 / 60
+    )
+}
+
+fn read_template(path: &std::path::Path) -> Result<Vec<f32>, WalletError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum File {
+        Object { face_template: Vec<f32> },
+        Array(Vec<f32>),
+    }
+    let bytes = std::fs::read(path)?;
+    match serde_json::from_slice::<File>(&bytes) {
+        Ok(File::Object { face_template } | File::Array(face_template)) => Ok(face_template),
+        Err(e) => Err(WalletError::Protocol(format!(
+            "{} is not a face template: {e}",
+            path.display()
+        ))),
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), WalletError> {
     let mut wallet = Wallet::open(&cli.store)?;
     match cli.command {
@@ -113,7 +198,7 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             address,
             device_name,
         } => {
-            let bound = wallet
+            let created = wallet
                 .enrol(
                     &server,
                     &EnrolmentRequest {
@@ -129,19 +214,92 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                     },
                 )
                 .await?;
+            println!("Application made. Reference: {}", created.reference);
             println!(
-                "Enrolled. Account {} on device {}.",
-                bound.citizen_id, bound.device_id
+                "Prove your identity within {} days: `eid-wallet prove --face-template FILE`,",
+                created.expires_in / 86_400
+            );
+            println!("or show the reference with your identity card at a registration counter.");
+        }
+        Command::Prove { face_template } => {
+            let application = wallet
+                .file()
+                .application
+                .clone()
+                .ok_or(WalletError::NotEnrolled)?;
+            let evidence = ProofingEvidence {
+                hkid: application.hkid,
+                english_name: application.english_name,
+                date_of_birth: application.date_of_birth,
+                face_template: read_template(&face_template)?,
+            };
+            let result = wallet.prove(&evidence).await?;
+            if result.recovered {
+                println!(
+                    "Proven. Account {} was recovered on this phone (level {}); {} other device(s) were signed out.",
+                    result.reference, result.level, result.revoked_devices
+                );
+            } else {
+                println!(
+                    "Proven. Account {} is ready on this phone (level {}).",
+                    result.reference, result.level
+                );
+            }
+        }
+        Command::Status => {
+            if wallet.file().application.is_some() {
+                let state = wallet.status().await?;
+                println!("Application {}: {}", state.reference, state.status);
+                if let Some(reason) = &state.rejection {
+                    println!("Rejected at the counter: {reason}");
+                }
+            }
+            if wallet.file().device_id.is_some() || wallet.file().application.is_none() {
+                let account = wallet.account().await?;
+                println!(
+                    "Account {}: level {}, {}",
+                    account.reference,
+                    account.level.as_deref().unwrap_or("none (not proven)"),
+                    account.status
+                );
+            }
+        }
+        Command::Upgrade {
+            name,
+            chinese_name,
+            hkid,
+            date_of_birth,
+            gender,
+            address,
+        } => {
+            let created = wallet
+                .request_upgrade(&UpgradeRequest {
+                    english_name: name,
+                    chinese_name,
+                    date_of_birth,
+                    gender,
+                    hkid,
+                    address,
+                })
+                .await?;
+            println!("Upgrade requested. Reference: {}", created.reference);
+            println!(
+                "Show it with your identity card at a registration counter within {} days.",
+                created.expires_in / 86_400
             );
         }
         Command::Approve { url, yes } => {
             let request = wallet.fetch_approval(&url).await?;
             println!(
                 "{} ({}) asks to log you in and receive:",
-                request.service.name, request.service.client_id
+                printable(&request.service.name),
+                request.service.client_id
             );
             for claim in &request.claims {
                 println!("  - {} / {}", claim.en, claim.zh_hant);
+            }
+            if let Some(level) = &request.required_level {
+                println!("It requires an account proven at level {level}.");
             }
             let interactive = std::io::stdin().is_terminal();
             let approved = yes || (interactive && confirm());
@@ -168,7 +326,28 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                     } else {
                         ""
                     };
-                    println!("{}\t{}{}", d.device_id, d.name, mark);
+                    println!(
+                        "{}\t{}\tjoined by {} {}{}",
+                        d.device_id,
+                        printable(&d.name),
+                        d.joined_by,
+                        when(d.created_at),
+                        mark
+                    );
+                }
+                println!("\nHistory (newest first):");
+                for e in wallet.history().await?.events {
+                    let device = match (&e.device_name, &e.device_id) {
+                        (Some(name), Some(id)) => format!(" {} ({id})", printable(name)),
+                        (None, Some(id)) => format!(" {id}"),
+                        _ => String::new(),
+                    };
+                    let by = match (&e.actor_device_id, e.actor.as_str()) {
+                        (Some(d), _) => format!(" by device {d}"),
+                        (None, "citizen") => String::new(),
+                        (None, actor) => format!(" by {actor}"),
+                    };
+                    println!("{}\t{}{device}{by}", when(e.at), e.action);
                 }
             }
             DevicesAction::Remove { device_id } => {
@@ -186,6 +365,7 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 device_name,
             } => {
                 let bound = wallet.link(&server, &code, &device_name).await?;
+                eprintln!("This device cannot remove older devices for the first days: the account's other phones are protected from a new one.");
                 println!(
                     "Joined account {} as device {}.",
                     bound.citizen_id, bound.device_id

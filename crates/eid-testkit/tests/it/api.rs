@@ -1,16 +1,10 @@
 //! Every endpoint, unauthenticated or malformed, answers in its protocol's own form.
 
-use eid_testkit::{backends, Backend, TestServer};
+use eid_testkit::{Backend, TestServer};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_endpoint_answers_bad_requests_in_its_own_form() -> anyhow::Result<()> {
-    for backend in backends()? {
-        walk(backend.clone())
-            .await
-            .map_err(|e| e.context(format!("on {backend:?}")))?;
-    }
-    Ok(())
-}
+use crate::support::*;
+
+on_every_backend!(every_endpoint_answers_bad_requests_in_its_own_form, walk);
 
 async fn walk(backend: Backend) -> anyhow::Result<()> {
     let server = TestServer::start(backend).await?;
@@ -18,7 +12,7 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     // (method, path, body, expected status, expected content type prefix)
-    let cases: [(&str, &str, Option<&str>, u16, &str); 16] = [
+    let cases: [(&str, &str, Option<&str>, u16, &str); 24] = [
         (
             "GET",
             "/.well-known/openid-configuration",
@@ -27,6 +21,7 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
             "application/json",
         ),
         ("GET", "/jwks", None, 200, "application/json"),
+        ("GET", "/connectors/jwks", None, 200, "application/json"),
         ("GET", "/healthz", None, 200, "application/json"),
         ("GET", "/authorize", None, 400, "text/html"),
         ("GET", "/login/unknown", None, 404, "text/html"),
@@ -55,9 +50,58 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         ),
         (
             "POST",
+            "/api/v1/enrolments",
+            Some("{\"english_name\":\"X\"}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/enrolments/unknown",
+            Some("{}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "POST",
             "/api/v1/registrations/unknown",
             Some("{}"),
             400,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/applications/unknown",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/applications/unknown/proofing-challenges",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/applications/unknown/proofing",
+            Some("{}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/account",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/account/history",
+            None,
+            401,
             "application/problem+json",
         ),
         (
@@ -143,6 +187,22 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         metadata["authorization_response_iss_parameter_supported"],
         true
     );
+    assert_eq!(
+        metadata["acr_values_supported"],
+        serde_json::json!(["urn:eid:loa:basic", "urn:eid:loa:plus"])
+    );
+    // The officer console is not on the public listener.
+    for path in [
+        "/login/challenge",
+        "/enrol/x",
+        "/applications?reference=K7Q2-M9XD",
+    ] {
+        let status = http.get(server.url(path)).send().await?.status().as_u16();
+        assert!(
+            status == 404 || status == 405,
+            "{path} answered {status} on the public listener"
+        );
+    }
     server.stop().await;
     Ok(())
 }

@@ -4,7 +4,7 @@
 use eid_core::keys::JwsAlg;
 use eid_core::oidc::{AuthorizationParams, LoginView, TokenParams};
 use eid_core::{Error, OAuthErrorCode};
-use eid_testkit::{backends, Backend, TestServer};
+use eid_testkit::Backend;
 use url::Url;
 
 use crate::support::*;
@@ -23,11 +23,11 @@ fn params(client_id: &str) -> AuthorizationParams {
 }
 
 async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
-    let server = TestServer::start(backend).await?;
+    let server = start(backend).await?;
     let (client_id, secret) = server
         .add_client("Dept", REDIRECT_URI, JwsAlg::Es256)
         .await?;
-    let mut wallet = enrolled_wallet(&server, HKIDS[0]).await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
     let provider = server.provider();
     let now = eid_server::now();
     let ttl = provider.config().login_ttl;
@@ -118,12 +118,4 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logins_codes_and_tokens_expire() -> anyhow::Result<()> {
-    for backend in backends()? {
-        lifetimes(backend.clone())
-            .await
-            .map_err(|e| e.context(format!("on {backend:?}")))?;
-    }
-    Ok(())
-}
+on_every_backend!(logins_codes_and_tokens_expire, lifetimes);

@@ -5,9 +5,10 @@
 // the async helpers that clippy does not recognise as tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 mod api;
 mod expiry;
 mod journey;
 mod refusals;
 mod store;
-mod support;

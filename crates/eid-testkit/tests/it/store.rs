@@ -1,13 +1,19 @@
 //! The storage contract, on each backend: single-use ceremonies, compare-and-set state
-//! transitions, the last-device guard, and concurrent first starts.
+//! transitions, proofing's all-or-nothing binding, the last-device guard, rate-limit windows,
+//! purging, and concurrent first starts.
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
+
+use eid_core::account::{AccountStatus, JoinedBy, Level};
 use eid_core::crypto::MasterKey;
 use eid_core::keys::SoftwareKeys;
 use eid_core::store::*;
 use eid_store::Database;
-use eid_testkit::{backends, Backend, TestDatabase};
+use eid_testkit::{Backend, TestDatabase};
+
+use crate::support::on_every_backend;
 
 fn request(id: &str) -> AuthRequestRecord {
     AuthRequestRecord {
@@ -21,14 +27,28 @@ fn request(id: &str) -> AuthRequestRecord {
         browser_hash: vec![1; 32],
         csrf_token: "t".into(),
         approval_state: Some(vec![9; 10]),
+        required_level: None,
         status: RequestStatus::Pending,
         citizen_id: None,
         device_id: None,
         auth_time: None,
+        acr: None,
+        amr: None,
+        error_code: None,
         code_hash: None,
         code_expires_at: None,
         created_at: 0,
         expires_at: 600,
+    }
+}
+
+fn approval(citizen: &str, device: &str) -> ApprovalRecord {
+    ApprovalRecord {
+        citizen_id: citizen.into(),
+        device_id: device.into(),
+        auth_time: 5,
+        acr: Level::Basic,
+        amr: "swk".into(),
     }
 }
 
@@ -37,10 +57,72 @@ fn device(id: &str, citizen: &str) -> DeviceRecord {
         device_id: id.into(),
         citizen_id: citizen.into(),
         credential_id: format!("cred-{id}"),
+        user_handle: format!("handle-{id}"),
         name: id.into(),
         passkey: "{}".into(),
+        joined_by: JoinedBy::Proofing,
         created_at: 0,
         last_used_at: None,
+    }
+}
+
+fn event(id: &str) -> AuditRecord {
+    AuditRecord {
+        event_id: id.into(),
+        at: 1,
+        action: "test".into(),
+        actor_kind: ActorKind::System,
+        actor_id: None,
+        citizen_id: None,
+        application_id: None,
+        device_id: None,
+        detail: None,
+    }
+}
+
+fn application(id: &str, reference: &str, credential: &str) -> ApplicationRecord {
+    ApplicationRecord {
+        application_id: id.into(),
+        reference: reference.into(),
+        kind: ApplicationKind::Enrolment,
+        status: ApplicationStatus::Open,
+        token_hash: vec![2; 32],
+        citizen_id: None,
+        particulars: Some(vec![3; 8]),
+        credential_id: Some(credential.into()),
+        passkey: Some("{}".into()),
+        user_handle: Some("h".into()),
+        outcome: None,
+        created_at: 0,
+        expires_at: 1_000,
+    }
+}
+
+fn citizen(id: &str, hkid: u8, reference: &str) -> CitizenRecord {
+    CitizenRecord {
+        citizen_id: id.into(),
+        reference: reference.into(),
+        hkid_index: vec![hkid; 32],
+        level: Some(Level::Basic),
+        status: AccountStatus::Active,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+fn bind(
+    application_id: &str,
+    account: AccountChange,
+    device: Option<DeviceRecord>,
+    n: u8,
+) -> ProvenBinding {
+    ProvenBinding {
+        application_id: application_id.into(),
+        account,
+        profile: vec![n; 4],
+        device,
+        events: vec![event(&format!("e-{application_id}-{n}"))],
+        now: 10,
     }
 }
 
@@ -52,12 +134,16 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     let ceremony = CeremonyRecord {
         ceremony_id: "c1".into(),
         purpose: CeremonyPurpose::Session,
-        citizen_id: None,
+        subject_id: None,
         state: vec![1, 2, 3],
         expires_at: 100,
     };
     db.insert_ceremony(&ceremony)?;
     assert_eq!(db.take_ceremony("c1", CeremonyPurpose::Register)?, None);
+    assert_eq!(
+        db.ceremony("c1", CeremonyPurpose::Session)?,
+        Some(ceremony.clone())
+    );
     assert_eq!(
         db.take_ceremony("c1", CeremonyPurpose::Session)?,
         Some(ceremony)
@@ -70,9 +156,9 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         !db.issue_code("r1", &[7; 32], 60)?,
         "no code before approval"
     );
-    assert!(db.approve_auth_request("r1", "citizen", "dev", 5)?);
+    assert!(db.approve_auth_request("r1", &approval("citizen", "dev"))?);
     assert!(
-        !db.approve_auth_request("r1", "other", "dev", 6)?,
+        !db.approve_auth_request("r1", &approval("other", "dev"))?,
         "approved twice"
     );
     let approved = db.auth_request("r1")?.expect("request");
@@ -80,9 +166,17 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         (
             approved.status,
             approved.citizen_id.as_deref(),
+            approved.acr,
+            approved.amr.as_deref(),
             approved.approval_state
         ),
-        (RequestStatus::Approved, Some("citizen"), None)
+        (
+            RequestStatus::Approved,
+            Some("citizen"),
+            Some(Level::Basic),
+            Some("swk"),
+            None
+        )
     );
     assert!(db.issue_code("r1", &[7; 32], 60)?);
     assert_eq!(
@@ -111,47 +205,185 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     assert_eq!(db.access_token(&[3; 32])?, Some(token));
     assert_eq!(db.revoke_tokens_for_request("r1")?, 1);
     assert_eq!(db.access_token(&[3; 32])?, None);
+    // A pending request can be refused with its error, once.
+    db.insert_auth_request(&request("r2"))?;
+    assert!(db.deny_auth_request(
+        "r2",
+        RequestStatus::Pending,
+        "unmet_authentication_requirements"
+    )?);
+    assert!(!db.deny_auth_request("r2", RequestStatus::Pending, "access_denied")?);
+    let denied = db.auth_request("r2")?.expect("request");
+    assert_eq!(
+        (denied.status, denied.error_code.as_deref()),
+        (
+            RequestStatus::Denied,
+            Some("unmet_authentication_requirements")
+        )
+    );
 
-    // The last device stays.
-    let citizen = CitizenRecord {
-        citizen_id: "p1".into(),
-        hkid_index: vec![5; 32],
-        profile: vec![6],
-        created_at: 0,
-    };
-    db.insert_citizen_with_device(&citizen, &device("d1", "p1"))?;
-    let again = CitizenRecord {
-        citizen_id: "p2".into(),
-        ..citizen.clone()
-    };
+    // Applications: unique references and credentials.
+    db.insert_application(&application("a1", "AAAA-0001", "cred-a1"), &event("ev1"))?;
     assert!(matches!(
-        db.insert_citizen_with_device(&again, &device("d9", "p2")),
+        db.insert_application(&application("a2", "AAAA-0001", "cred-a2"), &event("ev2")),
+        Err(StoreError::Duplicate("reference"))
+    ));
+    assert!(matches!(
+        db.insert_application(&application("a3", "AAAA-0003", "cred-a1"), &event("ev3")),
+        Err(StoreError::Duplicate("credential_id"))
+    ));
+    db.insert_application(&application("a2", "AAAA-0002", "cred-a2"), &event("ev2b"))?;
+    assert_eq!(
+        db.application_by_reference("AAAA-0002")?
+            .map(|a| a.application_id),
+        Some("a2".into())
+    );
+    assert_eq!(
+        db.application_by_credential("cred-a1")?
+            .map(|a| a.application_id),
+        Some("a1".into())
+    );
+
+    // Proofing binds all or nothing: a new account with its device.
+    db.bind_proven(&bind(
+        "a1",
+        AccountChange::Create(citizen("p1", 5, "ACCT-0001")),
+        Some(device("d1", "p1")),
+        1,
+    ))?;
+    assert_eq!(db.profile("p1")?, Some(vec![1; 4]));
+    let proven = db.application("a1")?.expect("application");
+    assert_eq!(
+        (
+            proven.status,
+            proven.citizen_id.as_deref(),
+            proven.particulars,
+            proven.passkey
+        ),
+        (ApplicationStatus::Proven, Some("p1"), None, None),
+        "a proven application keeps no particulars"
+    );
+    assert_eq!(
+        db.device_by_credential("cred-d1")?
+            .map(|(d, c)| (d.device_id, c.citizen_id)),
+        Some(("d1".into(), "p1".into()))
+    );
+    // The same application cannot bind twice.
+    assert!(matches!(
+        db.bind_proven(&bind(
+            "a1",
+            AccountChange::Create(citizen("p9", 9, "ACCT-0009")),
+            None,
+            2
+        )),
+        Err(StoreError::Conflict("application"))
+    ));
+    // Another account for the same HKID is refused, and nothing of it is written.
+    assert!(matches!(
+        db.bind_proven(&bind(
+            "a2",
+            AccountChange::Create(citizen("p2", 5, "ACCT-0002")),
+            Some(device("d2", "p2")),
+            2
+        )),
         Err(StoreError::Duplicate("hkid"))
     ));
     assert_eq!(
-        db.device_by_credential("cred-d9")?,
-        None,
-        "a refused enrolment leaves no device"
+        db.application("a2")?.map(|a| a.status),
+        Some(ApplicationStatus::Open)
     );
-    db.insert_device(&device("d2", "p1"))?;
+    assert_eq!(db.device_by_credential("cred-d2")?, None);
+    // A stale expectation of the account's status is a conflict.
+    let stale = AccountChange::Update {
+        citizen_id: "p1".into(),
+        expected_status: AccountStatus::Suspended,
+        level: Level::Basic,
+        status: AccountStatus::Active,
+        revoke_devices: true,
+    };
+    assert!(matches!(
+        db.bind_proven(&bind("a2", stale, Some(device("d2", "p1")), 2)),
+        Err(StoreError::Conflict("account"))
+    ));
+    assert_eq!(db.devices("p1")?.len(), 1, "the conflict revoked nothing");
+
+    // The last device stays; a removed device's approvals die with it.
+    db.insert_device(&device("d3", "p1"), &event("ev4"))?;
+    db.insert_auth_request(&request("r3"))?;
+    assert!(db.approve_auth_request("r3", &approval("p1", "d3"))?);
     assert_eq!(
-        db.delete_device_unless_last("p1", "d3")?,
+        db.remove_device("p1", "d9", &event("ev5"))?,
         DeleteDevice::NotFound
     );
     assert_eq!(
-        db.delete_device_unless_last("p2", "d2")?,
+        db.remove_device("p2", "d3", &event("ev6"))?,
         DeleteDevice::NotFound,
-        "another citizen's device"
+        "another account's device"
     );
     assert_eq!(
-        db.delete_device_unless_last("p1", "d2")?,
+        db.remove_device("p1", "d3", &event("ev7"))?,
         DeleteDevice::Deleted
     );
     assert_eq!(
-        db.delete_device_unless_last("p1", "d1")?,
+        db.auth_request("r3")?.map(|r| (r.status, r.error_code)),
+        Some((RequestStatus::Denied, Some("access_denied".into())))
+    );
+    assert!(
+        !db.issue_code("r3", &[8; 32], 60)?,
+        "no code from a removed device's approval"
+    );
+    assert_eq!(
+        db.remove_device("p1", "d1", &event("ev8"))?,
         DeleteDevice::LastDevice
     );
     assert_eq!(db.devices("p1")?.len(), 1);
+
+    // Recovery replaces every device, with their approvals.
+    db.insert_auth_request(&request("r4"))?;
+    assert!(db.approve_auth_request("r4", &approval("p1", "d1"))?);
+    let recover = AccountChange::Update {
+        citizen_id: "p1".into(),
+        expected_status: AccountStatus::Active,
+        level: Level::Basic,
+        status: AccountStatus::Active,
+        revoke_devices: true,
+    };
+    db.bind_proven(&bind("a2", recover, Some(device("d2", "p1")), 3))?;
+    let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
+    assert_eq!(ids, ["d2"]);
+    assert_eq!(
+        db.auth_request("r4")?.map(|r| r.status),
+        Some(RequestStatus::Denied)
+    );
+    assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
+
+    // Status changes compare and set; closing erases and keeps the tombstone.
+    assert!(db.set_account_status(
+        "p1",
+        &[AccountStatus::Active],
+        AccountStatus::Suspended,
+        &event("ev9")
+    )?);
+    assert!(!db.set_account_status(
+        "p1",
+        &[AccountStatus::Active],
+        AccountStatus::Suspended,
+        &event("ev10")
+    )?);
+    assert!(db.close_account("p1", &event("ev11"))?);
+    assert!(!db.close_account("p1", &event("ev12"))?);
+    let tomb = db.citizen("p1")?.expect("tombstone");
+    assert_eq!((tomb.status, tomb.level), (AccountStatus::Closed, None));
+    assert_eq!(
+        db.citizen_by_hkid(&[5; 32])?.map(|c| c.citizen_id),
+        Some("p1".into())
+    );
+    assert_eq!(db.profile("p1")?, None);
+    assert!(db.devices("p1")?.is_empty());
+    assert!(matches!(
+        db.insert_device(&device("d4", "p1"), &event("ev13")),
+        Err(StoreError::Conflict("account"))
+    ));
 
     // Consent upserts.
     let consent = ConsentRecord {
@@ -162,16 +394,65 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     };
     db.upsert_consent(&consent)?;
     let wider = ConsentRecord {
-        scope: "openid email".into(),
+        scope: "openid profile".into(),
         granted_at: 2,
         ..consent
     };
     db.upsert_consent(&wider)?;
     assert_eq!(db.consent("p1", "c")?, Some(wider));
 
-    // Purging drops what expired.
-    assert!(db.purge_expired(10_000_000)? >= 1);
+    // Rate-limit windows count, then start again.
+    assert_eq!(
+        db.hit("b", 60, 1_000)?,
+        WindowCount {
+            hits: 1,
+            window_start: 1_000
+        }
+    );
+    assert_eq!(db.hit("b", 60, 1_030)?.hits, 2);
+    assert_eq!(db.hit("other", 60, 1_030)?.hits, 1);
+    assert_eq!(
+        db.hit("b", 60, 1_061)?,
+        WindowCount {
+            hits: 1,
+            window_start: 1_061
+        }
+    );
+
+    // The audit trail reads back in order.
+    let events: Vec<String> = db
+        .events_since(0, 100)?
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        events,
+        ["ev1", "ev2b", "e-a1-1", "ev4", "ev7", "e-a2-3", "ev9", "ev11"],
+        "exactly the writes that happened, in order"
+    );
+
+    // Purging drops what expired, and keeps what did not.
+    db.insert_auth_request(&AuthRequestRecord {
+        expires_at: 200_000,
+        ..request("fresh")
+    })?;
+    // A request that issued a code stays a day past its expiry (to recognise a replay);
+    // the others go at once.
+    db.purge_expired(10_000)?;
+    assert!(
+        db.auth_request("r1")?.is_some(),
+        "a redeemed request stays a day"
+    );
+    for gone in ["r2", "r3", "r4"] {
+        assert_eq!(db.auth_request(gone)?, None, "{gone}");
+    }
+    db.purge_expired(100_000)?;
     assert_eq!(db.auth_request("r1")?, None);
+    assert!(
+        db.auth_request("fresh")?.is_some(),
+        "an unexpired request survives"
+    );
+    assert_eq!(db.application("a2")?, None, "expired applications go");
     Ok(())
 }
 
@@ -184,17 +465,20 @@ fn concurrent_first_start(backend: &Backend) -> anyhow::Result<()> {
     let handles: Vec<_> = (0..3)
         .map(|_| {
             let (url, key) = (url.clone(), key.clone());
-            std::thread::spawn(move || -> anyhow::Result<eid_proto::oauth::Jwks> {
-                let db = Database::open(&url, 2)?;
-                let config = eid_core::ProviderConfig::new("http://localhost:1".parse()?);
-                let provider = eid_core::Provider::open(
-                    Arc::new(db),
-                    &MasterKey::from_base64(&key)?,
-                    config,
-                    0,
-                )?;
-                Ok(provider.jwks())
-            })
+            std::thread::spawn(
+                move || -> anyhow::Result<(eid_proto::oauth::Jwks, eid_proto::oauth::Jwks)> {
+                    let db = Database::open(&url, 2).context("opening")?;
+                    let config = eid_core::ProviderConfig::new("http://localhost:1".parse()?);
+                    let provider = eid_core::Provider::open(
+                        Arc::new(db),
+                        &MasterKey::from_base64(&key)?,
+                        config,
+                        0,
+                    )
+                    .context("opening the provider")?;
+                    Ok((provider.jwks(), provider.connector_jwks()))
+                },
+            )
         })
         .collect();
     let mut sets = Vec::new();
@@ -206,21 +490,23 @@ fn concurrent_first_start(backend: &Backend) -> anyhow::Result<()> {
         "nodes disagree on keys"
     );
     let db = Database::open(&url, 1)?;
-    assert_eq!(db.signing_keys()?.len(), 2);
+    assert_eq!(db.signing_keys(KeyPurpose::Token)?.len(), 2);
+    assert_eq!(db.signing_keys(KeyPurpose::Connector)?.len(), 1);
     let sealer = MasterKey::from_base64(&key)?.derive_keys().data;
     assert_eq!(
-        SoftwareKeys::load(&sealer, &db.signing_keys()?)
+        SoftwareKeys::load(&sealer, &db.signing_keys(KeyPurpose::Token)?)
             .map(|k| eid_core::keys::TokenKeys::jwks(&k))?,
-        sets[0]
+        sets[0].0
     );
     Ok(())
 }
 
-#[test]
-fn storage_contract_holds_on_every_backend() -> anyhow::Result<()> {
-    for backend in backends()? {
-        contract(&backend).map_err(|e| e.context(format!("on {backend:?}")))?;
-        concurrent_first_start(&backend).map_err(|e| e.context(format!("on {backend:?}")))?;
-    }
-    Ok(())
+async fn storage(backend: Backend) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        contract(&backend).map_err(|e| e.context("contract"))?;
+        concurrent_first_start(&backend).map_err(|e| e.context("concurrent first start"))
+    })
+    .await?
 }
+
+on_every_backend!(storage_contract_holds, storage);

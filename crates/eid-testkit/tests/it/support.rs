@@ -2,8 +2,8 @@
 //! and the phone (eid-wallet), wired together.
 
 use anyhow::{anyhow, bail, Context as _};
-use eid_proto::api::EnrolmentRequest;
-use eid_testkit::TestServer;
+use eid_proto::api::{EnrolmentRequest, ProofingEvidence};
+use eid_testkit::{Backend, Resident, TestOptions, TestServer};
 use eid_wallet::Wallet;
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
@@ -17,6 +17,19 @@ use openidconnect::{
 use url::Url;
 
 pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
+
+/// The sandbox registry binary, run by the test kit as a process of its own.
+pub const REGISTRY_EXE: &str = env!("CARGO_BIN_EXE_eid-testkit-registry");
+
+/// Options with the sandbox registry.
+pub fn with_registry() -> TestOptions {
+    TestOptions::with_registry(REGISTRY_EXE)
+}
+
+/// A server with its sandbox registry and test residents.
+pub async fn start(backend: Backend) -> anyhow::Result<TestServer> {
+    TestServer::start_with(backend, with_registry()).await
+}
 
 pub type Client = CoreClient<
     EndpointSet,
@@ -270,7 +283,7 @@ impl Browser {
                 let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
                     .ok_or_else(|| anyhow!("consent form without csrf_token"))?;
                 anyhow::ensure!(
-                    html.contains("您的電郵地址"),
+                    html.contains("您的中英文姓名"),
                     "consent page is not bilingual"
                 );
                 Ok(Next::Consent {
@@ -307,30 +320,48 @@ pub fn location(response: &reqwest::Response) -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// A citizen's particulars; `hkid` varies per test citizen.
-pub fn citizen(hkid: &str) -> EnrolmentRequest {
+/// An application for a resident, with contact details nothing will prove.
+pub fn application(resident: &Resident) -> EnrolmentRequest {
     EnrolmentRequest {
-        english_name: "CHAN Tai Man".into(),
-        chinese_name: Some("陳大文".into()),
-        date_of_birth: "1990-02-28".into(),
-        gender: "M".into(),
-        hkid: hkid.into(),
-        email: Some("tm.chan@example.hk".into()),
+        english_name: resident.english_name.clone(),
+        chinese_name: Some(resident.chinese_name.clone()),
+        date_of_birth: resident.date_of_birth.clone(),
+        gender: resident.gender.clone(),
+        hkid: resident.hkid.clone(),
+        email: Some("citizen@example.hk".into()),
         phone: Some("+852 9123 4567".into()),
         address: Some("1 Queen's Road Central, Hong Kong".into()),
         device_name: "Test phone".into(),
     }
 }
 
-/// Valid HKID numbers for distinct test citizens (check digits computed per the algorithm).
-pub const HKIDS: [&str; 4] = ["A123456(3)", "C668668(9)", "AB987654(3)", "G123456(A)"];
+/// What a resident's phone reads from their card, with the live capture of their face.
+pub fn evidence(server: &TestServer, resident: &Resident) -> anyhow::Result<ProofingEvidence> {
+    Ok(ProofingEvidence {
+        hkid: resident.hkid.clone(),
+        english_name: resident.english_name.clone(),
+        date_of_birth: resident.date_of_birth.clone(),
+        face_template: server.capture(resident)?,
+    })
+}
 
-/// A wallet enrolled on the server.
-pub async fn enrolled_wallet(server: &TestServer, hkid: &str) -> anyhow::Result<Wallet> {
+/// A wallet that applied for resident `index` (not proven).
+pub async fn applied_wallet(server: &TestServer, index: usize) -> anyhow::Result<Wallet> {
     let mut wallet = Wallet::in_memory();
     wallet
-        .enrol(&Url::parse(&server.issuer())?, &citizen(hkid))
+        .enrol(
+            &Url::parse(&server.issuer())?,
+            &application(&server.residents()[index]),
+        )
         .await?;
+    Ok(wallet)
+}
+
+/// A wallet of resident `index`, proven remotely (level basic).
+pub async fn proven_wallet(server: &TestServer, index: usize) -> anyhow::Result<Wallet> {
+    let mut wallet = applied_wallet(server, index).await?;
+    let resident = server.residents()[index].clone();
+    wallet.prove(&evidence(server, &resident)?).await?;
     Ok(wallet)
 }
 
@@ -408,3 +439,45 @@ pub fn with_param(url: &Url, name: &str, value: Option<&str>) -> Url {
     out.query_pairs_mut().clear().extend_pairs(pairs);
     out
 }
+
+/// One test per backend for a scenario `async fn(Backend) -> anyhow::Result<()>`: SQLite
+/// always, PostgreSQL when `DATABASE_URL` is set (a failure when `EID_REQUIRE_POSTGRES=1` and
+/// it is not). Separate tests, so one backend's failure does not hide the other's.
+macro_rules! on_every_backend {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$scenario(eid_testkit::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                match eid_testkit::backends()?
+                    .into_iter()
+                    .find(|b| matches!(b, eid_testkit::Backend::Postgres(_)))
+                {
+                    Some(backend) => super::$scenario(backend).await,
+                    None => {
+                        eprintln!("PostgreSQL is not configured (DATABASE_URL): skipped");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_every_backend;
+
+/// Asserts that `body` leaves every stored row as it was (the audit trail and rate-limit
+/// counters aside, which record attempts).
+macro_rules! unchanged {
+    ($server:expr, $body:expr) => {{
+        let before = $server.fingerprint().await?;
+        let out = $body;
+        let after = $server.fingerprint().await?;
+        assert_eq!(before, after, "a refused request changed stored data");
+        out
+    }};
+}
+pub(crate) use unchanged;

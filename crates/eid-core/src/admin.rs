@@ -1,0 +1,177 @@
+//! What an operator does to an account: suspend it, resume it, close it (acting on a court
+//! order, a death registration, or the citizen's request). Each act is in the audit trail with
+//! its reason.
+//!
+//! - Suspended: no login, no token works, no wallet session; resumable.
+//! - Closed: the particulars, devices, sessions, tokens and consents are erased; the account's
+//!   row stays, without a level, as the HKID number's tombstone, so that proofing reopens the
+//!   same account (a relying party then sees the same pairwise `sub` again).
+
+use crate::account::AccountStatus;
+use crate::audit::{Actor, Detail, Event};
+use crate::crypto::normalise_reference;
+use crate::hkid::Hkid;
+use crate::store::CitizenRecord;
+use crate::{Error, Provider};
+
+/// How an operator names an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountSelector {
+    /// The account's reference (`K7Q2-M9XD`).
+    Reference(String),
+    /// The holder's identity card number (as a court order or death registration gives it).
+    Hkid(String),
+}
+
+/// Why an operator acts; recorded with the act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminReason {
+    CourtOrder,
+    DeathRegistration,
+    CitizenRequest,
+    SuspectedCompromise,
+    Other,
+}
+
+impl AdminReason {
+    pub const ALL: [AdminReason; 5] = [
+        Self::CourtOrder,
+        Self::DeathRegistration,
+        Self::CitizenRequest,
+        Self::SuspectedCompromise,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CourtOrder => "court-order",
+            Self::DeathRegistration => "death-registration",
+            Self::CitizenRequest => "citizen-request",
+            Self::SuspectedCompromise => "suspected-compromise",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl Provider {
+    /// Finds an account by reference or HKID number.
+    pub fn find_account(&self, selector: &AccountSelector) -> Result<CitizenRecord, Error> {
+        let found = match selector {
+            AccountSelector::Reference(r) => {
+                let reference = normalise_reference(r)
+                    .ok_or_else(|| Error::invalid("reference", "is not an account reference"))?;
+                self.store.citizen_by_reference(&reference)?
+            }
+            AccountSelector::Hkid(h) => {
+                let hkid = Hkid::parse(h).map_err(|e| Error::invalid("hkid", e.to_string()))?;
+                self.store
+                    .citizen_by_hkid(&self.hkid_index(hkid.canonical()))?
+            }
+        };
+        found.ok_or(Error::NotFound("account"))
+    }
+
+    fn set_status(
+        &self,
+        selector: &AccountSelector,
+        from: &[AccountStatus],
+        to: AccountStatus,
+        action: &'static str,
+        reason: AdminReason,
+        now: i64,
+    ) -> Result<CitizenRecord, Error> {
+        let account = self.find_account(selector)?;
+        let event = self.record(
+            Event::new(action, &Actor::Operator)
+                .citizen(&account.citizen_id)
+                .detail(Detail {
+                    reason: Some(reason.as_str().to_owned()),
+                    ..Detail::default()
+                }),
+            now,
+        )?;
+        if !self
+            .store
+            .set_account_status(&account.citizen_id, from, to, &event)?
+        {
+            return Err(Error::Conflict(format!(
+                "the account is {}",
+                account.status.as_str()
+            )));
+        }
+        tracing::info!(citizen_id = %account.citizen_id, action, reason = reason.as_str(), "account status changed");
+        Ok(CitizenRecord {
+            status: to,
+            ..account
+        })
+    }
+
+    /// Suspends an active account: its logins, tokens and wallet sessions stop working.
+    pub fn suspend_account(
+        &self,
+        selector: &AccountSelector,
+        reason: AdminReason,
+        now: i64,
+    ) -> Result<CitizenRecord, Error> {
+        self.set_status(
+            selector,
+            &[AccountStatus::Active],
+            AccountStatus::Suspended,
+            "account.suspended",
+            reason,
+            now,
+        )
+    }
+
+    /// Resumes a suspended account.
+    pub fn resume_account(
+        &self,
+        selector: &AccountSelector,
+        reason: AdminReason,
+        now: i64,
+    ) -> Result<CitizenRecord, Error> {
+        self.set_status(
+            selector,
+            &[AccountStatus::Suspended],
+            AccountStatus::Active,
+            "account.resumed",
+            reason,
+            now,
+        )
+    }
+
+    /// Closes an account and erases what it holds; the HKID index stays as a tombstone.
+    pub fn close_account(
+        &self,
+        selector: &AccountSelector,
+        reason: AdminReason,
+        now: i64,
+    ) -> Result<CitizenRecord, Error> {
+        let account = self.find_account(selector)?;
+        if account.status == AccountStatus::Closed {
+            return Err(Error::Conflict("the account is already closed".into()));
+        }
+        let event = self.record(
+            Event::new("account.closed", &Actor::Operator)
+                .citizen(&account.citizen_id)
+                .detail(Detail {
+                    reason: Some(reason.as_str().to_owned()),
+                    ..Detail::default()
+                }),
+            now,
+        )?;
+        if !self.store.close_account(&account.citizen_id, &event)? {
+            return Err(Error::Conflict("the account changed; try again".into()));
+        }
+        tracing::info!(citizen_id = %account.citizen_id, reason = reason.as_str(), "account closed");
+        Ok(CitizenRecord {
+            status: AccountStatus::Closed,
+            level: None,
+            ..account
+        })
+    }
+}

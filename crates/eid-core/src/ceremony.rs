@@ -1,0 +1,176 @@
+//! Single-use ceremonies (WebAuthn challenges, one-time codes) with sealed server-side state,
+//! and WebAuthn challenges that commit to the data the authenticator approves.
+//!
+//! A plain WebAuthn challenge is random: the signature proves the device answered *this*
+//! ceremony. A committed challenge is `SHA-256(label || 0 || nonce || SHA-256(data))` over the
+//! ceremony's random nonce: the signature then also covers `data` (the evidence of an identity
+//! proofing, a citizen's decision), so the signed request cannot be altered in transit and can be
+//! checked again later from the data alone.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{random_token, Aad};
+use crate::store::{CeremonyPurpose, CeremonyRecord};
+use crate::{Error, Provider};
+
+/// The challenge that commits to `data` under `nonce` (the random challenge of the ceremony).
+pub fn committed_challenge(label: &str, nonce: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0u8]);
+    h.update(nonce);
+    h.update(Sha256::digest(data));
+    h.finalize().into()
+}
+
+/// Replaces the challenge a webauthn-rs authentication state expects (its `ast.challenge`) with
+/// `challenge`. The state is the crate's serialisable form (feature
+/// `danger-allow-state-serialisation`), whose shape the unit test below pins: a webauthn-rs
+/// upgrade that changes it fails that test instead of silently accepting the random nonce.
+pub(crate) fn rebind_challenge<S: Serialize + DeserializeOwned>(
+    state: &S,
+    challenge: &[u8],
+) -> Result<S, Error> {
+    let mut value = serde_json::to_value(state)
+        .map_err(|e| Error::Internal(format!("serialising WebAuthn state: {e}")))?;
+    let slot = value
+        .get_mut("ast")
+        .and_then(|ast| ast.get_mut("challenge"))
+        .filter(|c| c.is_string())
+        .ok_or_else(|| Error::Internal("WebAuthn state has no ast.challenge".into()))?;
+    *slot = serde_json::Value::String(crate::crypto::b64url(challenge));
+    serde_json::from_value(value)
+        .map_err(|e| Error::Internal(format!("rebuilding WebAuthn state: {e}")))
+}
+
+impl Provider {
+    /// Stores a ceremony with sealed `state` under a fresh random id; returns the id.
+    pub(crate) fn put_ceremony<T: Serialize>(
+        &self,
+        purpose: CeremonyPurpose,
+        subject_id: Option<String>,
+        state: &T,
+        expires_at: i64,
+    ) -> Result<String, Error> {
+        let ceremony_id = random_token();
+        self.put_ceremony_as(&ceremony_id, purpose, subject_id, state, expires_at)?;
+        Ok(ceremony_id)
+    }
+
+    /// Stores a ceremony under a given id (the hash of a one-time code, say).
+    pub(crate) fn put_ceremony_as<T: Serialize>(
+        &self,
+        ceremony_id: &str,
+        purpose: CeremonyPurpose,
+        subject_id: Option<String>,
+        state: &T,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        self.store.insert_ceremony(&CeremonyRecord {
+            state: self
+                .derived
+                .data
+                .seal_json(Aad::Ceremony(ceremony_id), state)?,
+            ceremony_id: ceremony_id.to_owned(),
+            purpose,
+            subject_id,
+            expires_at,
+        })?;
+        Ok(())
+    }
+
+    /// Takes a single-use ceremony (it is deleted whether or not what follows succeeds) and
+    /// opens its sealed state; an expired or unknown ceremony is `Gone(what)`.
+    pub(crate) fn take_ceremony<T: DeserializeOwned>(
+        &self,
+        ceremony_id: &str,
+        purpose: CeremonyPurpose,
+        what: &'static str,
+        now: i64,
+    ) -> Result<(CeremonyRecord, T), Error> {
+        let ceremony = self
+            .store
+            .take_ceremony(ceremony_id, purpose)?
+            .filter(|c| c.expires_at > now)
+            .ok_or(Error::Gone(what))?;
+        let state = self
+            .derived
+            .data
+            .open_json(Aad::Ceremony(ceremony_id), &ceremony.state)?;
+        Ok((ceremony, state))
+    }
+
+    /// Reads a ceremony without taking it (a one-time link shown before it is used).
+    pub(crate) fn peek_ceremony<T: DeserializeOwned>(
+        &self,
+        ceremony_id: &str,
+        purpose: CeremonyPurpose,
+        what: &'static str,
+        now: i64,
+    ) -> Result<(CeremonyRecord, T), Error> {
+        let ceremony = self
+            .store
+            .ceremony(ceremony_id, purpose)?
+            .filter(|c| c.expires_at > now)
+            .ok_or(Error::Gone(what))?;
+        let state = self
+            .derived
+            .data
+            .open_json(Aad::Ceremony(ceremony_id), &ceremony.state)?;
+        Ok((ceremony, state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webauthn_rs::prelude::PasskeyAuthentication;
+
+    #[test]
+    fn committed_challenges_depend_on_every_input() {
+        let base = committed_challenge("eid-proofing", b"nonce", b"data");
+        assert_ne!(base, committed_challenge("eid-other", b"nonce", b"data"));
+        assert_ne!(
+            base,
+            committed_challenge("eid-proofing", b"nonce2", b"data")
+        );
+        assert_ne!(base, committed_challenge("eid-proofing", b"nonce", b"datb"));
+        // Pinned, so the wallet's copy of the formula can be checked against it.
+        assert_eq!(
+            crate::crypto::b64url(&base),
+            crate::crypto::b64url(&{
+                let mut h = Sha256::new();
+                h.update(b"eid-proofing\0nonce");
+                h.update(Sha256::digest(b"data"));
+                <[u8; 32]>::from(h.finalize())
+            })
+        );
+    }
+
+    #[test]
+    fn the_webauthn_state_challenge_can_be_rebound() {
+        let webauthn = webauthn_rs::WebauthnBuilder::new(
+            "localhost",
+            &url::Url::parse("http://localhost:8080").unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        let (options, state): (_, webauthn_rs::prelude::DiscoverableAuthentication) =
+            webauthn.start_discoverable_authentication().unwrap();
+        let nonce: &[u8] = AsRef::<[u8]>::as_ref(&options.public_key.challenge);
+        let challenge = committed_challenge("t", nonce, b"x");
+        let rebound = rebind_challenge(&state, &challenge).unwrap();
+        let json = serde_json::to_value(&rebound).unwrap();
+        assert_eq!(
+            json["ast"]["challenge"],
+            serde_json::Value::String(crate::crypto::b64url(&challenge))
+        );
+        // The other state type carries the same shape.
+        let value = serde_json::json!({"ast": json["ast"].clone()});
+        let passkey: PasskeyAuthentication = serde_json::from_value(value).unwrap();
+        assert!(rebind_challenge(&passkey, &challenge).is_ok());
+    }
+}

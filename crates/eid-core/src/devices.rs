@@ -1,0 +1,451 @@
+//! A citizen's devices: verifying their assertions, the wallet's account-management session,
+//! listing and removing devices, adding one with a link code, and the account's history.
+//!
+//! Guards against a device taking the account over:
+//! - a device that joined by link code may not remove a device older than itself for a
+//!   cooling-off period ([`ProviderConfig::link_cooling_off`](crate::ProviderConfig)), so a
+//!   stolen unlocked phone or a copied wallet cannot evict the citizen's own phone at once;
+//! - every removal is recorded in the account's history, which every remaining device lists;
+//! - a removed device's sessions and the logins it approved but that have not issued a code die
+//!   with it.
+//!
+//! Whoever lost every device proves themselves again (identity proofing) and recovers the
+//! account on a new phone.
+
+use eid_proto::api::{
+    AccountEvent, AccountHistory, AccountInfo, Device, DeviceBound, DeviceLink,
+    PublicKeyCredential, RegisterPublicKeyCredential, RegistrationChallenge, SessionChallenge,
+    SessionToken,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PasskeyRegistration};
+
+use crate::account::{AccountStatus, JoinedBy, Level, Profile};
+use crate::audit::{Actor, Detail, Event};
+use crate::crypto::{b64url, random_token, sha256, Aad};
+use crate::enrolment::validate_device_name;
+use crate::error::AccountRefusal;
+use crate::store::{
+    CeremonyPurpose, CitizenRecord, DeleteDevice, DeviceRecord, WalletSessionRecord,
+};
+use crate::{Error, Provider};
+
+/// Session ceremony state, sealed at rest.
+#[derive(Serialize, Deserialize)]
+struct SessionState {
+    authentication: DiscoverableAuthentication,
+}
+
+/// A device link carries no state beyond its account (the ceremony's subject).
+#[derive(Serialize, Deserialize)]
+struct LinkState {}
+
+/// Registration of a phone joining by link code, sealed at rest.
+#[derive(Serialize, Deserialize)]
+struct LinkRegisterState {
+    registration: PasskeyRegistration,
+    user_handle: String,
+    citizen_id: String,
+    device_name: String,
+}
+
+/// The level an account may log in with, or why it may not.
+pub(crate) fn usable_level(account: &CitizenRecord) -> Result<Level, Error> {
+    match account.status {
+        AccountStatus::Suspended => Err(Error::AccountRefused(AccountRefusal::Suspended)),
+        AccountStatus::Closed => Err(Error::AccountRefused(AccountRefusal::Closed)),
+        AccountStatus::Active => account
+            .level
+            .ok_or(Error::AccountRefused(AccountRefusal::NeverProven)),
+    }
+}
+
+impl Provider {
+    /// Verifies a discoverable assertion: the credential must be a bound device's, created with
+    /// the user handle the assertion carries. Records the use. Returns the device and account.
+    pub(crate) fn verify_assertion(
+        &self,
+        credential: &PublicKeyCredential,
+        authentication: DiscoverableAuthentication,
+        now: i64,
+    ) -> Result<(DeviceRecord, CitizenRecord), Error> {
+        let (user, credential_id) = self
+            .webauthn
+            .identify_discoverable_authentication(credential)
+            .map_err(|e| Error::DeviceRefused(format!("assertion names no account: {e}")))?;
+        let credential_id = b64url(credential_id);
+        let Some((device, account)) = self.store.device_by_credential(&credential_id)? else {
+            let applied = self.store.application_by_credential(&credential_id)?;
+            if applied.is_some_and(|a| a.status == crate::store::ApplicationStatus::Open) {
+                return Err(Error::AccountRefused(AccountRefusal::NotProven));
+            }
+            return Err(Error::DeviceRefused(
+                "this device is not bound to an account".into(),
+            ));
+        };
+        if device.user_handle != user.to_string() {
+            return Err(Error::DeviceRefused(
+                "this device is not bound to the account its assertion names".into(),
+            ));
+        }
+        let mut passkey: Passkey = serde_json::from_str(&device.passkey)
+            .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))?;
+        let result = self
+            .webauthn
+            .finish_discoverable_authentication_v2(credential, authentication, &passkey)
+            .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
+        passkey.update_credential(&result);
+        let passkey = serde_json::to_string(&passkey)
+            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        self.store.touch_device(&device.device_id, &passkey, now)?;
+        Ok((device, account))
+    }
+
+    /// Starts a wallet session: a challenge any bound device can answer.
+    pub fn start_wallet_session(&self, now: i64) -> Result<SessionChallenge, Error> {
+        let (options, authentication) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
+        let ceremony_id = self.put_ceremony(
+            CeremonyPurpose::Session,
+            None,
+            &SessionState { authentication },
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(SessionChallenge {
+            ceremony_id,
+            options,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Finishes a wallet session: verifies the assertion and issues a short-lived bearer token.
+    pub fn finish_wallet_session(
+        &self,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        now: i64,
+    ) -> Result<SessionToken, Error> {
+        let (_, state): (_, SessionState) = self.take_ceremony(
+            ceremony_id,
+            CeremonyPurpose::Session,
+            "session challenge",
+            now,
+        )?;
+        let (device, account) = self.verify_assertion(credential, state.authentication, now)?;
+        match account.status {
+            AccountStatus::Active => {}
+            AccountStatus::Suspended => {
+                return Err(Error::AccountRefused(AccountRefusal::Suspended))
+            }
+            AccountStatus::Closed => return Err(Error::AccountRefused(AccountRefusal::Closed)),
+        }
+        let token = random_token();
+        self.store.insert_wallet_session(&WalletSessionRecord {
+            token_hash: sha256(token.as_bytes()).to_vec(),
+            citizen_id: device.citizen_id.clone(),
+            device_id: device.device_id.clone(),
+            expires_at: now + self.config.wallet_session_ttl,
+        })?;
+        Ok(SessionToken {
+            access_token: token,
+            token_type: "Bearer".into(),
+            expires_in: self.config.wallet_session_ttl.unsigned_abs(),
+            citizen_id: device.citizen_id,
+            device_id: device.device_id,
+        })
+    }
+
+    /// Resolves a wallet session token. The session ends with its device, and with the
+    /// account's suspension.
+    pub fn wallet_session(&self, token: &str, now: i64) -> Result<WalletSessionRecord, Error> {
+        let session = self
+            .store
+            .wallet_session(&sha256(token.as_bytes()))?
+            .filter(|s| s.expires_at > now)
+            .ok_or(Error::Unauthenticated)?;
+        let devices = self.store.devices(&session.citizen_id)?;
+        if !devices.iter().any(|d| d.device_id == session.device_id) {
+            return Err(Error::Unauthenticated);
+        }
+        let account = self
+            .store
+            .citizen(&session.citizen_id)?
+            .ok_or(Error::Unauthenticated)?;
+        if account.status != AccountStatus::Active {
+            return Err(Error::Unauthenticated);
+        }
+        Ok(session)
+    }
+
+    /// The account the session belongs to.
+    pub fn account_info(&self, session: &WalletSessionRecord) -> Result<AccountInfo, Error> {
+        let account = self
+            .store
+            .citizen(&session.citizen_id)?
+            .ok_or(Error::Unauthenticated)?;
+        Ok(AccountInfo {
+            citizen_id: account.citizen_id,
+            reference: account.reference,
+            level: account.level.map(|l| l.as_str().to_owned()),
+            status: account.status.as_str().to_owned(),
+        })
+    }
+
+    /// The account's bound devices.
+    pub fn devices(&self, session: &WalletSessionRecord) -> Result<Vec<Device>, Error> {
+        Ok(self
+            .store
+            .devices(&session.citizen_id)?
+            .into_iter()
+            .map(|d| Device {
+                device_id: d.device_id,
+                name: d.name,
+                created_at: d.created_at,
+                last_used_at: d.last_used_at,
+                joined_by: d.joined_by.as_str().to_owned(),
+            })
+            .collect())
+    }
+
+    /// Unbinds a device. The last device cannot be removed (the account would be unreachable),
+    /// and a device that joined by link code cannot remove an older one during its cooling-off
+    /// period.
+    pub fn remove_device(
+        &self,
+        session: &WalletSessionRecord,
+        device_id: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let devices = self.store.devices(&session.citizen_id)?;
+        let acting = devices
+            .iter()
+            .find(|d| d.device_id == session.device_id)
+            .ok_or(Error::Unauthenticated)?;
+        let target = devices
+            .iter()
+            .find(|d| d.device_id == device_id)
+            .ok_or(Error::NotFound("device"))?;
+        let cooling_until = acting.created_at + self.config.link_cooling_off;
+        if acting.joined_by == JoinedBy::Link
+            && now < cooling_until
+            && target.created_at < acting.created_at
+        {
+            return Err(Error::Forbidden(format!(
+                "a device that joined with a link code cannot remove an older device for {} days after joining; {} days remain",
+                self.config.link_cooling_off / 86_400,
+                (cooling_until - now + 86_399) / 86_400
+            )));
+        }
+        let event = self.record(
+            Event::new(
+                "device.removed",
+                &Actor::Citizen {
+                    device_id: Some(session.device_id.clone()),
+                },
+            )
+            .citizen(&session.citizen_id)
+            .device(device_id)
+            .detail(Detail {
+                device_name: Some(target.name.clone()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        match self
+            .store
+            .remove_device(&session.citizen_id, device_id, &event)?
+        {
+            DeleteDevice::Deleted => {
+                tracing::info!(citizen_id = %session.citizen_id, device_id, "device removed");
+                Ok(())
+            }
+            DeleteDevice::NotFound => Err(Error::NotFound("device")),
+            DeleteDevice::LastDevice => Err(Error::Conflict(
+                "this is the account's only device; bind another before removing it".into(),
+            )),
+        }
+    }
+
+    /// Issues a one-time code with which another phone joins the account.
+    pub fn create_device_link(
+        &self,
+        session: &WalletSessionRecord,
+        now: i64,
+    ) -> Result<DeviceLink, Error> {
+        let code = random_token();
+        self.put_ceremony_as(
+            &b64url(&sha256(code.as_bytes())),
+            CeremonyPurpose::Link,
+            Some(session.citizen_id.clone()),
+            &LinkState {},
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(DeviceLink {
+            code,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Redeems a device-link code: starts registering the new phone to the code's account.
+    pub fn redeem_device_link(
+        &self,
+        code: &str,
+        device_name: &str,
+        now: i64,
+    ) -> Result<RegistrationChallenge, Error> {
+        let device_name = validate_device_name(device_name)?;
+        let (ceremony, LinkState {}) = self.take_ceremony(
+            &b64url(&sha256(code.as_bytes())),
+            CeremonyPurpose::Link,
+            "device link code",
+            now,
+        )?;
+        let citizen_id = ceremony.subject_id.ok_or(Error::Gone("device link code"))?;
+        let account = self
+            .store
+            .citizen(&citizen_id)?
+            .ok_or(Error::Gone("device link code"))?;
+        usable_level(&account)?;
+        let existing: Vec<_> = self
+            .store
+            .devices(&citizen_id)?
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Passkey>(&d.passkey).ok())
+            .map(|p| p.cred_id().clone())
+            .collect();
+        let user_handle = Uuid::new_v4();
+        let (options, registration) = self
+            .webauthn
+            .start_passkey_registration(user_handle, "eid citizen", "eid", Some(existing))
+            .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        let ceremony_id = self.put_ceremony(
+            CeremonyPurpose::Register,
+            Some(citizen_id.clone()),
+            &LinkRegisterState {
+                registration,
+                user_handle: user_handle.to_string(),
+                citizen_id,
+                device_name,
+            },
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(RegistrationChallenge {
+            ceremony_id,
+            options,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Finishes a linked phone's registration: verifies the attestation and binds the device.
+    pub fn finish_registration(
+        &self,
+        ceremony_id: &str,
+        credential: &RegisterPublicKeyCredential,
+        now: i64,
+    ) -> Result<DeviceBound, Error> {
+        let (_, state): (_, LinkRegisterState) =
+            self.take_ceremony(ceremony_id, CeremonyPurpose::Register, "registration", now)?;
+        let passkey = self
+            .webauthn
+            .finish_passkey_registration(credential, &state.registration)
+            .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
+        let credential_id = b64url(passkey.cred_id().as_ref());
+        self.check_credential_is_new(&credential_id)?;
+        let device = DeviceRecord {
+            device_id: Uuid::new_v4().to_string(),
+            citizen_id: state.citizen_id.clone(),
+            credential_id,
+            user_handle: state.user_handle,
+            name: state.device_name,
+            passkey: serde_json::to_string(&passkey)
+                .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?,
+            joined_by: JoinedBy::Link,
+            created_at: now,
+            last_used_at: None,
+        };
+        let event = self.record(
+            Event::new(
+                "device.bound",
+                &Actor::Citizen {
+                    device_id: Some(device.device_id.clone()),
+                },
+            )
+            .citizen(&device.citizen_id)
+            .device(&device.device_id)
+            .detail(Detail {
+                device_name: Some(device.name.clone()),
+                reason: Some("link".into()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        self.store
+            .insert_device(&device, &event)
+            .map_err(|e| match e {
+                crate::store::StoreError::Duplicate(_) => Error::Conflict(
+                    "this credential is already registered; create a new one".into(),
+                ),
+                crate::store::StoreError::Conflict(_) => Error::Gone("device link code"),
+                other => other.into(),
+            })?;
+        tracing::info!(citizen_id = %device.citizen_id, device_id = %device.device_id, "device bound by link");
+        Ok(DeviceBound {
+            citizen_id: device.citizen_id,
+            device_id: device.device_id,
+        })
+    }
+
+    /// The account's history, newest first: proofing, recoveries, devices bound and removed,
+    /// suspensions.
+    pub fn account_history(
+        &self,
+        session: &WalletSessionRecord,
+        limit: usize,
+    ) -> Result<AccountHistory, Error> {
+        let events = self
+            .store
+            .account_events(&session.citizen_id, limit.min(500))?
+            .into_iter()
+            .map(|r| self.open_entry(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AccountHistory {
+            events: events
+                .into_iter()
+                .map(|e| AccountEvent {
+                    at: e.at,
+                    action: e.action,
+                    actor: e.actor_kind.as_str().to_owned(),
+                    actor_device_id: match e.actor_kind {
+                        crate::store::ActorKind::Citizen => e.actor_id,
+                        _ => None,
+                    },
+                    device_id: e.device_id,
+                    device_name: e.detail.device_name,
+                })
+                .collect(),
+        })
+    }
+
+    /// Opens an account's profile, unless it was erased.
+    pub(crate) fn profile_of(&self, citizen_id: &str) -> Result<Option<Profile>, Error> {
+        let Some(sealed) = self.store.profile(citizen_id)? else {
+            return Ok(None);
+        };
+        let json = self
+            .derived
+            .data
+            .open(&Aad::Citizen(citizen_id).bytes(), &sealed)?;
+        Profile::from_json(&json)
+            .map(Some)
+            .map_err(|e| Error::Internal(format!("a stored profile does not parse: {e}")))
+    }
+
+    /// Opens a citizen's profile.
+    pub fn profile(&self, citizen_id: &str) -> Result<Profile, Error> {
+        self.profile_of(citizen_id)?
+            .ok_or(Error::NotFound("account"))
+    }
+}

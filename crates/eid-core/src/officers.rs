@@ -1,0 +1,605 @@
+//! Registration officers and the officer console: in-person identity proofing (level `plus`).
+//!
+//! An administrator creates an officer at the command line, which prints a one-time enrolment
+//! link. The officer opens it on the console (a separate listener, never the public one) and
+//! registers their own security key; from then on they sign in with it. At the counter they find
+//! an application by the reference the citizen shows, compare the physical identity card with
+//! the particulars, record what evidence they saw, and approve or reject. Every step is in the
+//! audit trail: who, when, which application, which evidence.
+
+use eid_proto::api::{
+    PublicKeyCredential, RegisterPublicKeyCredential, RegistrationChallenge, SessionChallenge,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PasskeyRegistration};
+use webauthn_rs::Webauthn;
+
+use crate::account::{AccountStatus, Contact, Level, Particulars};
+use crate::audit::{Actor, Detail, Event};
+use crate::crypto::{b64url, ct_eq, normalise_reference, random_token, sha256};
+use crate::enrolment::validate_device_name;
+use crate::proofing::{Proof, ProofingOutcome};
+use crate::store::{
+    ApplicationKind, ApplicationStatus, CeremonyPurpose, OfficerCredentialRecord, OfficerRecord,
+    OfficerSessionRecord,
+};
+use crate::{Error, Provider};
+
+/// A new officer and the one-time token of their enrolment link (shown once).
+#[derive(Debug)]
+pub struct NewOfficer {
+    pub officer: OfficerRecord,
+    pub invite_token: String,
+}
+
+/// The invitation carries nothing beyond its officer (the ceremony's subject).
+#[derive(Serialize, Deserialize)]
+struct InviteState {}
+
+#[derive(Serialize, Deserialize)]
+struct RegisterState {
+    registration: PasskeyRegistration,
+    user_handle: String,
+    /// The invitation's ceremony id: consumed when the key is registered.
+    invite_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LoginState {
+    authentication: DiscoverableAuthentication,
+}
+
+/// A signed-in officer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerSession {
+    pub officer: OfficerRecord,
+    /// Every console form carries it.
+    pub csrf_token: String,
+}
+
+/// A new console session: the token goes in a cookie, only its hash is stored.
+#[derive(Debug)]
+pub struct OfficerLogin {
+    pub token: String,
+    pub session: OfficerSession,
+}
+
+/// What an officer recorded seeing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Evidence {
+    /// The physical identity card, checked against the particulars and the person.
+    HkidCard,
+    /// A document proving the residential address (makes the address a proven claim).
+    ProofOfAddress,
+}
+
+impl Evidence {
+    pub const ALL: [Evidence; 2] = [Evidence::HkidCard, Evidence::ProofOfAddress];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HkidCard => "hkid_card",
+            Self::ProofOfAddress => "proof_of_address",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// Why an officer rejected an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The card's particulars differ from the application's.
+    CardMismatch,
+    /// The person is not the card's holder.
+    PersonMismatch,
+    /// The card is damaged, expired or not genuine.
+    DocumentInvalid,
+    Other,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 4] = [
+        Self::CardMismatch,
+        Self::PersonMismatch,
+        Self::DocumentInvalid,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CardMismatch => "card_mismatch",
+            Self::PersonMismatch => "person_mismatch",
+            Self::DocumentInvalid => "document_invalid",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// An officer's decision on an application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve(Vec<Evidence>),
+    Reject(RejectReason),
+}
+
+/// The account an application would land on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingAccount {
+    pub reference: String,
+    pub level: Option<Level>,
+    pub status: AccountStatus,
+    pub devices: usize,
+}
+
+/// An application as the officer reviews it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationReview {
+    pub application_id: String,
+    pub reference: String,
+    pub kind: ApplicationKind,
+    pub status: ApplicationStatus,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// While open: what the applicant declared, to compare with the card.
+    pub particulars: Option<Particulars>,
+    pub contact: Option<Contact>,
+    /// Enrolment: the account that holds the number already (approving recovers it).
+    /// Upgrade: the account asking.
+    pub existing_account: Option<ExistingAccount>,
+}
+
+/// What the decision did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Proven(ProofingOutcome),
+    Rejected,
+}
+
+impl Provider {
+    fn officer_webauthn(&self) -> Result<&Webauthn, Error> {
+        self.officer_webauthn
+            .as_ref()
+            .ok_or_else(|| Error::Unavailable("the officer console is not configured".into()))
+    }
+
+    /// Creates an officer (an administrator's act) and their one-time enrolment link token.
+    pub fn add_officer(&self, name: &str, now: i64) -> Result<NewOfficer, Error> {
+        let name = validate_device_name(name).map_err(|_| {
+            Error::invalid(
+                "name",
+                "must be 1 to 64 characters without control characters",
+            )
+        })?;
+        let officer = OfficerRecord {
+            officer_id: Uuid::new_v4().to_string(),
+            name,
+            active: true,
+            created_at: now,
+        };
+        let event = self.record(
+            Event::new("officer.created", &Actor::Operator).detail(Detail {
+                officer_id: Some(officer.officer_id.clone()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        self.store.insert_officer(&officer, &event)?;
+        let invite_token = self.invite(&officer.officer_id, now)?;
+        Ok(NewOfficer {
+            officer,
+            invite_token,
+        })
+    }
+
+    /// A new one-time enrolment link for an officer (another key, or a lost one replaced).
+    pub fn invite_officer(&self, officer_id: &str, now: i64) -> Result<String, Error> {
+        self.store
+            .officer(officer_id)?
+            .filter(|o| o.active)
+            .ok_or(Error::NotFound("officer"))?;
+        self.invite(officer_id, now)
+    }
+
+    fn invite(&self, officer_id: &str, now: i64) -> Result<String, Error> {
+        let token = random_token();
+        self.put_ceremony_as(
+            &b64url(&sha256(token.as_bytes())),
+            CeremonyPurpose::OfficerInvite,
+            Some(officer_id.to_owned()),
+            &InviteState {},
+            now + self.config.officer_invite_ttl,
+        )?;
+        Ok(token)
+    }
+
+    pub fn officers(&self) -> Result<Vec<OfficerRecord>, Error> {
+        Ok(self.store.officers()?)
+    }
+
+    /// Deactivates an officer: their keys and sessions stop working at once.
+    pub fn remove_officer(&self, officer_id: &str, now: i64) -> Result<(), Error> {
+        let event = self.record(
+            Event::new("officer.removed", &Actor::Operator).detail(Detail {
+                officer_id: Some(officer_id.to_owned()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if self.store.remove_officer(officer_id, &event)? {
+            Ok(())
+        } else {
+            Err(Error::NotFound("officer"))
+        }
+    }
+
+    /// The officer an enrolment link is for, without using it up.
+    pub fn officer_invite(&self, token: &str, now: i64) -> Result<OfficerRecord, Error> {
+        let (ceremony, InviteState {}) = self.peek_ceremony(
+            &b64url(&sha256(token.as_bytes())),
+            CeremonyPurpose::OfficerInvite,
+            "enrolment link",
+            now,
+        )?;
+        let officer_id = ceremony.subject_id.ok_or(Error::Gone("enrolment link"))?;
+        self.store
+            .officer(&officer_id)?
+            .filter(|o| o.active)
+            .ok_or(Error::Gone("enrolment link"))
+    }
+
+    /// Starts registering an officer's security key from their enrolment link.
+    pub fn start_officer_registration(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<RegistrationChallenge, Error> {
+        let webauthn = self.officer_webauthn()?;
+        let officer = self.officer_invite(token, now)?;
+        let user_handle = Uuid::new_v4();
+        let (options, registration) = webauthn
+            .start_passkey_registration(user_handle, &officer.name, &officer.name, None)
+            .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        let ceremony_id = self.put_ceremony(
+            CeremonyPurpose::OfficerRegister,
+            Some(officer.officer_id),
+            &RegisterState {
+                registration,
+                user_handle: user_handle.to_string(),
+                invite_id: b64url(&sha256(token.as_bytes())),
+            },
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(RegistrationChallenge {
+            ceremony_id,
+            options,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Finishes registering an officer's key; the enrolment link is used up.
+    pub fn finish_officer_registration(
+        &self,
+        ceremony_id: &str,
+        credential: &RegisterPublicKeyCredential,
+        now: i64,
+    ) -> Result<OfficerRecord, Error> {
+        let webauthn = self.officer_webauthn()?;
+        let (ceremony, state): (_, RegisterState) = self.take_ceremony(
+            ceremony_id,
+            CeremonyPurpose::OfficerRegister,
+            "registration",
+            now,
+        )?;
+        let officer_id = ceremony.subject_id.ok_or(Error::Gone("registration"))?;
+        let passkey = webauthn
+            .finish_passkey_registration(credential, &state.registration)
+            .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
+        // The link is single-use: whoever takes it first registers.
+        let (invite, InviteState {}) = self.take_ceremony(
+            &state.invite_id,
+            CeremonyPurpose::OfficerInvite,
+            "enrolment link",
+            now,
+        )?;
+        if invite.subject_id.as_deref() != Some(officer_id.as_str()) {
+            return Err(Error::Gone("enrolment link"));
+        }
+        let officer = self
+            .store
+            .officer(&officer_id)?
+            .filter(|o| o.active)
+            .ok_or(Error::Gone("enrolment link"))?;
+        let credential_id = b64url(passkey.cred_id().as_ref());
+        let record = OfficerCredentialRecord {
+            credential_id: credential_id.clone(),
+            officer_id: officer_id.clone(),
+            user_handle: state.user_handle,
+            passkey: serde_json::to_string(&passkey)
+                .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?,
+            created_at: now,
+            last_used_at: None,
+        };
+        let event = self.record(
+            Event::new("officer.key_registered", &Actor::Officer { officer_id }),
+            now,
+        )?;
+        self.store
+            .insert_officer_credential(&record, &event)
+            .map_err(|e| match e {
+                crate::store::StoreError::Duplicate(_) => {
+                    Error::Conflict("this key is already registered".into())
+                }
+                other => other.into(),
+            })?;
+        Ok(officer)
+    }
+
+    /// A challenge for an officer's key (discoverable: the key names its officer).
+    pub fn start_officer_login(&self, now: i64) -> Result<SessionChallenge, Error> {
+        let webauthn = self.officer_webauthn()?;
+        let (options, authentication) = webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
+        let ceremony_id = self.put_ceremony(
+            CeremonyPurpose::OfficerSession,
+            None,
+            &LoginState { authentication },
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(SessionChallenge {
+            ceremony_id,
+            options,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Verifies an officer's assertion and opens a console session.
+    pub fn finish_officer_login(
+        &self,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        now: i64,
+    ) -> Result<OfficerLogin, Error> {
+        let webauthn = self.officer_webauthn()?;
+        let (_, state): (_, LoginState) = self.take_ceremony(
+            ceremony_id,
+            CeremonyPurpose::OfficerSession,
+            "sign-in challenge",
+            now,
+        )?;
+        let (user, credential_id) = webauthn
+            .identify_discoverable_authentication(credential)
+            .map_err(|e| Error::DeviceRefused(format!("assertion names no officer: {e}")))?;
+        let stored = self
+            .store
+            .officer_credential(&b64url(credential_id))?
+            .filter(|c| c.user_handle == user.to_string())
+            .ok_or_else(|| Error::DeviceRefused("this key is not an officer's".into()))?;
+        let officer = self
+            .store
+            .officer(&stored.officer_id)?
+            .filter(|o| o.active)
+            .ok_or_else(|| Error::DeviceRefused("this officer was removed".into()))?;
+        let mut passkey: Passkey = serde_json::from_str(&stored.passkey)
+            .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))?;
+        let result = webauthn
+            .finish_discoverable_authentication_v2(credential, state.authentication, &passkey)
+            .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
+        passkey.update_credential(&result);
+        let passkey = serde_json::to_string(&passkey)
+            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        self.store
+            .touch_officer_credential(&stored.credential_id, &passkey, now)?;
+        let token = random_token();
+        let csrf_token = random_token();
+        self.store.insert_officer_session(&OfficerSessionRecord {
+            token_hash: sha256(token.as_bytes()).to_vec(),
+            officer_id: officer.officer_id.clone(),
+            csrf_token: csrf_token.clone(),
+            created_at: now,
+            expires_at: now + self.config.officer_session_ttl,
+        })?;
+        self.audit(
+            Event::new(
+                "officer.signed_in",
+                &Actor::Officer {
+                    officer_id: officer.officer_id.clone(),
+                },
+            ),
+            now,
+        )?;
+        Ok(OfficerLogin {
+            token,
+            session: OfficerSession {
+                officer,
+                csrf_token,
+            },
+        })
+    }
+
+    /// The signed-in officer of a session token.
+    pub fn officer_session(&self, token: &str, now: i64) -> Result<OfficerSession, Error> {
+        let session = self
+            .store
+            .officer_session(&sha256(token.as_bytes()))?
+            .filter(|s| s.expires_at > now)
+            .ok_or(Error::Unauthenticated)?;
+        let officer = self
+            .store
+            .officer(&session.officer_id)?
+            .filter(|o| o.active)
+            .ok_or(Error::Unauthenticated)?;
+        Ok(OfficerSession {
+            officer,
+            csrf_token: session.csrf_token,
+        })
+    }
+
+    /// Ends a console session.
+    pub fn end_officer_session(
+        &self,
+        token: &str,
+        session: &OfficerSession,
+        csrf_token: &str,
+    ) -> Result<(), Error> {
+        check_csrf(session, csrf_token)?;
+        self.store
+            .delete_officer_session(&sha256(token.as_bytes()))?;
+        Ok(())
+    }
+
+    /// An application, found by the reference the citizen shows. The lookup is audited.
+    pub fn review_application(
+        &self,
+        session: &OfficerSession,
+        reference: &str,
+        now: i64,
+    ) -> Result<ApplicationReview, Error> {
+        let reference = normalise_reference(reference).ok_or_else(|| {
+            Error::invalid("reference", "is eight letters and digits, like K7Q2-M9XD")
+        })?;
+        let application = self
+            .store
+            .application_by_reference(&reference)?
+            .filter(|a| a.expires_at > now)
+            .ok_or(Error::NotFound("application"))?;
+        let actor = Actor::Officer {
+            officer_id: session.officer.officer_id.clone(),
+        };
+        self.audit(
+            Event::new("application.viewed", &actor).application(&application.application_id),
+            now,
+        )?;
+        let data = match application.status {
+            ApplicationStatus::Open => Some(self.application_data(&application)?),
+            _ => None,
+        };
+        let account = match (&application.kind, &data, &application.citizen_id) {
+            (ApplicationKind::Upgrade, _, Some(citizen_id)) => self.store.citizen(citizen_id)?,
+            (ApplicationKind::Enrolment, Some(data), _) => self
+                .store
+                .citizen_by_hkid(&self.hkid_index(&data.particulars.hkid))?,
+            _ => None,
+        };
+        let existing_account = match account {
+            Some(a) => Some(ExistingAccount {
+                devices: self.store.devices(&a.citizen_id)?.len(),
+                reference: a.reference,
+                level: a.level,
+                status: a.status,
+            }),
+            None => None,
+        };
+        Ok(ApplicationReview {
+            application_id: application.application_id,
+            reference: application.reference,
+            kind: application.kind,
+            status: application.status,
+            created_at: application.created_at,
+            expires_at: application.expires_at,
+            particulars: data.as_ref().map(|d| d.particulars.clone()),
+            contact: data.map(|d| d.contact),
+            existing_account,
+        })
+    }
+
+    /// Approves (with the evidence seen) or rejects an application at the counter.
+    pub fn decide_application(
+        &self,
+        session: &OfficerSession,
+        application_id: &str,
+        csrf_token: &str,
+        decision: &Decision,
+        now: i64,
+    ) -> Result<Decided, Error> {
+        check_csrf(session, csrf_token)?;
+        let application = self
+            .store
+            .application(application_id)?
+            .filter(|a| a.expires_at > now)
+            .ok_or(Error::NotFound("application"))?;
+        if application.status != ApplicationStatus::Open {
+            return Err(Error::Gone("application"));
+        }
+        let actor = Actor::Officer {
+            officer_id: session.officer.officer_id.clone(),
+        };
+        match decision {
+            Decision::Reject(reason) => {
+                let event = self.record(
+                    Event::new("application.rejected", &actor)
+                        .application(application_id)
+                        .detail(Detail {
+                            reason: Some(reason.as_str().to_owned()),
+                            ..Detail::default()
+                        }),
+                    now,
+                )?;
+                if !self
+                    .store
+                    .reject_application(application_id, reason.as_str(), &event)?
+                {
+                    return Err(Error::Gone("application"));
+                }
+                tracing::info!(
+                    application_id,
+                    reason = reason.as_str(),
+                    "application rejected"
+                );
+                Ok(Decided::Rejected)
+            }
+            Decision::Approve(evidence) => {
+                if !evidence.contains(&Evidence::HkidCard) {
+                    return Err(Error::invalid(
+                        "evidence",
+                        "approving needs the identity card checked",
+                    ));
+                }
+                let data = self.application_data(&application)?;
+                let verified_address = if evidence.contains(&Evidence::ProofOfAddress) {
+                    Some(data.contact.address.clone().ok_or_else(|| {
+                        Error::invalid(
+                            "evidence",
+                            "the application has no address for a proof of address to prove",
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                let outcome = self.bind_proof(
+                    &application,
+                    &data,
+                    Proof {
+                        particulars: data.particulars.clone(),
+                        level: Level::Plus,
+                        verified_address,
+                        actor,
+                        evidence: evidence.iter().map(|e| e.as_str().to_owned()).collect(),
+                        passkey: application.passkey.clone(),
+                    },
+                    now,
+                )?;
+                Ok(Decided::Proven(outcome))
+            }
+        }
+    }
+}
+
+fn check_csrf(session: &OfficerSession, csrf_token: &str) -> Result<(), Error> {
+    if ct_eq(csrf_token.as_bytes(), session.csrf_token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "csrf_token",
+            "the form is stale or forged; reload the page",
+        ))
+    }
+}

@@ -1,0 +1,725 @@
+//! Identity proofing: what turns an application into an account, at an assurance level.
+//!
+//! - Remote, in the app (level `basic`): the phone sends the particulars read from the identity
+//!   card and a face template of a live capture, signed inside a WebAuthn assertion of the
+//!   application's device over a challenge that commits to them. eid asks the population
+//!   registry, with a signed query, whether the person exists with those particulars and whether
+//!   the faces match; the registry answers with a signed verdict. The server carries the query
+//!   and the verdict over HTTP ([`Provider::prepare_remote_proofing`] then
+//!   [`Provider::complete_remote_proofing`]); the core does no I/O.
+//! - In person (level `plus`): a registration officer checks the physical card against the
+//!   application ([`crate::officers`]).
+//!
+//! Both end in [`Provider::bind_proof`]: one account per HKID number. If the number has no
+//! account, the application's device gets a new one. If it has one, the proven holder takes it
+//! over (recovery): the new device is bound and every other device is revoked. A squatter's
+//! applications thus never matter: they expire unproven, and the real holder who proves
+//! themselves gets the account.
+
+use eid_proto::api::{ProofingChallenge, ProofingEvidence, ProofingSubmission};
+use eid_proto::oauth::Jwks;
+use eid_proto::registry::{RegistryQuery, RegistryVerdict, QUERY_TYPE, VERDICT_TYPE};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use webauthn_rs::prelude::{Passkey, PasskeyAuthentication};
+
+use crate::account::{AccountStatus, Gender, JoinedBy, Level, Particulars, Profile};
+use crate::audit::{Actor, Detail, Event};
+use crate::ceremony::{committed_challenge, rebind_challenge};
+use crate::crypto::{b64url_decode, random_token, Aad};
+use crate::enrolment::{comparable_name, ApplicationData};
+use crate::error::ProofingFailure;
+use crate::hkid::Hkid;
+use crate::limits::Caller;
+use crate::store::{
+    AccountChange, ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose,
+    CitizenRecord, DeviceRecord, ProvenBinding, StoreError,
+};
+use crate::{Error, Provider};
+
+/// The label of the committed challenge a proofing assertion signs.
+pub const PROOFING_LABEL: &str = "eid-proofing";
+
+/// Largest evidence document accepted (a template of a few thousand floats fits easily).
+const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+
+/// A face template's accepted dimensions.
+const TEMPLATE_DIMENSIONS: std::ops::RangeInclusive<usize> = 16..=4096;
+
+/// How far a verdict's `iat` may be from now.
+const VERDICT_SKEW: i64 = 300;
+
+/// A remote proofing ceremony, sealed at rest.
+#[derive(Serialize, Deserialize)]
+struct ProofingState {
+    authentication: PasskeyAuthentication,
+    nonce: Vec<u8>,
+}
+
+/// A proofing under way: the signed query to carry to the registry, and what is needed to
+/// finish once it answers. Lives only in memory, for the length of one request: the face
+/// template is inside the query and is never stored.
+pub struct PreparedProofing {
+    application: ApplicationRecord,
+    data: ApplicationData,
+    /// The device's passkey with the counter the assertion raised.
+    passkey: String,
+    evidence: Particulars,
+    query_id: String,
+    /// The compact JWS to POST to the registry.
+    pub query: String,
+}
+
+impl std::fmt::Debug for PreparedProofing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedProofing")
+            .field("application_id", &self.application.application_id)
+            .field("query_id", &self.query_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful proofing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofingOutcome {
+    pub citizen_id: String,
+    /// The account's reference.
+    pub reference: String,
+    pub level: Level,
+    /// The device bound (enrolments).
+    pub device_id: Option<String>,
+    /// The HKID number had an account, which the proven holder took over.
+    pub recovered: bool,
+    pub revoked_devices: u32,
+}
+
+/// What a proofing established, ready to bind.
+pub(crate) struct Proof {
+    pub particulars: Particulars,
+    pub level: Level,
+    pub verified_address: Option<String>,
+    pub actor: Actor,
+    pub evidence: Vec<String>,
+    /// Enrolment: the device's passkey as it now stands.
+    pub passkey: Option<String>,
+}
+
+fn validate_template(template: &[f32]) -> Result<(), Error> {
+    if !TEMPLATE_DIMENSIONS.contains(&template.len()) {
+        return Err(Error::invalid(
+            "face_template",
+            format!(
+                "must have {} to {} values",
+                TEMPLATE_DIMENSIONS.start(),
+                TEMPLATE_DIMENSIONS.end()
+            ),
+        ));
+    }
+    if !template.iter().all(|v| v.is_finite()) || template.iter().all(|v| *v == 0.0) {
+        return Err(Error::invalid(
+            "face_template",
+            "must be finite numbers, not all zero",
+        ));
+    }
+    Ok(())
+}
+
+impl Provider {
+    fn remote_proofing_registry(&self) -> Result<&str, Error> {
+        self.config
+            .registry
+            .as_ref()
+            .map(|r| r.registry_id.as_str())
+            .ok_or_else(|| {
+                Error::Unavailable(
+                    "remote proofing is not offered by this deployment; show your reference at a registration counter".into(),
+                )
+            })
+    }
+
+    /// An open enrolment application, for the bearer of its token.
+    fn open_enrolment(
+        &self,
+        application_id: &str,
+        token: &str,
+        now: i64,
+    ) -> Result<ApplicationRecord, Error> {
+        let application = self.application_for(application_id, token, now)?;
+        if application.kind != ApplicationKind::Enrolment {
+            return Err(Error::Conflict(
+                "an upgrade is proven in person, at a registration counter".into(),
+            ));
+        }
+        if application.status != ApplicationStatus::Open {
+            return Err(Error::Gone("application"));
+        }
+        Ok(application)
+    }
+
+    /// Starts remote proofing of an application: a challenge for its device to sign.
+    pub fn start_remote_proofing(
+        &self,
+        application_id: &str,
+        token: &str,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<ProofingChallenge, Error> {
+        self.remote_proofing_registry()?;
+        let application = self.open_enrolment(application_id, token, now)?;
+        self.limit_address(
+            "proofing-per-address",
+            caller,
+            self.config.limits.proofing_per_address,
+            now,
+        )?;
+        let passkey = stored_passkey(application.passkey.as_deref())?;
+        let (options, authentication) = self
+            .webauthn
+            .start_passkey_authentication(&[passkey])
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
+        let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        let ceremony_id = self.put_ceremony(
+            CeremonyPurpose::Proofing,
+            Some(application.application_id),
+            &ProofingState {
+                authentication,
+                nonce,
+            },
+            now + self.config.ceremony_ttl,
+        )?;
+        Ok(ProofingChallenge {
+            ceremony_id,
+            options,
+            expires_in: self.config.ceremony_ttl.unsigned_abs(),
+        })
+    }
+
+    /// Checks a remote proofing submission (the device's signature over the evidence, the
+    /// evidence against the application, the rate limits) and builds the signed query for the
+    /// registry. Nothing is written but the rate-limit counters and the used challenge.
+    pub fn prepare_remote_proofing(
+        &self,
+        application_id: &str,
+        token: &str,
+        submission: &ProofingSubmission,
+        now: i64,
+    ) -> Result<PreparedProofing, Error> {
+        let registry_id = self.remote_proofing_registry()?.to_owned();
+        let application = self.open_enrolment(application_id, token, now)?;
+        let (ceremony, state): (_, ProofingState) = self.take_ceremony(
+            &submission.ceremony_id,
+            CeremonyPurpose::Proofing,
+            "proofing challenge",
+            now,
+        )?;
+        if ceremony.subject_id.as_deref() != Some(application_id) {
+            return Err(Error::Gone("proofing challenge"));
+        }
+        let evidence_bytes = b64url_decode(&submission.evidence)
+            .filter(|b| b.len() <= MAX_EVIDENCE_BYTES)
+            .ok_or_else(|| {
+                Error::invalid("evidence", "must be base64url of at most 64 KiB of JSON")
+            })?;
+        // The device signed the evidence: its assertion is over the challenge that commits to
+        // exactly these bytes.
+        let challenge = committed_challenge(PROOFING_LABEL, &state.nonce, &evidence_bytes);
+        let authentication = rebind_challenge(&state.authentication, &challenge)?;
+        let result = self
+            .webauthn
+            .finish_passkey_authentication(&submission.credential, &authentication)
+            .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
+        let mut passkey = stored_passkey(application.passkey.as_deref())?;
+        passkey.update_credential(&result);
+        let passkey = serde_json::to_string(&passkey)
+            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+
+        let evidence: ProofingEvidence = serde_json::from_slice(&evidence_bytes)
+            .map_err(|e| Error::invalid("evidence", format!("is not proofing evidence: {e}")))?;
+        validate_template(&evidence.face_template)?;
+        let hkid =
+            Hkid::parse(&evidence.hkid).map_err(|e| Error::invalid("hkid", e.to_string()))?;
+        self.limit(
+            "proofing-per-application",
+            application_id.as_bytes(),
+            self.config.limits.proofing_per_application,
+            now,
+        )?;
+        self.limit(
+            "proofing-per-hkid",
+            hkid.canonical().as_bytes(),
+            self.config.limits.proofing_per_hkid,
+            now,
+        )?;
+        let data = self.application_data(&application)?;
+        let mut differs = Vec::new();
+        if hkid.canonical() != data.particulars.hkid {
+            differs.push("hkid");
+        }
+        if comparable_name(&evidence.english_name)
+            != comparable_name(&data.particulars.english_name)
+        {
+            differs.push("english_name");
+        }
+        if evidence.date_of_birth.trim() != data.particulars.date_of_birth {
+            differs.push("date_of_birth");
+        }
+        if !differs.is_empty() {
+            return Err(Error::ProofingFailed(ProofingFailure::EvidenceMismatch(
+                differs,
+            )));
+        }
+        let query_id = random_token();
+        let query = RegistryQuery {
+            iss: self.config.issuer_str(),
+            aud: registry_id,
+            iat: now,
+            exp: now + 60,
+            jti: query_id.clone(),
+            hkid: hkid.canonical().to_owned(),
+            english_name: evidence.english_name.trim().to_owned(),
+            date_of_birth: evidence.date_of_birth.trim().to_owned(),
+            face_template: evidence.face_template,
+            min_face_similarity: self.config.face_match_threshold,
+        };
+        let claims = serde_json::to_value(&query)
+            .map_err(|e| Error::Internal(format!("serialising a registry query: {e}")))?;
+        Ok(PreparedProofing {
+            query: self.connector.sign(QUERY_TYPE, &claims),
+            application,
+            data: data.clone(),
+            passkey,
+            evidence: data.particulars,
+            query_id,
+        })
+    }
+
+    /// Finishes remote proofing with the registry's signed verdict: verifies it, decides, and
+    /// on a match binds the application's device to the account (level `basic`).
+    pub fn complete_remote_proofing(
+        &self,
+        prepared: PreparedProofing,
+        verdict: &str,
+        registry_keys: &Jwks,
+        now: i64,
+    ) -> Result<ProofingOutcome, Error> {
+        let registry_id = self.remote_proofing_registry()?;
+        let verdict = self.verify_verdict(verdict, registry_keys, registry_id, &prepared, now)?;
+        let application_id = prepared.application.application_id.clone();
+        let decided = decide(
+            &verdict,
+            self.config.face_match_threshold,
+            &prepared.evidence,
+        );
+        let particulars = match decided {
+            Ok(particulars) => particulars,
+            Err(failure) => {
+                let reason = match &failure {
+                    ProofingFailure::NoRecord => "no_record",
+                    ProofingFailure::FaceMismatch => "face_mismatch",
+                    ProofingFailure::ParticularsMismatch(_) => "particulars_mismatch",
+                    ProofingFailure::EvidenceMismatch(_) => "evidence_mismatch",
+                };
+                self.audit(
+                    Event::new("proofing.refused", &Actor::System)
+                        .application(&application_id)
+                        .detail(Detail {
+                            reason: Some(reason.to_owned()),
+                            ..Detail::default()
+                        }),
+                    now,
+                )?;
+                tracing::info!(application_id, reason, "remote proofing refused");
+                return Err(Error::ProofingFailed(failure));
+            }
+        };
+        self.bind_proof(
+            &prepared.application,
+            &prepared.data,
+            Proof {
+                particulars,
+                level: Level::Basic,
+                verified_address: None,
+                actor: Actor::System,
+                evidence: vec!["registry_record".into(), "face_match".into()],
+                passkey: Some(prepared.passkey),
+            },
+            now,
+        )
+    }
+
+    fn verify_verdict(
+        &self,
+        verdict: &str,
+        keys: &Jwks,
+        registry_id: &str,
+        prepared: &PreparedProofing,
+        now: i64,
+    ) -> Result<RegistryVerdict, Error> {
+        let refused = |why: String| {
+            tracing::error!(why, "the population registry's verdict was refused");
+            Error::Unavailable("the population registry's answer could not be verified".into())
+        };
+        let claims = crate::jose::verify_es256(verdict, keys, VERDICT_TYPE)
+            .map_err(|e| refused(e.to_string()))?;
+        let verdict: RegistryVerdict = serde_json::from_value(serde_json::Value::Object(claims))
+            .map_err(|e| refused(format!("malformed verdict: {e}")))?;
+        if verdict.iss != registry_id {
+            return Err(refused(format!("iss is {:?}", verdict.iss)));
+        }
+        if verdict.aud != self.config.issuer_str() {
+            return Err(refused(format!("aud is {:?}", verdict.aud)));
+        }
+        if verdict.in_response_to != prepared.query_id {
+            return Err(refused("it answers another query".into()));
+        }
+        if (verdict.iat - now).abs() > VERDICT_SKEW {
+            return Err(refused(format!("iat is {} s off", verdict.iat - now)));
+        }
+        Ok(verdict)
+    }
+
+    /// Binds a proven application: creates the account, or recovers or upgrades the one that
+    /// holds the HKID number. Retries when another proofing for the same number lands first.
+    pub(crate) fn bind_proof(
+        &self,
+        application: &ApplicationRecord,
+        data: &ApplicationData,
+        proof: Proof,
+        now: i64,
+    ) -> Result<ProofingOutcome, Error> {
+        let index = self.hkid_index(&proof.particulars.hkid);
+        for _ in 0..3 {
+            let existing = self.store.citizen_by_hkid(&index)?;
+            match self.try_bind(application, data, &proof, existing, &index, now) {
+                Err(Error::Store(
+                    StoreError::Duplicate("hkid") | StoreError::Conflict("account"),
+                )) => continue,
+                other => return other,
+            }
+        }
+        Err(Error::Unavailable(
+            "the account changed while proofing; try again".into(),
+        ))
+    }
+
+    fn try_bind(
+        &self,
+        application: &ApplicationRecord,
+        data: &ApplicationData,
+        proof: &Proof,
+        existing: Option<CitizenRecord>,
+        index: &[u8],
+        now: i64,
+    ) -> Result<ProofingOutcome, Error> {
+        let application_id = application.application_id.as_str();
+        let (citizen_id, reference, change, revoked, recovered) = match (application.kind, existing)
+        {
+            (ApplicationKind::Enrolment, None) => {
+                let citizen_id = Uuid::new_v4().to_string();
+                let record = CitizenRecord {
+                    citizen_id: citizen_id.clone(),
+                    reference: application.reference.clone(),
+                    hkid_index: index.to_vec(),
+                    level: Some(proof.level),
+                    status: AccountStatus::Active,
+                    created_at: now,
+                    updated_at: now,
+                };
+                (
+                    citizen_id,
+                    application.reference.clone(),
+                    AccountChange::Create(record),
+                    0,
+                    false,
+                )
+            }
+            (ApplicationKind::Enrolment, Some(account)) => {
+                let revoked = u32::try_from(self.store.devices(&account.citizen_id)?.len())
+                    .unwrap_or(u32::MAX);
+                let change = AccountChange::Update {
+                    citizen_id: account.citizen_id.clone(),
+                    expected_status: account.status,
+                    // The level of the channel that proved the holder this time: a plus account
+                    // recovered remotely is basic until its holder visits a counter again.
+                    level: proof.level,
+                    // Proofing reopens a closed account; a suspension stays until an operator
+                    // lifts it.
+                    status: match account.status {
+                        AccountStatus::Closed => AccountStatus::Active,
+                        other => other,
+                    },
+                    revoke_devices: true,
+                };
+                (account.citizen_id, account.reference, change, revoked, true)
+            }
+            (ApplicationKind::Upgrade, Some(account))
+                if application.citizen_id.as_deref() == Some(account.citizen_id.as_str()) =>
+            {
+                if account.status != AccountStatus::Active {
+                    return Err(Error::Conflict(format!(
+                        "the account is {}",
+                        account.status.as_str()
+                    )));
+                }
+                let change = AccountChange::Update {
+                    citizen_id: account.citizen_id.clone(),
+                    expected_status: AccountStatus::Active,
+                    level: proof.level.max(account.level.unwrap_or(proof.level)),
+                    status: AccountStatus::Active,
+                    revoke_devices: false,
+                };
+                (account.citizen_id, account.reference, change, 0, false)
+            }
+            (ApplicationKind::Upgrade, _) => {
+                return Err(Error::Conflict(
+                    "the identity card number is not the account's".into(),
+                ))
+            }
+        };
+        let profile = Profile {
+            particulars: proof.particulars.clone(),
+            contact: data.contact.clone(),
+            verified_address: proof.verified_address.clone(),
+        };
+        let sealed = self
+            .derived
+            .data
+            .seal_json(Aad::Citizen(&citizen_id), &profile)?;
+        let device = match (
+            &proof.passkey,
+            &application.credential_id,
+            &application.user_handle,
+        ) {
+            (Some(passkey), Some(credential_id), Some(user_handle)) => Some(DeviceRecord {
+                device_id: Uuid::new_v4().to_string(),
+                citizen_id: citizen_id.clone(),
+                credential_id: credential_id.clone(),
+                user_handle: user_handle.clone(),
+                name: data.device_name.clone().unwrap_or_else(|| "phone".into()),
+                passkey: passkey.clone(),
+                joined_by: JoinedBy::Proofing,
+                created_at: now,
+                last_used_at: None,
+            }),
+            _ => None,
+        };
+        let level = proof.level.as_str().to_owned();
+        let mut events = vec![self.record(
+            Event::new("application.proven", &proof.actor)
+                .application(application_id)
+                .citizen(&citizen_id)
+                .detail(Detail {
+                    evidence: proof.evidence.clone(),
+                    level: Some(level.clone()),
+                    reference: Some(application.reference.clone()),
+                    ..Detail::default()
+                }),
+            now,
+        )?];
+        let action = match (&change, application.kind) {
+            (AccountChange::Create(_), _) => "account.created",
+            (_, ApplicationKind::Upgrade) => "account.upgraded",
+            _ => "account.recovered",
+        };
+        events.push(
+            self.record(
+                Event::new(action, &proof.actor)
+                    .application(application_id)
+                    .citizen(&citizen_id)
+                    .detail(Detail {
+                        level: Some(level),
+                        revoked_devices: recovered.then_some(revoked),
+                        ..Detail::default()
+                    }),
+                now,
+            )?,
+        );
+        if let Some(device) = &device {
+            events.push(
+                self.record(
+                    Event::new("device.bound", &proof.actor)
+                        .application(application_id)
+                        .citizen(&citizen_id)
+                        .device(&device.device_id)
+                        .detail(Detail {
+                            device_name: Some(device.name.clone()),
+                            ..Detail::default()
+                        }),
+                    now,
+                )?,
+            );
+        }
+        let binding = ProvenBinding {
+            application_id: application_id.to_owned(),
+            account: change,
+            profile: sealed,
+            device: device.clone(),
+            events,
+            now,
+        };
+        match self.store.bind_proven(&binding) {
+            Ok(()) => {}
+            Err(StoreError::Conflict("application")) => return Err(Error::Gone("application")),
+            Err(StoreError::Duplicate("credential_id")) => {
+                return Err(Error::Conflict(
+                    "this device's credential is already bound to an account".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(
+            application_id,
+            citizen_id,
+            level = proof.level.as_str(),
+            recovered,
+            "application proven"
+        );
+        Ok(ProofingOutcome {
+            citizen_id,
+            reference,
+            level: proof.level,
+            device_id: device.map(|d| d.device_id),
+            recovered,
+            revoked_devices: revoked,
+        })
+    }
+}
+
+fn stored_passkey(passkey: Option<&str>) -> Result<Passkey, Error> {
+    let passkey = passkey.ok_or(Error::Gone("application"))?;
+    serde_json::from_str(passkey)
+        .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))
+}
+
+/// Decides a verdict: the face first (without it, nothing about the particulars is told),
+/// then the particulars; on a match, the record's particulars become the proven ones.
+fn decide(
+    verdict: &RegistryVerdict,
+    threshold: f64,
+    evidence: &Particulars,
+) -> Result<Particulars, ProofingFailure> {
+    if !verdict.found {
+        return Err(ProofingFailure::NoRecord);
+    }
+    if verdict
+        .face_similarity
+        .is_none_or(|s| s.is_nan() || s < threshold)
+    {
+        return Err(ProofingFailure::FaceMismatch);
+    }
+    let mut differs = Vec::new();
+    if verdict.english_name_matches != Some(true) {
+        differs.push("english_name");
+    }
+    if verdict.date_of_birth_matches != Some(true) {
+        differs.push("date_of_birth");
+    }
+    let record = match &verdict.record {
+        Some(record) if differs.is_empty() => record,
+        Some(_) => return Err(ProofingFailure::ParticularsMismatch(differs)),
+        None if !differs.is_empty() => return Err(ProofingFailure::ParticularsMismatch(differs)),
+        None => return Err(ProofingFailure::NoRecord),
+    };
+    // The record must be the applicant's: the registry answers about the number asked.
+    let hkid = Hkid::parse(&record.hkid).map_err(|_| ProofingFailure::NoRecord)?;
+    if hkid.canonical() != evidence.hkid {
+        return Err(ProofingFailure::NoRecord);
+    }
+    Ok(Particulars {
+        hkid: evidence.hkid.clone(),
+        english_name: record.english_name.trim().to_owned(),
+        chinese_name: record
+            .chinese_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+        date_of_birth: record.date_of_birth.trim().to_owned(),
+        gender: Gender::parse(&record.gender).unwrap_or(evidence.gender),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eid_proto::registry::RegistryRecord;
+
+    fn evidence() -> Particulars {
+        Particulars {
+            hkid: "A1234563".into(),
+            english_name: "CHAN Tai Man".into(),
+            chinese_name: None,
+            date_of_birth: "1990-01-01".into(),
+            gender: Gender::Male,
+        }
+    }
+
+    fn verdict() -> RegistryVerdict {
+        RegistryVerdict {
+            iss: "r".into(),
+            aud: "e".into(),
+            iat: 0,
+            in_response_to: "q".into(),
+            found: true,
+            face_similarity: Some(0.93),
+            english_name_matches: Some(true),
+            date_of_birth_matches: Some(true),
+            record: Some(RegistryRecord {
+                hkid: "A123456(3)".into(),
+                english_name: "CHAN Tai Man".into(),
+                chinese_name: Some("陳大文".into()),
+                date_of_birth: "1990-01-01".into(),
+                gender: "M".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_match_yields_the_registry_particulars() {
+        let p = decide(&verdict(), 0.8, &evidence()).unwrap();
+        assert_eq!(p.chinese_name.as_deref(), Some("陳大文"));
+        assert_eq!(p.hkid, "A1234563");
+    }
+
+    #[test]
+    fn refusals_name_their_reason_face_first() {
+        let mut v = verdict();
+        v.found = false;
+        assert_eq!(decide(&v, 0.8, &evidence()), Err(ProofingFailure::NoRecord));
+        let mut v = verdict();
+        v.face_similarity = Some(0.5);
+        v.english_name_matches = Some(false);
+        assert_eq!(
+            decide(&v, 0.8, &evidence()),
+            Err(ProofingFailure::FaceMismatch)
+        );
+        let mut v = verdict();
+        v.face_similarity = Some(f64::NAN);
+        assert_eq!(
+            decide(&v, 0.8, &evidence()),
+            Err(ProofingFailure::FaceMismatch)
+        );
+        let mut v = verdict();
+        v.date_of_birth_matches = Some(false);
+        v.record = None;
+        assert_eq!(
+            decide(&v, 0.8, &evidence()),
+            Err(ProofingFailure::ParticularsMismatch(vec!["date_of_birth"]))
+        );
+        let mut v = verdict();
+        if let Some(r) = v.record.as_mut() {
+            r.hkid = "C668668(9)".into();
+        }
+        assert_eq!(decide(&v, 0.8, &evidence()), Err(ProofingFailure::NoRecord));
+    }
+
+    #[test]
+    fn templates_must_be_plausible() {
+        assert!(validate_template(&[0.1; 128]).is_ok());
+        assert!(validate_template(&[0.1; 8]).is_err());
+        assert!(validate_template(&[0.0; 128]).is_err());
+        let mut t = vec![0.1; 128];
+        t[3] = f32::NAN;
+        assert!(validate_template(&t).is_err());
+    }
+}

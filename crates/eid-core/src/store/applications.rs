@@ -1,0 +1,110 @@
+use super::{AuditRecord, StoreError};
+
+/// What an application asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApplicationKind {
+    /// A new phone with particulars: proofing creates the account, or recovers the account
+    /// that already holds the HKID number.
+    Enrolment,
+    /// An existing account asks to be proven in person (to level `plus`).
+    Upgrade,
+}
+
+impl ApplicationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enrolment => "enrolment",
+            Self::Upgrade => "upgrade",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "enrolment" => Some(Self::Enrolment),
+            "upgrade" => Some(Self::Upgrade),
+            _ => None,
+        }
+    }
+}
+
+/// Where an application stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApplicationStatus {
+    /// Waiting for proofing.
+    Open,
+    /// An officer refused it.
+    Rejected,
+    /// Proofing accepted it: the account is `citizen_id`.
+    Proven,
+}
+
+impl ApplicationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Rejected => "rejected",
+            Self::Proven => "proven",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "rejected" => Some(Self::Rejected),
+            "proven" => Some(Self::Proven),
+            _ => None,
+        }
+    }
+}
+
+/// An application for an account (or for an account's upgrade). It claims nothing: it does
+/// not reserve the HKID number, and it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplicationRecord {
+    pub application_id: String,
+    /// The short code the citizen shows at a counter (`K7Q2-M9XD`).
+    pub reference: String,
+    pub kind: ApplicationKind,
+    pub status: ApplicationStatus,
+    /// SHA-256 of the bearer token the wallet holds for this application.
+    pub token_hash: Vec<u8>,
+    /// Upgrade: the account asking. Proven: the account it landed on.
+    pub citizen_id: Option<String>,
+    /// Sealed JSON (AAD `application:<id>`); erased once decided.
+    pub particulars: Option<Vec<u8>>,
+    /// Enrolment: the device registered with the application (base64url credential id).
+    pub credential_id: Option<String>,
+    pub passkey: Option<String>,
+    pub user_handle: Option<String>,
+    /// Why it was rejected (a reason code), or the level it was proven at.
+    pub outcome: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Applications.
+pub trait ApplicationStore {
+    /// Fails with `Duplicate("reference")` or `Duplicate("credential_id")`.
+    fn insert_application(
+        &self,
+        application: &ApplicationRecord,
+        event: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    fn application(&self, application_id: &str) -> Result<Option<ApplicationRecord>, StoreError>;
+    fn application_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError>;
+    /// Whether a credential id is registered with an application.
+    fn application_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError>;
+    /// `open` -> `rejected` with a reason; the particulars and device are erased.
+    fn reject_application(
+        &self,
+        application_id: &str,
+        reason: &str,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+}

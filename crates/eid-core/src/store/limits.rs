@@ -1,0 +1,17 @@
+use super::StoreError;
+
+/// A fixed-window counter after one more hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCount {
+    /// Hits in the current window, this one included.
+    pub hits: u64,
+    /// When the current window began (Unix seconds).
+    pub window_start: i64,
+}
+
+/// Shared counters for rate limits, so that every node of a deployment counts together.
+pub trait RateLimitStore {
+    /// Counts a hit on `bucket` in a window of `window_secs` that began at most that long
+    /// ago (a new window begins at `now` otherwise).
+    fn hit(&self, bucket: &str, window_secs: i64, now: i64) -> Result<WindowCount, StoreError>;
+}

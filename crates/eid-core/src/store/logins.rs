@@ -1,0 +1,150 @@
+use super::StoreError;
+use crate::account::Level;
+
+/// Where an authorization request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestStatus {
+    /// Waiting for the citizen to approve on the phone.
+    Pending,
+    /// Approved on the phone; the browser must show consent or move on.
+    Approved,
+    /// Refused: by the citizen, or because the account cannot meet the request (the error
+    /// code to send back is in `error_code`).
+    Denied,
+    /// A code was issued and awaits redemption.
+    CodeIssued,
+    /// The code was exchanged for tokens.
+    Redeemed,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::CodeIssued => "code_issued",
+            Self::Redeemed => "redeemed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "approved" => Self::Approved,
+            "denied" => Self::Denied,
+            "code_issued" => Self::CodeIssued,
+            "redeemed" => Self::Redeemed,
+            _ => return None,
+        })
+    }
+}
+
+/// An authorization request (OIDC Core §3.1.2) from creation to code redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequestRecord {
+    pub request_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge (RFC 7636 §4.2).
+    pub code_challenge: String,
+    /// SHA-256 of the secret in the browser's cookie: only that browser continues the login.
+    pub browser_hash: Vec<u8>,
+    /// Anti-CSRF token for the consent form.
+    pub csrf_token: String,
+    /// Sealed WebAuthn challenge state for the phone's approval; cleared once used.
+    pub approval_state: Option<Vec<u8>>,
+    /// The lowest assurance level the client accepts (from `acr_values`), if it said.
+    pub required_level: Option<Level>,
+    pub status: RequestStatus,
+    pub citizen_id: Option<String>,
+    /// The device that approved.
+    pub device_id: Option<String>,
+    pub auth_time: Option<i64>,
+    /// The account's level when it approved: the ID token's `acr`.
+    pub acr: Option<Level>,
+    /// The authentication methods verified (RFC 8176), space-separated: the ID token's `amr`.
+    pub amr: Option<String>,
+    /// Set with `Denied`: the OAuth error code the client receives.
+    pub error_code: Option<String>,
+    /// SHA-256 of the authorization code.
+    pub code_hash: Option<Vec<u8>>,
+    pub code_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What the phone's approval records on a login request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub citizen_id: String,
+    pub device_id: String,
+    pub auth_time: i64,
+    pub acr: Level,
+    pub amr: String,
+}
+
+/// An access token for the userinfo endpoint, stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    pub token_hash: Vec<u8>,
+    pub request_id: String,
+    pub client_id: String,
+    pub citizen_id: String,
+    pub scope: String,
+    pub expires_at: i64,
+}
+
+/// A citizen's standing consent to give a client the claims of some scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub citizen_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: i64,
+}
+
+/// Login requests, codes, access tokens and consents.
+pub trait LoginStore {
+    fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError>;
+    fn auth_request(&self, request_id: &str) -> Result<Option<AuthRequestRecord>, StoreError>;
+    fn auth_request_by_code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<AuthRequestRecord>, StoreError>;
+    /// `pending` -> `approved` with the approval; clears the approval challenge.
+    fn approve_auth_request(
+        &self,
+        request_id: &str,
+        approval: &ApprovalRecord,
+    ) -> Result<bool, StoreError>;
+    /// `from` (pending or approved) -> `denied`, with the error code for the client.
+    fn deny_auth_request(
+        &self,
+        request_id: &str,
+        from: RequestStatus,
+        error_code: &str,
+    ) -> Result<bool, StoreError>;
+    /// `approved` -> `code_issued`.
+    fn issue_code(
+        &self,
+        request_id: &str,
+        code_hash: &[u8],
+        code_expires_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// `code_issued` -> `redeemed` and the access token stored, in one transaction.
+    fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError>;
+    /// Revokes every access token issued from a request (a code was replayed: RFC 6749 §4.1.2).
+    fn revoke_tokens_for_request(&self, request_id: &str) -> Result<usize, StoreError>;
+    fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError>;
+
+    fn consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+    fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError>;
+}

@@ -1,0 +1,70 @@
+//! What the flows need from storage: one trait per aggregate, and [`Store`], which is all of
+//! them. `eid-store` implements them over diesel for SQLite and PostgreSQL; the flows call them
+//! from a blocking thread, never from the async executor.
+//!
+//! Records carry secrets and personal data only in sealed (encrypted) or hashed form: the store
+//! never sees a clear HKID number, profile, private key, code or token.
+//!
+//! Every method is one short transaction. Methods that move state forward compare-and-set, so
+//! that concurrent requests cannot both succeed.
+
+mod accounts;
+mod applications;
+mod audit;
+mod ceremonies;
+mod clients;
+mod keys;
+mod limits;
+mod logins;
+mod officers;
+mod sessions;
+
+pub use accounts::*;
+pub use applications::*;
+pub use audit::*;
+pub use ceremonies::*;
+pub use clients::*;
+pub use keys::*;
+pub use limits::*;
+pub use logins::*;
+pub use officers::*;
+pub use sessions::*;
+
+/// A failure of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the write (e.g. one account per HKID).
+    #[error("a record with the same {0} already exists")]
+    Duplicate(&'static str),
+    /// A compare-and-set found the row in another state than the caller expected: someone
+    /// else moved it first. The caller may read again and retry.
+    #[error("the {0} changed concurrently")]
+    Conflict(&'static str),
+    /// The database could not be reached or refused the query.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// A stored value could not be read back (an unknown enum name, a malformed field).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}
+
+/// Storage for every aggregate. Implemented for any type that implements all the parts.
+pub trait Store:
+    KeyStore
+    + ClientStore
+    + AccountStore
+    + ApplicationStore
+    + CeremonyStore
+    + LoginStore
+    + SessionStore
+    + OfficerStore
+    + AuditStore
+    + RateLimitStore
+    + Send
+    + Sync
+{
+    /// Deletes what expired: login requests (those that issued a code are kept a day, so that
+    /// a replayed code is still recognised), ceremonies, tokens, sessions, applications and
+    /// rate-limit windows. Returns how many rows went.
+    fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,304 @@
+//! The officer console's pages. Everything interpolated is escaped; scripts run by nonce only.
+
+use eid_core::account::{Gender, Particulars};
+use eid_core::officers::{ApplicationReview, Decided, Evidence, RejectReason};
+use eid_core::store::{ApplicationKind, ApplicationStatus};
+
+use crate::pages::{escape, layout};
+
+/// `2026-11-25 12:34 UTC` from Unix seconds.
+pub fn utc(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // H. Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        secs / 3_600,
+        (secs % 3_600) / 60
+    )
+}
+
+/// `A123456(3)` from the canonical `A1234563`.
+pub fn hkid_display(canonical: &str) -> String {
+    match canonical.len() {
+        0 => String::new(),
+        n => format!("{}({})", &canonical[..n - 1], &canonical[n - 1..]),
+    }
+}
+
+const SCRIPT: &str = r#"
+const eid = (() => {
+  const enc = b => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const dec = s => { s = s.replace(/-/g, '+').replace(/_/g, '/'); s += '='.repeat((4 - s.length % 4) % 4); return Uint8Array.from(atob(s), c => c.charCodeAt(0)); };
+  const say = t => { document.getElementById('status').textContent = t; };
+  async function post(url, body) {
+    const r = await fetch(url, { method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body || {}) });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(j.detail || j.title || ('HTTP ' + r.status));
+    return j;
+  }
+  async function register(base) {
+    say('Touch your security key\u2026');
+    const c = await post(base + '/challenge');
+    const o = c.options.publicKey;
+    o.challenge = dec(o.challenge);
+    o.user.id = dec(o.user.id);
+    (o.excludeCredentials || []).forEach(x => { x.id = dec(x.id); });
+    const k = await navigator.credentials.create({ publicKey: o });
+    await post(base, { ceremony_id: c.ceremony_id, credential: { id: k.id, rawId: enc(k.rawId), type: k.type, extensions: {},
+      response: { attestationObject: enc(k.response.attestationObject), clientDataJSON: enc(k.response.clientDataJSON) } } });
+    say('Your key is registered.');
+    location.href = '/login';
+  }
+  async function signIn() {
+    say('Touch your security key\u2026');
+    const c = await post('/login/challenge');
+    const o = c.options.publicKey;
+    o.challenge = dec(o.challenge);
+    (o.allowCredentials || []).forEach(x => { x.id = dec(x.id); });
+    const a = await navigator.credentials.get({ publicKey: o });
+    await post('/login', { ceremony_id: c.ceremony_id, credential: { id: a.id, rawId: enc(a.rawId), type: a.type, extensions: {},
+      response: { authenticatorData: enc(a.response.authenticatorData), clientDataJSON: enc(a.response.clientDataJSON),
+        signature: enc(a.response.signature), userHandle: a.response.userHandle ? enc(a.response.userHandle) : null } } });
+    location.href = '/';
+  }
+  const button = document.getElementById('go');
+  button.addEventListener('click', () => {
+    const action = button.dataset.enrol ? register(button.dataset.enrol) : signIn();
+    action.catch(e => say('Failed: ' + e.message));
+  });
+})();
+"#;
+
+fn with_script(title: &str, body: &str, nonce: &str) -> String {
+    layout(
+        title,
+        &format!(
+            "{body}<script nonce=\"{}\">{SCRIPT}</script>",
+            escape(nonce)
+        ),
+    )
+}
+
+fn header(officer: &str, csrf: &str) -> String {
+    format!(
+        "<header><p class=\"muted\">eid officer console · signed in as <strong>{}</strong></p>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\
+         <button type=\"submit\">Sign out</button></form></header>",
+        escape(officer),
+        escape(csrf)
+    )
+}
+
+/// Sign-in with the officer's security key.
+pub fn login(nonce: &str) -> String {
+    with_script(
+        "Officer sign-in",
+        "<main><h1>eid officer console <span class=\"zh\" lang=\"zh-Hant-HK\">登記主任控制台</span></h1>\
+         <p>Sign in with your security key.</p>\
+         <button type=\"button\" id=\"go\">Sign in with security key</button>\
+         <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",
+        nonce,
+    )
+}
+
+/// An officer's one-time enrolment: register their security key.
+pub fn enrol(officer: &str, token: &str, nonce: &str) -> String {
+    with_script(
+        "Register your security key",
+        &format!(
+            "<main><h1>Welcome, {name}</h1>\
+             <p>Register the security key you will sign in to the officer console with. This link works once.</p>\
+             <button type=\"button\" id=\"go\" data-enrol=\"/enrol/{token}\">Register security key</button>\
+             <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",
+            name = escape(officer),
+            token = escape(token),
+        ),
+        nonce,
+    )
+}
+
+/// Where an officer finds an application by its reference.
+pub fn home(officer: &str, csrf: &str, message: Option<&str>) -> String {
+    layout(
+        "Officer console",
+        &format!(
+            "{}<main><h1>Find an application <span class=\"zh\" lang=\"zh-Hant-HK\">查找申請</span></h1>{}\
+             <form method=\"get\" action=\"/applications\">\
+             <label for=\"reference\">Reference shown in the applicant's app</label> \
+             <input id=\"reference\" name=\"reference\" autocomplete=\"off\" required placeholder=\"K7Q2-M9XD\"> \
+             <button type=\"submit\">Find</button></form></main>",
+            header(officer, csrf),
+            message
+                .map(|m| format!("<p role=\"status\">{}</p>", escape(m)))
+                .unwrap_or_default(),
+        ),
+    )
+}
+
+fn row(label: &str, value: &str) -> String {
+    format!(
+        "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+        escape(label),
+        escape(value)
+    )
+}
+
+fn particulars_table(p: &Particulars, address: Option<&str>) -> String {
+    let gender = match p.gender {
+        Gender::Male => "M",
+        Gender::Female => "F",
+        Gender::Unspecified => "X",
+    };
+    format!(
+        "<table>{}{}{}{}{}{}</table>",
+        row("Identity card number", &hkid_display(&p.hkid)),
+        row("Name in English", &p.english_name),
+        row("Name in Chinese", p.chinese_name.as_deref().unwrap_or("—")),
+        row("Date of birth", &p.date_of_birth),
+        row("Gender", gender),
+        row("Residential address", address.unwrap_or("—")),
+    )
+}
+
+/// An application under review: the particulars to compare with the card, and the decision.
+pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
+    let kind = match r.kind {
+        ApplicationKind::Enrolment => {
+            "New account (or recovery of an existing one) with the applicant's phone"
+        }
+        ApplicationKind::Upgrade => "Upgrade of an existing account to eid+",
+    };
+    let account = match &r.existing_account {
+        Some(a) if r.kind == ApplicationKind::Enrolment => format!(
+            "<p class=\"warn\" id=\"recovery\"><strong>This identity card number already has an account</strong> ({} · level {} · {} · {} device(s)). \
+             Approving recovers it on the applicant's phone and signs out every other device.</p>",
+            escape(&a.reference),
+            a.level.map_or("none", |l| l.as_str()),
+            a.status.as_str(),
+            a.devices
+        ),
+        Some(a) => format!(
+            "<p>Account {} · level {} · {}</p>",
+            escape(&a.reference),
+            a.level.map_or("none", |l| l.as_str()),
+            a.status.as_str()
+        ),
+        None => "<p>No account holds this identity card number yet.</p>".to_owned(),
+    };
+    let body = match (&r.status, &r.particulars) {
+        (ApplicationStatus::Open, Some(p)) => {
+            let reasons: String = RejectReason::ALL
+                .iter()
+                .map(|reason| {
+                    format!(
+                        "<option value=\"{0}\">{0}</option>",
+                        escape(reason.as_str())
+                    )
+                })
+                .collect();
+            let address = r.contact.as_ref().and_then(|c| c.address.as_deref());
+            format!(
+                "<h2>Compare with the identity card</h2>{table}{account}\
+                 <form method=\"post\" action=\"/applications/{id}/decision\">\
+                 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+                 <fieldset><legend>Evidence seen</legend>\
+                 <p><input type=\"checkbox\" id=\"ev-card\" name=\"evidence_{card}\" value=\"on\" required> \
+                 <label for=\"ev-card\">The physical identity card: genuine, its particulars as above, its photo the applicant</label></p>\
+                 <p><input type=\"checkbox\" id=\"ev-address\" name=\"evidence_{address_kind}\" value=\"on\"{disabled}> \
+                 <label for=\"ev-address\">A proof of the residential address above</label></p></fieldset>\
+                 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve at level plus</button></form>\
+                 <form method=\"post\" action=\"/applications/{id}/decision\">\
+                 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+                 <label for=\"reason\">Reason</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
+                 <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button></form>",
+                table = particulars_table(p, address),
+                id = escape(&r.application_id),
+                csrf = escape(csrf),
+                card = Evidence::HkidCard.as_str(),
+                address_kind = Evidence::ProofOfAddress.as_str(),
+                disabled = if address.is_some() { "" } else { " disabled" },
+            )
+        }
+        (status, _) => format!(
+            "<p id=\"decided\">This application is {} already.</p>",
+            escape(status.as_str())
+        ),
+    };
+    layout(
+        "Application",
+        &format!(
+            "{}<main><h1>Application {} <span class=\"zh\" lang=\"zh-Hant-HK\">申請</span></h1>\
+             <p>{}</p><p class=\"muted\">Made {} · expires {}</p>{body}\
+             <p><a href=\"/\">Find another application</a></p></main>",
+            header(officer, csrf),
+            escape(&r.reference),
+            escape(kind),
+            utc(r.created_at),
+            utc(r.expires_at),
+        ),
+    )
+}
+
+/// The result of a decision.
+pub fn decided(outcome: &Decided, officer: &str, csrf: &str) -> String {
+    let text = match outcome {
+        Decided::Proven(o) if o.recovered => format!(
+            "Approved. Account {} was recovered on the applicant's phone at level {}; {} other device(s) were signed out.",
+            o.reference,
+            o.level.as_str(),
+            o.revoked_devices
+        ),
+        Decided::Proven(o) => format!(
+            "Approved. Account {} is at level {}.",
+            o.reference,
+            o.level.as_str()
+        ),
+        Decided::Rejected => "Rejected. The applicant's app shows the reason.".to_owned(),
+    };
+    layout(
+        "Decision recorded",
+        &format!(
+            "{}<main><h1>Decision recorded</h1><p id=\"outcome\" role=\"status\">{}</p>\
+             <p><a href=\"/\">Find another application</a></p></main>",
+            header(officer, csrf),
+            escape(&text)
+        ),
+    )
+}
+
+/// A console error for a person.
+pub fn error(title: &str, detail: &str) -> String {
+    layout(
+        title,
+        &format!(
+            "<main><h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the console</a></p></main>",
+            escape(title),
+            escape(detail)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_numbers_are_shown_as_people_read_them() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_795_564_800 + 3_600 + 120), "2026-11-25 01:02 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(hkid_display("A1234563"), "A123456(3)");
+        assert_eq!(hkid_display("AB987654A"), "AB987654(A)");
+    }
+}

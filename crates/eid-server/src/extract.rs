@@ -1,0 +1,92 @@
+//! What handlers read from a request besides its body: bearer tokens, HTTP Basic client
+//! credentials, the caller's address. One parser each, so every endpoint agrees.
+
+use actix_web::http::header;
+use actix_web::HttpRequest;
+use base64::Engine as _;
+use eid_core::limits::Caller;
+
+/// `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive, RFC 7235
+/// §2.1).
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Parses `Authorization: Basic` (RFC 7617); id and secret are form-decoded (RFC 6749 §2.3.1).
+/// `Ok(None)` when there is no Authorization header; `Err` when it is not valid Basic.
+pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| ())?;
+    let (scheme, encoded) = value.split_once(' ').ok_or(())?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| ())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
+    let (id, secret) = decoded.split_once(':').ok_or(())?;
+    let form_decode = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Ok(Some((form_decode(id), form_decode(secret))))
+}
+
+/// The caller as far as rate limits are concerned: the peer's address.
+pub fn caller(req: &HttpRequest) -> Caller {
+    Caller {
+        address: req.peer_addr().map(|a| a.ip()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn with_auth(value: &str) -> HttpRequest {
+        TestRequest::default()
+            .insert_header((header::AUTHORIZATION, value))
+            .to_http_request()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let value = base64::engine::general_purpose::STANDARD.encode("my%20id:s%2Bcret");
+        assert_eq!(
+            basic_credentials(&with_auth(&format!("Basic {value}"))),
+            Ok(Some(("my id".to_owned(), "s+cret".to_owned())))
+        );
+        assert_eq!(
+            basic_credentials(&with_auth(&format!("BASIC {value}"))),
+            Ok(Some(("my id".to_owned(), "s+cret".to_owned())))
+        );
+        assert_eq!(basic_credentials(&with_auth("Basic !!!")), Err(()));
+        assert_eq!(basic_credentials(&with_auth("Bearer x")), Err(()));
+        assert_eq!(
+            basic_credentials(&TestRequest::default().to_http_request()),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn bearer_schemes_are_case_insensitive() {
+        assert_eq!(bearer(&with_auth("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(bearer(&with_auth("bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(bearer(&with_auth("BEARER  abc ")).as_deref(), Some("abc"));
+        assert_eq!(bearer(&with_auth("Bearer ")), None);
+        assert_eq!(bearer(&with_auth("Basic abc")), None);
+        assert_eq!(bearer(&TestRequest::default().to_http_request()), None);
+    }
+}

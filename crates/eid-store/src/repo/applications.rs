@@ -1,0 +1,155 @@
+use diesel::prelude::*;
+use eid_core::store::{
+    ApplicationKind, ApplicationRecord, ApplicationStatus, ApplicationStore, AuditRecord,
+    StoreError,
+};
+
+use super::audit::insert_events;
+use crate::schema::applications;
+use crate::{backend, corrupt, is_unique_violation, Database, TxError};
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = applications)]
+pub(crate) struct ApplicationRow {
+    pub application_id: String,
+    pub reference: String,
+    pub kind: String,
+    pub status: String,
+    pub token_hash: Vec<u8>,
+    pub citizen_id: Option<String>,
+    pub particulars: Option<Vec<u8>>,
+    pub credential_id: Option<String>,
+    pub passkey: Option<String>,
+    pub user_handle: Option<String>,
+    pub outcome: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<&ApplicationRecord> for ApplicationRow {
+    fn from(r: &ApplicationRecord) -> Self {
+        Self {
+            application_id: r.application_id.clone(),
+            reference: r.reference.clone(),
+            kind: r.kind.as_str().to_owned(),
+            status: r.status.as_str().to_owned(),
+            token_hash: r.token_hash.clone(),
+            citizen_id: r.citizen_id.clone(),
+            particulars: r.particulars.clone(),
+            credential_id: r.credential_id.clone(),
+            passkey: r.passkey.clone(),
+            user_handle: r.user_handle.clone(),
+            outcome: r.outcome.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+impl TryFrom<ApplicationRow> for ApplicationRecord {
+    type Error = StoreError;
+    fn try_from(r: ApplicationRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            kind: ApplicationKind::parse(&r.kind)
+                .ok_or_else(|| corrupt("application kind", &r.kind))?,
+            status: ApplicationStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("application status", &r.status))?,
+            application_id: r.application_id,
+            reference: r.reference,
+            token_hash: r.token_hash,
+            citizen_id: r.citizen_id,
+            particulars: r.particulars,
+            credential_id: r.credential_id,
+            passkey: r.passkey,
+            user_handle: r.user_handle,
+            outcome: r.outcome,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+macro_rules! application_where {
+    ($db:expr, $predicate:expr) => {{
+        let row: Option<ApplicationRow> = applications::table
+            .filter($predicate)
+            .first(&mut *$db.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }};
+}
+
+impl ApplicationStore for Database {
+    fn insert_application(
+        &self,
+        application: &ApplicationRecord,
+        event: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<(), TxError<StoreError>, _>(|c| {
+            diesel::insert_into(applications::table)
+                .values(ApplicationRow::from(application))
+                .execute(c)
+                .map_err(|e| {
+                    if is_unique_violation(&e, "reference") {
+                        TxError::Abort(StoreError::Duplicate("reference"))
+                    } else if is_unique_violation(&e, "credential_id") {
+                        TxError::Abort(StoreError::Duplicate("credential_id"))
+                    } else {
+                        TxError::Db(e)
+                    }
+                })?;
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(())
+        })
+        .map_err(Into::into)
+    }
+
+    fn application(&self, application_id: &str) -> Result<Option<ApplicationRecord>, StoreError> {
+        application_where!(self, applications::application_id.eq(application_id))
+    }
+
+    fn application_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        application_where!(self, applications::reference.eq(reference))
+    }
+
+    fn application_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<ApplicationRecord>, StoreError> {
+        application_where!(self, applications::credential_id.eq(credential_id))
+    }
+
+    fn reject_application(
+        &self,
+        application_id: &str,
+        reason: &str,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<bool, diesel::result::Error, _>(|c| {
+            let n = diesel::update(
+                applications::table
+                    .filter(applications::application_id.eq(application_id))
+                    .filter(applications::status.eq(ApplicationStatus::Open.as_str())),
+            )
+            .set((
+                applications::status.eq(ApplicationStatus::Rejected.as_str()),
+                applications::outcome.eq(Some(reason)),
+                applications::particulars.eq(None::<Vec<u8>>),
+                applications::passkey.eq(None::<String>),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+}

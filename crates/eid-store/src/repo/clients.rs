@@ -1,0 +1,88 @@
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use eid_core::store::{ClientRecord, ClientStore, StoreError};
+
+use crate::schema::{access_tokens, clients, consents};
+use crate::{backend, is_unique_violation, Database};
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = clients)]
+pub(crate) struct ClientRow {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    /// One URI per line: URIs cannot contain a line break.
+    pub redirect_uris: String,
+    pub id_token_alg: String,
+    pub created_at: i64,
+}
+
+impl From<&ClientRecord> for ClientRow {
+    fn from(r: &ClientRecord) -> Self {
+        Self {
+            client_id: r.client_id.clone(),
+            name: r.name.clone(),
+            secret_hash: r.secret_hash.clone(),
+            redirect_uris: r.redirect_uris.join("\n"),
+            id_token_alg: r.id_token_alg.clone(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl From<ClientRow> for ClientRecord {
+    fn from(r: ClientRow) -> Self {
+        Self {
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            redirect_uris: r.redirect_uris.lines().map(str::to_owned).collect(),
+            id_token_alg: r.id_token_alg,
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl ClientStore for Database {
+    fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
+        diesel::insert_into(clients::table)
+            .values(ClientRow::from(client))
+            .execute(&mut *self.conn()?)
+            .map_err(|e| {
+                if is_unique_violation(&e, "client_id") {
+                    StoreError::Duplicate("client_id")
+                } else {
+                    backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
+        let row: Option<ClientRow> = clients::table
+            .find(client_id)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
+        let rows: Vec<ClientRow> = clients::table
+            .order(clients::created_at.asc())
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<bool, DieselError, _>(|c| {
+            diesel::delete(access_tokens::table.filter(access_tokens::client_id.eq(client_id)))
+                .execute(c)?;
+            diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
+            Ok(diesel::delete(clients::table.find(client_id)).execute(c)? == 1)
+        })
+        .map_err(backend)
+    }
+}

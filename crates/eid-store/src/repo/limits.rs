@@ -1,0 +1,57 @@
+use diesel::prelude::*;
+use eid_core::store::{RateLimitStore, StoreError, WindowCount};
+
+use crate::schema::rate_limits;
+use crate::{backend, is_unique_violation, Database};
+
+impl RateLimitStore for Database {
+    fn hit(&self, bucket: &str, window_secs: i64, now: i64) -> Result<WindowCount, StoreError> {
+        let mut conn = self.conn()?;
+        // Two tries: a concurrent first hit on a new bucket may insert it first (PostgreSQL
+        // then reports a unique violation, and the second try counts into that row).
+        for _ in 0..2 {
+            let result = conn.transaction::<WindowCount, diesel::result::Error, _>(|c| {
+                // Write first: count into the current window if there is one.
+                let counted = diesel::update(
+                    rate_limits::table
+                        .filter(rate_limits::bucket.eq(bucket))
+                        .filter(rate_limits::window_secs.eq(window_secs))
+                        .filter(rate_limits::window_start.gt(now - window_secs)),
+                )
+                .set(rate_limits::hits.eq(rate_limits::hits + 1))
+                .execute(c)?;
+                if counted == 0 {
+                    // No current window: start one.
+                    diesel::delete(rate_limits::table.find(bucket)).execute(c)?;
+                    diesel::insert_into(rate_limits::table)
+                        .values((
+                            rate_limits::bucket.eq(bucket),
+                            rate_limits::window_start.eq(now),
+                            rate_limits::window_secs.eq(window_secs),
+                            rate_limits::hits.eq(1_i64),
+                        ))
+                        .execute(c)?;
+                }
+                let (hits, window_start): (i64, i64) = rate_limits::table
+                    .find(bucket)
+                    .select((rate_limits::hits, rate_limits::window_start))
+                    .first(c)?;
+                Ok(WindowCount {
+                    hits: hits.unsigned_abs(),
+                    window_start,
+                })
+            });
+            match result {
+                Ok(count) => return Ok(count),
+                Err(e)
+                    if is_unique_violation(&e, "bucket")
+                        || is_unique_violation(&e, "rate_limits") =>
+                {
+                    continue
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        Err(StoreError::Conflict("rate limit"))
+    }
+}

@@ -1,0 +1,324 @@
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use eid_core::account::Level;
+use eid_core::store::{
+    AccessTokenRecord, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginStore, RequestStatus,
+    StoreError,
+};
+
+use crate::schema::{access_tokens, auth_requests, consents};
+use crate::{backend, corrupt, Database};
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = auth_requests)]
+pub(crate) struct AuthRequestRow {
+    pub request_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: String,
+    pub browser_hash: Vec<u8>,
+    pub csrf_token: String,
+    pub approval_state: Option<Vec<u8>>,
+    pub required_level: Option<String>,
+    pub status: String,
+    pub citizen_id: Option<String>,
+    pub device_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub acr: Option<String>,
+    pub amr: Option<String>,
+    pub error_code: Option<String>,
+    pub code_hash: Option<Vec<u8>>,
+    pub code_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<&AuthRequestRecord> for AuthRequestRow {
+    fn from(r: &AuthRequestRecord) -> Self {
+        Self {
+            request_id: r.request_id.clone(),
+            client_id: r.client_id.clone(),
+            redirect_uri: r.redirect_uri.clone(),
+            scope: r.scope.clone(),
+            state: r.state.clone(),
+            nonce: r.nonce.clone(),
+            code_challenge: r.code_challenge.clone(),
+            browser_hash: r.browser_hash.clone(),
+            csrf_token: r.csrf_token.clone(),
+            approval_state: r.approval_state.clone(),
+            required_level: r.required_level.map(|l| l.as_str().to_owned()),
+            status: r.status.as_str().to_owned(),
+            citizen_id: r.citizen_id.clone(),
+            device_id: r.device_id.clone(),
+            auth_time: r.auth_time,
+            acr: r.acr.map(|l| l.as_str().to_owned()),
+            amr: r.amr.clone(),
+            error_code: r.error_code.clone(),
+            code_hash: r.code_hash.clone(),
+            code_expires_at: r.code_expires_at,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+fn level(value: Option<String>) -> Result<Option<Level>, StoreError> {
+    value
+        .map(|v| Level::parse(&v).ok_or_else(|| corrupt("level", &v)))
+        .transpose()
+}
+
+impl TryFrom<AuthRequestRow> for AuthRequestRecord {
+    type Error = StoreError;
+    fn try_from(r: AuthRequestRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            status: RequestStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("request status", &r.status))?,
+            required_level: level(r.required_level)?,
+            acr: level(r.acr)?,
+            request_id: r.request_id,
+            client_id: r.client_id,
+            redirect_uri: r.redirect_uri,
+            scope: r.scope,
+            state: r.state,
+            nonce: r.nonce,
+            code_challenge: r.code_challenge,
+            browser_hash: r.browser_hash,
+            csrf_token: r.csrf_token,
+            approval_state: r.approval_state,
+            citizen_id: r.citizen_id,
+            device_id: r.device_id,
+            auth_time: r.auth_time,
+            amr: r.amr,
+            error_code: r.error_code,
+            code_hash: r.code_hash,
+            code_expires_at: r.code_expires_at,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = access_tokens)]
+pub(crate) struct AccessTokenRow {
+    pub token_hash: Vec<u8>,
+    pub request_id: String,
+    pub client_id: String,
+    pub citizen_id: String,
+    pub scope: String,
+    pub expires_at: i64,
+}
+
+impl From<&AccessTokenRecord> for AccessTokenRow {
+    fn from(r: &AccessTokenRecord) -> Self {
+        Self {
+            token_hash: r.token_hash.clone(),
+            request_id: r.request_id.clone(),
+            client_id: r.client_id.clone(),
+            citizen_id: r.citizen_id.clone(),
+            scope: r.scope.clone(),
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+impl From<AccessTokenRow> for AccessTokenRecord {
+    fn from(r: AccessTokenRow) -> Self {
+        Self {
+            token_hash: r.token_hash,
+            request_id: r.request_id,
+            client_id: r.client_id,
+            citizen_id: r.citizen_id,
+            scope: r.scope,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = consents)]
+pub(crate) struct ConsentRow {
+    pub citizen_id: String,
+    pub client_id: String,
+    pub scope: String,
+    pub granted_at: i64,
+}
+
+impl LoginStore for Database {
+    fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError> {
+        diesel::insert_into(auth_requests::table)
+            .values(AuthRequestRow::from(request))
+            .execute(&mut *self.conn()?)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn auth_request(&self, request_id: &str) -> Result<Option<AuthRequestRecord>, StoreError> {
+        let row: Option<AuthRequestRow> = auth_requests::table
+            .find(request_id)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(AuthRequestRecord::try_from).transpose()
+    }
+
+    fn auth_request_by_code(
+        &self,
+        code_hash: &[u8],
+    ) -> Result<Option<AuthRequestRecord>, StoreError> {
+        let row: Option<AuthRequestRow> = auth_requests::table
+            .filter(auth_requests::code_hash.eq(code_hash))
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(AuthRequestRecord::try_from).transpose()
+    }
+
+    fn approve_auth_request(
+        &self,
+        request_id: &str,
+        approval: &ApprovalRecord,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            auth_requests::table
+                .filter(auth_requests::request_id.eq(request_id))
+                .filter(auth_requests::status.eq(RequestStatus::Pending.as_str())),
+        )
+        .set((
+            auth_requests::status.eq(RequestStatus::Approved.as_str()),
+            auth_requests::citizen_id.eq(Some(&approval.citizen_id)),
+            auth_requests::device_id.eq(Some(&approval.device_id)),
+            auth_requests::auth_time.eq(Some(approval.auth_time)),
+            auth_requests::acr.eq(Some(approval.acr.as_str())),
+            auth_requests::amr.eq(Some(&approval.amr)),
+            auth_requests::approval_state.eq(None::<Vec<u8>>),
+        ))
+        .execute(&mut *self.conn()?)
+        .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn deny_auth_request(
+        &self,
+        request_id: &str,
+        from: RequestStatus,
+        error_code: &str,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            auth_requests::table
+                .filter(auth_requests::request_id.eq(request_id))
+                .filter(auth_requests::status.eq(from.as_str())),
+        )
+        .set((
+            auth_requests::status.eq(RequestStatus::Denied.as_str()),
+            auth_requests::error_code.eq(Some(error_code)),
+            auth_requests::approval_state.eq(None::<Vec<u8>>),
+        ))
+        .execute(&mut *self.conn()?)
+        .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn issue_code(
+        &self,
+        request_id: &str,
+        code_hash: &[u8],
+        code_expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            auth_requests::table
+                .filter(auth_requests::request_id.eq(request_id))
+                .filter(auth_requests::status.eq(RequestStatus::Approved.as_str())),
+        )
+        .set((
+            auth_requests::status.eq(RequestStatus::CodeIssued.as_str()),
+            auth_requests::code_hash.eq(Some(code_hash)),
+            auth_requests::code_expires_at.eq(Some(code_expires_at)),
+        ))
+        .execute(&mut *self.conn()?)
+        .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<bool, DieselError, _>(|c| {
+            let n = diesel::update(
+                auth_requests::table
+                    .filter(auth_requests::request_id.eq(request_id))
+                    .filter(auth_requests::status.eq(RequestStatus::CodeIssued.as_str())),
+            )
+            .set(auth_requests::status.eq(RequestStatus::Redeemed.as_str()))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            diesel::insert_into(access_tokens::table)
+                .values(AccessTokenRow::from(token))
+                .execute(c)?;
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+
+    fn revoke_tokens_for_request(&self, request_id: &str) -> Result<usize, StoreError> {
+        diesel::delete(access_tokens::table.filter(access_tokens::request_id.eq(request_id)))
+            .execute(&mut *self.conn()?)
+            .map_err(backend)
+    }
+
+    fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError> {
+        let row: Option<AccessTokenRow> = access_tokens::table
+            .find(token_hash)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(row.map(Into::into))
+    }
+
+    fn consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError> {
+        let row: Option<ConsentRow> = consents::table
+            .find((citizen_id, client_id))
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(row.map(|r| ConsentRecord {
+            citizen_id: r.citizen_id,
+            client_id: r.client_id,
+            scope: r.scope,
+            granted_at: r.granted_at,
+        }))
+    }
+
+    fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<(), DieselError, _>(|c| {
+            let n = diesel::update(consents::table.find((&consent.citizen_id, &consent.client_id)))
+                .set((
+                    consents::scope.eq(&consent.scope),
+                    consents::granted_at.eq(consent.granted_at),
+                ))
+                .execute(c)?;
+            if n == 0 {
+                diesel::insert_into(consents::table)
+                    .values(ConsentRow {
+                        citizen_id: consent.citizen_id.clone(),
+                        client_id: consent.client_id.clone(),
+                        scope: consent.scope.clone(),
+                        granted_at: consent.granted_at,
+                    })
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .map_err(backend)
+    }
+}

@@ -1,0 +1,22 @@
+//! One file per aggregate: its rows, their conversion to and from the core's records, and the
+//! aggregate's store trait implemented for [`Database`](crate::Database).
+
+mod accounts;
+mod applications;
+mod audit;
+mod ceremonies;
+mod clients;
+mod keys;
+mod limits;
+mod logins;
+mod officers;
+mod sessions;
+
+pub(crate) use accounts::{CitizenRow, DeviceRow, ProfileRow};
+pub(crate) use applications::ApplicationRow;
+pub(crate) use ceremonies::CeremonyRow;
+pub(crate) use clients::ClientRow;
+pub(crate) use keys::SigningKeyRow;
+pub(crate) use logins::{AccessTokenRow, AuthRequestRow, ConsentRow};
+pub(crate) use officers::{OfficerCredentialRow, OfficerRow};
+pub(crate) use sessions::{OfficerSessionRow, WalletSessionRow};
