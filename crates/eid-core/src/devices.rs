@@ -229,9 +229,12 @@ impl Provider {
             .find(|d| d.device_id == device_id)
             .ok_or(Error::NotFound("device"))?;
         let cooling_until = acting.created_at + self.config.link_cooling_off;
+        // A device joined in the same second as the acting one counts as older: when unsure,
+        // protect.
         if acting.joined_by == JoinedBy::Link
             && now < cooling_until
-            && target.created_at < acting.created_at
+            && target.device_id != acting.device_id
+            && target.created_at <= acting.created_at
         {
             return Err(Error::Forbidden(format!(
                 "a device that joined with a link code cannot remove an older device for {} days after joining; {} days remain",

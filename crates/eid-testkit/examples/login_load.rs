@@ -4,6 +4,7 @@
 //! fetching and approving the request (a WebAuthn assertion), the browser continuing to the
 //! client's redirect, the code exchange at `/token` and a `/userinfo` call. The first login of
 //! each citizen also passes the consent page; the measured logins do not (consent remembered).
+//! Each citizen is a sandbox registry's test resident, proven remotely before measuring.
 //!
 //! ```sh
 //! cargo run --release -p eid-testkit --example login_load -- --logins 2000 --concurrency 32
@@ -16,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use eid_core::keys::JwsAlg;
-use eid_proto::api::EnrolmentRequest;
-use eid_testkit::{Backend, TestServer};
+use eid_proto::api::{EnrolmentRequest, ProofingEvidence};
+use eid_testkit::{Backend, TestOptions, TestServer};
 use eid_wallet::Wallet;
 use url::Url;
 
@@ -52,22 +53,6 @@ fn args() -> anyhow::Result<Args> {
     Ok(out)
 }
 
-/// Valid HKID numbers: one letter, six digits, computed check digit.
-fn hkid(n: usize) -> String {
-    let digits = format!("{:06}", n % 1_000_000);
-    let mut sum = 36 * 9 + (u32::from(b'K' - b'A') + 10) * 8;
-    for (i, d) in digits.bytes().enumerate() {
-        sum += u32::from(d - b'0') * (7 - i as u32);
-    }
-    let check = (11 - sum % 11) % 11;
-    let check = if check == 10 {
-        "A".to_owned()
-    } else {
-        check.to_string()
-    };
-    format!("K{digits}({check})")
-}
-
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = s.find(start)? + start.len();
     Some(&s[from..from + s[from..].find(end)?])
@@ -96,7 +81,7 @@ async fn login(
         ("response_type", "code"),
         ("client_id", client.0.as_str()),
         ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid profile email"),
+        ("scope", "openid profile"),
         ("state", "s"),
         ("nonce", "n"),
         ("code_challenge", CHALLENGE),
@@ -163,30 +148,43 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Backend::Sqlite
     };
-    let server = TestServer::start(backend.clone()).await?;
+    let options = TestOptions {
+        registry_in_process: true,
+        residents: args.concurrency,
+        ..TestOptions::default()
+    };
+    let server = TestServer::start_with(backend.clone(), options).await?;
     let client = server
         .add_client("Load test", REDIRECT_URI, JwsAlg::Es256)
         .await?;
     let issuer = Url::parse(&server.issuer())?;
-    // One citizen per worker, enrolled and consented before measuring.
+    // One citizen per worker, proven and consented before measuring.
     let mut wallets = Vec::new();
-    for i in 0..args.concurrency {
+    for resident in server.residents().to_vec() {
         let mut wallet = Wallet::in_memory();
         wallet
             .enrol(
                 &issuer,
                 &EnrolmentRequest {
-                    english_name: format!("CITIZEN {i}"),
-                    chinese_name: None,
-                    date_of_birth: "1980-01-01".into(),
-                    gender: "X".into(),
-                    hkid: hkid(i),
-                    email: Some(format!("c{i}@example.hk")),
+                    english_name: resident.english_name.clone(),
+                    chinese_name: Some(resident.chinese_name.clone()),
+                    date_of_birth: resident.date_of_birth.clone(),
+                    gender: resident.gender.clone(),
+                    hkid: resident.hkid.clone(),
+                    email: None,
                     phone: None,
                     address: None,
                     device_name: "load".into(),
                 },
             )
+            .await?;
+        wallet
+            .prove(&ProofingEvidence {
+                hkid: resident.hkid.clone(),
+                english_name: resident.english_name.clone(),
+                date_of_birth: resident.date_of_birth.clone(),
+                face_template: server.capture(&resident)?,
+            })
             .await?;
         login(&server, &client, &mut wallet).await?;
         wallets.push(wallet);

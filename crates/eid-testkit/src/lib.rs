@@ -125,6 +125,11 @@ pub struct TestOptions {
     /// crate's tests): start the sandbox registry as a process of its own. `None`: no remote
     /// proofing.
     pub registry_exe: Option<PathBuf>,
+    /// Run the sandbox registry inside this process instead (tools that have no
+    /// `CARGO_BIN_EXE_*`, such as the load tool).
+    pub registry_in_process: bool,
+    /// Use the registry at this URL instead (a stand-in a test runs itself).
+    pub registry_url: Option<url::Url>,
     /// How many test residents the registry holds.
     pub residents: usize,
     /// How long eid waits for the registry.
@@ -148,6 +153,8 @@ impl Default for TestOptions {
     fn default() -> Self {
         Self {
             registry_exe: None,
+            registry_in_process: false,
+            registry_url: None,
             residents: 12,
             registry_timeout: Duration::from_secs(5),
             registry_delay: Duration::ZERO,
@@ -156,13 +163,45 @@ impl Default for TestOptions {
     }
 }
 
-/// The sandbox registry, a child process killed when dropped.
+/// The sandbox registry: a child process (killed when dropped), or a server in this process.
 struct Registry {
-    child: tokio::process::Child,
+    run: RegistryRun,
     url: url::Url,
 }
 
+enum RegistryRun {
+    Process(tokio::process::Child),
+    InProcess(actix_web::dev::ServerHandle),
+}
+
 impl Registry {
+    async fn serve(residents: &Path, client_jwks: &str, delay: Duration) -> anyhow::Result<Self> {
+        let running = population_registry::serve(population_registry::ServeOptions {
+            residents: residents.to_path_buf(),
+            listen: "127.0.0.1:0".parse()?,
+            issuer: None,
+            client_jwks_urls: vec![url::Url::parse(client_jwks)?],
+            answer_delay: delay,
+        })
+        .await?;
+        let url = url::Url::parse(&running.issuer)?;
+        let handle = running.handle();
+        tokio::spawn(running.wait());
+        Ok(Self {
+            run: RegistryRun::InProcess(handle),
+            url,
+        })
+    }
+
+    async fn stop(self) {
+        match self.run {
+            RegistryRun::Process(mut child) => {
+                let _ = child.kill().await;
+            }
+            RegistryRun::InProcess(handle) => handle.stop(false).await,
+        }
+    }
+
     async fn spawn(
         exe: &Path,
         residents: &Path,
@@ -194,7 +233,7 @@ impl Registry {
         // Keep reading stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self {
-            child,
+            run: RegistryRun::Process(child),
             url: url::Url::parse(url)?,
         })
     }
@@ -229,6 +268,7 @@ impl TestServer {
         let seed = u64::from(uuid::Uuid::new_v4().as_fields().0);
         let residents =
             population_registry::generate(residents_dir.path(), options.residents, seed)?;
+        let registry_url = options.registry_url.clone();
         let mut server = Self {
             backend,
             database_url: database.url.clone(),
@@ -236,7 +276,7 @@ impl TestServer {
             options,
             server: None,
             registry: None,
-            registry_url: None,
+            registry_url,
             residents,
             residents_dir,
             _database: database,
@@ -248,14 +288,18 @@ impl TestServer {
     }
 
     async fn start_registry(&mut self, eid_port: u16) -> anyhow::Result<()> {
-        if let Some(exe) = &self.options.registry_exe {
-            let registry = Registry::spawn(
-                exe,
-                self.residents_dir.path(),
-                &format!("http://localhost:{eid_port}/connectors/jwks"),
-                self.options.registry_delay,
-            )
-            .await?;
+        let client_jwks = format!("http://localhost:{eid_port}/connectors/jwks");
+        let delay = self.options.registry_delay;
+        let registry = match &self.options.registry_exe {
+            Some(exe) => Some(
+                Registry::spawn(exe, self.residents_dir.path(), &client_jwks, delay).await?,
+            ),
+            None if self.options.registry_in_process => {
+                Some(Registry::serve(self.residents_dir.path(), &client_jwks, delay).await?)
+            }
+            None => None,
+        };
+        if let Some(registry) = registry {
             if self.registry_url.is_none() {
                 self.registry_url = Some(registry.url.clone());
             }
@@ -332,6 +376,11 @@ impl TestServer {
         Arc::clone(&self.running().provider)
     }
 
+    /// The registry eid asks, if any.
+    pub fn registry_url(&self) -> Option<url::Url> {
+        self.registry_url.clone()
+    }
+
     /// The registry's test residents.
     pub fn residents(&self) -> &[Resident] {
         &self.residents
@@ -355,10 +404,10 @@ impl TestServer {
         Ok(capture.face_template)
     }
 
-    /// Stops the registry process (eid then finds it down).
+    /// Stops the registry (eid then finds it down).
     pub async fn stop_registry(&mut self) {
-        if let Some(mut registry) = self.registry.take() {
-            let _ = registry.child.kill().await;
+        if let Some(registry) = self.registry.take() {
+            registry.stop().await;
         }
     }
 

@@ -54,7 +54,8 @@ impl Profile {
             ),
             ("Authenticated at", id.auth_time().map(|t| t.to_rfc3339())),
         ];
-        // amr: how the citizen authenticated, e.g. ["hwk", "user"] for a device-bound key.
+        // amr: how the citizen authenticated, e.g. ["swk"] for a key on the phone whose
+        // hardware nothing attested.
         rows.push((
             "Authentication methods (amr)",
             id.auth_method_refs().map(|amr| {
@@ -64,6 +65,8 @@ impl Profile {
                     .join(", ")
             }),
         ));
+        // acr: how the citizen was proven: urn:eid:loa:basic (remotely, face matched against
+        // the population registry) or urn:eid:loa:plus (in person, at a counter).
         rows.push((
             "Assurance (acr)",
             id.auth_context_ref().map(|acr| acr.to_string()),

@@ -127,7 +127,8 @@ impl AppState {
 }
 
 /// Query parameters eid sends to the redirect URI: either `code` + `state` (+ `iss`), or an
-/// `error` (e.g. `access_denied` when the citizen declines on their phone).
+/// `error` (e.g. `access_denied` when the citizen declines, or
+/// `unmet_authentication_requirements` when the service asked for a level the account lacks).
 #[derive(Deserialize)]
 struct CallbackQuery {
     code: Option<String>,
@@ -180,8 +181,9 @@ async fn login(app: web::Data<AppState>) -> HttpResponse {
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        // `openid` is added automatically; ask for the profile claims we want to show.
-        .add_scopes(["profile", "email", "phone", "address"].map(|s| Scope::new(s.to_owned())))
+        // `openid` is added automatically; ask for the profile claims we want to show. eid
+        // releases only proven particulars: the address only when an officer saw a proof of it.
+        .add_scopes(["profile", "address"].map(|s| Scope::new(s.to_owned())))
         .set_pkce_challenge(pkce_challenge)
         .url();
 

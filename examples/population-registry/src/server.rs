@@ -63,6 +63,11 @@ impl RunningRegistry {
     pub async fn stop(self) {
         self.server.handle().stop(false).await;
     }
+
+    /// A handle to stop the registry while [`RunningRegistry::wait`] runs it.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
 }
 
 struct State {

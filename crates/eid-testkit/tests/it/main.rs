@@ -7,8 +7,11 @@
 
 mod support;
 
+mod accounts;
 mod api;
 mod expiry;
 mod journey;
+mod officer;
+mod proofing;
 mod refusals;
 mod store;

@@ -373,7 +373,22 @@ pub async fn login_to_callback(
     browser: &Browser,
     wallet: &mut Wallet,
 ) -> anyhow::Result<(AuthStart, Callback, bool)> {
-    let start = rp.start();
+    login_to_callback_with(server, rp, browser, wallet, &[]).await
+}
+
+/// A login whose authorization request has extra or replaced parameters
+/// (`("acr_values", "urn:eid:loa:plus")`, `("scope", "openid address")`).
+pub async fn login_to_callback_with(
+    server: &TestServer,
+    rp: &Rp,
+    browser: &Browser,
+    wallet: &mut Wallet,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(AuthStart, Callback, bool)> {
+    let mut start = rp.start();
+    for (name, value) in params {
+        start.url = with_param(&start.url, name, Some(value));
+    }
     let (login_url, approval_url) = browser.open_login(server, &start.url).await?;
     let request = wallet.fetch_approval(&approval_url).await?;
     anyhow::ensure!(
@@ -408,7 +423,19 @@ pub async fn login(
     browser: &Browser,
     wallet: &mut Wallet,
 ) -> anyhow::Result<(CoreTokenResponse, CoreIdTokenClaims)> {
-    let (start, callback, _) = login_to_callback(server, rp, browser, wallet).await?;
+    login_with(server, rp, browser, wallet, &[]).await
+}
+
+/// [`login`] with extra or replaced authorization parameters.
+pub async fn login_with(
+    server: &TestServer,
+    rp: &Rp,
+    browser: &Browser,
+    wallet: &mut Wallet,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(CoreTokenResponse, CoreIdTokenClaims)> {
+    let (start, callback, _) =
+        login_to_callback_with(server, rp, browser, wallet, params).await?;
     anyhow::ensure!(
         callback.param("state").as_deref() == Some(start.state.secret().as_str()),
         "state mismatch"

@@ -1,0 +1,73 @@
+//! The administrator's command line, run as the binary: officers, citizens, the audit trail.
+
+// A test binary: a failed expectation stops the test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+
+fn eid(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eid-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("EID_MASTER_KEY")
+        .env_remove("EID_DATABASE_URL")
+        .env("EID_LOG", "warn")
+        .output()
+        .expect("eid-server runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn officers_citizens_and_the_audit_trail_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // A development start creates the key; later commands find it.
+    let out = eid(dir.path(), &["--dev", "officer", "add", "--name", "WONG Officer"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let link = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("enrolment link: "))
+        .expect("an enrolment link");
+    assert!(link.starts_with("http://localhost:8081/enrol/"), "{link}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("officer_id: "))
+        .expect("the officer's id")
+        .to_owned();
+
+    let out = eid(dir.path(), &["officer", "list"]);
+    assert!(text(&out.stdout).contains(&format!("{id}\tactive\tWONG Officer")));
+
+    // An account that does not exist: a clear error, not a crash.
+    let out = eid(
+        dir.path(),
+        &["citizen", "suspend", "--reference", "K7Q2-M9XD", "--reason", "court-order"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("account not found"), "{}", text(&out.stderr));
+    // Neither a reference nor an HKID number: refused by the argument parser.
+    let out = eid(dir.path(), &["citizen", "close", "--reason", "other"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = eid(
+        dir.path(),
+        &["citizen", "resume", "--hkid", "A123456(4)", "--reason", "other"],
+    );
+    assert!(text(&out.stderr).contains("check digit"), "{}", text(&out.stderr));
+
+    let out = eid(dir.path(), &["officer", "remove", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eid(dir.path(), &["officer", "list"]);
+    assert!(text(&out.stdout).contains(&format!("{id}\tremoved")));
+
+    // The audit trail, as JSON lines.
+    let out = eid(dir.path(), &["audit"]);
+    let actions: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert_eq!(actions, ["\"officer.created\"", "\"officer.removed\""]);
+}

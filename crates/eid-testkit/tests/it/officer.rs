@@ -1,0 +1,429 @@
+//! In-person proofing through the officer console, over HTTP on its own listener: the
+//! officer's one-time enrolment link and security key (the wallet's authenticator plays it),
+//! sign-in, finding an application by reference, CSRF-protected decisions, level `plus` in the
+//! next ID token, upgrades, rejections, `acr_values` refused when the account is below them,
+//! and the audit trail of it all.
+
+use eid_core::keys::JwsAlg;
+use eid_proto::api::{RegistrationChallenge, SessionChallenge, UpgradeRequest};
+use eid_testkit::{Backend, TestServer};
+use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
+
+use crate::support::*;
+
+/// An officer's browser on the console, with their security key.
+struct Officer {
+    http: reqwest::Client,
+    key: Credential,
+    origin: String,
+}
+
+fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = haystack.find(start)? + start.len();
+    let len = haystack[from..].find(end)?;
+    Some(&haystack[from..from + len])
+}
+
+impl Officer {
+    /// Registers a key through the enrolment link.
+    async fn enrol(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let origin = server.admin_origin();
+        let page = http
+            .get(server.admin_url(&format!("/enrol/{token}")))
+            .send()
+            .await?;
+        anyhow::ensure!(page.status() == 200, "enrolment page: {}", page.status());
+        let challenge: RegistrationChallenge = http
+            .post(server.admin_url(&format!("/enrol/{token}/challenge")))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let (key, attestation) = make_credential(&challenge.options, &origin)?;
+        let done = http
+            .post(server.admin_url(&format!("/enrol/{token}")))
+            .json(&serde_json::json!({
+                "ceremony_id": challenge.ceremony_id,
+                "credential": attestation,
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(done.status() == 201, "enrolment: {}", done.status());
+        Ok(Self { http, key, origin })
+    }
+
+    /// Signs in with the key; returns the session cookie's attributes.
+    async fn sign_in(&mut self, server: &TestServer) -> anyhow::Result<reqwest::Response> {
+        let challenge: SessionChallenge = self
+            .http
+            .post(server.admin_url("/login/challenge"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let assertion = get_assertion(&mut self.key, &challenge.options, &self.origin)?;
+        Ok(self
+            .http
+            .post(server.admin_url("/login"))
+            .json(&serde_json::json!({
+                "ceremony_id": challenge.ceremony_id,
+                "credential": assertion,
+            }))
+            .send()
+            .await?)
+    }
+
+    /// Opens an application by reference: (page, application id, csrf token).
+    async fn review(
+        &self,
+        server: &TestServer,
+        reference: &str,
+    ) -> anyhow::Result<(String, String, String)> {
+        let page = self
+            .http
+            .get(server.admin_url("/applications"))
+            .query(&[("reference", reference)])
+            .send()
+            .await?;
+        anyhow::ensure!(page.status() == 200, "review: {}", page.status());
+        let html = page.text().await?;
+        let id = between(&html, "action=\"/applications/", "/decision\"")
+            .unwrap_or_default()
+            .to_owned();
+        let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
+            .unwrap_or_default()
+            .to_owned();
+        Ok((html, id, csrf))
+    }
+
+    async fn decide(
+        &self,
+        server: &TestServer,
+        id: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .http
+            .post(server.admin_url(&format!("/applications/{id}/decision")))
+            .form(form)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+}
+
+async fn add_officer(server: &TestServer, name: &str) -> anyhow::Result<(String, String)> {
+    let provider = server.provider();
+    let name = name.to_owned();
+    let new = tokio::task::spawn_blocking(move || provider.add_officer(&name, eid_server::now()))
+        .await??;
+    Ok((new.officer.officer_id, new.invite_token))
+}
+
+async fn in_person(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Example Bank", JwsAlg::Rs256).await?;
+    let browser = Browser::new();
+
+    // Without a session the console sends the officer to sign in.
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    for path in ["/", "/applications?reference=K7Q2-M9XD"] {
+        let response = anonymous.get(server.admin_url(path)).send().await?;
+        assert_eq!(response.status(), 303, "{path}");
+        assert_eq!(location(&response)?, "/login");
+    }
+
+    // The administrator creates an officer; the one-time link registers their key.
+    let (officer_id, token) = add_officer(&server, "WONG Officer").await?;
+    let mut officer = Officer::enrol(&server, &token).await?;
+    let reused = anonymous
+        .post(server.admin_url(&format!("/enrol/{token}/challenge")))
+        .json(&serde_json::json!({}))
+        .send()
+        .await?;
+    assert_eq!(reused.status(), 410, "the link works once");
+    let signed_in = officer.sign_in(&server).await?;
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain="), "host-only: {cookie}");
+
+    // A citizen applies on their phone and shows the reference at the counter.
+    let resident = server.residents()[0].clone();
+    let mut wallet = applied_wallet(&server, 0).await?;
+    let reference = wallet
+        .file()
+        .application
+        .as_ref()
+        .expect("application")
+        .reference
+        .clone();
+    // Typed as read aloud: lower case, no dash.
+    let (html, id, csrf) = officer
+        .review(&server, &reference.to_lowercase().replace('-', ""))
+        .await?;
+    assert!(html.contains(&resident.english_name), "the particulars to compare");
+    assert!(html.contains(&resident.chinese_name));
+    assert!(!id.is_empty() && !csrf.is_empty());
+
+    // A forged CSRF token and an approval without the card are refused; nothing changes.
+    let (status, _) = unchanged!(
+        server,
+        officer
+            .decide(
+                &server,
+                &id,
+                &[
+                    ("csrf_token", "forged"),
+                    ("decision", "approve"),
+                    ("evidence_hkid_card", "on"),
+                ],
+            )
+            .await?
+    );
+    assert_eq!(status, 400);
+    let (status, _) = unchanged!(
+        server,
+        officer
+            .decide(&server, &id, &[("csrf_token", &csrf), ("decision", "approve")])
+            .await?
+    );
+    assert_eq!(status, 400);
+    // Another browser without the officer's session cannot decide.
+    let response = anonymous
+        .post(server.admin_url(&format!("/applications/{id}/decision")))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("decision", "approve"),
+            ("evidence_hkid_card", "on"),
+        ])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 303);
+    assert_eq!(wallet.status().await?.status, "open");
+
+    // Approved with the card checked: the account is at level plus, and the next ID token says so.
+    let (status, page) = officer
+        .decide(
+            &server,
+            &id,
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "approve"),
+                ("evidence_hkid_card", "on"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Approved"));
+    let state = wallet.status().await?;
+    assert_eq!(
+        (state.status.as_str(), state.level.as_deref()),
+        ("proven", Some("plus"))
+    );
+    let (_, claims) = login_with(
+        &server,
+        &rp,
+        &browser,
+        &mut wallet,
+        &[("acr_values", "urn:eid:loa:plus")],
+    )
+    .await?;
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:eid:loa:plus")
+    );
+    // Deciding again is refused.
+    let (status, _) = officer
+        .decide(
+            &server,
+            &id,
+            &[("csrf_token", &csrf), ("decision", "reject"), ("reason", "other")],
+        )
+        .await?;
+    assert_eq!(status, 410);
+
+    // A basic account: a service asking for plus is refused with the OIDC error, not
+    // downgraded; the phone is told why.
+    let mut basic = proven_wallet(&server, 1).await?;
+    let start_plus = rp.start();
+    let url = with_param(&start_plus.url, "acr_values", Some("urn:eid:loa:plus"));
+    let (login_url, approval_url) = browser.open_login(&server, &url).await?;
+    let request = basic.fetch_approval(&approval_url).await?;
+    assert_eq!(request.required_level.as_deref(), Some("plus"));
+    let err = basic
+        .approve(&request, &approval_url)
+        .await
+        .expect_err("below the requested level");
+    assert_eq!(
+        err.problem().and_then(|p| p.slug()),
+        Some("level-too-low"),
+        "{err}"
+    );
+    let Next::Redirect(to) = browser.after_approval(&server, &login_url).await? else {
+        panic!("the browser goes back to the service");
+    };
+    let error = to
+        .query_pairs()
+        .find(|(k, _)| k == "error")
+        .map(|(_, v)| v.into_owned());
+    assert_eq!(error.as_deref(), Some("unmet_authentication_requirements"));
+    assert!(to.query_pairs().all(|(k, _)| k != "code"));
+
+    // The basic account asks for an upgrade; the officer checks the card and a proof of
+    // address: plus, and the address becomes a claim the service can receive.
+    let second = server.residents()[1].clone();
+    let upgrade = basic
+        .request_upgrade(&UpgradeRequest {
+            english_name: second.english_name.clone(),
+            chinese_name: Some(second.chinese_name.clone()),
+            date_of_birth: second.date_of_birth.clone(),
+            gender: second.gender.clone(),
+            hkid: second.hkid.clone(),
+            address: Some("2 Garden Road, Central".into()),
+        })
+        .await?;
+    assert_eq!(upgrade.kind, "upgrade");
+    let (html, id, csrf) = officer.review(&server, &upgrade.reference).await?;
+    assert!(html.contains("2 Garden Road"));
+    let (status, page) = officer
+        .decide(
+            &server,
+            &id,
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "approve"),
+                ("evidence_hkid_card", "on"),
+                ("evidence_proof_of_address", "on"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(basic.account().await?.level.as_deref(), Some("plus"));
+    let (tokens, claims) = login_with(
+        &server,
+        &rp,
+        &browser,
+        &mut basic,
+        &[
+            ("acr_values", "urn:eid:loa:plus"),
+            ("scope", "openid profile address"),
+        ],
+    )
+    .await?;
+    assert_eq!(
+        claims.auth_context_ref().map(|a| a.as_str()),
+        Some("urn:eid:loa:plus")
+    );
+    let info = rp.userinfo(&tokens, &claims).await?;
+    let address = info
+        .address()
+        .and_then(|a| a.formatted.as_ref())
+        .map(|f| f.as_str().to_owned());
+    assert_eq!(address.as_deref(), Some("2 Garden Road, Central"));
+    // An upgrade for another card's number is refused.
+    let mut wrong = UpgradeRequest {
+        english_name: second.english_name.clone(),
+        chinese_name: None,
+        date_of_birth: second.date_of_birth.clone(),
+        gender: second.gender.clone(),
+        hkid: resident.hkid.clone(),
+        address: None,
+    };
+    let err = basic.request_upgrade(&wrong).await.expect_err("another card");
+    assert_eq!(err.problem().map(|p| p.status), Some(400));
+    wrong.hkid = second.hkid.clone();
+
+    // A rejection: the applicant's app shows the reason.
+    let mut rejected = applied_wallet(&server, 2).await?;
+    let reference = rejected
+        .file()
+        .application
+        .as_ref()
+        .expect("application")
+        .reference
+        .clone();
+    let (_, id, csrf) = officer.review(&server, &reference).await?;
+    let (status, _) = officer
+        .decide(
+            &server,
+            &id,
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "reject"),
+                ("reason", "card_mismatch"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let state = rejected.status().await?;
+    assert_eq!(
+        (state.status.as_str(), state.rejection.as_deref()),
+        ("rejected", Some("card_mismatch"))
+    );
+
+    // Every officer action is in the audit trail: who, which application, which evidence.
+    let provider = server.provider();
+    let trail = tokio::task::spawn_blocking(move || provider.audit_log(0, 1000)).await??;
+    let by_officer: Vec<(&str, Vec<String>)> = trail
+        .iter()
+        .filter(|e| e.actor_id.as_deref() == Some(officer_id.as_str()))
+        .map(|e| (e.action.as_str(), e.detail.evidence.clone()))
+        .collect();
+    for action in [
+        "officer.key_registered",
+        "officer.signed_in",
+        "application.viewed",
+        "application.proven",
+        "application.rejected",
+    ] {
+        assert!(
+            by_officer.iter().any(|(a, _)| *a == action),
+            "{action} missing from {by_officer:?}"
+        );
+    }
+    assert!(by_officer.iter().any(|(a, ev)| *a == "application.proven"
+        && ev == &["hkid_card".to_owned(), "proof_of_address".to_owned()]));
+
+    // Signing out ends the session; a removed officer's key no longer signs in.
+    let home = officer.http.get(server.admin_url("/")).send().await?.text().await?;
+    let csrf = between(&home, "name=\"csrf_token\" value=\"", "\"")
+        .unwrap_or_default()
+        .to_owned();
+    let out = officer
+        .http
+        .post(server.admin_url("/logout"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await?;
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        officer.http.get(server.admin_url("/")).send().await?.status(),
+        303
+    );
+    let provider = server.provider();
+    tokio::task::spawn_blocking(move || provider.remove_officer(&officer_id, eid_server::now()))
+        .await??;
+    let refused = officer.sign_in(&server).await?;
+    assert_eq!(refused.status(), 403);
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(an_officer_proves_applicants_in_person_at_level_plus, in_person);
