@@ -45,6 +45,28 @@ pub(crate) fn rebind_challenge<S: Serialize + DeserializeOwned>(
         .map_err(|e| Error::Internal(format!("rebuilding WebAuthn state: {e}")))
 }
 
+/// Asks the authenticator for a discoverable (resident) credential: every sign-in eid offers is
+/// username-less, so a credential the authenticator cannot find by itself could never sign in.
+/// (webauthn-rs's passkey registration discourages resident keys; the hint is all WebAuthn has,
+/// so the request is changed, not the verification.)
+pub(crate) fn require_resident_key(options: &mut webauthn_rs::prelude::CreationChallengeResponse) {
+    use webauthn_rs_proto::{
+        AuthenticatorSelectionCriteria, ResidentKeyRequirement, UserVerificationPolicy,
+    };
+    let selection =
+        options
+            .public_key
+            .authenticator_selection
+            .get_or_insert(AuthenticatorSelectionCriteria {
+                authenticator_attachment: None,
+                resident_key: None,
+                require_resident_key: false,
+                user_verification: UserVerificationPolicy::Required,
+            });
+    selection.resident_key = Some(ResidentKeyRequirement::Required);
+    selection.require_resident_key = true;
+}
+
 impl Provider {
     /// Stores a ceremony with sealed `state` under a fresh random id; returns the id.
     pub(crate) fn put_ceremony<T: Serialize>(
@@ -147,6 +169,26 @@ mod tests {
                 <[u8; 32]>::from(h.finalize())
             })
         );
+    }
+
+    #[test]
+    fn registrations_ask_for_discoverable_credentials() {
+        let webauthn = webauthn_rs::WebauthnBuilder::new(
+            "localhost",
+            &url::Url::parse("http://localhost:8080").unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        let (mut options, _) = webauthn
+            .start_passkey_registration(uuid::Uuid::new_v4(), "n", "n", None)
+            .unwrap();
+        require_resident_key(&mut options);
+        let json = serde_json::to_value(&options).unwrap();
+        let selection = &json["publicKey"]["authenticatorSelection"];
+        assert_eq!(selection["residentKey"], "required");
+        assert_eq!(selection["requireResidentKey"], true);
+        assert_eq!(selection["userVerification"], "required");
     }
 
     #[test]

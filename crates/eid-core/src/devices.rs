@@ -320,10 +320,11 @@ impl Provider {
             .map(|p| p.cred_id().clone())
             .collect();
         let user_handle = Uuid::new_v4();
-        let (options, registration) = self
+        let (mut options, registration) = self
             .webauthn
             .start_passkey_registration(user_handle, "eid citizen", "eid", Some(existing))
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        crate::ceremony::require_resident_key(&mut options);
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::Register,
             Some(citizen_id.clone()),

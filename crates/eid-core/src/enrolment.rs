@@ -280,10 +280,11 @@ impl Provider {
         let user_handle = Uuid::new_v4();
         // The WebAuthn user name and display name are shown by authenticators; they carry no
         // personal data (the phone knows whose it is).
-        let (options, registration) = self
+        let (mut options, registration) = self
             .webauthn
             .start_passkey_registration(user_handle, "eid citizen", "eid", None)
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        crate::ceremony::require_resident_key(&mut options);
         let state = EnrolState {
             registration,
             user_handle: user_handle.to_string(),

@@ -264,9 +264,10 @@ impl Provider {
         let webauthn = self.officer_webauthn()?;
         let officer = self.officer_invite(token, now)?;
         let user_handle = Uuid::new_v4();
-        let (options, registration) = webauthn
+        let (mut options, registration) = webauthn
             .start_passkey_registration(user_handle, &officer.name, &officer.name, None)
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        crate::ceremony::require_resident_key(&mut options);
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::OfficerRegister,
             Some(officer.officer_id),

@@ -56,7 +56,9 @@ pub fn html(status: StatusCode, body: &str) -> HttpResponse {
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans HK',sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
 h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-left:1.2rem}\
 button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
-a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}";
+a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}\
+th{text-align:left;padding:.2rem 1rem .2rem 0;vertical-align:top}.warn{border-left:4px solid #b45309;padding-left:.6rem}\
+fieldset{margin:1rem 0}form{margin:.6rem 0}";
 
 pub(crate) fn layout(title: &str, content: &str) -> String {
     format!(

@@ -25,7 +25,10 @@ fn text(bytes: &[u8]) -> String {
 fn officers_citizens_and_the_audit_trail_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     // A development start creates the key; later commands find it.
-    let out = eid(dir.path(), &["--dev", "officer", "add", "--name", "WONG Officer"]);
+    let out = eid(
+        dir.path(),
+        &["--dev", "officer", "add", "--name", "WONG Officer"],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let link = stdout
@@ -45,18 +48,40 @@ fn officers_citizens_and_the_audit_trail_from_the_command_line() {
     // An account that does not exist: a clear error, not a crash.
     let out = eid(
         dir.path(),
-        &["citizen", "suspend", "--reference", "K7Q2-M9XD", "--reason", "court-order"],
+        &[
+            "citizen",
+            "suspend",
+            "--reference",
+            "K7Q2-M9XD",
+            "--reason",
+            "court-order",
+        ],
     );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("account not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("account not found"),
+        "{}",
+        text(&out.stderr)
+    );
     // Neither a reference nor an HKID number: refused by the argument parser.
     let out = eid(dir.path(), &["citizen", "close", "--reason", "other"]);
     assert_eq!(out.status.code(), Some(2));
     let out = eid(
         dir.path(),
-        &["citizen", "resume", "--hkid", "A123456(4)", "--reason", "other"],
+        &[
+            "citizen",
+            "resume",
+            "--hkid",
+            "A123456(4)",
+            "--reason",
+            "other",
+        ],
     );
-    assert!(text(&out.stderr).contains("check digit"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("check digit"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = eid(dir.path(), &["officer", "remove", &id]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -291,9 +291,9 @@ impl TestServer {
         let client_jwks = format!("http://localhost:{eid_port}/connectors/jwks");
         let delay = self.options.registry_delay;
         let registry = match &self.options.registry_exe {
-            Some(exe) => Some(
-                Registry::spawn(exe, self.residents_dir.path(), &client_jwks, delay).await?,
-            ),
+            Some(exe) => {
+                Some(Registry::spawn(exe, self.residents_dir.path(), &client_jwks, delay).await?)
+            }
             None if self.options.registry_in_process => {
                 Some(Registry::serve(self.residents_dir.path(), &client_jwks, delay).await?)
             }

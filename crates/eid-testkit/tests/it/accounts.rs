@@ -154,7 +154,10 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
         Some("account-suspended"),
         "{err}"
     );
-    assert!(phone.session().await.is_err(), "no device management while suspended");
+    assert!(
+        phone.session().await.is_err(),
+        "no device management while suspended"
+    );
     // Suspending twice is refused; resuming lets it log in again.
     let (p, s) = (provider.clone(), selector.clone());
     assert!(tokio::task::spawn_blocking(move || {
@@ -212,4 +215,7 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
 }
 
 on_every_backend!(linked_devices_cool_off_and_removals_are_recorded, devices);
-on_every_backend!(suspension_stops_logins_and_closure_erases, suspension_and_closure);
+on_every_backend!(
+    suspension_stops_logins_and_closure_erases,
+    suspension_and_closure
+);

@@ -178,7 +178,10 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
     let (html, id, csrf) = officer
         .review(&server, &reference.to_lowercase().replace('-', ""))
         .await?;
-    assert!(html.contains(&resident.english_name), "the particulars to compare");
+    assert!(
+        html.contains(&resident.english_name),
+        "the particulars to compare"
+    );
     assert!(html.contains(&resident.chinese_name));
     assert!(!id.is_empty() && !csrf.is_empty());
 
@@ -201,7 +204,11 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
     let (status, _) = unchanged!(
         server,
         officer
-            .decide(&server, &id, &[("csrf_token", &csrf), ("decision", "approve")])
+            .decide(
+                &server,
+                &id,
+                &[("csrf_token", &csrf), ("decision", "approve")]
+            )
             .await?
     );
     assert_eq!(status, 400);
@@ -254,7 +261,11 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
         .decide(
             &server,
             &id,
-            &[("csrf_token", &csrf), ("decision", "reject"), ("reason", "other")],
+            &[
+                ("csrf_token", &csrf),
+                ("decision", "reject"),
+                ("reason", "other"),
+            ],
         )
         .await?;
     assert_eq!(status, 410);
@@ -346,7 +357,10 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
         hkid: resident.hkid.clone(),
         address: None,
     };
-    let err = basic.request_upgrade(&wrong).await.expect_err("another card");
+    let err = basic
+        .request_upgrade(&wrong)
+        .await
+        .expect_err("another card");
     assert_eq!(err.problem().map(|p| p.status), Some(400));
     wrong.hkid = second.hkid.clone();
 
@@ -402,7 +416,13 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
         && ev == &["hkid_card".to_owned(), "proof_of_address".to_owned()]));
 
     // Signing out ends the session; a removed officer's key no longer signs in.
-    let home = officer.http.get(server.admin_url("/")).send().await?.text().await?;
+    let home = officer
+        .http
+        .get(server.admin_url("/"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let csrf = between(&home, "name=\"csrf_token\" value=\"", "\"")
         .unwrap_or_default()
         .to_owned();
@@ -414,7 +434,12 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(out.status(), 303);
     assert_eq!(
-        officer.http.get(server.admin_url("/")).send().await?.status(),
+        officer
+            .http
+            .get(server.admin_url("/"))
+            .send()
+            .await?
+            .status(),
         303
     );
     let provider = server.provider();
@@ -426,4 +451,7 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
-on_every_backend!(an_officer_proves_applicants_in_person_at_level_plus, in_person);
+on_every_backend!(
+    an_officer_proves_applicants_in_person_at_level_plus,
+    in_person
+);

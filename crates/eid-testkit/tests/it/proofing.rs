@@ -57,7 +57,10 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
         Some("not-proven"),
         "{err}"
     );
-    assert!(applicant.session().await.is_err(), "no session for an application");
+    assert!(
+        applicant.session().await.is_err(),
+        "no session for an application"
+    );
 
     // A face that is not the applicant's: refused, with the reason, and nothing bound.
     let other_face = server.capture(&server.residents()[1])?;
@@ -107,7 +110,11 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     ev.hkid = app.hkid.clone();
     let err = unknown.prove(&ev).await.expect_err("unknown number");
     assert_eq!(reason(&err).as_deref(), Some("no_record"));
-    assert_eq!(accounts(&server).await?, (0, 0), "no refusal bound anything");
+    assert_eq!(
+        accounts(&server).await?,
+        (0, 0),
+        "no refusal bound anything"
+    );
 
     // Nobody but the applicant learns anything: without the application's token, or with
     // another application's, every answer is the same 401.
@@ -134,7 +141,10 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
         let response = get.send().await?;
         assert_eq!(response.status(), 401);
         let body = response.text().await?;
-        assert!(!body.contains("face") && !body.contains("mismatch"), "{body}");
+        assert!(
+            !body.contains("face") && !body.contains("mismatch"),
+            "{body}"
+        );
     }
 
     // The right face: the account exists at level basic and logs in with acr basic.
@@ -169,7 +179,12 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
         .collect();
     assert_eq!(
         refused,
-        ["face_mismatch", "particulars_mismatch", "particulars_mismatch", "no_record"]
+        [
+            "face_mismatch",
+            "particulars_mismatch",
+            "particulars_mismatch",
+            "no_record"
+        ]
     );
     assert!(trail.iter().any(|e| e.action == "account.created"));
     server.stop().await;
@@ -204,8 +219,10 @@ async fn no_enrolment_oracle(backend: Backend) -> anyhow::Result<()> {
         // The phone answers the challenge as the wallet would.
         let options: eid_proto::api::CreationChallengeResponse =
             serde_json::from_value(body["options"].clone())?;
-        let (_, attestation) =
-            eid_wallet::authenticator::make_credential(&options, issuer.as_str().trim_end_matches('/'))?;
+        let (_, attestation) = eid_wallet::authenticator::make_credential(
+            &options,
+            issuer.as_str().trim_end_matches('/'),
+        )?;
         let finish = http
             .post(server.url(&format!(
                 "/api/v1/enrolments/{}",
@@ -240,7 +257,10 @@ async fn no_enrolment_oracle(backend: Backend) -> anyhow::Result<()> {
             delta,
         ));
     }
-    assert_eq!(shapes[0], shapes[1], "enrolled and unenrolled numbers answer alike");
+    assert_eq!(
+        shapes[0], shapes[1],
+        "enrolled and unenrolled numbers answer alike"
+    );
     assert_eq!(shapes[0].0, 201);
     server.stop().await;
     Ok(())
@@ -269,14 +289,25 @@ async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
     let provider = server.provider();
     let later = eid_server::now() + provider.config().application_ttl + 1;
     tokio::task::spawn_blocking(move || provider.purge_expired(later)).await??;
-    assert!(squatter.status().await.is_err(), "the squatter's application is gone");
+    assert!(
+        squatter.status().await.is_err(),
+        "the squatter's application is gone"
+    );
     assert_eq!(accounts(&server).await?, (1, 1));
 
     // Phone A is lost: the holder applies again from phone B and proves remotely.
     let mut phone_b = proven_wallet(&server, 0).await?;
     assert_ne!(phone_b.device_id(), phone_a.device_id());
-    assert_eq!(phone_b.citizen_id(), phone_a.citizen_id(), "the same account, recovered");
-    assert_eq!(accounts(&server).await?, (1, 1), "phone A's device is revoked");
+    assert_eq!(
+        phone_b.citizen_id(),
+        phone_a.citizen_id(),
+        "the same account, recovered"
+    );
+    assert_eq!(
+        accounts(&server).await?,
+        (1, 1),
+        "phone A's device is revoked"
+    );
     let history = phone_b.history().await?;
     let actions: Vec<&str> = history.events.iter().map(|e| e.action.as_str()).collect();
     assert!(actions.contains(&"account.recovered"), "{actions:?}");
@@ -313,8 +344,15 @@ async fn registry_down_or_slow(backend: Backend) -> anyhow::Result<()> {
     let problem = err.problem().expect("a problem").clone();
     assert_eq!((problem.status, problem.slug()), (503, Some("unavailable")));
     assert!(problem.retry_after.is_some());
-    assert!(problem.detail.unwrap_or_default().contains("try again later"));
-    assert_eq!(wallet.status().await?.status, "open", "the application is kept");
+    assert!(problem
+        .detail
+        .unwrap_or_default()
+        .contains("try again later"));
+    assert_eq!(
+        wallet.status().await?.status,
+        "open",
+        "the application is kept"
+    );
     // The registry is back: the same application proves.
     server.start_registry_again().await?;
     let result = wallet.prove(&evidence(&server, &resident)?).await?;
@@ -357,7 +395,10 @@ async fn proofing_attempts_are_limited(backend: Backend) -> anyhow::Result<()> {
         .await
         .expect_err("limited");
     let problem = err.problem().expect("problem");
-    assert_eq!((problem.status, problem.slug()), (429, Some("rate-limited")));
+    assert_eq!(
+        (problem.status, problem.slug()),
+        (429, Some("rate-limited"))
+    );
     assert!(problem.retry_after.unwrap_or(0) > 0);
     assert_eq!(accounts(&server).await?, (0, 0));
     server.stop().await;
@@ -476,9 +517,24 @@ async fn signatures_are_checked_both_ways(backend: Backend) -> anyhow::Result<()
     Ok(())
 }
 
-on_every_backend!(remote_proofing_binds_only_a_proven_applicant, remote_proofing);
-on_every_backend!(applying_reveals_nothing_about_enrolment, no_enrolment_oracle);
-on_every_backend!(the_real_holder_recovers_a_squatted_or_lost_account, squatting_and_recovery);
+on_every_backend!(
+    remote_proofing_binds_only_a_proven_applicant,
+    remote_proofing
+);
+on_every_backend!(
+    applying_reveals_nothing_about_enrolment,
+    no_enrolment_oracle
+);
+on_every_backend!(
+    the_real_holder_recovers_a_squatted_or_lost_account,
+    squatting_and_recovery
+);
 on_every_backend!(a_registry_down_or_slow_loses_nothing, registry_down_or_slow);
-on_every_backend!(proofing_attempts_are_rate_limited, proofing_attempts_are_limited);
-on_every_backend!(registry_signatures_are_verified_both_ways, signatures_are_checked_both_ways);
+on_every_backend!(
+    proofing_attempts_are_rate_limited,
+    proofing_attempts_are_limited
+);
+on_every_backend!(
+    registry_signatures_are_verified_both_ways,
+    signatures_are_checked_both_ways
+);

@@ -434,8 +434,7 @@ pub async fn login_with(
     wallet: &mut Wallet,
     params: &[(&str, &str)],
 ) -> anyhow::Result<(CoreTokenResponse, CoreIdTokenClaims)> {
-    let (start, callback, _) =
-        login_to_callback_with(server, rp, browser, wallet, params).await?;
+    let (start, callback, _) = login_to_callback_with(server, rp, browser, wallet, params).await?;
     anyhow::ensure!(
         callback.param("state").as_deref() == Some(start.state.secret().as_str()),
         "state mismatch"
