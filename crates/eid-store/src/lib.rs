@@ -389,4 +389,71 @@ mod tests {
         // Opening again finds the migrations applied.
         Database::open(&format!("sqlite://{}", path.display()), 2).unwrap();
     }
+
+    /// A database made before identity proofing keeps its accounts through the migration:
+    /// profiles move to their own table, devices keep their user handle (the account id), and
+    /// the accounts have no level (nothing proved them) until their holders prove themselves.
+    #[test]
+    fn accounts_from_before_proofing_survive_the_migration_unproven() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let manager = Manager(DatabaseUrl::Sqlite(path.display().to_string()));
+        let mut conn = manager.connect().unwrap();
+        let AnyConnection::Sqlite(c) = &mut conn else {
+            panic!("sqlite")
+        };
+        // Only the first migration: the schema as it was.
+        c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        c.batch_execute(
+            "INSERT INTO citizens (citizen_id, hkid_index, profile, created_at)
+               VALUES ('6f1e2d3c-0000-4000-8000-000000000001', x'0101', x'cafe', 5);
+             INSERT INTO devices (device_id, citizen_id, credential_id, name, passkey, created_at)
+               VALUES ('d1', '6f1e2d3c-0000-4000-8000-000000000001', 'cred', 'phone', '{}', 5);
+             INSERT INTO ceremonies (ceremony_id, purpose, citizen_id, state, expires_at)
+               VALUES ('c1', 'link', '6f1e2d3c-0000-4000-8000-000000000001', x'00', 9);
+             INSERT INTO signing_keys (kid, alg, private_key, created_at)
+               VALUES ('es256-x', 'ES256', x'00', 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&format!("sqlite://{}", path.display()), 1).unwrap();
+        let id = "6f1e2d3c-0000-4000-8000-000000000001";
+        let account = db.citizen(id).unwrap().unwrap();
+        assert_eq!(account.level, None, "never proven");
+        assert_eq!(account.status, eid_core::account::AccountStatus::Active);
+        assert_eq!(account.reference, "6F1E-2D3C");
+        assert_eq!(db.profile(id).unwrap(), Some(vec![0xca, 0xfe]));
+        let (device, _) = db.device_by_credential("cred").unwrap().unwrap();
+        assert_eq!(device.user_handle, id);
+        assert_eq!(device.joined_by, eid_core::account::JoinedBy::Proofing);
+        assert_eq!(
+            db.ceremony("c1", CeremonyPurpose::Link)
+                .unwrap()
+                .and_then(|c| c.subject_id)
+                .as_deref(),
+            Some(id)
+        );
+        assert_eq!(db.signing_keys(KeyPurpose::Token).unwrap().len(), 1);
+        assert!(db.signing_keys(KeyPurpose::Connector).unwrap().is_empty());
+    }
+
+    /// The two migration trees differ only in the binary type's name and the audit sequence.
+    #[test]
+    fn the_sqlite_and_postgres_migrations_agree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(root.join("sqlite")).unwrap() {
+            let name = entry.unwrap().file_name();
+            for file in ["up.sql", "down.sql"] {
+                let sqlite = std::fs::read_to_string(root.join("sqlite").join(&name).join(file))
+                    .unwrap()
+                    .replace("BLOB", "BYTEA")
+                    .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+                    .replace("x''", "''::bytea")
+                    .replace("SQLite flavour", "PostgreSQL flavour");
+                let postgres =
+                    std::fs::read_to_string(root.join("postgres").join(&name).join(file)).unwrap();
+                assert_eq!(sqlite, postgres, "{name:?}/{file}");
+            }
+        }
+    }
 }
