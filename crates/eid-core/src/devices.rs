@@ -435,15 +435,19 @@ impl Provider {
 
     /// Opens an account's profile, unless it was erased.
     pub(crate) fn profile_of(&self, citizen_id: &str) -> Result<Option<Profile>, Error> {
-        let Some(sealed) = self.store.profile(citizen_id)? else {
-            return Ok(None);
-        };
+        match self.store.profile(citizen_id)? {
+            Some(sealed) => self.open_profile(citizen_id, &sealed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens a sealed profile of an account.
+    pub(crate) fn open_profile(&self, citizen_id: &str, sealed: &[u8]) -> Result<Profile, Error> {
         let json = self
             .derived
             .data
-            .open(&Aad::Citizen(citizen_id).bytes(), &sealed)?;
+            .open(&Aad::Citizen(citizen_id).bytes(), sealed)?;
         Profile::from_json(&json)
-            .map(Some)
             .map_err(|e| Error::Internal(format!("a stored profile does not parse: {e}")))
     }
 

@@ -637,10 +637,10 @@ impl Provider {
                 "the authorization code is invalid, expired or was issued to another client",
             )
         };
-        let request = self
+        let (request, account_status) = self
             .store
             .auth_request_by_code(&sha256(code.as_bytes()))?
-            .filter(|r| r.client_id == client.client_id)
+            .filter(|(r, _)| r.client_id == client.client_id)
             .ok_or_else(invalid_code)?;
         match request.status {
             RequestStatus::CodeIssued => {}
@@ -689,11 +689,7 @@ impl Provider {
             return Err(Error::Internal("an issued code lacks its approval".into()));
         };
         // A suspended or closed account's codes and tokens stop working.
-        if self
-            .store
-            .citizen(&citizen_id)?
-            .is_none_or(|a| a.status != AccountStatus::Active)
-        {
+        if account_status != Some(AccountStatus::Active) {
             return Err(oauth(InvalidGrant, "the citizen's account is not active").into());
         }
         let access_token = random_token();
@@ -767,20 +763,17 @@ impl Provider {
         if self.store.client(&token.client_id)?.is_none() {
             return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
         }
-        if self
-            .store
-            .citizen(&token.citizen_id)?
-            .is_none_or(|a| a.status != AccountStatus::Active)
-        {
-            return Err(oauth(
-                OAuthErrorCode::InvalidToken,
-                "the citizen's account is not active",
-            )
-            .into());
-        }
-        let profile = self
-            .profile_of(&token.citizen_id)?
-            .ok_or_else(|| oauth(OAuthErrorCode::InvalidToken, "the account was closed"))?;
+        let sealed = match self.store.account_profile(&token.citizen_id)? {
+            Some((AccountStatus::Active, Some(sealed))) => sealed,
+            _ => {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidToken,
+                    "the citizen's account is not active",
+                )
+                .into())
+            }
+        };
+        let profile = self.open_profile(&token.citizen_id, &sealed)?;
         Ok(userinfo_claims(
             self.pairwise_sub(&token.client_id, &token.citizen_id),
             &profile,

@@ -194,6 +194,8 @@ diesel::table! {
 }
 
 diesel::joinable!(devices -> citizens (citizen_id));
+diesel::joinable!(citizen_profiles -> citizens (citizen_id));
+diesel::joinable!(auth_requests -> citizens (citizen_id));
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     clients,

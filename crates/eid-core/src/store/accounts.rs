@@ -36,6 +36,9 @@ pub struct DeviceRecord {
     pub last_used_at: Option<i64>,
 }
 
+/// An account's status and its sealed profile (`None` once erased).
+pub type AccountProfile = (AccountStatus, Option<Vec<u8>>);
+
 /// How identity proofing changes the account it lands on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountChange {
@@ -84,6 +87,8 @@ pub trait AccountStore {
     fn citizen_by_reference(&self, reference: &str) -> Result<Option<CitizenRecord>, StoreError>;
     /// The sealed profile, unless erased.
     fn profile(&self, citizen_id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// An account's status with its sealed profile (one query: userinfo needs both).
+    fn account_profile(&self, citizen_id: &str) -> Result<Option<AccountProfile>, StoreError>;
     /// Writes a proofing's outcome: the application, the account, the profile, the device and
     /// the audit events, all or nothing.
     fn bind_proven(&self, binding: &ProvenBinding) -> Result<(), StoreError>;

@@ -1,5 +1,5 @@
 use super::StoreError;
-use crate::account::Level;
+use crate::account::{AccountStatus, Level};
 
 /// Where an authorization request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,10 +111,12 @@ pub struct ConsentRecord {
 pub trait LoginStore {
     fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError>;
     fn auth_request(&self, request_id: &str) -> Result<Option<AuthRequestRecord>, StoreError>;
+    /// The request that issued a code, with its account's status (one query: the token
+    /// endpoint checks both).
     fn auth_request_by_code(
         &self,
         code_hash: &[u8],
-    ) -> Result<Option<AuthRequestRecord>, StoreError>;
+    ) -> Result<Option<(AuthRequestRecord, Option<AccountStatus>)>, StoreError>;
     /// `pending` -> `approved` with the approval; clears the approval challenge.
     fn approve_auth_request(
         &self,

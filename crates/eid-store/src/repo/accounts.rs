@@ -1,8 +1,8 @@
 use diesel::prelude::*;
 use eid_core::account::{AccountStatus, JoinedBy, Level};
 use eid_core::store::{
-    AccountChange, AccountStore, AuditRecord, CitizenRecord, DeleteDevice, DeviceRecord,
-    ProvenBinding, RequestStatus, StoreError,
+    AccountChange, AccountProfile, AccountStore, AuditRecord, CitizenRecord, DeleteDevice,
+    DeviceRecord, ProvenBinding, RequestStatus, StoreError,
 };
 
 use super::audit::insert_events;
@@ -180,6 +180,22 @@ impl AccountStore for Database {
             .first(&mut *self.conn()?)
             .optional()
             .map_err(backend)
+    }
+
+    fn account_profile(&self, citizen_id: &str) -> Result<Option<AccountProfile>, StoreError> {
+        let row: Option<(String, Option<Vec<u8>>)> = citizens::table
+            .left_join(citizen_profiles::table)
+            .filter(citizens::citizen_id.eq(citizen_id))
+            .select((citizens::status, citizen_profiles::profile.nullable()))
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(|(status, profile)| {
+            AccountStatus::parse(&status)
+                .map(|s| (s, profile))
+                .ok_or_else(|| corrupt("status", &status))
+        })
+        .transpose()
     }
 
     fn bind_proven(&self, b: &ProvenBinding) -> Result<(), StoreError> {

@@ -1,12 +1,12 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use eid_core::account::Level;
+use eid_core::account::{AccountStatus, Level};
 use eid_core::store::{
     AccessTokenRecord, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginStore, RequestStatus,
     StoreError,
 };
 
-use crate::schema::{access_tokens, auth_requests, consents};
+use crate::schema::{access_tokens, auth_requests, citizens, consents};
 use crate::{backend, corrupt, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -169,13 +169,21 @@ impl LoginStore for Database {
     fn auth_request_by_code(
         &self,
         code_hash: &[u8],
-    ) -> Result<Option<AuthRequestRecord>, StoreError> {
-        let row: Option<AuthRequestRow> = auth_requests::table
+    ) -> Result<Option<(AuthRequestRecord, Option<AccountStatus>)>, StoreError> {
+        let row: Option<(AuthRequestRow, Option<String>)> = auth_requests::table
+            .left_join(citizens::table)
             .filter(auth_requests::code_hash.eq(code_hash))
+            .select((auth_requests::all_columns, citizens::status.nullable()))
             .first(&mut *self.conn()?)
             .optional()
             .map_err(backend)?;
-        row.map(AuthRequestRecord::try_from).transpose()
+        let Some((row, status)) = row else {
+            return Ok(None);
+        };
+        let status = status
+            .map(|s| AccountStatus::parse(&s).ok_or_else(|| corrupt("status", &s)))
+            .transpose()?;
+        Ok(Some((AuthRequestRecord::try_from(row)?, status)))
     }
 
     fn approve_auth_request(

@@ -180,7 +180,8 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     assert!(db.issue_code("r1", &[7; 32], 60)?);
     assert_eq!(
-        db.auth_request_by_code(&[7; 32])?.map(|r| r.request_id),
+        db.auth_request_by_code(&[7; 32])?
+            .map(|(r, _)| r.request_id),
         Some("r1".into())
     );
     let token = AccessTokenRecord {
@@ -252,6 +253,10 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         1,
     ))?;
     assert_eq!(db.profile("p1")?, Some(vec![1; 4]));
+    assert_eq!(
+        db.account_profile("p1")?,
+        Some((AccountStatus::Active, Some(vec![1; 4])))
+    );
     let proven = db.application("a1")?.expect("application");
     assert_eq!(
         (
@@ -379,6 +384,11 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         Some("p1".into())
     );
     assert_eq!(db.profile("p1")?, None);
+    assert_eq!(
+        db.account_profile("p1")?,
+        Some((AccountStatus::Closed, None))
+    );
+    assert_eq!(db.account_profile("nobody")?, None);
     assert!(db.devices("p1")?.is_empty());
     assert!(matches!(
         db.insert_device(&device("d4", "p1"), &event("ev13")),
