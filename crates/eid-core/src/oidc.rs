@@ -24,7 +24,7 @@ use crate::crypto::{b64url, ct_eq, random_token, sha256, Aad};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
 use crate::login::ApprovalState;
 use crate::store::{
-    AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, RequestStatus,
+    AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, IssueCode, RequestStatus,
 };
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
@@ -447,6 +447,12 @@ impl Provider {
                     .unwrap_or_default();
                 if scopes.iter().all(|s| consented.contains(s)) {
                     self.issue_code(&request, now)
+                } else if self
+                    .store
+                    .device(request.device_id.as_deref().unwrap_or_default())?
+                    .is_none()
+                {
+                    self.approval_died(&request)
                 } else {
                     let profile = self.profile(&citizen_id)?;
                     Ok(LoginView::Consent {
@@ -547,14 +553,36 @@ impl Provider {
         self.issue_code(&request, now)
     }
 
+    /// The device that approved was removed (or the account recovered or closed) before the
+    /// code was issued: the approval died with it, and the client hears `access_denied`.
+    fn approval_died(&self, request: &AuthRequestRecord) -> Result<LoginView, Error> {
+        if !self.store.deny_auth_request(
+            &request.request_id,
+            RequestStatus::Approved,
+            OAuthErrorCode::AccessDenied.as_str(),
+        )? {
+            return Ok(LoginView::Finished);
+        }
+        Ok(LoginView::Redirect(self.error_redirect(
+            &request.redirect_uri,
+            &oauth(
+                OAuthErrorCode::AccessDenied,
+                "the device that approved was removed from the account",
+            ),
+            request.state.as_deref(),
+        )?))
+    }
+
     fn issue_code(&self, request: &AuthRequestRecord, now: i64) -> Result<LoginView, Error> {
         let code = random_token();
-        if !self.store.issue_code(
+        match self.store.issue_code(
             &request.request_id,
             &sha256(code.as_bytes()),
             now + self.config.code_ttl,
         )? {
-            return Ok(LoginView::Finished);
+            IssueCode::Issued => {}
+            IssueCode::NotApproved => return Ok(LoginView::Finished),
+            IssueCode::DeviceGone => return self.approval_died(request),
         }
         Ok(LoginView::Redirect(self.client_redirect(
             &request.redirect_uri,

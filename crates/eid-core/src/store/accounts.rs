@@ -107,6 +107,7 @@ pub trait AccountStore {
     /// Binds another device to an existing, active account (a device link).
     fn insert_device(&self, device: &DeviceRecord, event: &AuditRecord) -> Result<(), StoreError>;
     fn devices(&self, citizen_id: &str) -> Result<Vec<DeviceRecord>, StoreError>;
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError>;
     /// A device with its account.
     fn device_by_credential(
         &self,

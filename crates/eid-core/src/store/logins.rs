@@ -87,6 +87,16 @@ pub struct ApprovalRecord {
     pub amr: String,
 }
 
+/// Outcome of [`LoginStore::issue_code`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueCode {
+    Issued,
+    /// The request is not (or no longer) approved.
+    NotApproved,
+    /// It was approved by a device that has been removed since.
+    DeviceGone,
+}
+
 /// An access token for the userinfo endpoint, stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessTokenRecord {
@@ -130,13 +140,15 @@ pub trait LoginStore {
         from: RequestStatus,
         error_code: &str,
     ) -> Result<bool, StoreError>;
-    /// `approved` -> `code_issued`.
+    /// `approved` -> `code_issued`, provided the device that approved is still bound (a
+    /// removed device's approvals die with it; so do those of every device a recovery or a
+    /// closure removed).
     fn issue_code(
         &self,
         request_id: &str,
         code_hash: &[u8],
         code_expires_at: i64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<IssueCode, StoreError>;
     /// `code_issued` -> `redeemed` and the access token stored, in one transaction.
     fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError>;
     /// Revokes every access token issued from a request (a code was replayed: RFC 6749 §4.1.2).

@@ -2,13 +2,12 @@ use diesel::prelude::*;
 use eid_core::account::{AccountStatus, JoinedBy, Level};
 use eid_core::store::{
     AccountChange, AccountProfile, AccountStore, AuditRecord, CitizenRecord, DeleteDevice,
-    DeviceRecord, ProvenBinding, RequestStatus, StoreError,
+    DeviceRecord, ProvenBinding, StoreError,
 };
 
 use super::audit::insert_events;
 use crate::schema::{
-    access_tokens, applications, auth_requests, citizen_profiles, citizens, consents, devices,
-    wallet_sessions,
+    access_tokens, applications, citizen_profiles, citizens, consents, devices, wallet_sessions,
 };
 use crate::{backend, corrupt, is_unique_violation, AnyConnection, Database, TxError};
 
@@ -109,28 +108,6 @@ impl TryFrom<DeviceRow> for DeviceRecord {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
         })
-    }
-}
-
-/// Fails the logins a device (or every device of an account) approved that have not issued a
-/// code yet: with the device gone, its approvals die too.
-fn kill_approvals(
-    c: &mut AnyConnection,
-    by_device: Option<&str>,
-    citizen_id: &str,
-) -> QueryResult<usize> {
-    let approved = auth_requests::table
-        .filter(auth_requests::citizen_id.eq(citizen_id))
-        .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()));
-    let set = (
-        auth_requests::status.eq(RequestStatus::Denied.as_str()),
-        auth_requests::error_code.eq(Some("access_denied")),
-    );
-    match by_device {
-        Some(device_id) => diesel::update(approved.filter(auth_requests::device_id.eq(device_id)))
-            .set(set)
-            .execute(c),
-        None => diesel::update(approved).set(set).execute(c),
     }
 }
 
@@ -263,7 +240,7 @@ impl AccountStore for Database {
                         return Err(TxError::Abort(StoreError::Conflict("account")));
                     }
                     if *revoke_devices {
-                        kill_approvals(c, None, citizen_id)?;
+                        // The logins these devices approved die with them (`issue_code`).
                         diesel::delete(
                             wallet_sessions::table
                                 .filter(wallet_sessions::citizen_id.eq(citizen_id)),
@@ -340,7 +317,6 @@ impl AccountStore for Database {
                 return Ok(false);
             }
             diesel::delete(citizen_profiles::table.find(citizen_id)).execute(c)?;
-            kill_approvals(c, None, citizen_id)?;
             diesel::delete(
                 wallet_sessions::table.filter(wallet_sessions::citizen_id.eq(citizen_id)),
             )
@@ -393,6 +369,15 @@ impl AccountStore for Database {
             .load(&mut *self.conn()?)
             .map_err(backend)?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    fn device(&self, device_id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        let row: Option<DeviceRow> = devices::table
+            .find(device_id)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
     }
 
     fn device_by_credential(
@@ -453,7 +438,6 @@ impl AccountStore for Database {
             }
             diesel::delete(wallet_sessions::table.filter(wallet_sessions::device_id.eq(device_id)))
                 .execute(c)?;
-            kill_approvals(c, Some(device_id), citizen_id)?;
             insert_events(c, std::slice::from_ref(event))?;
             Ok(DeleteDevice::Deleted)
         });

@@ -2,11 +2,11 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::{AccountStatus, Level};
 use eid_core::store::{
-    AccessTokenRecord, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginStore, RequestStatus,
-    StoreError,
+    AccessTokenRecord, ApprovalRecord, AuthRequestRecord, ConsentRecord, IssueCode, LoginStore,
+    RequestStatus, StoreError,
 };
 
-use crate::schema::{access_tokens, auth_requests, citizens, consents};
+use crate::schema::{access_tokens, auth_requests, citizens, consents, devices};
 use crate::{backend, corrupt, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -236,20 +236,40 @@ impl LoginStore for Database {
         request_id: &str,
         code_hash: &[u8],
         code_expires_at: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<IssueCode, StoreError> {
+        let mut conn = self.conn()?;
+        // One statement: the device check is a primary-key lookup inside the compare-and-set.
         let n = diesel::update(
             auth_requests::table
                 .filter(auth_requests::request_id.eq(request_id))
-                .filter(auth_requests::status.eq(RequestStatus::Approved.as_str())),
+                .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()))
+                .filter(diesel::dsl::exists(devices::table.filter(
+                    devices::device_id.nullable().eq(auth_requests::device_id),
+                ))),
         )
         .set((
             auth_requests::status.eq(RequestStatus::CodeIssued.as_str()),
             auth_requests::code_hash.eq(Some(code_hash)),
             auth_requests::code_expires_at.eq(Some(code_expires_at)),
         ))
-        .execute(&mut *self.conn()?)
+        .execute(&mut *conn)
         .map_err(backend)?;
-        Ok(n == 1)
+        if n == 1 {
+            return Ok(IssueCode::Issued);
+        }
+        let status: Option<String> = auth_requests::table
+            .find(request_id)
+            .select(auth_requests::status)
+            .first(&mut *conn)
+            .optional()
+            .map_err(backend)?;
+        Ok(
+            if status.as_deref() == Some(RequestStatus::Approved.as_str()) {
+                IssueCode::DeviceGone
+            } else {
+                IssueCode::NotApproved
+            },
+        )
     }
 
     fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError> {

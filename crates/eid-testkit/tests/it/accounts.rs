@@ -76,12 +76,32 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(error.as_deref(), Some("access_denied"));
     assert!(to.query_pairs().all(|(k, _)| k != "code"), "no code");
 
+    // The same once consent is remembered (the code would be issued at once).
+    login(&server, &rp, &browser, &mut phone_a).await?;
+    let link = phone_a.create_device_link().await?;
+    let mut phone_e = Wallet::in_memory();
+    phone_e.link(&issuer, &link.code, "Watch").await?;
+    let start_login = rp.start();
+    let (login_url, approval_url) = browser.open_login(&server, &start_login.url).await?;
+    let request = phone_e.fetch_approval(&approval_url).await?;
+    phone_e.approve(&request, &approval_url).await?;
+    phone_a
+        .remove_device(phone_e.device_id().expect("device"))
+        .await?;
+    let Next::Redirect(to) = browser.after_approval(&server, &login_url).await? else {
+        panic!("back to the service with an error");
+    };
+    assert!(to
+        .query_pairs()
+        .any(|(k, v)| k == "error" && v == "access_denied"));
+    assert!(to.query_pairs().all(|(k, _)| k != "code"), "no code");
+
     // The removal is in the account's history, shown to the remaining device.
     let history = phone_a.history().await?;
     let removed = history
         .events
         .iter()
-        .find(|e| e.action == "device.removed")
+        .find(|e| e.action == "device.removed" && e.device_id.as_deref() == Some(c.as_str()))
         .expect("device.removed");
     assert_eq!(removed.device_id.as_deref(), Some(c.as_str()));
     assert_eq!(removed.device_name.as_deref(), Some("Tablet"));

@@ -152,8 +152,9 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
 
     // Requests move forward one step at a time, each step once.
     db.insert_auth_request(&request("r1"))?;
-    assert!(
-        !db.issue_code("r1", &[7; 32], 60)?,
+    assert_eq!(
+        db.issue_code("r1", &[7; 32], 60)?,
+        IssueCode::NotApproved,
         "no code before approval"
     );
     assert!(db.approve_auth_request("r1", &approval("citizen", "dev"))?);
@@ -178,34 +179,8 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
             None
         )
     );
-    assert!(db.issue_code("r1", &[7; 32], 60)?);
-    assert_eq!(
-        db.auth_request_by_code(&[7; 32])?
-            .map(|(r, _)| r.request_id),
-        Some("r1".into())
-    );
-    let token = AccessTokenRecord {
-        token_hash: vec![3; 32],
-        request_id: "r1".into(),
-        client_id: "c".into(),
-        citizen_id: "citizen".into(),
-        scope: "openid".into(),
-        expires_at: 1000,
-    };
-    assert!(db.redeem_code("r1", &token)?);
-    let second = AccessTokenRecord {
-        token_hash: vec![4; 32],
-        ..token.clone()
-    };
-    assert!(!db.redeem_code("r1", &second)?, "a code redeems once");
-    assert_eq!(
-        db.access_token(&[4; 32])?,
-        None,
-        "the losing redemption stored no token"
-    );
-    assert_eq!(db.access_token(&[3; 32])?, Some(token));
-    assert_eq!(db.revoke_tokens_for_request("r1")?, 1);
-    assert_eq!(db.access_token(&[3; 32])?, None);
+    // The approving device must be bound.
+    assert_eq!(db.issue_code("r1", &[7; 32], 60)?, IssueCode::DeviceGone);
     // A pending request can be refused with its error, once.
     db.insert_auth_request(&request("r2"))?;
     assert!(db.deny_auth_request(
@@ -273,6 +248,38 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
             .map(|(d, c)| (d.device_id, c.citizen_id)),
         Some(("d1".into(), "p1".into()))
     );
+    // With the approving device bound, a code is issued, and redeemed once.
+    db.insert_auth_request(&request("r5"))?;
+    assert!(db.approve_auth_request("r5", &approval("p1", "d1"))?);
+    assert_eq!(db.issue_code("r5", &[7; 32], 60)?, IssueCode::Issued);
+    assert_eq!(db.issue_code("r5", &[7; 32], 60)?, IssueCode::NotApproved);
+    assert_eq!(
+        db.auth_request_by_code(&[7; 32])?
+            .map(|(r, _)| r.request_id),
+        Some("r5".into())
+    );
+    let token = AccessTokenRecord {
+        token_hash: vec![3; 32],
+        request_id: "r5".into(),
+        client_id: "c".into(),
+        citizen_id: "citizen".into(),
+        scope: "openid".into(),
+        expires_at: 1000,
+    };
+    assert!(db.redeem_code("r5", &token)?);
+    let second = AccessTokenRecord {
+        token_hash: vec![4; 32],
+        ..token.clone()
+    };
+    assert!(!db.redeem_code("r5", &second)?, "a code redeems once");
+    assert_eq!(
+        db.access_token(&[4; 32])?,
+        None,
+        "the losing redemption stored no token"
+    );
+    assert_eq!(db.access_token(&[3; 32])?, Some(token));
+    assert_eq!(db.revoke_tokens_for_request("r5")?, 1);
+    assert_eq!(db.access_token(&[3; 32])?, None);
     // The same application cannot bind twice.
     assert!(matches!(
         db.bind_proven(&bind(
@@ -330,11 +337,8 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         DeleteDevice::Deleted
     );
     assert_eq!(
-        db.auth_request("r3")?.map(|r| (r.status, r.error_code)),
-        Some((RequestStatus::Denied, Some("access_denied".into())))
-    );
-    assert!(
-        !db.issue_code("r3", &[8; 32], 60)?,
+        db.issue_code("r3", &[8; 32], 60)?,
+        IssueCode::DeviceGone,
         "no code from a removed device's approval"
     );
     assert_eq!(
@@ -356,10 +360,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     db.bind_proven(&bind("a2", recover, Some(device("d2", "p1")), 3))?;
     let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
     assert_eq!(ids, ["d2"]);
-    assert_eq!(
-        db.auth_request("r4")?.map(|r| r.status),
-        Some(RequestStatus::Denied)
-    );
+    assert_eq!(db.issue_code("r4", &[9; 32], 60)?, IssueCode::DeviceGone);
     assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
 
     // Status changes compare and set; closing erases and keeps the tombstone.
@@ -450,14 +451,14 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // the others go at once.
     db.purge_expired(10_000)?;
     assert!(
-        db.auth_request("r1")?.is_some(),
+        db.auth_request("r5")?.is_some(),
         "a redeemed request stays a day"
     );
-    for gone in ["r2", "r3", "r4"] {
+    for gone in ["r1", "r2", "r3", "r4"] {
         assert_eq!(db.auth_request(gone)?, None, "{gone}");
     }
     db.purge_expired(100_000)?;
-    assert_eq!(db.auth_request("r1")?, None);
+    assert_eq!(db.auth_request("r5")?, None);
     assert!(
         db.auth_request("fresh")?.is_some(),
         "an unexpired request survives"

@@ -4,8 +4,6 @@ DROP TABLE officer_sessions;
 DROP TABLE officer_credentials;
 DROP TABLE officers;
 DROP TABLE applications;
-DROP INDEX auth_requests_citizen;
-DROP INDEX auth_requests_device;
 ALTER TABLE auth_requests DROP COLUMN error_code;
 ALTER TABLE auth_requests DROP COLUMN amr;
 ALTER TABLE auth_requests DROP COLUMN acr;

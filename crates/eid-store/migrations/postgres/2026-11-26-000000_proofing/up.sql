@@ -37,8 +37,6 @@ ALTER TABLE auth_requests ADD COLUMN required_level TEXT;
 ALTER TABLE auth_requests ADD COLUMN acr TEXT;
 ALTER TABLE auth_requests ADD COLUMN amr TEXT;
 ALTER TABLE auth_requests ADD COLUMN error_code TEXT;
-CREATE INDEX auth_requests_device ON auth_requests (device_id);
-CREATE INDEX auth_requests_citizen ON auth_requests (citizen_id);
 
 CREATE TABLE applications (
     application_id TEXT PRIMARY KEY NOT NULL,
