@@ -11,6 +11,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use eid_proto::api::PublicKeyCredential;
+use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey};
+use webauthn_rs::Webauthn;
+
 use crate::crypto::{random_token, Aad};
 use crate::store::{CeremonyPurpose, CeremonyRecord};
 use crate::{Error, Provider};
@@ -112,16 +116,8 @@ impl Provider {
         what: &'static str,
         now: i64,
     ) -> Result<(CeremonyRecord, T), Error> {
-        let ceremony = self
-            .store
-            .take_ceremony(ceremony_id, purpose)?
-            .filter(|c| c.expires_at > now)
-            .ok_or(Error::Gone(what))?;
-        let state = self
-            .derived
-            .data
-            .open_json(Aad::Ceremony(ceremony_id), &ceremony.state)?;
-        Ok((ceremony, state))
+        let ceremony = self.store.take_ceremony(ceremony_id, purpose)?;
+        self.open_ceremony(ceremony, what, now)
     }
 
     /// Reads a ceremony without taking it (a one-time link shown before it is used).
@@ -132,17 +128,53 @@ impl Provider {
         what: &'static str,
         now: i64,
     ) -> Result<(CeremonyRecord, T), Error> {
-        let ceremony = self
-            .store
-            .ceremony(ceremony_id, purpose)?
+        let ceremony = self.store.ceremony(ceremony_id, purpose)?;
+        self.open_ceremony(ceremony, what, now)
+    }
+
+    fn open_ceremony<T: DeserializeOwned>(
+        &self,
+        ceremony: Option<CeremonyRecord>,
+        what: &'static str,
+        now: i64,
+    ) -> Result<(CeremonyRecord, T), Error> {
+        let ceremony = ceremony
             .filter(|c| c.expires_at > now)
             .ok_or(Error::Gone(what))?;
         let state = self
             .derived
             .data
-            .open_json(Aad::Ceremony(ceremony_id), &ceremony.state)?;
+            .open_json(Aad::Ceremony(&ceremony.ceremony_id), &ceremony.state)?;
         Ok((ceremony, state))
     }
+}
+
+/// A stored passkey (public key and counter) read back.
+pub(crate) fn passkey_from_json(json: &str) -> Result<Passkey, Error> {
+    serde_json::from_str(json)
+        .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))
+}
+
+/// A passkey as stored.
+pub(crate) fn passkey_to_json(passkey: &Passkey) -> Result<String, Error> {
+    serde_json::to_string(passkey)
+        .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))
+}
+
+/// Verifies a discoverable assertion against a stored passkey; returns the passkey as it is
+/// to be stored again (its counter raised).
+pub(crate) fn verify_discoverable(
+    webauthn: &Webauthn,
+    credential: &PublicKeyCredential,
+    state: DiscoverableAuthentication,
+    stored: &str,
+) -> Result<String, Error> {
+    let mut passkey = passkey_from_json(stored)?;
+    let result = webauthn
+        .finish_discoverable_authentication_v2(credential, state, &passkey)
+        .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
+    passkey.update_credential(&result);
+    passkey_to_json(&passkey)
 }
 
 #[cfg(test)]

@@ -19,10 +19,11 @@ use eid_proto::api::{
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PasskeyRegistration};
+use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 
 use crate::account::{AccountStatus, JoinedBy, Level, Profile};
 use crate::audit::{Actor, Detail, Event};
+use crate::ceremony::{passkey_from_json, passkey_to_json, verify_discoverable};
 use crate::crypto::{b64url, random_token, sha256, Aad};
 use crate::enrolment::validate_device_name;
 use crate::error::AccountRefusal;
@@ -89,15 +90,8 @@ impl Provider {
                 "this device is not bound to the account its assertion names".into(),
             ));
         }
-        let mut passkey: Passkey = serde_json::from_str(&device.passkey)
-            .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))?;
-        let result = self
-            .webauthn
-            .finish_discoverable_authentication_v2(credential, authentication, &passkey)
-            .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
-        passkey.update_credential(&result);
-        let passkey = serde_json::to_string(&passkey)
-            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        let passkey =
+            verify_discoverable(&self.webauthn, credential, authentication, &device.passkey)?;
         self.store.touch_device(&device.device_id, &passkey, now)?;
         Ok((device, account))
     }
@@ -316,7 +310,7 @@ impl Provider {
             .store
             .devices(&citizen_id)?
             .iter()
-            .filter_map(|d| serde_json::from_str::<Passkey>(&d.passkey).ok())
+            .filter_map(|d| passkey_from_json(&d.passkey).ok())
             .map(|p| p.cred_id().clone())
             .collect();
         let user_handle = Uuid::new_v4();
@@ -364,8 +358,7 @@ impl Provider {
             credential_id,
             user_handle: state.user_handle,
             name: state.device_name,
-            passkey: serde_json::to_string(&passkey)
-                .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?,
+            passkey: passkey_to_json(&passkey)?,
             joined_by: JoinedBy::Link,
             created_at: now,
             last_used_at: None,

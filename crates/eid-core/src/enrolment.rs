@@ -323,8 +323,7 @@ impl Provider {
             .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
         let credential_id = b64url(passkey.cred_id().as_ref());
         self.check_credential_is_new(&credential_id)?;
-        let passkey = serde_json::to_string(&passkey)
-            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        let passkey = crate::ceremony::passkey_to_json(&passkey)?;
         self.insert_application(
             ApplicationKind::Enrolment,
             None,

@@ -12,11 +12,12 @@ use eid_proto::api::{
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PasskeyRegistration};
+use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 use webauthn_rs::Webauthn;
 
 use crate::account::{AccountStatus, Contact, Level, Particulars};
 use crate::audit::{Actor, Detail, Event};
+use crate::ceremony::{passkey_to_json, verify_discoverable};
 use crate::crypto::{b64url, ct_eq, normalise_reference, random_token, sha256};
 use crate::enrolment::validate_device_name;
 use crate::proofing::{Proof, ProofingOutcome};
@@ -323,8 +324,7 @@ impl Provider {
             credential_id: credential_id.clone(),
             officer_id: officer_id.clone(),
             user_handle: state.user_handle,
-            passkey: serde_json::to_string(&passkey)
-                .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?,
+            passkey: passkey_to_json(&passkey)?,
             created_at: now,
             last_used_at: None,
         };
@@ -389,14 +389,8 @@ impl Provider {
             .officer(&stored.officer_id)?
             .filter(|o| o.active)
             .ok_or_else(|| Error::DeviceRefused("this officer was removed".into()))?;
-        let mut passkey: Passkey = serde_json::from_str(&stored.passkey)
-            .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))?;
-        let result = webauthn
-            .finish_discoverable_authentication_v2(credential, state.authentication, &passkey)
-            .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
-        passkey.update_credential(&result);
-        let passkey = serde_json::to_string(&passkey)
-            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        let passkey =
+            verify_discoverable(webauthn, credential, state.authentication, &stored.passkey)?;
         self.store
             .touch_officer_credential(&stored.credential_id, &passkey, now)?;
         let token = random_token();

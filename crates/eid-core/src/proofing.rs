@@ -230,8 +230,7 @@ impl Provider {
             .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
         let mut passkey = stored_passkey(application.passkey.as_deref())?;
         passkey.update_credential(&result);
-        let passkey = serde_json::to_string(&passkey)
-            .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))?;
+        let passkey = crate::ceremony::passkey_to_json(&passkey)?;
 
         let evidence: ProofingEvidence = serde_json::from_slice(&evidence_bytes)
             .map_err(|e| Error::invalid("evidence", format!("is not proofing evidence: {e}")))?;
@@ -586,9 +585,7 @@ impl Provider {
 }
 
 fn stored_passkey(passkey: Option<&str>) -> Result<Passkey, Error> {
-    let passkey = passkey.ok_or(Error::Gone("application"))?;
-    serde_json::from_str(passkey)
-        .map_err(|e| Error::Internal(format!("stored passkey does not parse: {e}")))
+    crate::ceremony::passkey_from_json(passkey.ok_or(Error::Gone("application"))?)
 }
 
 /// Decides a verdict: the face first (without it, nothing about the particulars is told),

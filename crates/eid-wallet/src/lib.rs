@@ -536,32 +536,41 @@ impl Wallet {
         .await
     }
 
-    /// The account this wallet belongs to.
-    pub async fn account(&mut self) -> Result<AccountInfo, WalletError> {
+    /// A request to the account API with a fresh session: `body` as JSON if given; the answer
+    /// as `T` (204 No Content reads as JSON `null`).
+    async fn authed<T: serde::de::DeserializeOwned>(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, WalletError> {
         let server = self.server()?;
         let session = self.session().await?;
-        decode(
-            self.http
-                .get(self.api(&server, "/api/v1/account")?)
-                .bearer_auth(&session.access_token)
-                .send()
-                .await?,
-        )
-        .await
+        let mut request = self
+            .http
+            .request(method, self.api(&server, path)?)
+            .bearer_auth(&session.access_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        if response.status() == reqwest::StatusCode::NO_CONTENT {
+            return serde_json::from_value(serde_json::Value::Null)
+                .map_err(|e| WalletError::Protocol(e.to_string()));
+        }
+        decode(response).await
+    }
+
+    /// The account this wallet belongs to.
+    pub async fn account(&mut self) -> Result<AccountInfo, WalletError> {
+        self.authed(reqwest::Method::GET, "/api/v1/account", None)
+            .await
     }
 
     /// The account's history, newest first: proofing, recovery, devices bound and removed.
     pub async fn history(&mut self) -> Result<AccountHistory, WalletError> {
-        let server = self.server()?;
-        let session = self.session().await?;
-        decode(
-            self.http
-                .get(self.api(&server, "/api/v1/account/history")?)
-                .bearer_auth(&session.access_token)
-                .send()
-                .await?,
-        )
-        .await
+        self.authed(reqwest::Method::GET, "/api/v1/account/history", None)
+            .await
     }
 
     /// Asks for the account to be proven in person (level `plus`): the answer's reference is
@@ -570,62 +579,38 @@ impl Wallet {
         &mut self,
         request: &UpgradeRequest,
     ) -> Result<ApplicationCreated, WalletError> {
-        let server = self.server()?;
-        let session = self.session().await?;
-        decode(
-            self.http
-                .post(self.api(&server, "/api/v1/account/upgrade-requests")?)
-                .bearer_auth(&session.access_token)
-                .json(request)
-                .send()
-                .await?,
+        let body =
+            serde_json::to_value(request).map_err(|e| WalletError::Protocol(e.to_string()))?;
+        self.authed(
+            reqwest::Method::POST,
+            "/api/v1/account/upgrade-requests",
+            Some(body),
         )
         .await
     }
 
     /// The account's devices.
     pub async fn devices(&mut self) -> Result<Vec<Device>, WalletError> {
-        let server = self.server()?;
-        let session = self.session().await?;
-        let list: DeviceList = decode(
-            self.http
-                .get(self.api(&server, "/api/v1/devices")?)
-                .bearer_auth(&session.access_token)
-                .send()
-                .await?,
-        )
-        .await?;
+        let list: DeviceList = self
+            .authed(reqwest::Method::GET, "/api/v1/devices", None)
+            .await?;
         Ok(list.devices)
     }
 
     /// Unbinds a device of the account (not the last one).
     pub async fn remove_device(&mut self, device_id: &str) -> Result<(), WalletError> {
-        let server = self.server()?;
-        let session = self.session().await?;
-        let response = self
-            .http
-            .delete(self.api(&server, &format!("/api/v1/devices/{device_id}"))?)
-            .bearer_auth(&session.access_token)
-            .send()
-            .await?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        decode::<serde_json::Value>(response).await.map(|_| ())
+        self.authed::<()>(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/devices/{device_id}"),
+            None,
+        )
+        .await
     }
 
     /// Issues a one-time code for another phone to join the account.
     pub async fn create_device_link(&mut self) -> Result<DeviceLink, WalletError> {
-        let server = self.server()?;
-        let session = self.session().await?;
-        decode(
-            self.http
-                .post(self.api(&server, "/api/v1/device-links")?)
-                .bearer_auth(&session.access_token)
-                .send()
-                .await?,
-        )
-        .await
+        self.authed(reqwest::Method::POST, "/api/v1/device-links", None)
+            .await
     }
 
     /// Joins an account with a code from one of its devices, binding this phone.
