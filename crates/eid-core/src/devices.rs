@@ -64,13 +64,14 @@ pub(crate) fn usable_level(account: &CitizenRecord) -> Result<Level, Error> {
 
 impl Provider {
     /// Verifies a discoverable assertion: the credential must be a bound device's, created with
-    /// the user handle the assertion carries. Records the use. Returns the device and account.
+    /// the user handle the assertion carries. Returns the device and account, and the passkey
+    /// to record with [`Provider::record_use`] once the caller has accepted the request (a
+    /// refused request changes nothing).
     pub(crate) fn verify_assertion(
         &self,
         credential: &PublicKeyCredential,
         authentication: DiscoverableAuthentication,
-        now: i64,
-    ) -> Result<(DeviceRecord, CitizenRecord), Error> {
+    ) -> Result<(DeviceRecord, CitizenRecord, String), Error> {
         let (user, credential_id) = self
             .webauthn
             .identify_discoverable_authentication(credential)
@@ -92,8 +93,17 @@ impl Provider {
         }
         let passkey =
             verify_discoverable(&self.webauthn, credential, authentication, &device.passkey)?;
-        self.store.touch_device(&device.device_id, &passkey, now)?;
-        Ok((device, account))
+        Ok((device, account, passkey))
+    }
+
+    /// Records a device's use: its raised signature counter and the time.
+    pub(crate) fn record_use(
+        &self,
+        device: &DeviceRecord,
+        passkey: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        Ok(self.store.touch_device(&device.device_id, passkey, now)?)
     }
 
     /// Starts a wallet session: a challenge any bound device can answer.
@@ -128,7 +138,7 @@ impl Provider {
             "session challenge",
             now,
         )?;
-        let (device, account) = self.verify_assertion(credential, state.authentication, now)?;
+        let (device, account, passkey) = self.verify_assertion(credential, state.authentication)?;
         match account.status {
             AccountStatus::Active => {}
             AccountStatus::Suspended => {
@@ -136,6 +146,7 @@ impl Provider {
             }
             AccountStatus::Closed => return Err(Error::AccountRefused(AccountRefusal::Closed)),
         }
+        self.record_use(&device, &passkey, now)?;
         let token = random_token();
         self.store.insert_wallet_session(&WalletSessionRecord {
             token_hash: sha256(token.as_bytes()).to_vec(),

@@ -87,7 +87,7 @@ impl Provider {
         now: i64,
     ) -> Result<(), Error> {
         let (request, state) = self.pending_approval(request_id, now)?;
-        let (device, account) = self.verify_assertion(credential, state.authentication, now)?;
+        let (device, account, passkey) = self.verify_assertion(credential, state.authentication)?;
         let level = usable_level(&account)?;
         if let Some(required) = request.required_level.filter(|r| level < *r) {
             // The client asked for more than this account has: the login fails with the
@@ -102,6 +102,7 @@ impl Provider {
                 actual: level,
             }));
         }
+        self.record_use(&device, &passkey, now)?;
         let approved = self.store.approve_auth_request(
             request_id,
             &ApprovalRecord {

@@ -32,6 +32,10 @@ pub struct FileConfig {
     pub registry: Option<RegistryFile>,
     /// Rate limits, each `N/period` (`5/1d`, `30/1h`, `100/10m`).
     pub limits: Option<LimitsFile>,
+    /// How long an application waits for proofing, in days [default: 7].
+    pub application_ttl_days: Option<u32>,
+    /// How long a device joined by link code may not remove older devices, in days [default: 7].
+    pub link_cooling_off_days: Option<u32>,
 }
 
 /// `[registry]` in the configuration file.
@@ -153,6 +157,8 @@ pub struct Settings {
     pub registry: Option<RegistrySettings>,
     pub face_match_threshold: f64,
     pub limits: Limits,
+    pub application_ttl_days: u32,
+    pub link_cooling_off_days: u32,
 }
 
 impl std::fmt::Debug for Settings {
@@ -272,6 +278,8 @@ impl Settings {
             registry,
             face_match_threshold,
             limits: limits(file.limits.unwrap_or_default())?,
+            application_ttl_days: file.application_ttl_days.unwrap_or(7).clamp(1, 365),
+            link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),
         })
     }
 }

@@ -118,6 +118,10 @@ pub struct StartOptions {
     pub registry: Option<RegistrySettings>,
     pub face_match_threshold: f64,
     pub limits: Limits,
+    /// How long an application waits for proofing (seconds).
+    pub application_ttl: i64,
+    /// How long a device joined by link code may not remove older devices (seconds).
+    pub link_cooling_off: i64,
 }
 
 impl StartOptions {
@@ -135,6 +139,8 @@ impl StartOptions {
             registry: None,
             face_match_threshold: 0.8,
             limits: Limits::default(),
+            application_ttl: 7 * 86_400,
+            link_cooling_off: 7 * 86_400,
         }
     }
 }
@@ -217,6 +223,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     });
     provider_config.face_match_threshold = options.face_match_threshold;
     provider_config.limits = options.limits;
+    provider_config.application_ttl = options.application_ttl;
+    provider_config.link_cooling_off = options.link_cooling_off;
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;

@@ -236,6 +236,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.registry = settings.registry;
     options.face_match_threshold = settings.face_match_threshold;
     options.limits = settings.limits;
+    options.application_ttl = i64::from(settings.application_ttl_days) * 86_400;
+    options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;
     let server = eid_server::start(options).await?;
     let issuer = server.issuer.as_str().trim_end_matches('/');
     println!("eid is serving at {issuer}");

@@ -46,7 +46,8 @@ pub enum AccountChange {
     /// `StoreError::Duplicate("hkid")` if one appeared meanwhile.
     Create(CitizenRecord),
     /// The account exists: set its level and status, provided its status is still
-    /// `expected_status` (else `StoreError::Conflict`).
+    /// `expected_status` (else `StoreError::Conflict`). Its standing consents are withdrawn:
+    /// what it can release has changed.
     Update {
         citizen_id: String,
         expected_status: AccountStatus,

@@ -105,8 +105,10 @@ pub fn login(nonce: &str) -> String {
     with_script(
         "Officer sign-in",
         "<main><h1>eid officer console <span class=\"zh\" lang=\"zh-Hant-HK\">登記主任控制台</span></h1>\
-         <p>Sign in with your security key.</p>\
-         <button type=\"button\" id=\"go\">Sign in with security key</button>\
+         <p>Sign in with your security key. <span class=\"zh\" lang=\"zh-Hant-HK\">請以保安鎖匙登入。</span></p>\
+         <button type=\"button\" id=\"go\">Sign in with security key <span lang=\"zh-Hant-HK\">以保安鎖匙登入</span></button>\
+         <noscript><p>Signing in with a security key needs JavaScript: turn it on for this console. \
+         <span class=\"zh\" lang=\"zh-Hant-HK\">以保安鎖匙登入須啟用 JavaScript。</span></p></noscript>\
          <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",
         nonce,
     )
@@ -117,9 +119,12 @@ pub fn enrol(officer: &str, token: &str, nonce: &str) -> String {
     with_script(
         "Register your security key",
         &format!(
-            "<main><h1>Welcome, {name}</h1>\
+            "<main><h1>Welcome, {name} <span class=\"zh\" lang=\"zh-Hant-HK\">歡迎</span></h1>\
              <p>Register the security key you will sign in to the officer console with. This link works once.</p>\
-             <button type=\"button\" id=\"go\" data-enrol=\"/enrol/{token}\">Register security key</button>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">請登記您登入控制台所用的保安鎖匙。此連結只可使用一次。</p>\
+             <button type=\"button\" id=\"go\" data-enrol=\"/enrol/{token}\">Register security key <span lang=\"zh-Hant-HK\">登記保安鎖匙</span></button>\
+             <noscript><p>Registering a security key needs JavaScript: turn it on for this console. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">登記保安鎖匙須啟用 JavaScript。</span></p></noscript>\
              <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",
             name = escape(officer),
             token = escape(token),
@@ -135,9 +140,10 @@ pub fn home(officer: &str, csrf: &str, message: Option<&str>) -> String {
         &format!(
             "{}<main><h1>Find an application <span class=\"zh\" lang=\"zh-Hant-HK\">查找申請</span></h1>{}\
              <form method=\"get\" action=\"/applications\">\
-             <label for=\"reference\">Reference shown in the applicant's app</label> \
+             <label for=\"reference\">Reference shown in the applicant's app \
+             <span lang=\"zh-Hant-HK\">申請人應用程式顯示的參考編號</span></label> \
              <input id=\"reference\" name=\"reference\" autocomplete=\"off\" required placeholder=\"K7Q2-M9XD\"> \
-             <button type=\"submit\">Find</button></form></main>",
+             <button type=\"submit\">Find <span lang=\"zh-Hant-HK\">查找</span></button></form></main>",
             header(officer, csrf),
             message
                 .map(|m| format!("<p role=\"status\">{}</p>", escape(m)))
@@ -209,19 +215,19 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
                 .collect();
             let address = r.contact.as_ref().and_then(|c| c.address.as_deref());
             format!(
-                "<h2>Compare with the identity card</h2>{table}{account}\
+                "<h2>Compare with the identity card <span class=\"zh\" lang=\"zh-Hant-HK\">與身份證核對</span></h2>{table}{account}\
                  <form method=\"post\" action=\"/applications/{id}/decision\">\
                  <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-                 <fieldset><legend>Evidence seen</legend>\
+                 <fieldset><legend>Evidence seen <span lang=\"zh-Hant-HK\">已查閱的證明文件</span></legend>\
                  <p><input type=\"checkbox\" id=\"ev-card\" name=\"evidence_{card}\" value=\"on\" required> \
                  <label for=\"ev-card\">The physical identity card: genuine, its particulars as above, its photo the applicant</label></p>\
                  <p><input type=\"checkbox\" id=\"ev-address\" name=\"evidence_{address_kind}\" value=\"on\"{disabled}> \
                  <label for=\"ev-address\">A proof of the residential address above</label></p></fieldset>\
-                 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve at level plus</button></form>\
+                 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve at level plus <span lang=\"zh-Hant-HK\">核准（進階）</span></button></form>\
                  <form method=\"post\" action=\"/applications/{id}/decision\">\
                  <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
                  <label for=\"reason\">Reason</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
-                 <button type=\"submit\" name=\"decision\" value=\"reject\">Reject</button></form>",
+                 <button type=\"submit\" name=\"decision\" value=\"reject\">Reject <span lang=\"zh-Hant-HK\">拒絕</span></button></form>",
                 table = particulars_table(p, address),
                 id = escape(&r.application_id),
                 csrf = escape(csrf),

@@ -239,6 +239,11 @@ impl AccountStore for Database {
                     if n != 1 {
                         return Err(TxError::Abort(StoreError::Conflict("account")));
                     }
+                    // What the account can release changed (new proven particulars, maybe an
+                    // address): standing consents were given for what was shown then, so the
+                    // citizen is asked again.
+                    diesel::delete(consents::table.filter(consents::citizen_id.eq(citizen_id)))
+                        .execute(c)?;
                     if *revoke_devices {
                         // The logins these devices approved die with them (`issue_code`).
                         diesel::delete(

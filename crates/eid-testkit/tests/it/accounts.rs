@@ -165,10 +165,13 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
     let start_login = rp.start();
     let (_, approval_url) = browser.open_login(&server, &start_login.url).await?;
     let request = phone.fetch_approval(&approval_url).await?;
-    let err = phone
-        .approve(&request, &approval_url)
-        .await
-        .expect_err("suspended");
+    let err = unchanged!(
+        server,
+        phone
+            .approve(&request, &approval_url)
+            .await
+            .expect_err("suspended")
+    );
     assert_eq!(
         err.problem().and_then(|p| p.slug()),
         Some("account-suspended"),

@@ -24,6 +24,72 @@ async fn accounts(server: &TestServer) -> anyhow::Result<(i64, i64)> {
     Ok((get("citizens"), get("devices")))
 }
 
+/// Submits proofing evidence step by step (challenge, then the signed evidence), checking that
+/// the refused submission changes nothing stored; returns the problem.
+async fn refused_unchanged(
+    server: &TestServer,
+    wallet: &mut Wallet,
+    evidence: &eid_proto::api::ProofingEvidence,
+) -> anyhow::Result<eid_proto::problem::Problem> {
+    let application = wallet.file().application.clone().expect("application");
+    let base = server.url(&format!(
+        "/api/v1/applications/{}",
+        application.application_id
+    ));
+    let http = reqwest::Client::new();
+    let challenge: eid_proto::api::ProofingChallenge = http
+        .post(format!("{base}/proofing-challenges"))
+        .bearer_auth(&application.token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bytes = serde_json::to_vec(evidence)?;
+    let mut options = challenge.options.clone();
+    let nonce = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+    options.public_key.challenge =
+        eid_wallet::committed_challenge("eid-proofing", &nonce, &bytes).to_vec();
+    let credential = wallet.sign(&options, &Url::parse(&server.issuer())?)?;
+    let submission = eid_proto::api::ProofingSubmission {
+        ceremony_id: challenge.ceremony_id,
+        evidence: eid_wallet::b64url(&bytes),
+        credential,
+    };
+    // The submission uses its challenge up (single-use ceremonies); nothing else may change.
+    let before = without_ceremonies(server.fingerprint().await?);
+    let response = http
+        .post(format!("{base}/proofing"))
+        .bearer_auth(&application.token)
+        .json(&submission)
+        .send()
+        .await?;
+    assert_eq!(
+        before,
+        without_ceremonies(server.fingerprint().await?),
+        "a refused proofing changed stored data"
+    );
+    anyhow::ensure!(
+        !response.status().is_success(),
+        "the submission was accepted"
+    );
+    Ok(response.json().await?)
+}
+
+/// A fingerprint without the ceremonies table's section.
+fn without_ceremonies(rows: Vec<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for row in rows {
+        if !row.starts_with(' ') {
+            skipping = row.starts_with("ceremonies:");
+        }
+        if !skipping {
+            out.push(row);
+        }
+    }
+    out
+}
+
 /// Valid HKID numbers no test resident has.
 fn unregistered_hkid(server: &TestServer) -> String {
     ["A123456(3)", "C668668(9)", "G123456(A)"]
@@ -147,6 +213,17 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
         );
     }
 
+    // Each refusal, sent step by step over HTTP, changes nothing stored but its used challenge
+    // (and the audit trail and attempt counters, which record attempts).
+    let mut ev = evidence(&server, &resident)?;
+    ev.face_template = server.capture(&server.residents()[2])?;
+    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    assert_eq!(problem.reason.as_deref(), Some("face_mismatch"));
+    let mut ev = evidence(&server, &resident)?;
+    ev.hkid = unregistered_hkid(&server);
+    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    assert_eq!(problem.reason.as_deref(), Some("evidence_mismatch"));
+
     // The right face: the account exists at level basic and logs in with acr basic.
     let result = applicant.prove(&evidence(&server, &resident)?).await?;
     assert_eq!((result.level.as_str(), result.recovered), ("basic", false));
@@ -183,7 +260,8 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
             "face_mismatch",
             "particulars_mismatch",
             "particulars_mismatch",
-            "no_record"
+            "no_record",
+            "face_mismatch"
         ]
     );
     assert!(trail.iter().any(|e| e.action == "account.created"));

@@ -347,7 +347,13 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     assert_eq!(db.devices("p1")?.len(), 1);
 
-    // Recovery replaces every device, with their approvals.
+    // Recovery replaces every device, with their approvals, and withdraws standing consent.
+    db.upsert_consent(&ConsentRecord {
+        citizen_id: "p1".into(),
+        client_id: "before".into(),
+        scope: "openid".into(),
+        granted_at: 1,
+    })?;
     db.insert_auth_request(&request("r4"))?;
     assert!(db.approve_auth_request("r4", &approval("p1", "d1"))?);
     let recover = AccountChange::Update {
@@ -361,6 +367,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
     assert_eq!(ids, ["d2"]);
     assert_eq!(db.issue_code("r4", &[9; 32], 60)?, IssueCode::DeviceGone);
+    assert_eq!(db.consent("p1", "before")?, None);
     assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
 
     // Status changes compare and set; closing erases and keeps the tombstone.
