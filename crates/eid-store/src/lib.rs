@@ -89,10 +89,13 @@ impl ManageConnection for Manager {
                     .map_err(r2d2::Error::ConnectionError)?;
                 // busy_timeout first, so that every later statement (switching to WAL included)
                 // queues behind another connection's lock instead of failing at once; WAL lets
-                // readers run beside the writer; FULL sync loses no committed write on power loss.
+                // readers run beside the writer; FULL sync loses no committed write on power loss;
+                // secure_delete overwrites what a delete removes from the pages it writes anyway
+                // (an erased profile does not linger in the file).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = FAST;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
                 Ok(AnyConnection::Sqlite(conn))

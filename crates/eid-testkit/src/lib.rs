@@ -448,6 +448,11 @@ impl TestServer {
         Ok(tokio::task::spawn_blocking(move || db.row_counts()).await??)
     }
 
+    /// The database's URL (`sqlite://...` or `postgres://...`).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// The database, for tests that read what is stored.
     pub fn database(&self) -> eid_store::Database {
         self.running().db.clone()

@@ -197,6 +197,14 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(userinfo_status(&server, &tokens).await?, 200);
 
     // Closing (by HKID number, as a death registration names it) erases the particulars.
+    let db = server.database();
+    let id = citizen_id.clone();
+    let sealed_profile = tokio::task::spawn_blocking(move || {
+        use eid_core::store::AccountStore as _;
+        db.profile(&id)
+    })
+    .await??
+    .expect("a profile");
     let (p, hkid) = (provider.clone(), resident.hkid.clone());
     tokio::task::spawn_blocking(move || {
         p.close_account(
@@ -226,6 +234,23 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
         .filter(|l| l.contains(&citizen_id))
         .count();
     assert_eq!(profiles, 0, "no profile row names the account");
+    // In the SQLite file itself: once the write-ahead log is folded in, the erased profile's
+    // bytes are nowhere in the file.
+    if let Some(path) = server.database_url().strip_prefix("sqlite://") {
+        use diesel::connection::SimpleConnection as _;
+        use diesel::Connection as _;
+        let mut conn = diesel::SqliteConnection::establish(path)?;
+        conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        let mut raw = std::fs::read(path)?;
+        if let Ok(wal) = std::fs::read(format!("{path}-wal")) {
+            raw.extend(wal);
+        }
+        assert!(
+            !raw.windows(sealed_profile.len())
+                .any(|w| w == sealed_profile.as_slice()),
+            "the erased profile's bytes remain in the database file"
+        );
+    }
     assert_eq!(userinfo_status(&server, &tokens).await?, 401);
 
     // Proofing reopens the same account: the service sees the same citizen.
