@@ -148,9 +148,14 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Backend::Sqlite
     };
+    // Every citizen applies from this one machine: lift the per-address limits.
+    let mut limits = eid_core::limits::Limits::default();
+    limits.applications_per_address = eid_core::limits::RateLimit::new(1_000_000, 3_600);
+    limits.proofing_per_address = eid_core::limits::RateLimit::new(1_000_000, 3_600);
     let options = TestOptions {
         registry_in_process: true,
         residents: args.concurrency,
+        limits,
         ..TestOptions::default()
     };
     let server = TestServer::start_with(backend.clone(), options).await?;
