@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use eid_proto::api::PublicKeyCredential;
-use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey};
+use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, WebauthnError};
 use webauthn_rs::Webauthn;
 
 use crate::crypto::{random_token, Aad};
@@ -161,20 +161,49 @@ pub(crate) fn passkey_to_json(passkey: &Passkey) -> Result<String, Error> {
         .map_err(|e| Error::Internal(format!("serialising a passkey: {e}")))
 }
 
-/// Verifies a discoverable assertion against a stored passkey; returns the passkey as it is
-/// to be stored again (its counter raised).
+/// Refuses an assertion made inside a cross-origin frame (WebAuthn Level 3 §5.8.1
+/// `crossOrigin`, `topOrigin`): eid's ceremonies are never embedded in another site, and
+/// webauthn-rs checks `crossOrigin` only at registration.
+pub(crate) fn refuse_cross_origin(credential: &PublicKeyCredential) -> Result<(), Error> {
+    let client_data: serde_json::Value =
+        serde_json::from_slice(credential.response.client_data_json.as_ref())
+            .map_err(|_| Error::DeviceRefused("the assertion's client data is not JSON".into()))?;
+    let cross = client_data
+        .get("crossOrigin")
+        .is_some_and(|v| v != &serde_json::Value::Bool(false));
+    if cross || client_data.get("topOrigin").is_some() {
+        return Err(Error::DeviceRefused(
+            "the assertion was made inside another site's frame".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What a discoverable assertion's check found.
+pub(crate) enum Checked {
+    /// It verifies: the passkey as it is to be stored again (its counter raised).
+    Valid(String),
+    /// The signature is good but its counter did not go up: another copy of the key signed
+    /// since (WebAuthn Level 2 §6.1.1).
+    CounterRegressed,
+}
+
+/// Verifies a discoverable assertion against a stored passkey.
 pub(crate) fn verify_discoverable(
     webauthn: &Webauthn,
     credential: &PublicKeyCredential,
     state: DiscoverableAuthentication,
     stored: &str,
-) -> Result<String, Error> {
+) -> Result<Checked, Error> {
+    refuse_cross_origin(credential)?;
     let mut passkey = passkey_from_json(stored)?;
-    let result = webauthn
-        .finish_discoverable_authentication_v2(credential, state, &passkey)
-        .map_err(|e| Error::DeviceRefused(format!("assertion refused: {e}")))?;
+    let result = match webauthn.finish_discoverable_authentication_v2(credential, state, &passkey) {
+        Ok(result) => result,
+        Err(WebauthnError::CredentialPossibleCompromise) => return Ok(Checked::CounterRegressed),
+        Err(e) => return Err(Error::DeviceRefused(format!("assertion refused: {e}"))),
+    };
     passkey.update_credential(&result);
-    passkey_to_json(&passkey)
+    passkey_to_json(&passkey).map(Checked::Valid)
 }
 
 #[cfg(test)]
@@ -201,6 +230,40 @@ mod tests {
                 <[u8; 32]>::from(h.finalize())
             })
         );
+    }
+
+    fn with_client_data(client_data: serde_json::Value) -> PublicKeyCredential {
+        serde_json::from_value(serde_json::json!({
+            "id": "AAAA",
+            "rawId": "AAAA",
+            "response": {
+                "authenticatorData": "AAAA",
+                "clientDataJSON": crate::crypto::b64url(client_data.to_string().as_bytes()),
+                "signature": "AAAA",
+                "userHandle": null
+            },
+            "extensions": {},
+            "type": "public-key"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn assertions_from_cross_origin_frames_are_refused() {
+        let base = serde_json::json!({"type": "webauthn.get", "challenge": "x", "origin": "http://localhost:8080"});
+        assert!(refuse_cross_origin(&with_client_data(base.clone())).is_ok());
+        let mut same = base.clone();
+        same["crossOrigin"] = false.into();
+        assert!(refuse_cross_origin(&with_client_data(same)).is_ok());
+        let mut cross = base.clone();
+        cross["crossOrigin"] = true.into();
+        assert!(refuse_cross_origin(&with_client_data(cross)).is_err());
+        let mut framed = base.clone();
+        framed["topOrigin"] = "https://evil.example".into();
+        assert!(refuse_cross_origin(&with_client_data(framed)).is_err());
+        let mut odd = base;
+        odd["crossOrigin"] = "yes".into();
+        assert!(refuse_cross_origin(&with_client_data(odd)).is_err());
     }
 
     #[test]

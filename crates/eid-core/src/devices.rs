@@ -23,7 +23,10 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 
 use crate::account::{AccountStatus, JoinedBy, Level, Profile};
 use crate::audit::{Actor, Detail, Event};
-use crate::ceremony::{passkey_from_json, passkey_to_json, verify_discoverable};
+use crate::ceremony::{passkey_from_json, passkey_to_json, verify_discoverable, Checked};
+
+/// What a suspended device is told.
+const SUSPENDED: &str = "this device is suspended: its signature counter went backwards, so its key may have been copied. Remove it from another of your devices, or prove your identity again on this phone";
 use crate::crypto::{b64url, random_token, sha256, Aad};
 use crate::enrolment::validate_device_name;
 use crate::error::AccountRefusal;
@@ -71,6 +74,7 @@ impl Provider {
         &self,
         credential: &PublicKeyCredential,
         authentication: DiscoverableAuthentication,
+        now: i64,
     ) -> Result<(DeviceRecord, CitizenRecord, String), Error> {
         let (user, credential_id) = self
             .webauthn
@@ -91,19 +95,51 @@ impl Provider {
                 "this device is not bound to the account its assertion names".into(),
             ));
         }
-        let passkey =
-            verify_discoverable(&self.webauthn, credential, authentication, &device.passkey)?;
-        Ok((device, account, passkey))
+        if device.suspended_at.is_some() {
+            return Err(Error::DeviceRefused(SUSPENDED.into()));
+        }
+        match verify_discoverable(&self.webauthn, credential, authentication, &device.passkey)? {
+            Checked::Valid(passkey) => Ok((device, account, passkey)),
+            Checked::CounterRegressed => {
+                // Two copies of the key have signed: the device is suspended until the citizen
+                // removes it (from another device) or proves themselves again.
+                let event = self.record(
+                    Event::new("device.suspected_clone", &Actor::System)
+                        .citizen(&device.citizen_id)
+                        .device(&device.device_id)
+                        .detail(Detail {
+                            device_name: Some(device.name.clone()),
+                            reason: Some("signature_counter_regressed".into()),
+                            ..Detail::default()
+                        }),
+                    now,
+                )?;
+                self.store.suspend_device(&device.device_id, now, &event)?;
+                tracing::warn!(citizen_id = %device.citizen_id, device_id = %device.device_id, "signature counter went backwards: device suspended");
+                Err(Error::DeviceRefused(SUSPENDED.into()))
+            }
+        }
     }
 
-    /// Records a device's use: its raised signature counter and the time.
+    /// Records a device's use: its raised signature counter and the time, provided nobody
+    /// recorded another use since the assertion was checked (two assertions carrying the same
+    /// counter cannot both pass).
     pub(crate) fn record_use(
         &self,
         device: &DeviceRecord,
         passkey: &str,
         now: i64,
     ) -> Result<(), Error> {
-        Ok(self.store.touch_device(&device.device_id, passkey, now)?)
+        if self
+            .store
+            .touch_device(&device.device_id, &device.passkey, passkey, now)?
+        {
+            Ok(())
+        } else {
+            Err(Error::DeviceRefused(
+                "this device signed another request at the same moment; try again".into(),
+            ))
+        }
     }
 
     /// Starts a wallet session: a challenge any bound device can answer.
@@ -138,7 +174,8 @@ impl Provider {
             "session challenge",
             now,
         )?;
-        let (device, account, passkey) = self.verify_assertion(credential, state.authentication)?;
+        let (device, account, passkey) =
+            self.verify_assertion(credential, state.authentication, now)?;
         match account.status {
             AccountStatus::Active => {}
             AccountStatus::Suspended => {
@@ -211,6 +248,7 @@ impl Provider {
                 created_at: d.created_at,
                 last_used_at: d.last_used_at,
                 joined_by: d.joined_by.as_str().to_owned(),
+                suspended_at: d.suspended_at,
             })
             .collect())
     }
@@ -373,6 +411,7 @@ impl Provider {
             joined_by: JoinedBy::Link,
             created_at: now,
             last_used_at: None,
+            suspended_at: None,
         };
         let event = self.record(
             Event::new(

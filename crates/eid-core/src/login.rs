@@ -87,7 +87,8 @@ impl Provider {
         now: i64,
     ) -> Result<(), Error> {
         let (request, state) = self.pending_approval(request_id, now)?;
-        let (device, account, passkey) = self.verify_assertion(credential, state.authentication)?;
+        let (device, account, passkey) =
+            self.verify_assertion(credential, state.authentication, now)?;
         let level = usable_level(&account)?;
         if let Some(required) = request.required_level.filter(|r| level < *r) {
             // The client asked for more than this account has: the login fails with the

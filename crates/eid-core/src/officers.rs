@@ -17,7 +17,7 @@ use webauthn_rs::Webauthn;
 
 use crate::account::{AccountStatus, Contact, Level, Particulars};
 use crate::audit::{Actor, Detail, Event};
-use crate::ceremony::{passkey_to_json, verify_discoverable};
+use crate::ceremony::{passkey_to_json, verify_discoverable, Checked};
 use crate::crypto::{b64url, ct_eq, normalise_reference, random_token, sha256};
 use crate::enrolment::validate_device_name;
 use crate::proofing::{Proof, ProofingOutcome};
@@ -389,8 +389,20 @@ impl Provider {
             .officer(&stored.officer_id)?
             .filter(|o| o.active)
             .ok_or_else(|| Error::DeviceRefused("this officer was removed".into()))?;
-        let passkey =
-            verify_discoverable(webauthn, credential, state.authentication, &stored.passkey)?;
+        let passkey = match verify_discoverable(
+            webauthn,
+            credential,
+            state.authentication,
+            &stored.passkey,
+        )? {
+            Checked::Valid(passkey) => passkey,
+            Checked::CounterRegressed => {
+                tracing::warn!(officer_id = %officer.officer_id, "an officer's key signed with a counter that went backwards");
+                return Err(Error::DeviceRefused(
+                    "this key's signature counter went backwards: it may have been copied".into(),
+                ));
+            }
+        };
         self.store
             .touch_officer_credential(&stored.credential_id, &passkey, now)?;
         let token = random_token();

@@ -97,6 +97,8 @@ pub enum LoginView {
         /// Whose account approved, masked (`CHAN T** M**`).
         account: String,
         csrf_token: String,
+        /// The redirect URI's origin: the consent form's answer leads there.
+        redirect_origin: String,
     },
     /// Done: back to the client (with a code or an error).
     Redirect(Url),
@@ -450,16 +452,20 @@ impl Provider {
                 } else if self
                     .store
                     .device(request.device_id.as_deref().unwrap_or_default())?
-                    .is_none()
+                    .is_none_or(|d| d.suspended_at.is_some())
                 {
                     self.approval_died(&request)
                 } else {
                     let profile = self.profile(&citizen_id)?;
+                    let redirect_origin = Url::parse(&request.redirect_uri)
+                        .map(|u| u.origin().ascii_serialization())
+                        .map_err(|e| Error::Internal(format!("stored redirect URI: {e}")))?;
                     Ok(LoginView::Consent {
                         client_name: client.name,
                         claims: releasable_descriptions(&scopes, &profile),
                         account: mask_name(&profile.particulars.english_name),
                         csrf_token: request.csrf_token,
+                        redirect_origin,
                     })
                 }
             }

@@ -222,6 +222,7 @@ impl Provider {
             })?;
         // The device signed the evidence: its assertion is over the challenge that commits to
         // exactly these bytes.
+        crate::ceremony::refuse_cross_origin(&submission.credential)?;
         let challenge = committed_challenge(PROOFING_LABEL, &state.nonce, &evidence_bytes);
         let authentication = rebind_challenge(&state.authentication, &challenge)?;
         let result = self
@@ -499,6 +500,7 @@ impl Provider {
                 joined_by: JoinedBy::Proofing,
                 created_at: now,
                 last_used_at: None,
+                suspended_at: None,
             }),
             _ => None,
         };

@@ -281,6 +281,10 @@ pub struct Device {
     /// `proofing` (the device identity proofing bound) or `link` (joined with a code).
     #[serde(default)]
     pub joined_by: String,
+    /// When the device was suspended because its signature counter went backwards (its key
+    /// may have been copied): it cannot approve until removed or the account recovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<i64>,
 }
 
 /// `GET /api/v1/devices`.

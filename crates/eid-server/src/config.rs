@@ -94,17 +94,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// Values given on the command line or in `EID_*` variables (clap reads both).
+/// Values given on the command line or in `EID_*` variables (clap reads both). What only serving
+/// uses is a flag of the top level (`eid-server --listen .. [serve]`); what the administrative
+/// commands use too is global.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
     /// Configuration file (TOML).
     #[arg(long, env = "EID_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "EID_LISTEN", global = true)]
+    #[arg(long, env = "EID_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Issuer URL, as relying parties see it [default: http://localhost:<port>].
-    #[arg(long, env = "EID_ISSUER", global = true)]
+    #[arg(long, env = "EID_ISSUER")]
     pub issuer: Option<Url>,
     /// sqlite://PATH or postgres://... [default: sqlite://<data-dir>/eid.db].
     #[arg(long, env = "EID_DATABASE_URL", global = true)]
@@ -119,19 +121,19 @@ pub struct Overrides {
     #[arg(long, env = "EID_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
     /// The officer console's listener [default: 127.0.0.1:8081].
-    #[arg(long, env = "EID_ADMIN_LISTEN", global = true)]
+    #[arg(long, env = "EID_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
     /// The officer console's origin as officers' browsers see it [default: http://localhost:<admin port>].
     #[arg(long, env = "EID_ADMIN_ORIGIN", global = true)]
     pub admin_origin: Option<Url>,
     /// The population registry for remote identity proofing [--dev default: http://127.0.0.1:7070].
-    #[arg(long, env = "EID_REGISTRY_URL", global = true)]
+    #[arg(long, env = "EID_REGISTRY_URL")]
     pub registry_url: Option<Url>,
     /// Where the registry publishes its keys [default: <registry-url>/jwks].
-    #[arg(long, env = "EID_REGISTRY_JWKS_URL", global = true)]
+    #[arg(long, env = "EID_REGISTRY_JWKS_URL")]
     pub registry_jwks_url: Option<Url>,
     /// Cosine similarity from which a face template matches [default: 0.8].
-    #[arg(long, env = "EID_FACE_MATCH_THRESHOLD", global = true)]
+    #[arg(long, env = "EID_FACE_MATCH_THRESHOLD")]
     pub face_match_threshold: Option<f64>,
     /// Development start: generate a master key file if there is none (and say so loudly), and
     /// use the sandbox registry at http://127.0.0.1:7070 unless another is configured.

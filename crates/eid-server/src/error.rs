@@ -283,10 +283,20 @@ impl std::fmt::Display for BearerError {
 
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
-        oauth_body(&self.0).0
+        match self.0 {
+            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+            _ => oauth_body(&self.0).0,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if matches!(self.0, Error::Unauthenticated) {
+            // RFC 6750 §3.1: no credentials at all: a challenge, and no error code.
+            return HttpResponse::Unauthorized()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"eid\""))
+                .finish();
+        }
         log(&self.0);
         let (status, body) = oauth_body(&self.0);
         let mut response = HttpResponse::build(status);

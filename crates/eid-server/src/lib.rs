@@ -247,10 +247,19 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     });
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
     let app_state = state.clone();
+    let https = issuer.scheme() == "https";
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .app_data(api::json_config())
+            // HSTS only means something over https; eid behind a TLS proxy says it for its host.
+            .wrap(actix_web::middleware::Condition::new(
+                https,
+                actix_web::middleware::DefaultHeaders::new().add((
+                    actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+                    "max-age=31536000; includeSubDomains",
+                )),
+            ))
             .wrap(actix_web::middleware::from_fn(oidc::access_log))
             .configure(configure)
             .default_service(web::to(oidc::not_found))

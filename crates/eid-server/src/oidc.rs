@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/.well-known/openid-configuration",
         web::get().to(discovery),
     )
+    .route("/", web::get().to(home))
+    .route("/favicon.ico", web::get().to(favicon))
     .route("/jwks", web::get().to(jwks))
     .route("/connectors/jwks", web::get().to(connector_jwks))
     .route("/authorize", web::get().to(authorize_get))
@@ -66,7 +68,11 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     } else {
         pages::html(
             StatusCode::NOT_FOUND,
-            &pages::error_page("Page not found", "There is no page at this address."),
+            &pages::error_page_with(
+                "Page not found",
+                "There is no page at this address.",
+                "此網址沒有網頁。",
+            ),
         )
     }
 }
@@ -81,6 +87,21 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(state.provider.jwks())
+}
+
+/// `GET /`: what eid is, for a person who comes to the issuer's address.
+async fn home(state: web::Data<AppState>) -> HttpResponse {
+    pages::html(
+        StatusCode::OK,
+        &pages::home_page(&state.provider.config().issuer_str()),
+    )
+}
+
+/// Browsers ask for it on every site; eid has no icon file (pages carry an empty inline one).
+async fn favicon() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .finish()
 }
 
 /// eid's keys for its requests to other services (the population registry verifies with them).
@@ -194,7 +215,8 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             claims,
             account,
             csrf_token,
-        } => Ok(pages::html(
+            redirect_origin,
+        } => Ok(pages::html_page(
             StatusCode::OK,
             &pages::consent_page(
                 &client_name,
@@ -203,6 +225,8 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
                 &format!("/login/{request_id}/consent"),
                 &csrf_token,
             ),
+            None,
+            &[redirect_origin],
         )),
         LoginView::Redirect(url) => Ok(redirect(url.as_str())),
         LoginView::Finished => Ok(pages::html(StatusCode::OK, &pages::finished_page())),
@@ -316,18 +340,48 @@ async fn token(
         .json(response))
 }
 
-/// `GET|POST /userinfo` with `Authorization: Bearer` (OIDC Core §5.3, RFC 6750 §2.1).
+/// The access token from the request: the `Authorization: Bearer` header (RFC 6750 §2.1), or in
+/// a POST the form body's `access_token` (§2.2). `Ok(None)` when there is none; an error when
+/// the request uses both.
+fn userinfo_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, eid_core::Error> {
+    use eid_core::{Error, OAuthError, OAuthErrorCode};
+    let form = req.method() == actix_web::http::Method::POST
+        && req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let in_body: Vec<String> = if form {
+        url::form_urlencoded::parse(body)
+            .filter(|(k, _)| k == "access_token")
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let in_header = bearer(req);
+    match (in_header, in_body.as_slice()) {
+        (Some(token), []) => Ok(Some(token)),
+        (None, [token]) if !token.is_empty() => Ok(Some(token.clone())),
+        (None, []) => Ok(None),
+        _ => Err(Error::OAuth(OAuthError::new(
+            OAuthErrorCode::InvalidRequest,
+            "send the access token once: in the Authorization header or in the form body",
+        ))),
+    }
+}
+
+/// `GET|POST /userinfo` with `Authorization: Bearer` or, in a POST, the form's `access_token`
+/// (OIDC Core §5.3, RFC 6750 §2).
 async fn userinfo(
     req: HttpRequest,
     state: web::Data<AppState>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
-    use eid_core::{Error, OAuthError, OAuthErrorCode};
-    let token = bearer(&req).ok_or_else(|| {
-        BearerError(Error::OAuth(OAuthError::new(
-            OAuthErrorCode::InvalidToken,
-            "send the access token as Authorization: Bearer <token>",
-        )))
-    })?;
+    // RFC 6750 §3.1: a request without any credentials gets a challenge with no error code.
+    let token = userinfo_token(&req, &body)
+        .map_err(BearerError)?
+        .ok_or(BearerError(eid_core::Error::Unauthenticated))?;
     let claims = run(&state.provider, move |p, now| p.userinfo(&token, now))
         .await
         .map_err(BearerError)?;

@@ -29,9 +29,30 @@ pub fn html_with_script(
     body: &str,
     script_nonce: Option<&str>,
 ) -> HttpResponse {
+    html_page(status, body, script_nonce, &[])
+}
+
+/// A page whose forms may also lead to `form_origins` (a form answered by a redirect there,
+/// such as the consent form's to the service): CSP `form-action` covers redirects too.
+pub fn html_page(
+    status: StatusCode,
+    body: &str,
+    script_nonce: Option<&str>,
+    form_origins: &[String],
+) -> HttpResponse {
     let script = script_nonce
         .map(|n| format!("'nonce-{n}'"))
         .unwrap_or_else(|| "'none'".into());
+    // Origins come from registered redirect URIs; anything that could break out of the header
+    // (a space is a separator, a semicolon ends the directive) is left out.
+    let forms: String = form_origins
+        .iter()
+        .filter(|o| {
+            o.chars()
+                .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
+        })
+        .map(|o| format!(" {o}"))
+        .collect();
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -42,7 +63,7 @@ pub fn html_with_script(
             header::CONTENT_SECURITY_POLICY,
             format!(
                 "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {script}; \
-                 connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+                 connect-src 'self'; form-action 'self'{forms}; base-uri 'none'; frame-ancestors 'none'"
             ),
         ))
         .body(body.to_owned())
@@ -64,19 +85,41 @@ pub(crate) fn layout(title: &str, content: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <title>{} · eid</title><style>{STYLE}</style></head><body>{content}</body></html>",
         escape(title)
     )
 }
 
-/// A person-facing error: what happened and what to do.
+/// A person-facing error during a login: what happened and what to do.
 pub fn error_page(title: &str, detail: &str) -> String {
+    error_page_with(title, detail, "未能完成登入。請返回有關服務，再試一次。")
+}
+
+/// A person-facing error with its Traditional Chinese line.
+pub fn error_page_with(title: &str, detail: &str, zh: &str) -> String {
     layout(
         title,
         &format!(
-            "<main><h1>{}</h1><p>{}</p><p class=\"zh\" lang=\"zh-Hant-HK\">未能完成登入。請返回有關服務，再試一次。</p></main>",
+            "<main><h1>{}</h1><p>{}</p><p class=\"zh\" lang=\"zh-Hant-HK\">{}</p></main>",
             escape(title),
-            escape(detail)
+            escape(detail),
+            escape(zh)
+        ),
+    )
+}
+
+/// The issuer's own address: what eid is, for a person who comes here directly.
+pub fn home_page(issuer: &str) -> String {
+    layout(
+        "eid",
+        &format!(
+            "<main><h1>eid <span class=\"zh\" lang=\"zh-Hant-HK\">數碼身份</span></h1>\
+             <p>eid is the digital identity that government and commercial services log you in with. \
+             There is nothing to do here: start from the service you want to use, and choose \"Log in with eid\".</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">eid 是政府及商業服務用以登入的數碼身份。此頁無需操作：請從您要使用的服務開始，並選擇「以 eid 登入」。</p>\
+             <p class=\"muted\">For developers: <a href=\"{issuer}/.well-known/openid-configuration\">OpenID Connect discovery</a>.</p></main>",
+            issuer = escape(issuer),
         ),
     )
 }

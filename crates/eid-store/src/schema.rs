@@ -52,6 +52,7 @@ diesel::table! {
         joined_by -> Text,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        suspended_at -> Nullable<BigInt>,
     }
 }
 

@@ -439,12 +439,37 @@ impl Wallet {
         options: &RequestChallengeResponse,
         origin_url: &Url,
     ) -> Result<PublicKeyCredential, WalletError> {
+        // Two processes signing with one wallet file would reuse a counter, and the server
+        // takes a counter that does not go up for a copied key: sign under a lock, with the
+        // counter as the file has it now.
+        let _lock = self.lock()?;
+        if let Some(path) = &self.path {
+            if let Ok(bytes) = std::fs::read(path) {
+                if let Ok(on_disk) = serde_json::from_slice::<WalletFile>(&bytes) {
+                    self.file.sign_count = self.file.sign_count.max(on_disk.sign_count);
+                }
+            }
+        }
         let mut credential = self.credential()?;
         let assertion =
             authenticator::get_assertion(&mut credential, options, &origin_of(origin_url))?;
         self.file.sign_count = credential.sign_count;
         self.save()?;
         Ok(assertion)
+    }
+
+    /// An exclusive lock on the wallet file (a `.lock` file beside it), held until dropped.
+    fn lock(&self) -> Result<Option<std::fs::File>, WalletError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_extension("lock"))?;
+        file.lock()?;
+        Ok(Some(file))
     }
 
     /// Reads a login request from its approval URL (the QR code's payload). A link to another

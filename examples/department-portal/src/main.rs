@@ -54,6 +54,9 @@ use crate::html::{error_page, home_page, profile_page, Profile};
 /// Name of the cookie holding our (random, opaque) session id.
 const SESSION_COOKIE: &str = "portal_session";
 
+/// How long a login may take from /login to the callback.
+const PENDING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
 #[derive(Parser, Debug)]
 #[command(about = "Example department web site that logs citizens in through eid")]
 struct Args {
@@ -73,7 +76,7 @@ struct Args {
     #[arg(long, default_value = "http://localhost:3000/callback")]
     redirect_uri: String,
     /// Algorithm the ID token must be signed with (the client's registered algorithm).
-    #[arg(long, value_enum, default_value = "ES256")]
+    #[arg(long, value_enum, default_value = "RS256")]
     id_token_alg: IdTokenAlg,
 }
 
@@ -104,6 +107,8 @@ enum Session {
         state: CsrfToken,
         nonce: Nonce,
         pkce_verifier: PkceCodeVerifier,
+        /// Abandoned logins are dropped after ten minutes.
+        started: std::time::Instant,
     },
     /// Logged in: the verified claims to show.
     LoggedIn(Profile),
@@ -188,14 +193,22 @@ async fn login(app: web::Data<AppState>) -> HttpResponse {
         .url();
 
     let session_id = random_session_id();
-    app.sessions().insert(
+    let mut sessions = app.sessions();
+    // Bound what anonymous visitors can make us keep: abandoned logins go after ten minutes.
+    sessions.retain(|_, s| match s {
+        Session::Pending { started, .. } => started.elapsed() < PENDING_LIFETIME,
+        Session::LoggedIn(_) => true,
+    });
+    sessions.insert(
         session_id.clone(),
         Session::Pending {
             state,
             nonce,
             pkce_verifier,
+            started: std::time::Instant::now(),
         },
     );
+    drop(sessions);
     // Lax lets the cookie come back on eid's top-level redirect to /callback. Behind HTTPS also
     // add `.secure(true)`.
     let cookie = Cookie::build(SESSION_COOKIE, session_id)
@@ -239,6 +252,7 @@ async fn handle_callback(
         state,
         nonce,
         pkce_verifier,
+        ..
     }) = pending
     else {
         return Ok(error_page(
@@ -256,15 +270,18 @@ async fn handle_callback(
             "The state parameter does not match this browser's login. Please start again.",
         ));
     }
-    // RFC 9207: if the provider names itself, it must be the issuer we discovered (mix-up defence).
-    if let Some(iss) = &query.iss {
-        if *iss != app.issuer {
-            return Ok(error_page(
-                StatusCode::BAD_REQUEST,
-                "Wrong issuer",
-                &format!("The response came from {iss:?}, not from {:?}.", app.issuer),
-            ));
-        }
+    // RFC 9207: eid advertises `authorization_response_iss_parameter_supported`, so the
+    // response must name its issuer, and it must be the one we discovered (mix-up defence).
+    if query.iss.as_deref() != Some(app.issuer.as_str()) {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Wrong issuer",
+            &format!(
+                "The response came from {:?}, not from {:?}.",
+                query.iss.as_deref().unwrap_or("an unnamed issuer"),
+                app.issuer
+            ),
+        ));
     }
     let code = query
         .code
@@ -317,9 +334,18 @@ async fn handle_callback(
         .context("userinfo request failed")?;
 
     let profile = Profile::from_claims(claims, &userinfo);
+    // A new session id for the logged-in session: the one the browser carried before logging in
+    // (which someone may have planted) is gone (session fixation).
+    let logged_in = random_session_id();
     app.sessions()
-        .insert(session_id, Session::LoggedIn(profile));
+        .insert(logged_in.clone(), Session::LoggedIn(profile));
+    let cookie = Cookie::build(SESSION_COOKIE, logged_in)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
     Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
         .insert_header((header::LOCATION, "/"))
         .finish())
 }
@@ -361,7 +387,9 @@ async fn main() -> anyhow::Result<()> {
         ClientId::new(args.client_id),
         Some(ClientSecret::new(args.client_secret)),
     )
-    .set_redirect_uri(RedirectUrl::new(args.redirect_uri).context("invalid --redirect-uri")?);
+    .set_redirect_uri(
+        RedirectUrl::new(args.redirect_uri.clone()).context("invalid --redirect-uri")?,
+    );
 
     let state = web::Data::new(AppState {
         client,
@@ -374,8 +402,14 @@ async fn main() -> anyhow::Result<()> {
         sessions: Mutex::new(HashMap::new()),
     });
 
+    // The address to open is the redirect URI's origin: the session cookie is set for that
+    // host, so a browser on another name for the same address (127.0.0.1 for localhost) would
+    // come back from eid without it.
+    let open = url::Url::parse(&args.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| format!("http://{}", args.listen));
     println!(
-        "Department portal on http://{} (issuer {})",
+        "Department portal on {open} (listening on {}; issuer {})",
         args.listen, state.issuer
     );
     HttpServer::new(move || {

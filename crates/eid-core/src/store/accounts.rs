@@ -34,6 +34,9 @@ pub struct DeviceRecord {
     pub joined_by: JoinedBy,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// Set when its signature counter went backwards (a possible copy of its key): it cannot
+    /// be used until removed or the account recovered.
+    pub suspended_at: Option<i64>,
 }
 
 /// An account's status and its sealed profile (`None` once erased).
@@ -114,8 +117,22 @@ pub trait AccountStore {
         &self,
         credential_id: &str,
     ) -> Result<Option<(DeviceRecord, CitizenRecord)>, StoreError>;
-    /// Records a use: the passkey's new counter and the time.
-    fn touch_device(&self, device_id: &str, passkey: &str, now: i64) -> Result<(), StoreError>;
+    /// Records a use: the passkey's new counter and the time, if the stored passkey is still
+    /// `expected` (compare-and-set); returns whether it was.
+    fn touch_device(
+        &self,
+        device_id: &str,
+        expected: &str,
+        passkey: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Suspends a device (its key may have been copied); records `event` with it.
+    fn suspend_device(
+        &self,
+        device_id: &str,
+        now: i64,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError>;
     /// Removes a device unless it is the account's last, with its sessions and the logins it
     /// approved that have not issued a code yet; records `event` with it.
     fn remove_device(

@@ -75,6 +75,7 @@ pub(crate) struct DeviceRow {
     pub joined_by: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    pub suspended_at: Option<i64>,
 }
 
 impl From<&DeviceRecord> for DeviceRow {
@@ -89,6 +90,7 @@ impl From<&DeviceRecord> for DeviceRow {
             joined_by: r.joined_by.as_str().to_owned(),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            suspended_at: r.suspended_at,
         }
     }
 }
@@ -107,6 +109,7 @@ impl TryFrom<DeviceRow> for DeviceRecord {
             passkey: r.passkey,
             created_at: r.created_at,
             last_used_at: r.last_used_at,
+            suspended_at: r.suspended_at,
         })
     }
 }
@@ -402,15 +405,52 @@ impl AccountStore for Database {
         }
     }
 
-    fn touch_device(&self, device_id: &str, passkey: &str, now: i64) -> Result<(), StoreError> {
-        diesel::update(devices::table.find(device_id))
-            .set((
-                devices::passkey.eq(passkey),
-                devices::last_used_at.eq(Some(now)),
-            ))
-            .execute(&mut *self.conn()?)
-            .map_err(backend)?;
-        Ok(())
+    fn touch_device(
+        &self,
+        device_id: &str,
+        expected: &str,
+        passkey: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let n = diesel::update(
+            devices::table
+                .filter(devices::device_id.eq(device_id))
+                .filter(devices::passkey.eq(expected))
+                .filter(devices::suspended_at.is_null()),
+        )
+        .set((
+            devices::passkey.eq(passkey),
+            devices::last_used_at.eq(Some(now)),
+        ))
+        .execute(&mut *self.conn()?)
+        .map_err(backend)?;
+        Ok(n == 1)
+    }
+
+    fn suspend_device(
+        &self,
+        device_id: &str,
+        now: i64,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<bool, diesel::result::Error, _>(|c| {
+            let n = diesel::update(
+                devices::table
+                    .filter(devices::device_id.eq(device_id))
+                    .filter(devices::suspended_at.is_null()),
+            )
+            .set(devices::suspended_at.eq(Some(now)))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            diesel::delete(wallet_sessions::table.filter(wallet_sessions::device_id.eq(device_id)))
+                .execute(c)?;
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
+        })
+        .map_err(backend)
     }
 
     fn remove_device(

@@ -243,9 +243,11 @@ impl LoginStore for Database {
             auth_requests::table
                 .filter(auth_requests::request_id.eq(request_id))
                 .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()))
-                .filter(diesel::dsl::exists(devices::table.filter(
-                    devices::device_id.nullable().eq(auth_requests::device_id),
-                ))),
+                .filter(diesel::dsl::exists(
+                    devices::table
+                        .filter(devices::device_id.nullable().eq(auth_requests::device_id))
+                        .filter(devices::suspended_at.is_null()),
+                )),
         )
         .set((
             auth_requests::status.eq(RequestStatus::CodeIssued.as_str()),

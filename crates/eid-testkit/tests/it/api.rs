@@ -12,7 +12,7 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     // (method, path, body, expected status, expected content type prefix)
-    let cases: [(&str, &str, Option<&str>, u16, &str); 24] = [
+    let cases: [(&str, &str, Option<&str>, u16, &str); 26] = [
         (
             "GET",
             "/.well-known/openid-configuration",
@@ -40,7 +40,9 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
             401,
             "application/json",
         ),
-        ("GET", "/userinfo", None, 401, "application/json"),
+        ("GET", "/userinfo", None, 401, ""),
+        ("GET", "/", None, 200, "text/html"),
+        ("GET", "/favicon.ico", None, 204, ""),
         (
             "POST",
             "/api/v1/enrolments",

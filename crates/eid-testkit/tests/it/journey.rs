@@ -95,7 +95,19 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let (login_url, approval) = browser.open_login(&server, &start.url).await?;
     let request = other.fetch_approval(&approval).await?;
     other.approve(&request, &approval).await?;
-    let page = browser.http.get(&login_url).send().await?.text().await?;
+    let response = browser.http.get(&login_url).send().await?;
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    // The consent form's answer is a redirect to the service: form-action names its origin.
+    assert!(
+        csp.contains("form-action 'self' http://localhost:3000;"),
+        "{csp}"
+    );
+    let page = response.text().await?;
     let masked = eid_core::account::mask_name(&server.residents()[1].english_name);
     assert!(
         page.contains(&masked),

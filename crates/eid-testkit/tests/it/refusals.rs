@@ -117,6 +117,33 @@ async fn token_endpoint(backend: Backend) -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(post.status(), 200);
+    // ... and with the token in the form body (RFC 6750 §2.2), as some libraries send it.
+    let form = reqwest::Client::new()
+        .post(server.url("/userinfo"))
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await?;
+    assert_eq!(form.status(), 200);
+    // Both at once is refused.
+    let both = reqwest::Client::new()
+        .post(server.url("/userinfo"))
+        .bearer_auth(&access)
+        .form(&[("access_token", access.as_str())])
+        .send()
+        .await?;
+    assert_eq!(both.status(), 400);
+    // No token at all: a challenge without an error code (RFC 6750 §3.1).
+    let none = reqwest::Client::new()
+        .get(server.url("/userinfo"))
+        .send()
+        .await?;
+    assert_eq!(none.status(), 401);
+    assert_eq!(
+        none.headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer realm=\"eid\"")
+    );
 
     // Reusing the code: invalid_grant, and the token issued from it is revoked.
     let (status, body, _) = token_post(&server, &f, None).await?;

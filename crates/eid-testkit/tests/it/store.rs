@@ -63,6 +63,7 @@ fn device(id: &str, citizen: &str) -> DeviceRecord {
         joined_by: JoinedBy::Proofing,
         created_at: 0,
         last_used_at: None,
+        suspended_at: None,
     }
 }
 
@@ -347,6 +348,37 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     assert_eq!(db.devices("p1")?.len(), 1);
 
+    // A use is recorded only over the passkey it was checked against (compare-and-set), so
+    // two assertions with the same counter cannot both land.
+    assert!(db.touch_device("d1", "{}", "{\"n\":1}", 10)?);
+    assert!(
+        !db.touch_device("d1", "{}", "{\"n\":1}", 11)?,
+        "the second of two same-counter uses"
+    );
+    assert_eq!(
+        db.device("d1")?.map(|d| (d.passkey, d.last_used_at)),
+        Some(("{\"n\":1}".to_owned(), Some(10)))
+    );
+    // A suspended device's pending approvals die; it stays listed, marked.
+    db.insert_device(&device("d4", "p1"), &event("dev-ev9"))?;
+    db.insert_auth_request(&request("r-suspended"))?;
+    assert!(db.approve_auth_request("r-suspended", &approval("p1", "d4"))?);
+    assert!(db.suspend_device("d4", 12, &event("dev-ev10"))?);
+    assert!(
+        !db.suspend_device("d4", 13, &event("dev-ev11"))?,
+        "suspended once"
+    );
+    assert_eq!(db.device("d4")?.and_then(|d| d.suspended_at), Some(12));
+    assert_eq!(
+        db.issue_code("r-suspended", &[6; 32], 60)?,
+        IssueCode::DeviceGone,
+        "no code from a suspended device's approval"
+    );
+    assert_eq!(
+        db.remove_device("p1", "d4", &event("dev-ev12"))?,
+        DeleteDevice::Deleted
+    );
+
     // Recovery replaces every device, with their approvals, and withdraws standing consent.
     db.upsert_consent(&ConsentRecord {
         citizen_id: "p1".into(),
@@ -445,7 +477,10 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         .collect();
     assert_eq!(
         events,
-        ["ev1", "ev2b", "e-a1-1", "ev4", "ev7", "e-a2-3", "ev9", "ev11"],
+        [
+            "ev1", "ev2b", "e-a1-1", "ev4", "ev7", "dev-ev9", "dev-ev10", "dev-ev12", "e-a2-3",
+            "ev9", "ev11"
+        ],
         "exactly the writes that happened, in order"
     );
 
