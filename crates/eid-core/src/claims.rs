@@ -33,47 +33,86 @@ pub const SUPPORTED_CLAIMS: [&str; 14] = [
     "at_hash",
 ];
 
-/// What a scope releases, in words a citizen reads.
+/// One claim a scope asks for, in words a citizen reads. The citizen decides per claim: the
+/// essential ones go with every approved login, the others only when chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClaimText {
+pub struct ClaimItem {
+    pub claim: &'static str,
     pub scope: &'static str,
     pub en: &'static str,
     pub zh_hant: &'static str,
+    /// Released with every approved login: without it there is no login.
+    pub essential: bool,
 }
 
-const TEXTS: [ClaimText; 3] = [
-    ClaimText {
+const ITEMS: [ClaimItem; 5] = [
+    ClaimItem {
+        claim: "sub",
         scope: "openid",
         en: "An identifier for you that is different for every service",
         zh_hant: "您在此服務的識別碼（每項服務各不相同）",
+        essential: true,
     },
-    ClaimText {
+    ClaimItem {
+        claim: "name",
         scope: "profile",
-        en: "Your name in English and Chinese, gender and date of birth",
-        zh_hant: "您的中英文姓名、性別及出生日期",
+        en: "Your name in English and Chinese",
+        zh_hant: "您的中英文姓名",
+        essential: false,
     },
-    ClaimText {
+    ClaimItem {
+        claim: "gender",
+        scope: "profile",
+        en: "Your gender",
+        zh_hant: "您的性別",
+        essential: false,
+    },
+    ClaimItem {
+        claim: "birthdate",
+        scope: "profile",
+        en: "Your date of birth",
+        zh_hant: "您的出生日期",
+        essential: false,
+    },
+    ClaimItem {
+        claim: "address",
         scope: "address",
         en: "Your residential address",
         zh_hant: "您的住址",
+        essential: false,
     },
 ];
 
-/// The descriptions of `scopes`, in the order of [`SUPPORTED_SCOPES`].
-pub fn scope_descriptions(scopes: &[String]) -> Vec<ClaimText> {
-    TEXTS
+/// The claims `scopes` ask for, in a stable order.
+pub fn requested_items(scopes: &[String]) -> Vec<ClaimItem> {
+    ITEMS
         .into_iter()
         .filter(|t| scopes.iter().any(|s| s == t.scope))
         .collect()
 }
 
-/// The descriptions of what `scopes` would release from `profile`: a scope that releases
-/// nothing for this citizen (an unverified email, say) is not promised.
-pub fn releasable_descriptions(scopes: &[String], profile: &Profile) -> Vec<ClaimText> {
-    scope_descriptions(scopes)
+/// What `scopes` could release from `profile`: a claim this citizen has no proven value for
+/// (an address nobody checked) is not offered.
+pub fn offered_items(scopes: &[String], profile: &Profile) -> Vec<ClaimItem> {
+    requested_items(scopes)
         .into_iter()
-        .filter(|t| t.scope != "address" || profile.verified_address.is_some())
+        .filter(|t| t.claim != "address" || profile.verified_address.is_some())
         .collect()
+}
+
+/// The citizen's own value of a claim, as the phone shows it before they decide.
+pub fn display_value(claim: &str, profile: &Profile) -> Option<String> {
+    let p = &profile.particulars;
+    match claim {
+        "name" => Some(match &p.chinese_name {
+            Some(zh) => format!("{} {zh}", p.english_name),
+            None => p.english_name.clone(),
+        }),
+        "gender" => Some(p.gender.claim().to_owned()),
+        "birthdate" => Some(p.date_of_birth.clone()),
+        "address" => profile.verified_address.clone(),
+        _ => None,
+    }
 }
 
 /// Normalised scope: supported scopes only, in a stable order, `openid` first.
@@ -86,30 +125,52 @@ pub fn normalise_scope(scope: &str) -> Vec<String> {
         .collect()
 }
 
-/// Standard claims (OIDC Core §5.1, §5.4) for the granted scopes: proven values only.
-pub fn userinfo_claims(sub: String, profile: &Profile, scope: &str) -> serde_json::Value {
-    let scopes: BTreeSet<&str> = scope.split(' ').collect();
-    let mut claims = serde_json::Map::new();
-    claims.insert("sub".into(), sub.into());
+/// The scope actually granted (RFC 6749 §3.3): the requested scopes of which at least one
+/// claim was shared.
+pub fn granted_scope(requested: &str, claims: &str) -> String {
+    let claims: BTreeSet<&str> = claims.split(' ').collect();
+    let scopes: Vec<String> = requested.split(' ').map(str::to_owned).collect();
+    let granted: BTreeSet<&str> = requested_items(&scopes)
+        .into_iter()
+        .filter(|t| claims.contains(t.claim))
+        .map(|t| t.scope)
+        .collect();
+    SUPPORTED_SCOPES
+        .iter()
+        .filter(|s| granted.contains(*s))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Standard claims (OIDC Core §5.1, §5.4) the citizen shared: proven values only.
+pub fn userinfo_claims(sub: String, profile: &Profile, claims: &str) -> serde_json::Value {
+    let shared: BTreeSet<&str> = claims.split(' ').collect();
+    let mut out = serde_json::Map::new();
+    out.insert("sub".into(), sub.into());
     let p = &profile.particulars;
-    if scopes.contains("profile") {
-        claims.insert("name".into(), p.english_name.clone().into());
+    if shared.contains("name") {
+        out.insert("name".into(), p.english_name.clone().into());
         if let Some(zh) = &p.chinese_name {
             // OIDC Core §5.2: language-tagged claim.
-            claims.insert("name#zh-Hant".into(), zh.clone().into());
+            out.insert("name#zh-Hant".into(), zh.clone().into());
         }
-        claims.insert("gender".into(), p.gender.claim().into());
-        claims.insert("birthdate".into(), p.date_of_birth.clone().into());
     }
-    if scopes.contains("address") {
+    if shared.contains("gender") {
+        out.insert("gender".into(), p.gender.claim().into());
+    }
+    if shared.contains("birthdate") {
+        out.insert("birthdate".into(), p.date_of_birth.clone().into());
+    }
+    if shared.contains("address") {
         if let Some(address) = &profile.verified_address {
-            claims.insert(
+            out.insert(
                 "address".into(),
                 serde_json::json!({ "formatted": address }),
             );
         }
     }
-    serde_json::Value::Object(claims)
+    serde_json::Value::Object(out)
 }
 
 #[cfg(test)]
@@ -145,30 +206,40 @@ mod tests {
     }
 
     #[test]
-    fn userinfo_releases_only_granted_and_proven_claims() {
-        let claims = userinfo_claims("s".into(), &profile(), "openid email phone address");
-        assert_eq!(
-            claims,
-            serde_json::json!({"sub": "s"}),
-            "unverified contact details"
-        );
-        let claims = userinfo_claims("s".into(), &profile(), "openid profile");
+    fn userinfo_releases_only_shared_and_proven_claims() {
+        let claims = userinfo_claims("s".into(), &profile(), "sub address");
+        assert_eq!(claims, serde_json::json!({"sub": "s"}), "unproven address");
+        let claims = userinfo_claims("s".into(), &profile(), "sub name birthdate");
         assert_eq!(claims["name#zh-Hant"], "陳大文");
-        assert_eq!(claims["gender"], "male");
+        assert_eq!(claims["birthdate"], "1990-01-01");
+        assert!(claims.get("gender").is_none(), "not chosen");
         assert!(claims.get("hkid").is_none());
         let mut proven = profile();
         proven.verified_address = Some("1 Queen's Road Central".into());
-        let claims = userinfo_claims("s".into(), &proven, "openid address");
+        let claims = userinfo_claims("s".into(), &proven, "sub address");
         assert_eq!(claims["address"]["formatted"], "1 Queen's Road Central");
     }
 
     #[test]
-    fn consent_promises_only_what_would_be_released() {
+    fn only_claims_the_citizen_has_are_offered() {
         let scopes: Vec<String> = ["openid", "profile", "address"].map(String::from).to_vec();
-        let texts: Vec<&str> = releasable_descriptions(&scopes, &profile())
+        let offered: Vec<&str> = offered_items(&scopes, &profile())
             .iter()
-            .map(|t| t.scope)
+            .map(|t| t.claim)
             .collect();
-        assert_eq!(texts, ["openid", "profile"]);
+        assert_eq!(offered, ["sub", "name", "gender", "birthdate"]);
+        assert_eq!(
+            display_value("name", &profile()).as_deref(),
+            Some("CHAN Tai Man 陳大文")
+        );
+    }
+
+    #[test]
+    fn the_granted_scope_follows_the_shared_claims() {
+        assert_eq!(granted_scope("openid profile address", "sub"), "openid");
+        assert_eq!(
+            granted_scope("openid profile address", "sub gender address"),
+            "openid profile address"
+        );
     }
 }

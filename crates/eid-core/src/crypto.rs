@@ -64,6 +64,7 @@ impl MasterKey {
             hkid_index: KeyedHash(self.derive("eid hkid index")),
             pairwise: KeyedHash(self.derive("eid pairwise subject")),
             limits: KeyedHash(self.derive("eid rate limit buckets")),
+            logins: KeyedHash(self.derive("eid login requests")),
         }
     }
 }
@@ -78,6 +79,9 @@ pub struct DerivedKeys {
     pub pairwise: KeyedHash,
     /// Names rate-limit buckets after client addresses and HKID numbers without storing them.
     pub limits: KeyedHash,
+    /// Derives a login request's values from its id: the approval challenge's nonce, the
+    /// rotating QR codes, the numbers to match, the browser's CSRF token.
+    pub logins: KeyedHash,
 }
 
 /// Where a sealed value lives: the associated data that binds it to its row, so that a value
@@ -88,7 +92,7 @@ pub enum Aad<'a> {
     Citizen(&'a str),
     /// A ceremony's state.
     Ceremony(&'a str),
-    /// A login request's approval challenge.
+    /// A login request's context (where it was started).
     AuthRequest(&'a str),
     /// An application's particulars.
     Application(&'a str),
@@ -224,6 +228,12 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 /// A 256-bit random secret in base64url without padding (43 characters).
 pub fn random_token() -> String {
     b64url(&random_bytes::<32>())
+}
+
+/// 128 random bits, base64url (22 characters): an identifier that is also a capability but
+/// must stay short, such as a login request's id inside its QR code.
+pub fn random_id() -> String {
+    b64url(&random_bytes::<16>())
 }
 
 /// Crockford's base32 alphabet: digits and capitals without I, L, O and U, so that a code read

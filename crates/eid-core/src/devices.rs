@@ -208,17 +208,6 @@ impl Provider {
             .wallet_session(&sha256(token.as_bytes()))?
             .filter(|s| s.expires_at > now)
             .ok_or(Error::Unauthenticated)?;
-        let devices = self.store.devices(&session.citizen_id)?;
-        if !devices.iter().any(|d| d.device_id == session.device_id) {
-            return Err(Error::Unauthenticated);
-        }
-        let account = self
-            .store
-            .citizen(&session.citizen_id)?
-            .ok_or(Error::Unauthenticated)?;
-        if account.status != AccountStatus::Active {
-            return Err(Error::Unauthenticated);
-        }
         Ok(session)
     }
 
@@ -471,6 +460,7 @@ impl Provider {
                     },
                     device_id: e.device_id,
                     device_name: e.detail.device_name,
+                    client_id: e.detail.client_id,
                 })
                 .collect(),
         })

@@ -152,6 +152,9 @@ pub enum Error {
     /// The request conflicts with the account's state.
     #[error("{0}")]
     Conflict(String),
+    /// The citizen picked another number than the login page shows: the login was stopped.
+    #[error("the number picked is not the one the login page shows; the login was stopped")]
+    WrongNumber,
     /// The login continues only in the browser that started it.
     #[error("this login was started in another browser")]
     WrongBrowser,

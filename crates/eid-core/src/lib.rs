@@ -40,6 +40,7 @@ pub mod audit;
 pub mod ceremony;
 pub mod claims;
 pub mod clients;
+pub mod consents;
 pub mod crypto;
 pub mod devices;
 pub mod enrolment;

@@ -1,11 +1,23 @@
-//! Rate limits on what anonymous callers and applicants can repeat: fixed windows counted in
-//! the store, so that every node of a deployment counts together.
+//! Rate limits on what anonymous callers, applicants and citizens can repeat, in fixed windows.
 //!
-//! Buckets are named after a keyed hash of what they count (a client address, an HKID number),
-//! never the value itself.
+//! Two counters, for two kinds of endpoint:
+//! - [`Provider::limit`]: counted in the store, so that every node of a deployment counts
+//!   together. For what is rare and costly to abuse: applications, proofing attempts (a write
+//!   per attempt is nothing next to a registry query).
+//! - [`Provider::limit_here`]: counted in this process's memory ([`LocalLimiter`]). For what
+//!   every login passes through (authorization requests, login pages, the phone's requests),
+//!   where a database write per hit would cost more than the login. Each node counts alone:
+//!   behind a balancer that spreads one address over N nodes, an address gets up to N times the
+//!   limit (operations guide: divide, or balance by address).
+//!
+//! Buckets are named after a keyed hash of what they count (a client address, an HKID number,
+//! an account), never the value itself. IPv6 addresses count by their /64.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
+
+use parking_lot::Mutex;
 
 use crate::crypto::b64url;
 use crate::{Error, Provider};
@@ -63,6 +75,20 @@ pub struct Limits {
     pub proofing_per_address: RateLimit,
     /// Applications made from one client address.
     pub applications_per_address: RateLimit,
+    /// Authorization requests from one client address (each starts a login that waits for a
+    /// phone: with the window as long as the approval window, this bounds the logins one
+    /// address has pending).
+    pub authorize_per_address: RateLimit,
+    /// Authorization requests naming one relying party, from anywhere.
+    pub authorize_per_client: RateLimit,
+    /// Login page loads, status polls and QR refreshes from one client address.
+    pub login_pages_per_address: RateLimit,
+    /// Phones' reads and answers of login requests from one client address.
+    pub approvals_per_address: RateLimit,
+    /// Answers to login requests by one account's devices.
+    pub approvals_per_account: RateLimit,
+    /// Wallet session challenges and device-link redemptions from one client address.
+    pub sessions_per_address: RateLimit,
 }
 
 impl Default for Limits {
@@ -72,26 +98,161 @@ impl Default for Limits {
             proofing_per_hkid: RateLimit::new(10, 86_400),
             proofing_per_address: RateLimit::new(30, 3_600),
             applications_per_address: RateLimit::new(20, 3_600),
+            authorize_per_address: RateLimit::new(30, 120),
+            authorize_per_client: RateLimit::new(3_000, 60),
+            login_pages_per_address: RateLimit::new(600, 60),
+            approvals_per_address: RateLimit::new(120, 60),
+            approvals_per_account: RateLimit::new(30, 600),
+            sessions_per_address: RateLimit::new(60, 60),
         }
     }
 }
 
 /// Who is calling, as far as the server can tell.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     /// The client's address (the peer, or the first untrusted hop behind trusted proxies).
     pub address: Option<IpAddr>,
+    /// The `User-Agent` it sent (a login request shows the browser to the phone).
+    pub user_agent: Option<String>,
 }
 
 impl Caller {
     pub fn from_address(address: IpAddr) -> Self {
         Self {
             address: Some(address),
+            user_agent: None,
         }
     }
 }
 
+/// What an address counts as: itself for IPv4, its /64 for IPv6 (one customer's network).
+pub fn address_key(address: IpAddr) -> Vec<u8> {
+    match address {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets()[..8].to_vec(),
+        },
+    }
+}
+
+/// A window's count in memory.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: i64,
+    hits: u64,
+    ends: i64,
+}
+
+/// Fixed-window counters in this process's memory, in shards, with a bound on how many
+/// buckets it keeps (past it, windows that ended are dropped; if none had, a new bucket is not
+/// counted: the limiter fails open rather than refusing everyone).
+pub struct LocalLimiter {
+    shards: Vec<Mutex<HashMap<[u8; 16], Window>>>,
+    max_per_shard: usize,
+}
+
+impl LocalLimiter {
+    /// Keeps at most `max_buckets` buckets.
+    pub fn new(max_buckets: usize) -> Self {
+        let shards = 16;
+        Self {
+            shards: (0..shards).map(|_| Mutex::new(HashMap::new())).collect(),
+            max_per_shard: max_buckets.div_ceil(shards).max(1),
+        }
+    }
+
+    /// Counts a hit on `bucket`; `Err(retry_after)` when its window is full.
+    fn hit(&self, bucket: [u8; 16], limit: RateLimit, now: i64) -> Result<(), u64> {
+        let mut shard = self.shards[usize::from(bucket[0]) % self.shards.len()].lock();
+        if !shard.contains_key(&bucket) && shard.len() >= self.max_per_shard {
+            shard.retain(|_, w| w.ends > now);
+            if shard.len() >= self.max_per_shard {
+                tracing::warn!(target: "eid::security", event = "rate_limiter_full", "rate limiter full: a new address is not counted");
+                return Ok(());
+            }
+        }
+        let window = shard.entry(bucket).or_insert(Window {
+            start: now,
+            hits: 0,
+            ends: now + limit.window_secs,
+        });
+        if window.ends <= now {
+            *window = Window {
+                start: now,
+                hits: 0,
+                ends: now + limit.window_secs,
+            };
+        }
+        window.hits += 1;
+        if window.hits > limit.max {
+            return Err((window.start + limit.window_secs - now)
+                .max(1)
+                .unsigned_abs());
+        }
+        Ok(())
+    }
+
+    /// Drops the windows that ended.
+    pub fn purge(&self, now: i64) {
+        for shard in &self.shards {
+            shard.lock().retain(|_, w| w.ends > now);
+        }
+    }
+
+    /// How many buckets are kept.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Provider {
+    /// Counts one event against `limit` in this process's memory (see the module's docs), in
+    /// the bucket `kind` of `subject`; refuses when the window is full.
+    pub fn limit_here(
+        &self,
+        kind: &'static str,
+        subject: &[u8],
+        limit: RateLimit,
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut bucket = [0u8; 16];
+        bucket.copy_from_slice(&self.derived.limits.hash(&[kind.as_bytes(), subject])[..16]);
+        self.local_limits
+            .hit(bucket, limit, now)
+            .map_err(|retry_after| {
+                tracing::warn!(target: "eid::security", event = "rate_limited", limit = kind, retry_after, "rate limit reached");
+                Error::RateLimited {
+                    what: kind,
+                    retry_after,
+                }
+            })
+    }
+
+    /// [`Provider::limit_here`] for the caller's address, if the server knows it.
+    pub fn limit_address_here(
+        &self,
+        kind: &'static str,
+        caller: &Caller,
+        limit: RateLimit,
+        now: i64,
+    ) -> Result<(), Error> {
+        match caller.address {
+            Some(address) => self.limit_here(kind, &address_key(address), limit, now),
+            None => Ok(()),
+        }
+    }
+
+    /// The configured limits.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
     /// Counts one event against `limit` in the bucket `kind` of `subject`; refuses when the
     /// window is full.
     pub(crate) fn limit(
@@ -108,7 +269,7 @@ impl Provider {
         let count = self.store.hit(&bucket, limit.window_secs, now)?;
         if count.hits > limit.max {
             let retry_after = (count.window_start + limit.window_secs - now).max(1);
-            tracing::warn!(bucket = kind, retry_after, "rate limit reached");
+            tracing::warn!(target: "eid::security", event = "rate_limited", limit = kind, retry_after, "rate limit reached");
             return Err(Error::RateLimited {
                 what: kind,
                 retry_after: retry_after.unsigned_abs(),
@@ -126,7 +287,7 @@ impl Provider {
         now: i64,
     ) -> Result<(), Error> {
         match caller.address {
-            Some(address) => self.limit(kind, address.to_string().as_bytes(), limit, now),
+            Some(address) => self.limit(kind, &address_key(address), limit, now),
             None => Ok(()),
         }
     }
@@ -135,6 +296,50 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_windows_count_then_start_again() {
+        let limiter = LocalLimiter::new(64);
+        let limit = RateLimit::new(2, 60);
+        let a = [1u8; 16];
+        assert_eq!(limiter.hit(a, limit, 1_000), Ok(()));
+        assert_eq!(limiter.hit(a, limit, 1_010), Ok(()));
+        assert_eq!(limiter.hit(a, limit, 1_020), Err(40));
+        assert_eq!(
+            limiter.hit([2u8; 16], limit, 1_020),
+            Ok(()),
+            "another bucket"
+        );
+        assert_eq!(limiter.hit(a, limit, 1_060), Ok(()), "a new window");
+        limiter.purge(2_000);
+        assert!(limiter.is_empty());
+    }
+
+    #[test]
+    fn a_full_local_limiter_drops_ended_windows_then_fails_open() {
+        let limiter = LocalLimiter::new(16);
+        let limit = RateLimit::new(1, 60);
+        for i in 0..=255u8 {
+            let _ = limiter.hit([i; 16], limit, 0);
+        }
+        assert!(limiter.len() <= 16);
+        // Full of live windows: a new bucket is let through, uncounted.
+        assert_eq!(limiter.hit([7u8; 16].map(|b| b ^ 0x55), limit, 1), Ok(()));
+        // Once the windows ended, new buckets are counted again.
+        assert_eq!(limiter.hit([9u8; 16], limit, 100), Ok(()));
+        assert_eq!(limiter.hit([9u8; 16], limit, 101), Err(59));
+    }
+
+    #[test]
+    fn ipv6_addresses_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(address_key(mapped), vec![192, 0, 2, 1]);
+    }
 
     #[test]
     fn rates_parse() {

@@ -1,95 +1,452 @@
-//! The phone's approval of a login request: the seam every way of logging in finishes through.
+//! The phone's answer to a login request: the seam every way of logging in finishes through.
 //!
-//! A login request carries a WebAuthn challenge of its own. The phone fetches what the request
-//! asks for, and approves with a discoverable assertion over that challenge: its credential
-//! names the device, its user handle must be the one the device was created with, and the
-//! device's account must be active, proven, and at the level the service asked for.
+//! The citizen decides on the phone, never in the browser:
+//! - The phone reads the request with the rotating code from the login page's QR payload
+//!   ([`Provider::approval_request`]): the service's registered name and the host its answer
+//!   goes to, where the login was started (browser, operating system, address, time), every
+//!   requested claim with the citizen's own value (read with the wallet's session), and three
+//!   numbers, one of which the login page shows.
+//! - It answers with a decision (approve with the number picked and the claims chosen, decline,
+//!   or "not me") signed inside a WebAuthn assertion whose challenge commits to the decision's
+//!   exact bytes ([`Provider::answer_approval`]). A wrong number or "not me" kills the request
+//!   and is recorded in the account's history.
+//! - Only then does the browser show whose account approved (masked) and continue; nothing it
+//!   does records consent.
+//!
+//! The values a request needs besides its row are derived from its id under a server key: the
+//! challenge nonce, the QR codes (a new one every [`QR_STEP`] seconds, each valid until the
+//! next), the numbers, the browser form's CSRF token. Pending requests store nothing else.
 
-use eid_proto::api::{ApprovalRequest, ClaimDescription, PublicKeyCredential, ServiceInfo};
+use std::collections::BTreeSet;
+
+use eid_proto::api::{
+    ApprovalDecision, ApprovalRequest, ApprovalResult, ApprovalSubmission, ConsentItem,
+    RequestContext, ServiceInfo,
+};
 use serde::{Deserialize, Serialize};
+use url::Url;
 use webauthn_rs::prelude::{DiscoverableAuthentication, RequestChallengeResponse};
 
-use crate::claims::scope_descriptions;
-use crate::crypto::Aad;
+use crate::account::{mask_name, Profile};
+use crate::audit::{Actor, Detail, Event};
+use crate::ceremony::{committed_challenge, rebind_challenge};
+use crate::claims::{display_value, offered_items, requested_items, ClaimItem};
+use crate::crypto::{b64url, ct_eq, sha256, Aad};
 use crate::devices::usable_level;
 use crate::error::AccountRefusal;
-use crate::store::{ApprovalRecord, AuthRequestRecord, RequestStatus};
+use crate::store::{
+    ApprovalRecord, AuthRequestRecord, ConsentRecord, RequestStatus, WalletSessionRecord,
+};
 use crate::{Error, OAuthErrorCode, Provider};
 
-/// A login request's approval challenge, sealed at rest.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ApprovalState {
-    pub(crate) authentication: DiscoverableAuthentication,
-    pub(crate) options: RequestChallengeResponse,
-}
+/// The label of the committed challenge an approval signs.
+pub const APPROVAL_LABEL: &str = "eid-approval";
+
+/// Seconds each QR payload of a login page is valid for.
+pub const QR_STEP: i64 = 30;
 
 /// The authentication methods (RFC 8176) an approval verifies: possession of a key bound to
 /// the account. Without attestation nothing shows the key is hardware-held or that the phone
 /// verified its user, so no more is claimed.
 pub(crate) const APPROVAL_AMR: &str = "swk";
 
+/// Where a login was started, sealed in its row until the phone has answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Once approved: whose account approved, masked, for the browser to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+/// The browser family and operating system a `User-Agent` names, in words a citizen knows.
+/// Coarse on purpose: enough to notice "I am not on Windows", nothing to fingerprint.
+pub(crate) fn describe_user_agent(ua: &str) -> (Option<&'static str>, Option<&'static str>) {
+    let has = |needle: &str| ua.contains(needle);
+    let browser = if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
+        Some("Edge")
+    } else if has("OPR/") || has("Opera") {
+        Some("Opera")
+    } else if has("SamsungBrowser/") {
+        Some("Samsung Internet")
+    } else if has("Firefox/") || has("FxiOS/") {
+        Some("Firefox")
+    } else if has("Chromium/") {
+        Some("Chromium")
+    } else if has("Chrome/") || has("CriOS/") {
+        Some("Chrome")
+    } else if has("Safari/") && has("Version/") {
+        Some("Safari")
+    } else if has("curl/") {
+        Some("curl")
+    } else if has("python") || has("Python") {
+        Some("a Python program")
+    } else {
+        None
+    };
+    let os = if has("Windows") {
+        Some("Windows")
+    } else if has("iPhone") || has("iPad") || has("iPod") {
+        Some("iOS")
+    } else if has("Android") {
+        Some("Android")
+    } else if has("CrOS") {
+        Some("ChromeOS")
+    } else if has("Macintosh") || has("Mac OS X") {
+        Some("macOS")
+    } else if has("Linux") {
+        Some("Linux")
+    } else {
+        None
+    };
+    (browser, os)
+}
+
+/// How the citizen answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    Approve,
+    Decline,
+    NotMe,
+}
+
+impl Answer {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "approve" => Self::Approve,
+            "decline" => Self::Decline,
+            "not_me" => Self::NotMe,
+            _ => return None,
+        })
+    }
+}
+
+/// A standing consent's choices: what is shared, and what the citizen chose not to share (so
+/// that a remembered decision covers the items it decided, shared or not). Stored as claim
+/// names, declined ones prefixed with `!`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Choices {
+    pub shared: BTreeSet<String>,
+    pub declined: BTreeSet<String>,
+}
+
+impl Choices {
+    pub(crate) fn parse(stored: &str) -> Self {
+        let mut out = Self::default();
+        for claim in stored.split(' ').filter(|c| !c.is_empty()) {
+            match claim.strip_prefix('!') {
+                Some(declined) => out.declined.insert(declined.to_owned()),
+                None => out.shared.insert(claim.to_owned()),
+            };
+        }
+        out
+    }
+
+    fn to_stored(&self) -> String {
+        self.shared
+            .iter()
+            .cloned()
+            .chain(self.declined.iter().map(|c| format!("!{c}")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn decided(&self, claim: &str) -> bool {
+        self.shared.contains(claim) || self.declined.contains(claim)
+    }
+}
+
+/// A short reference to a login request for logs: the request id is a capability, so only
+/// a hash of it is written.
+pub(crate) fn request_ref(request_id: &str) -> String {
+    b64url(&sha256(request_id.as_bytes())[..9])
+}
+
 impl Provider {
-    /// A login request still waiting for the phone, with its approval challenge.
-    fn pending_approval(
-        &self,
-        request_id: &str,
-        now: i64,
-    ) -> Result<(AuthRequestRecord, ApprovalState), Error> {
+    /// A value derived from a request id for one purpose.
+    fn login_value(&self, purpose: &str, request_id: &str, extra: &[u8]) -> [u8; 32] {
+        self.derived
+            .logins
+            .hash(&[purpose.as_bytes(), request_id.as_bytes(), extra])
+    }
+
+    /// The nonce the approval challenge commits under.
+    fn approval_nonce(&self, request_id: &str) -> [u8; 32] {
+        self.login_value("approval nonce", request_id, &[])
+    }
+
+    /// The CSRF token of the login page's forms (the browser also needs the login's cookie).
+    pub fn login_csrf(&self, request_id: &str) -> String {
+        b64url(&self.login_value("csrf", request_id, &[])[..16])
+    }
+
+    /// The rotating code of a request for a step: 64 bits, enough for a code that opens a
+    /// request for 30 seconds, and short, to keep the QR code sparse.
+    fn qr_code_for(&self, request_id: &str, step: i64) -> String {
+        b64url(&self.login_value("qr", request_id, &step.to_be_bytes())[..8])
+    }
+
+    /// The QR step a request is in, and the seconds until the next.
+    fn qr_step(request: &AuthRequestRecord, now: i64) -> (i64, i64) {
+        let age = (now - request.created_at).max(0);
+        (age / QR_STEP, QR_STEP - age % QR_STEP)
+    }
+
+    /// The approval link a login page shows now (the QR code's payload), and the seconds until
+    /// it is replaced.
+    pub fn approval_link(&self, request: &AuthRequestRecord, now: i64) -> (String, i64) {
+        let (step, changes_in) = Self::qr_step(request, now);
+        (
+            format!(
+                "{}/api/v1/approvals/{}?t={}",
+                self.config.issuer_str(),
+                request.request_id,
+                self.qr_code_for(&request.request_id, step)
+            ),
+            changes_in,
+        )
+    }
+
+    /// The number the login page shows, and the three the phone offers (it among them), all
+    /// distinct two-digit numbers.
+    pub(crate) fn match_numbers(&self, request_id: &str) -> (u8, Vec<u8>) {
+        let h = self.login_value("numbers", request_id, &[]);
+        let pick = |i: usize| 10 + (u16::from_be_bytes([h[i], h[i + 1]]) % 90) as u8;
+        let correct = pick(0);
+        let mut shown = vec![correct];
+        for i in (2..28).step_by(2) {
+            let n = pick(i);
+            if shown.len() < 3 && !shown.contains(&n) {
+                shown.push(n);
+            }
+        }
+        // Thirteen draws from ninety all colliding is practically impossible; fill anyway.
+        let mut next = correct;
+        while shown.len() < 3 {
+            next = 10 + (next - 10 + 37) % 90;
+            if !shown.contains(&next) {
+                shown.push(next);
+            }
+        }
+        shown.swap(0, usize::from(h[30] % 3));
+        (correct, shown)
+    }
+
+    /// The approval's WebAuthn options: a discoverable assertion whose challenge is the
+    /// request's nonce (the phone commits its decision under it).
+    fn approval_options(&self, request_id: &str) -> Result<RequestChallengeResponse, Error> {
+        let (mut options, _) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
+        options.public_key.challenge = self.approval_nonce(request_id).to_vec();
+        Ok(options)
+    }
+
+    /// A request still waiting for the phone, within its approval window.
+    fn pending_request(&self, request_id: &str, now: i64) -> Result<AuthRequestRecord, Error> {
         let request = self
             .store
             .auth_request(request_id)?
             .ok_or(Error::NotFound("login request"))?;
-        let sealed = match (&request.status, &request.approval_state) {
-            (RequestStatus::Pending, Some(state)) if request.expires_at > now => state,
-            _ => return Err(Error::Gone("login request")),
-        };
-        let state = self
-            .derived
-            .data
-            .open_json(Aad::AuthRequest(request_id), sealed)?;
-        Ok((request, state))
+        if request.status != RequestStatus::Pending || request.expires_at <= now {
+            return Err(Error::Gone("login request"));
+        }
+        Ok(request)
     }
 
-    /// What a login request asks for, and its challenge: the phone shows this before approving.
-    pub fn approval_request(&self, request_id: &str, now: i64) -> Result<ApprovalRequest, Error> {
-        let (request, state) = self.pending_approval(request_id, now)?;
+    /// What a login request asks for, as the phone shows it. `code` is the rotating code from
+    /// the QR payload: only the current one opens the request. With the wallet's `session`,
+    /// the items carry the citizen's values and what they already share with the service.
+    pub fn approval_request(
+        &self,
+        request_id: &str,
+        code: Option<&str>,
+        session: Option<&WalletSessionRecord>,
+        now: i64,
+    ) -> Result<ApprovalRequest, Error> {
+        let request = self.pending_request(request_id, now)?;
+        let (step, _) = Self::qr_step(&request, now);
+        let current = self.qr_code_for(request_id, step);
+        if !code.is_some_and(|c| ct_eq(c.as_bytes(), current.as_bytes())) {
+            return Err(Error::Gone("login code"));
+        }
         let client = self
             .store
             .client(&request.client_id)?
             .ok_or(Error::Gone("login request"))?;
+        let context: StoredContext = match &request.context {
+            Some(sealed) => self
+                .derived
+                .data
+                .open_json(Aad::AuthRequest(request_id), sealed)?,
+            None => StoredContext::default(),
+        };
         let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
+        let prompt_consent = prompts(&request).any(|p| p == "consent");
+        let item = |t: &ClaimItem, value: Option<String>, remembered: bool| ConsentItem {
+            claim: t.claim.to_owned(),
+            scope: t.scope.to_owned(),
+            en: t.en.to_owned(),
+            zh_hant: t.zh_hant.to_owned(),
+            essential: t.essential,
+            value,
+            remembered,
+        };
+        let (items, account, ask_consent) = match session {
+            Some(session) => {
+                let (sealed, consent) = self
+                    .store
+                    .profile_and_consent(&session.citizen_id, &request.client_id)?;
+                let sealed = sealed.ok_or(Error::NotFound("account"))?;
+                let profile = self.open_profile(&session.citizen_id, &sealed)?;
+                let choices = consent.map(|c| Choices::parse(&c.claims));
+                let offered = offered_items(&scopes, &profile);
+                let ask = prompt_consent
+                    || choices.as_ref().is_none_or(|c| {
+                        offered.iter().any(|t| !t.essential && !c.decided(t.claim))
+                    });
+                let items = offered
+                    .iter()
+                    .map(|t| {
+                        let remembered =
+                            choices.as_ref().is_some_and(|c| c.shared.contains(t.claim));
+                        item(t, display_value(t.claim, &profile), remembered)
+                    })
+                    .collect();
+                (
+                    items,
+                    Some(mask_name(&profile.particulars.english_name)),
+                    ask,
+                )
+            }
+            None => (
+                requested_items(&scopes)
+                    .iter()
+                    .map(|t| item(t, None, false))
+                    .collect(),
+                None,
+                true,
+            ),
+        };
+        let redirect_host = Url::parse(&request.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
         Ok(ApprovalRequest {
-            request_id: request.request_id,
+            request_id: request.request_id.clone(),
             service: ServiceInfo {
                 client_id: client.client_id,
                 name: client.name,
+                redirect_host,
             },
-            claims: scope_descriptions(&scopes)
-                .into_iter()
-                .map(|t| ClaimDescription {
-                    scope: t.scope.to_owned(),
-                    en: t.en.to_owned(),
-                    zh_hant: t.zh_hant.to_owned(),
-                })
-                .collect(),
-            scopes,
+            context: RequestContext {
+                browser: context.browser,
+                os: context.os,
+                address: context.address,
+                requested_at: request.created_at,
+            },
+            items,
+            numbers: self.match_numbers(request_id).1,
+            ask_consent,
+            account,
             expires_in: (request.expires_at - now).unsigned_abs(),
             required_level: request.required_level.map(|l| l.as_str().to_owned()),
-            options: state.options,
+            options: self.approval_options(request_id)?,
         })
     }
 
-    /// The phone approves a login request with an assertion over the request's own challenge.
-    pub fn approve(
+    /// The phone's answer: a decision, signed inside an assertion over the challenge that
+    /// commits to it. An approval with the right number and an account at the requested level
+    /// approves; a wrong number, a decline or "not me" ends the request (and is recorded).
+    pub fn answer_approval(
         &self,
         request_id: &str,
-        credential: &PublicKeyCredential,
+        submission: &ApprovalSubmission,
         now: i64,
-    ) -> Result<(), Error> {
-        let (request, state) = self.pending_approval(request_id, now)?;
+    ) -> Result<ApprovalResult, Error> {
+        let request = self.pending_request(request_id, now)?;
+        let bytes = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            submission.decision.as_bytes(),
+        )
+        .map_err(|_| Error::invalid("decision", "is not base64url"))?;
+        let decision: ApprovalDecision = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid("decision", format!("is not a decision: {e}")))?;
+        if decision.request_id != request_id {
+            return Err(Error::invalid("decision", "answers another login request"));
+        }
+        let answer = Answer::parse(&decision.answer).ok_or_else(|| {
+            Error::invalid("decision.answer", "must be approve, decline or not_me")
+        })?;
+        let challenge =
+            committed_challenge(APPROVAL_LABEL, &self.approval_nonce(request_id), &bytes);
+        let state = self.discoverable_state(&challenge)?;
         let (device, account, passkey) =
-            self.verify_assertion(credential, state.authentication, now)?;
+            self.verify_assertion(&submission.credential, state, now)?;
+        // However many phones and addresses it uses, an account answers only so often.
+        self.limit_here(
+            "approvals_per_account",
+            device.citizen_id.as_bytes(),
+            self.config.limits.approvals_per_account,
+            now,
+        )?;
         let level = usable_level(&account)?;
+        let actor = Actor::Citizen {
+            device_id: Some(device.device_id.clone()),
+        };
+        let ended = |action: &'static str, reason: &str| -> Result<(), Error> {
+            self.record_use(&device, &passkey, now)?;
+            let event = self.record(
+                Event::new(action, &actor)
+                    .citizen(&device.citizen_id)
+                    .device(&device.device_id)
+                    .detail(Detail {
+                        client_id: Some(request.client_id.clone()),
+                        reason: Some(reason.to_owned()),
+                        ..Detail::default()
+                    }),
+                now,
+            )?;
+            if !self.store.deny_auth_request(
+                request_id,
+                RequestStatus::Pending,
+                OAuthErrorCode::AccessDenied.as_str(),
+                Some(&event),
+            )? {
+                return Err(Error::Gone("login request"));
+            }
+            Ok(())
+        };
+        let request_ref = request_ref(request_id);
+        match answer {
+            Answer::NotMe => {
+                ended("login.not_me", "not_me")?;
+                tracing::warn!(target: "eid::security", event = "login.not_me", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "the citizen did not start this login: stopped");
+                return Ok(ApprovalResult {
+                    status: "stopped".into(),
+                });
+            }
+            Answer::Decline => {
+                ended("login.declined", "declined")?;
+                tracing::info!(target: "eid::security", event = "login.declined", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "the citizen declined the login");
+                return Ok(ApprovalResult {
+                    status: "declined".into(),
+                });
+            }
+            Answer::Approve => {}
+        }
+        let (correct, _) = self.match_numbers(request_id);
+        if decision.number != Some(correct) {
+            ended("login.wrong_number", "wrong_number")?;
+            tracing::warn!(target: "eid::security", event = "login.wrong_number", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "wrong number picked: login stopped");
+            return Err(Error::WrongNumber);
+        }
         if let Some(required) = request.required_level.filter(|r| level < *r) {
             // The client asked for more than this account has: the login fails with the
             // OIDC error rather than going on at a lower level.
@@ -97,13 +454,22 @@ impl Provider {
                 request_id,
                 RequestStatus::Pending,
                 OAuthErrorCode::UnmetAuthenticationRequirements.as_str(),
+                None,
             )?;
             return Err(Error::AccountRefused(AccountRefusal::LevelTooLow {
                 required,
                 actual: level,
             }));
         }
+        let profile = self.profile(&device.citizen_id)?;
+        let choices = shared_claims(&request, &profile, &decision)?;
         self.record_use(&device, &passkey, now)?;
+        let granted = choices.shared.iter().cloned().collect::<Vec<_>>().join(" ");
+        let consent = if decision.remember {
+            self.remembered_consent(&request, &device.citizen_id, &actor, &choices, now)?
+        } else {
+            None
+        };
         let approved = self.store.approve_auth_request(
             request_id,
             &ApprovalRecord {
@@ -112,12 +478,165 @@ impl Provider {
                 auth_time: now,
                 acr: level,
                 amr: APPROVAL_AMR.to_owned(),
+                granted: granted.clone(),
+                // What the browser shows next, kept with the request so that showing it reads
+                // no profile.
+                context: Some(self.derived.data.seal_json(
+                    Aad::AuthRequest(request_id),
+                    &StoredContext {
+                        account: Some(mask_name(&profile.particulars.english_name)),
+                        ..StoredContext::default()
+                    },
+                )?),
             },
+            now,
+            consent.as_ref().map(|(c, e)| (c, e)),
         )?;
         if !approved {
             return Err(Error::Gone("login request"));
         }
-        tracing::info!(device_id = %device.device_id, "login approved on device");
-        Ok(())
+        tracing::info!(target: "eid::security", event = "login.approved", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, claims = %granted, remembered = consent.is_some(), "login approved on the phone");
+        Ok(ApprovalResult {
+            status: "approved".into(),
+        })
+    }
+
+    /// A webauthn-rs discoverable-authentication state expecting `challenge`.
+    fn discoverable_state(&self, challenge: &[u8]) -> Result<DiscoverableAuthentication, Error> {
+        let (_, state) = self
+            .webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
+        rebind_challenge(&state, challenge)
+    }
+
+    /// The standing consent to record with an approval, unless the citizen's remembered
+    /// choices already say the same.
+    fn remembered_consent(
+        &self,
+        request: &AuthRequestRecord,
+        citizen_id: &str,
+        actor: &Actor,
+        choices: &Choices,
+        now: i64,
+    ) -> Result<Option<(ConsentRecord, crate::store::AuditRecord)>, Error> {
+        let previous = self
+            .store
+            .consent(citizen_id, &request.client_id)?
+            .map(|c| Choices::parse(&c.claims));
+        // Claims this request did not offer keep their earlier decision.
+        let mut merged = previous.clone().unwrap_or_default();
+        for claim in choices.shared.iter().chain(&choices.declined) {
+            merged.shared.remove(claim);
+            merged.declined.remove(claim);
+        }
+        merged.shared.extend(choices.shared.iter().cloned());
+        merged.declined.extend(choices.declined.iter().cloned());
+        if previous.as_ref() == Some(&merged) {
+            return Ok(None);
+        }
+        let event = self.record(
+            Event::new("consent.granted", actor)
+                .citizen(citizen_id)
+                .detail(Detail {
+                    client_id: Some(request.client_id.clone()),
+                    claims: merged.shared.iter().cloned().collect(),
+                    ..Detail::default()
+                }),
+            now,
+        )?;
+        Ok(Some((
+            ConsentRecord {
+                citizen_id: citizen_id.to_owned(),
+                client_id: request.client_id.clone(),
+                claims: merged.to_stored(),
+                granted_at: now,
+            },
+            event,
+        )))
+    }
+}
+
+/// The claims an approval shares: the essential ones, and those chosen among the offered (a
+/// claim that was not offered is refused); the offered ones not chosen are declined.
+fn shared_claims(
+    request: &AuthRequestRecord,
+    profile: &Profile,
+    decision: &ApprovalDecision,
+) -> Result<Choices, Error> {
+    let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
+    let offered = offered_items(&scopes, profile);
+    let chosen: BTreeSet<&str> = decision.claims.iter().map(String::as_str).collect();
+    if let Some(unknown) = chosen
+        .iter()
+        .find(|c| !offered.iter().any(|t| t.claim == **c))
+    {
+        return Err(Error::invalid(
+            "decision.claims",
+            format!("{unknown} was not offered"),
+        ));
+    }
+    let mut choices = Choices::default();
+    for t in &offered {
+        if t.essential || chosen.contains(t.claim) {
+            choices.shared.insert(t.claim.to_owned());
+        } else {
+            choices.declined.insert(t.claim.to_owned());
+        }
+    }
+    Ok(choices)
+}
+
+/// The `prompt` values of a request.
+pub(crate) fn prompts(request: &AuthRequestRecord) -> impl Iterator<Item = &str> {
+    request
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_are_described_coarsely() {
+        let cases = [
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+                (Some("Edge"), Some("Windows")),
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+                (Some("Firefox"), Some("Linux")),
+            ),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                (Some("Safari"), Some("iOS")),
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+                (Some("Chrome"), Some("Android")),
+            ),
+            (
+                "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+                (Some("Safari"), Some("macOS")),
+            ),
+            ("curl/8.11.0", (Some("curl"), None)),
+            ("", (None, None)),
+        ];
+        for (ua, expected) in cases {
+            assert_eq!(describe_user_agent(ua), expected, "{ua}");
+        }
+    }
+
+    #[test]
+    fn choices_round_trip_with_declined_claims() {
+        let c = Choices::parse("sub name !gender");
+        assert!(c.decided("gender") && c.decided("name") && !c.decided("address"));
+        assert_eq!(c.to_stored(), "name sub !gender");
+        assert_eq!(Choices::parse(&c.to_stored()), c);
     }
 }

@@ -1,31 +1,30 @@
 //! The OpenID Connect authorization code flow with PKCE.
 //!
 //! 1. [`Provider::authorize`] validates the request (OIDC Core §3.1.2.1–2) and opens a login
-//!    request with its own WebAuthn challenge; the browser is bound to it by a cookie secret.
-//! 2. The login page shows the approval URL as a QR code; the phone approves
-//!    ([`Provider::approve`]).
-//! 3. [`Provider::login_view`] tells the browser what comes next: wait, consent, or go back to
-//!    the client with a code or an error.
+//!    request; the browser is bound to it by a cookie secret.
+//! 2. The login page shows a rotating approval link as a QR code and a number; the citizen
+//!    decides on the phone ([`Provider::answer_approval`]).
+//! 3. [`Provider::login_view`] tells the browser what comes next: wait, show whose account
+//!    approved (with "not me"), or go back to the client with an error; the browser's answer
+//!    ([`Provider::browser_answer`]) continues to the client with a code, or stops.
 //! 4. [`Provider::token`] exchanges the single-use code (RFC 6749 §4.1.3, RFC 7636 §4.6).
 //! 5. [`Provider::userinfo`] returns the claims the granted scopes cover (OIDC Core §5.3).
-
-use std::collections::BTreeSet;
 
 use eid_proto::oauth::{ProviderMetadata, TokenResponse};
 use serde::Deserialize;
 use url::Url;
 
 use crate::account::{mask_name, AccountStatus, Level};
+use crate::audit::{Actor, Detail, Event};
 use crate::claims::{
-    normalise_scope, releasable_descriptions, userinfo_claims, ClaimText, SUPPORTED_CLAIMS,
+    granted_scope, normalise_scope, requested_items, userinfo_claims, ClaimItem, SUPPORTED_CLAIMS,
     SUPPORTED_SCOPES,
 };
-use crate::crypto::{b64url, ct_eq, random_token, sha256, Aad};
+use crate::crypto::{b64url, ct_eq, random_id, random_token, sha256, Aad};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
-use crate::login::ApprovalState;
-use crate::store::{
-    AccessTokenRecord, AuthRequestRecord, ClientRecord, ConsentRecord, IssueCode, RequestStatus,
-};
+use crate::limits::Caller;
+use crate::login::{describe_user_agent, request_ref, StoredContext};
+use crate::store::{AccessTokenRecord, AuthRequestRecord, ClientRecord, IssueCode, RequestStatus};
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
@@ -82,28 +81,72 @@ pub struct PendingLogin {
 /// What the login page shows.
 #[derive(Debug)]
 pub enum LoginView {
-    /// Waiting for the phone.
+    /// Waiting for the phone: a QR code of `approval_link` (replaced after `link_changes_in`
+    /// seconds) and the number the phone will ask for.
     Waiting {
-        approval_url: String,
+        approval_link: String,
+        link_changes_in: i64,
+        number: u8,
         client_name: String,
-        scopes: Vec<String>,
+        items: Vec<ClaimItem>,
         expires_in: i64,
     },
-    /// Approved: the citizen confirms what is shared.
-    Consent {
+    /// The approval window passed: show a new code, or give up.
+    Expired {
         client_name: String,
-        /// What the service will receive from this citizen.
-        claims: Vec<ClaimText>,
+        csrf_token: String,
+        /// The redirect URI's origin: giving up leads there.
+        redirect_origin: String,
+    },
+    /// Approved on the phone: whose account (masked), what the service will receive, and
+    /// "continue" or "not me".
+    Approved {
+        client_name: String,
         /// Whose account approved, masked (`CHAN T** M**`).
         account: String,
+        /// What the citizen chose to share.
+        shared: Vec<ClaimItem>,
         csrf_token: String,
-        /// The redirect URI's origin: the consent form's answer leads there.
+        /// The redirect URI's origin: continuing leads there.
         redirect_origin: String,
+        expires_in: i64,
     },
     /// Done: back to the client (with a code or an error).
     Redirect(Url),
     /// Nothing more to do in this browser.
     Finished,
+}
+
+/// What the person at the browser answers on the login page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserAnswer {
+    /// The account shown is theirs: continue to the service.
+    Continue,
+    /// It is not: stop, and send the service `access_denied`.
+    NotMe,
+    /// Show a new code (the approval window passed).
+    Renew,
+    /// Give up: back to the service with `access_denied`.
+    Cancel,
+}
+
+impl BrowserAnswer {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "continue" => Self::Continue,
+            "not_me" => Self::NotMe,
+            "renew" => Self::Renew,
+            "cancel" => Self::Cancel,
+            _ => return None,
+        })
+    }
+}
+
+/// The origin of a stored redirect URI.
+fn origin_of(redirect_uri: &str) -> Result<String, Error> {
+    Url::parse(redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|e| Error::Internal(format!("stored redirect URI: {e}")))
 }
 
 /// Token request parameters (RFC 6749 §4.1.3 and §2.3.1).
@@ -213,6 +256,7 @@ impl Provider {
     pub fn authorize(
         &self,
         params: &AuthorizationParams,
+        caller: &Caller,
         now: i64,
     ) -> Result<PendingLogin, AuthorizeError> {
         let page = |title: &str, detail: &str| AuthorizeError::Page {
@@ -244,10 +288,25 @@ impl Provider {
                 "The redirect_uri does not exactly match any URI registered for this service, so eid will not send you there.",
             ));
         }
+        // Each authorization request opens a login that waits for a phone: bounded per
+        // address (and so the logins an address has pending) and per relying party.
+        let limits = self.config.limits;
+        self.limit_address_here(
+            "authorize_per_address",
+            caller,
+            limits.authorize_per_address,
+            now,
+        )?;
+        self.limit_here(
+            "authorize_per_client",
+            client.client_id.as_bytes(),
+            limits.authorize_per_client,
+            now,
+        )?;
         let state = params.state.as_deref();
         match check_authorization_params(params) {
             Ok((scopes, level)) => {
-                self.open_login(params, &client, redirect_uri, scopes, level, now)
+                self.open_login(params, &client, redirect_uri, scopes, level, caller, now)
             }
             Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
                 redirect_uri,
@@ -338,6 +397,7 @@ fn check_authorization_params(
 }
 
 impl Provider {
+    #[allow(clippy::too_many_arguments)]
     fn open_login(
         &self,
         params: &AuthorizationParams,
@@ -345,21 +405,38 @@ impl Provider {
         redirect_uri: &str,
         scopes: Vec<String>,
         required_level: Option<Level>,
+        caller: &Caller,
         now: i64,
     ) -> Result<PendingLogin, AuthorizeError> {
-        let request_id = random_token();
+        // Short: the id is part of the QR code's payload, whose size sets the code's density.
+        let request_id = random_id();
         let browser_secret = random_token();
-        let (options, authentication) = self
-            .webauthn
-            .start_discoverable_authentication()
-            .map_err(|e| Error::Internal(format!("starting WebAuthn authentication: {e}")))?;
-        let approval = self.derived.data.seal_json(
+        let (browser, os) = caller
+            .user_agent
+            .as_deref()
+            .map(describe_user_agent)
+            .unwrap_or_default();
+        let context = self.derived.data.seal_json(
             Aad::AuthRequest(&request_id),
-            &ApprovalState {
-                authentication,
-                options,
+            &StoredContext {
+                browser: browser.map(str::to_owned),
+                os: os.map(str::to_owned),
+                address: caller.address.map(|a| a.to_string()),
+                account: None,
             },
         )?;
+        let prompt = params
+            .prompt
+            .as_deref()
+            .map(|p| {
+                // Only the values eid acts on are kept (OIDC Core §3.1.2.1 defines four; `none`
+                // was refused above).
+                p.split(' ')
+                    .filter(|v| matches!(*v, "login" | "consent" | "select_account"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .filter(|p| !p.is_empty());
         self.store.insert_auth_request(&AuthRequestRecord {
             request_id: request_id.clone(),
             client_id: client.client_id.clone(),
@@ -369,8 +446,7 @@ impl Provider {
             nonce: params.nonce.clone(),
             code_challenge: params.code_challenge.clone().unwrap_or_default(),
             browser_hash: sha256(browser_secret.as_bytes()).to_vec(),
-            csrf_token: random_token(),
-            approval_state: Some(approval),
+            context: Some(context),
             required_level,
             status: RequestStatus::Pending,
             citizen_id: None,
@@ -382,7 +458,9 @@ impl Provider {
             code_hash: None,
             code_expires_at: None,
             created_at: now,
-            expires_at: now + self.config.login_ttl,
+            expires_at: now + self.config.approval_window,
+            prompt,
+            granted: None,
         })?;
         Ok(PendingLogin {
             request_id,
@@ -415,60 +493,74 @@ impl Provider {
         now: i64,
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
-        let client = self.store.client(&request.client_id)?;
-        let Some(client) = client else {
+        let Some(client) = self.store.client(&request.client_id)? else {
             return Ok(LoginView::Finished);
         };
         let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
+        let csrf_token = self.login_csrf(request_id);
         match request.status {
-            RequestStatus::Pending if request.expires_at > now => Ok(LoginView::Waiting {
-                approval_url: self.approval_url(&request.request_id),
-                client_name: client.name,
-                scopes,
-                expires_in: request.expires_at - now,
-            }),
-            RequestStatus::Pending => Ok(LoginView::Redirect(self.error_redirect(
-                &request.redirect_uri,
-                &oauth(
-                    OAuthErrorCode::AccessDenied,
-                    "the login was not approved in time",
-                ),
-                request.state.as_deref(),
-            )?)),
-            RequestStatus::Approved => {
-                let citizen_id = request.citizen_id.clone().unwrap_or_default();
-                let consented = self
-                    .store
-                    .consent(&citizen_id, &request.client_id)?
-                    .map(|c| {
-                        c.scope
-                            .split(' ')
-                            .map(str::to_owned)
-                            .collect::<BTreeSet<_>>()
-                    })
-                    .unwrap_or_default();
-                if scopes.iter().all(|s| consented.contains(s)) {
-                    self.issue_code(&request, now)
-                } else if self
-                    .store
-                    .device(request.device_id.as_deref().unwrap_or_default())?
-                    .is_none_or(|d| d.suspended_at.is_some())
-                {
-                    self.approval_died(&request)
-                } else {
-                    let profile = self.profile(&citizen_id)?;
-                    let redirect_origin = Url::parse(&request.redirect_uri)
-                        .map(|u| u.origin().ascii_serialization())
-                        .map_err(|e| Error::Internal(format!("stored redirect URI: {e}")))?;
-                    Ok(LoginView::Consent {
-                        client_name: client.name,
-                        claims: releasable_descriptions(&scopes, &profile),
-                        account: mask_name(&profile.particulars.english_name),
-                        csrf_token: request.csrf_token,
-                        redirect_origin,
-                    })
-                }
+            RequestStatus::Pending if request.expires_at > now => {
+                let (approval_link, link_changes_in) = self.approval_link(&request, now);
+                Ok(LoginView::Waiting {
+                    approval_link,
+                    link_changes_in,
+                    number: self.match_numbers(request_id).0,
+                    client_name: client.name,
+                    items: requested_items(&scopes),
+                    expires_in: request.expires_at - now,
+                })
             }
+            RequestStatus::Pending if self.renewable(&request, now) => Ok(LoginView::Expired {
+                client_name: client.name,
+                csrf_token,
+                redirect_origin: origin_of(&request.redirect_uri)?,
+            }),
+            RequestStatus::Pending => self.end_with(
+                &request,
+                RequestStatus::Pending,
+                "the login was not approved in time",
+            ),
+            RequestStatus::Approved if self.in_completion_window(&request, now) => {
+                // A device removed or suspended since is caught when the browser continues
+                // (the code is issued only while it is bound).
+                let citizen_id = request.citizen_id.clone().unwrap_or_default();
+                let shown: Option<StoredContext> = match &request.context {
+                    Some(sealed) => Some(
+                        self.derived
+                            .data
+                            .open_json(Aad::AuthRequest(request_id), sealed)?,
+                    ),
+                    None => None,
+                };
+                let account = match shown.and_then(|c| c.account) {
+                    Some(account) => account,
+                    None => mask_name(&self.profile(&citizen_id)?.particulars.english_name),
+                };
+                let redirect_origin = origin_of(&request.redirect_uri)?;
+                let granted: Vec<&str> = request
+                    .granted
+                    .as_deref()
+                    .unwrap_or("sub")
+                    .split(' ')
+                    .collect();
+                Ok(LoginView::Approved {
+                    client_name: client.name,
+                    account,
+                    shared: requested_items(&scopes)
+                        .into_iter()
+                        .filter(|t| granted.contains(&t.claim))
+                        .collect(),
+                    csrf_token,
+                    redirect_origin,
+                    expires_in: request.auth_time.unwrap_or(now) + self.config.completion_window
+                        - now,
+                })
+            }
+            RequestStatus::Approved => self.end_with(
+                &request,
+                RequestStatus::Approved,
+                "the login was not completed in time after the phone approved",
+            ),
             RequestStatus::Denied => {
                 let code = match request.error_code.as_deref() {
                     Some("unmet_authentication_requirements") => {
@@ -480,7 +572,7 @@ impl Provider {
                     OAuthErrorCode::UnmetAuthenticationRequirements => {
                         "the citizen's account does not have the requested assurance level"
                     }
-                    _ => "the citizen declined",
+                    _ => "the login was declined or stopped",
                 };
                 Ok(LoginView::Redirect(self.error_redirect(
                     &request.redirect_uri,
@@ -492,71 +584,143 @@ impl Provider {
         }
     }
 
-    /// Short status for the waiting page's poll: `pending`, `ready` or `expired`.
+    /// Whether the browser may still continue an approved request.
+    fn in_completion_window(&self, request: &AuthRequestRecord, now: i64) -> bool {
+        request
+            .auth_time
+            .is_some_and(|t| t > now - self.config.completion_window)
+    }
+
+    /// Whether a pending request whose approval window passed may show a new code: the login
+    /// page's own lifetime has not run out.
+    fn renewable(&self, request: &AuthRequestRecord, now: i64) -> bool {
+        request.created_at > now - self.config.login_ttl + self.config.approval_window
+    }
+
+    /// Ends a request in `from` with `access_denied` and sends the browser back to the client.
+    fn end_with(
+        &self,
+        request: &AuthRequestRecord,
+        from: RequestStatus,
+        description: &str,
+    ) -> Result<LoginView, Error> {
+        self.store.deny_auth_request(
+            &request.request_id,
+            from,
+            OAuthErrorCode::AccessDenied.as_str(),
+            None,
+        )?;
+        Ok(LoginView::Redirect(self.error_redirect(
+            &request.redirect_uri,
+            &oauth(OAuthErrorCode::AccessDenied, description),
+            request.state.as_deref(),
+        )?))
+    }
+
+    /// Short status for the waiting page's poll: `pending` (with the seconds until the QR code
+    /// changes), `ready` or `expired`.
     pub fn login_status(
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
         now: i64,
-    ) -> Result<&'static str, Error> {
+    ) -> Result<(&'static str, Option<i64>), Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         Ok(match request.status {
-            RequestStatus::Pending if request.expires_at > now => "pending",
-            RequestStatus::Pending => "expired",
-            _ => "ready",
+            RequestStatus::Pending if request.expires_at > now => {
+                ("pending", Some(self.approval_link(&request, now).1))
+            }
+            RequestStatus::Pending => ("expired", None),
+            _ => ("ready", None),
         })
     }
 
-    /// The citizen's answer on the consent page.
-    pub fn consent(
+    /// The current approval link of a login page (for its QR code), and the seconds until it
+    /// changes.
+    pub fn current_approval_link(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+        now: i64,
+    ) -> Result<(String, i64), Error> {
+        let request = self.browser_request(request_id, browser_secret)?;
+        if request.status != RequestStatus::Pending || request.expires_at <= now {
+            return Err(Error::Gone("login request"));
+        }
+        Ok(self.approval_link(&request, now))
+    }
+
+    /// The person at the browser answers: continue (after seeing whose account approved), not
+    /// me, a new code, or cancel. Nothing here records consent: that was decided on the phone.
+    pub fn browser_answer(
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
         csrf_token: &str,
-        allow: bool,
+        answer: BrowserAnswer,
         now: i64,
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
-        if !ct_eq(csrf_token.as_bytes(), request.csrf_token.as_bytes()) {
+        if !ct_eq(
+            csrf_token.as_bytes(),
+            self.login_csrf(request_id).as_bytes(),
+        ) {
+            tracing::warn!(target: "eid::security", event = "csrf_refused", form = "login", request = %request_ref(request_id), "login form with a wrong CSRF token");
             return Err(Error::invalid(
                 "csrf_token",
                 "the form is stale or forged; reload the page",
             ));
         }
-        if request.status != RequestStatus::Approved {
-            return self.login_view(request_id, browser_secret, now);
-        }
-        let citizen_id = request.citizen_id.clone().unwrap_or_default();
-        if !allow {
-            if !self.store.deny_auth_request(
-                request_id,
-                RequestStatus::Approved,
-                OAuthErrorCode::AccessDenied.as_str(),
-            )? {
-                return Ok(LoginView::Finished);
+        match (answer, request.status) {
+            (BrowserAnswer::Continue, RequestStatus::Approved) => self.issue_code(&request, now),
+            (BrowserAnswer::NotMe, RequestStatus::Approved) => {
+                let citizen_id = request.citizen_id.clone().unwrap_or_default();
+                let event = self.record(
+                    Event::new("login.refused_in_browser", &Actor::System)
+                        .citizen(&citizen_id)
+                        .detail(Detail {
+                            client_id: Some(request.client_id.clone()),
+                            reason: Some("not_me".into()),
+                            ..Detail::default()
+                        }),
+                    now,
+                )?;
+                if !self.store.deny_auth_request(
+                    request_id,
+                    RequestStatus::Approved,
+                    OAuthErrorCode::AccessDenied.as_str(),
+                    Some(&event),
+                )? {
+                    return self.login_view(request_id, browser_secret, now);
+                }
+                tracing::warn!(target: "eid::security", event = "login.not_me_in_browser", client_id = %request.client_id, request = %request_ref(request_id), "the browser did not recognise the account that approved: stopped");
+                Ok(LoginView::Redirect(self.error_redirect(
+                    &request.redirect_uri,
+                    &oauth(
+                        OAuthErrorCode::AccessDenied,
+                        "the person at the browser did not recognise the account that approved",
+                    ),
+                    request.state.as_deref(),
+                )?))
             }
-            return Ok(LoginView::Redirect(self.error_redirect(
-                &request.redirect_uri,
-                &oauth(
-                    OAuthErrorCode::AccessDenied,
-                    "the citizen declined to share the requested data",
-                ),
-                request.state.as_deref(),
-            )?));
+            (BrowserAnswer::Renew, RequestStatus::Pending)
+                if request.expires_at <= now && self.renewable(&request, now) =>
+            {
+                self.store.renew_auth_request(
+                    request_id,
+                    now + self.config.approval_window,
+                    now,
+                    now - self.config.login_ttl,
+                )?;
+                self.login_view(request_id, browser_secret, now)
+            }
+            (
+                BrowserAnswer::Cancel,
+                status @ (RequestStatus::Pending | RequestStatus::Approved),
+            ) => self.end_with(&request, status, "the login was cancelled in the browser"),
+            // Anything else (a second click, a stale form): show where the login stands.
+            _ => self.login_view(request_id, browser_secret, now),
         }
-        let mut granted: BTreeSet<String> = self
-            .store
-            .consent(&citizen_id, &request.client_id)?
-            .map(|c| c.scope.split(' ').map(str::to_owned).collect())
-            .unwrap_or_default();
-        granted.extend(request.scope.split(' ').map(str::to_owned));
-        self.store.upsert_consent(&ConsentRecord {
-            citizen_id,
-            client_id: request.client_id.clone(),
-            scope: normalise_scope(&granted.into_iter().collect::<Vec<_>>().join(" ")).join(" "),
-            granted_at: now,
-        })?;
-        self.issue_code(&request, now)
     }
 
     /// The device that approved was removed (or the account recovered or closed) before the
@@ -566,6 +730,7 @@ impl Provider {
             &request.request_id,
             RequestStatus::Approved,
             OAuthErrorCode::AccessDenied.as_str(),
+            None,
         )? {
             return Ok(LoginView::Finished);
         }
@@ -585,10 +750,18 @@ impl Provider {
             &request.request_id,
             &sha256(code.as_bytes()),
             now + self.config.code_ttl,
+            now - self.config.completion_window + 1,
         )? {
             IssueCode::Issued => {}
             IssueCode::NotApproved => return Ok(LoginView::Finished),
             IssueCode::DeviceGone => return self.approval_died(request),
+            IssueCode::TooLate => {
+                return self.end_with(
+                    request,
+                    RequestStatus::Approved,
+                    "the login was not completed in time after the phone approved",
+                )
+            }
         }
         Ok(LoginView::Redirect(self.client_redirect(
             &request.redirect_uri,
@@ -637,7 +810,10 @@ impl Provider {
         let presented = sha256(secret.as_bytes());
         match self.store.client(&client_id)? {
             Some(client) if ct_eq(&presented, &client.secret_hash) => Ok(client),
-            _ => Err(failed().into()),
+            _ => {
+                tracing::warn!(target: "eid::security", event = "client_authentication_failed", client_id = %client_id, "client authentication failed at the token endpoint");
+                Err(failed().into())
+            }
         }
     }
 
@@ -681,7 +857,7 @@ impl Provider {
             RequestStatus::Redeemed => {
                 // RFC 6749 §4.1.2: a replayed code revokes what was issued from it.
                 let revoked = self.store.revoke_tokens_for_request(&request.request_id)?;
-                tracing::warn!(request_id = %request.request_id, revoked, "authorization code replayed; tokens revoked");
+                tracing::warn!(target: "eid::security", event = "code_replayed", client_id = %client.client_id, request = %request_ref(&request.request_id), revoked, "authorization code replayed; tokens revoked");
                 return Err(oauth(
                     InvalidGrant,
                     "the authorization code was already used; tokens issued from it are revoked",
@@ -750,13 +926,18 @@ impl Provider {
             claims["nonce"] = serde_json::Value::String(nonce.clone());
         }
         let id_token = sign_jwt(self.keys.as_ref(), alg, &claims)?;
+        // What the citizen chose to share on the phone; the scope says which scopes that
+        // covers (RFC 6749 §3.3: the granted scope may be narrower than the requested one).
+        let shared = request.granted.clone().unwrap_or_else(|| "sub".to_owned());
+        let scope = granted_scope(&request.scope, &shared);
         let record = AccessTokenRecord {
             token_hash: sha256(access_token.as_bytes()).to_vec(),
             request_id: request.request_id.clone(),
             client_id: client.client_id.clone(),
             citizen_id,
-            scope: request.scope.clone(),
+            scope: scope.clone(),
             expires_at: now + self.config.access_token_ttl,
+            claims: shared,
         };
         if !self.store.redeem_code(&request.request_id, &record)? {
             // Another request redeemed it first.
@@ -767,7 +948,7 @@ impl Provider {
             token_type: "Bearer".into(),
             expires_in: self.config.access_token_ttl.unsigned_abs(),
             id_token,
-            scope: request.scope,
+            scope,
         })
     }
 
@@ -782,7 +963,7 @@ impl Provider {
         )
     }
 
-    /// The userinfo endpoint (OIDC Core §5.3): claims for the token's scopes.
+    /// The userinfo endpoint (OIDC Core §5.3): the claims the citizen shared.
     pub fn userinfo(&self, access_token: &str, now: i64) -> Result<serde_json::Value, Error> {
         let token = self
             .store
@@ -811,7 +992,7 @@ impl Provider {
         Ok(userinfo_claims(
             self.pairwise_sub(&token.client_id, &token.citizen_id),
             &profile,
-            &token.scope,
+            &token.claims,
         ))
     }
 }

@@ -23,7 +23,12 @@ pub struct RegistryConfig {
 pub struct ProviderConfig {
     /// The issuer identifier (OIDC Discovery §4.3): scheme, host, optional port, no query.
     pub issuer: Url,
-    /// How long a citizen has to approve a login on the phone.
+    /// How long a citizen has to answer a login request on the phone.
+    pub approval_window: i64,
+    /// How long the browser has, after the phone approved, to continue to the service.
+    pub completion_window: i64,
+    /// How long a login page lives, approval windows renewed on it included (the browser
+    /// cookie's lifetime).
     pub login_ttl: i64,
     /// Authorization code lifetime (RFC 6749 §4.1.2 recommends at most 10 minutes).
     pub code_ttl: i64,
@@ -56,6 +61,8 @@ impl ProviderConfig {
     pub fn new(issuer: Url) -> Self {
         Self {
             issuer,
+            approval_window: 120,
+            completion_window: 120,
             login_ttl: 600,
             code_ttl: 60,
             access_token_ttl: 600,
@@ -89,6 +96,8 @@ pub struct Provider {
     /// The officer console's relying party, when the console is on.
     pub(crate) officer_webauthn: Option<Webauthn>,
     pub(crate) config: ProviderConfig,
+    /// Rate limits counted in this process (see [`crate::limits`]).
+    pub(crate) local_limits: crate::limits::LocalLimiter,
 }
 
 fn webauthn_for(origin: &Url, rp_name: &str) -> Result<Webauthn, Error> {
@@ -153,6 +162,7 @@ impl Provider {
             webauthn,
             officer_webauthn,
             config,
+            local_limits: crate::limits::LocalLimiter::new(200_000),
         })
     }
 
@@ -191,6 +201,11 @@ impl Provider {
 
     /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications.
     pub fn purge_expired(&self, now: i64) -> Result<usize, Error> {
-        Ok(self.store.purge_expired(now)?)
+        self.local_limits.purge(now);
+        Ok(self.store.purge_expired(
+            now,
+            self.config.completion_window,
+            self.config.access_token_ttl,
+        )?)
     }
 }

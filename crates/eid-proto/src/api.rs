@@ -175,7 +175,8 @@ pub struct AccountInfo {
 pub struct AccountEvent {
     /// Unix seconds.
     pub at: i64,
-    /// E.g. `account.created`, `account.recovered`, `device.bound`, `device.removed`.
+    /// E.g. `account.created`, `account.recovered`, `device.bound`, `device.removed`,
+    /// `login.not_me`, `login.wrong_number`, `consent.granted`, `consent.withdrawn`.
     pub action: String,
     /// `citizen`, `officer`, `operator` or `system`.
     pub actor: String,
@@ -187,6 +188,9 @@ pub struct AccountEvent {
     pub device_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
+    /// The service a login or consent event is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// `GET /api/v1/account/history` (wallet session): newest first.
@@ -202,23 +206,37 @@ pub struct DeviceBound {
     pub device_id: String,
 }
 
-/// `GET /api/v1/approvals/{request_id}`: what a login request asks for, and the
-/// challenge the phone signs to approve it.
+/// `GET /api/v1/approvals/{request_id}?t=...`: a login request as the phone shows it, with the
+/// challenge whose signature carries the citizen's decision. `t` is the rotating code from the
+/// login page's QR payload; a stale one is refused. Sent with the wallet's session
+/// (`Authorization: Bearer`), the items carry the citizen's own values and what they already
+/// share with the service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApprovalRequest {
     pub request_id: String,
     /// The relying party asking.
     pub service: ServiceInfo,
-    /// The requested scopes.
-    pub scopes: Vec<String>,
-    /// What the service will receive, in words.
-    pub claims: Vec<ClaimDescription>,
-    /// Seconds until the request expires.
+    /// Where the login was started.
+    pub context: RequestContext,
+    /// What the service asks for, one claim each: the essential ones are always shared, the
+    /// citizen chooses among the others.
+    pub items: Vec<ConsentItem>,
+    /// Three numbers; the login page shows one of them, and the citizen picks it.
+    pub numbers: Vec<u8>,
+    /// The citizen must choose what to share: the service asked again (`prompt=consent`) or
+    /// nothing remembered covers the items. Otherwise the remembered choice may be confirmed.
+    pub ask_consent: bool,
+    /// The account the values are of, masked (`CHAN T** M**`), when sent with a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Seconds left to approve.
     pub expires_in: u64,
     /// The lowest assurance level the service accepts (`basic` or `plus`), if it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_level: Option<String>,
-    /// `PublicKeyCredentialRequestOptions` (WebAuthn §5.5), bound to this request.
+    /// `PublicKeyCredentialRequestOptions` (WebAuthn §5.5). Its challenge is the request's
+    /// nonce: the phone signs `SHA-256("eid-approval" || 0 || nonce || SHA-256(decision))`,
+    /// where `decision` is the exact bytes of the [`ApprovalDecision`] JSON it sends.
     pub options: RequestChallengeResponse,
 }
 
@@ -226,28 +244,105 @@ pub struct ApprovalRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub client_id: String,
+    /// The name registered by the operator.
     pub name: String,
+    /// The host the answer goes to (the redirect URI's host).
+    pub redirect_host: String,
 }
 
-/// A piece of personal data a service asks for, described in English and Traditional Chinese.
+/// Where a login request was started, for the citizen to recognise (or not).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClaimDescription {
+pub struct RequestContext {
+    /// The requesting browser's family (`Firefox`, `Chrome`, ...), if recognisable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    /// Its operating system (`Windows`, `macOS`, `Android`, ...), if recognisable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// Its IP address as eid saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Unix seconds when the login was started.
+    pub requested_at: i64,
+}
+
+/// One thing a service asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentItem {
+    /// The claim (`sub`, `name`, `gender`, `birthdate`, `address`).
+    pub claim: String,
+    /// The scope that asked for it.
     pub scope: String,
     pub en: String,
     pub zh_hant: String,
+    /// Shared whenever the login is approved (the service's identifier for the citizen).
+    pub essential: bool,
+    /// The citizen's own value, when the request was read with a session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Part of what the citizen already shares with this service.
+    #[serde(default)]
+    pub remembered: bool,
 }
 
-/// `POST /api/v1/approvals/{request_id}` and `POST /api/v1/device-sessions/{ceremony_id}`:
-/// a WebAuthn assertion.
+/// The citizen's answer to a login request, decided on the phone and signed inside the
+/// approval's WebAuthn assertion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalDecision {
+    /// The request answered.
+    pub request_id: String,
+    /// `approve`, `decline` (do not share, stop the login) or `not_me` (the citizen did not
+    /// start this login: it is stopped and recorded).
+    pub answer: String,
+    /// The number picked (with `approve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
+    /// The claims shared (with `approve`): the essential ones and those chosen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
+    /// Remember these claims for this service (the next login offers them as chosen).
+    #[serde(default)]
+    pub remember: bool,
+}
+
+/// `POST /api/v1/approvals/{request_id}`: the decision and the assertion over it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalSubmission {
+    /// base64url of the [`ApprovalDecision`] JSON: exactly the bytes the challenge commits to.
+    pub decision: String,
+    pub credential: PublicKeyCredential,
+}
+
+/// `POST /api/v1/device-sessions/{ceremony_id}`: a WebAuthn assertion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AssertionFinish {
     pub credential: PublicKeyCredential,
 }
 
-/// The login request was approved; the browser continues on its own.
+/// What became of the answer: `approved` (the browser shows whose account approved, and
+/// continues), `declined` or `stopped` (`not_me`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalResult {
     pub status: String,
+}
+
+/// A citizen's standing consent, as `GET /api/v1/consents` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub client_id: String,
+    /// The service's name (absent when the service was removed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The claims the citizen shares with it.
+    pub claims: Vec<String>,
+    /// Unix seconds.
+    pub granted_at: i64,
+}
+
+/// `GET /api/v1/consents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentList {
+    pub consents: Vec<Consent>,
 }
 
 /// `POST /api/v1/device-sessions`: a challenge for the wallet to prove it holds a bound device.
@@ -311,4 +406,7 @@ pub struct DeviceLinkRedeem {
 pub struct LoginStatus {
     /// `pending` (waiting for the phone), `ready` (reload to continue) or `expired`.
     pub status: String,
+    /// While pending: seconds until the QR code changes (fetch a new one then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_changes_in: Option<u64>,
 }

@@ -5,14 +5,16 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::Error;
 use eid_proto::api::{
-    ApprovalResult, AssertionFinish, DeviceLinkRedeem, DeviceList, EnrolmentRequest,
+    ApprovalSubmission, AssertionFinish, DeviceLinkRedeem, DeviceList, EnrolmentRequest,
     ProofingResult, ProofingSubmission, RegistrationFinish, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
+use serde::Deserialize;
 
 use crate::error::{problem_response, ApiError};
 use crate::extract::{bearer, caller};
 use crate::{run, AppState};
+use eid_core::limits::Caller;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -52,7 +54,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/devices", web::get().to(devices))
             .route("/devices/{device_id}", web::delete().to(remove_device))
             .route("/device-links", web::post().to(create_link))
-            .route("/device-links/{code}", web::post().to(redeem_link)),
+            .route("/device-links/{code}", web::post().to(redeem_link))
+            .route("/consents", web::get().to(consents))
+            .route("/consents/{client_id}", web::delete().to(withdraw_consent)),
     );
 }
 
@@ -190,40 +194,110 @@ async fn finish_registration(
     Ok(HttpResponse::Created().json(bound))
 }
 
-/// `GET /api/v1/approvals/{request_id}`: what the login asks for, and its challenge.
+#[derive(Deserialize)]
+struct ApprovalQuery {
+    /// The rotating code from the QR payload.
+    t: Option<String>,
+}
+
+/// `GET /api/v1/approvals/{request_id}?t=...`: what the login asks for, where it was started,
+/// the numbers, and the challenge. With the wallet's session, the citizen's own values.
 async fn approval(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<ApprovalQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request_id = path.into_inner();
+    let code = query.into_inner().t;
+    let token = bearer(&req);
+    let caller = caller(&req);
     let details = run(&state.provider, move |p, now| {
-        p.approval_request(&request_id, now)
+        approvals_limit(p, &caller, now)?;
+        let session = token.map(|t| p.wallet_session(&t, now)).transpose()?;
+        p.approval_request(&request_id, code.as_deref(), session.as_ref(), now)
     })
     .await?;
     Ok(HttpResponse::Ok().json(details))
 }
 
-/// `POST /api/v1/approvals/{request_id}`: the phone's assertion approves the login.
+/// The phone's requests about logins count against one limit per address.
+fn approvals_limit(p: &eid_core::Provider, caller: &Caller, now: i64) -> Result<(), Error> {
+    p.limit_address_here(
+        "approvals_per_address",
+        caller,
+        p.limits().approvals_per_address,
+        now,
+    )
+}
+
+/// `POST /api/v1/approvals/{request_id}`: the citizen's decision, signed inside the assertion.
 async fn approve(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AssertionFinish>,
+    body: web::Json<ApprovalSubmission>,
 ) -> Result<HttpResponse, ApiError> {
     let request_id = path.into_inner();
-    let finish = body.into_inner();
-    run(&state.provider, move |p, now| {
-        p.approve(&request_id, &finish.credential, now)
+    let submission = body.into_inner();
+    let caller = caller(&req);
+    let result = run(&state.provider, move |p, now| {
+        approvals_limit(p, &caller, now)?;
+        p.answer_approval(&request_id, &submission, now)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(ApprovalResult {
-        status: "approved".into(),
-    }))
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// `GET /api/v1/consents`: what the citizen shares with which service.
+async fn consents(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let list = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.consents(&session)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `DELETE /api/v1/consents/{client_id}`: withdraws a standing consent.
+async fn withdraw_consent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let client_id = path.into_inner();
+    run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.withdraw_consent(&session, &client_id, now)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `POST /api/v1/device-sessions`: a challenge for managing the account.
-async fn start_session(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let challenge = run(&state.provider, |p, now| p.start_wallet_session(now)).await?;
+async fn start_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&req);
+    let challenge = run(&state.provider, move |p, now| {
+        sessions_limit(p, &caller, now)?;
+        p.start_wallet_session(now)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(challenge))
+}
+
+/// Wallet sessions and device links are started only so often from one address.
+fn sessions_limit(p: &eid_core::Provider, caller: &Caller, now: i64) -> Result<(), Error> {
+    p.limit_address_here(
+        "sessions_per_address",
+        caller,
+        p.limits().sessions_per_address,
+        now,
+    )
 }
 
 /// `POST /api/v1/device-sessions/{ceremony_id}`: the assertion earns a session token.
@@ -322,13 +396,17 @@ async fn create_link(
 
 /// `POST /api/v1/device-links/{code}`: the new phone starts its registration.
 async fn redeem_link(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Json<DeviceLinkRedeem>,
 ) -> Result<HttpResponse, ApiError> {
     let code = path.into_inner();
     let redeem = body.into_inner();
+    let caller = caller(&req);
     let challenge = run(&state.provider, move |p, now| {
+        // Link codes are random, but guessing is still refused at a rate.
+        sessions_limit(p, &caller, now)?;
         p.redeem_device_link(&code, &redeem.device_name, now)
     })
     .await?;

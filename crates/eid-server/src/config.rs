@@ -23,6 +23,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    /// Security events as JSON lines, appended to this file (created 0600).
+    pub security_log: Option<PathBuf>,
     pub pool_size: Option<u32>,
     /// The officer console's listener (loopback by default, never the public one).
     pub admin_listen: Option<SocketAddr>,
@@ -36,6 +38,48 @@ pub struct FileConfig {
     pub application_ttl_days: Option<u32>,
     /// How long a device joined by link code may not remove older devices, in days [default: 7].
     pub link_cooling_off_days: Option<u32>,
+    /// How long logins wait for the phone and the browser.
+    pub login: Option<LoginFile>,
+    /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
+    /// client [default: none: the peer is the client].
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Connections the public listener holds at most [default: 10000]; keep it below the
+    /// process's file descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Connections one client address may hold [default: 256].
+    pub connections_per_address: Option<usize>,
+    /// Seconds a request may take to arrive (body included) and be answered [default: 10].
+    pub request_deadline_secs: Option<u64>,
+}
+
+/// `[login]` in the configuration file: the windows of a login, in seconds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFile {
+    /// To answer on the phone after the login page appears [default: 120].
+    pub approval_window_secs: Option<u32>,
+    /// To continue in the browser after the phone approved [default: 120].
+    pub completion_window_secs: Option<u32>,
+    /// A login page's whole life, new codes shown on it included [default: 600].
+    pub page_lifetime_secs: Option<u32>,
+}
+
+/// The windows of a login, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginWindows {
+    pub approval: i64,
+    pub completion: i64,
+    pub page_lifetime: i64,
+}
+
+impl Default for LoginWindows {
+    fn default() -> Self {
+        Self {
+            approval: 120,
+            completion: 120,
+            page_lifetime: 600,
+        }
+    }
 }
 
 /// `[registry]` in the configuration file.
@@ -57,6 +101,12 @@ pub struct LimitsFile {
     pub proofing_per_hkid: Option<String>,
     pub proofing_per_address: Option<String>,
     pub applications_per_address: Option<String>,
+    pub authorize_per_address: Option<String>,
+    pub authorize_per_client: Option<String>,
+    pub login_pages_per_address: Option<String>,
+    pub approvals_per_address: Option<String>,
+    pub approvals_per_account: Option<String>,
+    pub sessions_per_address: Option<String>,
 }
 
 /// How eid reaches the population registry.
@@ -120,6 +170,9 @@ pub struct Overrides {
     /// Log format.
     #[arg(long, env = "EID_LOG_FORMAT", global = true)]
     pub log_format: Option<LogFormat>,
+    /// Also write security events as JSON lines to this file (appended, created 0600).
+    #[arg(long, env = "EID_SECURITY_LOG")]
+    pub security_log: Option<PathBuf>,
     /// The officer console's listener [default: 127.0.0.1:8081].
     #[arg(long, env = "EID_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
@@ -150,6 +203,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub master_key: MasterKey,
     pub log_format: LogFormat,
+    pub security_log: Option<PathBuf>,
     pub pool_size: u32,
     /// `None`: the officer console is off.
     pub admin_listen: Option<SocketAddr>,
@@ -161,6 +215,9 @@ pub struct Settings {
     pub limits: Limits,
     pub application_ttl_days: u32,
     pub link_cooling_off_days: u32,
+    pub login: LoginWindows,
+    pub guard: crate::guard::GuardSettings,
+    pub max_connections: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -274,6 +331,7 @@ impl Settings {
             data_dir,
             master_key,
             log_format: o.log_format.or(file.log_format).unwrap_or_default(),
+            security_log: o.security_log.clone().or(file.security_log),
             pool_size: file.pool_size.unwrap_or(16),
             admin_listen: Some(admin_listen),
             admin_origin,
@@ -282,8 +340,61 @@ impl Settings {
             limits: limits(file.limits.unwrap_or_default())?,
             application_ttl_days: file.application_ttl_days.unwrap_or(7).clamp(1, 365),
             link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),
+            login: login_windows(file.login.unwrap_or_default())?,
+            guard: crate::guard::GuardSettings {
+                connections_per_address: file.connections_per_address.unwrap_or(256).max(1),
+                request_deadline: std::time::Duration::from_secs(
+                    file.request_deadline_secs.unwrap_or(10).clamp(1, 300),
+                ),
+                trusted_proxies: file
+                    .trusted_proxies
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| parse_network(p))
+                    .collect::<anyhow::Result<_>>()?,
+            },
+            max_connections: file.max_connections.unwrap_or(10_000).max(16),
         })
     }
+}
+
+/// `10.0.0.0/8`, or one address.
+fn parse_network(s: &str) -> anyhow::Result<ipnet::IpNet> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| anyhow::anyhow!("trusted_proxies: {s:?} is not an address or a network"))
+}
+
+fn login_windows(file: LoginFile) -> anyhow::Result<LoginWindows> {
+    let default = LoginWindows::default();
+    let secs = |v: Option<u32>, default: i64, name: &str| -> anyhow::Result<i64> {
+        let v = v.map_or(default, i64::from);
+        if !(10..=3_600).contains(&v) {
+            bail!("login.{name} must be between 10 and 3600 seconds, not {v}");
+        }
+        Ok(v)
+    };
+    let windows = LoginWindows {
+        approval: secs(
+            file.approval_window_secs,
+            default.approval,
+            "approval_window_secs",
+        )?,
+        completion: secs(
+            file.completion_window_secs,
+            default.completion,
+            "completion_window_secs",
+        )?,
+        page_lifetime: secs(
+            file.page_lifetime_secs,
+            default.page_lifetime,
+            "page_lifetime_secs",
+        )?,
+    };
+    if windows.page_lifetime < windows.approval {
+        bail!("login.page_lifetime_secs must be at least login.approval_window_secs");
+    }
+    Ok(windows)
 }
 
 fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
@@ -315,6 +426,36 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         "applications_per_address",
         file.applications_per_address,
         &mut limits.applications_per_address,
+    )?;
+    parse(
+        "authorize_per_address",
+        file.authorize_per_address,
+        &mut limits.authorize_per_address,
+    )?;
+    parse(
+        "authorize_per_client",
+        file.authorize_per_client,
+        &mut limits.authorize_per_client,
+    )?;
+    parse(
+        "login_pages_per_address",
+        file.login_pages_per_address,
+        &mut limits.login_pages_per_address,
+    )?;
+    parse(
+        "approvals_per_address",
+        file.approvals_per_address,
+        &mut limits.approvals_per_address,
+    )?;
+    parse(
+        "approvals_per_account",
+        file.approvals_per_account,
+        &mut limits.approvals_per_account,
+    )?;
+    parse(
+        "sessions_per_address",
+        file.sessions_per_address,
+        &mut limits.sessions_per_address,
     )?;
     Ok(limits)
 }
@@ -427,6 +568,46 @@ mod tests {
             ..LimitsFile::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn login_windows_and_local_limits_are_configurable_within_bounds() {
+        let c: FileConfig = toml::from_str(
+            "[login]\napproval_window_secs = 60\n[limits]\nauthorize_per_address = \"10/1m\"",
+        )
+        .unwrap();
+        let windows = login_windows(c.login.unwrap()).unwrap();
+        assert_eq!(
+            (windows.approval, windows.completion, windows.page_lifetime),
+            (60, 120, 600)
+        );
+        assert_eq!(
+            limits(c.limits.unwrap()).unwrap().authorize_per_address,
+            RateLimit::new(10, 60)
+        );
+        for bad in [
+            LoginFile {
+                approval_window_secs: Some(5),
+                ..LoginFile::default()
+            },
+            LoginFile {
+                approval_window_secs: Some(700),
+                ..LoginFile::default()
+            },
+        ] {
+            assert!(login_windows(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        assert!(parse_network("10.0.0.0/8")
+            .unwrap()
+            .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_network("192.0.2.7")
+            .unwrap()
+            .contains(&"192.0.2.7".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_network("proxy.internal").is_err());
     }
 
     #[test]

@@ -12,12 +12,29 @@ use eid_proto::problem::Problem;
 
 use crate::pages;
 
+/// Logs a failed request: the server's faults at error level; refusals an operator watches for
+/// (devices refused, wrong browsers, rate limits, wrong numbers, refused accounts) as security
+/// events at info; other refusals (malformed input) at debug. The client's address comes from
+/// the request's span.
 fn log(error: &Error) {
     if error.is_internal() {
         tracing::error!(%error, "request failed");
-    } else {
-        tracing::debug!(%error, "request refused");
+        return;
     }
+    let kind = match error {
+        Error::DeviceRefused(_) => "device_refused",
+        Error::WrongBrowser => "wrong_browser",
+        Error::RateLimited { .. } => "rate_limited",
+        Error::WrongNumber => "wrong_number",
+        Error::AccountRefused(_) => "account_refused",
+        Error::Unauthenticated => "unauthenticated",
+        Error::Forbidden(_) => "forbidden",
+        _ => {
+            tracing::debug!(%error, "request refused");
+            return;
+        }
+    };
+    tracing::info!(target: "eid::security", event = "request_refused", kind, %error, "request refused");
 }
 
 fn internal_status(error: &Error) -> StatusCode {
@@ -124,6 +141,10 @@ pub fn problem_for(error: &Error) -> Problem {
         Error::NotFound(what) => {
             Problem::new(404, "not-found", "Not found").with_detail(format!("No such {what}."))
         }
+        Error::Gone("login code") => Problem::new(410, "code-changed", "This code has changed")
+            .with_detail("The login page shows a new code every 30 seconds: scan the one it shows now."),
+        Error::WrongNumber => Problem::new(403, "wrong-number", "Wrong number")
+            .with_detail("The number you picked is not the one the login page shows, so the login was stopped. If you started it, start again at the service."),
         Error::Gone(what) => Problem::new(410, "gone", "Expired or already used")
             .with_detail(format!("The {what} has expired or was already used.")),
         Error::DeviceRefused(why) => {
@@ -326,6 +347,8 @@ pub struct PageError {
     pub status: StatusCode,
     pub title: String,
     pub detail: String,
+    /// Seconds to wait (429, 503), sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for PageError {
@@ -340,6 +363,7 @@ impl PageError {
             status,
             title: title.to_owned(),
             detail: detail.to_owned(),
+            retry_after: None,
         }
     }
 }
@@ -385,7 +409,9 @@ impl From<Error> for PageError {
             ),
             _ => (StatusCode::BAD_REQUEST, "Request refused", "eid could not continue with this request."),
         };
-        Self::new(status, title, detail)
+        let mut page = Self::new(status, title, detail);
+        page.retry_after = retry_after(&error);
+        page
     }
 }
 
@@ -395,6 +421,12 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        pages::html(self.status, &pages::error_page(&self.title, &self.detail))
+        let mut response = pages::html(self.status, &pages::error_page(&self.title, &self.detail));
+        if let Some(seconds) = self.retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }

@@ -43,10 +43,28 @@ pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, 
     Ok(Some((form_decode(id), form_decode(secret))))
 }
 
-/// The caller as far as rate limits are concerned: the peer's address.
+/// The caller: its address (the peer's, or behind a trusted proxy the one the proxy names), and
+/// the `User-Agent` it sent (at most 512 characters kept).
 pub fn caller(req: &HttpRequest) -> Caller {
+    let peer = req.peer_addr().map(|a| a.ip());
+    let address = match req.app_data::<actix_web::web::Data<crate::AppState>>() {
+        Some(state) => {
+            let forwarded: Vec<&str> = req
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            crate::guard::client_address(peer, &forwarded, |a| state.guard.is_trusted(a))
+        }
+        None => peer,
+    };
     Caller {
-        address: req.peer_addr().map(|a| a.ip()),
+        address,
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
     }
 }
 

@@ -25,8 +25,10 @@ pub mod config;
 pub mod console;
 pub mod error;
 mod extract;
+pub mod guard;
 mod oidc;
 pub mod pages;
+pub mod qr;
 mod registry;
 
 use std::net::{SocketAddr, TcpListener};
@@ -51,6 +53,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The population registry, when remote proofing is on.
     registry: Option<RegistryClient>,
+    /// Connection counts and trusted proxies of the public listener.
+    pub guard: Arc<guard::Guard>,
 }
 
 /// What the officer console's handlers share.
@@ -77,7 +81,9 @@ where
     E: From<Error> + Send + 'static,
 {
     let provider = Arc::clone(provider);
-    web::block(move || flow(&provider, now()))
+    // The request's span (its client's address) goes along to the blocking thread.
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(|| flow(&provider, now())))
         .await
         .map_err(|e| E::from(Error::Internal(format!("blocking task failed: {e}"))))?
 }
@@ -122,6 +128,12 @@ pub struct StartOptions {
     pub application_ttl: i64,
     /// How long a device joined by link code may not remove older devices (seconds).
     pub link_cooling_off: i64,
+    /// How long logins wait for the phone and the browser.
+    pub login: config::LoginWindows,
+    /// Connections per address, the request deadline, trusted proxies.
+    pub guard: guard::GuardSettings,
+    /// Connections the public listener holds at most, over all workers.
+    pub max_connections: usize,
 }
 
 impl StartOptions {
@@ -141,6 +153,9 @@ impl StartOptions {
             limits: Limits::default(),
             application_ttl: 7 * 86_400,
             link_cooling_off: 7 * 86_400,
+            login: config::LoginWindows::default(),
+            guard: guard::GuardSettings::default(),
+            max_connections: 10_000,
         }
     }
 }
@@ -225,6 +240,9 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.limits = options.limits;
     provider_config.application_ttl = options.application_ttl;
     provider_config.link_cooling_off = options.link_cooling_off;
+    provider_config.approval_window = options.login.approval;
+    provider_config.completion_window = options.login.completion;
+    provider_config.login_ttl = options.login.page_lifetime;
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;
@@ -239,12 +257,30 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         .registry
         .map(|r| RegistryClient::new(&r))
         .transpose()?;
+    let guard = guard::Guard::new(options.guard.clone());
     let state = web::Data::new(AppState {
         provider: Arc::clone(&provider),
         db: db.clone(),
         secure_cookies: issuer.scheme() == "https",
         registry,
+        guard: Arc::clone(&guard),
     });
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    // Below the process's file descriptors, whatever was configured: past them, accepting
+    // fails for everyone, the health check included.
+    let max_connections = match open_files_limit() {
+        Some(limit) if options.max_connections + 256 > limit => {
+            let capped = limit.saturating_sub(256).max(16);
+            tracing::warn!(
+                configured = options.max_connections,
+                capped,
+                open_files_limit = limit,
+                "max_connections lowered below the open-files limit (raise `ulimit -n`)"
+            );
+            capped
+        }
+        _ => options.max_connections,
+    };
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
     let app_state = state.clone();
     let https = issuer.scheme() == "https";
@@ -252,6 +288,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         App::new()
             .app_data(app_state.clone())
             .app_data(api::json_config())
+            .app_data(web::PayloadConfig::new(64 * 1024))
             // HSTS only means something over https; eid behind a TLS proxy says it for its host.
             .wrap(actix_web::middleware::Condition::new(
                 https,
@@ -261,9 +298,21 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
                 )),
             ))
             .wrap(actix_web::middleware::from_fn(oidc::access_log))
+            // Outermost: refuses before anything else reads the request.
+            .wrap(actix_web::middleware::from_fn(guard::middleware))
             .configure(configure)
             .default_service(web::to(oidc::not_found))
     })
+    .on_connect(move |io, extensions| guard.on_connect(io, extensions))
+    .workers(workers)
+    // The head must arrive within 5 s (the body, within the request deadline); idle
+    // keep-alive connections close after 15 s.
+    .client_request_timeout(Duration::from_secs(5))
+    .client_disconnect_timeout(Duration::from_millis(500))
+    .keep_alive(Duration::from_secs(15))
+    .max_connections(max_connections.div_ceil(workers).max(1))
+    .max_connection_rate(256)
+    .backlog(1024)
     .shutdown_timeout(10)
     .listen(listener)?
     .run();
@@ -307,9 +356,16 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     })
 }
 
-/// Purges expired rows every ten minutes.
+/// The soft limit on open files (Linux `/proc/self/limits`), if it can be read.
+fn open_files_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Purges expired rows every minute: a login nobody approved is gone soon after its window.
 async fn janitor(provider: Arc<Provider>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(600));
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
     loop {
         interval.tick().await;
         match run(&provider, |p, now| p.purge_expired(now)).await {

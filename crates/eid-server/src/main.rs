@@ -187,19 +187,52 @@ enum CitizenCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to standard error (text or JSON, filtered by `EID_LOG`), and, with `security_log`, the
+/// security events (target `eid::security`) as JSON lines appended to that file, whatever
+/// `EID_LOG` says.
+fn init_logging(format: LogFormat, security_log: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_env("EID_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal as _;
     // Colour only on a terminal: a log file or a collector gets plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+    let stderr = match format {
+        LogFormat::Json => stderr.json().boxed(),
+        LogFormat::Text => stderr.boxed(),
     }
+    .with_filter(filter);
+    let security = match security_log {
+        Some(path) => {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let file = options
+                .open(path)
+                .with_context(|| format!("opening the security log {}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::sync::Mutex::new(file))
+                    // Spans pass (the request's names the client); of events, the security ones.
+                    .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                        m.is_span() || m.target() == "eid::security"
+                    })),
+            )
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(security)
+        .init();
+    Ok(())
 }
 
 #[tokio::main]
@@ -220,7 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::resolve(&cli.overrides)?;
-    init_logging(settings.log_format);
+    init_logging(settings.log_format, settings.security_log.as_deref())?;
     match cli.command {
         None | Some(Command::Serve) => serve(settings).await,
         Some(Command::Client(command)) => {
@@ -261,6 +294,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.limits = settings.limits;
     options.application_ttl = i64::from(settings.application_ttl_days) * 86_400;
     options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;
+    options.login = settings.login;
+    options.guard = settings.guard.clone();
+    options.max_connections = settings.max_connections;
     let server = eid_server::start(options).await?;
     let issuer = server.issuer.as_str().trim_end_matches('/');
     println!("eid is serving at {issuer}");

@@ -6,12 +6,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
-use eid_core::claims::scope_descriptions;
-use eid_core::oidc::{AuthorizationParams, AuthorizeError, LoginView, TokenParams};
+use eid_core::limits::Caller;
+use eid_core::oidc::{AuthorizationParams, AuthorizeError, BrowserAnswer, LoginView, TokenParams};
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
-use crate::extract::{basic_credentials, bearer};
+use crate::extract::{basic_credentials, bearer, caller};
 use crate::{pages, run, AppState};
 
 /// Name of the cookie that binds a login to its browser; its path is the login's own URL.
@@ -29,32 +29,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/authorize", web::get().to(authorize_get))
     .route("/authorize", web::post().to(authorize_post))
     .route("/login/{request_id}", web::get().to(login_page))
+    .route("/login/{request_id}", web::post().to(login_answer))
     .route("/login/{request_id}/status", web::get().to(login_status))
-    .route("/login/{request_id}/consent", web::post().to(consent))
+    .route("/login/{request_id}/qr", web::get().to(login_qr))
     .route("/token", web::post().to(token))
     .route("/userinfo", web::get().to(userinfo))
     .route("/userinfo", web::post().to(userinfo));
 }
 
-/// Logs method, path (never the query: it may carry state or nonce), status and duration.
+/// Logs method, path (never the query: it may carry state or nonce), status and duration, in a
+/// span naming the client's address, which every event logged while handling the request
+/// carries (the security events among them).
 pub async fn access_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument as _;
     let started = std::time::Instant::now();
     let method = req.method().clone();
     // Login and approval ids are bearer-like: log only the route's shape.
     let path = req
         .match_pattern()
         .unwrap_or_else(|| "<unmatched>".to_owned());
-    let response = next.call(req).await?;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    let client = caller(req.request())
+        .address
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let span = tracing::info_span!("request", client = %client);
+    let response = next.call(req).instrument(span.clone()).await?;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
     Ok(response)
 }
 
@@ -115,10 +126,11 @@ async fn authorize_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    authorize(state, req.query_string()).await
+    authorize(state, caller(&req), req.query_string()).await
 }
 
 async fn authorize_post(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
@@ -129,11 +141,15 @@ async fn authorize_post(
             "The form is not UTF-8.",
         )
     })?;
-    authorize(state, body).await
+    authorize(state, caller(&req), body).await
 }
 
 /// The authorization endpoint (OIDC Core §3.1.2.1): GET query or POST form.
-async fn authorize(state: web::Data<AppState>, encoded: &str) -> Result<HttpResponse, PageError> {
+async fn authorize(
+    state: web::Data<AppState>,
+    caller: Caller,
+    encoded: &str,
+) -> Result<HttpResponse, PageError> {
     let params: AuthorizationParams = serde_urlencoded::from_str(encoded).map_err(|e| {
         // A parameter given twice, or malformed encoding (RFC 6749 §3.1): the client cannot
         // be trusted yet, so tell the person.
@@ -143,7 +159,10 @@ async fn authorize(state: web::Data<AppState>, encoded: &str) -> Result<HttpResp
             &format!("The service sent a malformed request ({e})."),
         )
     })?;
-    let outcome = run(&state.provider, move |p, now| p.authorize(&params, now)).await;
+    let outcome = run(&state.provider, move |p, now| {
+        p.authorize(&params, &caller, now)
+    })
+    .await;
     match outcome {
         Ok(login) => {
             let location = format!("/login/{}", login.request_id);
@@ -179,52 +198,60 @@ fn browser_secret(req: &HttpRequest) -> Option<String> {
     req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned())
 }
 
+/// The QR code of an approval link, as inline SVG markup.
+fn qr_svg(link: &str) -> Result<String, PageError> {
+    crate::qr::svg(link).map_err(|e| {
+        PageError::from(eid_core::Error::Internal(format!(
+            "QR encoding failed: {e}"
+        )))
+    })
+}
+
 fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageError> {
+    let action = format!("/login/{request_id}");
     match view {
         LoginView::Waiting {
-            approval_url,
+            approval_link,
+            link_changes_in,
+            number,
             client_name,
-            scopes,
+            items,
             ..
         } => {
-            let qr = qrcode::QrCode::new(approval_url.as_bytes()).map_err(|e| {
-                PageError::from(eid_core::Error::Internal(format!(
-                    "QR encoding failed: {e}"
-                )))
-            })?;
-            let svg = qr
-                .render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(240, 240)
-                .build();
             let nonce = eid_core::crypto::random_token();
-            let page = pages::waiting_page(
-                &client_name,
-                &scope_descriptions(&scopes),
-                &approval_url,
-                // The SVG comes from the QR encoder, not from input; drop its XML prolog.
-                svg.trim_start_matches(|c| c != '<')
-                    .split_once("?>")
-                    .map_or(svg.as_str(), |(_, rest)| rest),
-                &format!("/login/{request_id}/status"),
-                &nonce,
-            );
+            let page = pages::waiting_page(&pages::Waiting {
+                client_name: &client_name,
+                items: &items,
+                approval_link: &approval_link,
+                qr_svg: &qr_svg(&approval_link)?,
+                number,
+                link_changes_in,
+                status_url: &format!("{action}/status"),
+                qr_url: &format!("{action}/qr"),
+                script_nonce: &nonce,
+            });
             Ok(pages::html_with_script(StatusCode::OK, &page, Some(&nonce)))
         }
-        LoginView::Consent {
+        LoginView::Expired {
             client_name,
-            claims,
-            account,
             csrf_token,
             redirect_origin,
         } => Ok(pages::html_page(
             StatusCode::OK,
-            &pages::consent_page(
-                &client_name,
-                &claims,
-                &account,
-                &format!("/login/{request_id}/consent"),
-                &csrf_token,
-            ),
+            &pages::expired_page(&client_name, &action, &csrf_token),
+            None,
+            &[redirect_origin],
+        )),
+        LoginView::Approved {
+            client_name,
+            account,
+            shared,
+            csrf_token,
+            redirect_origin,
+            ..
+        } => Ok(pages::html_page(
+            StatusCode::OK,
+            &pages::approved_page(&client_name, &account, &shared, &action, &csrf_token),
             None,
             &[redirect_origin],
         )),
@@ -233,7 +260,8 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
     }
 }
 
-/// `GET /login/{id}`: the QR page while waiting; then consent, or back to the client.
+/// `GET /login/{id}`: the QR page while waiting; then whose account approved; or back to the
+/// client.
 async fn login_page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -242,11 +270,27 @@ async fn login_page(
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
     let id = request_id.clone();
+    let caller = caller(&req);
     let view = run(&state.provider, move |p, now| {
+        login_pages_limit(p, &caller, now)?;
         p.login_view(&id, secret.as_deref(), now)
     })
     .await?;
     render_view(&request_id, view)
+}
+
+/// Login pages, their polls and their forms count against one limit per address.
+fn login_pages_limit(
+    p: &eid_core::Provider,
+    caller: &Caller,
+    now: i64,
+) -> Result<(), eid_core::Error> {
+    p.limit_address_here(
+        "login_pages_per_address",
+        caller,
+        p.limits().login_pages_per_address,
+        now,
+    )
 }
 
 /// `GET /login/{id}/status`: polled by the waiting page.
@@ -257,7 +301,9 @@ async fn login_status(
 ) -> Result<HttpResponse, PageError> {
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
-    let status = run(&state.provider, move |p, now| {
+    let caller = caller(&req);
+    let (status, changes_in) = run(&state.provider, move |p, now| {
+        login_pages_limit(p, &caller, now)?;
         p.login_status(&request_id, secret.as_deref(), now)
     })
     .await?;
@@ -265,45 +311,64 @@ async fn login_status(
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(eid_proto::api::LoginStatus {
             status: status.to_owned(),
+            qr_changes_in: changes_in.map(i64::unsigned_abs),
         }))
 }
 
-#[derive(Deserialize)]
-struct ConsentForm {
-    csrf_token: String,
-    decision: String,
+/// `GET /login/{id}/qr`: the waiting page's current QR code, fetched when the last one is
+/// about to change.
+async fn login_qr(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let caller = caller(&req);
+    let (link, changes_in) = run(&state.provider, move |p, now| {
+        login_pages_limit(p, &caller, now)?;
+        p.current_approval_link(&request_id, secret.as_deref(), now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "link": link,
+            "svg": qr_svg(&link)?,
+            "changes_in": changes_in,
+        })))
 }
 
-/// `POST /login/{id}/consent`: Allow or Decline.
-async fn consent(
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf_token: String,
+    action: String,
+}
+
+/// `POST /login/{id}`: the person at the browser continues (having seen whose account
+/// approved), says it is not them, asks for a new code, or cancels.
+async fn login_answer(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    let form: ConsentForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+    let incomplete = || {
         PageError::new(
             StatusCode::BAD_REQUEST,
             "Form incomplete",
-            "The consent form was incomplete. Go back, reload the page and choose again.",
+            "The form was incomplete. Go back, reload the page and choose again.",
         )
-    })?;
-    let allow = match form.decision.as_str() {
-        "allow" => true,
-        "deny" => false,
-        _ => {
-            return Err(PageError::new(
-                StatusCode::BAD_REQUEST,
-                "Form incomplete",
-                "Choose Allow or Decline.",
-            ))
-        }
     };
+    let form: LoginForm = serde_urlencoded::from_bytes(&body).map_err(|_| incomplete())?;
+    let answer = BrowserAnswer::parse(&form.action).ok_or_else(incomplete)?;
     let request_id = path.into_inner();
     let secret = browser_secret(&req);
     let id = request_id.clone();
+    let caller = caller(&req);
     let view = run(&state.provider, move |p, now| {
-        p.consent(&id, secret.as_deref(), &form.csrf_token, allow, now)
+        login_pages_limit(p, &caller, now)?;
+        p.browser_answer(&id, secret.as_deref(), &form.csrf_token, answer, now)
     })
     .await?;
     render_view(&request_id, view)

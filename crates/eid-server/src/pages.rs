@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use eid_core::claims::ClaimText;
+use eid_core::claims::ClaimItem;
 
 /// Escapes text for HTML element content and double-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -79,7 +79,7 @@ h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-l
 button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
 a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}\
 th{text-align:left;padding:.2rem 1rem .2rem 0;vertical-align:top}.warn{border-left:4px solid #b45309;padding-left:.6rem}\
-fieldset{margin:1rem 0}form{margin:.6rem 0}";
+fieldset{margin:1rem 0}form{margin:.6rem 0}.number strong{font-size:2rem;letter-spacing:.1em}";
 
 pub(crate) fn layout(title: &str, content: &str) -> String {
     format!(
@@ -124,9 +124,9 @@ pub fn home_page(issuer: &str) -> String {
     )
 }
 
-/// What a scope releases, as list items in both languages.
-fn claim_list(claims: &[ClaimText]) -> String {
-    claims
+/// Claims, as list items in both languages.
+fn claim_list(items: &[ClaimItem]) -> String {
+    items
         .iter()
         .map(|c| {
             format!(
@@ -138,40 +138,65 @@ fn claim_list(claims: &[ClaimText]) -> String {
         .collect()
 }
 
-/// The cross-device login page: a QR code with the approval URL, the same URL as a link, and a
-/// script that reloads when the phone has answered (without script, reloading does the same).
-pub fn waiting_page(
-    client_name: &str,
-    claims: &[ClaimText],
-    approval_url: &str,
-    qr_svg: &str,
-    status_url: &str,
-    script_nonce: &str,
-) -> String {
+/// What the waiting page shows.
+pub struct Waiting<'a> {
+    pub client_name: &'a str,
+    pub items: &'a [ClaimItem],
+    /// The current approval link (the QR code's payload).
+    pub approval_link: &'a str,
+    pub qr_svg: &'a str,
+    /// The number the phone will ask for.
+    pub number: u8,
+    /// Seconds until the QR code changes.
+    pub link_changes_in: i64,
+    pub status_url: &'a str,
+    pub qr_url: &'a str,
+    pub script_nonce: &'a str,
+}
+
+/// The cross-device login page: a QR code of the current approval link (replaced every 30
+/// seconds by the script; without script, reloading shows the current one), a link to it for
+/// the eid app on the same phone, and the number to pick on the phone. The script reloads the
+/// page when the phone has answered.
+pub fn waiting_page(w: &Waiting<'_>) -> String {
     layout(
         "Log in with eid",
         &format!(
             "<main><h1>Log in to {name} with eid <span class=\"zh\" lang=\"zh-Hant-HK\">以 eid 登入{name}</span></h1>\
-             <p>Scan this code with the eid app on your phone and approve the login there.</p>\
-             <p class=\"zh\" lang=\"zh-Hant-HK\">請用手機上的 eid 應用程式掃描此二維碼，並在手機上確認登入。</p>\
-             <div class=\"qr\" role=\"img\" aria-label=\"QR code of the approval link\">{qr_svg}</div>\
-             <p>Or open the approval link with the eid app: \
-             <a id=\"approve-url\" href=\"{url}\">{url}</a></p>\
+             <p>Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。</p>\
+             <div class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code for the eid app\">{qr_svg}</div>\
+             <p class=\"number\">When the app asks, pick <strong id=\"number\">{number}</strong>. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">應用程式要求時，請選 <strong>{number}</strong>。</span></p>\
+             <p class=\"muted\"><a id=\"approve-url\" href=\"{link}\">On this phone? Open the eid app</a> \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">在此手機上？開啟 eid 應用程式</span></p>\
              <p>{name} asks for: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 要求取得：</span></p><ul>{claims}</ul>\
+             <p class=\"muted\">You choose on your phone what to share. <span class=\"zh\" lang=\"zh-Hant-HK\">您會在手機上選擇提供哪些資料。</span></p>\
              <p class=\"muted\" id=\"status\" aria-live=\"polite\">Waiting for your phone… 正在等候手機確認…</p>\
-             <noscript><p>When you have approved on your phone, reload this page to continue. \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">在手機確認後，請重新載入此頁以繼續。</span></p></noscript>\
+             <noscript><p>The code changes every 30 seconds: reload this page for a fresh one, and again when you have answered on your phone. \
+             <span class=\"zh\" lang=\"zh-Hant-HK\">二維碼每 30 秒更新：請重新載入此頁以取得新的二維碼，並在手機上回覆後再次重新載入。</span></p></noscript>\
              </main>\
              <script nonce=\"{script_nonce}\">\
+             (function(){{var box=document.getElementById('qr'),link=document.getElementById('approve-url');\
+             function refresh(){{fetch({qr_json},{{credentials:'same-origin',cache:'no-store'}})\
+             .then(function(r){{return r.ok?r.json():null;}}).then(function(q){{if(!q){{return;}}\
+             box.innerHTML=q.svg;link.href=q.link;setTimeout(refresh,q.changes_in*1000+250);}})\
+             .catch(function(){{setTimeout(refresh,3000);}});}}\
+             setTimeout(refresh,{changes_ms});\
              (function poll(){{fetch({status_json},{{credentials:'same-origin',cache:'no-store'}})\
              .then(function(r){{return r.json();}}).then(function(s){{\
              if(s.status!=='pending'){{location.reload();}}else{{setTimeout(poll,1500);}}}})\
-             .catch(function(){{setTimeout(poll,3000);}});}})();\
+             .catch(function(){{setTimeout(poll,3000);}});}})();}})();\
              </script>",
-            name = escape(client_name),
-            url = escape(approval_url),
-            claims = claim_list(claims),
-            status_json = json_string_for_script(status_url),
+            name = escape(w.client_name),
+            link = escape(w.approval_link),
+            qr_svg = w.qr_svg,
+            number = w.number,
+            claims = claim_list(w.items),
+            script_nonce = escape(w.script_nonce),
+            status_json = json_string_for_script(w.status_url),
+            qr_json = json_string_for_script(w.qr_url),
+            changes_ms = w.link_changes_in.max(1) * 1000 + 250,
         ),
     )
 }
@@ -184,30 +209,51 @@ fn json_string_for_script(s: &str) -> String {
         .replace('>', "\\u003e")
 }
 
-/// The consent page: whose account approved, what the service will receive, with Allow and
-/// Decline.
-pub fn consent_page(
+/// The login page once the phone approved: whose account it was (masked), what the service
+/// will receive, and the way out if it is not the person at this browser.
+pub fn approved_page(
     client_name: &str,
-    claims: &[ClaimText],
     account: &str,
+    shared: &[ClaimItem],
     form_action: &str,
     csrf_token: &str,
 ) -> String {
     layout(
-        "Share your details?",
+        "Continue?",
         &format!(
-            "<main><h1>Share your details with {name}? <span class=\"zh\" lang=\"zh-Hant-HK\">向{name}提供您的資料？</span></h1>\
-             <p id=\"account\">Approved on the phone of <strong>{account}</strong>. Not you? Decline. \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">已由 {account} 的手機確認。如非本人，請按拒絕。</span></p>\
+            "<main><h1>Approved by <span id=\"account\">{account}</span> <span class=\"zh\" lang=\"zh-Hant-HK\">已由 {account} 批准</span></h1>\
+             <p>The eid account of <strong>{account}</strong> approved this login on its phone. \
+             If that is not you, choose <em>Not me</em>: {name} receives nothing.</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">{account} 的 eid 帳戶已在其手機上批准此登入。如非本人，請選「並非本人」：{name} 將不會取得任何資料。</p>\
              <p>{name} will receive: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 將會取得：</span></p><ul>{claims}</ul>\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-             <button type=\"submit\" name=\"decision\" value=\"allow\">Allow 同意</button>\
-             <button type=\"submit\" name=\"decision\" value=\"deny\">Decline 拒絕</button>\
+             <button type=\"submit\" name=\"action\" value=\"continue\">Continue to {name} 繼續</button>\
+             <button type=\"submit\" name=\"action\" value=\"not_me\">Not me 並非本人</button>\
              </form></main>",
             name = escape(client_name),
             account = escape(account),
-            claims = claim_list(claims),
+            claims = claim_list(shared),
+            action = escape(form_action),
+            csrf = escape(csrf_token),
+        ),
+    )
+}
+
+/// The login page once the time to approve passed: a new code, or back to the service.
+pub fn expired_page(client_name: &str, form_action: &str, csrf_token: &str) -> String {
+    layout(
+        "The code expired",
+        &format!(
+            "<main><h1>The code expired <span class=\"zh\" lang=\"zh-Hant-HK\">二維碼已過期</span></h1>\
+             <p>The login was not approved in time. Show a new code to try again, or go back to {name}.</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">登入未有在時限內獲批准。請顯示新的二維碼再試，或返回{name}。</p>\
+             <form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+             <button type=\"submit\" name=\"action\" value=\"renew\">Show a new code 顯示新的二維碼</button>\
+             <button type=\"submit\" name=\"action\" value=\"cancel\">Back to {name} 返回</button>\
+             </form></main>",
+            name = escape(client_name),
             action = escape(form_action),
             csrf = escape(csrf_token),
         ),
@@ -244,21 +290,29 @@ mod tests {
     }
 
     #[test]
-    fn the_waiting_page_links_the_approval_url_for_scripts_and_screen_readers() {
-        let page = waiting_page(
-            "Dept <x>",
-            &[ClaimText {
-                scope: "openid",
-                en: "An id",
-                zh_hant: "識別碼",
-            }],
-            "http://localhost/a?b=1&c",
-            "<svg/>",
-            "/s",
-            "n1",
-        );
+    fn the_waiting_page_shows_the_number_and_links_the_current_code() {
+        let items = [ClaimItem {
+            claim: "sub",
+            scope: "openid",
+            en: "An id",
+            zh_hant: "識別碼",
+            essential: true,
+        }];
+        let page = waiting_page(&Waiting {
+            client_name: "Dept <x>",
+            items: &items,
+            approval_link: "http://localhost/a?b=1&c",
+            qr_svg: "<svg/>",
+            number: 42,
+            link_changes_in: 7,
+            status_url: "/s",
+            qr_url: "/q",
+            script_nonce: "n1",
+        });
         assert!(page.contains("id=\"approve-url\" href=\"http://localhost/a?b=1&amp;c\""));
         assert!(page.contains("Dept &lt;x&gt;"));
+        assert!(page.contains("<strong id=\"number\">42</strong>"));
         assert!(page.contains("nonce=\"n1\""));
+        assert!(page.contains("setTimeout(refresh,7250)"));
     }
 }

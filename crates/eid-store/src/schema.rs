@@ -76,8 +76,7 @@ diesel::table! {
         nonce -> Nullable<Text>,
         code_challenge -> Text,
         browser_hash -> Binary,
-        csrf_token -> Text,
-        approval_state -> Nullable<Binary>,
+        context -> Nullable<Binary>,
         required_level -> Nullable<Text>,
         status -> Text,
         citizen_id -> Nullable<Text>,
@@ -90,6 +89,8 @@ diesel::table! {
         code_expires_at -> Nullable<BigInt>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        prompt -> Nullable<Text>,
+        granted -> Nullable<Text>,
     }
 }
 
@@ -101,6 +102,7 @@ diesel::table! {
         citizen_id -> Text,
         scope -> Text,
         expires_at -> BigInt,
+        claims -> Text,
     }
 }
 
@@ -108,7 +110,7 @@ diesel::table! {
     consents (citizen_id, client_id) {
         citizen_id -> Text,
         client_id -> Text,
-        scope -> Text,
+        claims -> Text,
         granted_at -> BigInt,
     }
 }

@@ -1,9 +1,11 @@
 //! Load tool: complete logins per second against the real server on loopback.
 //!
-//! Each login is the whole journey a citizen makes: `/authorize`, the login page, the phone
-//! fetching and approving the request (a WebAuthn assertion), the browser continuing to the
-//! client's redirect, the code exchange at `/token` and a `/userinfo` call. The first login of
-//! each citizen also passes the consent page; the measured logins do not (consent remembered).
+//! Each login is the whole journey a citizen makes: `/authorize`, the login page (QR code and
+//! number), the phone reading the request with its account session and answering it (the
+//! number and the claims shared, signed in a WebAuthn assertion), the browser's page showing
+//! whose account approved, the browser continuing to the client's redirect, the code exchange
+//! at `/token` and a `/userinfo` call. The first login of each citizen remembers the choice; the
+//! measured logins confirm it.
 //! Each citizen is a sandbox registry's test resident, proven remotely before measuring.
 //!
 //! ```sh
@@ -90,23 +92,28 @@ async fn login(
     let r = browser.get(authorize).send().await?;
     let login_url = server.url(&location(&r)?);
     let page = browser.get(&login_url).send().await?.text().await?;
-    let approval = between(&page, "id=\"approve-url\" href=\"", "\"")
+    let link = between(&page, "id=\"approve-url\" href=\"", "\"")
         .ok_or_else(|| anyhow!("no approval link"))?
+        .replace("&amp;", "&");
+    let number: u8 = between(&page, "<strong id=\"number\">", "</strong>")
+        .ok_or_else(|| anyhow!("no number"))?
+        .parse()?;
+    let request = wallet.fetch_approval(&link).await?;
+    let decision = if request.ask_consent {
+        eid_wallet::approve_all(&request, number, true)
+    } else {
+        eid_wallet::approve_as_before(&request, number)
+    };
+    wallet.answer(&request, &link, &decision).await?;
+    let html = browser.get(&login_url).send().await?.text().await?;
+    let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
+        .ok_or_else(|| anyhow!("the page does not show whose account approved"))?
         .to_owned();
-    let request = wallet.fetch_approval(&approval).await?;
-    wallet.approve(&request, &approval).await?;
-    let mut r = browser.get(&login_url).send().await?;
-    if r.status() == 200 {
-        let html = r.text().await?;
-        let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
-            .ok_or_else(|| anyhow!("no consent form"))?
-            .to_owned();
-        r = browser
-            .post(format!("{login_url}/consent"))
-            .form(&[("csrf_token", csrf.as_str()), ("decision", "allow")])
-            .send()
-            .await?;
-    }
+    let r = browser
+        .post(&login_url)
+        .form(&[("csrf_token", csrf.as_str()), ("action", "continue")])
+        .send()
+        .await?;
     let callback = Url::parse(&location(&r)?)?;
     let code = callback
         .query_pairs()
@@ -152,6 +159,13 @@ async fn main() -> anyhow::Result<()> {
     let mut limits = eid_core::limits::Limits::default();
     limits.applications_per_address = eid_core::limits::RateLimit::new(1_000_000, 3_600);
     limits.proofing_per_address = eid_core::limits::RateLimit::new(1_000_000, 3_600);
+    let many = eid_core::limits::RateLimit::new(1_000_000, 60);
+    limits.authorize_per_address = many;
+    limits.authorize_per_client = many;
+    limits.login_pages_per_address = many;
+    limits.approvals_per_address = many;
+    limits.approvals_per_account = many;
+    limits.sessions_per_address = many;
     let options = TestOptions {
         registry_in_process: true,
         residents: args.concurrency,

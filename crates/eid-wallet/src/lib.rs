@@ -11,8 +11,11 @@
 //!   template of a live capture, signed inside an assertion whose challenge commits to them;
 //!   on a match the device is bound to the account. Or the citizen shows the reference at a
 //!   registration counter, and [`Wallet::status`] learns the outcome.
-//! - [`Wallet::fetch_approval`] / [`Wallet::approve`]: show what a login request asks for, then
-//!   answer it with a WebAuthn assertion over the request's own challenge.
+//! - [`Wallet::fetch_approval`] / [`Wallet::answer`]: show a login request (the service, where
+//!   it was started, every requested item with the citizen's own value, three numbers), then
+//!   answer it (approve with the number the login page shows and the items chosen, decline, or
+//!   "not me"), the decision signed inside a WebAuthn assertion.
+//! - [`Wallet::consents`], [`Wallet::withdraw_consent`]: what the citizen shares with whom.
 //! - [`Wallet::devices`], [`Wallet::history`], [`Wallet::remove_device`],
 //!   [`Wallet::create_device_link`], [`Wallet::link`], [`Wallet::request_upgrade`]: manage the
 //!   account.
@@ -20,9 +23,12 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), eid_wallet::WalletError> {
 //! let mut wallet = eid_wallet::Wallet::open("wallet.json")?;
-//! let request = wallet.fetch_approval("http://localhost:8080/api/v1/approvals/abc").await?;
-//! println!("{} asks for {:?}", request.service.name, request.scopes);
-//! wallet.approve(&request, "http://localhost:8080/api/v1/approvals/abc").await?;
+//! let link = "http://localhost:8080/api/v1/approvals/abc?t=xyz";
+//! let request = wallet.fetch_approval(link).await?;
+//! println!("{} asks for {} items", request.service.name, request.items.len());
+//! // The citizen picked 42, the number the login page shows, and shares everything offered.
+//! let decision = eid_wallet::approve_all(&request, 42, true);
+//! wallet.answer(&request, link, &decision).await?;
 //! # Ok(()) }
 //! ```
 
@@ -33,11 +39,12 @@ use std::path::{Path, PathBuf};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use eid_proto::api::{
-    AccountHistory, AccountInfo, ApplicationCreated, ApplicationState, ApprovalRequest,
-    ApprovalResult, AssertionFinish, CreationChallengeResponse, Device, DeviceBound, DeviceLink,
-    DeviceLinkRedeem, DeviceList, EnrolmentRequest, ProofingChallenge, ProofingEvidence,
-    ProofingResult, ProofingSubmission, PublicKeyCredential, RegistrationChallenge,
-    RegistrationFinish, RequestChallengeResponse, SessionChallenge, SessionToken, UpgradeRequest,
+    AccountHistory, AccountInfo, ApplicationCreated, ApplicationState, ApprovalDecision,
+    ApprovalRequest, ApprovalResult, ApprovalSubmission, AssertionFinish, ConsentList,
+    CreationChallengeResponse, Device, DeviceBound, DeviceLink, DeviceLinkRedeem, DeviceList,
+    EnrolmentRequest, ProofingChallenge, ProofingEvidence, ProofingResult, ProofingSubmission,
+    PublicKeyCredential, RegistrationChallenge, RegistrationFinish, RequestChallengeResponse,
+    SessionChallenge, SessionToken, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 use serde::{Deserialize, Serialize};
@@ -101,6 +108,17 @@ pub struct WalletFile {
     /// The application this device was registered with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<StoredApplication>,
+    /// The account session last opened (reused until it expires).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<CachedSession>,
+}
+
+/// A wallet session token and when it stops working.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CachedSession {
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// An application the wallet made, with what it proves with.
@@ -118,6 +136,76 @@ pub struct StoredApplication {
 
 /// The label of the committed challenge a proofing assertion signs (as in `eid-core`).
 const PROOFING_LABEL: &str = "eid-proofing";
+
+/// The label of the committed challenge an approval signs (as in `eid-core`).
+const APPROVAL_LABEL: &str = "eid-approval";
+
+/// Approves `request` with `number`, sharing every item offered.
+pub fn approve_all(request: &ApprovalRequest, number: u8, remember: bool) -> ApprovalDecision {
+    approve_with(
+        request,
+        number,
+        request.items.iter().map(|i| i.claim.clone()).collect(),
+        remember,
+    )
+}
+
+/// Approves `request` with `number`, sharing the essential items and `claims`.
+pub fn approve_with(
+    request: &ApprovalRequest,
+    number: u8,
+    claims: Vec<String>,
+    remember: bool,
+) -> ApprovalDecision {
+    let mut shared: Vec<String> = request
+        .items
+        .iter()
+        .filter(|i| i.essential)
+        .map(|i| i.claim.clone())
+        .collect();
+    for claim in claims {
+        if !shared.contains(&claim) {
+            shared.push(claim);
+        }
+    }
+    ApprovalDecision {
+        request_id: request.request_id.clone(),
+        answer: "approve".into(),
+        number: Some(number),
+        claims: shared,
+        remember,
+    }
+}
+
+/// Approves with what the citizen already shares with the service (the essential items and
+/// the remembered ones).
+pub fn approve_as_before(request: &ApprovalRequest, number: u8) -> ApprovalDecision {
+    let remembered = request
+        .items
+        .iter()
+        .filter(|i| i.remembered)
+        .map(|i| i.claim.clone())
+        .collect();
+    approve_with(request, number, remembered, false)
+}
+
+/// Declines `request` (`answer` `decline`) or says the citizen did not start it (`not_me`).
+pub fn refuse(request: &ApprovalRequest, not_me: bool) -> ApprovalDecision {
+    ApprovalDecision {
+        request_id: request.request_id.clone(),
+        answer: if not_me { "not_me" } else { "decline" }.into(),
+        number: None,
+        claims: Vec::new(),
+        remember: false,
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// `SHA-256(label || 0 || nonce || SHA-256(data))`: the challenge that commits to `data`.
 pub fn committed_challenge(label: &str, nonce: &[u8], data: &[u8]) -> [u8; 32] {
@@ -472,73 +560,170 @@ impl Wallet {
         Ok(Some(file))
     }
 
-    /// Reads a login request from its approval URL (the QR code's payload). A link to another
-    /// server than the wallet's is refused before anything is fetched from it.
-    pub async fn fetch_approval(&self, approval_url: &str) -> Result<ApprovalRequest, WalletError> {
-        let url = Url::parse(approval_url)
-            .map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
+    /// Checks that an approval link (the QR code's payload) belongs to this wallet's server,
+    /// before anything is fetched from it.
+    fn approval_url(&self, link: &str) -> Result<Url, WalletError> {
+        let url =
+            Url::parse(link).map_err(|e| WalletError::Protocol(format!("approval link: {e}")))?;
         if !url.path().starts_with("/api/v1/approvals/") {
             return Err(WalletError::Protocol(
                 "this is not an eid approval link".into(),
             ));
         }
-        if let Some(server) = &self.file.server {
-            if origin_of(&url) != *server {
-                return Err(WalletError::Protocol(format!(
-                    "this wallet belongs to {server}, not {}",
-                    origin_of(&url)
-                )));
-            }
+        let server = self
+            .file
+            .server
+            .as_deref()
+            .ok_or(WalletError::NotEnrolled)?;
+        if origin_of(&url) != server {
+            return Err(WalletError::Protocol(format!(
+                "this wallet belongs to {server}, not {}",
+                origin_of(&url)
+            )));
         }
+        Ok(url)
+    }
+
+    /// Reads a login request from its approval link (the QR code's payload), with the account
+    /// session so that the items carry the citizen's own values. A link to another server
+    /// than the wallet's is refused before anything is fetched from it.
+    pub async fn fetch_approval(&mut self, link: &str) -> Result<ApprovalRequest, WalletError> {
+        let url = self.approval_url(link)?;
+        let session = self.session().await?;
+        let response = self
+            .http
+            .get(url.clone())
+            .bearer_auth(&session.access_token)
+            .send()
+            .await?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+            // The session ended (its device was removed, say): once more with a new one.
+            self.file.session = None;
+            let session = self.session().await?;
+            return decode(
+                self.http
+                    .get(url)
+                    .bearer_auth(&session.access_token)
+                    .send()
+                    .await?,
+            )
+            .await;
+        }
+        decode(response).await
+    }
+
+    /// Reads a login request without the account session, as any phone may: the items carry
+    /// no values. (A device that cannot open a session, being unproven or removed, still gets
+    /// to answer, and is refused then.)
+    pub async fn fetch_approval_anonymously(
+        &self,
+        link: &str,
+    ) -> Result<ApprovalRequest, WalletError> {
+        let url = self.approval_url(link)?;
         decode(self.http.get(url).send().await?).await
     }
 
-    /// Approves a login request: signs its challenge and sends the assertion to `approval_url`.
-    pub async fn approve(
+    /// Answers a login request: the decision's bytes signed inside an assertion over the
+    /// challenge that commits to them, sent to the approval link's request.
+    pub async fn answer(
         &mut self,
         request: &ApprovalRequest,
-        approval_url: &str,
-    ) -> Result<(), WalletError> {
-        let url = Url::parse(approval_url)
-            .map_err(|e| WalletError::Protocol(format!("approval URL: {e}")))?;
-        if let Some(server) = &self.file.server {
-            if origin_of(&url) != *server {
-                return Err(WalletError::Protocol(format!(
-                    "this wallet belongs to {server}, not {}",
-                    origin_of(&url)
-                )));
-            }
-        }
-        let credential = self.sign(&request.options, &url)?;
-        self.post_assertion(approval_url, credential).await
+        link: &str,
+        decision: &ApprovalDecision,
+    ) -> Result<ApprovalResult, WalletError> {
+        let mut url = self.approval_url(link)?;
+        url.set_query(None);
+        let submission = self.sign_decision(request, decision, &url)?;
+        self.post_answer(url.as_str(), &submission.decision, submission.credential)
+            .await
     }
 
-    /// Sends an assertion to an approval URL (tests use it to replay one).
-    pub async fn post_assertion(
+    /// Signs a decision on a request for the server at `origin_url`: the submission to send.
+    pub fn sign_decision(
+        &mut self,
+        request: &ApprovalRequest,
+        decision: &ApprovalDecision,
+        origin_url: &Url,
+    ) -> Result<ApprovalSubmission, WalletError> {
+        let bytes = serde_json::to_vec(decision)
+            .map_err(|e| WalletError::Protocol(format!("encoding the decision: {e}")))?;
+        let mut options = request.options.clone();
+        let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        options.public_key.challenge = committed_challenge(APPROVAL_LABEL, &nonce, &bytes).to_vec();
+        let credential = self.sign(&options, origin_url)?;
+        Ok(ApprovalSubmission {
+            decision: b64url(&bytes),
+            credential,
+        })
+    }
+
+    /// Sends a signed answer to a request (tests use it to replay one).
+    pub async fn post_answer(
         &self,
-        approval_url: &str,
+        url: &str,
+        decision: &str,
         credential: PublicKeyCredential,
-    ) -> Result<(), WalletError> {
-        let result: ApprovalResult = decode(
+    ) -> Result<ApprovalResult, WalletError> {
+        decode(
             self.http
-                .post(approval_url)
-                .json(&AssertionFinish { credential })
+                .post(url)
+                .json(&ApprovalSubmission {
+                    decision: decision.to_owned(),
+                    credential,
+                })
                 .send()
                 .await?,
         )
-        .await?;
-        if result.status == "approved" {
-            Ok(())
-        } else {
-            Err(WalletError::Protocol(format!(
-                "unexpected status {}",
-                result.status
-            )))
-        }
+        .await
     }
 
-    /// Proves possession of this device and gets a session for account management.
+    /// What the citizen shares with which service.
+    pub async fn consents(&mut self) -> Result<ConsentList, WalletError> {
+        self.authed(reqwest::Method::GET, "/api/v1/consents", None)
+            .await
+    }
+
+    /// Withdraws what the citizen shares with a service: the next login asks again, and the
+    /// service's access tokens stop working.
+    pub async fn withdraw_consent(&mut self, client_id: &str) -> Result<(), WalletError> {
+        let path = format!(
+            "/api/v1/consents/{}",
+            url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
+        );
+        self.authed::<()>(reqwest::Method::DELETE, &path, None)
+            .await
+    }
+
+    /// A session for the account API: the cached one while it has a minute left, else a new
+    /// one (an assertion of this device), cached.
     pub async fn session(&mut self) -> Result<SessionToken, WalletError> {
+        if let (Some(cached), Some(citizen_id), Some(device_id)) = (
+            &self.file.session,
+            &self.file.citizen_id,
+            &self.file.device_id,
+        ) {
+            let left = cached.expires_at - unix_now();
+            if left > 60 {
+                return Ok(SessionToken {
+                    access_token: cached.token.clone(),
+                    token_type: "Bearer".into(),
+                    expires_in: left.unsigned_abs(),
+                    citizen_id: citizen_id.clone(),
+                    device_id: device_id.clone(),
+                });
+            }
+        }
+        let session = self.new_session().await?;
+        self.file.session = Some(CachedSession {
+            token: session.access_token.clone(),
+            expires_at: unix_now() + i64::try_from(session.expires_in).unwrap_or(0),
+        });
+        self.save()?;
+        Ok(session)
+    }
+
+    /// Proves possession of this device and gets a new session for account management.
+    pub async fn new_session(&mut self) -> Result<SessionToken, WalletError> {
         let server = self.server()?;
         let challenge: SessionChallenge = decode(
             self.http
@@ -570,15 +755,25 @@ impl Wallet {
         body: Option<serde_json::Value>,
     ) -> Result<T, WalletError> {
         let server = self.server()?;
-        let session = self.session().await?;
-        let mut request = self
-            .http
-            .request(method, self.api(&server, path)?)
-            .bearer_auth(&session.access_token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
+        let mut retried = false;
+        let response = loop {
+            let session = self.session().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), self.api(&server, path)?)
+                .bearer_auth(&session.access_token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let response = request.send().await?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED && !retried {
+                // The cached session ended: once more with a new one.
+                self.file.session = None;
+                retried = true;
+                continue;
+            }
+            break response;
+        };
         if response.status() == reqwest::StatusCode::NO_CONTENT {
             return serde_json::from_value(serde_json::Value::Null)
                 .map_err(|e| WalletError::Protocol(e.to_string()));

@@ -5,7 +5,8 @@
 //!     --hkid "A123456(3)" --date-of-birth 1990-01-01 --gender M [--chinese-name 陳大文] [--email ..] [--phone ..]
 //! eid-wallet --store wallet.json prove --face-template captures/A1234563.json
 //! eid-wallet --store wallet.json status
-//! eid-wallet --store wallet.json approve http://localhost:8080/api/v1/approvals/...
+//! eid-wallet --store wallet.json approve 'http://localhost:8080/api/v1/approvals/...?t=...' [--number 42] [--share all|none|name,birthdate] [--remember] [--not-me | --decline]
+//! eid-wallet --store wallet.json consents [list | withdraw CLIENT_ID]
 //! eid-wallet --store wallet.json devices [list | remove DEVICE_ID | link | join --server URL CODE]
 //! eid-wallet --store wallet.json upgrade --name .. --hkid .. --date-of-birth .. --gender .. [--address ..]
 //! ```
@@ -14,8 +15,8 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use eid_proto::api::{EnrolmentRequest, ProofingEvidence, UpgradeRequest};
-use eid_wallet::{Wallet, WalletError};
+use eid_proto::api::{ApprovalRequest, EnrolmentRequest, ProofingEvidence, UpgradeRequest};
+use eid_wallet::{approve_as_before, approve_with, refuse, Wallet, WalletError};
 use url::Url;
 
 #[derive(Parser)]
@@ -91,18 +92,47 @@ enum Command {
         #[arg(long)]
         address: Option<String>,
     },
-    /// Approve a login request (the URL from the login page's QR code).
+    /// Answer a login request (the link in the login page's QR code): shows the service,
+    /// where the login was started and what it asks for with your values, then asks for the
+    /// number the login page shows and what to share.
     Approve {
         url: String,
-        /// Approve without asking.
-        #[arg(long, short)]
-        yes: bool,
+        /// The number the login page shows (asked for when not given).
+        #[arg(long)]
+        number: Option<u8>,
+        /// What to share besides the essential items: `all`, `none`, or claims separated by
+        /// commas (`name,birthdate`). Asked item by item when not given and the service needs
+        /// a new choice; otherwise what you shared before.
+        #[arg(long)]
+        share: Option<String>,
+        /// Remember the choice for this service.
+        #[arg(long)]
+        remember: bool,
+        /// You did not start this login: stop it and record it.
+        #[arg(long, conflicts_with_all = ["decline", "number", "share"])]
+        not_me: bool,
+        /// Do not log in (nothing is shared).
+        #[arg(long, conflicts_with_all = ["number", "share"])]
+        decline: bool,
+    },
+    /// What you share with which service; withdraw a consent.
+    Consents {
+        #[command(subcommand)]
+        action: Option<ConsentsAction>,
     },
     /// List or manage the account's devices.
     Devices {
         #[command(subcommand)]
         action: Option<DevicesAction>,
     },
+}
+
+#[derive(Subcommand)]
+enum ConsentsAction {
+    /// List what you share with which service (the default).
+    List,
+    /// Stop sharing with a service: its next login asks again, and its access tokens stop.
+    Withdraw { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -123,11 +153,79 @@ enum DevicesAction {
     },
 }
 
-fn confirm() -> bool {
-    print!("Approve? [y/N] ");
+/// Asks a question on the terminal; the trimmed answer.
+fn ask(question: &str) -> String {
+    print!("{question} ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).is_ok() && matches!(line.trim(), "y" | "Y" | "yes")
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim().to_owned()
+}
+
+fn yes(answer: &str) -> bool {
+    matches!(answer, "y" | "Y" | "yes")
+}
+
+/// Shows a login request as the phone would, before the citizen decides.
+fn show_request(request: &ApprovalRequest) {
+    println!(
+        "{} wants you to log in (its answer goes to {}).",
+        printable(&request.service.name),
+        printable(&request.service.redirect_host)
+    );
+    let c = &request.context;
+    let browser = match (&c.browser, &c.os) {
+        (Some(b), Some(o)) => format!("{} on {}", printable(b), printable(o)),
+        (Some(b), None) => printable(b),
+        (None, Some(o)) => format!("a browser on {}", printable(o)),
+        (None, None) => "an unknown browser".into(),
+    };
+    println!(
+        "Started {} in {browser}{}.",
+        when(c.requested_at),
+        c.address
+            .as_deref()
+            .map(|a| format!(", from {}", printable(a)))
+            .unwrap_or_default()
+    );
+    println!(
+        "If you did not start it just now, answer `n`: someone may be trying to log in as you."
+    );
+    if let Some(account) = &request.account {
+        println!("Your account: {}", printable(account));
+    }
+    println!("It asks for:");
+    for item in &request.items {
+        let value = item
+            .value
+            .as_deref()
+            .map(|v| format!(": {}", printable(v)))
+            .unwrap_or_default();
+        let note = if item.essential {
+            " (always shared)"
+        } else if item.remembered {
+            " (you share this with it)"
+        } else {
+            ""
+        };
+        println!("  - {} / {}{value}{note}", item.en, item.zh_hant);
+    }
+    if let Some(level) = &request.required_level {
+        println!("It requires an account proven at level {level}.");
+    }
+}
+
+/// The claims to share from `--share`.
+fn parse_share(share: &str, request: &ApprovalRequest) -> Vec<String> {
+    match share {
+        "all" => request.items.iter().map(|i| i.claim.clone()).collect(),
+        "none" => Vec::new(),
+        list => list
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect(),
+    }
 }
 
 /// Characters that could rewrite the terminal (escapes, bidi overrides) are shown as `?`.
@@ -288,44 +386,121 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 created.expires_in / 86_400
             );
         }
-        Command::Approve { url, yes } => {
+        Command::Approve {
+            url,
+            number,
+            share,
+            remember,
+            not_me,
+            decline,
+        } => {
             let request = wallet.fetch_approval(&url).await?;
-            println!(
-                "{} ({}) asks to log you in and receive:",
-                printable(&request.service.name),
-                request.service.client_id
-            );
-            for claim in &request.claims {
-                println!("  - {} / {}", claim.en, claim.zh_hant);
-            }
-            if let Some(level) = &request.required_level {
-                println!("It requires an account proven at level {level}.");
-            }
+            show_request(&request);
             let interactive = std::io::stdin().is_terminal();
-            let approved = yes || (interactive && confirm());
-            if !approved {
-                println!(
-                    "Not approved{}.",
-                    if interactive {
-                        ""
-                    } else {
-                        " (pass --yes to approve non-interactively)"
-                    }
-                );
+            if not_me || decline {
+                let result = wallet
+                    .answer(&request, &url, &refuse(&request, not_me))
+                    .await?;
+                println!("Stopped ({}). Nothing was shared.", result.status);
                 return Ok(());
             }
-            wallet.approve(&request, &url).await?;
-            println!("Approved. The browser continues on its own.");
+            let numbers = request
+                .numbers
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join("  ");
+            let number = match number {
+                Some(n) => n,
+                None if interactive => {
+                    let answer = ask(&format!(
+                        "Which number does the login page show? {numbers}  (n: I did not start this)"
+                    ));
+                    match answer.parse::<u8>() {
+                        Ok(n) => n,
+                        Err(_) => {
+                            let result = wallet
+                                .answer(&request, &url, &refuse(&request, true))
+                                .await?;
+                            println!(
+                                "Stopped ({}) and recorded. Nothing was shared.",
+                                result.status
+                            );
+                            return Ok(());
+                        }
+                    }
+                }
+                None => {
+                    return Err(WalletError::Protocol(format!(
+                        "pass --number with the number the login page shows (one of {numbers})"
+                    )))
+                }
+            };
+            let decision = match share.as_deref() {
+                Some(share) => {
+                    approve_with(&request, number, parse_share(share, &request), remember)
+                }
+                None if !request.ask_consent => approve_as_before(&request, number),
+                None if interactive => {
+                    let mut chosen = Vec::new();
+                    for item in request.items.iter().filter(|i| !i.essential) {
+                        if yes(&ask(&format!("Share {}? [y/N]", item.en))) {
+                            chosen.push(item.claim.clone());
+                        }
+                    }
+                    let remember =
+                        remember || yes(&ask("Remember this choice for this service? [y/N]"));
+                    approve_with(&request, number, chosen, remember)
+                }
+                None => approve_with(&request, number, Vec::new(), remember),
+            };
+            let result = wallet.answer(&request, &url, &decision).await?;
+            println!(
+                "{}. Shared: {}. The browser shows your masked name; continue there.",
+                if result.status == "approved" {
+                    "Approved"
+                } else {
+                    result.status.as_str()
+                },
+                decision.claims.join(", ")
+            );
         }
+        Command::Consents { action } => match action.unwrap_or(ConsentsAction::List) {
+            ConsentsAction::List => {
+                let list = wallet.consents().await?;
+                if list.consents.is_empty() {
+                    println!("You share nothing with any service beyond a login.");
+                }
+                for c in list.consents {
+                    println!(
+                        "{}\t{}\t{}\tsince {}",
+                        c.client_id,
+                        printable(c.service.as_deref().unwrap_or("(removed service)")),
+                        c.claims.join(", "),
+                        when(c.granted_at)
+                    );
+                }
+            }
+            ConsentsAction::Withdraw { client_id } => {
+                wallet.withdraw_consent(&client_id).await?;
+                println!("Withdrawn: {client_id} gets nothing more without asking you again.");
+            }
+        },
         Command::Devices { action } => match action.unwrap_or(DevicesAction::List) {
             DevicesAction::List => {
                 let this = wallet.device_id().map(str::to_owned);
                 for d in wallet.devices().await? {
-                    let mark = if Some(&d.device_id) == this.as_ref() {
-                        " (this device)"
+                    let mut mark = if Some(&d.device_id) == this.as_ref() {
+                        " (this device)".to_owned()
                     } else {
-                        ""
+                        String::new()
                     };
+                    if let Some(at) = d.suspended_at {
+                        mark.push_str(&format!(
+                            " SUSPENDED since {} (its key may have been copied)",
+                            when(at)
+                        ));
+                    }
                     println!(
                         "{}\t{}\tjoined by {} {}{}",
                         d.device_id,
@@ -347,7 +522,12 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                         (None, "citizen") => String::new(),
                         (None, actor) => format!(" by {actor}"),
                     };
-                    println!("{}\t{}{device}{by}", when(e.at), e.action);
+                    let service = e
+                        .client_id
+                        .as_deref()
+                        .map(|c| format!(" service {c}"))
+                        .unwrap_or_default();
+                    println!("{}\t{}{device}{service}{by}", when(e.at), e.action);
                 }
             }
             DevicesAction::Remove { device_id } => {

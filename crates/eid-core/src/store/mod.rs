@@ -63,8 +63,15 @@ pub trait Store:
     + Send
     + Sync
 {
-    /// Deletes what expired: login requests (those that issued a code are kept a day, so that
-    /// a replayed code is still recognised), ceremonies, tokens, sessions, applications and
-    /// rate-limit windows. Returns how many rows went.
-    fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
+    /// Deletes what expired: login requests past their approval deadline, and approved ones
+    /// `complete_within` seconds after (those that issued a code are kept `keep_issued` seconds
+    /// past the code's expiry, as long as tokens issued from it may live, so that a replayed
+    /// code is still recognised), ceremonies, tokens, sessions, applications and rate-limit
+    /// windows. Returns how many rows went.
+    fn purge_expired(
+        &self,
+        now: i64,
+        complete_within: i64,
+        keep_issued: i64,
+    ) -> Result<usize, StoreError>;
 }

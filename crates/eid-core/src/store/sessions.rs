@@ -23,6 +23,8 @@ pub struct OfficerSessionRecord {
 /// Short sessions of wallets and officers.
 pub trait SessionStore {
     fn insert_wallet_session(&self, session: &WalletSessionRecord) -> Result<(), StoreError>;
+    /// A wallet session, provided its device is still bound and not suspended and its account
+    /// active (expiry is the caller's to check).
     fn wallet_session(&self, token_hash: &[u8]) -> Result<Option<WalletSessionRecord>, StoreError>;
 
     fn insert_officer_session(&self, session: &OfficerSessionRecord) -> Result<(), StoreError>;

@@ -187,7 +187,7 @@ impl AccountStore for Database {
             AccountChange::Create(c) => c.level,
             AccountChange::Update { level, .. } => Some(*level),
         };
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), TxError<StoreError>, _>(|c| {
             // Write first: the application must still be open, and this claims it.
             let n = diesel::update(
@@ -286,7 +286,7 @@ impl AccountStore for Database {
         event: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
                 citizens::table
@@ -308,7 +308,7 @@ impl AccountStore for Database {
     }
 
     fn close_account(&self, citizen_id: &str, event: &AuditRecord) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
                 citizens::table
@@ -343,7 +343,7 @@ impl AccountStore for Database {
     }
 
     fn insert_device(&self, device: &DeviceRecord, event: &AuditRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), TxError<StoreError>, _>(|c| {
             // Write first, then check the account can still take a device.
             diesel::insert_into(devices::table)
@@ -422,7 +422,7 @@ impl AccountStore for Database {
             devices::passkey.eq(passkey),
             devices::last_used_at.eq(Some(now)),
         ))
-        .execute(&mut *self.conn()?)
+        .execute(&mut *self.writer()?)
         .map_err(backend)?;
         Ok(n == 1)
     }
@@ -433,7 +433,7 @@ impl AccountStore for Database {
         now: i64,
         event: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
                 devices::table
@@ -461,7 +461,7 @@ impl AccountStore for Database {
     ) -> Result<DeleteDevice, StoreError> {
         /// Rolls the transaction back when the device was the last one.
         struct Last;
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         // Write first: the transaction takes the write lock with its first statement, so that
         // SQLite never has to upgrade a read lock (which fails at once under contention).
         let result = conn.transaction::<DeleteDevice, TxError<Last>, _>(|c| {

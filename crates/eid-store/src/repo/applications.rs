@@ -86,7 +86,7 @@ impl ApplicationStore for Database {
         application: &ApplicationRecord,
         event: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), TxError<StoreError>, _>(|c| {
             diesel::insert_into(applications::table)
                 .values(ApplicationRow::from(application))
@@ -130,7 +130,7 @@ impl ApplicationStore for Database {
         reason: &str,
         event: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
                 applications::table

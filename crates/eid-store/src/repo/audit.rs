@@ -75,7 +75,7 @@ pub(crate) fn insert_events(c: &mut AnyConnection, events: &[AuditRecord]) -> Qu
 
 impl AuditStore for Database {
     fn record_events(&self, events: &[AuditRecord]) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), diesel::result::Error, _>(|c| insert_events(c, events))
             .map_err(backend)
     }

@@ -44,7 +44,7 @@ impl CeremonyStore for Database {
     fn insert_ceremony(&self, ceremony: &CeremonyRecord) -> Result<(), StoreError> {
         diesel::insert_into(ceremonies::table)
             .values(CeremonyRow::from(ceremony))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
     }
@@ -54,7 +54,7 @@ impl CeremonyStore for Database {
         ceremony_id: &str,
         purpose: CeremonyPurpose,
     ) -> Result<Option<CeremonyRecord>, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         let target = ceremonies::table
             .filter(ceremonies::ceremony_id.eq(ceremony_id))
             .filter(ceremonies::purpose.eq(purpose.as_str()));

@@ -47,7 +47,7 @@ impl ClientStore for Database {
     fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         diesel::insert_into(clients::table)
             .values(ClientRow::from(client))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(|e| {
                 if is_unique_violation(&e, "client_id") {
                     StoreError::Duplicate("client_id")
@@ -76,7 +76,7 @@ impl ClientStore for Database {
     }
 
     fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             diesel::delete(access_tokens::table.filter(access_tokens::client_id.eq(client_id)))
                 .execute(c)?;

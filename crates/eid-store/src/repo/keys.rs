@@ -59,12 +59,12 @@ impl KeyStore for Database {
     ) -> Result<bool, StoreError> {
         /// Rolls back when another node's keys were already there.
         struct Existing;
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         // Write first (see `remove_device`), then check nobody else had written. On PostgreSQL
         // a concurrent transaction's rows are invisible until it commits, so nodes starting at
         // once take turns here under a transaction-scoped advisory lock.
         let result = conn.transaction::<bool, TxError<Existing>, _>(|c| {
-            if matches!(&**c, AnyConnection::Postgresql(_)) {
+            if matches!(&*c, AnyConnection::Postgresql(_)) {
                 c.batch_execute("SELECT pg_advisory_xact_lock(4245612)")?;
             }
             for key in keys {

@@ -6,7 +6,7 @@ use crate::{backend, is_unique_violation, Database};
 
 impl RateLimitStore for Database {
     fn hit(&self, bucket: &str, window_secs: i64, now: i64) -> Result<WindowCount, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         // Two tries: a concurrent first hit on a new bucket may insert it first (PostgreSQL
         // then reports a unique violation, and the second try counts into that row).
         for _ in 0..2 {

@@ -2,12 +2,13 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::{AccountStatus, Level};
 use eid_core::store::{
-    AccessTokenRecord, ApprovalRecord, AuthRequestRecord, ConsentRecord, IssueCode, LoginStore,
-    RequestStatus, StoreError,
+    AccessTokenRecord, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord, IssueCode,
+    LoginStore, RequestStatus, StoreError,
 };
 
-use crate::schema::{access_tokens, auth_requests, citizens, consents, devices};
-use crate::{backend, corrupt, Database};
+use super::audit::insert_events;
+use crate::schema::{access_tokens, auth_requests, citizen_profiles, citizens, consents, devices};
+use crate::{backend, corrupt, AnyConnection, Database};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = auth_requests)]
@@ -20,8 +21,7 @@ pub(crate) struct AuthRequestRow {
     pub nonce: Option<String>,
     pub code_challenge: String,
     pub browser_hash: Vec<u8>,
-    pub csrf_token: String,
-    pub approval_state: Option<Vec<u8>>,
+    pub context: Option<Vec<u8>>,
     pub required_level: Option<String>,
     pub status: String,
     pub citizen_id: Option<String>,
@@ -34,6 +34,8 @@ pub(crate) struct AuthRequestRow {
     pub code_expires_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    pub prompt: Option<String>,
+    pub granted: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -47,8 +49,7 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             nonce: r.nonce.clone(),
             code_challenge: r.code_challenge.clone(),
             browser_hash: r.browser_hash.clone(),
-            csrf_token: r.csrf_token.clone(),
-            approval_state: r.approval_state.clone(),
+            context: r.context.clone(),
             required_level: r.required_level.map(|l| l.as_str().to_owned()),
             status: r.status.as_str().to_owned(),
             citizen_id: r.citizen_id.clone(),
@@ -61,6 +62,8 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             code_expires_at: r.code_expires_at,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            prompt: r.prompt.clone(),
+            granted: r.granted.clone(),
         }
     }
 }
@@ -87,8 +90,7 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             nonce: r.nonce,
             code_challenge: r.code_challenge,
             browser_hash: r.browser_hash,
-            csrf_token: r.csrf_token,
-            approval_state: r.approval_state,
+            context: r.context,
             citizen_id: r.citizen_id,
             device_id: r.device_id,
             auth_time: r.auth_time,
@@ -98,6 +100,8 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             code_expires_at: r.code_expires_at,
             created_at: r.created_at,
             expires_at: r.expires_at,
+            prompt: r.prompt,
+            granted: r.granted,
         })
     }
 }
@@ -111,6 +115,7 @@ pub(crate) struct AccessTokenRow {
     pub citizen_id: String,
     pub scope: String,
     pub expires_at: i64,
+    pub claims: String,
 }
 
 impl From<&AccessTokenRecord> for AccessTokenRow {
@@ -122,6 +127,7 @@ impl From<&AccessTokenRecord> for AccessTokenRow {
             citizen_id: r.citizen_id.clone(),
             scope: r.scope.clone(),
             expires_at: r.expires_at,
+            claims: r.claims.clone(),
         }
     }
 }
@@ -135,24 +141,57 @@ impl From<AccessTokenRow> for AccessTokenRecord {
             citizen_id: r.citizen_id,
             scope: r.scope,
             expires_at: r.expires_at,
+            claims: r.claims,
         }
     }
 }
 
-#[derive(Debug, Queryable, Insertable)]
+#[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = consents)]
 pub(crate) struct ConsentRow {
     pub citizen_id: String,
     pub client_id: String,
-    pub scope: String,
+    pub claims: String,
     pub granted_at: i64,
+}
+
+impl From<ConsentRow> for ConsentRecord {
+    fn from(r: ConsentRow) -> Self {
+        Self {
+            citizen_id: r.citizen_id,
+            client_id: r.client_id,
+            claims: r.claims,
+            granted_at: r.granted_at,
+        }
+    }
+}
+
+/// Inserts or replaces a standing consent inside the caller's transaction.
+fn upsert_consent(c: &mut AnyConnection, consent: &ConsentRecord) -> QueryResult<()> {
+    let n = diesel::update(consents::table.find((&consent.citizen_id, &consent.client_id)))
+        .set((
+            consents::claims.eq(&consent.claims),
+            consents::granted_at.eq(consent.granted_at),
+        ))
+        .execute(c)?;
+    if n == 0 {
+        diesel::insert_into(consents::table)
+            .values(ConsentRow {
+                citizen_id: consent.citizen_id.clone(),
+                client_id: consent.client_id.clone(),
+                claims: consent.claims.clone(),
+                granted_at: consent.granted_at,
+            })
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 impl LoginStore for Database {
     fn insert_auth_request(&self, request: &AuthRequestRecord) -> Result<(), StoreError> {
         diesel::insert_into(auth_requests::table)
             .values(AuthRequestRow::from(request))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
     }
@@ -190,24 +229,41 @@ impl LoginStore for Database {
         &self,
         request_id: &str,
         approval: &ApprovalRecord,
+        now: i64,
+        consent: Option<(&ConsentRecord, &AuditRecord)>,
     ) -> Result<bool, StoreError> {
-        let n = diesel::update(
-            auth_requests::table
-                .filter(auth_requests::request_id.eq(request_id))
-                .filter(auth_requests::status.eq(RequestStatus::Pending.as_str())),
-        )
-        .set((
-            auth_requests::status.eq(RequestStatus::Approved.as_str()),
-            auth_requests::citizen_id.eq(Some(&approval.citizen_id)),
-            auth_requests::device_id.eq(Some(&approval.device_id)),
-            auth_requests::auth_time.eq(Some(approval.auth_time)),
-            auth_requests::acr.eq(Some(approval.acr.as_str())),
-            auth_requests::amr.eq(Some(&approval.amr)),
-            auth_requests::approval_state.eq(None::<Vec<u8>>),
-        ))
-        .execute(&mut *self.conn()?)
-        .map_err(backend)?;
-        Ok(n == 1)
+        let approve = |c: &mut AnyConnection| {
+            diesel::update(
+                auth_requests::table
+                    .filter(auth_requests::request_id.eq(request_id))
+                    .filter(auth_requests::status.eq(RequestStatus::Pending.as_str()))
+                    .filter(auth_requests::expires_at.gt(now)),
+            )
+            .set((
+                auth_requests::status.eq(RequestStatus::Approved.as_str()),
+                auth_requests::citizen_id.eq(Some(&approval.citizen_id)),
+                auth_requests::device_id.eq(Some(&approval.device_id)),
+                auth_requests::auth_time.eq(Some(approval.auth_time)),
+                auth_requests::acr.eq(Some(approval.acr.as_str())),
+                auth_requests::amr.eq(Some(&approval.amr)),
+                auth_requests::granted.eq(Some(&approval.granted)),
+                auth_requests::context.eq(&approval.context),
+            ))
+            .execute(c)
+        };
+        let mut conn = self.writer()?;
+        let Some((consent, event)) = consent else {
+            return approve(&mut conn).map(|n| n == 1).map_err(backend);
+        };
+        conn.transaction::<bool, DieselError, _>(|c| {
+            if approve(c)? != 1 {
+                return Ok(false);
+            }
+            upsert_consent(c, consent)?;
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
+        })
+        .map_err(backend)
     }
 
     fn deny_auth_request(
@@ -215,18 +271,48 @@ impl LoginStore for Database {
         request_id: &str,
         from: RequestStatus,
         error_code: &str,
+        event: Option<&AuditRecord>,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, DieselError, _>(|c| {
+            let n = diesel::update(
+                auth_requests::table
+                    .filter(auth_requests::request_id.eq(request_id))
+                    .filter(auth_requests::status.eq(from.as_str())),
+            )
+            .set((
+                auth_requests::status.eq(RequestStatus::Denied.as_str()),
+                auth_requests::error_code.eq(Some(error_code)),
+                auth_requests::context.eq(None::<Vec<u8>>),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            if let Some(event) = event {
+                insert_events(c, std::slice::from_ref(event))?;
+            }
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+
+    fn renew_auth_request(
+        &self,
+        request_id: &str,
+        expires_at: i64,
+        now: i64,
+        created_after: i64,
     ) -> Result<bool, StoreError> {
         let n = diesel::update(
             auth_requests::table
                 .filter(auth_requests::request_id.eq(request_id))
-                .filter(auth_requests::status.eq(from.as_str())),
+                .filter(auth_requests::status.eq(RequestStatus::Pending.as_str()))
+                .filter(auth_requests::expires_at.le(now))
+                .filter(auth_requests::created_at.gt(created_after)),
         )
-        .set((
-            auth_requests::status.eq(RequestStatus::Denied.as_str()),
-            auth_requests::error_code.eq(Some(error_code)),
-            auth_requests::approval_state.eq(None::<Vec<u8>>),
-        ))
-        .execute(&mut *self.conn()?)
+        .set(auth_requests::expires_at.eq(expires_at))
+        .execute(&mut *self.writer()?)
         .map_err(backend)?;
         Ok(n == 1)
     }
@@ -236,13 +322,15 @@ impl LoginStore for Database {
         request_id: &str,
         code_hash: &[u8],
         code_expires_at: i64,
+        approved_after: i64,
     ) -> Result<IssueCode, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         // One statement: the device check is a primary-key lookup inside the compare-and-set.
         let n = diesel::update(
             auth_requests::table
                 .filter(auth_requests::request_id.eq(request_id))
                 .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()))
+                .filter(auth_requests::auth_time.ge(approved_after))
                 .filter(diesel::dsl::exists(
                     devices::table
                         .filter(devices::device_id.nullable().eq(auth_requests::device_id))
@@ -259,30 +347,37 @@ impl LoginStore for Database {
         if n == 1 {
             return Ok(IssueCode::Issued);
         }
-        let status: Option<String> = auth_requests::table
+        let row: Option<(String, Option<i64>)> = auth_requests::table
             .find(request_id)
-            .select(auth_requests::status)
+            .select((auth_requests::status, auth_requests::auth_time))
             .first(&mut *conn)
             .optional()
             .map_err(backend)?;
-        Ok(
-            if status.as_deref() == Some(RequestStatus::Approved.as_str()) {
-                IssueCode::DeviceGone
-            } else {
-                IssueCode::NotApproved
-            },
-        )
+        Ok(match row {
+            Some((status, auth_time)) if status == RequestStatus::Approved.as_str() => {
+                if auth_time.is_none_or(|t| t < approved_after) {
+                    IssueCode::TooLate
+                } else {
+                    IssueCode::DeviceGone
+                }
+            }
+            _ => IssueCode::NotApproved,
+        })
     }
 
     fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             let n = diesel::update(
                 auth_requests::table
                     .filter(auth_requests::request_id.eq(request_id))
                     .filter(auth_requests::status.eq(RequestStatus::CodeIssued.as_str())),
             )
-            .set(auth_requests::status.eq(RequestStatus::Redeemed.as_str()))
+            .set((
+                auth_requests::status.eq(RequestStatus::Redeemed.as_str()),
+                auth_requests::state.eq(None::<String>),
+                auth_requests::nonce.eq(None::<String>),
+            ))
             .execute(c)?;
             if n != 1 {
                 return Ok(false);
@@ -297,7 +392,7 @@ impl LoginStore for Database {
 
     fn revoke_tokens_for_request(&self, request_id: &str) -> Result<usize, StoreError> {
         diesel::delete(access_tokens::table.filter(access_tokens::request_id.eq(request_id)))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)
     }
 
@@ -320,34 +415,60 @@ impl LoginStore for Database {
             .first(&mut *self.conn()?)
             .optional()
             .map_err(backend)?;
-        Ok(row.map(|r| ConsentRecord {
-            citizen_id: r.citizen_id,
-            client_id: r.client_id,
-            scope: r.scope,
-            granted_at: r.granted_at,
-        }))
+        Ok(row.map(Into::into))
     }
 
-    fn upsert_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
-        conn.transaction::<(), DieselError, _>(|c| {
-            let n = diesel::update(consents::table.find((&consent.citizen_id, &consent.client_id)))
-                .set((
-                    consents::scope.eq(&consent.scope),
-                    consents::granted_at.eq(consent.granted_at),
-                ))
-                .execute(c)?;
-            if n == 0 {
-                diesel::insert_into(consents::table)
-                    .values(ConsentRow {
-                        citizen_id: consent.citizen_id.clone(),
-                        client_id: consent.client_id.clone(),
-                        scope: consent.scope.clone(),
-                        granted_at: consent.granted_at,
-                    })
-                    .execute(c)?;
+    fn profile_and_consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+    ) -> Result<(Option<Vec<u8>>, Option<ConsentRecord>), StoreError> {
+        let row: Option<(Vec<u8>, Option<ConsentRow>)> = citizen_profiles::table
+            .left_join(
+                consents::table.on(consents::citizen_id
+                    .eq(citizen_profiles::citizen_id)
+                    .and(consents::client_id.eq(client_id))),
+            )
+            .filter(citizen_profiles::citizen_id.eq(citizen_id))
+            .select((citizen_profiles::profile, consents::all_columns.nullable()))
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(match row {
+            Some((profile, consent)) => (Some(profile), consent.map(Into::into)),
+            None => (None, None),
+        })
+    }
+
+    fn consents(&self, citizen_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows: Vec<ConsentRow> = consents::table
+            .filter(consents::citizen_id.eq(citizen_id))
+            .order((consents::granted_at, consents::client_id))
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn withdraw_consent(
+        &self,
+        citizen_id: &str,
+        client_id: &str,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, DieselError, _>(|c| {
+            let n = diesel::delete(consents::table.find((citizen_id, client_id))).execute(c)?;
+            if n != 1 {
+                return Ok(false);
             }
-            Ok(())
+            diesel::delete(
+                access_tokens::table
+                    .filter(access_tokens::citizen_id.eq(citizen_id))
+                    .filter(access_tokens::client_id.eq(client_id)),
+            )
+            .execute(c)?;
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
         })
         .map_err(backend)
     }

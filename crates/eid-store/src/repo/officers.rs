@@ -53,7 +53,7 @@ impl From<OfficerCredentialRow> for OfficerCredentialRecord {
 
 impl OfficerStore for Database {
     fn insert_officer(&self, o: &OfficerRecord, event: &AuditRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), diesel::result::Error, _>(|c| {
             diesel::insert_into(officers::table)
                 .values(OfficerRow {
@@ -86,7 +86,7 @@ impl OfficerStore for Database {
     }
 
     fn remove_officer(&self, officer_id: &str, event: &AuditRecord) -> Result<bool, StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
                 officers::table
@@ -117,7 +117,7 @@ impl OfficerStore for Database {
         r: &OfficerCredentialRecord,
         event: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer()?;
         conn.transaction::<(), TxError<StoreError>, _>(|c| {
             diesel::insert_into(officer_credentials::table)
                 .values(OfficerCredentialRow {
@@ -165,7 +165,7 @@ impl OfficerStore for Database {
                 officer_credentials::passkey.eq(passkey),
                 officer_credentials::last_used_at.eq(Some(now)),
             ))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
     }

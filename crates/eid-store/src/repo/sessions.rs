@@ -1,7 +1,8 @@
 use diesel::prelude::*;
+use eid_core::account::AccountStatus;
 use eid_core::store::{OfficerSessionRecord, SessionStore, StoreError, WalletSessionRecord};
 
-use crate::schema::{officer_sessions, wallet_sessions};
+use crate::schema::{citizens, devices, officer_sessions, wallet_sessions};
 use crate::{backend, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -32,14 +33,21 @@ impl SessionStore for Database {
                 device_id: s.device_id.clone(),
                 expires_at: s.expires_at,
             })
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
     }
 
     fn wallet_session(&self, token_hash: &[u8]) -> Result<Option<WalletSessionRecord>, StoreError> {
+        // One query: the session, only while its device is bound and not suspended and its
+        // account active.
         let row: Option<WalletSessionRow> = wallet_sessions::table
-            .find(token_hash)
+            .inner_join(devices::table.on(devices::device_id.eq(wallet_sessions::device_id)))
+            .inner_join(citizens::table.on(citizens::citizen_id.eq(wallet_sessions::citizen_id)))
+            .filter(wallet_sessions::token_hash.eq(token_hash))
+            .filter(devices::suspended_at.is_null())
+            .filter(citizens::status.eq(AccountStatus::Active.as_str()))
+            .select(wallet_sessions::all_columns)
             .first(&mut *self.conn()?)
             .optional()
             .map_err(backend)?;
@@ -60,7 +68,7 @@ impl SessionStore for Database {
                 created_at: s.created_at,
                 expires_at: s.expires_at,
             })
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
     }
@@ -85,7 +93,7 @@ impl SessionStore for Database {
 
     fn delete_officer_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
         Ok(diesel::delete(officer_sessions::table.find(token_hash))
-            .execute(&mut *self.conn()?)
+            .execute(&mut *self.writer()?)
             .map_err(backend)?
             == 1)
     }

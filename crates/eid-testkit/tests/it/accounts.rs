@@ -62,13 +62,16 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
 
     // C approves a login; A removes C before the browser goes on: the login dies with C.
     let start_login = rp.start();
-    let (login_url, approval_url) = browser.open_login(&server, &start_login.url).await?;
-    let request = phone_c.fetch_approval(&approval_url).await?;
-    phone_c.approve(&request, &approval_url).await?;
+    let page = browser.open_login(&server, &start_login.url).await?;
+    phone_approves(&mut phone_c, &page).await?;
     phone_a.remove_device(&c).await?;
-    let Next::Redirect(to) = browser.after_approval(&server, &login_url).await? else {
-        panic!("back to the service with an error");
+    let Next::Approved { action, csrf, .. } = browser.after_approval(&server, &page.url).await?
+    else {
+        panic!("the page shows the approval");
     };
+    let response = browser.answer(&action, &csrf, "continue").await?;
+    assert_eq!(response.status(), 303);
+    let to = url::Url::parse(&location(&response)?)?;
     let error = to
         .query_pairs()
         .find(|(k, _)| k == "error")
@@ -76,21 +79,23 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(error.as_deref(), Some("access_denied"));
     assert!(to.query_pairs().all(|(k, _)| k != "code"), "no code");
 
-    // The same once consent is remembered (the code would be issued at once).
-    login(&server, &rp, &browser, &mut phone_a).await?;
+    // The same when the browser already shows the approval: continuing fails.
     let link = phone_a.create_device_link().await?;
     let mut phone_e = Wallet::in_memory();
     phone_e.link(&issuer, &link.code, "Watch").await?;
     let start_login = rp.start();
-    let (login_url, approval_url) = browser.open_login(&server, &start_login.url).await?;
-    let request = phone_e.fetch_approval(&approval_url).await?;
-    phone_e.approve(&request, &approval_url).await?;
+    let page = browser.open_login(&server, &start_login.url).await?;
+    phone_approves(&mut phone_e, &page).await?;
+    let Next::Approved { action, csrf, .. } = browser.after_approval(&server, &page.url).await?
+    else {
+        panic!("approved");
+    };
     phone_a
         .remove_device(phone_e.device_id().expect("device"))
         .await?;
-    let Next::Redirect(to) = browser.after_approval(&server, &login_url).await? else {
-        panic!("back to the service with an error");
-    };
+    let response = browser.answer(&action, &csrf, "continue").await?;
+    assert_eq!(response.status(), 303);
+    let to = url::Url::parse(&location(&response)?)?;
     assert!(to
         .query_pairs()
         .any(|(k, v)| k == "error" && v == "access_denied"));
@@ -163,12 +168,11 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
     assert!(format!("{err}").contains("invalid_grant"), "{err}");
     // Its logins are refused on the phone, with the reason.
     let start_login = rp.start();
-    let (_, approval_url) = browser.open_login(&server, &start_login.url).await?;
-    let request = phone.fetch_approval(&approval_url).await?;
+    let page = browser.open_login(&server, &start_login.url).await?;
     let err = unchanged!(
         server,
         phone
-            .approve(&request, &approval_url)
+            .fetch_approval(&page.link)
             .await
             .expect_err("suspended")
     );

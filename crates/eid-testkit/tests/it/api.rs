@@ -12,7 +12,7 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     // (method, path, body, expected status, expected content type prefix)
-    let cases: [(&str, &str, Option<&str>, u16, &str); 26] = [
+    let cases: [(&str, &str, Option<&str>, u16, &str); 31] = [
         (
             "GET",
             "/.well-known/openid-configuration",
@@ -28,11 +28,19 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         ("GET", "/login/unknown/status", None, 404, "text/html"),
         (
             "POST",
-            "/login/unknown/consent",
-            Some("csrf_token=x&decision=allow"),
+            "/login/unknown",
+            Some("csrf_token=x&action=continue"),
             404,
             "text/html",
         ),
+        (
+            "POST",
+            "/login/unknown",
+            Some("csrf_token=x&action=allow"),
+            400,
+            "text/html",
+        ),
+        ("GET", "/login/unknown/qr", None, 404, "text/html"),
         (
             "POST",
             "/token",
@@ -111,6 +119,27 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
             "/api/v1/approvals/unknown",
             None,
             404,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/approvals/unknown",
+            Some("{\"decision\":\"x\"}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/consents",
+            None,
+            401,
+            "application/problem+json",
+        ),
+        (
+            "DELETE",
+            "/api/v1/consents/x",
+            None,
+            401,
             "application/problem+json",
         ),
         (

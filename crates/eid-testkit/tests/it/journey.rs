@@ -1,5 +1,6 @@
-//! The whole journey: enrol, log in to two relying parties (ES256 and RS256), userinfo,
-//! pairwise subjects, remembered consent, and a restart that keeps everything.
+//! The whole journey: enrol, log in to two relying parties (ES256 and RS256) deciding on the
+//! phone what to share, userinfo, pairwise subjects, remembered consent, and a restart that
+//! keeps everything.
 
 use eid_core::keys::JwsAlg;
 use eid_testkit::{Backend, TestServer};
@@ -12,13 +13,73 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let es = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
     let rs = Rp::register(&server, "Example Bank", JwsAlg::Rs256).await?;
     let resident = server.residents()[0].clone();
+    let masked = eid_core::account::mask_name(&resident.english_name);
     let mut wallet = proven_wallet(&server, 0).await?;
     let browser = Browser::new();
 
-    // First login to the ES256 client: consent is asked.
-    let (start, callback, consented) =
-        login_to_callback(&server, &es, &browser, &mut wallet).await?;
-    assert!(consented, "first login must ask for consent");
+    // First login to the ES256 client. The phone shows the service, where the login comes
+    // from, every item with the citizen's own value, and three numbers; nothing is remembered
+    // yet, so it must ask what to share.
+    let start = es.start();
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    assert_eq!(request.service.name, "Department of Examples");
+    assert_eq!(request.service.redirect_host, "localhost");
+    assert_eq!(request.context.address.as_deref(), Some("127.0.0.1"));
+    assert!(
+        request.ask_consent,
+        "nothing remembered: the phone must ask"
+    );
+    assert_eq!(request.account.as_deref(), Some(masked.as_str()));
+    assert_eq!(request.numbers.len(), 3);
+    assert!(request.numbers.contains(&page.number));
+    let items: Vec<(&str, Option<&str>, bool)> = request
+        .items
+        .iter()
+        .map(|i| (i.claim.as_str(), i.value.as_deref(), i.essential))
+        .collect();
+    let name = format!("{} {}", resident.english_name, resident.chinese_name);
+    // The address typed in at enrolment was never proven: it is not offered at all.
+    assert_eq!(
+        items,
+        [
+            ("sub", None, true),
+            ("name", Some(name.as_str()), false),
+            (
+                "gender",
+                Some(match resident.gender.as_str() {
+                    "M" => "male",
+                    "F" => "female",
+                    _ => "other",
+                }),
+                false
+            ),
+            ("birthdate", Some(resident.date_of_birth.as_str()), false),
+        ]
+    );
+    let answer = wallet
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_all(&request, page.number, true),
+        )
+        .await?;
+    assert_eq!(answer.status, "approved");
+    // The browser shows whose account approved before the service receives anything.
+    let response = browser.http.get(&page.url).send().await?;
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    // Continuing is answered by a redirect to the service: form-action names its origin.
+    assert!(
+        csp.contains("form-action 'self' http://localhost:3000;"),
+        "{csp}"
+    );
+    let (callback, account) = continue_login(&server, &browser, &page.url).await?;
+    assert_eq!(account, masked);
     assert_eq!(
         callback.param("state").as_deref(),
         Some(start.state.secret().as_str())
@@ -69,64 +130,80 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     );
     let es_sub = claims.subject().as_str().to_owned();
 
-    // Second login to the same client: consent is remembered, the same pairwise sub.
-    let (start, callback, consented) =
-        login_to_callback(&server, &es, &browser, &mut wallet).await?;
-    assert!(!consented, "consent must be remembered");
+    // Second login to the same client: the choice is remembered (the phone need not ask), the
+    // same pairwise sub.
+    let start = es.start();
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    assert!(!request.ask_consent, "the choice must be remembered");
+    assert!(request.items.iter().all(|i| i.remembered));
+    wallet
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_as_before(&request, page.number),
+        )
+        .await?;
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
     let tokens = es
         .exchange(&callback.param("code").expect("code"), start.verifier)
         .await?;
     assert_eq!(es.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
 
-    // The RS256 client: verified by openidconnect with RS256, a different pairwise sub.
-    let (_, rs_claims) = login(&server, &rs, &browser, &mut wallet).await?;
+    // The RS256 client, sharing the name only: verified by openidconnect with RS256, a
+    // different pairwise sub, and userinfo says nothing of what was not chosen.
+    let start = rs.start();
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    wallet
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_with(&request, page.number, vec!["name".into()], false),
+        )
+        .await?;
+    let Next::Approved { html, .. } = browser.after_approval(&server, &page.url).await? else {
+        panic!("the page must show whose account approved");
+    };
+    assert!(html.contains("Your name in English and Chinese"));
+    assert!(!html.contains("Your date of birth"), "not chosen: {html}");
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let tokens = rs
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    assert_eq!(
+        tokens
+            .scopes()
+            .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
+        Some(vec!["openid", "profile"])
+    );
+    let rs_claims = rs.verify(&tokens, &start.nonce)?;
+    let info = rs.userinfo(&tokens, &rs_claims).await?;
+    assert!(info.name().is_some());
+    assert!(info.birthdate().is_none(), "birthdate was not chosen");
+    assert!(info.gender().is_none(), "gender was not chosen");
     let rs_sub = rs_claims.subject().as_str().to_owned();
     assert_ne!(
         rs_sub, es_sub,
         "pairwise subjects must differ between clients"
     );
+    // Nothing was remembered for it: the next login asks again.
     let (_, again) = login(&server, &rs, &browser, &mut wallet).await?;
     assert_eq!(again.subject().as_str(), rs_sub);
 
-    // Another citizen declines at the consent page: the client gets access_denied. A forged
-    // CSRF token is refused first, and changes nothing.
+    // Another citizen declines on the phone: the client gets access_denied, with its state.
     let mut other = proven_wallet(&server, 1).await?;
     let start = es.start();
-    let (login_url, approval) = browser.open_login(&server, &start.url).await?;
-    let request = other.fetch_approval(&approval).await?;
-    other.approve(&request, &approval).await?;
-    let response = browser.http.get(&login_url).send().await?;
-    let csp = response
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    // The consent form's answer is a redirect to the service: form-action names its origin.
-    assert!(
-        csp.contains("form-action 'self' http://localhost:3000;"),
-        "{csp}"
-    );
-    let page = response.text().await?;
-    let masked = eid_core::account::mask_name(&server.residents()[1].english_name);
-    assert!(
-        page.contains(&masked),
-        "the consent page names whose account approved ({masked})"
-    );
-    let Next::Consent { action, csrf } = browser.after_approval(&server, &login_url).await? else {
-        panic!("a first login must ask for consent");
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = other.fetch_approval(&page.link).await?;
+    let answer = other
+        .answer(&request, &page.link, &eid_wallet::refuse(&request, false))
+        .await?;
+    assert_eq!(answer.status, "declined");
+    let Next::Redirect(to) = browser.after_approval(&server, &page.url).await? else {
+        panic!("a declined login goes back to the client");
     };
-    let before = server.fingerprint().await?;
-    assert_eq!(
-        browser.consent(&action, "forged", "allow").await?.status(),
-        400
-    );
-    assert_eq!(before, server.fingerprint().await?);
-    let declined = browser.consent(&action, &csrf, "deny").await?;
-    assert_eq!(declined.status(), 303);
-    let to = Callback {
-        url: url::Url::parse(&location(&declined)?)?,
-    };
+    let to = Callback { url: to };
     assert_eq!(to.param("error").as_deref(), Some("access_denied"));
     assert_eq!(
         to.param("state").as_deref(),
@@ -134,9 +211,28 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     );
     assert_eq!(to.param("code"), None);
 
-    // Then logs in after all, and gets another sub than the first citizen at the same client.
-    let (_, other_claims) = login(&server, &es, &browser, &mut other).await?;
-    assert_ne!(other_claims.subject().as_str(), es_sub);
+    // Then logs in after all; a forged CSRF token on the page is refused first and changes
+    // nothing. Another sub than the first citizen at the same client.
+    let start = es.start();
+    let page = browser.open_login(&server, &start.url).await?;
+    phone_approves(&mut other, &page).await?;
+    let Next::Approved { action, .. } = browser.after_approval(&server, &page.url).await? else {
+        panic!("approved");
+    };
+    let before = server.fingerprint().await?;
+    assert_eq!(
+        browser
+            .answer(&action, "forged", "continue")
+            .await?
+            .status(),
+        400
+    );
+    assert_eq!(before, server.fingerprint().await?);
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let tokens = es
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    assert_ne!(es.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
 
     // Restart: same keys (JWKS), clients, citizens, devices and consents.
     let jwks_before: serde_json::Value = reqwest::get(server.url("/jwks")).await?.json().await?;
@@ -146,9 +242,18 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(jwks_after["keys"].as_array().map(Vec::len), Some(2));
     // The relying party starts afresh too: discovery, the same credentials.
     let es2 = rediscover(&server, &es).await?;
-    let (start, callback, consented) =
-        login_to_callback(&server, &es2, &browser, &mut wallet).await?;
-    assert!(!consented, "consent must survive a restart");
+    let start = es2.start();
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    assert!(!request.ask_consent, "consent must survive a restart");
+    wallet
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_as_before(&request, page.number),
+        )
+        .await?;
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
     let tokens = es2
         .exchange(&callback.param("code").expect("code"), start.verifier)
         .await?;

@@ -275,11 +275,15 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
     let mut basic = proven_wallet(&server, 1).await?;
     let start_plus = rp.start();
     let url = with_param(&start_plus.url, "acr_values", Some("urn:eid:loa:plus"));
-    let (login_url, approval_url) = browser.open_login(&server, &url).await?;
-    let request = basic.fetch_approval(&approval_url).await?;
+    let page = browser.open_login(&server, &url).await?;
+    let request = basic.fetch_approval(&page.link).await?;
     assert_eq!(request.required_level.as_deref(), Some("plus"));
     let err = basic
-        .approve(&request, &approval_url)
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_all(&request, page.number, false),
+        )
         .await
         .expect_err("below the requested level");
     assert_eq!(
@@ -287,7 +291,7 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
         Some("level-too-low"),
         "{err}"
     );
-    let Next::Redirect(to) = browser.after_approval(&server, &login_url).await? else {
+    let Next::Redirect(to) = browser.after_approval(&server, &page.url).await? else {
         panic!("the browser goes back to the service");
     };
     let error = to

@@ -109,12 +109,20 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     // An application is not an account: its device cannot log in anywhere, nor open a session.
     let mut applicant = applied_wallet(&server, 0).await?;
     let start_login = rp.start();
-    let (_, approval_url) = browser.open_login(&server, &start_login.url).await?;
-    let request = applicant.fetch_approval(&approval_url).await?;
+    let page = browser.open_login(&server, &start_login.url).await?;
+    let request = applicant.fetch_approval_anonymously(&page.link).await?;
+    assert!(
+        request.items.iter().all(|i| i.value.is_none()),
+        "no values without a session"
+    );
     let err = unchanged!(
         server,
         applicant
-            .approve(&request, &approval_url)
+            .answer(
+                &request,
+                &page.link,
+                &eid_wallet::approve_all(&request, page.number, true)
+            )
             .await
             .expect_err("unproven")
     );
@@ -394,10 +402,18 @@ async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(again.subject(), first.subject());
     // Phone A's assertions are refused now, for logins and for sessions.
     let start_login = rp.start();
-    let (_, approval_url) = browser.open_login(&server, &start_login.url).await?;
-    let request = phone_a.fetch_approval(&approval_url).await?;
+    let page = browser.open_login(&server, &start_login.url).await?;
+    assert!(
+        phone_a.fetch_approval(&page.link).await.is_err(),
+        "no session for a revoked device"
+    );
+    let request = phone_a.fetch_approval_anonymously(&page.link).await?;
     let err = phone_a
-        .approve(&request, &approval_url)
+        .answer(
+            &request,
+            &page.link,
+            &eid_wallet::approve_all(&request, page.number, true),
+        )
         .await
         .expect_err("revoked");
     assert_eq!(

@@ -273,56 +273,113 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
     let mut wallet = proven_wallet(&server, 0).await?;
     let browser = Browser::new();
+    let issuer = Url::parse(&server.issuer())?;
 
-    // An approval replayed for a second request is refused.
+    // A signed answer replayed for a second request is refused, and so is a decision altered
+    // after it was signed.
     let first = rp.start();
-    let (_, first_approval) = browser.open_login(&server, &first.url).await?;
+    let first_page = browser.open_login(&server, &first.url).await?;
     let second = rp.start();
-    let (second_login, second_approval) = browser.open_login(&server, &second.url).await?;
-    let request = wallet.fetch_approval(&first_approval).await?;
-    let assertion = wallet.sign(&request.options, &Url::parse(&server.issuer())?)?;
-    wallet
-        .post_assertion(&first_approval, assertion.clone())
-        .await?;
+    let second_page = browser.open_login(&server, &second.url).await?;
+    let request = wallet.fetch_approval(&first_page.link).await?;
+    let decision = eid_wallet::approve_all(&request, first_page.number, false);
+    let bytes = serde_json::to_vec(&decision)?;
+    let mut options = request.options.clone();
+    let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+    options.public_key.challenge =
+        eid_wallet::committed_challenge("eid-approval", &nonce, &bytes).to_vec();
+    let assertion = wallet.sign(&options, &issuer)?;
+    let first_url = server.url(&format!("/api/v1/approvals/{}", request.request_id));
+    let second_id = second_page
+        .url
+        .rsplit('/')
+        .next()
+        .expect("request id")
+        .to_owned();
+    let second_url = server.url(&format!("/api/v1/approvals/{second_id}"));
+    // The altered decision: one item fewer, same signature.
+    let mut altered = decision.clone();
+    altered.claims.retain(|c| c == "sub");
     let err = unchanged!(
         server,
         wallet
-            .post_assertion(&second_approval, assertion.clone())
+            .post_answer(
+                &first_url,
+                &eid_wallet::b64url(&serde_json::to_vec(&altered)?),
+                assertion.clone()
+            )
+            .await
+            .expect_err("altered decision")
+    );
+    assert_eq!(
+        err.problem().and_then(|p| p.slug()),
+        Some("device-refused"),
+        "{err}"
+    );
+    wallet
+        .post_answer(&first_url, &eid_wallet::b64url(&bytes), assertion.clone())
+        .await?;
+    // The same answer at the second request: it names the first.
+    let err = unchanged!(
+        server,
+        wallet
+            .post_answer(&second_url, &eid_wallet::b64url(&bytes), assertion.clone())
+            .await
+            .expect_err("replay")
+    );
+    assert_eq!(err.problem().map(|p| p.status), Some(400), "{err}");
+    // Renamed for the second request, the signature no longer matches.
+    let mut renamed = decision.clone();
+    renamed.request_id = second_id.clone();
+    let err = unchanged!(
+        server,
+        wallet
+            .post_answer(
+                &second_url,
+                &eid_wallet::b64url(&serde_json::to_vec(&renamed)?),
+                assertion.clone()
+            )
             .await
             .expect_err("replay")
     );
     assert_eq!(err.problem().map(|p| p.status), Some(403), "{err}");
     // ... and replaying it on the first request, now approved, is refused too.
     let err = wallet
-        .post_assertion(&first_approval, assertion)
+        .post_answer(&first_url, &eid_wallet::b64url(&bytes), assertion)
         .await
         .expect_err("replay");
     assert_eq!(err.problem().map(|p| p.status), Some(410), "{err}");
     // The second request is still pending and can be approved properly.
-    let second_request = wallet.fetch_approval(&second_approval).await?;
-    wallet.approve(&second_request, &second_approval).await?;
+    let second_page = browser.waiting_page(&second_page.url).await?;
+    phone_approves(&mut wallet, &second_page).await?;
     assert!(matches!(
-        browser.after_approval(&server, &second_login).await?,
-        Next::Consent { .. }
+        browser.after_approval(&server, &second_page.url).await?,
+        Next::Approved { .. }
     ));
 
     // Another browser cannot continue someone else's login.
     let stranger = Browser::new();
-    let response = stranger.http.get(&second_login).send().await?;
+    let response = stranger.http.get(&second_page.url).send().await?;
     assert_eq!(response.status(), 403);
 
-    // An assertion from a device not bound to the account it names is refused.
+    // An assertion from a device not bound to the account it names is refused (it cannot open
+    // a session either, so it reads the request without one).
     let mut impostor = proven_wallet(&server, 1).await?;
     let mut file = impostor.file().clone();
     file.user_handle = wallet.file().user_handle.clone();
+    file.session = None;
     impostor.set_file(file);
     let third = rp.start();
-    let (third_login, third_approval) = browser.open_login(&server, &third.url).await?;
-    let request = impostor.fetch_approval(&third_approval).await?;
+    let third_page = browser.open_login(&server, &third.url).await?;
+    assert!(impostor.fetch_approval(&third_page.link).await.is_err());
+    let request = impostor
+        .fetch_approval_anonymously(&third_page.link)
+        .await?;
+    let approve = eid_wallet::approve_all(&request, third_page.number, false);
     let err = unchanged!(
         server,
         impostor
-            .approve(&request, &third_approval)
+            .answer(&request, &third_page.link, &approve)
             .await
             .expect_err("unbound device")
     );
@@ -340,7 +397,7 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     let err = unchanged!(
         server,
         unbound
-            .approve(&request, &third_approval)
+            .answer(&request, &third_page.link, &approve)
             .await
             .expect_err("forged key")
     );
@@ -353,14 +410,12 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     // Device management: link a second phone, log in with it, remove it, and it is refused.
     let link = wallet.create_device_link().await?;
     let mut second_phone = eid_wallet::Wallet::in_memory();
-    second_phone
-        .link(&Url::parse(&server.issuer())?, &link.code, "Tablet")
-        .await?;
+    second_phone.link(&issuer, &link.code, "Tablet").await?;
     assert_eq!(second_phone.citizen_id(), wallet.citizen_id());
     // The link code is single-use.
     let mut third_phone = eid_wallet::Wallet::in_memory();
     let err = third_phone
-        .link(&Url::parse(&server.issuer())?, &link.code, "Other")
+        .link(&issuer, &link.code, "Other")
         .await
         .expect_err("reused link");
     assert_eq!(err.problem().map(|p| p.status), Some(410));
@@ -374,14 +429,25 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
         "both devices are the same citizen"
     );
     assert!(!tokens.access_token().secret().is_empty());
-    let second_id = second_phone.device_id().expect("device id").to_owned();
-    wallet.remove_device(&second_id).await?;
+    let second_device = second_phone.device_id().expect("device id").to_owned();
+    wallet.remove_device(&second_device).await?;
     assert_eq!(wallet.devices().await?.len(), 1);
-    let request = second_phone.fetch_approval(&third_approval).await?;
+    let third_page = browser.waiting_page(&third_page.url).await?;
+    assert!(
+        second_phone.fetch_approval(&third_page.link).await.is_err(),
+        "a removed device's session ends"
+    );
+    let request = second_phone
+        .fetch_approval_anonymously(&third_page.link)
+        .await?;
     let err = unchanged!(
         server,
         second_phone
-            .approve(&request, &third_approval)
+            .answer(
+                &request,
+                &third_page.link,
+                &eid_wallet::approve_all(&request, third_page.number, false)
+            )
             .await
             .expect_err("removed device")
     );
@@ -395,11 +461,10 @@ async fn phone_approvals(backend: Backend) -> anyhow::Result<()> {
     let err = wallet.remove_device(&own).await.expect_err("last device");
     assert_eq!(err.problem().map(|p| p.status), Some(409));
     // The bound device still approves the pending request.
-    let request = wallet.fetch_approval(&third_approval).await?;
-    wallet.approve(&request, &third_approval).await?;
+    phone_approves(&mut wallet, &third_page).await?;
     assert!(matches!(
-        browser.after_approval(&server, &third_login).await?,
-        Next::Redirect(_)
+        browser.after_approval(&server, &third_page.url).await?,
+        Next::Approved { .. }
     ));
     server.stop().await;
     Ok(())

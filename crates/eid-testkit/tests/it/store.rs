@@ -25,8 +25,7 @@ fn request(id: &str) -> AuthRequestRecord {
         nonce: None,
         code_challenge: "x".repeat(43),
         browser_hash: vec![1; 32],
-        csrf_token: "t".into(),
-        approval_state: Some(vec![9; 10]),
+        context: Some(vec![9; 10]),
         required_level: None,
         status: RequestStatus::Pending,
         citizen_id: None,
@@ -39,6 +38,8 @@ fn request(id: &str) -> AuthRequestRecord {
         code_expires_at: None,
         created_at: 0,
         expires_at: 600,
+        prompt: None,
+        granted: None,
     }
 }
 
@@ -49,6 +50,8 @@ fn approval(citizen: &str, device: &str) -> ApprovalRecord {
         auth_time: 5,
         acr: Level::Basic,
         amr: "swk".into(),
+        granted: "sub".into(),
+        context: None,
     }
 }
 
@@ -154,13 +157,13 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // Requests move forward one step at a time, each step once.
     db.insert_auth_request(&request("r1"))?;
     assert_eq!(
-        db.issue_code("r1", &[7; 32], 60)?,
+        db.issue_code("r1", &[7; 32], 60, 1)?,
         IssueCode::NotApproved,
         "no code before approval"
     );
-    assert!(db.approve_auth_request("r1", &approval("citizen", "dev"))?);
+    assert!(db.approve_auth_request("r1", &approval("citizen", "dev"), 1, None)?);
     assert!(
-        !db.approve_auth_request("r1", &approval("other", "dev"))?,
+        !db.approve_auth_request("r1", &approval("other", "dev"), 1, None)?,
         "approved twice"
     );
     let approved = db.auth_request("r1")?.expect("request");
@@ -170,7 +173,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
             approved.citizen_id.as_deref(),
             approved.acr,
             approved.amr.as_deref(),
-            approved.approval_state
+            approved.context.clone()
         ),
         (
             RequestStatus::Approved,
@@ -181,15 +184,39 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         )
     );
     // The approving device must be bound.
-    assert_eq!(db.issue_code("r1", &[7; 32], 60)?, IssueCode::DeviceGone);
+    assert_eq!(db.issue_code("r1", &[7; 32], 60, 1)?, IssueCode::DeviceGone);
+    // An approval comes within the approval window; the browser continues within the
+    // completion window; an expired page may show a new code while the page itself lives.
+    db.insert_auth_request(&request("o1"))?;
+    assert!(
+        !db.approve_auth_request("o1", &approval("citizen", "dev"), 600, None)?,
+        "approved after its window"
+    );
+    assert!(
+        !db.renew_auth_request("o1", 720, 500, -1)?,
+        "not expired yet"
+    );
+    assert!(
+        !db.renew_auth_request("o1", 720, 600, 0)?,
+        "the page is too old"
+    );
+    assert!(db.renew_auth_request("o1", 720, 600, -1)?);
+    assert!(db.approve_auth_request("o1", &approval("citizen", "dev"), 600, None)?);
+    assert_eq!(db.issue_code("o1", &[5; 32], 760, 6)?, IssueCode::TooLate);
+    assert_eq!(
+        db.issue_code("o1", &[5; 32], 760, 5)?,
+        IssueCode::DeviceGone,
+        "in time, but no device dev"
+    );
     // A pending request can be refused with its error, once.
     db.insert_auth_request(&request("r2"))?;
     assert!(db.deny_auth_request(
         "r2",
         RequestStatus::Pending,
-        "unmet_authentication_requirements"
+        "unmet_authentication_requirements",
+        None
     )?);
-    assert!(!db.deny_auth_request("r2", RequestStatus::Pending, "access_denied")?);
+    assert!(!db.deny_auth_request("r2", RequestStatus::Pending, "access_denied", None)?);
     let denied = db.auth_request("r2")?.expect("request");
     assert_eq!(
         (denied.status, denied.error_code.as_deref()),
@@ -251,9 +278,12 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     // With the approving device bound, a code is issued, and redeemed once.
     db.insert_auth_request(&request("r5"))?;
-    assert!(db.approve_auth_request("r5", &approval("p1", "d1"))?);
-    assert_eq!(db.issue_code("r5", &[7; 32], 60)?, IssueCode::Issued);
-    assert_eq!(db.issue_code("r5", &[7; 32], 60)?, IssueCode::NotApproved);
+    assert!(db.approve_auth_request("r5", &approval("p1", "d1"), 1, None)?);
+    assert_eq!(db.issue_code("r5", &[7; 32], 60, 1)?, IssueCode::Issued);
+    assert_eq!(
+        db.issue_code("r5", &[7; 32], 60, 1)?,
+        IssueCode::NotApproved
+    );
     assert_eq!(
         db.auth_request_by_code(&[7; 32])?
             .map(|(r, _)| r.request_id),
@@ -266,6 +296,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         citizen_id: "citizen".into(),
         scope: "openid".into(),
         expires_at: 1000,
+        claims: "sub".into(),
     };
     assert!(db.redeem_code("r5", &token)?);
     let second = AccessTokenRecord {
@@ -323,7 +354,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // The last device stays; a removed device's approvals die with it.
     db.insert_device(&device("d3", "p1"), &event("ev4"))?;
     db.insert_auth_request(&request("r3"))?;
-    assert!(db.approve_auth_request("r3", &approval("p1", "d3"))?);
+    assert!(db.approve_auth_request("r3", &approval("p1", "d3"), 1, None)?);
     assert_eq!(
         db.remove_device("p1", "d9", &event("ev5"))?,
         DeleteDevice::NotFound
@@ -338,7 +369,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         DeleteDevice::Deleted
     );
     assert_eq!(
-        db.issue_code("r3", &[8; 32], 60)?,
+        db.issue_code("r3", &[8; 32], 60, 1)?,
         IssueCode::DeviceGone,
         "no code from a removed device's approval"
     );
@@ -362,7 +393,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // A suspended device's pending approvals die; it stays listed, marked.
     db.insert_device(&device("d4", "p1"), &event("dev-ev9"))?;
     db.insert_auth_request(&request("r-suspended"))?;
-    assert!(db.approve_auth_request("r-suspended", &approval("p1", "d4"))?);
+    assert!(db.approve_auth_request("r-suspended", &approval("p1", "d4"), 1, None)?);
     assert!(db.suspend_device("d4", 12, &event("dev-ev10"))?);
     assert!(
         !db.suspend_device("d4", 13, &event("dev-ev11"))?,
@@ -370,7 +401,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     assert_eq!(db.device("d4")?.and_then(|d| d.suspended_at), Some(12));
     assert_eq!(
-        db.issue_code("r-suspended", &[6; 32], 60)?,
+        db.issue_code("r-suspended", &[6; 32], 60, 1)?,
         IssueCode::DeviceGone,
         "no code from a suspended device's approval"
     );
@@ -380,14 +411,20 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
 
     // Recovery replaces every device, with their approvals, and withdraws standing consent.
-    db.upsert_consent(&ConsentRecord {
+    let consent = ConsentRecord {
         citizen_id: "p1".into(),
         client_id: "before".into(),
-        scope: "openid".into(),
+        claims: "sub".into(),
         granted_at: 1,
-    })?;
+    };
     db.insert_auth_request(&request("r4"))?;
-    assert!(db.approve_auth_request("r4", &approval("p1", "d1"))?);
+    assert!(db.approve_auth_request(
+        "r4",
+        &approval("p1", "d1"),
+        1,
+        Some((&consent, &event("ev-consent")))
+    )?);
+    assert_eq!(db.consent("p1", "before")?, Some(consent));
     let recover = AccountChange::Update {
         citizen_id: "p1".into(),
         expected_status: AccountStatus::Active,
@@ -398,7 +435,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     db.bind_proven(&bind("a2", recover, Some(device("d2", "p1")), 3))?;
     let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
     assert_eq!(ids, ["d2"]);
-    assert_eq!(db.issue_code("r4", &[9; 32], 60)?, IssueCode::DeviceGone);
+    assert_eq!(db.issue_code("r4", &[9; 32], 60, 1)?, IssueCode::DeviceGone);
     assert_eq!(db.consent("p1", "before")?, None);
     assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
 
@@ -435,21 +472,45 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         Err(StoreError::Conflict("account"))
     ));
 
-    // Consent upserts.
+    // Consents are recorded with approvals (replaced by a later one), listed, and withdrawn
+    // with the service's tokens.
     let consent = ConsentRecord {
-        citizen_id: "p1".into(),
+        citizen_id: "q1".into(),
         client_id: "c".into(),
-        scope: "openid".into(),
+        claims: "sub".into(),
         granted_at: 1,
     };
-    db.upsert_consent(&consent)?;
+    db.insert_auth_request(&request("r6"))?;
+    assert!(db.approve_auth_request(
+        "r6",
+        &approval("q1", "dq"),
+        1,
+        Some((&consent, &event("ev-c1")))
+    )?);
     let wider = ConsentRecord {
-        scope: "openid profile".into(),
+        claims: "name sub !gender".into(),
         granted_at: 2,
         ..consent
     };
-    db.upsert_consent(&wider)?;
-    assert_eq!(db.consent("p1", "c")?, Some(wider));
+    db.insert_auth_request(&request("r7"))?;
+    assert!(db.approve_auth_request(
+        "r7",
+        &approval("q1", "dq"),
+        2,
+        Some((&wider, &event("ev-c2")))
+    )?);
+    assert_eq!(db.consents("q1")?, std::slice::from_ref(&wider));
+    assert_eq!(
+        db.issue_code("r7", &[6; 32], 60, 2)?,
+        IssueCode::DeviceGone,
+        "no device dq"
+    );
+    assert!(db.withdraw_consent("q1", "c", &event("ev-c3"))?);
+    assert!(
+        !db.withdraw_consent("q1", "c", &event("ev-c4"))?,
+        "withdrawn once"
+    );
+    assert!(db.consents("q1")?.is_empty());
 
     // Rate-limit windows count, then start again.
     assert_eq!(
@@ -478,8 +539,21 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     assert_eq!(
         events,
         [
-            "ev1", "ev2b", "e-a1-1", "ev4", "ev7", "dev-ev9", "dev-ev10", "dev-ev12", "e-a2-3",
-            "ev9", "ev11"
+            "ev1",
+            "ev2b",
+            "e-a1-1",
+            "ev4",
+            "ev7",
+            "dev-ev9",
+            "dev-ev10",
+            "dev-ev12",
+            "ev-consent",
+            "e-a2-3",
+            "ev9",
+            "ev11",
+            "ev-c1",
+            "ev-c2",
+            "ev-c3"
         ],
         "exactly the writes that happened, in order"
     );
@@ -491,7 +565,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     })?;
     // A request that issued a code stays a day past its expiry (to recognise a replay);
     // the others go at once.
-    db.purge_expired(10_000)?;
+    db.purge_expired(10_000, 120, 86_400)?;
     assert!(
         db.auth_request("r5")?.is_some(),
         "a redeemed request stays a day"
@@ -499,7 +573,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     for gone in ["r1", "r2", "r3", "r4"] {
         assert_eq!(db.auth_request(gone)?, None, "{gone}");
     }
-    db.purge_expired(100_000)?;
+    db.purge_expired(100_000, 120, 86_400)?;
     assert_eq!(db.auth_request("r5")?, None);
     assert!(
         db.auth_request("fresh")?.is_some(),

@@ -180,8 +180,24 @@ pub struct Browser {
 /// What the browser sees after the phone has answered.
 #[derive(Debug)]
 pub enum Next {
-    Consent { action: String, csrf: String },
+    /// Whose account approved, with "continue" and "not me".
+    Approved {
+        action: String,
+        csrf: String,
+        account: String,
+        html: String,
+    },
     Redirect(Url),
+}
+
+/// A login page while it waits for the phone.
+#[derive(Debug, Clone)]
+pub struct LoginPage {
+    pub url: String,
+    /// The approval link (the QR code's payload) shown now.
+    pub link: String,
+    /// The number the phone must pick.
+    pub number: u8,
 }
 
 /// Where the client was sent back to, with the parameters.
@@ -215,21 +231,27 @@ fn unescape(s: &str) -> String {
 
 impl Browser {
     pub fn new() -> Self {
+        Self::with_user_agent("eid-testkit")
+    }
+
+    /// A browser that says it is `user_agent`.
+    pub fn with_user_agent(user_agent: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
+                .user_agent(user_agent)
                 .build()
                 .expect("reqwest client"),
         }
     }
 
-    /// Follows the authorization URL to the login page; returns (login page URL, approval URL).
+    /// Follows the authorization URL to the login page.
     pub async fn open_login(
         &self,
         server: &TestServer,
         authorize: &Url,
-    ) -> anyhow::Result<(String, String)> {
+    ) -> anyhow::Result<LoginPage> {
         let response = self.http.get(authorize.clone()).send().await?;
         if response.status() != reqwest::StatusCode::SEE_OTHER {
             bail!(
@@ -244,7 +266,12 @@ impl Browser {
         } else {
             location
         };
-        let page = self.http.get(&login_url).send().await?;
+        self.waiting_page(&login_url).await
+    }
+
+    /// Loads a login page that waits for the phone (a reload shows the current QR code).
+    pub async fn waiting_page(&self, login_url: &str) -> anyhow::Result<LoginPage> {
+        let page = self.http.get(login_url).send().await?;
         anyhow::ensure!(
             page.status() == 200,
             "login page answered {}",
@@ -261,13 +288,21 @@ impl Browser {
             "login page lacks its CSP"
         );
         let html = page.text().await?;
-        anyhow::ensure!(html.contains("<svg"), "login page has no QR code");
-        let approval = between(&html, "id=\"approve-url\" href=\"", "\"")
+        anyhow::ensure!(html.contains("<svg"), "login page has no QR code: {html}");
+        let link = between(&html, "id=\"approve-url\" href=\"", "\"")
             .ok_or_else(|| anyhow!("no approve-url link on the login page"))?;
-        Ok((login_url, unescape(approval)))
+        let number = between(&html, "<strong id=\"number\">", "</strong>")
+            .ok_or_else(|| anyhow!("no number on the login page"))?
+            .parse()?;
+        Ok(LoginPage {
+            url: login_url.to_owned(),
+            link: unescape(link),
+            number,
+        })
     }
 
-    /// Reloads the login page after approval: consent, or straight back to the client.
+    /// Reloads the login page after the phone answered: whose account approved, or straight
+    /// back to the client (an error).
     pub async fn after_approval(
         &self,
         server: &TestServer,
@@ -279,36 +314,52 @@ impl Browser {
             200 => {
                 let html = response.text().await?;
                 let action = between(&html, "<form method=\"post\" action=\"", "\"")
-                    .ok_or_else(|| anyhow!("neither a redirect nor a consent form: {html}"))?;
+                    .ok_or_else(|| anyhow!("neither a redirect nor a form: {html}"))?;
                 let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
-                    .ok_or_else(|| anyhow!("consent form without csrf_token"))?;
-                anyhow::ensure!(
-                    html.contains("您的中英文姓名"),
-                    "consent page is not bilingual"
-                );
-                Ok(Next::Consent {
+                    .ok_or_else(|| anyhow!("form without csrf_token"))?;
+                let account =
+                    between(&html, "<span id=\"account\">", "</span>").ok_or_else(|| {
+                        anyhow!("the page does not say whose account approved: {html}")
+                    })?;
+                anyhow::ensure!(html.contains("並非本人"), "the page is not bilingual");
+                Ok(Next::Approved {
                     action: server.url(&unescape(action)),
                     csrf: unescape(csrf),
+                    account: unescape(account),
+                    html,
                 })
             }
             other => bail!("login page answered {other}: {}", response.text().await?),
         }
     }
 
-    /// Submits the consent form.
-    pub async fn consent(
+    /// Submits a login page's form with `action` (`continue`, `not_me`, `renew`, `cancel`).
+    pub async fn answer(
         &self,
-        action: &str,
+        form_action: &str,
         csrf: &str,
-        decision: &str,
+        action: &str,
     ) -> anyhow::Result<reqwest::Response> {
         Ok(self
             .http
-            .post(action)
-            .form(&[("csrf_token", csrf), ("decision", decision)])
+            .post(form_action)
+            .form(&[("csrf_token", csrf), ("action", action)])
             .send()
             .await?)
     }
+}
+
+/// The phone reads the request of a login page and approves it with the page's number,
+/// sharing everything offered and remembering the choice.
+pub async fn phone_approves(
+    wallet: &mut Wallet,
+    page: &LoginPage,
+) -> anyhow::Result<eid_proto::api::ApprovalRequest> {
+    let request = wallet.fetch_approval(&page.link).await?;
+    let decision = eid_wallet::approve_all(&request, page.number, true);
+    let result = wallet.answer(&request, &page.link, &decision).await?;
+    anyhow::ensure!(result.status == "approved", "phone: {}", result.status);
+    Ok(request)
 }
 
 pub fn location(response: &reqwest::Response) -> anyhow::Result<String> {
@@ -365,14 +416,15 @@ pub async fn proven_wallet(server: &TestServer, index: usize) -> anyhow::Result<
     Ok(wallet)
 }
 
-/// A whole login up to the client's callback: authorize, QR page, phone approval, consent
-/// (allowed) if asked.
+/// A whole login up to the client's callback: authorize, QR page, the phone's approval (the
+/// page's number, everything shared), the page showing whose account approved, continue.
+/// Returns the masked account name the page showed.
 pub async fn login_to_callback(
     server: &TestServer,
     rp: &Rp,
     browser: &Browser,
     wallet: &mut Wallet,
-) -> anyhow::Result<(AuthStart, Callback, bool)> {
+) -> anyhow::Result<(AuthStart, Callback, String)> {
     login_to_callback_with(server, rp, browser, wallet, &[]).await
 }
 
@@ -384,36 +436,49 @@ pub async fn login_to_callback_with(
     browser: &Browser,
     wallet: &mut Wallet,
     params: &[(&str, &str)],
-) -> anyhow::Result<(AuthStart, Callback, bool)> {
+) -> anyhow::Result<(AuthStart, Callback, String)> {
     let mut start = rp.start();
     for (name, value) in params {
         start.url = with_param(&start.url, name, Some(value));
     }
-    let (login_url, approval_url) = browser.open_login(server, &start.url).await?;
-    let request = wallet.fetch_approval(&approval_url).await?;
+    let page = browser.open_login(server, &start.url).await?;
+    let request = phone_approves(wallet, &page).await?;
     anyhow::ensure!(
         request.service.client_id == rp.client_id,
         "approval names the wrong service"
     );
-    wallet.approve(&request, &approval_url).await?;
-    let (callback, consented) = match browser.after_approval(server, &login_url).await? {
-        Next::Redirect(url) => (Callback { url }, false),
-        Next::Consent { action, csrf } => {
-            let response = browser.consent(&action, &csrf, "allow").await?;
+    let (callback, account) = continue_login(server, browser, &page.url).await?;
+    Ok((start, callback, account))
+}
+
+/// After the phone approved: the page shows whose account approved; continue to the client.
+pub async fn continue_login(
+    server: &TestServer,
+    browser: &Browser,
+    login_url: &str,
+) -> anyhow::Result<(Callback, String)> {
+    match browser.after_approval(server, login_url).await? {
+        Next::Redirect(url) => bail!("sent back to the client before continuing: {url}"),
+        Next::Approved {
+            action,
+            csrf,
+            account,
+            ..
+        } => {
+            let response = browser.answer(&action, &csrf, "continue").await?;
             anyhow::ensure!(
                 response.status() == 303,
-                "consent answered {}",
+                "continue answered {}",
                 response.status()
             );
-            (
+            Ok((
                 Callback {
                     url: Url::parse(&location(&response)?)?,
                 },
-                true,
-            )
+                account,
+            ))
         }
-    };
-    Ok((start, callback, consented))
+    }
 }
 
 /// A whole login through token exchange and ID token verification.

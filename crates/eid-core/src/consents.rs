@@ -1,0 +1,65 @@
+//! A citizen's standing consents: what they share with which service, recorded only from the
+//! phone (an approval with "remember"), listed and withdrawn from the wallet.
+//!
+//! Withdrawing takes effect on the next login request (the phone asks again) and at once for
+//! what the service already holds: its access tokens for the citizen are revoked.
+
+use eid_proto::api::{Consent, ConsentList};
+
+use crate::audit::{Actor, Detail, Event};
+use crate::login::Choices;
+use crate::store::WalletSessionRecord;
+use crate::{Error, Provider};
+
+impl Provider {
+    /// The citizen's standing consents, with the services' names.
+    pub fn consents(&self, session: &WalletSessionRecord) -> Result<ConsentList, Error> {
+        let consents = self
+            .store
+            .consents(&session.citizen_id)?
+            .into_iter()
+            .map(|c| {
+                let service = self.store.client(&c.client_id)?.map(|client| client.name);
+                Ok(Consent {
+                    service,
+                    claims: Choices::parse(&c.claims).shared.into_iter().collect(),
+                    client_id: c.client_id,
+                    granted_at: c.granted_at,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(ConsentList { consents })
+    }
+
+    /// Withdraws the standing consent given to a service, and revokes the service's access
+    /// tokens for the citizen.
+    pub fn withdraw_consent(
+        &self,
+        session: &WalletSessionRecord,
+        client_id: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let event = self.record(
+            Event::new(
+                "consent.withdrawn",
+                &Actor::Citizen {
+                    device_id: Some(session.device_id.clone()),
+                },
+            )
+            .citizen(&session.citizen_id)
+            .detail(Detail {
+                client_id: Some(client_id.to_owned()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if !self
+            .store
+            .withdraw_consent(&session.citizen_id, client_id, &event)?
+        {
+            return Err(Error::NotFound("consent"));
+        }
+        tracing::info!(target: "eid::security", event = "consent.withdrawn", client_id = %client_id, device_id = %session.device_id, "standing consent withdrawn");
+        Ok(())
+    }
+}
