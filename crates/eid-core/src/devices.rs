@@ -238,6 +238,12 @@ impl Provider {
                 last_used_at: d.last_used_at,
                 joined_by: d.joined_by.as_str().to_owned(),
                 suspended_at: d.suspended_at,
+                key: if d.attestation.is_some() {
+                    "hardware"
+                } else {
+                    "software"
+                }
+                .to_owned(),
             })
             .collect())
     }
@@ -357,6 +363,7 @@ impl Provider {
             .start_passkey_registration(user_handle, "eid citizen", "eid", Some(existing))
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
         crate::ceremony::require_resident_key(&mut options);
+        self.ask_attestation(&mut options);
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::Register,
             Some(citizen_id.clone()),
@@ -388,6 +395,7 @@ impl Provider {
             .webauthn
             .finish_passkey_registration(credential, &state.registration)
             .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
+        let protection = self.accept_key(&passkey, now)?;
         let credential_id = b64url(passkey.cred_id().as_ref());
         self.check_credential_is_new(&credential_id)?;
         let device = DeviceRecord {
@@ -401,6 +409,7 @@ impl Provider {
             created_at: now,
             last_used_at: None,
             suspended_at: None,
+            attestation: protection.stored(),
         };
         let event = self.record(
             Event::new(

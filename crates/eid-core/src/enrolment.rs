@@ -285,6 +285,7 @@ impl Provider {
             .start_passkey_registration(user_handle, "eid citizen", "eid", None)
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
         crate::ceremony::require_resident_key(&mut options);
+        self.ask_attestation(&mut options);
         let state = EnrolState {
             registration,
             user_handle: user_handle.to_string(),
@@ -321,6 +322,8 @@ impl Provider {
             .webauthn
             .finish_passkey_registration(credential, &state.registration)
             .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
+        // The key's kind is settled again when proofing binds it (the roots may change).
+        self.accept_key(&passkey, now)?;
         let credential_id = b64url(passkey.cred_id().as_ref());
         self.check_credential_is_new(&credential_id)?;
         let passkey = crate::ceremony::passkey_to_json(&passkey)?;

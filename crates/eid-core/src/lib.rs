@@ -36,6 +36,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod attestation;
 pub mod audit;
 pub mod ceremony;
 pub mod claims;

@@ -28,6 +28,7 @@ use url::Url;
 use webauthn_rs::prelude::{DiscoverableAuthentication, RequestChallengeResponse};
 
 use crate::account::{mask_name, Profile};
+use crate::attestation::KeyProtection;
 use crate::audit::{Actor, Detail, Event};
 use crate::ceremony::{committed_challenge, rebind_challenge};
 use crate::claims::{display_value, offered_items, requested_items, ClaimItem};
@@ -44,11 +45,6 @@ pub const APPROVAL_LABEL: &str = "eid-approval";
 
 /// Seconds each QR payload of a login page is valid for.
 pub const QR_STEP: i64 = 30;
-
-/// The authentication methods (RFC 8176) an approval verifies: possession of a key bound to
-/// the account. Without attestation nothing shows the key is hardware-held or that the phone
-/// verified its user, so no more is claimed.
-pub(crate) const APPROVAL_AMR: &str = "swk";
 
 /// Where a login was started, sealed in its row until the phone has answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -396,7 +392,9 @@ impl Provider {
             self.config.limits.approvals_per_account,
             now,
         )?;
-        let level = usable_level(&account)?;
+        // The key's kind decides what the approval proves: `amr`, and the level it reaches.
+        let protection = KeyProtection::from_stored(device.attestation.as_deref());
+        let level = self.approval_level(usable_level(&account)?, &protection);
         let actor = Actor::Citizen {
             device_id: Some(device.device_id.clone()),
         };
@@ -477,7 +475,7 @@ impl Provider {
                 device_id: device.device_id.clone(),
                 auth_time: now,
                 acr: level,
-                amr: APPROVAL_AMR.to_owned(),
+                amr: protection.amr().to_owned(),
                 granted: granted.clone(),
                 // What the browser shows next, kept with the request so that showing it reads
                 // no profile.

@@ -491,6 +491,9 @@ impl Provider {
             &application.user_handle,
         ) {
             (Some(passkey), Some(credential_id), Some(user_handle)) => Some(DeviceRecord {
+                attestation: self
+                    .key_protection(&crate::ceremony::passkey_from_json(passkey)?, now)
+                    .stored(),
                 device_id: Uuid::new_v4().to_string(),
                 citizen_id: citizen_id.clone(),
                 credential_id: credential_id.clone(),

@@ -54,6 +54,8 @@ pub struct ProviderConfig {
     /// The officer console's origin (the admin listener), for its WebAuthn relying party;
     /// `None` switches the console off.
     pub admin_origin: Option<Url>,
+    /// Which keys are accepted, at which level.
+    pub attestation: crate::attestation::AttestationPolicy,
 }
 
 impl ProviderConfig {
@@ -77,6 +79,7 @@ impl ProviderConfig {
             face_match_threshold: 0.8,
             limits: Limits::default(),
             admin_origin: None,
+            attestation: crate::attestation::AttestationPolicy::default(),
         }
     }
 

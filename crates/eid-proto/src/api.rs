@@ -380,6 +380,9 @@ pub struct Device {
     /// may have been copied): it cannot approve until removed or the account recovered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspended_at: Option<i64>,
+    /// `hardware` (its key's attestation chains to a root eid trusts) or `software`.
+    #[serde(default)]
+    pub key: String,
 }
 
 /// `GET /api/v1/devices`.

@@ -50,6 +50,21 @@ pub struct FileConfig {
     pub connections_per_address: Option<usize>,
     /// Seconds a request may take to arrive (body included) and be answered [default: 10].
     pub request_deadline_secs: Option<u64>,
+    /// Which device keys are accepted, at which level.
+    pub attestation: Option<AttestationFile>,
+}
+
+/// `[attestation]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationFile {
+    /// PEM files of the attestation roots trusted to vouch for hardware keys.
+    pub trusted_roots: Option<Vec<PathBuf>>,
+    /// Whether keys no trusted root attests may register [default: true].
+    pub accept_software_keys: Option<bool>,
+    /// The highest level an approval with such a key reaches: `basic` or `plus` [default:
+    /// `plus`].
+    pub software_key_max_level: Option<String>,
 }
 
 /// `[login]` in the configuration file: the windows of a login, in seconds.
@@ -218,6 +233,7 @@ pub struct Settings {
     pub login: LoginWindows,
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
+    pub attestation: eid_core::attestation::AttestationPolicy,
 }
 
 impl std::fmt::Debug for Settings {
@@ -354,8 +370,48 @@ impl Settings {
                     .collect::<anyhow::Result<_>>()?,
             },
             max_connections: file.max_connections.unwrap_or(10_000).max(16),
+            attestation: attestation_policy(file.attestation.unwrap_or_default())?,
         })
     }
+}
+
+fn attestation_policy(
+    file: AttestationFile,
+) -> anyhow::Result<eid_core::attestation::AttestationPolicy> {
+    use eid_core::attestation::AttestationPolicy;
+    let mut policy = AttestationPolicy::default();
+    let mut pem = String::new();
+    for path in file.trusted_roots.unwrap_or_default() {
+        pem.push_str(
+            &std::fs::read_to_string(&path).with_context(|| {
+                format!("attestation.trusted_roots: reading {}", path.display())
+            })?,
+        );
+        pem.push('\n');
+    }
+    if !pem.trim().is_empty() {
+        policy.roots = Some(
+            AttestationPolicy::roots_from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("attestation.trusted_roots: {e}"))?,
+        );
+    }
+    if let Some(accept) = file.accept_software_keys {
+        policy.accept_software_keys = accept;
+    }
+    if let Some(level) = file.software_key_max_level {
+        policy.software_key_max_level =
+            eid_core::account::Level::parse(&level).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "attestation.software_key_max_level must be basic or plus, not {level:?}"
+                )
+            })?;
+    }
+    if !policy.accept_software_keys && policy.roots.is_none() {
+        bail!(
+            "attestation.accept_software_keys = false needs trusted_roots: no key could register"
+        );
+    }
+    Ok(policy)
 }
 
 /// `10.0.0.0/8`, or one address.

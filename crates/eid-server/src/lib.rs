@@ -134,6 +134,8 @@ pub struct StartOptions {
     pub guard: guard::GuardSettings,
     /// Connections the public listener holds at most, over all workers.
     pub max_connections: usize,
+    /// Which device keys are accepted, at which level.
+    pub attestation: eid_core::attestation::AttestationPolicy,
 }
 
 impl StartOptions {
@@ -156,6 +158,7 @@ impl StartOptions {
             login: config::LoginWindows::default(),
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
+            attestation: eid_core::attestation::AttestationPolicy::default(),
         }
     }
 }
@@ -243,6 +246,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.approval_window = options.login.approval;
     provider_config.completion_window = options.login.completion;
     provider_config.login_ttl = options.login.page_lifetime;
+    provider_config.attestation = options.attestation.clone();
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;

@@ -297,6 +297,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.login = settings.login;
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
+    options.attestation = settings.attestation.clone();
     let server = eid_server::start(options).await?;
     let issuer = server.issuer.as_str().trim_end_matches('/');
     println!("eid is serving at {issuer}");

@@ -53,6 +53,7 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
         suspended_at -> Nullable<BigInt>,
+        attestation -> Nullable<Text>,
     }
 }
 

@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod attestation;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -137,6 +139,8 @@ pub struct TestOptions {
     /// Make the registry answer this late (to exceed `registry_timeout`).
     pub registry_delay: Duration,
     pub limits: Limits,
+    /// Which device keys are accepted, at which level (trusted attestation roots).
+    pub attestation: eid_core::attestation::AttestationPolicy,
 }
 
 impl TestOptions {
@@ -159,6 +163,7 @@ impl Default for TestOptions {
             registry_timeout: Duration::from_secs(5),
             registry_delay: Duration::ZERO,
             limits: Limits::default(),
+            attestation: eid_core::attestation::AttestationPolicy::default(),
         }
     }
 }
@@ -318,6 +323,7 @@ impl TestServer {
         options.pool_size = 8;
         options.admin_listen = Some("127.0.0.1:0".parse()?);
         options.limits = self.options.limits;
+        options.attestation = self.options.attestation.clone();
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;

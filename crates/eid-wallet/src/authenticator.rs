@@ -1,6 +1,11 @@
 //! A software FIDO2 authenticator bound to this wallet (WebAuthn Level 2 §6): one P-256
-//! credential, "none" attestation, user presence and user verification asserted (the phone
-//! unlocks it with the citizen's biometric; the biometric never leaves the phone).
+//! credential, user presence and user verification flags set (a phone app would unlock it with
+//! the citizen's biometric; this command-line wallet does not verify anyone).
+//!
+//! It is a **software key**, and says so: its key lives in the wallet file, its AAGUID is
+//! zero and its attestation is "none", so eid reports `amr` `swk` for it. Given an
+//! [`AttestationKey`] (a test kit's, under a test root) it attests its credential in the
+//! "packed" format with a certificate chain instead, as a hardware authenticator does.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +27,15 @@ const FLAG_UV: u8 = 0x04;
 const FLAG_AT: u8 = 0x40;
 /// COSE algorithm ES256 (RFC 8152 §8.1).
 const COSE_ES256: i64 = -7;
+
+/// An authenticator model's attestation key, with its certificate chain (leaf first, DER) and
+/// AAGUID: what a hardware authenticator's maker installs.
+#[derive(Clone)]
+pub struct AttestationKey {
+    pub key: p256::ecdsa::SigningKey,
+    pub chain: Vec<Vec<u8>>,
+    pub aaguid: [u8; 16],
+}
 
 /// The credential a wallet holds: private key, id and signature counter.
 pub struct Credential {
@@ -92,10 +106,12 @@ fn cose_key(key: &p256::ecdsa::SigningKey) -> Result<Vec<u8>, WalletError> {
     serde_cbor_2::to_vec(&Value::Map(map)).map_err(|e| WalletError::Protocol(e.to_string()))
 }
 
-/// `authenticatorMakeCredential`: creates the credential and its attestation for `origin`.
+/// `authenticatorMakeCredential`: creates the credential and its attestation for `origin`:
+/// "none", or "packed" with `attestation`'s chain.
 pub fn make_credential(
     options: &CreationChallengeResponse,
     origin: &str,
+    attestation: Option<&AttestationKey>,
 ) -> Result<(Credential, RegisterPublicKeyCredential), WalletError> {
     let pk = &options.public_key;
     if !pk.pub_key_cred_params.iter().any(|p| p.alg == COSE_ES256) {
@@ -112,13 +128,47 @@ pub fn make_credential(
     let mut auth_data = Sha256::digest(pk.rp.id.as_bytes()).to_vec();
     auth_data.push(FLAG_UP | FLAG_UV | FLAG_AT);
     auth_data.extend_from_slice(&0u32.to_be_bytes());
-    auth_data.extend_from_slice(&[0u8; 16]); // AAGUID: none
+    // AAGUID: the model's when attested, zero (no model claimed) otherwise.
+    auth_data.extend_from_slice(&attestation.map_or([0u8; 16], |a| a.aaguid));
     auth_data.extend_from_slice(&u16::try_from(id.len()).unwrap_or(32).to_be_bytes());
     auth_data.extend_from_slice(&id);
     auth_data.extend_from_slice(&cose_key(&key)?);
+    let client_data_json = client_data("webauthn.create", &pk.challenge, origin);
+    let (fmt, statement) = match attestation {
+        None => ("none", BTreeMap::new()),
+        Some(attestation) => {
+            // WebAuthn §8.2: the attestation key signs authData || SHA-256(clientDataJSON).
+            let mut signed = auth_data.clone();
+            signed.extend_from_slice(&Sha256::digest(&client_data_json));
+            let signature: p256::ecdsa::Signature = attestation.key.sign(&signed);
+            let statement: BTreeMap<Value, Value> = [
+                (
+                    Value::Text("alg".into()),
+                    Value::Integer(i128::from(COSE_ES256)),
+                ),
+                (
+                    Value::Text("sig".into()),
+                    Value::Bytes(signature.to_der().as_bytes().to_vec()),
+                ),
+                (
+                    Value::Text("x5c".into()),
+                    Value::Array(
+                        attestation
+                            .chain
+                            .iter()
+                            .map(|c| Value::Bytes(c.clone()))
+                            .collect(),
+                    ),
+                ),
+            ]
+            .into_iter()
+            .collect();
+            ("packed", statement)
+        }
+    };
     let attestation: BTreeMap<Value, Value> = [
-        (Value::Text("fmt".into()), Value::Text("none".into())),
-        (Value::Text("attStmt".into()), Value::Map(BTreeMap::new())),
+        (Value::Text("fmt".into()), Value::Text(fmt.into())),
+        (Value::Text("attStmt".into()), Value::Map(statement)),
         (Value::Text("authData".into()), Value::Bytes(auth_data)),
     ]
     .into_iter()
@@ -130,7 +180,7 @@ pub fn make_credential(
         raw_id: id.clone(),
         response: AuthenticatorAttestationResponseRaw {
             attestation_object,
-            client_data_json: client_data("webauthn.create", &pk.challenge, origin),
+            client_data_json,
             transports: None,
         },
         type_: "public-key".into(),

@@ -223,6 +223,8 @@ pub struct Wallet {
     path: Option<PathBuf>,
     file: WalletFile,
     http: reqwest::Client,
+    /// Attests new credentials as this authenticator model (tests' hardware keys).
+    attestation: Option<authenticator::AttestationKey>,
 }
 
 /// The origin (scheme://host[:port]) of a URL: what the phone's WebAuthn client reports.
@@ -265,6 +267,7 @@ impl Wallet {
             path: Some(path),
             file,
             http: reqwest::Client::new(),
+            attestation: None,
         })
     }
 
@@ -274,7 +277,16 @@ impl Wallet {
             path: None,
             file: WalletFile::default(),
             http: reqwest::Client::new(),
+            attestation: None,
         }
+    }
+
+    /// Attests the credentials this wallet creates with `key` (an authenticator model's key
+    /// and chain), as a hardware authenticator does. Without it the wallet is a software key
+    /// with "none" attestation.
+    pub fn with_attestation(mut self, key: authenticator::AttestationKey) -> Self {
+        self.attestation = Some(key);
+        self
     }
 
     /// The wallet's contents.
@@ -517,7 +529,7 @@ impl Wallet {
         options: &CreationChallengeResponse,
         server: &Url,
     ) -> Result<(Credential, eid_proto::api::RegisterPublicKeyCredential), WalletError> {
-        authenticator::make_credential(options, &origin_of(server))
+        authenticator::make_credential(options, &origin_of(server), self.attestation.as_ref())
     }
 
     /// Signs `options` with this device's credential for the server at `origin_url` (the phone's

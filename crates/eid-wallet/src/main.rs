@@ -313,6 +313,7 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 )
                 .await?;
             println!("Application made. Reference: {}", created.reference);
+            println!("This wallet keeps its key in {} (a software key, not a phone's secure element): services are told `amr` swk.", cli.store.display());
             println!(
                 "Prove your identity within {} days: `eid-wallet prove --face-template FILE`,",
                 created.expires_in / 86_400

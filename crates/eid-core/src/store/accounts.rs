@@ -37,6 +37,8 @@ pub struct DeviceRecord {
     /// Set when its signature counter went backwards (a possible copy of its key): it cannot
     /// be used until removed or the account recovered.
     pub suspended_at: Option<i64>,
+    /// The trusted root that attested its key (a hardware key); `None`: a software key.
+    pub attestation: Option<String>,
 }
 
 /// An account's status and its sealed profile (`None` once erased).

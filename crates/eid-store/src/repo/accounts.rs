@@ -76,6 +76,7 @@ pub(crate) struct DeviceRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub suspended_at: Option<i64>,
+    pub attestation: Option<String>,
 }
 
 impl From<&DeviceRecord> for DeviceRow {
@@ -91,6 +92,7 @@ impl From<&DeviceRecord> for DeviceRow {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             suspended_at: r.suspended_at,
+            attestation: r.attestation.clone(),
         }
     }
 }
@@ -110,6 +112,7 @@ impl TryFrom<DeviceRow> for DeviceRecord {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             suspended_at: r.suspended_at,
+            attestation: r.attestation,
         })
     }
 }

@@ -9,6 +9,7 @@ mod support;
 
 mod accounts;
 mod api;
+mod attestation;
 mod expiry;
 mod journey;
 mod limits;

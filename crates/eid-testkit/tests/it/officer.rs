@@ -44,7 +44,7 @@ impl Officer {
             .await?
             .json()
             .await?;
-        let (key, attestation) = make_credential(&challenge.options, &origin)?;
+        let (key, attestation) = make_credential(&challenge.options, &origin, None)?;
         let done = http
             .post(server.admin_url(&format!("/enrol/{token}")))
             .json(&serde_json::json!({

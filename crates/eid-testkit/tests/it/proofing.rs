@@ -308,6 +308,7 @@ async fn no_enrolment_oracle(backend: Backend) -> anyhow::Result<()> {
         let (_, attestation) = eid_wallet::authenticator::make_credential(
             &options,
             issuer.as_str().trim_end_matches('/'),
+            None,
         )?;
         let finish = http
             .post(server.url(&format!(

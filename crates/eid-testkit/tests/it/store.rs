@@ -67,6 +67,7 @@ fn device(id: &str, citizen: &str) -> DeviceRecord {
         created_at: 0,
         last_used_at: None,
         suspended_at: None,
+        attestation: None,
     }
 }
 
