@@ -17,4 +17,5 @@ mod officer;
 mod phishing;
 mod proofing;
 mod refusals;
+mod rp_libraries;
 mod store;
