@@ -204,6 +204,7 @@ impl Provider {
             acr_values_supported: Level::ALL.iter().map(|l| l.acr().to_owned()).collect(),
             ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
             request_parameter_supported: false,
+            request_uri_parameter_supported: false,
             claims_parameter_supported: false,
             authorization_response_iss_parameter_supported: true,
         }

@@ -50,6 +50,8 @@ pub struct ProviderMetadata {
     pub acr_values_supported: Vec<String>,
     pub ui_locales_supported: Vec<String>,
     pub request_parameter_supported: bool,
+    /// Absent would mean `true` (OIDC Discovery §3): said outright.
+    pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,
     /// RFC 9207 §3.
     pub authorization_response_iss_parameter_supported: bool,

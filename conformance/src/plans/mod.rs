@@ -1,0 +1,101 @@
+//! The plans: the OpenID Foundation's (their module ids, so that results map one to one onto
+//! their certification) and eid's own.
+
+use crate::{Module, Plan, ResponseMode};
+
+pub mod discovery;
+pub mod oidcc;
+pub mod pkce;
+
+/// Turns an `async fn(&mut Ctx<'_>) -> Result<(), Stop>` into a [`Module`].
+macro_rules! module {
+    ($id:literal, $summary:literal, $body:path) => {
+        $crate::Module {
+            id: $id,
+            summary: $summary,
+            run: |ctx| Box::pin($body(ctx)),
+        }
+    };
+}
+pub(crate) use module;
+
+/// Every plan, in the order an auditor would run them.
+pub fn all() -> Vec<Plan> {
+    vec![
+        Plan {
+            name: "oidcc-config",
+            summary: "OpenID Connect Config: the discovery document and the key set it points to.",
+            response_mode: ResponseMode::Query,
+            modules: vec![discovery::module()],
+        },
+        Plan {
+            name: "oidcc-basic",
+            summary:
+                "OpenID Connect Basic OP: the authorization code flow, as the OpenID Foundation's \
+                      Basic certification tests it.",
+            response_mode: ResponseMode::Query,
+            modules: oidcc::basic(),
+        },
+        Plan {
+            name: "oidcc-formpost-basic",
+            summary: "The Basic plan's modules with response_mode=form_post (OAuth 2.0 Form Post \
+                      Response Mode).",
+            response_mode: ResponseMode::FormPost,
+            modules: oidcc::basic(),
+        },
+        Plan {
+            name: "eid-pkce",
+            summary:
+                "eid's own: the token endpoint holds each code to its PKCE challenge (RFC 7636).",
+            response_mode: ResponseMode::Query,
+            modules: pkce::modules(),
+        },
+    ]
+}
+
+/// The plan called `name`.
+pub fn find(name: &str) -> Option<Plan> {
+    all().into_iter().find(|p| p.name == name)
+}
+
+/// Every module id of every plan (a module may be in several plans).
+pub fn module_ids() -> Vec<&'static str> {
+    let mut ids: Vec<&'static str> = all()
+        .iter()
+        .flat_map(|p| p.modules.iter().map(|m: &Module| m.id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_ids_are_unique_within_a_plan() {
+        for plan in all() {
+            let mut ids: Vec<_> = plan.modules.iter().map(|m| m.id).collect();
+            let n = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), n, "{}", plan.name);
+        }
+    }
+
+    #[test]
+    fn foundation_ids_are_the_foundations() {
+        // Every module of the Foundation's plans mirrored here is named as they name it.
+        let reference = include_str!("../../reference-module-ids.txt");
+        for plan in all().iter().filter(|p| p.name.starts_with("oidcc")) {
+            for m in &plan.modules {
+                assert!(
+                    reference.lines().any(|l| l.trim() == m.id),
+                    "{} is not a module id of the OpenID Foundation's suite",
+                    m.id
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The suite against the real eid, on SQLite and PostgreSQL: every plan runs and no module
+//! ends FAILED. The reports are kept in `target/conformance/<backend>/`.
+
+use eid_conformance::config::{ClientAuth, ClientConfig, DriverConfig, SuiteConfig};
+use eid_conformance::{plans, report, Suite, Verdict};
+use eid_core::keys::JwsAlg;
+use eid_proto::api::{EnrolmentRequest, ProofingEvidence};
+use eid_testkit::{backends, Backend, TestOptions, TestServer};
+use eid_wallet::Wallet;
+use url::Url;
+
+const REDIRECT_URI: &str = "http://localhost:3000/callback";
+
+async fn proven_wallet(server: &TestServer) -> anyhow::Result<Wallet> {
+    let resident = server.residents()[0].clone();
+    let mut wallet = Wallet::in_memory();
+    wallet
+        .enrol(
+            &Url::parse(&server.issuer())?,
+            &EnrolmentRequest {
+                english_name: resident.english_name.clone(),
+                chinese_name: Some(resident.chinese_name.clone()),
+                date_of_birth: resident.date_of_birth.clone(),
+                gender: resident.gender.clone(),
+                hkid: resident.hkid.clone(),
+                email: None,
+                phone: None,
+                address: None,
+                device_name: "conformance".into(),
+            },
+        )
+        .await?;
+    wallet
+        .prove(&ProofingEvidence {
+            hkid: resident.hkid.clone(),
+            english_name: resident.english_name.clone(),
+            date_of_birth: resident.date_of_birth.clone(),
+            face_template: server.capture(&resident)?,
+        })
+        .await?;
+    Ok(wallet)
+}
+
+async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
+    let name = match &backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
+    // The suite makes a hundred logins from one address in a few minutes, as an auditor's
+    // run against a staging deployment would: lift the per-address limits (the suite would
+    // otherwise wait as Retry-After says).
+    let mut limits = eid_core::limits::Limits::default();
+    let many = eid_core::limits::RateLimit::new(100_000, 60);
+    limits.authorize_per_address = many;
+    limits.login_pages_per_address = many;
+    limits.approvals_per_address = many;
+    limits.approvals_per_account = many;
+    limits.sessions_per_address = many;
+    let options = TestOptions {
+        registry_in_process: true,
+        residents: 1,
+        limits,
+        ..TestOptions::default()
+    };
+    let server = TestServer::start_with(backend, options).await?;
+    let mut clients = Vec::new();
+    for (label, alg) in [
+        ("Conformance", JwsAlg::Rs256),
+        ("Conformance 2", JwsAlg::Es256),
+    ] {
+        let (client_id, client_secret) = server.add_client(label, REDIRECT_URI, alg).await?;
+        clients.push(ClientConfig {
+            client_id,
+            client_secret,
+            redirect_uri: Url::parse(REDIRECT_URI)?,
+            token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
+        });
+    }
+    let mut config = SuiteConfig::new(
+        &server.issuer(),
+        clients,
+        DriverConfig::Wallet {
+            path: "in-memory".into(),
+        },
+    )?;
+    // The test server listens on plain HTTP on loopback.
+    config.danger_allow_http = true;
+    let suite = Suite::with_wallet(config, proven_wallet(&server).await?);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("conformance")
+        .join(name);
+    let mut failed = Vec::new();
+    for plan in plans::all() {
+        let report = suite.run(&plan, &[]).await;
+        report::write_all(&report, &dir)?;
+        print!("{}", report::text(&report));
+        assert_eq!(report.modules.len(), plan.modules.len());
+        failed.extend(
+            report
+                .modules
+                .iter()
+                .filter(|m| m.verdict == Verdict::Failed)
+                .map(|m| {
+                    format!(
+                        "{} {}: {}",
+                        plan.name,
+                        m.id,
+                        m.reason.clone().unwrap_or_default()
+                    )
+                }),
+        );
+        if plan.name == "oidcc-basic" {
+            // The plain code flow must really run, not be skipped.
+            let server_module = report.modules.iter().find(|m| m.id == "oidcc-server");
+            assert_eq!(server_module.map(|m| m.verdict), Some(Verdict::Passed));
+        }
+    }
+    server.stop().await;
+    assert!(
+        failed.is_empty(),
+        "modules FAILED against eid ({name}):\n{}",
+        failed.join("\n")
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_plan_runs_against_eid_without_a_failure() -> anyhow::Result<()> {
+    for backend in backends()? {
+        every_plan_passes_on(backend).await?;
+    }
+    Ok(())
+}
