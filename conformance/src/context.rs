@@ -34,6 +34,9 @@ pub struct Ctx<'s> {
     discovery: Option<serde_json::Value>,
     /// How many times the person acted (logged in, approved, consented) in the last journey.
     interactions: usize,
+    /// The person does nothing: journeys stop at the first page (for modules that answer on
+    /// the phone themselves).
+    hands_off: bool,
 }
 
 /// Where a browser's journey ended.
@@ -184,6 +187,7 @@ impl<'s> Ctx<'s> {
             log: Vec::new(),
             discovery: None,
             interactions: 0,
+            hands_off: false,
         }
     }
 
@@ -191,6 +195,11 @@ impl<'s> Ctx<'s> {
     /// provider answered without asking anything).
     pub fn interactions(&self) -> usize {
         self.interactions
+    }
+
+    /// Whether the login driver acts on the provider's pages (it does unless told).
+    pub fn set_hands_off(&mut self, hands_off: bool) {
+        self.hands_off = hands_off;
     }
 
     pub fn into_log(self) -> Vec<Entry> {
@@ -613,7 +622,7 @@ impl<'s> Ctx<'s> {
                     });
                 }
             }
-            if response.status == 200 && response.is_html() && acted < 8 {
+            if response.status == 200 && response.is_html() && acted < 8 && !self.hands_off {
                 if let Some(request) = crate::driver::act(self, browser, &response).await? {
                     acted += 1;
                     self.interactions = acted;

@@ -98,6 +98,11 @@ pub async fn act(
     Ok(form)
 }
 
+/// eid's approval link (the QR code's payload) and number, when `page` is eid's login page.
+pub fn approval_on(page: &Response) -> Option<(String, u8)> {
+    approval(&Html::parse_document(&page.text()), &page.url)
+}
+
 /// eid's approval link and number, when the page is eid's login page.
 fn approval(html: &Html, base: &Url) -> Option<(String, u8)> {
     let link = html

@@ -4,6 +4,7 @@
 use crate::{Module, Plan, ResponseMode};
 
 pub mod discovery;
+pub mod eid;
 pub mod oidcc;
 pub mod pkce;
 
@@ -49,6 +50,19 @@ pub fn all() -> Vec<Plan> {
                 "eid's own: the token endpoint holds each code to its PKCE challenge (RFC 7636).",
             response_mode: ResponseMode::Query,
             modules: pkce::modules(),
+        },
+        Plan {
+            name: "eid-fido",
+            summary: "eid's own: the phone's WebAuthn assertions: each departure from what a genuine, \
+                      present, verified authenticator signs for this request is refused.",
+            response_mode: ResponseMode::Query,
+            modules: eid::fido(),
+        },
+        Plan {
+            name: "eid-proofing",
+            summary: "eid's own: only proven accounts log in, at the assurance level they were proven at.",
+            response_mode: ResponseMode::Query,
+            modules: eid::proofing(),
         },
     ]
 }

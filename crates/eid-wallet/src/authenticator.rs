@@ -197,11 +197,36 @@ pub fn make_credential(
     ))
 }
 
+/// Deliberate departures from WebAuthn in an assertion, to check that a server refuses them
+/// (the conformance suite's `eid-fido` plan). [`get_assertion`] never makes any of them.
+#[derive(Debug, Clone, Default)]
+pub struct AssertionFaults {
+    /// The origin written into clientDataJSON instead of the server's.
+    pub origin: Option<String>,
+    /// The RP ID hashed into authenticatorData instead of the one asked for.
+    pub rp_id: Option<String>,
+    /// The signature counter reported instead of the next one (the credential's own counter is
+    /// left as it was).
+    pub counter: Option<u32>,
+    /// Clear the user-verified flag (UV).
+    pub without_user_verification: bool,
+}
+
 /// `authenticatorGetAssertion`: signs the challenge; the counter goes up by one.
 pub fn get_assertion(
     credential: &mut Credential,
     options: &RequestChallengeResponse,
     origin: &str,
+) -> Result<PublicKeyCredential, WalletError> {
+    get_assertion_with_faults(credential, options, origin, &AssertionFaults::default())
+}
+
+/// [`get_assertion`] with `faults` (none: the same).
+pub fn get_assertion_with_faults(
+    credential: &mut Credential,
+    options: &RequestChallengeResponse,
+    origin: &str,
+    faults: &AssertionFaults,
 ) -> Result<PublicKeyCredential, WalletError> {
     let pk = &options.public_key;
     check_rp_id(&pk.rp_id, origin)?;
@@ -215,11 +240,26 @@ pub fn get_assertion(
             "this device's credential is not among those allowed".into(),
         ));
     }
-    credential.sign_count = credential.sign_count.saturating_add(1);
-    let mut auth_data = Sha256::digest(pk.rp_id.as_bytes()).to_vec();
-    auth_data.push(FLAG_UP | FLAG_UV);
-    auth_data.extend_from_slice(&credential.sign_count.to_be_bytes());
-    let client_data_json = client_data("webauthn.get", &pk.challenge, origin);
+    let counter = match faults.counter {
+        Some(counter) => counter,
+        None => {
+            credential.sign_count = credential.sign_count.saturating_add(1);
+            credential.sign_count
+        }
+    };
+    let rp_id = faults.rp_id.as_deref().unwrap_or(&pk.rp_id);
+    let mut auth_data = Sha256::digest(rp_id.as_bytes()).to_vec();
+    auth_data.push(if faults.without_user_verification {
+        FLAG_UP
+    } else {
+        FLAG_UP | FLAG_UV
+    });
+    auth_data.extend_from_slice(&counter.to_be_bytes());
+    let client_data_json = client_data(
+        "webauthn.get",
+        &pk.challenge,
+        faults.origin.as_deref().unwrap_or(origin),
+    );
     let mut signed = auth_data.clone();
     signed.extend_from_slice(&Sha256::digest(&client_data_json));
     let signature: p256::ecdsa::Signature = credential.key.sign(&signed);

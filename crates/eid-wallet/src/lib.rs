@@ -539,6 +539,20 @@ impl Wallet {
         options: &RequestChallengeResponse,
         origin_url: &Url,
     ) -> Result<PublicKeyCredential, WalletError> {
+        self.sign_with_faults(
+            options,
+            origin_url,
+            &authenticator::AssertionFaults::default(),
+        )
+    }
+
+    /// [`Wallet::sign`] with deliberate `faults`, to check that a server refuses them.
+    pub fn sign_with_faults(
+        &mut self,
+        options: &RequestChallengeResponse,
+        origin_url: &Url,
+        faults: &authenticator::AssertionFaults,
+    ) -> Result<PublicKeyCredential, WalletError> {
         // Two processes signing with one wallet file would reuse a counter, and the server
         // takes a counter that does not go up for a copied key: sign under a lock, with the
         // counter as the file has it now.
@@ -551,8 +565,12 @@ impl Wallet {
             }
         }
         let mut credential = self.credential()?;
-        let assertion =
-            authenticator::get_assertion(&mut credential, options, &origin_of(origin_url))?;
+        let assertion = authenticator::get_assertion_with_faults(
+            &mut credential,
+            options,
+            &origin_of(origin_url),
+            faults,
+        )?;
         self.file.sign_count = credential.sign_count;
         self.save()?;
         Ok(assertion)
@@ -657,12 +675,28 @@ impl Wallet {
         decision: &ApprovalDecision,
         origin_url: &Url,
     ) -> Result<ApprovalSubmission, WalletError> {
+        self.sign_decision_with_faults(
+            request,
+            decision,
+            origin_url,
+            &authenticator::AssertionFaults::default(),
+        )
+    }
+
+    /// [`Wallet::sign_decision`] with deliberate `faults` in the assertion.
+    pub fn sign_decision_with_faults(
+        &mut self,
+        request: &ApprovalRequest,
+        decision: &ApprovalDecision,
+        origin_url: &Url,
+        faults: &authenticator::AssertionFaults,
+    ) -> Result<ApprovalSubmission, WalletError> {
         let bytes = serde_json::to_vec(decision)
             .map_err(|e| WalletError::Protocol(format!("encoding the decision: {e}")))?;
         let mut options = request.options.clone();
         let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
         options.public_key.challenge = committed_challenge(APPROVAL_LABEL, &nonce, &bytes).to_vec();
-        let credential = self.sign(&options, origin_url)?;
+        let credential = self.sign_with_faults(&options, origin_url, faults)?;
         Ok(ApprovalSubmission {
             decision: b64url(&bytes),
             credential,
