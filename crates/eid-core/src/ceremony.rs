@@ -164,7 +164,7 @@ pub(crate) fn passkey_to_json(passkey: &Passkey) -> Result<String, Error> {
 /// Refuses an assertion made inside a cross-origin frame (WebAuthn Level 3 §5.8.1
 /// `crossOrigin`, `topOrigin`): eid's ceremonies are never embedded in another site, and
 /// webauthn-rs checks `crossOrigin` only at registration.
-pub(crate) fn refuse_cross_origin(credential: &PublicKeyCredential) -> Result<(), Error> {
+pub fn refuse_cross_origin(credential: &PublicKeyCredential) -> Result<(), Error> {
     let client_data: serde_json::Value =
         serde_json::from_slice(credential.response.client_data_json.as_ref())
             .map_err(|_| Error::DeviceRefused("the assertion's client data is not JSON".into()))?;

@@ -16,6 +16,28 @@ pub struct NewClient {
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2), and https
 /// unless it points at the registering developer's own machine (RFC 8252 §7.3).
+/// The client id and secret of an `Authorization: Basic` value (RFC 7617), each form-decoded
+/// (RFC 6749 §2.3.1). `None` when the value is not valid Basic credentials.
+pub fn decode_basic_credentials(value: &str) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let form_decode = |s: &str| {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((form_decode(id), form_decode(secret)))
+}
+
 pub fn validate_redirect_uri(uri: &str) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
@@ -90,6 +112,22 @@ impl Provider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        // RFC 6749 §2.3.1: "a b" and "s:%" form-encoded before Basic.
+        let value = format!(
+            "Basic {}",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "a+b:s%3A%25")
+        );
+        assert_eq!(
+            decode_basic_credentials(&value),
+            Some(("a b".into(), "s:%".into()))
+        );
+        assert_eq!(decode_basic_credentials("Bearer abc"), None);
+        assert_eq!(decode_basic_credentials("Basic !!!"), None);
+        assert_eq!(decode_basic_credentials("basic Zm9v"), None);
+    }
 
     #[test]
     fn redirect_uris_must_be_https_or_loopback_without_fragment() {

@@ -179,7 +179,7 @@ fn validate_fields(
 }
 
 /// Validates an enrolment, naming every invalid field.
-pub(crate) fn validate_enrolment(
+pub fn validate_enrolment(
     req: &EnrolmentRequest,
     now: i64,
 ) -> Result<(Particulars, Contact, String), Error> {

@@ -44,7 +44,10 @@ impl FromStr for RateLimit {
         let (max, window) = s.trim().split_once('/').ok_or_else(bad)?;
         let max: u64 = max.trim().parse().map_err(|_| bad())?;
         let window = window.trim();
-        let (count, unit) = window.split_at(window.len().saturating_sub(1));
+        // The unit is the last character, whatever its width (a non-ASCII one is refused
+        // below, not split inside).
+        let unit_len = window.chars().last().map_or(0, char::len_utf8);
+        let (count, unit) = window.split_at(window.len() - unit_len);
         let count: i64 = if count.is_empty() {
             1
         } else {
@@ -348,6 +351,14 @@ mod tests {
         assert_eq!(" 100 / 10m ".parse(), Ok(RateLimit::new(100, 600)));
         assert_eq!("10/30s".parse(), Ok(RateLimit::new(10, 30)));
         for bad in ["", "5", "0/1d", "5/0d", "5/1w", "x/1d", "5/-1d", "5/d1"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_rate_ending_in_a_wide_character_is_refused_not_a_panic() {
+        // Found by the `headers` fuzz target (fuzz/seeds/headers/rate-wide-unit.txt).
+        for bad in ["30/1m'1ط", "5/1日", "5/ط"] {
             assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
         }
     }

@@ -62,7 +62,7 @@ pub(crate) struct StoredContext {
 
 /// The browser family and operating system a `User-Agent` names, in words a citizen knows.
 /// Coarse on purpose: enough to notice "I am not on Windows", nothing to fingerprint.
-pub(crate) fn describe_user_agent(ua: &str) -> (Option<&'static str>, Option<&'static str>) {
+pub fn describe_user_agent(ua: &str) -> (Option<&'static str>, Option<&'static str>) {
     let has = |needle: &str| ua.contains(needle);
     let browser = if has("Edg/") || has("EdgA/") || has("EdgiOS/") {
         Some("Edge")

@@ -319,8 +319,9 @@ impl Provider {
 }
 
 /// The checks after the redirect URI is trusted, in the order the specs list them. Returns the
-/// normalised scopes and the lowest level the client accepts.
-fn check_authorization_params(
+/// normalised scopes and the lowest level the client accepts. (Public for the fuzz targets:
+/// it is a parser of untrusted input.)
+pub fn check_authorization_params(
     p: &AuthorizationParams,
 ) -> Result<(Vec<String>, Option<Level>), OAuthError> {
     use OAuthErrorCode::*;

@@ -3,7 +3,6 @@
 
 use actix_web::http::header;
 use actix_web::HttpRequest;
-use base64::Engine as _;
 use eid_core::limits::Caller;
 
 /// `Authorization: Bearer <token>` (RFC 6750 §2.1; the scheme is case-insensitive, RFC 7235
@@ -25,22 +24,9 @@ pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, 
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ())?;
-    let (scheme, encoded) = value.split_once(' ').ok_or(())?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(());
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| ())?;
-    let (id, secret) = decoded.split_once(':').ok_or(())?;
-    let form_decode = |s: &str| {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
-    Ok(Some((form_decode(id), form_decode(secret))))
+    eid_core::clients::decode_basic_credentials(value)
+        .map(Some)
+        .ok_or(())
 }
 
 /// The caller: its address (the peer's, or behind a trusted proxy the one the proxy names), and
@@ -72,6 +58,7 @@ pub fn caller(req: &HttpRequest) -> Caller {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+    use base64::Engine as _;
 
     fn with_auth(value: &str) -> HttpRequest {
         TestRequest::default()

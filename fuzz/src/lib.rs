@@ -1,0 +1,212 @@
+//! The properties eid's fuzz targets check, one function per target (`fuzz_targets/<name>.rs`
+//! calls `eid_fuzz::<name>`). Each takes arbitrary bytes, as an attacker would send them, and
+//! asserts: no panic; what is accepted satisfies what the rest of eid relies on; what round-trips
+//! comes back the same. `tests/replay.rs` runs every committed seed through them.
+
+use std::sync::OnceLock;
+
+use base64::Engine as _;
+use eid_core::ceremony::refuse_cross_origin;
+use eid_core::claims::normalise_scope;
+use eid_core::clients::decode_basic_credentials;
+use eid_core::crypto::{b64url_decode, normalise_reference, DerivedKeys, MasterKey};
+use eid_core::enrolment::validate_enrolment;
+use eid_core::hkid::Hkid;
+use eid_core::jose::{es256_jwk, sign_es256, verify_es256};
+use eid_core::limits::RateLimit;
+use eid_core::login::describe_user_agent;
+use eid_core::oidc::{check_authorization_params, AuthorizationParams, TokenParams};
+use eid_proto::api::{ApprovalDecision, ApprovalSubmission, EnrolmentRequest};
+use eid_proto::oauth::Jwks;
+use webauthn_rs_core::internals::{AttestationObject, AuthenticatorData};
+use webauthn_rs_core::proto::{
+    Authentication, PublicKeyCredential, RegisterPublicKeyCredential, Registration,
+};
+
+/// A fixed "now" (2026-11-25) for validations that read the date.
+const NOW: i64 = 1_795_564_800;
+
+/// `/authorize`'s query string or form body: parsed as eid parses it, then checked. An accepted
+/// request asks for `openid`, carries an S256 challenge of 43 characters, and its scopes are
+/// already normal.
+pub fn authorization_request(data: &[u8]) {
+    let Ok(params) = serde_urlencoded::from_bytes::<AuthorizationParams>(data) else {
+        return;
+    };
+    if let Ok((scopes, _level)) = check_authorization_params(&params) {
+        assert!(
+            scopes.iter().any(|s| s == "openid"),
+            "accepted without openid"
+        );
+        assert_eq!(
+            params.code_challenge.as_deref().map(str::len),
+            Some(43),
+            "accepted without a 43-character challenge"
+        );
+        assert_eq!(params.code_challenge_method.as_deref(), Some("S256"));
+        assert_eq!(
+            normalise_scope(&scopes.join(" ")),
+            scopes,
+            "scopes not normal"
+        );
+    }
+}
+
+/// `/token`'s form body.
+pub fn token_request(data: &[u8]) {
+    if let Ok(params) = serde_urlencoded::from_bytes::<TokenParams>(data) {
+        // Whatever parsed is plain strings: encoding it again parses the same.
+        let _ = format!("{params:?}");
+    }
+}
+
+/// An `Authorization: Basic` header value. Decoded credentials, encoded again the way RFC 6749
+/// §2.3.1 says, decode to the same.
+pub fn client_credentials(data: &[u8]) {
+    let Ok(value) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Some((id, secret)) = decode_basic_credentials(value) {
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let again = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                enc(&id),
+                enc(&secret)
+            ))
+        );
+        assert_eq!(decode_basic_credentials(&again), Some((id, secret)));
+    }
+}
+
+/// An HKID number as typed. An accepted number's canonical form parses to itself.
+pub fn hkid(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(hkid) = Hkid::parse(text) {
+        let again = Hkid::parse(hkid.canonical());
+        assert_eq!(
+            again.as_ref().map(Hkid::canonical).ok(),
+            Some(hkid.canonical()),
+            "the canonical form does not parse to itself"
+        );
+        // Its Debug never shows the number.
+        assert!(!format!("{hkid:?}").contains(hkid.canonical()));
+    }
+}
+
+/// The wallet's enrolment request (JSON). An accepted one has a printable device name of at
+/// most 64 characters.
+pub fn enrolment(data: &[u8]) {
+    let Ok(request) = serde_json::from_slice::<EnrolmentRequest>(data) else {
+        return;
+    };
+    if let Ok((_particulars, _contact, device_name)) = validate_enrolment(&request, NOW) {
+        assert!(device_name.chars().count() <= 64, "device name too long");
+        assert!(
+            !device_name.chars().any(char::is_control),
+            "control characters kept"
+        );
+    }
+}
+
+/// The phone's answer to a login request (JSON): the decision, base64url JSON, and the WebAuthn
+/// assertion, whose client data and authenticator data eid reads.
+pub fn approval(data: &[u8]) {
+    let Ok(submission) = serde_json::from_slice::<ApprovalSubmission>(data) else {
+        return;
+    };
+    if let Some(bytes) = b64url_decode(&submission.decision) {
+        let _ = serde_json::from_slice::<ApprovalDecision>(&bytes);
+    }
+    let _ = refuse_cross_origin(&submission.credential);
+    let _ = AuthenticatorData::<Authentication>::try_from(
+        submission.credential.response.authenticator_data.as_ref(),
+    );
+    // The same assertion as the other ceremonies receive it.
+    let _ = serde_json::from_slice::<PublicKeyCredential>(data);
+}
+
+/// A registration's attestation object (CBOR) and the JSON it travels in.
+pub fn attestation_object(data: &[u8]) {
+    let _ = AttestationObject::<Registration>::try_from(data);
+    let _ = AuthenticatorData::<Registration>::try_from(data);
+    if let Ok(credential) = serde_json::from_slice::<RegisterPublicKeyCredential>(data) {
+        let _ = AttestationObject::<Registration>::try_from(
+            credential.response.attestation_object.as_ref(),
+        );
+    }
+}
+
+fn keys() -> &'static DerivedKeys {
+    static KEYS: OnceLock<DerivedKeys> = OnceLock::new();
+    KEYS.get_or_init(|| MasterKey::from_bytes([7; 32]).derive_keys())
+}
+
+/// A sealed value as read back from storage: opening anything never panics; what is sealed
+/// opens to itself under its own associated data only.
+pub fn sealed(data: &[u8]) {
+    let sealer = &keys().data;
+    let _ = sealer.open(b"citizen:1", data);
+    let Ok(sealed) = sealer.seal(b"citizen:1", data) else {
+        panic!("sealing failed");
+    };
+    assert_eq!(
+        sealer.open(b"citizen:1", &sealed).ok().as_deref(),
+        Some(data)
+    );
+    assert!(
+        sealer.open(b"citizen:2", &sealed).is_err(),
+        "opened under another row"
+    );
+}
+
+fn jws_key() -> &'static (p256::ecdsa::SigningKey, Jwks) {
+    static KEY: OnceLock<(p256::ecdsa::SigningKey, Jwks)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = p256::ecdsa::SigningKey::from_bytes(&[9u8; 32].into())
+            .unwrap_or_else(|_| panic!("a fixed valid scalar"));
+        let jwks = Jwks {
+            keys: vec![es256_jwk("k1", key.verifying_key())],
+        };
+        (key, jwks)
+    })
+}
+
+/// A compact JWS (the population registry's signed verdicts). Verifying anything never panics;
+/// claims signed with the key verify to themselves.
+pub fn jws(data: &[u8]) {
+    let (key, jwks) = jws_key();
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = verify_es256(text, jwks, "JWT");
+    }
+    if let Ok(claims @ serde_json::Value::Object(_)) = serde_json::from_slice(data) {
+        let token = sign_es256(key, "k1", "JWT", &claims);
+        let verified = verify_es256(&token, jwks, "JWT").map(serde_json::Value::Object);
+        // What was signed is the claims' serialisation (JSON numbers of more digits than an
+        // f64 holds read back rounded, so compare with the claims as serialised).
+        let signed: serde_json::Value =
+            serde_json::from_str(&claims.to_string()).unwrap_or(serde_json::Value::Null);
+        assert_eq!(verified.ok(), Some(signed));
+    }
+}
+
+/// Small header and configuration parsers: the User-Agent (shown to the citizen), a reference
+/// as typed at a counter, a rate as written in the configuration.
+pub fn headers(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = describe_user_agent(text);
+    if let Some(reference) = normalise_reference(text) {
+        assert_eq!(
+            normalise_reference(&reference).as_deref(),
+            Some(reference.as_str())
+        );
+    }
+    if let Ok(rate) = text.parse::<RateLimit>() {
+        assert!(rate.max > 0 && rate.window_secs > 0);
+    }
+}
