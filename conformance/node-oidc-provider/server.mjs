@@ -48,7 +48,14 @@ const provider = new Provider(issuer, {
   async findAccount(_ctx, sub) {
     return { accountId: sub, async claims() { return claimsOf(sub); } };
   },
-  features: { devInteractions: { enabled: true } },
+  features: {
+    devInteractions: { enabled: true },
+    // DYNAMIC=1: open dynamic registration and signed userinfo, to try the suite's
+    // oidcc-dynamic modules (v9 offers no `token` response types, which a Dynamic OP must, so
+    // its discovery module fails there; CI does not run this plan against it).
+    registration: { enabled: process.env.DYNAMIC === '1' },
+    jwtUserinfo: { enabled: process.env.DYNAMIC === '1' },
+  },
   // Authorization requests by POST (OIDC Core §3.1.2.1) stay off, as in v9's defaults: they
   // need SameSite=None cookies, which need https. oidcc-ensure-post-request-succeeds warns.
   // Refresh tokens for offline_access, as OIDC Core §11 describes.

@@ -58,6 +58,8 @@ pub enum Landing {
 pub struct AuthOptions {
     /// Which of the configured clients (0: the first).
     pub client: usize,
+    /// A client the module registered itself (dynamic registration), instead.
+    pub registered: Option<ClientConfig>,
     pub scope: String,
     pub nonce: bool,
     pub state: bool,
@@ -79,6 +81,7 @@ impl Default for AuthOptions {
     fn default() -> Self {
         Self {
             client: 0,
+            registered: None,
             scope: "openid".into(),
             nonce: true,
             state: true,
@@ -458,7 +461,10 @@ impl<'s> Ctx<'s> {
         &mut self,
         options: &AuthOptions,
     ) -> Result<AuthRequest, Stop> {
-        let client = self.client(options.client)?;
+        let client = match &options.registered {
+            Some(client) => client.clone(),
+            None => self.client(options.client)?,
+        };
         let redirect_uri = options
             .redirect_uri
             .clone()

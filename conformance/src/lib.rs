@@ -72,6 +72,9 @@ pub struct Plan {
     pub name: &'static str,
     pub summary: &'static str,
     pub response_mode: ResponseMode,
+    /// Checked before each module: a plan that does not apply to the provider (form_post not
+    /// offered, no dynamic registration) skips every module with the reason.
+    pub precondition: Option<ModuleFn>,
     pub modules: Vec<Module>,
 }
 
@@ -185,7 +188,11 @@ impl Suite {
     /// Runs one module and judges its log.
     pub async fn run_module(&self, plan: &Plan, module: &Module) -> ModuleReport {
         let mut ctx = Ctx::new(self, plan.response_mode);
-        let stop = match plans::oidcc::require_form_post(&mut ctx).await {
+        let ready = match plan.precondition {
+            Some(precondition) => precondition(&mut ctx).await,
+            None => Ok(()),
+        };
+        let stop = match ready {
             Ok(()) => (module.run)(&mut ctx).await.err(),
             Err(stop) => Some(stop),
         };

@@ -4,6 +4,7 @@
 use crate::{Module, Plan, ResponseMode};
 
 pub mod discovery;
+pub mod dynamic;
 pub mod eid;
 pub mod oidcc;
 pub mod pkce;
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Plan> {
             name: "oidcc-config",
             summary: "OpenID Connect Config: the discovery document and the key set it points to.",
             response_mode: ResponseMode::Query,
+            precondition: None,
             modules: vec![discovery::module()],
         },
         Plan {
@@ -35,6 +37,7 @@ pub fn all() -> Vec<Plan> {
                 "OpenID Connect Basic OP: the authorization code flow, as the OpenID Foundation's \
                       Basic certification tests it.",
             response_mode: ResponseMode::Query,
+            precondition: None,
             modules: oidcc::basic(),
         },
         Plan {
@@ -42,13 +45,23 @@ pub fn all() -> Vec<Plan> {
             summary: "The Basic plan's modules with response_mode=form_post (OAuth 2.0 Form Post \
                       Response Mode).",
             response_mode: ResponseMode::FormPost,
+            precondition: Some(|ctx| Box::pin(oidcc::require_form_post(ctx))),
             modules: oidcc::basic(),
+        },
+        Plan {
+            name: "oidcc-dynamic",
+            summary: "OpenID Connect Dynamic OP: clients registered by the suite (RFC 7591, OIDC \
+                      Registration), their metadata honoured.",
+            response_mode: ResponseMode::Query,
+            precondition: Some(|ctx| Box::pin(dynamic::require_registration(ctx))),
+            modules: dynamic::modules(),
         },
         Plan {
             name: "eid-pkce",
             summary:
                 "eid's own: the token endpoint holds each code to its PKCE challenge (RFC 7636).",
             response_mode: ResponseMode::Query,
+            precondition: None,
             modules: pkce::modules(),
         },
         Plan {
@@ -56,12 +69,14 @@ pub fn all() -> Vec<Plan> {
             summary: "eid's own: the phone's WebAuthn assertions: each departure from what a genuine, \
                       present, verified authenticator signs for this request is refused.",
             response_mode: ResponseMode::Query,
+            precondition: None,
             modules: eid::fido(),
         },
         Plan {
             name: "eid-proofing",
             summary: "eid's own: only proven accounts log in, at the assurance level they were proven at.",
             response_mode: ResponseMode::Query,
+            precondition: None,
             modules: eid::proofing(),
         },
     ]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::context::{param, AuthOptions, Ctx, Flow, Landing, ResponseMode};
+use crate::context::{param, AuthOptions, Ctx, Flow, Landing};
 use crate::log::Stop;
 use crate::Module;
 
@@ -1017,9 +1017,6 @@ async fn valid_pkce(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 
 /// The form-post variant needs the provider to offer the mode.
 pub async fn require_form_post(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    if ctx.response_mode != ResponseMode::FormPost {
-        return Ok(());
-    }
     let modes = ctx
         .metadata_list("response_modes_supported")
         .await?
