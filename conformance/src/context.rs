@@ -1033,7 +1033,17 @@ impl<'s> Ctx<'s> {
         let request = self.authorization_request(options).await?;
         let landing = self.authorize(browser, &request).await?;
         let params = self.callback(&request, landing)?;
-        let code = self.expect_code(&request, &params).await?;
+        self.finish(request, &params).await
+    }
+
+    /// The rest of a code flow from its authorization response: the code, the token request,
+    /// the ID token.
+    pub async fn finish(
+        &mut self,
+        request: AuthRequest,
+        params: &[(String, String)],
+    ) -> Result<Flow, Stop> {
+        let code = self.expect_code(&request, params).await?;
         let tokens = self.redeem(&request, &code).await?;
         let id_token = self.check_id_token(&request, &tokens, Some(&code)).await?;
         Ok(Flow {

@@ -4,42 +4,10 @@
 use eid_conformance::config::{ClientAuth, ClientConfig, DriverConfig, SuiteConfig};
 use eid_conformance::{plans, report, Suite, Verdict};
 use eid_core::keys::JwsAlg;
-use eid_proto::api::{EnrolmentRequest, ProofingEvidence};
 use eid_testkit::{backends, Backend, TestOptions, TestServer};
-use eid_wallet::Wallet;
 use url::Url;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
-
-async fn proven_wallet(server: &TestServer) -> anyhow::Result<Wallet> {
-    let resident = server.residents()[0].clone();
-    let mut wallet = Wallet::in_memory();
-    wallet
-        .enrol(
-            &Url::parse(&server.issuer())?,
-            &EnrolmentRequest {
-                english_name: resident.english_name.clone(),
-                chinese_name: Some(resident.chinese_name.clone()),
-                date_of_birth: resident.date_of_birth.clone(),
-                gender: resident.gender.clone(),
-                hkid: resident.hkid.clone(),
-                email: None,
-                phone: None,
-                address: None,
-                device_name: "conformance".into(),
-            },
-        )
-        .await?;
-    wallet
-        .prove(&ProofingEvidence {
-            hkid: resident.hkid.clone(),
-            english_name: resident.english_name.clone(),
-            date_of_birth: resident.date_of_birth.clone(),
-            face_template: server.capture(&resident)?,
-        })
-        .await?;
-    Ok(wallet)
-}
 
 async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     let name = match &backend {
@@ -85,7 +53,7 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     )?;
     // The test server listens on plain HTTP on loopback.
     config.danger_allow_http = true;
-    let suite = Suite::with_wallet(config, proven_wallet(&server).await?);
+    let suite = Suite::with_wallet(config, server.proven_wallet(0).await?);
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("conformance")
         .join(name);

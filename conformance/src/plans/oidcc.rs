@@ -130,6 +130,11 @@ async fn flow_with_userinfo(
     Ok((flow, info))
 }
 
+/// A code flow whose request carries one more parameter, which must not stop it.
+async fn flow_with(ctx: &mut Ctx<'_>, name: &str, value: &str) -> Result<(), Stop> {
+    ctx.code_flow(&opts().with(name, value)).await.map(|_| ())
+}
+
 async fn server(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let (flow, _) = flow_with_userinfo(ctx, &opts(), "get").await?;
     // RFC 6749 §10.10, RFC 6819 §5.1.4.2.2: a code must not be guessable.
@@ -177,14 +182,24 @@ async fn idtoken_signature(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     )
 }
 
-async fn idtoken_unsigned(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+/// Skipped unless the provider offers unsigned ID tokens.
+pub(super) async fn require_alg_none(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let offered = ctx
         .metadata_list("id_token_signing_alg_values_supported")
         .await?
         .unwrap_or_default();
-    if !offered.iter().any(|a| a == "none") {
-        return Err(ctx.skip("the provider does not offer unsigned ID tokens (none is not in id_token_signing_alg_values_supported)"));
+    if offered.iter().any(|a| a == "none") {
+        Ok(())
+    } else {
+        Err(ctx.skip(
+            "the provider does not offer unsigned ID tokens (none is not in \
+             id_token_signing_alg_values_supported)",
+        ))
     }
+}
+
+async fn idtoken_unsigned(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    require_alg_none(ctx).await?;
     Err(ctx.skip(
         "the provider offers alg none, but the suite's clients are registered for signed ID tokens; register one \
          with id_token_signed_response_alg=none to run this module",
@@ -320,15 +335,11 @@ async fn alternate_happy_flow(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 }
 
 async fn display_page(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("display", "page"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "display", "page").await
 }
 
 async fn display_popup(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("display", "popup"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "display", "popup").await
 }
 
 async fn prompt_login(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
@@ -524,27 +535,19 @@ async fn max_age_10000(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 }
 
 async fn unknown_parameter(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("extra_parameter", "conformance-suite"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "extra_parameter", "conformance-suite").await
 }
 
 async fn login_hint(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("login_hint", "alice@example.com"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "login_hint", "alice@example.com").await
 }
 
 async fn ui_locales(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("ui_locales", "se"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "ui_locales", "se").await
 }
 
 async fn claims_locales(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    ctx.code_flow(&opts().with("claims_locales", "se"))
-        .await
-        .map(|_| ())
+    flow_with(ctx, "claims_locales", "se").await
 }
 
 async fn acr_values(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
@@ -741,11 +744,7 @@ async fn post_request(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         return Ok(());
     }
     let params = ctx.callback(&request, landing)?;
-    let code = ctx.expect_code(&request, &params).await?;
-    let tokens = ctx.redeem(&request, &code).await?;
-    ctx.check_id_token(&request, &tokens, Some(&code))
-        .await
-        .map(|_| ())
+    ctx.finish(request, &params).await.map(|_| ())
 }
 
 async fn client_secret_post(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
@@ -880,11 +879,7 @@ async fn unsigned_request_object(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         "OIDC Discovery §3",
     );
     // Honoured: the state and nonce inside the object are the ones that count.
-    let code = ctx.expect_code(&request, &params).await?;
-    let tokens = ctx.redeem(&request, &code).await?;
-    ctx.check_id_token(&request, &tokens, Some(&code))
-        .await
-        .map(|_| ())
+    ctx.finish(request, &params).await.map(|_| ())
 }
 
 async fn request_object_with_redirect_uri(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
@@ -920,9 +915,7 @@ async fn request_object_with_redirect_uri(ctx: &mut Ctx<'_>) -> Result<(), Stop>
                     "OIDC Core §3.1.2.6",
                 ));
             }
-            let code = ctx.expect_code(&request, &params).await?;
-            let tokens = ctx.redeem(&request, &code).await?;
-            ctx.check_id_token(&request, &tokens, Some(&code)).await.map(|_| ())
+            ctx.finish(request, &params).await.map(|_| ())
         }
     }
 }

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use eid_core::keys::JwsAlg;
-use eid_proto::api::{EnrolmentRequest, ProofingEvidence};
 use eid_testkit::{Backend, TestOptions, TestServer};
 use eid_wallet::Wallet;
 use url::Url;
@@ -176,35 +175,10 @@ async fn main() -> anyhow::Result<()> {
     let client = server
         .add_client("Load test", REDIRECT_URI, JwsAlg::Es256)
         .await?;
-    let issuer = Url::parse(&server.issuer())?;
     // One citizen per worker, proven and consented before measuring.
     let mut wallets = Vec::new();
-    for resident in server.residents().to_vec() {
-        let mut wallet = Wallet::in_memory();
-        wallet
-            .enrol(
-                &issuer,
-                &EnrolmentRequest {
-                    english_name: resident.english_name.clone(),
-                    chinese_name: Some(resident.chinese_name.clone()),
-                    date_of_birth: resident.date_of_birth.clone(),
-                    gender: resident.gender.clone(),
-                    hkid: resident.hkid.clone(),
-                    email: None,
-                    phone: None,
-                    address: None,
-                    device_name: "load".into(),
-                },
-            )
-            .await?;
-        wallet
-            .prove(&ProofingEvidence {
-                hkid: resident.hkid.clone(),
-                english_name: resident.english_name.clone(),
-                date_of_birth: resident.date_of_birth.clone(),
-                face_template: server.capture(&resident)?,
-            })
-            .await?;
+    for index in 0..server.residents().len() {
+        let mut wallet = server.proven_wallet(index).await?;
         login(&server, &client, &mut wallet).await?;
         wallets.push(wallet);
     }

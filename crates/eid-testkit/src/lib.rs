@@ -410,6 +410,42 @@ impl TestServer {
         Ok(capture.face_template)
     }
 
+    /// A wallet that applied as resident `index` and proved it remotely (an account at level
+    /// basic).
+    pub async fn proven_wallet(&self, index: usize) -> anyhow::Result<eid_wallet::Wallet> {
+        let resident = self
+            .residents()
+            .get(index)
+            .cloned()
+            .context("no such test resident")?;
+        let mut wallet = eid_wallet::Wallet::in_memory();
+        wallet
+            .enrol(
+                &url::Url::parse(&self.issuer())?,
+                &eid_proto::api::EnrolmentRequest {
+                    english_name: resident.english_name.clone(),
+                    chinese_name: Some(resident.chinese_name.clone()),
+                    date_of_birth: resident.date_of_birth.clone(),
+                    gender: resident.gender.clone(),
+                    hkid: resident.hkid.clone(),
+                    email: None,
+                    phone: None,
+                    address: None,
+                    device_name: "test phone".into(),
+                },
+            )
+            .await?;
+        wallet
+            .prove(&eid_proto::api::ProofingEvidence {
+                hkid: resident.hkid.clone(),
+                english_name: resident.english_name.clone(),
+                date_of_birth: resident.date_of_birth.clone(),
+                face_template: self.capture(&resident)?,
+            })
+            .await?;
+        Ok(wallet)
+    }
+
     /// Stops the registry (eid then finds it down).
     pub async fn stop_registry(&mut self) {
         if let Some(registry) = self.registry.take() {
