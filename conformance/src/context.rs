@@ -963,6 +963,15 @@ impl<'s> Ctx<'s> {
         idtoken::check(self, &jwt, &jwks, &expected)
     }
 
+    /// A GET to userinfo with `access_token`, unchecked (for modules that judge the answer
+    /// themselves).
+    pub async fn userinfo_get(&mut self, access_token: &str) -> Result<Response, Stop> {
+        let endpoint = self.endpoint("userinfo_endpoint").await?;
+        let http = self.suite.http.clone();
+        self.send(&http, http.get(endpoint).bearer_auth(access_token))
+            .await
+    }
+
     /// Calls userinfo with the access token, by `method` (`get`, `post-header`, `post-body`),
     /// and checks the answer's `sub` (OIDC Core §5.3.2).
     pub async fn userinfo(

@@ -232,14 +232,7 @@ async fn userinfo_rs256(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     )
     .await?;
     let flow = ctx.code_flow(&with_client(client)).await?;
-    let endpoint = ctx.endpoint("userinfo_endpoint").await?;
-    let http = ctx.suite.http.clone();
-    let response = ctx
-        .send(
-            &http,
-            http.get(endpoint).bearer_auth(&flow.tokens.access_token),
-        )
-        .await?;
+    let response = ctx.userinfo_get(&flow.tokens.access_token).await?;
     ctx.require(
         response
             .header("content-type")

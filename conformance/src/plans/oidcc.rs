@@ -342,21 +342,35 @@ async fn display_popup(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     flow_with(ctx, "display", "popup").await
 }
 
-async fn prompt_login(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+/// Logs in, waits `pause`, then logs in again in the same browser with `name=value`, which must
+/// make the person log in again (auth_time counts seconds: the pause keeps the two apart).
+async fn log_in_again(
+    ctx: &mut Ctx<'_>,
+    pause: Duration,
+    name: &str,
+    value: &str,
+) -> Result<(Flow, Flow), Stop> {
     let browser = ctx.browser();
     let first = ctx.code_flow_in(&browser, &opts()).await?;
-    // auth_time counts seconds: a pause, so that a new login cannot share the first one's.
-    ctx.info("logged in; waiting a second, then again in the same browser with prompt=login");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ctx.info(format!(
+        "logged in; waiting {} ms, then again in the same browser with {name}={value}",
+        pause.as_millis()
+    ));
+    tokio::time::sleep(pause).await;
     let second = ctx
-        .code_flow_in(&browser, &opts().with("prompt", "login"))
+        .code_flow_in(&browser, &opts().with(name, value))
         .await?;
     ctx.require(
         ctx.interactions() > 0,
         "CheckReauthentication",
         "the person was asked to log in again",
-        "OIDC Core §3.1.2.1 (prompt=login)",
+        &format!("OIDC Core §3.1.2.1 ({name})"),
     )?;
+    Ok((first, second))
+}
+
+async fn prompt_login(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let (first, second) = log_in_again(ctx, Duration::from_millis(1100), "prompt", "login").await?;
     same_subject(ctx, &first, &second)?;
     if let (Some(a), Some(b)) = (first.id_token.auth_time(), second.id_token.auth_time()) {
         ctx.require(
@@ -489,19 +503,7 @@ async fn id_token_hint(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 }
 
 async fn max_age_1(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
-    let browser = ctx.browser();
-    let first = ctx.code_flow_in(&browser, &opts()).await?;
-    ctx.info("logged in; waiting 2 seconds, then max_age=1 in the same browser");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let second = ctx
-        .code_flow_in(&browser, &opts().with("max_age", "1"))
-        .await?;
-    ctx.require(
-        ctx.interactions() > 0,
-        "CheckReauthentication",
-        "the person was asked to log in again",
-        "OIDC Core §3.1.2.1 (max_age)",
-    )?;
+    let (first, second) = log_in_again(ctx, Duration::from_secs(2), "max_age", "1").await?;
     let later = auth_time_present(ctx, &second)?;
     if let Some(earlier) = first.id_token.auth_time() {
         ctx.require(
@@ -617,14 +619,7 @@ async fn reuse(ctx: &mut Ctx<'_>, wait: Duration) -> Result<(), Stop> {
         "RFC 6749 §4.1.2, §5.2",
     )?;
     // RFC 6749 §4.1.2: the provider SHOULD revoke what the code gave.
-    let endpoint = ctx.endpoint("userinfo_endpoint").await?;
-    let http = ctx.suite.http.clone();
-    let info = ctx
-        .send(
-            &http,
-            http.get(endpoint).bearer_auth(&flow.tokens.access_token),
-        )
-        .await?;
+    let info = ctx.userinfo_get(&flow.tokens.access_token).await?;
     ctx.should(
         info.status == 401,
         "CheckAccessTokenRevokedAfterCodeReuse",
