@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use base64::Engine as _;
 use eid_core::ceremony::refuse_cross_origin;
-use eid_core::claims::normalise_scope;
+use eid_core::claims::{Scope, Scopes};
 use eid_core::clients::decode_basic_credentials;
 use eid_core::crypto::{b64url_decode, normalise_reference, DerivedKeys, MasterKey};
 use eid_core::enrolment::validate_enrolment;
@@ -33,9 +33,9 @@ pub fn authorization_request(data: &[u8]) {
     let Ok(params) = serde_urlencoded::from_bytes::<AuthorizationParams>(data) else {
         return;
     };
-    if let Ok((scopes, _level)) = check_authorization_params(&params) {
+    if let Ok(request) = check_authorization_params(&params) {
         assert!(
-            scopes.iter().any(|s| s == "openid"),
+            request.scopes.contains(Scope::OpenId),
             "accepted without openid"
         );
         assert_eq!(
@@ -45,10 +45,11 @@ pub fn authorization_request(data: &[u8]) {
         );
         assert_eq!(params.code_challenge_method.as_deref(), Some("S256"));
         assert_eq!(
-            normalise_scope(&scopes.join(" ")),
-            scopes,
-            "scopes not normal"
+            Scopes::from_stored(&request.scopes.to_string()),
+            Some(request.scopes),
+            "scopes do not read back as written"
         );
+        assert_eq!(request.code_challenge.len(), 43);
     }
 }
 

@@ -10,10 +10,96 @@ use std::collections::BTreeSet;
 
 use crate::account::Profile;
 
-/// Scopes eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
+/// A scope eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
 /// `email` and `phone` are not among them: nothing verifies a citizen's email address or phone
 /// number yet, so eid has nothing it could vouch for under those scopes.
-pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "profile", "address"];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    OpenId,
+    Profile,
+    Address,
+    /// A refresh token, so that the service keeps access while the citizen is away (OIDC Core
+    /// §11). The citizen grants it on the phone like a claim, and may decline it.
+    OfflineAccess,
+}
+
+impl Scope {
+    /// Every scope, in the order eid lists them (`openid` first).
+    pub const ALL: [Scope; 4] = [
+        Scope::OpenId,
+        Scope::Profile,
+        Scope::Address,
+        Scope::OfflineAccess,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenId => "openid",
+            Self::Profile => "profile",
+            Self::Address => "address",
+            Self::OfflineAccess => "offline_access",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of scopes, always in [`Scope::ALL`]'s order: written out, equal sets read the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    /// A requested `scope` parameter (RFC 6749 §3.3): the scopes eid supports, the rest
+    /// dropped.
+    pub fn narrowed(scope: &str) -> Self {
+        scope.split(' ').filter_map(Scope::parse).collect()
+    }
+
+    /// A stored scope string: every value must be a known scope.
+    pub fn from_stored(scope: &str) -> Option<Self> {
+        scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(Scope::parse)
+            .collect()
+    }
+
+    pub fn contains(self, scope: Scope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Scope> {
+        Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
+
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, scope) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+        }
+        Ok(())
+    }
+}
 
 /// Claims eid can release in ID tokens and at userinfo.
 pub const SUPPORTED_CLAIMS: [&str; 14] = [
@@ -38,62 +124,73 @@ pub const SUPPORTED_CLAIMS: [&str; 14] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimItem {
     pub claim: &'static str,
-    pub scope: &'static str,
+    pub scope: Scope,
     pub en: &'static str,
     pub zh_hant: &'static str,
     /// Released with every approved login: without it there is no login.
     pub essential: bool,
 }
 
-const ITEMS: [ClaimItem; 5] = [
+/// What the citizen grants under `offline_access`: not a claim about them, but the service's
+/// keeping access (a refresh token) while they are away.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+const ITEMS: [ClaimItem; 6] = [
     ClaimItem {
         claim: "sub",
-        scope: "openid",
+        scope: Scope::OpenId,
         en: "An identifier for you that is different for every service",
         zh_hant: "您在此服務的識別碼（每項服務各不相同）",
         essential: true,
     },
     ClaimItem {
         claim: "name",
-        scope: "profile",
+        scope: Scope::Profile,
         en: "Your name in English and Chinese",
         zh_hant: "您的中英文姓名",
         essential: false,
     },
     ClaimItem {
         claim: "gender",
-        scope: "profile",
+        scope: Scope::Profile,
         en: "Your gender",
         zh_hant: "您的性別",
         essential: false,
     },
     ClaimItem {
         claim: "birthdate",
-        scope: "profile",
+        scope: Scope::Profile,
         en: "Your date of birth",
         zh_hant: "您的出生日期",
         essential: false,
     },
     ClaimItem {
         claim: "address",
-        scope: "address",
+        scope: Scope::Address,
         en: "Your residential address",
         zh_hant: "您的住址",
+        essential: false,
+    },
+    ClaimItem {
+        claim: OFFLINE_ACCESS,
+        scope: Scope::OfflineAccess,
+        en: "Stay connected: the service may keep using what you share while you are away, until you withdraw your consent",
+        zh_hant: "保持連線：在您撤回同意前，此服務可在您離開後繼續使用您分享的資料",
         essential: false,
     },
 ];
 
 /// The claims `scopes` ask for, in a stable order.
-pub fn requested_items(scopes: &[String]) -> Vec<ClaimItem> {
+pub fn requested_items(scopes: Scopes) -> Vec<ClaimItem> {
     ITEMS
         .into_iter()
-        .filter(|t| scopes.iter().any(|s| s == t.scope))
+        .filter(|t| scopes.contains(t.scope))
         .collect()
 }
 
 /// What `scopes` could release from `profile`: a claim this citizen has no proven value for
 /// (an address nobody checked) is not offered.
-pub fn offered_items(scopes: &[String], profile: &Profile) -> Vec<ClaimItem> {
+pub fn offered_items(scopes: Scopes, profile: &Profile) -> Vec<ClaimItem> {
     requested_items(scopes)
         .into_iter()
         .filter(|t| t.claim != "address" || profile.verified_address.is_some())
@@ -115,32 +212,15 @@ pub fn display_value(claim: &str, profile: &Profile) -> Option<String> {
     }
 }
 
-/// Normalised scope: supported scopes only, in a stable order, `openid` first.
-pub fn normalise_scope(scope: &str) -> Vec<String> {
-    let requested: BTreeSet<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
-    SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| requested.contains(*s))
-        .map(|s| (*s).to_owned())
-        .collect()
-}
-
 /// The scope actually granted (RFC 6749 §3.3): the requested scopes of which at least one
 /// claim was shared.
-pub fn granted_scope(requested: &str, claims: &str) -> String {
+pub fn granted_scope(requested: Scopes, claims: &str) -> Scopes {
     let claims: BTreeSet<&str> = claims.split(' ').collect();
-    let scopes: Vec<String> = requested.split(' ').map(str::to_owned).collect();
-    let granted: BTreeSet<&str> = requested_items(&scopes)
+    requested_items(requested)
         .into_iter()
         .filter(|t| claims.contains(t.claim))
         .map(|t| t.scope)
-        .collect();
-    SUPPORTED_SCOPES
-        .iter()
-        .filter(|s| granted.contains(*s))
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
 }
 
 /// Standard claims (OIDC Core §5.1, §5.4) the citizen shared: proven values only.
@@ -198,11 +278,20 @@ mod tests {
 
     #[test]
     fn scope_is_narrowed_to_supported_and_ordered() {
+        let scopes = Scopes::narrowed("email address openid  bogus profile");
+        assert_eq!(scopes.to_string(), "openid profile address");
         assert_eq!(
-            normalise_scope("email openid  bogus profile address"),
-            vec!["openid", "profile", "address"]
+            Scopes::narrowed("offline_access openid").to_string(),
+            "openid offline_access"
         );
-        assert!(normalise_scope("").is_empty());
+        assert_eq!(Scopes::from_stored("openid profile address"), Some(scopes));
+        assert!(Scopes::narrowed("").is_empty());
+        assert_eq!(Scopes::from_stored(""), Some(Scopes::default()));
+        assert_eq!(
+            Scopes::from_stored("openid email"),
+            None,
+            "stored values are strict"
+        );
     }
 
     #[test]
@@ -222,8 +311,8 @@ mod tests {
 
     #[test]
     fn only_claims_the_citizen_has_are_offered() {
-        let scopes: Vec<String> = ["openid", "profile", "address"].map(String::from).to_vec();
-        let offered: Vec<&str> = offered_items(&scopes, &profile())
+        let scopes = Scopes::narrowed("openid profile address");
+        let offered: Vec<&str> = offered_items(scopes, &profile())
             .iter()
             .map(|t| t.claim)
             .collect();
@@ -236,10 +325,11 @@ mod tests {
 
     #[test]
     fn the_granted_scope_follows_the_shared_claims() {
-        assert_eq!(granted_scope("openid profile address", "sub"), "openid");
-        assert_eq!(
-            granted_scope("openid profile address", "sub gender address"),
-            "openid profile address"
-        );
+        let all = Scopes::narrowed("openid profile address");
+        assert_eq!(granted_scope(all, "sub").to_string(), "openid");
+        assert_eq!(granted_scope(all, "sub gender address"), all);
+        let offline = Scopes::narrowed("openid offline_access");
+        assert_eq!(granted_scope(offline, "sub"), Scopes::narrowed("openid"));
+        assert_eq!(granted_scope(offline, "sub offline_access"), offline);
     }
 }

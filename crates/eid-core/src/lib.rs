@@ -11,9 +11,11 @@
 //! - [`proofing`]: identity proofing, remote against the population registry (level `basic`)
 //!   and the binding that creates, recovers or upgrades an account.
 //! - [`officers`]: registration officers and in-person proofing at a counter (level `plus`).
-//! - [`login`]: the phone's approval of a login request.
-//! - [`oidc`]: the authorization code flow with PKCE (OIDC Core 1.0 §3.1, RFC 6749, RFC 7636,
-//!   RFC 9207), discovery, ID tokens with `acr` and `amr`, userinfo.
+//! - [`login`]: a login request from its opening to the code: the phone's approval, the
+//!   browser's page and answer.
+//! - [`oidc`]: the provider's endpoints, a module each: the authorization request, client
+//!   authentication, the token grants, ID tokens with `acr` and `amr`, userinfo, discovery
+//!   (OIDC Core 1.0, RFC 6749, RFC 7636, RFC 9207).
 //! - [`devices`]: wallet sessions, device listing, removal and linking, account history.
 //! - [`admin`]: an operator's suspension, resumption and closure of accounts.
 //! - [`clients`]: relying-party registration.

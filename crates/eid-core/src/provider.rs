@@ -33,6 +33,10 @@ pub struct ProviderConfig {
     /// Authorization code lifetime (RFC 6749 §4.1.2 recommends at most 10 minutes).
     pub code_ttl: i64,
     pub access_token_ttl: i64,
+    /// A refresh token's lifetime unused (each use rotates it and starts it again)...
+    pub refresh_token_idle_ttl: i64,
+    /// ...and its grant's, which no use extends: after it the citizen approves again.
+    pub refresh_token_max_ttl: i64,
     pub id_token_ttl: i64,
     /// Enrolment, device-link, proofing and session ceremonies.
     pub ceremony_ttl: i64,
@@ -68,6 +72,8 @@ impl ProviderConfig {
             login_ttl: 600,
             code_ttl: 60,
             access_token_ttl: 600,
+            refresh_token_idle_ttl: 30 * 86_400,
+            refresh_token_max_ttl: 180 * 86_400,
             id_token_ttl: 600,
             ceremony_ttl: 300,
             wallet_session_ttl: 300,

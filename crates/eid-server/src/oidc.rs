@@ -7,7 +7,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
-use eid_core::oidc::{AuthorizationParams, AuthorizeError, BrowserAnswer, LoginView, TokenParams};
+use eid_core::login::{BrowserAnswer, LoginView};
+use eid_core::oidc::revoke::TokenQuery;
+use eid_core::oidc::{AuthorizationParams, AuthorizeError, TokenParams};
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
@@ -33,6 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login/{request_id}/status", web::get().to(login_status))
     .route("/login/{request_id}/qr", web::get().to(login_qr))
     .route("/token", web::post().to(token))
+    .route("/revoke", web::post().to(revoke))
+    .route("/introspect", web::post().to(introspect))
     .route("/userinfo", web::get().to(userinfo))
     .route("/userinfo", web::post().to(userinfo));
 }
@@ -375,13 +379,16 @@ async fn login_answer(
 }
 
 /// `POST /token` (RFC 6749 §4.1.3).
-async fn token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
+/// A client-authenticated form (the token, revocation and introspection endpoints): the
+/// HTTP Basic credentials, if any, and the form body.
+type ClientForm<T> = (Option<(String, String)>, T);
+
+fn client_form<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<ClientForm<T>, TokenError> {
     use eid_core::{Error, OAuthError, OAuthErrorCode};
-    let basic = basic_credentials(&req).map_err(|()| TokenError {
+    let basic = basic_credentials(req).map_err(|()| TokenError {
         error: Error::OAuth(OAuthError::new(
             OAuthErrorCode::InvalidClient,
             "the Authorization header is not valid HTTP Basic",
@@ -389,20 +396,67 @@ async fn token(
         used_basic: true,
     })?;
     let used_basic = basic.is_some();
-    let params: TokenParams = serde_urlencoded::from_bytes(&body).map_err(|e| TokenError {
+    let params = serde_urlencoded::from_bytes(body).map_err(|e| TokenError {
         error: Error::OAuth(OAuthError::new(
             OAuthErrorCode::InvalidRequest,
             format!("the body must be a form with each parameter once ({e})"),
         )),
         used_basic,
     })?;
+    Ok((basic, params))
+}
+
+/// A JSON answer that no cache keeps (RFC 6749 §5.1).
+fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
+}
+
+async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (basic, params): ClientForm<TokenParams> = client_form(&req, &body)?;
+    let used_basic = basic.is_some();
     let response = run(&state.provider, move |p, now| p.token(basic, &params, now))
+        .await
+        .map_err(|error| TokenError { error, used_basic })?;
+    Ok(no_store_json(response))
+}
+
+/// Token revocation (RFC 7009 §2): 200 whether or not the token was known.
+async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (basic, params): ClientForm<TokenQuery> = client_form(&req, &body)?;
+    let used_basic = basic.is_some();
+    run(&state.provider, move |p, _now| p.revoke(basic, &params))
         .await
         .map_err(|error| TokenError { error, used_basic })?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(response))
+        .finish())
+}
+
+/// Token introspection (RFC 7662 §2).
+async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (basic, params): ClientForm<TokenQuery> = client_form(&req, &body)?;
+    let used_basic = basic.is_some();
+    let response = run(&state.provider, move |p, now| {
+        p.introspect(basic, &params, now)
+    })
+    .await
+    .map_err(|error| TokenError { error, used_basic })?;
+    Ok(no_store_json(response))
 }
 
 /// The access token from the request: the `Authorization: Bearer` header (RFC 6750 §2.1), or in

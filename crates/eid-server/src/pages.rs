@@ -293,7 +293,7 @@ mod tests {
     fn the_waiting_page_shows_the_number_and_links_the_current_code() {
         let items = [ClaimItem {
             claim: "sub",
-            scope: "openid",
+            scope: eid_core::claims::Scope::OpenId,
             en: "An id",
             zh_hant: "識別碼",
             essential: true,

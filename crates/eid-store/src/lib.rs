@@ -247,6 +247,7 @@ impl Database {
         dump!(ceremonies, CeremonyRow, ceremonies::ceremony_id);
         dump!(auth_requests, AuthRequestRow, auth_requests::request_id);
         dump!(access_tokens, AccessTokenRow, access_tokens::token_hash);
+        dump!(refresh_tokens, RefreshTokenRow, refresh_tokens::token_hash);
         dump!(
             consents,
             ConsentRow,
@@ -287,6 +288,7 @@ impl Database {
             ceremonies,
             auth_requests,
             access_tokens,
+            refresh_tokens,
             wallet_sessions,
             applications,
             audit_events,
@@ -385,6 +387,15 @@ impl Store for Database {
                 .execute(c)?;
             n += diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(now)))
                 .execute(c)?;
+            // A spent refresh token is kept until it would have expired, to recognise a reuse.
+            n += diesel::delete(
+                refresh_tokens::table.filter(
+                    refresh_tokens::expires_at
+                        .lt(now)
+                        .or(refresh_tokens::family_expires_at.lt(now)),
+                ),
+            )
+            .execute(c)?;
             n += diesel::delete(wallet_sessions::table.filter(wallet_sessions::expires_at.lt(now)))
                 .execute(c)?;
             n += diesel::delete(

@@ -108,6 +108,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Binary,
+        family_id -> Text,
+        client_id -> Text,
+        citizen_id -> Text,
+        device_id -> Text,
+        scope -> Text,
+        claims -> Text,
+        acr -> Text,
+        amr -> Text,
+        auth_time -> BigInt,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        family_expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     consents (citizen_id, client_id) {
         citizen_id -> Text,
         client_id -> Text,
@@ -200,6 +219,7 @@ diesel::table! {
 diesel::joinable!(devices -> citizens (citizen_id));
 diesel::joinable!(citizen_profiles -> citizens (citizen_id));
 diesel::joinable!(auth_requests -> citizens (citizen_id));
+diesel::joinable!(refresh_tokens -> citizens (citizen_id));
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     clients,
@@ -209,6 +229,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     ceremonies,
     auth_requests,
     access_tokens,
+    refresh_tokens,
     consents,
     wallet_sessions,
     applications,

@@ -18,6 +18,6 @@ pub trait ClientStore {
     fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
     fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
-    /// Removes the client with its access tokens and consents.
+    /// Removes the client with its access and refresh tokens and its consents.
     fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
 }

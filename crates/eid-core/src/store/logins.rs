@@ -1,15 +1,17 @@
-use super::{AuditRecord, StoreError};
+use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
 use crate::account::{AccountStatus, Level};
+use crate::claims::Scopes;
+use crate::OAuthErrorCode;
 
-/// Where an authorization request stands.
+/// Where an authorization request stands: [`LoginState`]'s stage without its data, for the
+/// store's compare-and-set transitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestStatus {
     /// Waiting for the citizen to answer on the phone.
     Pending,
     /// Approved on the phone; the browser shows whose account approved and continues.
     Approved,
-    /// Refused: by the citizen, or because the account cannot meet the request (the error
-    /// code to send back is in `error_code`).
+    /// Refused: by the citizen, or because the account cannot meet the request.
     Denied,
     /// A code was issued and awaits redemption.
     CodeIssued,
@@ -40,57 +42,106 @@ impl RequestStatus {
     }
 }
 
+/// What the phone's approval established: who, with which device, when, how, and what the
+/// citizen chose to share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    pub citizen_id: String,
+    /// The device that approved.
+    pub device_id: String,
+    /// When it approved: the ID token's `auth_time`.
+    pub auth_time: i64,
+    /// The account's level when it approved: the ID token's `acr`.
+    pub acr: Level,
+    /// The authentication methods verified (RFC 8176), space-separated: the ID token's `amr`.
+    pub amr: String,
+    /// The claims the citizen chose to share, space-separated.
+    pub granted: String,
+}
+
+/// Where an authorization request stands, with what each stage knows: an approved request
+/// always has its approval, an issued code always has its hash and deadline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginState {
+    /// Waiting for the citizen to answer on the phone.
+    Pending,
+    /// Approved on the phone; the browser shows whose account approved and continues.
+    Approved(Approval),
+    /// Refused: by the citizen, or because the account cannot meet the request; the client
+    /// receives this error.
+    Denied(OAuthErrorCode),
+    /// A code was issued and awaits redemption.
+    CodeIssued {
+        approval: Approval,
+        /// SHA-256 of the authorization code.
+        code_hash: Vec<u8>,
+        code_expires_at: i64,
+    },
+    /// The code was exchanged for tokens; the request is kept to recognise a replayed code.
+    Redeemed {
+        approval: Approval,
+        code_hash: Vec<u8>,
+    },
+}
+
+impl LoginState {
+    pub fn status(&self) -> RequestStatus {
+        match self {
+            Self::Pending => RequestStatus::Pending,
+            Self::Approved(_) => RequestStatus::Approved,
+            Self::Denied(_) => RequestStatus::Denied,
+            Self::CodeIssued { .. } => RequestStatus::CodeIssued,
+            Self::Redeemed { .. } => RequestStatus::Redeemed,
+        }
+    }
+
+    /// The approval, once there is one.
+    pub fn approval(&self) -> Option<&Approval> {
+        match self {
+            Self::Approved(approval)
+            | Self::CodeIssued { approval, .. }
+            | Self::Redeemed { approval, .. } => Some(approval),
+            Self::Pending | Self::Denied(_) => None,
+        }
+    }
+}
+
 /// An authorization request (OIDC Core §3.1.2) from creation to code redemption.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequestRecord {
     pub request_id: String,
     pub client_id: String,
     pub redirect_uri: String,
-    pub scope: String,
+    pub scope: Scopes,
     pub state: Option<String>,
     pub nonce: Option<String>,
     /// PKCE S256 challenge (RFC 7636 §4.2).
     pub code_challenge: String,
     /// SHA-256 of the secret in the browser's cookie: only that browser continues the login.
     pub browser_hash: Vec<u8>,
-    /// Where the login was started (browser, address), sealed: the phone shows it. Cleared
-    /// once the phone has answered.
+    /// Where the login was started (browser, address), sealed: the phone shows it. Replaced by
+    /// what the browser shows once the phone has approved; cleared when the request ends.
     pub context: Option<Vec<u8>>,
     /// The lowest assurance level the client accepts (from `acr_values`), if it said.
     pub required_level: Option<Level>,
-    pub status: RequestStatus,
-    pub citizen_id: Option<String>,
-    /// The device that approved.
-    pub device_id: Option<String>,
-    pub auth_time: Option<i64>,
-    /// The account's level when it approved: the ID token's `acr`.
-    pub acr: Option<Level>,
-    /// The authentication methods verified (RFC 8176), space-separated: the ID token's `amr`.
-    pub amr: Option<String>,
-    /// Set with `Denied`: the OAuth error code the client receives.
-    pub error_code: Option<String>,
-    /// SHA-256 of the authorization code.
-    pub code_hash: Option<Vec<u8>>,
-    pub code_expires_at: Option<i64>,
+    pub login: LoginState,
     pub created_at: i64,
     /// The approval deadline: the phone must answer before it.
     pub expires_at: i64,
     /// The `prompt` values the client sent (OIDC Core §3.1.2.1), space-separated.
     pub prompt: Option<String>,
-    /// The claims the citizen chose to share, space-separated (set with the approval).
-    pub granted: Option<String>,
+}
+
+impl AuthRequestRecord {
+    pub fn status(&self) -> RequestStatus {
+        self.login.status()
+    }
 }
 
 /// What the phone's approval records on a login request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRecord {
-    pub citizen_id: String,
-    pub device_id: String,
-    pub auth_time: i64,
-    pub acr: Level,
-    pub amr: String,
-    /// The claims shared, space-separated.
-    pub granted: String,
+    pub approval: Approval,
     /// Replaces the request's context (sealed): what the browser shows next.
     pub context: Option<Vec<u8>>,
 }
@@ -105,19 +156,6 @@ pub enum IssueCode {
     DeviceGone,
     /// It was approved too long ago: the browser did not continue in time.
     TooLate,
-}
-
-/// An access token for the userinfo endpoint, stored by hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccessTokenRecord {
-    pub token_hash: Vec<u8>,
-    pub request_id: String,
-    pub client_id: String,
-    pub citizen_id: String,
-    pub scope: String,
-    pub expires_at: i64,
-    /// The claims userinfo releases, space-separated.
-    pub claims: String,
 }
 
 /// A citizen's standing consent to give a client some claims, recorded from the phone.
@@ -156,7 +194,7 @@ pub trait LoginStore {
         &self,
         request_id: &str,
         from: RequestStatus,
-        error_code: &str,
+        error: OAuthErrorCode,
         event: Option<&AuditRecord>,
     ) -> Result<bool, StoreError>;
     /// A pending request whose approval deadline passed gets a new one, if it was created
@@ -178,13 +216,16 @@ pub trait LoginStore {
         code_expires_at: i64,
         approved_after: i64,
     ) -> Result<IssueCode, StoreError>;
-    /// `code_issued` -> `redeemed` and the access token stored, in one transaction. What
-    /// only the ID token needed (state, nonce) is cleared: the row is kept only to recognise
-    /// a replayed code.
-    fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError>;
-    /// Revokes every access token issued from a request (a code was replayed: RFC 6749 §4.1.2).
-    fn revoke_tokens_for_request(&self, request_id: &str) -> Result<usize, StoreError>;
-    fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// `code_issued` -> `redeemed` and the tokens stored (the access token, and the refresh
+    /// token that starts the grant's family when offline access was granted), in one
+    /// transaction. What only the ID token needed (state, nonce) is cleared: the row is kept
+    /// only to recognise a replayed code.
+    fn redeem_code(
+        &self,
+        request_id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError>;
 
     fn consent(
         &self,
@@ -200,8 +241,8 @@ pub trait LoginStore {
     ) -> Result<(Option<Vec<u8>>, Option<ConsentRecord>), StoreError>;
     /// A citizen's standing consents, oldest first.
     fn consents(&self, citizen_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
-    /// Withdraws a standing consent and revokes the access tokens the service holds for the
-    /// citizen, with the audit event; false when there was none.
+    /// Withdraws a standing consent and revokes the access and refresh tokens the service
+    /// holds for the citizen, with the audit event; false when there was none.
     fn withdraw_consent(
         &self,
         citizen_id: &str,

@@ -18,6 +18,7 @@ mod limits;
 mod logins;
 mod officers;
 mod sessions;
+mod tokens;
 
 pub use accounts::*;
 pub use applications::*;
@@ -29,6 +30,7 @@ pub use limits::*;
 pub use logins::*;
 pub use officers::*;
 pub use sessions::*;
+pub use tokens::*;
 
 /// A failure of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,7 @@ pub trait Store:
     + ApplicationStore
     + CeremonyStore
     + LoginStore
+    + TokenStore
     + SessionStore
     + OfficerStore
     + AuditStore

@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::store::{ClientRecord, ClientStore, StoreError};
 
-use crate::schema::{access_tokens, clients, consents};
+use crate::schema::{access_tokens, clients, consents, refresh_tokens};
 use crate::{backend, is_unique_violation, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -79,6 +79,8 @@ impl ClientStore for Database {
         let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             diesel::delete(access_tokens::table.filter(access_tokens::client_id.eq(client_id)))
+                .execute(c)?;
+            diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id)))
                 .execute(c)?;
             diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
             Ok(diesel::delete(clients::table.find(client_id)).execute(c)? == 1)

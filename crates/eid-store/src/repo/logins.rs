@@ -1,13 +1,16 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::{AccountStatus, Level};
+use eid_core::claims::Scopes;
 use eid_core::store::{
-    AccessTokenRecord, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord, IssueCode,
-    LoginStore, RequestStatus, StoreError,
+    AccessTokenRecord, Approval, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord,
+    IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, StoreError,
 };
+use eid_core::OAuthErrorCode;
 
 use super::audit::insert_events;
-use crate::schema::{access_tokens, auth_requests, citizen_profiles, citizens, consents, devices};
+use super::tokens::{delete_grants, insert_tokens};
+use crate::schema::{auth_requests, citizen_profiles, citizens, consents, devices};
 use crate::{backend, corrupt, AnyConnection, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -40,109 +43,117 @@ pub(crate) struct AuthRequestRow {
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
     fn from(r: &AuthRequestRecord) -> Self {
+        let approval = r.login.approval();
+        let (error_code, code_hash, code_expires_at) = match &r.login {
+            LoginState::Denied(code) => (Some(code.as_str().to_owned()), None, None),
+            LoginState::CodeIssued {
+                code_hash,
+                code_expires_at,
+                ..
+            } => (None, Some(code_hash.clone()), Some(*code_expires_at)),
+            LoginState::Redeemed { code_hash, .. } => (None, Some(code_hash.clone()), None),
+            LoginState::Pending | LoginState::Approved(_) => (None, None, None),
+        };
         Self {
             request_id: r.request_id.clone(),
             client_id: r.client_id.clone(),
             redirect_uri: r.redirect_uri.clone(),
-            scope: r.scope.clone(),
+            scope: r.scope.to_string(),
             state: r.state.clone(),
             nonce: r.nonce.clone(),
             code_challenge: r.code_challenge.clone(),
             browser_hash: r.browser_hash.clone(),
             context: r.context.clone(),
             required_level: r.required_level.map(|l| l.as_str().to_owned()),
-            status: r.status.as_str().to_owned(),
-            citizen_id: r.citizen_id.clone(),
-            device_id: r.device_id.clone(),
-            auth_time: r.auth_time,
-            acr: r.acr.map(|l| l.as_str().to_owned()),
-            amr: r.amr.clone(),
-            error_code: r.error_code.clone(),
-            code_hash: r.code_hash.clone(),
-            code_expires_at: r.code_expires_at,
+            status: r.status().as_str().to_owned(),
+            citizen_id: approval.map(|a| a.citizen_id.clone()),
+            device_id: approval.map(|a| a.device_id.clone()),
+            auth_time: approval.map(|a| a.auth_time),
+            acr: approval.map(|a| a.acr.as_str().to_owned()),
+            amr: approval.map(|a| a.amr.clone()),
+            error_code,
+            code_hash,
+            code_expires_at,
             created_at: r.created_at,
             expires_at: r.expires_at,
             prompt: r.prompt.clone(),
-            granted: r.granted.clone(),
+            granted: approval.map(|a| a.granted.clone()),
         }
     }
 }
 
-fn level(value: Option<String>) -> Result<Option<Level>, StoreError> {
+pub(super) fn level(value: Option<String>) -> Result<Option<Level>, StoreError> {
     value
         .map(|v| Level::parse(&v).ok_or_else(|| corrupt("level", &v)))
         .transpose()
 }
 
+pub(super) fn scopes(value: &str) -> Result<Scopes, StoreError> {
+    Scopes::from_stored(value).ok_or_else(|| corrupt("scope", value))
+}
+
+/// A column a stage of the login must have.
+fn required<T>(value: Option<T>, column: &str) -> Result<T, StoreError> {
+    value.ok_or_else(|| corrupt(column, "missing"))
+}
+
+impl AuthRequestRow {
+    /// The approval the row records, for the stages that have one.
+    fn approval(&mut self) -> Result<Approval, StoreError> {
+        Ok(Approval {
+            citizen_id: required(self.citizen_id.take(), "citizen_id")?,
+            device_id: required(self.device_id.take(), "device_id")?,
+            auth_time: required(self.auth_time, "auth_time")?,
+            acr: required(level(self.acr.take())?, "acr")?,
+            amr: required(self.amr.take(), "amr")?,
+            granted: required(self.granted.take(), "granted")?,
+        })
+    }
+
+    fn login(&mut self) -> Result<LoginState, StoreError> {
+        let status = RequestStatus::parse(&self.status)
+            .ok_or_else(|| corrupt("request status", &self.status))?;
+        Ok(match status {
+            RequestStatus::Pending => LoginState::Pending,
+            RequestStatus::Approved => LoginState::Approved(self.approval()?),
+            RequestStatus::Denied => {
+                let code = required(self.error_code.take(), "error_code")?;
+                LoginState::Denied(
+                    OAuthErrorCode::parse(&code).ok_or_else(|| corrupt("error_code", &code))?,
+                )
+            }
+            RequestStatus::CodeIssued => LoginState::CodeIssued {
+                approval: self.approval()?,
+                code_hash: required(self.code_hash.take(), "code_hash")?,
+                code_expires_at: required(self.code_expires_at, "code_expires_at")?,
+            },
+            RequestStatus::Redeemed => LoginState::Redeemed {
+                approval: self.approval()?,
+                code_hash: required(self.code_hash.take(), "code_hash")?,
+            },
+        })
+    }
+}
+
 impl TryFrom<AuthRequestRow> for AuthRequestRecord {
     type Error = StoreError;
-    fn try_from(r: AuthRequestRow) -> Result<Self, StoreError> {
+    fn try_from(mut r: AuthRequestRow) -> Result<Self, StoreError> {
         Ok(Self {
-            status: RequestStatus::parse(&r.status)
-                .ok_or_else(|| corrupt("request status", &r.status))?,
+            login: r.login()?,
             required_level: level(r.required_level)?,
-            acr: level(r.acr)?,
+            scope: scopes(&r.scope)?,
             request_id: r.request_id,
             client_id: r.client_id,
             redirect_uri: r.redirect_uri,
-            scope: r.scope,
             state: r.state,
             nonce: r.nonce,
             code_challenge: r.code_challenge,
             browser_hash: r.browser_hash,
             context: r.context,
-            citizen_id: r.citizen_id,
-            device_id: r.device_id,
-            auth_time: r.auth_time,
-            amr: r.amr,
-            error_code: r.error_code,
-            code_hash: r.code_hash,
-            code_expires_at: r.code_expires_at,
             created_at: r.created_at,
             expires_at: r.expires_at,
             prompt: r.prompt,
-            granted: r.granted,
         })
-    }
-}
-
-#[derive(Debug, Queryable, Insertable)]
-#[diesel(table_name = access_tokens)]
-pub(crate) struct AccessTokenRow {
-    pub token_hash: Vec<u8>,
-    pub request_id: String,
-    pub client_id: String,
-    pub citizen_id: String,
-    pub scope: String,
-    pub expires_at: i64,
-    pub claims: String,
-}
-
-impl From<&AccessTokenRecord> for AccessTokenRow {
-    fn from(r: &AccessTokenRecord) -> Self {
-        Self {
-            token_hash: r.token_hash.clone(),
-            request_id: r.request_id.clone(),
-            client_id: r.client_id.clone(),
-            citizen_id: r.citizen_id.clone(),
-            scope: r.scope.clone(),
-            expires_at: r.expires_at,
-            claims: r.claims.clone(),
-        }
-    }
-}
-
-impl From<AccessTokenRow> for AccessTokenRecord {
-    fn from(r: AccessTokenRow) -> Self {
-        Self {
-            token_hash: r.token_hash,
-            request_id: r.request_id,
-            client_id: r.client_id,
-            citizen_id: r.citizen_id,
-            scope: r.scope,
-            expires_at: r.expires_at,
-            claims: r.claims,
-        }
     }
 }
 
@@ -241,12 +252,12 @@ impl LoginStore for Database {
             )
             .set((
                 auth_requests::status.eq(RequestStatus::Approved.as_str()),
-                auth_requests::citizen_id.eq(Some(&approval.citizen_id)),
-                auth_requests::device_id.eq(Some(&approval.device_id)),
-                auth_requests::auth_time.eq(Some(approval.auth_time)),
-                auth_requests::acr.eq(Some(approval.acr.as_str())),
-                auth_requests::amr.eq(Some(&approval.amr)),
-                auth_requests::granted.eq(Some(&approval.granted)),
+                auth_requests::citizen_id.eq(Some(&approval.approval.citizen_id)),
+                auth_requests::device_id.eq(Some(&approval.approval.device_id)),
+                auth_requests::auth_time.eq(Some(approval.approval.auth_time)),
+                auth_requests::acr.eq(Some(approval.approval.acr.as_str())),
+                auth_requests::amr.eq(Some(&approval.approval.amr)),
+                auth_requests::granted.eq(Some(&approval.approval.granted)),
                 auth_requests::context.eq(&approval.context),
             ))
             .execute(c)
@@ -270,7 +281,7 @@ impl LoginStore for Database {
         &self,
         request_id: &str,
         from: RequestStatus,
-        error_code: &str,
+        error: OAuthErrorCode,
         event: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
@@ -282,7 +293,7 @@ impl LoginStore for Database {
             )
             .set((
                 auth_requests::status.eq(RequestStatus::Denied.as_str()),
-                auth_requests::error_code.eq(Some(error_code)),
+                auth_requests::error_code.eq(Some(error.as_str())),
                 auth_requests::context.eq(None::<Vec<u8>>),
             ))
             .execute(c)?;
@@ -365,7 +376,12 @@ impl LoginStore for Database {
         })
     }
 
-    fn redeem_code(&self, request_id: &str, token: &AccessTokenRecord) -> Result<bool, StoreError> {
+    fn redeem_code(
+        &self,
+        request_id: &str,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             let n = diesel::update(
@@ -382,27 +398,10 @@ impl LoginStore for Database {
             if n != 1 {
                 return Ok(false);
             }
-            diesel::insert_into(access_tokens::table)
-                .values(AccessTokenRow::from(token))
-                .execute(c)?;
+            insert_tokens(c, access, refresh)?;
             Ok(true)
         })
         .map_err(backend)
-    }
-
-    fn revoke_tokens_for_request(&self, request_id: &str) -> Result<usize, StoreError> {
-        diesel::delete(access_tokens::table.filter(access_tokens::request_id.eq(request_id)))
-            .execute(&mut *self.writer()?)
-            .map_err(backend)
-    }
-
-    fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError> {
-        let row: Option<AccessTokenRow> = access_tokens::table
-            .find(token_hash)
-            .first(&mut *self.conn()?)
-            .optional()
-            .map_err(backend)?;
-        Ok(row.map(Into::into))
     }
 
     fn consent(
@@ -461,12 +460,7 @@ impl LoginStore for Database {
             if n != 1 {
                 return Ok(false);
             }
-            diesel::delete(
-                access_tokens::table
-                    .filter(access_tokens::citizen_id.eq(citizen_id))
-                    .filter(access_tokens::client_id.eq(client_id)),
-            )
-            .execute(c)?;
+            delete_grants(c, citizen_id, client_id)?;
             insert_events(c, std::slice::from_ref(event))?;
             Ok(true)
         })

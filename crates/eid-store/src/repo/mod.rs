@@ -11,12 +11,14 @@ mod limits;
 mod logins;
 mod officers;
 mod sessions;
+mod tokens;
 
 pub(crate) use accounts::{CitizenRow, DeviceRow, ProfileRow};
 pub(crate) use applications::ApplicationRow;
 pub(crate) use ceremonies::CeremonyRow;
 pub(crate) use clients::ClientRow;
 pub(crate) use keys::SigningKeyRow;
-pub(crate) use logins::{AccessTokenRow, AuthRequestRow, ConsentRow};
+pub(crate) use logins::{AuthRequestRow, ConsentRow};
 pub(crate) use officers::{OfficerCredentialRow, OfficerRow};
 pub(crate) use sessions::{OfficerSessionRow, WalletSessionRow};
+pub(crate) use tokens::{AccessTokenRow, RefreshTokenRow};

@@ -5,7 +5,8 @@
 use eid_core::keys::JwsAlg;
 use eid_core::limits::Caller;
 use eid_core::login::QR_STEP;
-use eid_core::oidc::{AuthorizationParams, BrowserAnswer, LoginView, PendingLogin, TokenParams};
+use eid_core::login::{BrowserAnswer, LoginView};
+use eid_core::oidc::{AuthorizationParams, PendingLogin, TokenParams};
 use eid_core::{Error, OAuthErrorCode, Provider};
 use eid_testkit::Backend;
 use eid_wallet::Wallet;
@@ -161,8 +162,7 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
         code: Some(code),
         redirect_uri: Some(REDIRECT_URI.into()),
         code_verifier: Some("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
-        client_id: None,
-        client_secret: None,
+        ..TokenParams::default()
     };
     let basic = Some((client_id.clone(), secret.clone()));
     match provider.token(basic.clone(), &token, late + 2 + config.code_ttl) {

@@ -19,3 +19,4 @@ mod proofing;
 mod refusals;
 mod rp_libraries;
 mod store;
+mod tokens;

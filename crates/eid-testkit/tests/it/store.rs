@@ -7,9 +7,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use eid_core::account::{AccountStatus, JoinedBy, Level};
+use eid_core::claims::Scopes;
 use eid_core::crypto::MasterKey;
 use eid_core::keys::SoftwareKeys;
 use eid_core::store::*;
+use eid_core::OAuthErrorCode;
 use eid_store::Database;
 use eid_testkit::{Backend, TestDatabase};
 
@@ -20,37 +22,30 @@ fn request(id: &str) -> AuthRequestRecord {
         request_id: id.into(),
         client_id: "c".into(),
         redirect_uri: "https://rp.example/cb".into(),
-        scope: "openid".into(),
+        scope: Scopes::narrowed("openid"),
         state: Some("s".into()),
         nonce: None,
         code_challenge: "x".repeat(43),
         browser_hash: vec![1; 32],
         context: Some(vec![9; 10]),
         required_level: None,
-        status: RequestStatus::Pending,
-        citizen_id: None,
-        device_id: None,
-        auth_time: None,
-        acr: None,
-        amr: None,
-        error_code: None,
-        code_hash: None,
-        code_expires_at: None,
+        login: LoginState::Pending,
         created_at: 0,
         expires_at: 600,
         prompt: None,
-        granted: None,
     }
 }
 
 fn approval(citizen: &str, device: &str) -> ApprovalRecord {
     ApprovalRecord {
-        citizen_id: citizen.into(),
-        device_id: device.into(),
-        auth_time: 5,
-        acr: Level::Basic,
-        amr: "swk".into(),
-        granted: "sub".into(),
+        approval: Approval {
+            citizen_id: citizen.into(),
+            device_id: device.into(),
+            auth_time: 5,
+            acr: Level::Basic,
+            amr: "swk".into(),
+            granted: "sub".into(),
+        },
         context: None,
     }
 }
@@ -169,18 +164,9 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     let approved = db.auth_request("r1")?.expect("request");
     assert_eq!(
+        (approved.login, approved.context),
         (
-            approved.status,
-            approved.citizen_id.as_deref(),
-            approved.acr,
-            approved.amr.as_deref(),
-            approved.context.clone()
-        ),
-        (
-            RequestStatus::Approved,
-            Some("citizen"),
-            Some(Level::Basic),
-            Some("swk"),
+            LoginState::Approved(approval("citizen", "dev").approval),
             None
         )
     );
@@ -214,17 +200,19 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     assert!(db.deny_auth_request(
         "r2",
         RequestStatus::Pending,
-        "unmet_authentication_requirements",
+        OAuthErrorCode::UnmetAuthenticationRequirements,
         None
     )?);
-    assert!(!db.deny_auth_request("r2", RequestStatus::Pending, "access_denied", None)?);
+    assert!(!db.deny_auth_request(
+        "r2",
+        RequestStatus::Pending,
+        OAuthErrorCode::AccessDenied,
+        None
+    )?);
     let denied = db.auth_request("r2")?.expect("request");
     assert_eq!(
-        (denied.status, denied.error_code.as_deref()),
-        (
-            RequestStatus::Denied,
-            Some("unmet_authentication_requirements")
-        )
+        denied.login,
+        LoginState::Denied(OAuthErrorCode::UnmetAuthenticationRequirements)
     );
 
     // Applications: unique references and credentials.
@@ -295,24 +283,83 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         request_id: "r5".into(),
         client_id: "c".into(),
         citizen_id: "citizen".into(),
-        scope: "openid".into(),
+        scope: Scopes::narrowed("openid"),
         expires_at: 1000,
         claims: "sub".into(),
     };
-    assert!(db.redeem_code("r5", &token)?);
+    let refresh = RefreshTokenRecord {
+        token_hash: vec![13; 32],
+        family_id: "r5".into(),
+        client_id: "c".into(),
+        citizen_id: "p1".into(),
+        device_id: "d1".into(),
+        scope: Scopes::narrowed("openid offline_access"),
+        claims: "sub offline_access".into(),
+        acr: Level::Basic,
+        amr: "swk".into(),
+        auth_time: 1,
+        issued_at: 2,
+        expires_at: 1000,
+        family_expires_at: 5000,
+        used_at: None,
+    };
+    assert!(db.redeem_code("r5", &token, Some(&refresh))?);
     let second = AccessTokenRecord {
         token_hash: vec![4; 32],
         ..token.clone()
     };
-    assert!(!db.redeem_code("r5", &second)?, "a code redeems once");
+    assert!(!db.redeem_code("r5", &second, None)?, "a code redeems once");
     assert_eq!(
         db.access_token(&[4; 32])?,
         None,
         "the losing redemption stored no token"
     );
-    assert_eq!(db.access_token(&[3; 32])?, Some(token));
-    assert_eq!(db.revoke_tokens_for_request("r5")?, 1);
-    assert_eq!(db.access_token(&[3; 32])?, None);
+    assert_eq!(db.access_token(&[3; 32])?, Some(token.clone()));
+    assert_eq!(
+        db.refresh_token(&[13; 32])?,
+        Some((refresh.clone(), Some(AccountStatus::Active)))
+    );
+    // A refresh token rotates once; its successor comes with a new access token.
+    let successor = RefreshTokenRecord {
+        token_hash: vec![14; 32],
+        issued_at: 10,
+        ..refresh.clone()
+    };
+    let refreshed = AccessTokenRecord {
+        token_hash: vec![5; 32],
+        ..token.clone()
+    };
+    assert_eq!(
+        db.rotate_refresh_token(&[13; 32], 10, &successor, &refreshed)?,
+        Rotation::Rotated
+    );
+    let losing = RefreshTokenRecord {
+        token_hash: vec![15; 32],
+        ..successor.clone()
+    };
+    assert_eq!(
+        db.rotate_refresh_token(&[13; 32], 11, &losing, &second)?,
+        Rotation::AlreadyUsed,
+        "a spent token rotates no more"
+    );
+    assert_eq!(
+        db.refresh_token(&[15; 32])?,
+        None,
+        "the loser stored nothing"
+    );
+    assert_eq!(
+        db.refresh_token(&[13; 32])?.and_then(|(t, _)| t.used_at),
+        Some(10),
+        "the spent token is kept, to recognise a reuse"
+    );
+    // Revoking the grant takes every token of the family.
+    assert_eq!(db.revoke_token_family("r5")?, 4);
+    for gone in [[3; 32], [5; 32]] {
+        assert_eq!(db.access_token(&gone)?, None);
+    }
+    for gone in [[13; 32], [14; 32]] {
+        assert_eq!(db.refresh_token(&gone)?, None);
+    }
     // The same application cannot bind twice.
     assert!(matches!(
         db.bind_proven(&bind(

@@ -1,21 +1,4 @@
-//! The phone's answer to a login request: the seam every way of logging in finishes through.
-//!
-//! The citizen decides on the phone, never in the browser:
-//! - The phone reads the request with the rotating code from the login page's QR payload
-//!   ([`Provider::approval_request`]): the service's registered name and the host its answer
-//!   goes to, where the login was started (browser, operating system, address, time), every
-//!   requested claim with the citizen's own value (read with the wallet's session), and three
-//!   numbers, one of which the login page shows.
-//! - It answers with a decision (approve with the number picked and the claims chosen, decline,
-//!   or "not me") signed inside a WebAuthn assertion whose challenge commits to the decision's
-//!   exact bytes ([`Provider::answer_approval`]). A wrong number or "not me" kills the request
-//!   and is recorded in the account's history.
-//! - Only then does the browser show whose account approved (masked) and continue; nothing it
-//!   does records consent.
-//!
-//! The values a request needs besides its row are derived from its id under a server key: the
-//! challenge nonce, the QR codes (a new one every [`QR_STEP`] seconds, each valid until the
-//! next), the numbers, the browser form's CSRF token. Pending requests store nothing else.
+//! The phone's side of a login: the request as the phone reads it, and its signed answer.
 
 use std::collections::BTreeSet;
 
@@ -36,7 +19,8 @@ use crate::crypto::{b64url, ct_eq, sha256, Aad};
 use crate::devices::usable_level;
 use crate::error::AccountRefusal;
 use crate::store::{
-    ApprovalRecord, AuthRequestRecord, ConsentRecord, RequestStatus, WalletSessionRecord,
+    Approval, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginState, RequestStatus,
+    WalletSessionRecord,
 };
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -250,7 +234,7 @@ impl Provider {
             .store
             .auth_request(request_id)?
             .ok_or(Error::NotFound("login request"))?;
-        if request.status != RequestStatus::Pending || request.expires_at <= now {
+        if request.login != LoginState::Pending || request.expires_at <= now {
             return Err(Error::Gone("login request"));
         }
         Ok(request)
@@ -283,11 +267,10 @@ impl Provider {
                 .open_json(Aad::AuthRequest(request_id), sealed)?,
             None => StoredContext::default(),
         };
-        let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
         let prompt_consent = prompts(&request).any(|p| p == "consent");
         let item = |t: &ClaimItem, value: Option<String>, remembered: bool| ConsentItem {
             claim: t.claim.to_owned(),
-            scope: t.scope.to_owned(),
+            scope: t.scope.as_str().to_owned(),
             en: t.en.to_owned(),
             zh_hant: t.zh_hant.to_owned(),
             essential: t.essential,
@@ -302,7 +285,7 @@ impl Provider {
                 let sealed = sealed.ok_or(Error::NotFound("account"))?;
                 let profile = self.open_profile(&session.citizen_id, &sealed)?;
                 let choices = consent.map(|c| Choices::parse(&c.claims));
-                let offered = offered_items(&scopes, &profile);
+                let offered = offered_items(request.scope, &profile);
                 let ask = prompt_consent
                     || choices.as_ref().is_none_or(|c| {
                         offered.iter().any(|t| !t.essential && !c.decided(t.claim))
@@ -322,7 +305,7 @@ impl Provider {
                 )
             }
             None => (
-                requested_items(&scopes)
+                requested_items(request.scope)
                     .iter()
                     .map(|t| item(t, None, false))
                     .collect(),
@@ -414,7 +397,7 @@ impl Provider {
             if !self.store.deny_auth_request(
                 request_id,
                 RequestStatus::Pending,
-                OAuthErrorCode::AccessDenied.as_str(),
+                OAuthErrorCode::AccessDenied,
                 Some(&event),
             )? {
                 return Err(Error::Gone("login request"));
@@ -451,7 +434,7 @@ impl Provider {
             self.store.deny_auth_request(
                 request_id,
                 RequestStatus::Pending,
-                OAuthErrorCode::UnmetAuthenticationRequirements.as_str(),
+                OAuthErrorCode::UnmetAuthenticationRequirements,
                 None,
             )?;
             return Err(Error::AccountRefused(AccountRefusal::LevelTooLow {
@@ -471,12 +454,14 @@ impl Provider {
         let approved = self.store.approve_auth_request(
             request_id,
             &ApprovalRecord {
-                citizen_id: device.citizen_id.clone(),
-                device_id: device.device_id.clone(),
-                auth_time: now,
-                acr: level,
-                amr: protection.amr().to_owned(),
-                granted: granted.clone(),
+                approval: Approval {
+                    citizen_id: device.citizen_id.clone(),
+                    device_id: device.device_id.clone(),
+                    auth_time: now,
+                    acr: level,
+                    amr: protection.amr().to_owned(),
+                    granted: granted.clone(),
+                },
                 // What the browser shows next, kept with the request so that showing it reads
                 // no profile.
                 context: Some(self.derived.data.seal_json(
@@ -562,8 +547,7 @@ fn shared_claims(
     profile: &Profile,
     decision: &ApprovalDecision,
 ) -> Result<Choices, Error> {
-    let scopes: Vec<String> = request.scope.split(' ').map(str::to_owned).collect();
-    let offered = offered_items(&scopes, profile);
+    let offered = offered_items(request.scope, profile);
     let chosen: BTreeSet<&str> = decision.claims.iter().map(String::as_str).collect();
     if let Some(unknown) = chosen
         .iter()

@@ -1,0 +1,309 @@
+//! The authorization request (OIDC Core §3.1.2.1–2, RFC 6749 §4.1.1, RFC 7636 §4.3): the
+//! client and its redirect URI first (until both check out nothing is redirected), then the
+//! parameters in the specs' order, parsed into an [`AuthorizationRequest`] that opens a login.
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::account::Level;
+use crate::claims::{Scope, Scopes};
+use crate::limits::Caller;
+use crate::oidc::{oauth, pkce};
+use crate::{Error, OAuthError, OAuthErrorCode, Provider};
+
+/// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct AuthorizationParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub response_mode: Option<String>,
+    pub prompt: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub request: Option<String>,
+    pub request_uri: Option<String>,
+    /// Requested assurance levels, in order of preference (OIDC Core §3.1.2.1).
+    pub acr_values: Option<String>,
+}
+
+/// Why an authorization request failed, and so how to tell whom.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or redirect URI could not be validated: tell the person, never redirect
+    /// (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
+    Page { title: String, detail: String },
+    /// The client's redirect URI is validated: send the error there.
+    Redirect(Url),
+    /// The server failed.
+    Internal(Error),
+}
+
+impl From<Error> for AuthorizeError {
+    fn from(e: Error) -> Self {
+        Self::Internal(e)
+    }
+}
+
+impl From<crate::store::StoreError> for AuthorizeError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+/// A login request the browser goes on with.
+#[derive(Debug)]
+pub struct PendingLogin {
+    pub request_id: String,
+    /// Goes in a cookie; only its hash is stored.
+    pub browser_secret: String,
+}
+
+/// An authorization request whose parameters checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    /// The scopes eid supports among those requested, `openid` always among them.
+    pub scopes: Scopes,
+    /// The lowest level the client accepts (from `acr_values`), if it named one eid knows.
+    pub required_level: Option<Level>,
+    /// The `prompt` values eid acts on, space-separated.
+    pub prompt: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+}
+
+/// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
+/// (`acr_values` is a voluntary request, OIDC Core §3.1.2.1: unknown values are ignored).
+fn required_level(acr_values: Option<&str>) -> Option<Level> {
+    acr_values?.split(' ').filter_map(Level::from_acr).min()
+}
+impl Provider {
+    /// Validates an authorization request and opens a login for it.
+    pub fn authorize(
+        &self,
+        params: &AuthorizationParams,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<PendingLogin, AuthorizeError> {
+        let page = |title: &str, detail: &str| AuthorizeError::Page {
+            title: title.to_owned(),
+            detail: detail.to_owned(),
+        };
+        // First the client and its redirect URI: until both check out, nothing is redirected.
+        let Some(client_id) = params.client_id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(page(
+                "Missing client_id",
+                "The request does not say which service is asking (client_id).",
+            ));
+        };
+        let Some(client) = self.store.client(client_id)? else {
+            return Err(page(
+                "Unknown service",
+                "No service is registered with this client_id.",
+            ));
+        };
+        let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(page(
+                "Missing redirect_uri",
+                "The request does not say where to return (redirect_uri).",
+            ));
+        };
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(page(
+                "Unregistered redirect URI",
+                "The redirect_uri does not exactly match any URI registered for this service, so eid will not send you there.",
+            ));
+        }
+        // Each authorization request opens a login that waits for a phone: bounded per
+        // address (and so the logins an address has pending) and per relying party.
+        let limits = self.config.limits;
+        self.limit_address_here(
+            "authorize_per_address",
+            caller,
+            limits.authorize_per_address,
+            now,
+        )?;
+        self.limit_here(
+            "authorize_per_client",
+            client.client_id.as_bytes(),
+            limits.authorize_per_client,
+            now,
+        )?;
+        match check_authorization_params(params) {
+            Ok(request) => Ok(self.open_login(&client, redirect_uri, &request, caller, now)?),
+            Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
+                redirect_uri,
+                &error,
+                params.state.as_deref(),
+            )?)),
+        }
+    }
+}
+
+/// The checks after the redirect URI is trusted, in the order the specs list them. (Public for
+/// the fuzz targets: it is a parser of untrusted input.)
+pub fn check_authorization_params(
+    p: &AuthorizationParams,
+) -> Result<AuthorizationRequest, OAuthError> {
+    use OAuthErrorCode::*;
+    if p.request.is_some() {
+        return Err(oauth(
+            RequestNotSupported,
+            "request objects are not supported",
+        ));
+    }
+    if p.request_uri.is_some() {
+        return Err(oauth(
+            RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
+    }
+    match p.response_type.as_deref() {
+        None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err(oauth(
+                UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if let Some(mode) = p.response_mode.as_deref() {
+        if mode != "query" {
+            return Err(oauth(
+                InvalidRequest,
+                "only response_mode=query is supported",
+            ));
+        }
+    }
+    let scopes = Scopes::narrowed(p.scope.as_deref().unwrap_or(""));
+    if !scopes.contains(Scope::OpenId) {
+        return Err(oauth(InvalidScope, "scope must include openid"));
+    }
+    match p.code_challenge.as_deref() {
+        None | Some("") => {
+            return Err(oauth(
+                InvalidRequest,
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            ))
+        }
+        Some(challenge) if !pkce::is_s256_challenge(challenge) => {
+            return Err(oauth(
+                InvalidRequest,
+                "code_challenge must be the 43-character base64url SHA-256 of the verifier",
+            ))
+        }
+        Some(_) => {}
+    }
+    if p.code_challenge_method.as_deref() != Some("S256") {
+        return Err(oauth(InvalidRequest, "code_challenge_method must be S256"));
+    }
+    if let Some(prompt) = p.prompt.as_deref() {
+        let prompts: Vec<&str> = prompt.split(' ').collect();
+        if prompts.contains(&"none") {
+            // Every login needs the phone: there is no silent authentication.
+            return Err(oauth(
+                LoginRequired,
+                "the citizen must approve the login on their phone",
+            ));
+        }
+    }
+    for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
+        if value.as_ref().is_some_and(|v| v.len() > max) {
+            return Err(oauth(
+                InvalidRequest,
+                format!("{name} is longer than {max} bytes"),
+            ));
+        }
+    }
+    let prompt = p
+        .prompt
+        .as_deref()
+        .map(|p| {
+            // Only the values eid acts on are kept (OIDC Core §3.1.2.1 defines four; `none`
+            // was refused above).
+            p.split(' ')
+                .filter(|v| matches!(*v, "login" | "consent" | "select_account"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|p| !p.is_empty());
+    Ok(AuthorizationRequest {
+        scopes,
+        required_level: required_level(p.acr_values.as_deref()),
+        prompt,
+        state: p.state.clone(),
+        nonce: p.nonce.clone(),
+        code_challenge: p.code_challenge.clone().unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acr_values_require_the_lowest_known_level() {
+        assert_eq!(required_level(None), None);
+        assert_eq!(
+            required_level(Some("1 2")),
+            None,
+            "unknown values are ignored"
+        );
+        assert_eq!(required_level(Some("urn:eid:loa:plus")), Some(Level::Plus));
+        assert_eq!(
+            required_level(Some("urn:eid:loa:plus x urn:eid:loa:basic")),
+            Some(Level::Basic)
+        );
+    }
+
+    fn params() -> AuthorizationParams {
+        AuthorizationParams {
+            response_type: Some("code".into()),
+            scope: Some("openid profile".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            ..AuthorizationParams::default()
+        }
+    }
+
+    #[test]
+    fn authorization_checks_run_in_the_specs_order() -> Result<(), &'static str> {
+        use OAuthErrorCode::*;
+        let code = |p: &AuthorizationParams| check_authorization_params(p).map_err(|e| e.code);
+        let mut p = params();
+        p.prompt = Some("consent bogus login".into());
+        let accepted = code(&p).map_err(|e| e.as_str())?;
+        assert_eq!(accepted.scopes.to_string(), "openid profile");
+        assert_eq!(accepted.prompt.as_deref(), Some("consent login"));
+        assert_eq!(accepted.required_level, None);
+        // A request object is refused before anything else is looked at.
+        let mut p = params();
+        p.request = Some("x".into());
+        p.response_type = None;
+        assert_eq!(code(&p), Err(RequestNotSupported));
+        let mut p = params();
+        p.response_type = Some("token".into());
+        p.scope = None;
+        assert_eq!(code(&p), Err(UnsupportedResponseType));
+        let mut p = params();
+        p.scope = Some("profile".into());
+        p.code_challenge = None;
+        assert_eq!(code(&p), Err(InvalidScope));
+        let mut p = params();
+        p.code_challenge_method = Some("plain".into());
+        assert_eq!(code(&p), Err(InvalidRequest));
+        let mut p = params();
+        p.prompt = Some("login none".into());
+        assert_eq!(code(&p), Err(LoginRequired));
+        let mut p = params();
+        p.state = Some("s".repeat(2049));
+        assert_eq!(code(&p), Err(InvalidRequest));
+        Ok(())
+    }
+}

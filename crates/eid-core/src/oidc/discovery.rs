@@ -1,0 +1,43 @@
+//! OpenID Provider Metadata (OIDC Discovery 1.0 §3): what eid supports, said once.
+
+use eid_proto::oauth::ProviderMetadata;
+
+use crate::account::Level;
+use crate::claims::{Scope, SUPPORTED_CLAIMS};
+use crate::oidc::client_auth::CLIENT_AUTH_METHODS;
+use crate::Provider;
+
+impl Provider {
+    /// OpenID Provider Metadata (OIDC Discovery 1.0 §3).
+    pub fn discovery(&self) -> ProviderMetadata {
+        let issuer = self.config.issuer_str();
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        ProviderMetadata {
+            authorization_endpoint: format!("{issuer}/authorize"),
+            token_endpoint: format!("{issuer}/token"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
+            jwks_uri: format!("{issuer}/jwks"),
+            revocation_endpoint: format!("{issuer}/revoke"),
+            revocation_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
+            introspection_endpoint: format!("{issuer}/introspect"),
+            introspection_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
+            issuer,
+            scopes_supported: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
+            response_types_supported: strings(&["code"]),
+            response_modes_supported: strings(&["query"]),
+            grant_types_supported: strings(&["authorization_code", "refresh_token"]),
+            subject_types_supported: strings(&["pairwise"]),
+            id_token_signing_alg_values_supported: strings(&["ES256", "RS256"]),
+            token_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
+            code_challenge_methods_supported: strings(&["S256"]),
+            claims_supported: strings(&SUPPORTED_CLAIMS),
+            claims_locales_supported: strings(&["en", "zh-Hant"]),
+            acr_values_supported: Level::ALL.iter().map(|l| l.acr().to_owned()).collect(),
+            ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+            claims_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! ID tokens (OIDC Core §2) and the pairwise subject identifier (§8.1).
+
+use crate::crypto::b64url;
+use crate::keys::{half_hash, sign_jwt, JwsAlg};
+use crate::store::{Approval, ClientRecord};
+use crate::{Error, Provider};
+
+impl Provider {
+    /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of client and citizen, so
+    /// that services cannot correlate a citizen by `sub`.
+    pub fn pairwise_sub(&self, client_id: &str, citizen_id: &str) -> String {
+        b64url(
+            &self
+                .derived
+                .pairwise
+                .hash(&[client_id.as_bytes(), citizen_id.as_bytes()]),
+        )
+    }
+
+    /// An ID token for `client` about the login `approval` established, issued with
+    /// `access_token` (whose `at_hash` it carries), signed with the client's algorithm.
+    pub(crate) fn id_token(
+        &self,
+        client: &ClientRecord,
+        approval: &Approval,
+        nonce: Option<&str>,
+        access_token: &str,
+        now: i64,
+    ) -> Result<String, Error> {
+        let alg = JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
+            Error::Internal(format!(
+                "client {} has an unknown id_token_alg {:?}",
+                client.client_id, client.id_token_alg
+            ))
+        })?;
+        let mut claims = serde_json::json!({
+            "iss": self.config.issuer_str(),
+            "sub": self.pairwise_sub(&client.client_id, &approval.citizen_id),
+            "aud": client.client_id,
+            "exp": now + self.config.id_token_ttl,
+            "iat": now,
+            "auth_time": approval.auth_time,
+            "at_hash": half_hash(access_token),
+            // The assurance level the account was proven at when it approved.
+            "acr": approval.acr.acr(),
+            // RFC 8176: only what the approval verified.
+            "amr": approval.amr.split(' ').collect::<Vec<_>>(),
+        });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = serde_json::Value::String(nonce.to_owned());
+        }
+        sign_jwt(self.keys.as_ref(), alg, &claims)
+    }
+}

@@ -1,0 +1,138 @@
+//! The token endpoint (RFC 6749 §3.2, OIDC Core §3.1.3): the client authenticates, then the
+//! grant is dispatched by `grant_type`, a module per grant.
+
+use eid_proto::oauth::TokenResponse;
+use serde::Deserialize;
+
+use crate::claims::{Scope, Scopes};
+use crate::crypto::{random_token, sha256};
+use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::oauth;
+use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
+use crate::{Error, OAuthErrorCode, Provider};
+
+mod authorization_code;
+mod refresh;
+
+/// Token request parameters (RFC 6749 §4.1.3 and §2.3.1).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    /// The refresh grant (RFC 6749 §6).
+    pub refresh_token: Option<String>,
+    /// A narrower scope for a refresh (RFC 6749 §6).
+    pub scope: Option<String>,
+    #[serde(flatten)]
+    pub client: ClientAuthParams,
+}
+
+impl Provider {
+    /// The token endpoint. `basic` carries HTTP Basic credentials, already form-decoded
+    /// (RFC 6749 §2.3.1).
+    pub fn token(
+        &self,
+        basic: Option<(String, String)>,
+        params: &TokenParams,
+        now: i64,
+    ) -> Result<TokenResponse, Error> {
+        use OAuthErrorCode::*;
+        let client = self.authenticate_client(&ClientCredentials {
+            basic,
+            form: params.client.clone(),
+        })?;
+        match params.grant_type.as_deref() {
+            None | Some("") => Err(oauth(InvalidRequest, "grant_type is required").into()),
+            Some("authorization_code") => self.authorization_code_grant(&client, params, now),
+            Some("refresh_token") => self.refresh_grant(&client, params, now),
+            Some(_) => Err(oauth(
+                UnsupportedGrantType,
+                "only authorization_code and refresh_token are supported",
+            )
+            .into()),
+        }
+    }
+
+    /// The tokens a grant issues: an access token, an ID token when `openid` is granted, and
+    /// a refresh token of the grant's family when offline access is.
+    fn issue_tokens(
+        &self,
+        client: &ClientRecord,
+        grant: &Grant<'_>,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<Issued, Error> {
+        let access_token = random_token();
+        let id_token = match grant.scope.contains(Scope::OpenId) {
+            true => Some(self.id_token(client, grant.approval, nonce, &access_token, now)?),
+            false => None,
+        };
+        let access = AccessTokenRecord {
+            token_hash: sha256(access_token.as_bytes()).to_vec(),
+            request_id: grant.family_id.to_owned(),
+            client_id: client.client_id.clone(),
+            citizen_id: grant.approval.citizen_id.clone(),
+            scope: grant.scope,
+            expires_at: now + self.config.access_token_ttl,
+            claims: grant.claims.clone(),
+        };
+        let (refresh_token, refresh) = if grant.family_scope.contains(Scope::OfflineAccess) {
+            let token = random_token();
+            let approval = grant.approval;
+            let record = RefreshTokenRecord {
+                token_hash: sha256(token.as_bytes()).to_vec(),
+                family_id: grant.family_id.to_owned(),
+                client_id: client.client_id.clone(),
+                citizen_id: approval.citizen_id.clone(),
+                device_id: approval.device_id.clone(),
+                scope: grant.family_scope,
+                claims: grant.claims.clone(),
+                acr: approval.acr,
+                amr: approval.amr.clone(),
+                auth_time: approval.auth_time,
+                issued_at: now,
+                expires_at: (now + self.config.refresh_token_idle_ttl).min(grant.family_expires_at),
+                family_expires_at: grant.family_expires_at,
+                used_at: None,
+            };
+            (Some(token), Some(record))
+        } else {
+            (None, None)
+        };
+        Ok(Issued {
+            response: TokenResponse {
+                access_token,
+                token_type: "Bearer".into(),
+                expires_in: self.config.access_token_ttl.unsigned_abs(),
+                id_token,
+                refresh_token,
+                scope: grant.scope.to_string(),
+            },
+            access,
+            refresh,
+        })
+    }
+}
+
+/// What a grant established, from which tokens are issued.
+struct Grant<'a> {
+    /// The authorization request that started the grant.
+    family_id: &'a str,
+    approval: &'a Approval,
+    /// What this response grants.
+    scope: Scopes,
+    /// What the grant holds: its refresh tokens keep it.
+    family_scope: Scopes,
+    /// The claims userinfo releases, space-separated.
+    claims: String,
+    family_expires_at: i64,
+}
+
+/// Tokens issued, with the records to store.
+struct Issued {
+    response: TokenResponse,
+    access: AccessTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
+}

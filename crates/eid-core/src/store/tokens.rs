@@ -1,0 +1,81 @@
+use super::StoreError;
+use crate::account::{AccountStatus, Level};
+use crate::claims::Scopes;
+
+/// An access token for the userinfo endpoint, stored by hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessTokenRecord {
+    pub token_hash: Vec<u8>,
+    /// The grant it belongs to: the authorization request that started it. Revoking the grant
+    /// (a replayed code, a reused refresh token) revokes every token of the family.
+    pub request_id: String,
+    pub client_id: String,
+    pub citizen_id: String,
+    pub scope: Scopes,
+    pub expires_at: i64,
+    /// The claims userinfo releases, space-separated.
+    pub claims: String,
+}
+
+/// A refresh token (RFC 6749 §6), stored by hash. Each use rotates it: the used token is kept,
+/// marked, so that presenting it again is recognised as a reuse and revokes its family
+/// (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: Vec<u8>,
+    /// The grant: the authorization request whose code started the family.
+    pub family_id: String,
+    pub client_id: String,
+    pub citizen_id: String,
+    /// The device that approved the grant: the family dies with it.
+    pub device_id: String,
+    pub scope: Scopes,
+    /// The claims shared, space-separated.
+    pub claims: String,
+    /// What the approval established, for the ID tokens a refresh issues (OIDC Core §12.2).
+    pub acr: Level,
+    pub amr: String,
+    pub auth_time: i64,
+    pub issued_at: i64,
+    /// This token's deadline (the idle lifetime)...
+    pub expires_at: i64,
+    /// ...and the family's, which no rotation extends (the absolute lifetime).
+    pub family_expires_at: i64,
+    /// When it was exchanged for a new one.
+    pub used_at: Option<i64>,
+}
+
+/// Outcome of [`TokenStore::rotate_refresh_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is spent; the new tokens are stored.
+    Rotated,
+    /// The old token was already spent (or revoked) when this request got to it.
+    AlreadyUsed,
+    /// The device that approved the grant was removed or suspended since.
+    DeviceGone,
+}
+
+/// Access and refresh tokens: the grants a client holds.
+pub trait TokenStore {
+    fn access_token(&self, token_hash: &[u8]) -> Result<Option<AccessTokenRecord>, StoreError>;
+    /// Revokes one access token; false when there was none.
+    fn revoke_access_token(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+    /// A refresh token, with its account's status (the grant checks both).
+    fn refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(RefreshTokenRecord, Option<AccountStatus>)>, StoreError>;
+    /// Spends the refresh token `old_hash` (compare-and-set on its being unused, its device
+    /// still bound and not suspended) and stores its successor and a new access token, in
+    /// one transaction.
+    fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        now: i64,
+        refresh: &RefreshTokenRecord,
+        access: &AccessTokenRecord,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes a grant: every refresh and access token of the family. Returns how many went.
+    fn revoke_token_family(&self, family_id: &str) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,2 @@
+DROP INDEX access_tokens_grant;
+DROP TABLE refresh_tokens;

@@ -1,0 +1,23 @@
+-- Refresh tokens (RFC 6749 §6) for offline access, stored by hash. A token is rotated at each
+-- use: the spent one is kept (used_at) until it expires, so that presenting it again is seen
+-- as a reuse and revokes its family, the grant (family_id: the authorization request that
+-- started it), with the family's access tokens.
+CREATE TABLE refresh_tokens (
+    token_hash BLOB PRIMARY KEY NOT NULL,
+    family_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    citizen_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    claims TEXT NOT NULL,
+    acr TEXT NOT NULL,
+    amr TEXT NOT NULL,
+    auth_time BIGINT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    family_expires_at BIGINT NOT NULL,
+    used_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+CREATE INDEX refresh_tokens_grant ON refresh_tokens (citizen_id, client_id);
+CREATE INDEX access_tokens_grant ON access_tokens (citizen_id, client_id);
