@@ -40,6 +40,8 @@ pub struct FileConfig {
     pub link_cooling_off_days: Option<u32>,
     /// How long logins wait for the phone and the browser.
     pub login: Option<LoginFile>,
+    /// How long the tokens a client holds live.
+    pub tokens: Option<TokensFile>,
     /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
     /// client [default: none: the peer is the client].
     pub trusted_proxies: Option<Vec<String>>,
@@ -77,6 +79,44 @@ pub struct LoginFile {
     pub completion_window_secs: Option<u32>,
     /// A login page's whole life, new codes shown on it included [default: 600].
     pub page_lifetime_secs: Option<u32>,
+}
+
+/// `[tokens]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensFile {
+    /// A refresh token's grant ends this many days after its last use [default: 30].
+    pub refresh_idle_days: Option<u32>,
+    /// ...and this many days after the citizen approved it, used or not [default: 180].
+    pub refresh_max_days: Option<u32>,
+}
+
+/// How long the tokens a client holds live, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    pub refresh_idle: i64,
+    pub refresh_max: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            refresh_idle: 30 * 86_400,
+            refresh_max: 180 * 86_400,
+        }
+    }
+}
+
+fn token_lifetimes(file: TokensFile) -> anyhow::Result<TokenLifetimes> {
+    let idle = file.refresh_idle_days.unwrap_or(30);
+    let max = file.refresh_max_days.unwrap_or(180);
+    if !(1..=3_650).contains(&idle) || !(1..=3_650).contains(&max) || idle > max {
+        bail!("tokens.refresh_idle_days and refresh_max_days must be 1 to 3650 days, the idle lifetime at most the whole one");
+    }
+    Ok(TokenLifetimes {
+        refresh_idle: i64::from(idle) * 86_400,
+        refresh_max: i64::from(max) * 86_400,
+    })
 }
 
 /// The windows of a login, in seconds.
@@ -231,6 +271,7 @@ pub struct Settings {
     pub application_ttl_days: u32,
     pub link_cooling_off_days: u32,
     pub login: LoginWindows,
+    pub tokens: TokenLifetimes,
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
     pub attestation: eid_core::attestation::AttestationPolicy,
@@ -357,6 +398,7 @@ impl Settings {
             application_ttl_days: file.application_ttl_days.unwrap_or(7).clamp(1, 365),
             link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),
             login: login_windows(file.login.unwrap_or_default())?,
+            tokens: token_lifetimes(file.tokens.unwrap_or_default())?,
             guard: crate::guard::GuardSettings {
                 connections_per_address: file.connections_per_address.unwrap_or(256).max(1),
                 request_deadline: std::time::Duration::from_secs(
@@ -624,6 +666,30 @@ mod tests {
             ..LimitsFile::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn refresh_lifetimes_are_configurable_within_bounds() {
+        let c: FileConfig =
+            toml::from_str("[tokens]\nrefresh_idle_days = 7\nrefresh_max_days = 90").unwrap();
+        assert_eq!(
+            token_lifetimes(c.tokens.unwrap()).unwrap(),
+            TokenLifetimes {
+                refresh_idle: 7 * 86_400,
+                refresh_max: 90 * 86_400
+            }
+        );
+        assert_eq!(
+            token_lifetimes(TokensFile::default()).unwrap(),
+            TokenLifetimes::default()
+        );
+        for (idle, max) in [(0, 10), (30, 10), (1, 4000)] {
+            let bad = TokensFile {
+                refresh_idle_days: Some(idle),
+                refresh_max_days: Some(max),
+            };
+            assert!(token_lifetimes(bad).is_err(), "{idle}/{max}");
+        }
     }
 
     #[test]

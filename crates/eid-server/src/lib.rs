@@ -130,6 +130,8 @@ pub struct StartOptions {
     pub link_cooling_off: i64,
     /// How long logins wait for the phone and the browser.
     pub login: config::LoginWindows,
+    /// How long refresh tokens live.
+    pub tokens: config::TokenLifetimes,
     /// Connections per address, the request deadline, trusted proxies.
     pub guard: guard::GuardSettings,
     /// Connections the public listener holds at most, over all workers.
@@ -156,6 +158,7 @@ impl StartOptions {
             application_ttl: 7 * 86_400,
             link_cooling_off: 7 * 86_400,
             login: config::LoginWindows::default(),
+            tokens: config::TokenLifetimes::default(),
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
             attestation: eid_core::attestation::AttestationPolicy::default(),
@@ -246,6 +249,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.approval_window = options.login.approval;
     provider_config.completion_window = options.login.completion;
     provider_config.login_ttl = options.login.page_lifetime;
+    provider_config.refresh_token_idle_ttl = options.tokens.refresh_idle;
+    provider_config.refresh_token_max_ttl = options.tokens.refresh_max;
     provider_config.attestation = options.attestation.clone();
     let database = options.database.clone();
     let pool_size = options.pool_size;

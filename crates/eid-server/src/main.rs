@@ -295,6 +295,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.application_ttl = i64::from(settings.application_ttl_days) * 86_400;
     options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;
     options.login = settings.login;
+    options.tokens = settings.tokens;
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();
