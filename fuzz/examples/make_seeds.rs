@@ -72,5 +72,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sign_es256(&key, "k1", "JWT", &claims).as_bytes(),
     )?;
     write("jws", "claims.json", claims.to_string().as_bytes())?;
+    // Client assertions: a good one at the fuzz targets' fixed time, an expired one, its
+    // claims alone (the target signs them), and an HS256 one under the fixed secret.
+    let now: i64 = 1_795_564_800;
+    let assertion = serde_json::json!({
+        "iss": "client", "sub": "client", "aud": "https://eid.example",
+        "jti": "j1", "iat": now, "exp": now + 60
+    });
+    write(
+        "client_assertion",
+        "es256.jwt",
+        sign_es256(&key, "k1", "JWT", &assertion).as_bytes(),
+    )?;
+    let mut expired = assertion.clone();
+    expired["exp"] = serde_json::json!(now - 3600);
+    write(
+        "client_assertion",
+        "expired.jwt",
+        sign_es256(&key, "k1", "JWT", &expired).as_bytes(),
+    )?;
+    write("client_assertion", "claims.json", assertion.to_string().as_bytes())?;
+    write(
+        "client_assertion",
+        "hs256.jwt",
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &assertion,
+            &jsonwebtoken::EncodingKey::from_secret(b"client secret"),
+        )?
+        .as_bytes(),
+    )?;
     Ok(())
 }

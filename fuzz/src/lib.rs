@@ -194,6 +194,52 @@ pub fn jws(data: &[u8]) {
     }
 }
 
+/// A client assertion (RFC 7523) as the token endpoint verifies it: any text, and claims signed
+/// with the client's registered key. Verification never panics; an accepted assertion has an
+/// allowed algorithm, is the client's, addressed to eid and unexpired at `NOW`; and signed
+/// claims are accepted exactly when they say so.
+pub fn client_assertion(data: &[u8]) {
+    use eid_core::jwt::{verify, Expect, Keys, LEEWAY};
+    use eid_core::oidc::client_auth::{ASSERTION_KEY_ALGS, ASSERTION_SECRET_ALGS};
+    let (key, jwks) = jws_key();
+    let Ok(set) = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(
+        serde_json::to_value(jwks).unwrap_or_default(),
+    ) else {
+        panic!("the fixed key set reads as a JWK set");
+    };
+    let audiences = ["https://eid.example".to_owned()];
+    let expect = |algs| Expect {
+        algs,
+        typ: None,
+        audiences: &audiences,
+        issuer: Some("client"),
+        max_lifetime: 300,
+        now: NOW,
+    };
+    let holds = |claims: &serde_json::Map<String, serde_json::Value>| {
+        let exp = claims.get("exp").and_then(|v| v.as_f64()).unwrap_or(0.0);
+        exp > (NOW - LEEWAY) as f64
+            && claims.get("iss").and_then(|v| v.as_str()) == Some("client")
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        for (keys, algs) in [
+            (Keys::Jwks(&set), ASSERTION_KEY_ALGS),
+            (Keys::Secret(b"client secret"), ASSERTION_SECRET_ALGS),
+        ] {
+            if let Ok((header, claims)) = verify(text, &keys, &expect(algs)) {
+                assert!(algs.contains(&header.alg), "accepted {:?}", header.alg);
+                assert!(holds(&claims), "accepted claims that do not hold");
+            }
+        }
+    }
+    if let Ok(claims @ serde_json::Value::Object(_)) = serde_json::from_slice(data) {
+        let token = sign_es256(key, "k1", "JWT", &claims);
+        if let Ok((_, verified)) = verify(&token, &Keys::Jwks(&set), &expect(ASSERTION_KEY_ALGS)) {
+            assert!(holds(&verified));
+        }
+    }
+}
+
 /// Small header and configuration parsers: the User-Agent (shown to the citizen), a reference
 /// as typed at a counter, a rate as written in the configuration.
 pub fn headers(data: &[u8]) {

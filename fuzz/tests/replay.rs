@@ -44,5 +44,6 @@ replays!(
     attestation_object,
     sealed,
     jws,
+    client_assertion,
     headers,
 );

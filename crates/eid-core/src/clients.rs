@@ -2,9 +2,11 @@
 
 use url::Url;
 
-use crate::crypto::{b64url, random_bytes, random_token, sha256};
+use jsonwebtoken::jwk::JwkSet;
+
+use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
 use crate::keys::JwsAlg;
-use crate::store::ClientRecord;
+use crate::store::{ClientMetadata, ClientRecord, TokenAuthMethod};
 use crate::{Error, Provider};
 
 /// A client as registered, with its secret: shown once, stored only as a hash.
@@ -14,8 +16,47 @@ pub struct NewClient {
     pub client_secret: String,
 }
 
-/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2), and https
-/// unless it points at the registering developer's own machine (RFC 8252 §7.3).
+/// What an operator registers for a client.
+#[derive(Debug, Clone)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub id_token_alg: JwsAlg,
+    pub auth_method: TokenAuthMethod,
+    /// The client's public keys (a JWK set): required for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+}
+
+impl ClientRegistration {
+    /// A client that authenticates with its secret (HTTP Basic or the form).
+    pub fn new(name: &str, redirect_uris: &[String], id_token_alg: JwsAlg) -> Self {
+        Self {
+            name: name.to_owned(),
+            redirect_uris: redirect_uris.to_vec(),
+            id_token_alg,
+            auth_method: TokenAuthMethod::ClientSecretBasic,
+            jwks: None,
+        }
+    }
+}
+
+/// Checks a client's public key set: a JWK set of at least one key, none of them private.
+pub fn validate_jwks(jwks: &serde_json::Value) -> Result<JwkSet, String> {
+    let set: JwkSet = serde_json::from_value(jwks.clone())
+        .map_err(|e| format!("jwks is not a JWK set eid can use: {e}"))?;
+    if set.keys.is_empty() {
+        return Err("jwks has no keys".into());
+    }
+    let private = jwks["keys"].as_array().is_some_and(|keys| {
+        keys.iter()
+            .any(|k| ["d", "p", "q", "k"].iter().any(|m| k.get(m).is_some()))
+    });
+    if private {
+        return Err("jwks holds private or secret key material: register public keys only".into());
+    }
+    Ok(set)
+}
+
 /// The client id and secret of an `Authorization: Basic` value (RFC 7617), each form-decoded
 /// (RFC 6749 §2.3.1). `None` when the value is not valid Basic credentials.
 pub fn decode_basic_credentials(value: &str) -> Option<(String, String)> {
@@ -38,6 +79,8 @@ pub fn decode_basic_credentials(value: &str) -> Option<(String, String)> {
     Some((form_decode(id), form_decode(secret)))
 }
 
+/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2), and https
+/// unless it points at the registering developer's own machine (RFC 8252 §7.3).
 pub fn validate_redirect_uri(uri: &str) -> Result<Url, String> {
     let url = Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URL: {e}"))?;
     if url.fragment().is_some() {
@@ -57,7 +100,8 @@ pub fn validate_redirect_uri(uri: &str) -> Result<Url, String> {
 }
 
 impl Provider {
-    /// Registers a relying party and returns its credentials.
+    /// Registers a relying party that authenticates with its secret, and returns its
+    /// credentials.
     pub fn add_client(
         &self,
         name: &str,
@@ -65,27 +109,63 @@ impl Provider {
         id_token_alg: JwsAlg,
         now: i64,
     ) -> Result<NewClient, Error> {
-        let name = name.trim();
+        self.register_client(
+            &ClientRegistration::new(name, redirect_uris, id_token_alg),
+            now,
+        )
+    }
+
+    /// Registers a relying party and returns its credentials (a `private_key_jwt` client's
+    /// secret is of no use to it, and is stored only as a hash like the others).
+    pub fn register_client(
+        &self,
+        registration: &ClientRegistration,
+        now: i64,
+    ) -> Result<NewClient, Error> {
+        let name = registration.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::invalid("name", "must be 1 to 100 characters"));
         }
-        if redirect_uris.is_empty() {
+        if registration.redirect_uris.is_empty() {
             return Err(Error::invalid("redirect_uri", "at least one is required"));
         }
-        let mut uris = Vec::with_capacity(redirect_uris.len());
-        for uri in redirect_uris {
+        let mut uris = Vec::with_capacity(registration.redirect_uris.len());
+        for uri in &registration.redirect_uris {
             validate_redirect_uri(uri).map_err(|reason| Error::invalid("redirect_uri", reason))?;
             // Stored exactly as given: matching is exact string comparison.
             uris.push(uri.clone());
         }
+        if let Some(jwks) = &registration.jwks {
+            validate_jwks(jwks).map_err(|reason| Error::invalid("jwks", reason))?;
+        }
+        if registration.auth_method == TokenAuthMethod::PrivateKeyJwt && registration.jwks.is_none()
+        {
+            return Err(Error::invalid(
+                "jwks",
+                "private_key_jwt needs the client's public keys",
+            ));
+        }
+        let client_id = b64url(&random_bytes::<16>());
         let client_secret = random_token();
+        let secret_sealed = match registration.auth_method {
+            TokenAuthMethod::ClientSecretJwt => Some(self.derived.data.seal(
+                &Aad::ClientSecret(&client_id).bytes(),
+                client_secret.as_bytes(),
+            )?),
+            _ => None,
+        };
         let client = ClientRecord {
-            client_id: b64url(&random_bytes::<16>()),
+            client_id,
             name: name.to_owned(),
             secret_hash: sha256(client_secret.as_bytes()).to_vec(),
             redirect_uris: uris,
-            id_token_alg: id_token_alg.as_str().to_owned(),
+            id_token_alg: registration.id_token_alg.as_str().to_owned(),
             created_at: now,
+            metadata: ClientMetadata {
+                token_endpoint_auth_method: registration.auth_method,
+                jwks: registration.jwks.clone(),
+            },
+            secret_sealed,
         };
         self.store.insert_client(&client)?;
         Ok(NewClient {

@@ -100,6 +100,8 @@ pub enum Aad<'a> {
     Event(&'a str),
     /// A private key (by kid).
     Key(&'a str),
+    /// A client's secret (`client_secret_jwt` clients only).
+    ClientSecret(&'a str),
 }
 
 impl Aad<'_> {
@@ -111,6 +113,7 @@ impl Aad<'_> {
             Self::AuthRequest(id) => format!("auth-request:{id}"),
             Self::Application(id) => format!("application:{id}"),
             Self::Event(id) => format!("event:{id}"),
+            Self::ClientSecret(id) => format!("client-secret:{id}"),
             // Keys were sealed under their bare kid from the start.
             Self::Key(kid) => (*kid).to_owned(),
         }

@@ -50,6 +50,7 @@ pub mod enrolment;
 mod error;
 pub mod hkid;
 pub mod jose;
+pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod login;

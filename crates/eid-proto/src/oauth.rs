@@ -83,6 +83,8 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<String>,
     pub id_token_signing_alg_values_supported: Vec<String>,
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// The algorithms of `private_key_jwt` and `client_secret_jwt` assertions.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     pub code_challenge_methods_supported: Vec<String>,
     pub claims_supported: Vec<String>,
     pub claims_locales_supported: Vec<String>,

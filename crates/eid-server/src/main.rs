@@ -17,7 +17,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use eid_core::admin::{AccountSelector, AdminReason};
+use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
+use eid_core::store::TokenAuthMethod;
 use eid_core::{Provider, ProviderConfig};
 use eid_server::config::{LogFormat, Overrides, Settings};
 use url::Url;
@@ -75,6 +77,13 @@ enum ClientCommand {
         /// when your library is configured for it.
         #[arg(long, value_enum, default_value_t = IdTokenAlg::RS256)]
         id_token_alg: IdTokenAlg,
+        /// How the client authenticates at the token endpoint: client_secret_basic,
+        /// client_secret_post, client_secret_jwt or private_key_jwt (which needs --jwks).
+        #[arg(long, default_value = "client_secret_basic")]
+        auth_method: String,
+        /// A file holding the client's public keys as a JWK set (RFC 7517 §5).
+        #[arg(long)]
+        jwks: Option<std::path::PathBuf>,
     },
     /// List relying parties.
     List,
@@ -443,19 +452,40 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             name,
             redirect_uris,
             id_token_alg,
+            auth_method,
+            jwks,
         } => {
-            let alg = JwsAlg::from(id_token_alg);
-            let new = provider.add_client(&name, &redirect_uris, alg, eid_server::now())?;
+            let mut registration =
+                ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
+            registration.auth_method = TokenAuthMethod::parse(&auth_method).ok_or_else(|| {
+                anyhow::anyhow!("--auth-method {auth_method:?} is not one eid knows")
+            })?;
+            if let Some(path) = jwks {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                registration.jwks = Some(
+                    serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not JSON", path.display()))?,
+                );
+            }
+            let new = provider.register_client(&registration, eid_server::now())?;
+            let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);
-            println!("client_secret: {}", new.client_secret);
+            if method.uses_secret() {
+                println!("client_secret: {}", new.client_secret);
+            }
+            println!("token_endpoint_auth_method: {}", method.as_str());
             println!("id_token_signed_response_alg: {}", new.client.id_token_alg);
-            eprintln!("The secret is shown only now; eid stores only its hash.");
+            if method.uses_secret() {
+                eprintln!("The secret is shown only now.");
+            }
         }
         ClientCommand::List => {
             for c in provider.clients()? {
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     c.client_id,
+                    c.metadata.token_endpoint_auth_method.as_str(),
                     c.id_token_alg,
                     c.name,
                     c.redirect_uris.join(" ")

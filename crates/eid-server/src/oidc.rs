@@ -435,7 +435,7 @@ async fn revoke(
 ) -> Result<HttpResponse, TokenError> {
     let (basic, params): ClientForm<TokenQuery> = client_form(&req, &body)?;
     let used_basic = basic.is_some();
-    run(&state.provider, move |p, _now| p.revoke(basic, &params))
+    run(&state.provider, move |p, now| p.revoke(basic, &params, now))
         .await
         .map_err(|error| TokenError { error, used_basic })?;
     Ok(HttpResponse::Ok()

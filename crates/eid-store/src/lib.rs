@@ -385,6 +385,8 @@ impl Store for Database {
             .execute(c)?;
             n += diesel::delete(ceremonies::table.filter(ceremonies::expires_at.lt(now)))
                 .execute(c)?;
+            n += diesel::delete(seen_jtis::table.filter(seen_jtis::expires_at.lt(now)))
+                .execute(c)?;
             n += diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(now)))
                 .execute(c)?;
             // A spent refresh token is kept until it would have expired, to recognise a reuse.

@@ -19,6 +19,16 @@ diesel::table! {
         redirect_uris -> Text,
         id_token_alg -> Text,
         created_at -> BigInt,
+        metadata -> Text,
+        secret_sealed -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    seen_jtis (scope, jti) {
+        scope -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
     }
 }
 
@@ -238,4 +248,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     officer_sessions,
     audit_events,
     rate_limits,
+    seen_jtis,
 );

@@ -478,6 +478,18 @@ impl TestServer {
         Ok((new.client.client_id, new.client_secret))
     }
 
+    /// Registers a client with any metadata; returns it with its secret.
+    pub async fn register_client(
+        &self,
+        registration: eid_core::clients::ClientRegistration,
+    ) -> anyhow::Result<eid_core::clients::NewClient> {
+        let provider = self.provider();
+        Ok(tokio::task::spawn_blocking(move || {
+            provider.register_client(&registration, eid_server::now())
+        })
+        .await??)
+    }
+
     /// Every stored row, as text (see `eid_store::Database::fingerprint`).
     pub async fn fingerprint(&self) -> anyhow::Result<Vec<String>> {
         let db = self.running().db.clone();

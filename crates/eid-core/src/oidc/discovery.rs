@@ -4,7 +4,8 @@ use eid_proto::oauth::ProviderMetadata;
 
 use crate::account::Level;
 use crate::claims::{Scope, SUPPORTED_CLAIMS};
-use crate::oidc::client_auth::CLIENT_AUTH_METHODS;
+use crate::jwt::alg_names;
+use crate::oidc::client_auth::{ASSERTION_KEY_ALGS, ASSERTION_SECRET_ALGS, CLIENT_AUTH_METHODS};
 use crate::Provider;
 
 impl Provider {
@@ -29,6 +30,10 @@ impl Provider {
             subject_types_supported: strings(&["pairwise"]),
             id_token_signing_alg_values_supported: strings(&["ES256", "RS256"]),
             token_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
+            token_endpoint_auth_signing_alg_values_supported: alg_names(ASSERTION_KEY_ALGS)
+                .into_iter()
+                .chain(alg_names(ASSERTION_SECRET_ALGS))
+                .collect(),
             code_challenge_methods_supported: strings(&["S256"]),
             claims_supported: strings(&SUPPORTED_CLAIMS),
             claims_locales_supported: strings(&["en", "zh-Hant"]),

@@ -36,11 +36,15 @@ impl Provider {
         &self,
         basic: Option<(String, String)>,
         params: &TokenQuery,
+        now: i64,
     ) -> Result<(ClientRecord, Option<Found>), Error> {
-        let client = self.authenticate_client(&ClientCredentials {
-            basic,
-            form: params.client.clone(),
-        })?;
+        let client = self.authenticate_client(
+            &ClientCredentials {
+                basic,
+                form: params.client.clone(),
+            },
+            now,
+        )?;
         let token = params
             .token
             .as_deref()
@@ -82,8 +86,9 @@ impl Provider {
         &self,
         basic: Option<(String, String)>,
         params: &TokenQuery,
+        now: i64,
     ) -> Result<(), Error> {
-        let (client, found) = self.held_token(basic, params)?;
+        let (client, found) = self.held_token(basic, params, now)?;
         match found {
             Some(Found::Refresh(token)) => {
                 let revoked = self.store.revoke_token_family(&token.family_id)?;
@@ -105,7 +110,7 @@ impl Provider {
         params: &TokenQuery,
         now: i64,
     ) -> Result<IntrospectionResponse, Error> {
-        let (client, found) = self.held_token(basic, params)?;
+        let (client, found) = self.held_token(basic, params, now)?;
         let inactive = IntrospectionResponse::default();
         let (citizen_id, scope, exp, iat, token_type, facts) = match &found {
             Some(Found::Access(t)) if t.expires_at > now => {

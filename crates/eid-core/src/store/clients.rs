@@ -1,3 +1,5 @@
+use serde::{Deserialize, Serialize};
+
 use super::StoreError;
 
 /// A registered relying party.
@@ -11,6 +13,64 @@ pub struct ClientRecord {
     pub redirect_uris: Vec<String>,
     pub id_token_alg: String,
     pub created_at: i64,
+    pub metadata: ClientMetadata,
+    /// The secret itself, sealed, for a `client_secret_jwt` client (eid verifies HMACs with
+    /// it); `None` for every other client.
+    pub secret_sealed: Option<Vec<u8>>,
+}
+
+/// How a client authenticates at the token, revocation and introspection endpoints
+/// (OIDC Core §9, RFC 7591 §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// HTTP Basic with the secret; `client_secret_post` is accepted too.
+    #[default]
+    ClientSecretBasic,
+    /// The secret in the form body; `client_secret_basic` is accepted too.
+    ClientSecretPost,
+    /// A JWT signed with HMAC under the secret (RFC 7523).
+    ClientSecretJwt,
+    /// A JWT signed with the client's private key, verified with its registered `jwks`.
+    PrivateKeyJwt,
+}
+
+impl TokenAuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::ClientSecretBasic,
+            Self::ClientSecretPost,
+            Self::ClientSecretJwt,
+            Self::PrivateKeyJwt,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+
+    /// Whether the client holds a shared secret.
+    pub fn uses_secret(self) -> bool {
+        !matches!(self, Self::PrivateKeyJwt)
+    }
+}
+
+/// A client's registered metadata beyond its name and redirect URIs (RFC 7591 §2, OIDC
+/// Registration §2), stored as JSON: fields added later read as their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientMetadata {
+    pub token_endpoint_auth_method: TokenAuthMethod,
+    /// The client's public keys (a JWK set), for `private_key_jwt` and signed requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
 }
 
 /// Relying parties.

@@ -17,6 +17,7 @@ mod keys;
 mod limits;
 mod logins;
 mod officers;
+mod replay;
 mod sessions;
 mod tokens;
 
@@ -29,6 +30,7 @@ pub use keys::*;
 pub use limits::*;
 pub use logins::*;
 pub use officers::*;
+pub use replay::*;
 pub use sessions::*;
 pub use tokens::*;
 
@@ -59,6 +61,7 @@ pub trait Store:
     + CeremonyStore
     + LoginStore
     + TokenStore
+    + ReplayStore
     + SessionStore
     + OfficerStore
     + AuditStore
@@ -69,7 +72,7 @@ pub trait Store:
     /// Deletes what expired: login requests past their approval deadline, and approved ones
     /// `complete_within` seconds after (those that issued a code are kept `keep_issued` seconds
     /// past the code's expiry, as long as tokens issued from it may live, so that a replayed
-    /// code is still recognised), ceremonies, tokens, sessions, applications and rate-limit
+    /// code is still recognised), ceremonies, tokens, seen JWT ids, sessions, applications and rate-limit
     /// windows. Returns how many rows went.
     fn purge_expired(
         &self,

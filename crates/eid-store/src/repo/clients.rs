@@ -3,7 +3,7 @@ use diesel::result::Error as DieselError;
 use eid_core::store::{ClientRecord, ClientStore, StoreError};
 
 use crate::schema::{access_tokens, clients, consents, refresh_tokens};
-use crate::{backend, is_unique_violation, Database};
+use crate::{backend, corrupt, is_unique_violation, Database};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = clients)]
@@ -15,38 +15,49 @@ pub(crate) struct ClientRow {
     pub redirect_uris: String,
     pub id_token_alg: String,
     pub created_at: i64,
+    /// `ClientMetadata` as JSON.
+    pub metadata: String,
+    pub secret_sealed: Option<Vec<u8>>,
 }
 
-impl From<&ClientRecord> for ClientRow {
-    fn from(r: &ClientRecord) -> Self {
-        Self {
+impl TryFrom<&ClientRecord> for ClientRow {
+    type Error = StoreError;
+    fn try_from(r: &ClientRecord) -> Result<Self, StoreError> {
+        Ok(Self {
+            metadata: serde_json::to_string(&r.metadata)
+                .map_err(|e| StoreError::Backend(format!("client metadata: {e}")))?,
+            secret_sealed: r.secret_sealed.clone(),
             client_id: r.client_id.clone(),
             name: r.name.clone(),
             secret_hash: r.secret_hash.clone(),
             redirect_uris: r.redirect_uris.join("\n"),
             id_token_alg: r.id_token_alg.clone(),
             created_at: r.created_at,
-        }
+        })
     }
 }
 
-impl From<ClientRow> for ClientRecord {
-    fn from(r: ClientRow) -> Self {
-        Self {
+impl TryFrom<ClientRow> for ClientRecord {
+    type Error = StoreError;
+    fn try_from(r: ClientRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            metadata: serde_json::from_str(&r.metadata)
+                .map_err(|_| corrupt("client metadata", &r.client_id))?,
+            secret_sealed: r.secret_sealed,
             client_id: r.client_id,
             name: r.name,
             secret_hash: r.secret_hash,
             redirect_uris: r.redirect_uris.lines().map(str::to_owned).collect(),
             id_token_alg: r.id_token_alg,
             created_at: r.created_at,
-        }
+        })
     }
 }
 
 impl ClientStore for Database {
     fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
         diesel::insert_into(clients::table)
-            .values(ClientRow::from(client))
+            .values(ClientRow::try_from(client)?)
             .execute(&mut *self.writer()?)
             .map_err(|e| {
                 if is_unique_violation(&e, "client_id") {
@@ -64,7 +75,7 @@ impl ClientStore for Database {
             .first(&mut *self.conn()?)
             .optional()
             .map_err(backend)?;
-        Ok(row.map(Into::into))
+        row.map(ClientRecord::try_from).transpose()
     }
 
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError> {
@@ -72,7 +83,7 @@ impl ClientStore for Database {
             .order(clients::created_at.asc())
             .load(&mut *self.conn()?)
             .map_err(backend)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        rows.into_iter().map(ClientRecord::try_from).collect()
     }
 
     fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {

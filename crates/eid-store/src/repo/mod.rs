@@ -10,6 +10,7 @@ mod keys;
 mod limits;
 mod logins;
 mod officers;
+mod replay;
 mod sessions;
 mod tokens;
 

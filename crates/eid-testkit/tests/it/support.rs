@@ -65,6 +65,17 @@ impl Rp {
         alg: eid_core::keys::JwsAlg,
     ) -> anyhow::Result<Self> {
         let (client_id, client_secret) = server.add_client(name, REDIRECT_URI, alg).await?;
+        Self::discover(server, client_id, Some(client_secret), alg).await
+    }
+
+    /// A relying party for a client already registered; without a secret for a client that
+    /// authenticates with a JWT it signs.
+    pub async fn discover(
+        server: &TestServer,
+        client_id: String,
+        client_secret: Option<String>,
+        alg: eid_core::keys::JwsAlg,
+    ) -> anyhow::Result<Self> {
         let http = openidconnect::reqwest::ClientBuilder::new()
             .redirect(openidconnect::reqwest::redirect::Policy::none())
             .build()?;
@@ -75,7 +86,7 @@ impl Rp {
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(client_id.clone()),
-            Some(ClientSecret::new(client_secret.clone())),
+            client_secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(RedirectUrl::new(REDIRECT_URI.to_owned())?);
         let alg = match alg {
@@ -85,7 +96,7 @@ impl Rp {
         Ok(Self {
             client,
             client_id,
-            client_secret,
+            client_secret: client_secret.unwrap_or_default(),
             http,
             alg,
         })

@@ -39,10 +39,13 @@ impl Provider {
         now: i64,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
-        let client = self.authenticate_client(&ClientCredentials {
-            basic,
-            form: params.client.clone(),
-        })?;
+        let client = self.authenticate_client(
+            &ClientCredentials {
+                basic,
+                form: params.client.clone(),
+            },
+            now,
+        )?;
         match params.grant_type.as_deref() {
             None | Some("") => Err(oauth(InvalidRequest, "grant_type is required").into()),
             Some("authorization_code") => self.authorization_code_grant(&client, params, now),

@@ -3,7 +3,7 @@
 -- as a reuse and revokes its family, the grant (family_id: the authorization request that
 -- started it), with the family's access tokens.
 CREATE TABLE refresh_tokens (
-    token_hash BLOB PRIMARY KEY NOT NULL,
+    token_hash BYTEA PRIMARY KEY NOT NULL,
     family_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
     citizen_id TEXT NOT NULL,
@@ -21,3 +21,19 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_grant ON refresh_tokens (citizen_id, client_id);
 CREATE INDEX access_tokens_grant ON access_tokens (citizen_id, client_id);
+
+-- A client's registered metadata (RFC 7591 §2) as JSON: its token endpoint authentication
+-- method, its public keys (jwks) and what comes with them. A client_secret_jwt client's secret
+-- is kept sealed, since eid must verify HMACs with it; every other secret only as a hash.
+ALTER TABLE clients ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE clients ADD COLUMN secret_sealed BYTEA;
+
+-- Single-use JWT ids (client assertions, later DPoP proofs and request objects), kept until the
+-- JWT expires; scope names whose ids they are (client_assertion:<client_id>).
+CREATE TABLE seen_jtis (
+    scope TEXT NOT NULL,
+    jti TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, jti)
+);
+CREATE INDEX seen_jtis_expires ON seen_jtis (expires_at);

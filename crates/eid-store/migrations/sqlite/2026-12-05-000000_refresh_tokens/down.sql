@@ -1,2 +1,0 @@
-DROP INDEX access_tokens_grant;
-DROP TABLE refresh_tokens;

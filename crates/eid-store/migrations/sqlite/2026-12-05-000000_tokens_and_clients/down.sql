@@ -1,0 +1,5 @@
+DROP TABLE seen_jtis;
+ALTER TABLE clients DROP COLUMN secret_sealed;
+ALTER TABLE clients DROP COLUMN metadata;
+DROP INDEX access_tokens_grant;
+DROP TABLE refresh_tokens;
