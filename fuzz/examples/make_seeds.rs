@@ -91,7 +91,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "expired.jwt",
         sign_es256(&key, "k1", "JWT", &expired).as_bytes(),
     )?;
-    write("client_assertion", "claims.json", assertion.to_string().as_bytes())?;
+    write(
+        "client_assertion",
+        "claims.json",
+        assertion.to_string().as_bytes(),
+    )?;
     write(
         "client_assertion",
         "hs256.jwt",

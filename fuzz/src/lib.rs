@@ -218,8 +218,7 @@ pub fn client_assertion(data: &[u8]) {
     };
     let holds = |claims: &serde_json::Map<String, serde_json::Value>| {
         let exp = claims.get("exp").and_then(|v| v.as_f64()).unwrap_or(0.0);
-        exp > (NOW - LEEWAY) as f64
-            && claims.get("iss").and_then(|v| v.as_str()) == Some("client")
+        exp > (NOW - LEEWAY) as f64 && claims.get("iss").and_then(|v| v.as_str()) == Some("client")
     };
     if let Ok(text) = std::str::from_utf8(data) {
         for (keys, algs) in [
