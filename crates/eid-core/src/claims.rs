@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::account::Profile;
 
 /// A scope eid understands; others are ignored (RFC 6749 §3.3 lets the server narrow the scope).
@@ -180,18 +182,114 @@ const ITEMS: [ClaimItem; 6] = [
     },
 ];
 
-/// The claims `scopes` ask for, in a stable order.
-pub fn requested_items(scopes: Scopes) -> Vec<ClaimItem> {
+/// The claims a client asked for with the `claims` parameter (OIDC Core §5.5), among those eid
+/// can release (the others are ignored, as the specification allows), and where it wants them.
+/// Asking is not receiving: the citizen still decides on the phone, `essential` or not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClaimsRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub userinfo: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub id_token: Vec<String>,
+    /// Those marked `essential`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub essential: Vec<String>,
+}
+
+/// `acr` asked for in the `claims` parameter: the values, to be treated like `acr_values`.
+pub type AcrRequest = Vec<String>;
+
+impl ClaimsRequest {
+    /// Parses the `claims` parameter: a JSON object with optional `userinfo` and `id_token`
+    /// members, each naming claims with `null` or `{"essential", "value", "values"}`.
+    pub fn parse(json: &str) -> Result<(Self, AcrRequest), String> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("claims is not JSON: {e}"))?;
+        let object = value.as_object().ok_or("claims must be a JSON object")?;
+        let mut out = Self::default();
+        let mut acr = Vec::new();
+        for (member, list) in [
+            ("userinfo", &mut out.userinfo),
+            ("id_token", &mut out.id_token),
+        ] {
+            let Some(requested) = object.get(member) else {
+                continue;
+            };
+            let requested = requested
+                .as_object()
+                .ok_or_else(|| format!("claims.{member} must be a JSON object"))?;
+            for (name, spec) in requested {
+                let essential = match spec {
+                    serde_json::Value::Null => false,
+                    serde_json::Value::Object(o) => {
+                        if member == "id_token" && name == "acr" {
+                            let values = o
+                                .get("values")
+                                .and_then(|v| v.as_array())
+                                .map(|v| {
+                                    v.iter()
+                                        .filter_map(|s| s.as_str())
+                                        .map(str::to_owned)
+                                        .collect()
+                                })
+                                .or_else(|| {
+                                    o.get("value")
+                                        .and_then(|v| v.as_str())
+                                        .map(|v| vec![v.to_owned()])
+                                })
+                                .unwrap_or_default();
+                            acr.extend(values);
+                        }
+                        o.get("essential")
+                            .and_then(|e| e.as_bool())
+                            .unwrap_or(false)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "claims.{member}.{name} must be null or a JSON object"
+                        ))
+                    }
+                };
+                if ITEMS.iter().any(|t| {
+                    t.claim == name && t.scope != Scope::OpenId && t.scope != Scope::OfflineAccess
+                }) {
+                    if !list.contains(name) {
+                        list.push(name.clone());
+                    }
+                    if essential && !out.essential.contains(name) {
+                        out.essential.push(name.clone());
+                    }
+                }
+            }
+        }
+        Ok((out, acr))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.userinfo.is_empty() && self.id_token.is_empty()
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.userinfo
+            .iter()
+            .chain(&self.id_token)
+            .map(String::as_str)
+    }
+}
+
+/// The claims `scopes` and the `claims` parameter ask for, in a stable order.
+pub fn requested_items(scopes: Scopes, claims: &ClaimsRequest) -> Vec<ClaimItem> {
     ITEMS
         .into_iter()
-        .filter(|t| scopes.contains(t.scope))
+        .filter(|t| scopes.contains(t.scope) || claims.names().any(|n| n == t.claim))
         .collect()
 }
 
-/// What `scopes` could release from `profile`: a claim this citizen has no proven value for
-/// (an address nobody checked) is not offered.
-pub fn offered_items(scopes: Scopes, profile: &Profile) -> Vec<ClaimItem> {
-    requested_items(scopes)
+/// What the request could release from `profile`: a claim this citizen has no proven value
+/// for (an address nobody checked) is not offered.
+pub fn offered_items(scopes: Scopes, claims: &ClaimsRequest, profile: &Profile) -> Vec<ClaimItem> {
+    requested_items(scopes, claims)
         .into_iter()
         .filter(|t| t.claim != "address" || profile.verified_address.is_some())
         .collect()
@@ -216,7 +314,7 @@ pub fn display_value(claim: &str, profile: &Profile) -> Option<String> {
 /// claim was shared.
 pub fn granted_scope(requested: Scopes, claims: &str) -> Scopes {
     let claims: BTreeSet<&str> = claims.split(' ').collect();
-    requested_items(requested)
+    requested_items(requested, &ClaimsRequest::default())
         .into_iter()
         .filter(|t| claims.contains(t.claim))
         .map(|t| t.scope)
@@ -312,7 +410,7 @@ mod tests {
     #[test]
     fn only_claims_the_citizen_has_are_offered() {
         let scopes = Scopes::narrowed("openid profile address");
-        let offered: Vec<&str> = offered_items(scopes, &profile())
+        let offered: Vec<&str> = offered_items(scopes, &ClaimsRequest::default(), &profile())
             .iter()
             .map(|t| t.claim)
             .collect();
@@ -331,5 +429,40 @@ mod tests {
         let offline = Scopes::narrowed("openid offline_access");
         assert_eq!(granted_scope(offline, "sub"), Scopes::narrowed("openid"));
         assert_eq!(granted_scope(offline, "sub offline_access"), offline);
+    }
+
+    #[test]
+    fn the_claims_parameter_adds_releasable_claims_and_reads_acr() {
+        let (claims, acr) = ClaimsRequest::parse(
+            r#"{"userinfo": {"name": {"essential": true}, "email": null, "sub": null},
+                "id_token": {"birthdate": null, "acr": {"essential": true, "values": ["urn:eid:loa:plus"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            claims.userinfo,
+            ["name"],
+            "email and sub are not releasable here"
+        );
+        assert_eq!(claims.id_token, ["birthdate"]);
+        assert_eq!(claims.essential, ["name"]);
+        assert_eq!(acr, ["urn:eid:loa:plus"]);
+        let items: Vec<&str> = requested_items(Scopes::narrowed("openid"), &claims)
+            .iter()
+            .map(|t| t.claim)
+            .collect();
+        assert_eq!(items, ["sub", "name", "birthdate"]);
+        assert_eq!(
+            granted_scope(Scopes::narrowed("openid"), "sub name"),
+            Scopes::narrowed("openid"),
+            "a claim asked for by name adds no scope"
+        );
+        for bad in [
+            "[]",
+            "{\"userinfo\": 1}",
+            "{\"id_token\": {\"name\": 2}}",
+            "nope",
+        ] {
+            assert!(ClaimsRequest::parse(bad).is_err(), "{bad}");
+        }
     }
 }

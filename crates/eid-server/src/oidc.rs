@@ -9,7 +9,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::revoke::TokenQuery;
-use eid_core::oidc::{AuthorizationParams, AuthorizeError, TokenParams};
+use eid_core::oidc::{
+    AuthorizationParams, AuthorizeError, ClientResponse, ResponseMode, TokenParams,
+};
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
@@ -183,11 +185,28 @@ async fn authorize(
                 .cookie(cookie)
                 .finish())
         }
-        Err(AuthorizeError::Redirect(url)) => Ok(redirect(url.as_str())),
+        Err(AuthorizeError::Redirect(response)) => Ok(respond_to_client(&response)),
         Err(AuthorizeError::Page { title, detail }) => {
             Err(PageError::new(StatusCode::BAD_REQUEST, &title, &detail))
         }
         Err(AuthorizeError::Internal(e)) => Err(e.into()),
+    }
+}
+
+/// The authorization response, in the mode the client asked for: a redirect with the query, or
+/// a page whose form posts it (the page's policy lets forms go to that origin only).
+fn respond_to_client(response: &ClientResponse) -> HttpResponse {
+    match response.mode {
+        ResponseMode::Query => redirect(response.query_url().as_str()),
+        ResponseMode::FormPost => {
+            let nonce = eid_core::crypto::random_token();
+            pages::html_page(
+                StatusCode::OK,
+                &pages::form_post_page(response.redirect_uri.as_str(), &response.params, &nonce),
+                Some(&nonce),
+                &[response.redirect_uri.origin().ascii_serialization()],
+            )
+        }
     }
 }
 
@@ -259,7 +278,7 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             None,
             &[redirect_origin],
         )),
-        LoginView::Redirect(url) => Ok(redirect(url.as_str())),
+        LoginView::Redirect(response) => Ok(respond_to_client(&response)),
         LoginView::Finished => Ok(pages::html(StatusCode::OK, &pages::finished_page())),
     }
 }

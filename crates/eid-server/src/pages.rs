@@ -269,9 +269,48 @@ pub fn finished_page() -> String {
     )
 }
 
+/// The form-post response mode: a form that posts the response to the client's redirect URI,
+/// submitted by a script at once, or by the person where scripts do not run.
+pub fn form_post_page(action: &str, params: &[(String, String)], script_nonce: &str) -> String {
+    let fields: String = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    layout(
+        "Returning to the service",
+        &format!(
+            "<main><h1>Returning to the service<span class=\"zh\" lang=\"zh-Hant-HK\">正在返回有關服務</span></h1>\
+             <form method=\"post\" action=\"{}\" id=\"response\">{fields}\
+             <noscript><button type=\"submit\">Continue 繼續</button></noscript></form></main>\
+             <script nonce=\"{}\">document.getElementById('response').submit();</script>",
+            escape(action),
+            escape(script_nonce)
+        ),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn form_post_fields_are_escaped() {
+        let page = form_post_page(
+            "https://rp.example/cb?a=1&b=2",
+            &[("state".into(), "\"><script>alert(1)</script>".into())],
+            "n0nce",
+        );
+        assert!(page.contains("action=\"https://rp.example/cb?a=1&amp;b=2\""));
+        assert!(page.contains("value=\"&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;\""));
+        assert!(!page.contains("<script>alert"));
+        assert!(page.contains("<noscript><button"));
+    }
 
     #[test]
     fn escaping_covers_markup_and_quotes() {

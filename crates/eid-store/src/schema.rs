@@ -102,6 +102,8 @@ diesel::table! {
         expires_at -> BigInt,
         prompt -> Nullable<Text>,
         granted -> Nullable<Text>,
+        response_mode -> Nullable<Text>,
+        claims_request -> Nullable<Text>,
     }
 }
 

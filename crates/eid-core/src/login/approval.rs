@@ -285,7 +285,7 @@ impl Provider {
                 let sealed = sealed.ok_or(Error::NotFound("account"))?;
                 let profile = self.open_profile(&session.citizen_id, &sealed)?;
                 let choices = consent.map(|c| Choices::parse(&c.claims));
-                let offered = offered_items(request.scope, &profile);
+                let offered = offered_items(request.scope, &request.claims, &profile);
                 let ask = prompt_consent
                     || choices.as_ref().is_none_or(|c| {
                         offered.iter().any(|t| !t.essential && !c.decided(t.claim))
@@ -305,7 +305,7 @@ impl Provider {
                 )
             }
             None => (
-                requested_items(request.scope)
+                requested_items(request.scope, &request.claims)
                     .iter()
                     .map(|t| item(t, None, false))
                     .collect(),
@@ -547,7 +547,7 @@ fn shared_claims(
     profile: &Profile,
     decision: &ApprovalDecision,
 ) -> Result<Choices, Error> {
-    let offered = offered_items(request.scope, profile);
+    let offered = offered_items(request.scope, &request.claims, profile);
     let chosen: BTreeSet<&str> = decision.claims.iter().map(String::as_str).collect();
     if let Some(unknown) = chosen
         .iter()

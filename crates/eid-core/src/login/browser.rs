@@ -9,7 +9,7 @@ use crate::audit::{Actor, Detail, Event};
 use crate::claims::{requested_items, ClaimItem};
 use crate::crypto::{ct_eq, random_token, sha256, Aad};
 use crate::login::{request_ref, StoredContext};
-use crate::oidc::oauth;
+use crate::oidc::{oauth, ClientResponse};
 use crate::store::{Approval, AuthRequestRecord, IssueCode, LoginState, RequestStatus};
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -46,7 +46,7 @@ pub enum LoginView {
         expires_in: i64,
     },
     /// Done: back to the client (with a code or an error).
-    Redirect(Url),
+    Redirect(ClientResponse),
     /// Nothing more to do in this browser.
     Finished,
 }
@@ -121,7 +121,7 @@ impl Provider {
                     link_changes_in,
                     number: self.match_numbers(request_id).0,
                     client_name: client.name,
-                    items: requested_items(request.scope),
+                    items: requested_items(request.scope, &request.claims),
                     expires_in: request.expires_at - now,
                 })
             }
@@ -156,7 +156,7 @@ impl Provider {
                 Ok(LoginView::Approved {
                     client_name: client.name,
                     account,
-                    shared: requested_items(request.scope)
+                    shared: requested_items(request.scope, &request.claims)
                         .into_iter()
                         .filter(|t| granted.contains(&t.claim))
                         .collect(),
@@ -185,6 +185,7 @@ impl Provider {
                     &request.redirect_uri,
                     &oauth(code, description),
                     request.state.as_deref(),
+                    request.response_mode,
                 )?))
             }
             LoginState::CodeIssued { .. } | LoginState::Redeemed { .. } => Ok(LoginView::Finished),
@@ -219,6 +220,7 @@ impl Provider {
             &request.redirect_uri,
             &oauth(OAuthErrorCode::AccessDenied, description),
             request.state.as_deref(),
+            request.response_mode,
         )?))
     }
 
@@ -305,6 +307,7 @@ impl Provider {
                         "the person at the browser did not recognise the account that approved",
                     ),
                     request.state.as_deref(),
+                    request.response_mode,
                 )?))
             }
             (BrowserAnswer::Renew, LoginState::Pending)
@@ -347,6 +350,7 @@ impl Provider {
                 "the device that approved was removed from the account",
             ),
             request.state.as_deref(),
+            request.response_mode,
         )?))
     }
 
@@ -373,6 +377,7 @@ impl Provider {
             &request.redirect_uri,
             &[("code", &code)],
             request.state.as_deref(),
+            request.response_mode,
         )?))
     }
 }

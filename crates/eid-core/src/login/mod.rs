@@ -78,6 +78,8 @@ impl Provider {
             created_at: now,
             expires_at: now + self.config.approval_window,
             prompt: params.prompt.clone(),
+            response_mode: params.response_mode,
+            claims: params.claims.clone(),
         })?;
         Ok(PendingLogin {
             request_id,

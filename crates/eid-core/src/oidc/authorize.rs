@@ -3,12 +3,11 @@
 //! parameters in the specs' order, parsed into an [`AuthorizationRequest`] that opens a login.
 
 use serde::Deserialize;
-use url::Url;
 
 use crate::account::Level;
-use crate::claims::{Scope, Scopes};
+use crate::claims::{ClaimsRequest, Scope, Scopes};
 use crate::limits::Caller;
-use crate::oidc::{oauth, pkce};
+use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode};
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
@@ -28,6 +27,8 @@ pub struct AuthorizationParams {
     pub request_uri: Option<String>,
     /// Requested assurance levels, in order of preference (OIDC Core §3.1.2.1).
     pub acr_values: Option<String>,
+    /// Individual claims, and where to release them (OIDC Core §5.5).
+    pub claims: Option<String>,
 }
 
 /// Why an authorization request failed, and so how to tell whom.
@@ -37,7 +38,7 @@ pub enum AuthorizeError {
     /// (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6).
     Page { title: String, detail: String },
     /// The client's redirect URI is validated: send the error there.
-    Redirect(Url),
+    Redirect(ClientResponse),
     /// The server failed.
     Internal(Error),
 }
@@ -75,6 +76,8 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// The PKCE S256 challenge.
     pub code_challenge: String,
+    pub response_mode: ResponseMode,
+    pub claims: ClaimsRequest,
 }
 
 /// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
@@ -136,11 +139,19 @@ impl Provider {
         )?;
         match check_authorization_params(params) {
             Ok(request) => Ok(self.open_login(&client, redirect_uri, &request, caller, now)?),
-            Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
-                redirect_uri,
-                &error,
-                params.state.as_deref(),
-            )?)),
+            Err(error) => Err(AuthorizeError::Redirect(
+                self.error_redirect(
+                    redirect_uri,
+                    &error,
+                    params.state.as_deref(),
+                    // An unsupported mode is answered in the default one.
+                    params
+                        .response_mode
+                        .as_deref()
+                        .and_then(ResponseMode::parse)
+                        .unwrap_or_default(),
+                )?,
+            )),
         }
     }
 }
@@ -173,14 +184,11 @@ pub fn check_authorization_params(
             ))
         }
     }
-    if let Some(mode) = p.response_mode.as_deref() {
-        if mode != "query" {
-            return Err(oauth(
-                InvalidRequest,
-                "only response_mode=query is supported",
-            ));
-        }
-    }
+    let response_mode = match p.response_mode.as_deref() {
+        None => ResponseMode::Query,
+        Some(mode) => ResponseMode::parse(mode)
+            .ok_or_else(|| oauth(InvalidRequest, "response_mode must be query or form_post"))?,
+    };
     let scopes = Scopes::narrowed(p.scope.as_deref().unwrap_or(""));
     if !scopes.contains(Scope::OpenId) {
         return Err(oauth(InvalidScope, "scope must include openid"));
@@ -233,13 +241,27 @@ pub fn check_authorization_params(
                 .join(" ")
         })
         .filter(|p| !p.is_empty());
+    let (claims, acr_claim) = match p.claims.as_deref() {
+        None => Default::default(),
+        Some(json) => ClaimsRequest::parse(json).map_err(|e| oauth(InvalidRequest, e))?,
+    };
+    let acr_claim = acr_claim.join(" ");
+    let required_level = match (
+        required_level(p.acr_values.as_deref()),
+        required_level(Some(&acr_claim)),
+    ) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
     Ok(AuthorizationRequest {
         scopes,
-        required_level: required_level(p.acr_values.as_deref()),
+        required_level,
+        claims,
         prompt,
         state: p.state.clone(),
         nonce: p.nonce.clone(),
         code_challenge: p.code_challenge.clone().unwrap_or_default(),
+        response_mode,
     })
 }
 

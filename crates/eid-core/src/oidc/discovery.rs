@@ -25,7 +25,7 @@ impl Provider {
             issuer,
             scopes_supported: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
             response_types_supported: strings(&["code"]),
-            response_modes_supported: strings(&["query"]),
+            response_modes_supported: strings(&["query", "form_post"]),
             grant_types_supported: strings(&["authorization_code", "refresh_token"]),
             subject_types_supported: strings(&["pairwise"]),
             id_token_signing_alg_values_supported: strings(&["ES256", "RS256"]),
@@ -41,7 +41,7 @@ impl Provider {
             ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
-            claims_parameter_supported: false,
+            claims_parameter_supported: true,
             authorization_response_iss_parameter_supported: true,
         }
     }

@@ -25,6 +25,7 @@ impl Provider {
         approval: &Approval,
         nonce: Option<&str>,
         access_token: &str,
+        extra: serde_json::Map<String, serde_json::Value>,
         now: i64,
     ) -> Result<String, Error> {
         let alg = JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
@@ -48,6 +49,11 @@ impl Provider {
         });
         if let Some(nonce) = nonce {
             claims["nonce"] = serde_json::Value::String(nonce.to_owned());
+        }
+        if let serde_json::Value::Object(map) = &mut claims {
+            for (name, value) in extra {
+                map.entry(name).or_insert(value);
+            }
         }
         sign_jwt(self.keys.as_ref(), alg, &claims)
     }

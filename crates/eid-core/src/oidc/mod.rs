@@ -32,36 +32,86 @@ pub(crate) fn oauth(code: OAuthErrorCode, description: impl Into<String>) -> OAu
     OAuthError::new(code, description)
 }
 
+/// How the authorization response travels back through the browser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// In the redirect URI's query (RFC 6749 §4.1.2).
+    #[default]
+    Query,
+    /// In a form the browser posts to the redirect URI (OAuth 2.0 Form Post Response Mode).
+    FormPost,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::FormPost => "form_post",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "query" => Some(Self::Query),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization response (a code or an error) on its way to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientResponse {
+    /// The redirect URI, exactly as registered.
+    pub redirect_uri: Url,
+    /// The response parameters, `iss` last (RFC 9207).
+    pub params: Vec<(String, String)>,
+    pub mode: ResponseMode,
+}
+
+impl ClientResponse {
+    /// The redirect URI with the parameters added to its query.
+    pub fn query_url(&self) -> Url {
+        let mut url = self.redirect_uri.clone();
+        url.query_pairs_mut().extend_pairs(&self.params);
+        url
+    }
+}
+
 impl Provider {
-    /// Builds a redirect to the client with `params`, `state` and `iss` (RFC 9207 §2).
+    /// Builds a response to the client with `params`, `state` and `iss` (RFC 9207 §2).
     pub(crate) fn client_redirect(
         &self,
         redirect_uri: &str,
         params: &[(&str, &str)],
         state: Option<&str>,
-    ) -> Result<Url, Error> {
-        let mut url = Url::parse(redirect_uri)
+        mode: ResponseMode,
+    ) -> Result<ClientResponse, Error> {
+        let redirect_uri = Url::parse(redirect_uri)
             .map_err(|e| Error::Internal(format!("stored redirect URI does not parse: {e}")))?;
-        {
-            let mut query = url.query_pairs_mut();
-            for (k, v) in params {
-                query.append_pair(k, v);
-            }
-            if let Some(state) = state {
-                query.append_pair("state", state);
-            }
-            query.append_pair("iss", &self.config.issuer_str());
+        let mut out: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(state) = state {
+            out.push(("state".into(), state.to_owned()));
         }
-        Ok(url)
+        out.push(("iss".into(), self.config.issuer_str()));
+        Ok(ClientResponse {
+            redirect_uri,
+            params: out,
+            mode,
+        })
     }
 
-    /// A redirect to the client with an OAuth error (RFC 6749 §4.1.2.1).
+    /// A response to the client with an OAuth error (RFC 6749 §4.1.2.1).
     pub(crate) fn error_redirect(
         &self,
         redirect_uri: &str,
         error: &OAuthError,
         state: Option<&str>,
-    ) -> Result<Url, Error> {
+        mode: ResponseMode,
+    ) -> Result<ClientResponse, Error> {
         self.client_redirect(
             redirect_uri,
             &[
@@ -69,6 +119,7 @@ impl Provider {
                 ("error_description", &error.description),
             ],
             state,
+            mode,
         )
     }
 }

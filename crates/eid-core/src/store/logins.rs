@@ -1,6 +1,7 @@
 use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
 use crate::account::{AccountStatus, Level};
-use crate::claims::Scopes;
+use crate::claims::{ClaimsRequest, Scopes};
+use crate::oidc::ResponseMode;
 use crate::OAuthErrorCode;
 
 /// Where an authorization request stands: [`LoginState`]'s stage without its data, for the
@@ -130,6 +131,10 @@ pub struct AuthRequestRecord {
     pub expires_at: i64,
     /// The `prompt` values the client sent (OIDC Core §3.1.2.1), space-separated.
     pub prompt: Option<String>,
+    /// How the response goes back to the client.
+    pub response_mode: ResponseMode,
+    /// The claims asked for with the `claims` parameter.
+    pub claims: ClaimsRequest,
 }
 
 impl AuthRequestRecord {

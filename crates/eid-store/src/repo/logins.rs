@@ -1,7 +1,8 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::{AccountStatus, Level};
-use eid_core::claims::Scopes;
+use eid_core::claims::{ClaimsRequest, Scopes};
+use eid_core::oidc::ResponseMode;
 use eid_core::store::{
     AccessTokenRecord, Approval, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord,
     IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, StoreError,
@@ -39,6 +40,8 @@ pub(crate) struct AuthRequestRow {
     pub expires_at: i64,
     pub prompt: Option<String>,
     pub granted: Option<String>,
+    pub response_mode: Option<String>,
+    pub claims_request: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -78,6 +81,14 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             expires_at: r.expires_at,
             prompt: r.prompt.clone(),
             granted: approval.map(|a| a.granted.clone()),
+            response_mode: match r.response_mode {
+                ResponseMode::Query => None,
+                mode => Some(mode.as_str().to_owned()),
+            },
+            claims_request: match r.claims.is_empty() {
+                true => None,
+                false => serde_json::to_string(&r.claims).ok(),
+            },
         }
     }
 }
@@ -153,6 +164,18 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             created_at: r.created_at,
             expires_at: r.expires_at,
             prompt: r.prompt,
+            claims: match r.claims_request.as_deref() {
+                None => ClaimsRequest::default(),
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|_| corrupt("claims_request", json))?
+                }
+            },
+            response_mode: match r.response_mode.as_deref() {
+                None => ResponseMode::Query,
+                Some(mode) => {
+                    ResponseMode::parse(mode).ok_or_else(|| corrupt("response_mode", mode))?
+                }
+            },
         })
     }
 }

@@ -45,10 +45,11 @@ fn code_of(link: &str) -> anyhow::Result<String> {
 /// The error sent back to the client, if the view is a redirect.
 fn redirect_error(view: &LoginView) -> Option<String> {
     match view {
-        LoginView::Redirect(url) => url
-            .query_pairs()
+        LoginView::Redirect(response) => response
+            .params
+            .iter()
             .find(|(k, _)| k == "error")
-            .map(|(_, v)| v.into_owned()),
+            .map(|(_, v)| v.clone()),
         _ => None,
     }
 }
@@ -153,9 +154,10 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
         panic!("redirect expected");
     };
     let code = callback
-        .query_pairs()
+        .params
+        .iter()
         .find(|(k, _)| k == "code")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| v.clone())
         .expect("code");
     let token = TokenParams {
         grant_type: Some("authorization_code".into()),

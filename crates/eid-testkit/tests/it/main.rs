@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod api;
 mod attestation;
+mod authorize;
 mod client_auth;
 mod expiry;
 mod journey;

@@ -33,6 +33,11 @@ fn request(id: &str) -> AuthRequestRecord {
         created_at: 0,
         expires_at: 600,
         prompt: None,
+        response_mode: eid_core::oidc::ResponseMode::FormPost,
+        claims: eid_core::claims::ClaimsRequest {
+            userinfo: vec!["name".into()],
+            ..Default::default()
+        },
     }
 }
 
@@ -163,6 +168,11 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         "approved twice"
     );
     let approved = db.auth_request("r1")?.expect("request");
+    assert_eq!(
+        (approved.response_mode, &approved.claims),
+        (request("r1").response_mode, &request("r1").claims),
+        "what the client asked for reads back"
+    );
     assert_eq!(
         (approved.login, approved.context),
         (

@@ -226,6 +226,37 @@ impl Callback {
     }
 }
 
+/// A page whose form posts the authorization response (response_mode=form_post): the form's
+/// action, its fields, and the page's Content-Security-Policy.
+pub async fn form_post(response: reqwest::Response) -> anyhow::Result<(String, Callback, String)> {
+    anyhow::ensure!(
+        response.status() == 200,
+        "form_post answered {}",
+        response.status()
+    );
+    let csp = response
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let html = response.text().await?;
+    let action = unescape(
+        between(&html, "method=\"post\" action=\"", "\"")
+            .ok_or_else(|| anyhow!("no form in {html}"))?,
+    );
+    let mut url = Url::parse(&action)?;
+    let mut rest = html.as_str();
+    while let Some(name) = between(rest, "type=\"hidden\" name=\"", "\"") {
+        let value = between(rest, &format!("name=\"{name}\" value=\""), "\"").unwrap_or_default();
+        url.query_pairs_mut()
+            .append_pair(&unescape(name), &unescape(value));
+        let at = rest.find(&format!("name=\"{name}\"")).unwrap_or(0) + name.len();
+        rest = &rest[at..];
+    }
+    Ok((action, Callback { url }, csp))
+}
+
 fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = haystack.find(start)? + start.len();
     let len = haystack[from..].find(end)?;

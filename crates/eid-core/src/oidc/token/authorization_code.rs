@@ -87,6 +87,7 @@ impl Provider {
             scope,
             family_scope: scope,
             claims: approval.granted.clone(),
+            id_token_claims: &request.claims.id_token,
             family_expires_at: now + self.config.refresh_token_max_ttl,
         };
         let issued = self.issue_tokens(client, &grant, request.nonce.as_deref(), now)?;

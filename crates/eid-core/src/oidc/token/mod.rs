@@ -4,7 +4,7 @@
 use eid_proto::oauth::TokenResponse;
 use serde::Deserialize;
 
-use crate::claims::{Scope, Scopes};
+use crate::claims::{userinfo_claims, Scope, Scopes};
 use crate::crypto::{random_token, sha256};
 use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
 use crate::oidc::oauth;
@@ -69,7 +69,10 @@ impl Provider {
     ) -> Result<Issued, Error> {
         let access_token = random_token();
         let id_token = match grant.scope.contains(Scope::OpenId) {
-            true => Some(self.id_token(client, grant.approval, nonce, &access_token, now)?),
+            true => {
+                let extra = self.id_token_claims(client, grant)?;
+                Some(self.id_token(client, grant.approval, nonce, &access_token, extra, now)?)
+            }
             false => None,
         };
         let access = AccessTokenRecord {
@@ -119,6 +122,40 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// The claims the client asked to find in the ID token (the `claims` parameter's
+    /// `id_token` member) that the citizen shared, proven values only.
+    fn id_token_claims(
+        &self,
+        client: &ClientRecord,
+        grant: &Grant<'_>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        let shared: Vec<&str> = grant.claims.split(' ').collect();
+        let wanted: Vec<&str> = grant
+            .id_token_claims
+            .iter()
+            .map(String::as_str)
+            .filter(|c| shared.contains(c))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(serde_json::Map::new());
+        }
+        let citizen_id = &grant.approval.citizen_id;
+        let released = userinfo_claims(
+            self.pairwise_sub(&client.client_id, citizen_id),
+            &self.profile(citizen_id)?,
+            &wanted.join(" "),
+        );
+        Ok(match released {
+            serde_json::Value::Object(mut map) => {
+                map.remove("sub");
+                map
+            }
+            _ => serde_json::Map::new(),
+        })
+    }
+}
+
 /// What a grant established, from which tokens are issued.
 struct Grant<'a> {
     /// The authorization request that started the grant.
@@ -130,6 +167,8 @@ struct Grant<'a> {
     family_scope: Scopes,
     /// The claims userinfo releases, space-separated.
     claims: String,
+    /// The shared claims the ID token carries too (asked for with the `claims` parameter).
+    id_token_claims: &'a [String],
     family_expires_at: i64,
 }
 

@@ -82,6 +82,7 @@ impl Provider {
             // A narrower refresh narrows this response only: the grant keeps its scope.
             family_scope: token.scope,
             claims: token.claims.clone(),
+            id_token_claims: &[],
             family_expires_at: token.family_expires_at,
         };
         let issued = self.issue_tokens(client, &grant, None, now)?;

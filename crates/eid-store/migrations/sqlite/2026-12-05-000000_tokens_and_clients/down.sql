@@ -1,3 +1,5 @@
+ALTER TABLE auth_requests DROP COLUMN claims_request;
+ALTER TABLE auth_requests DROP COLUMN response_mode;
 DROP TABLE seen_jtis;
 ALTER TABLE clients DROP COLUMN secret_sealed;
 ALTER TABLE clients DROP COLUMN metadata;

@@ -37,3 +37,8 @@ CREATE TABLE seen_jtis (
     PRIMARY KEY (scope, jti)
 );
 CREATE INDEX seen_jtis_expires ON seen_jtis (expires_at);
+
+-- How the authorization response goes back (NULL: query; form_post), and the claims the
+-- client asked for with the claims parameter (OIDC Core §5.5), as JSON.
+ALTER TABLE auth_requests ADD COLUMN response_mode TEXT;
+ALTER TABLE auth_requests ADD COLUMN claims_request TEXT;

@@ -1,0 +1,150 @@
+//! The authorization request's optional parts: `response_mode=form_post` (for the code and for
+//! errors) and the `claims` parameter (claims asked for by name, to userinfo or the ID token,
+//! `acr` as an essential claim).
+
+use eid_core::keys::JwsAlg;
+use eid_testkit::Backend;
+use openidconnect::OAuth2TokenResponse;
+
+use crate::support::*;
+
+async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let resident = server.residents()[0].clone();
+    let browser = Browser::new();
+    let metadata: serde_json::Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer()
+    ))
+    .await?
+    .json()
+    .await?;
+    assert_eq!(
+        metadata["response_modes_supported"],
+        serde_json::json!(["query", "form_post"])
+    );
+    assert_eq!(metadata["claims_parameter_supported"], true);
+
+    // form_post: the code comes back in a form the browser posts to the redirect URI, which
+    // the page's policy allows as the only place forms other than eid's own may go.
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "response_mode", Some("form_post"));
+    let page = browser.open_login(&server, &start.url).await?;
+    phone_approves(&mut wallet, &page).await?;
+    let Next::Approved { action, csrf, .. } = browser.after_approval(&server, &page.url).await?
+    else {
+        panic!("the page shows the approval");
+    };
+    let (to, callback, csp) = form_post(browser.answer(&action, &csrf, "continue").await?).await?;
+    assert_eq!(to, REDIRECT_URI);
+    assert!(
+        csp.contains("form-action 'self' http://localhost:"),
+        "{csp}"
+    );
+    assert!(csp.contains("script-src 'nonce-"), "{csp}");
+    assert_eq!(
+        callback.param("state").as_deref(),
+        Some(start.state.secret().as_str())
+    );
+    assert_eq!(callback.param("iss"), Some(server.issuer()));
+    let tokens = rp
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    rp.verify(&tokens, &start.nonce)?;
+
+    // An error after the redirect URI checked out goes back by form too.
+    let mut bad = rp.start();
+    bad.url = with_param(&bad.url, "response_mode", Some("form_post"));
+    bad.url = with_param(&bad.url, "scope", Some("profile"));
+    let response = browser.http.get(bad.url.as_str()).send().await?;
+    let (_, callback, _) = form_post(response).await?;
+    assert_eq!(callback.param("error").as_deref(), Some("invalid_scope"));
+    assert_eq!(
+        callback.param("state").as_deref(),
+        Some(bad.state.secret().as_str())
+    );
+    // An unknown mode is an error, told in the default mode.
+    let mut odd = rp.start();
+    odd.url = with_param(&odd.url, "response_mode", Some("fragment"));
+    let response = browser.http.get(odd.url.as_str()).send().await?;
+    assert_eq!(response.status(), 303);
+    let callback = Callback {
+        url: url::Url::parse(&location(&response)?)?,
+    };
+    assert_eq!(callback.param("error").as_deref(), Some("invalid_request"));
+
+    // The claims parameter: name for userinfo (essential), birthdate in the ID token, with
+    // scope openid alone. The phone offers both; what the citizen shares is released there.
+    let claims =
+        r#"{"userinfo":{"name":{"essential":true},"email":null},"id_token":{"birthdate":null}}"#;
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "scope", Some("openid"));
+    start.url = with_param(&start.url, "claims", Some(claims));
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = phone_approves(&mut wallet, &page).await?;
+    let offered: Vec<&str> = request.items.iter().map(|i| i.claim.as_str()).collect();
+    assert_eq!(offered, ["sub", "name", "birthdate"]);
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let tokens = rp
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    let scopes: Vec<&str> = tokens
+        .scopes()
+        .map(|s| s.iter().map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        scopes,
+        ["openid"],
+        "a claim asked for by name adds no scope"
+    );
+    let id_token = rp.verify(&tokens, &start.nonce)?;
+    assert_eq!(
+        id_token.birthdate().map(|b| b.as_str()),
+        Some(resident.date_of_birth.as_str())
+    );
+    assert!(id_token.name().is_none(), "name was asked for at userinfo");
+    let info = rp.userinfo(&tokens, &id_token).await?;
+    assert_eq!(
+        info.name().and_then(|n| n.get(None)).map(|n| n.as_str()),
+        Some(resident.english_name.as_str())
+    );
+
+    // A claims parameter that is not JSON is the client's error.
+    let mut bad = rp.start();
+    bad.url = with_param(&bad.url, "claims", Some("{not json"));
+    let response = unchanged!(server, browser.http.get(bad.url.as_str()).send().await?);
+    let callback = Callback {
+        url: url::Url::parse(&location(&response)?)?,
+    };
+    assert_eq!(callback.param("error").as_deref(), Some("invalid_request"));
+
+    // acr asked for as an essential ID token claim binds like acr_values: the citizen was
+    // proven remotely (basic), so a login asking for plus ends unmet.
+    let mut plus = rp.start();
+    plus.url = with_param(
+        &plus.url,
+        "claims",
+        Some(r#"{"id_token":{"acr":{"essential":true,"values":["urn:eid:loa:plus"]}}}"#),
+    );
+    let page = browser.open_login(&server, &plus.url).await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    let decision = eid_wallet::approve_all(&request, page.number, false);
+    assert!(wallet
+        .answer(&request, &page.link, &decision)
+        .await
+        .is_err());
+    match browser.after_approval(&server, &page.url).await? {
+        Next::Redirect(url) => {
+            let callback = Callback { url };
+            assert_eq!(
+                callback.param("error").as_deref(),
+                Some("unmet_authentication_requirements")
+            );
+        }
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+    Ok(())
+}
+on_every_backend!(form_post_and_claims, form_post_and_the_claims_parameter);
