@@ -208,14 +208,7 @@ pub fn client_assertion(data: &[u8]) {
         panic!("the fixed key set reads as a JWK set");
     };
     let audiences = ["https://eid.example".to_owned()];
-    let expect = |algs| Expect {
-        algs,
-        typ: None,
-        audiences: &audiences,
-        issuer: Some("client"),
-        max_lifetime: 300,
-        now: NOW,
-    };
+    let expect = |algs| Expect::strict(algs, &audiences, Some("client"), 300, NOW);
     let holds = |claims: &serde_json::Map<String, serde_json::Value>| {
         let exp = claims.get("exp").and_then(|v| v.as_f64()).unwrap_or(0.0);
         exp > (NOW - LEEWAY) as f64 && claims.get("iss").and_then(|v| v.as_str()) == Some("client")

@@ -18,6 +18,10 @@ pub enum OAuthErrorCode {
     LoginRequired,
     RequestNotSupported,
     RequestUriNotSupported,
+    /// RFC 9101 §7: the request object is invalid.
+    InvalidRequestObject,
+    /// RFC 9101 §7, RFC 9126: the request URI is invalid, expired or used.
+    InvalidRequestUri,
     InvalidToken,
     /// OpenID Connect Unmet Authentication Requirements 1.0 §2: the account cannot meet the
     /// `acr_values` the client asked for.
@@ -26,7 +30,7 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 16] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -38,6 +42,8 @@ impl OAuthErrorCode {
         Self::LoginRequired,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::InvalidRequestObject,
+        Self::InvalidRequestUri,
         Self::InvalidToken,
         Self::UnmetAuthenticationRequirements,
         Self::ServerError,
@@ -60,6 +66,8 @@ impl OAuthErrorCode {
             Self::LoginRequired => "login_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestObject => "invalid_request_object",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidToken => "invalid_token",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",

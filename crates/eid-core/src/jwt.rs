@@ -60,11 +60,37 @@ pub struct Expect<'a> {
     pub typ: Option<&'a str>,
     /// `aud` (a string or an array) must name one of these; empty: no `aud` check.
     pub audiences: &'a [String],
+    /// Whether a JWT without `aud` is refused (with it, `aud` is always checked).
+    pub require_aud: bool,
     /// `iss` must be this.
     pub issuer: Option<&'a str>,
-    /// `exp` is required and at most this many seconds after `iat` (or after `now`).
+    /// Whether a JWT without `exp` is refused (with it, `exp` is always checked).
+    pub require_exp: bool,
+    /// `exp` is at most this many seconds after `iat` (or after `now`).
     pub max_lifetime: i64,
     pub now: i64,
+}
+
+impl<'a> Expect<'a> {
+    /// A short-lived JWT from `issuer` to one of `audiences`, with `exp` and `aud`.
+    pub fn strict(
+        algs: &'a [Algorithm],
+        audiences: &'a [String],
+        issuer: Option<&'a str>,
+        max_lifetime: i64,
+        now: i64,
+    ) -> Self {
+        Self {
+            algs,
+            typ: None,
+            audiences,
+            require_aud: true,
+            issuer,
+            require_exp: true,
+            max_lifetime,
+            now,
+        }
+    }
 }
 
 /// The names of algorithms, for error messages and discovery.
@@ -183,18 +209,23 @@ fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>
 
 fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), JwtError> {
     let now = expect.now;
-    let exp = number(claims, "exp")?.ok_or(JwtError::Missing("exp"))?;
-    if exp <= now - LEEWAY {
-        return Err(JwtError::Expired);
-    }
     let iat = number(claims, "iat")?;
     if iat.is_some_and(|iat| iat > now + LEEWAY)
         || number(claims, "nbf")?.is_some_and(|nbf| nbf > now + LEEWAY)
     {
         return Err(JwtError::NotYetValid);
     }
-    if exp - iat.unwrap_or(now).min(now) > expect.max_lifetime + LEEWAY {
-        return Err(JwtError::TooLong(expect.max_lifetime));
+    match number(claims, "exp")? {
+        None if expect.require_exp => return Err(JwtError::Missing("exp")),
+        None => {}
+        Some(exp) => {
+            if exp <= now - LEEWAY {
+                return Err(JwtError::Expired);
+            }
+            if exp - iat.unwrap_or(now).min(now) > expect.max_lifetime + LEEWAY {
+                return Err(JwtError::TooLong(expect.max_lifetime));
+            }
+        }
     }
     if let Some(issuer) = expect.issuer {
         if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
@@ -206,6 +237,7 @@ fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), 
         let ok = match claims.get("aud") {
             Some(Value::String(a)) => named(a),
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(named),
+            None => !expect.require_aud,
             _ => false,
         };
         if !ok {
@@ -225,14 +257,7 @@ mod tests {
     const NOW: i64 = 1_800_000_000;
 
     fn expect<'a>(algs: &'a [Algorithm], audiences: &'a [String]) -> Expect<'a> {
-        Expect {
-            algs,
-            typ: None,
-            audiences,
-            issuer: Some("client"),
-            max_lifetime: 300,
-            now: NOW,
-        }
+        Expect::strict(algs, audiences, Some("client"), 300, NOW)
     }
 
     fn hs256(claims: &Value, secret: &[u8]) -> String {

@@ -33,6 +33,13 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// Pushed authorization response (RFC 9126 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParResponse {
+    pub request_uri: String,
+    pub expires_in: i64,
+}
+
 /// Token introspection response (RFC 7662 §2.2). An inactive token has `active: false` and
 /// nothing else.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +99,10 @@ pub struct ProviderMetadata {
     pub acr_values_supported: Vec<String>,
     pub ui_locales_supported: Vec<String>,
     pub request_parameter_supported: bool,
+    pub request_object_signing_alg_values_supported: Vec<String>,
+    /// RFC 9126 §5.
+    pub pushed_authorization_request_endpoint: String,
+    pub require_pushed_authorization_requests: bool,
     /// Absent would mean `true` (OIDC Discovery §3): said outright.
     pub request_uri_parameter_supported: bool,
     pub claims_parameter_supported: bool,

@@ -8,6 +8,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
 use eid_core::login::{BrowserAnswer, LoginView};
+use eid_core::oidc::client_auth::ClientAuthParams;
 use eid_core::oidc::revoke::TokenQuery;
 use eid_core::oidc::{
     AuthorizationParams, AuthorizeError, ClientResponse, ResponseMode, TokenParams,
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login/{request_id}/status", web::get().to(login_status))
     .route("/login/{request_id}/qr", web::get().to(login_qr))
     .route("/token", web::post().to(token))
+    .route("/par", web::post().to(par))
     .route("/revoke", web::post().to(revoke))
     .route("/introspect", web::post().to(introspect))
     .route("/userinfo", web::get().to(userinfo))
@@ -444,6 +446,25 @@ async fn token(
         .await
         .map_err(|error| TokenError { error, used_basic })?;
     Ok(no_store_json(response))
+}
+
+/// Pushed authorization requests (RFC 9126 §2): 201 with the request URI.
+async fn par(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, TokenError> {
+    let (basic, auth): ClientForm<ClientAuthParams> = client_form(&req, &body)?;
+    let used_basic = basic.is_some();
+    let (_, params): ClientForm<AuthorizationParams> = client_form(&req, &body)?;
+    let response = run(&state.provider, move |p, now| {
+        p.push_authorization_request(basic, &auth, &params, now)
+    })
+    .await
+    .map_err(|error| TokenError { error, used_basic })?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(response))
 }
 
 /// Token revocation (RFC 7009 §2): 200 whether or not the token was known.

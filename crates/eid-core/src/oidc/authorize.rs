@@ -2,16 +2,18 @@
 //! client and its redirect URI first (until both check out nothing is redirected), then the
 //! parameters in the specs' order, parsed into an [`AuthorizationRequest`] that opens a login.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::account::Level;
 use crate::claims::{ClaimsRequest, Scope, Scopes};
 use crate::limits::Caller;
+use crate::oidc::par::REQUEST_URI_PREFIX;
 use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode};
+use crate::store::ClientRecord;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct AuthorizationParams {
     pub response_type: Option<String>,
     pub client_id: Option<String>,
@@ -29,6 +31,20 @@ pub struct AuthorizationParams {
     pub acr_values: Option<String>,
     /// Individual claims, and where to release them (OIDC Core §5.5).
     pub claims: Option<String>,
+    /// Seconds since the citizen last authenticated, at most (OIDC Core §3.1.2.1). Every eid
+    /// login is approved on the phone there and then, so any value is met; `auth_time` says
+    /// when.
+    pub max_age: Option<String>,
+    /// An ID token eid issued before, naming the citizen the client expects.
+    pub id_token_hint: Option<String>,
+    pub login_hint: Option<String>,
+    /// `page`, `popup`, `touch` or `wap`: eid's pages suit them all.
+    pub display: Option<String>,
+    /// The languages the citizen prefers for the pages (`en`, `zh-HK`).
+    pub ui_locales: Option<String>,
+    /// The languages the client prefers for claims; eid releases the Chinese name as
+    /// `name#zh-Hant` alongside whatever it says.
+    pub claims_locales: Option<String>,
 }
 
 /// Why an authorization request failed, and so how to tell whom.
@@ -86,10 +102,11 @@ fn required_level(acr_values: Option<&str>) -> Option<Level> {
     acr_values?.split(' ').filter_map(Level::from_acr).min()
 }
 impl Provider {
-    /// Validates an authorization request and opens a login for it.
+    /// Validates an authorization request and opens a login for it. The parameters are the
+    /// query's (or form's), those of a request object, or those pushed before (RFC 9126).
     pub fn authorize(
         &self,
-        params: &AuthorizationParams,
+        outer: &AuthorizationParams,
         caller: &Caller,
         now: i64,
     ) -> Result<PendingLogin, AuthorizeError> {
@@ -98,7 +115,7 @@ impl Provider {
             detail: detail.to_owned(),
         };
         // First the client and its redirect URI: until both check out, nothing is redirected.
-        let Some(client_id) = params.client_id.as_deref().filter(|s| !s.is_empty()) else {
+        let Some(client_id) = outer.client_id.as_deref().filter(|s| !s.is_empty()) else {
             return Err(page(
                 "Missing client_id",
                 "The request does not say which service is asking (client_id).",
@@ -109,6 +126,27 @@ impl Provider {
                 "Unknown service",
                 "No service is registered with this client_id.",
             ));
+        };
+        let params = match self.resolve_request(&client, outer, now) {
+            Ok(params) => params,
+            Err(Error::OAuth(error)) => {
+                // The request's own parameters are unknown: answer at the outer redirect URI
+                // if it is registered, or else tell the person.
+                return match outer
+                    .redirect_uri
+                    .as_deref()
+                    .filter(|uri| client.redirect_uris.iter().any(|r| r == uri))
+                {
+                    Some(uri) => Err(AuthorizeError::Redirect(self.error_redirect(
+                        uri,
+                        &error,
+                        outer.state.as_deref(),
+                        mode_of(outer),
+                    )?)),
+                    None => Err(page("Invalid login request", &error.description)),
+                };
+            }
+            Err(other) => return Err(other.into()),
         };
         let Some(redirect_uri) = params.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
             return Err(page(
@@ -137,23 +175,52 @@ impl Provider {
             limits.authorize_per_client,
             now,
         )?;
-        match check_authorization_params(params) {
+        match check_authorization_params(&params) {
             Ok(request) => Ok(self.open_login(&client, redirect_uri, &request, caller, now)?),
-            Err(error) => Err(AuthorizeError::Redirect(
-                self.error_redirect(
-                    redirect_uri,
-                    &error,
-                    params.state.as_deref(),
-                    // An unsupported mode is answered in the default one.
-                    params
-                        .response_mode
-                        .as_deref()
-                        .and_then(ResponseMode::parse)
-                        .unwrap_or_default(),
-                )?,
-            )),
+            Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
+                redirect_uri,
+                &error,
+                params.state.as_deref(),
+                mode_of(&params),
+            )?)),
         }
     }
+
+    /// The request's own parameters: pushed before under `request_uri`, carried in a request
+    /// object, or the outer ones.
+    fn resolve_request(
+        &self,
+        client: &ClientRecord,
+        outer: &AuthorizationParams,
+        now: i64,
+    ) -> Result<AuthorizationParams, Error> {
+        match (&outer.request, &outer.request_uri) {
+            (Some(_), Some(_)) => Err(oauth(
+                OAuthErrorCode::InvalidRequest,
+                "request and request_uri may not be used together",
+            )
+            .into()),
+            (None, Some(uri)) if uri.starts_with(REQUEST_URI_PREFIX) => {
+                self.take_pushed_request(&client.client_id, uri, now)
+            }
+            (None, Some(_)) => Err(oauth(
+                OAuthErrorCode::RequestUriNotSupported,
+                "only request URIs from the pushed authorization request endpoint are accepted",
+            )
+            .into()),
+            (Some(object), None) => Ok(self.open_request_object(client, object, outer, now)?),
+            (None, None) => Ok(outer.clone()),
+        }
+    }
+}
+
+/// The response mode asked for; an unsupported one is answered in the default one.
+fn mode_of(params: &AuthorizationParams) -> ResponseMode {
+    params
+        .response_mode
+        .as_deref()
+        .and_then(ResponseMode::parse)
+        .unwrap_or_default()
 }
 
 /// The checks after the redirect URI is trusted, in the order the specs list them. (Public for
@@ -162,16 +229,10 @@ pub fn check_authorization_params(
     p: &AuthorizationParams,
 ) -> Result<AuthorizationRequest, OAuthError> {
     use OAuthErrorCode::*;
-    if p.request.is_some() {
+    if p.request.is_some() || p.request_uri.is_some() {
         return Err(oauth(
-            RequestNotSupported,
-            "request objects are not supported",
-        ));
-    }
-    if p.request_uri.is_some() {
-        return Err(oauth(
-            RequestUriNotSupported,
-            "request_uri is not supported",
+            InvalidRequest,
+            "a request object may not carry another request",
         ));
     }
     match p.response_type.as_deref() {
@@ -213,6 +274,12 @@ pub fn check_authorization_params(
     }
     if let Some(prompt) = p.prompt.as_deref() {
         let prompts: Vec<&str> = prompt.split(' ').collect();
+        if prompts.contains(&"none") && prompts.len() > 1 {
+            return Err(oauth(
+                InvalidRequest,
+                "prompt=none cannot be combined with other values",
+            ));
+        }
         if prompts.contains(&"none") {
             // Every login needs the phone: there is no silent authentication.
             return Err(oauth(
@@ -226,6 +293,22 @@ pub fn check_authorization_params(
             return Err(oauth(
                 InvalidRequest,
                 format!("{name} is longer than {max} bytes"),
+            ));
+        }
+    }
+    if let Some(max_age) = p.max_age.as_deref() {
+        if max_age.parse::<u64>().is_err() {
+            return Err(oauth(
+                InvalidRequest,
+                "max_age must be a non-negative number of seconds",
+            ));
+        }
+    }
+    if let Some(display) = p.display.as_deref() {
+        if !matches!(display, "page" | "popup" | "touch" | "wap") {
+            return Err(oauth(
+                InvalidRequest,
+                "display must be page, popup, touch or wap",
             ));
         }
     }
@@ -308,7 +391,7 @@ mod tests {
         let mut p = params();
         p.request = Some("x".into());
         p.response_type = None;
-        assert_eq!(code(&p), Err(RequestNotSupported));
+        assert_eq!(code(&p), Err(InvalidRequest));
         let mut p = params();
         p.response_type = Some("token".into());
         p.scope = None;

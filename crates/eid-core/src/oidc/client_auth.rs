@@ -171,14 +171,13 @@ impl Provider {
         let (_, claims) = jwt::verify(
             assertion,
             &keys,
-            &Expect {
+            &Expect::strict(
                 algs,
-                typ: None,
-                audiences: &audiences,
-                issuer: Some(&client.client_id),
-                max_lifetime: ASSERTION_MAX_LIFETIME,
+                &audiences,
+                Some(&client.client_id),
+                ASSERTION_MAX_LIFETIME,
                 now,
-            },
+            ),
         )
         .map_err(|e| refuse(&e.to_string()))?;
         if claims.get("sub").and_then(|v| v.as_str()) != Some(client.client_id.as_str()) {

@@ -6,6 +6,7 @@ use crate::account::Level;
 use crate::claims::{Scope, SUPPORTED_CLAIMS};
 use crate::jwt::alg_names;
 use crate::oidc::client_auth::{ASSERTION_KEY_ALGS, ASSERTION_SECRET_ALGS, CLIENT_AUTH_METHODS};
+use crate::oidc::request_object::REQUEST_OBJECT_ALGS;
 use crate::Provider;
 
 impl Provider {
@@ -18,6 +19,7 @@ impl Provider {
             token_endpoint: format!("{issuer}/token"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
             jwks_uri: format!("{issuer}/jwks"),
+            pushed_authorization_request_endpoint: format!("{issuer}/par"),
             revocation_endpoint: format!("{issuer}/revoke"),
             revocation_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
             introspection_endpoint: format!("{issuer}/introspect"),
@@ -39,7 +41,9 @@ impl Provider {
             claims_locales_supported: strings(&["en", "zh-Hant"]),
             acr_values_supported: Level::ALL.iter().map(|l| l.acr().to_owned()).collect(),
             ui_locales_supported: strings(&["en", "zh-Hant-HK"]),
-            request_parameter_supported: false,
+            request_parameter_supported: true,
+            request_object_signing_alg_values_supported: alg_names(REQUEST_OBJECT_ALGS),
+            require_pushed_authorization_requests: false,
             request_uri_parameter_supported: false,
             claims_parameter_supported: true,
             authorization_response_iss_parameter_supported: true,

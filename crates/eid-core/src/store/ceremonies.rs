@@ -19,10 +19,13 @@ pub enum CeremonyPurpose {
     OfficerRegister,
     /// An officer signing in to the console.
     OfficerSession,
+    /// A pushed authorization request (RFC 9126), until its request URI is used (subject: the
+    /// client).
+    Par,
 }
 
 impl CeremonyPurpose {
-    pub const ALL: [CeremonyPurpose; 8] = [
+    pub const ALL: [CeremonyPurpose; 9] = [
         Self::Enrol,
         Self::Register,
         Self::Session,
@@ -31,6 +34,7 @@ impl CeremonyPurpose {
         Self::OfficerInvite,
         Self::OfficerRegister,
         Self::OfficerSession,
+        Self::Par,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl CeremonyPurpose {
             Self::OfficerInvite => "officer-invite",
             Self::OfficerRegister => "officer-register",
             Self::OfficerSession => "officer-session",
+            Self::Par => "par",
         }
     }
 

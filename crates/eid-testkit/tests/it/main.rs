@@ -19,6 +19,7 @@ mod officer;
 mod phishing;
 mod proofing;
 mod refusals;
+mod request_objects;
 mod rp_libraries;
 mod store;
 mod tokens;

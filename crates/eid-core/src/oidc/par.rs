@@ -1,0 +1,124 @@
+//! Pushed authorization requests (RFC 9126): the client posts the authorization parameters
+//! (or a request object) directly, authenticated; eid checks them as `/authorize` would and
+//! answers with a single-use `request_uri` valid for a minute, which the browser then carries
+//! to `/authorize` alone. Nothing of the request travels through the browser, and the request
+//! is known to come from the client.
+
+use eid_proto::oauth::ParResponse;
+
+use crate::oidc::authorize::{check_authorization_params, AuthorizationParams};
+use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::oauth;
+use crate::store::CeremonyPurpose;
+use crate::{Error, OAuthErrorCode, Provider};
+
+/// The prefix of the request URIs eid hands out (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// How long a pushed request waits for the browser.
+pub const PAR_TTL: i64 = 60;
+
+impl Provider {
+    /// The pushed authorization request endpoint (RFC 9126 §2).
+    pub fn push_authorization_request(
+        &self,
+        basic: Option<(String, String)>,
+        auth: &ClientAuthParams,
+        params: &AuthorizationParams,
+        now: i64,
+    ) -> Result<ParResponse, Error> {
+        use OAuthErrorCode::*;
+        let client = self.authenticate_client(
+            &ClientCredentials {
+                basic,
+                form: auth.clone(),
+            },
+            now,
+        )?;
+        if params.request_uri.is_some() {
+            return Err(oauth(
+                InvalidRequest,
+                "request_uri may not be pushed (RFC 9126 §2.1)",
+            )
+            .into());
+        }
+        if params
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client.client_id)
+        {
+            return Err(oauth(
+                InvalidRequest,
+                "client_id differs from the authenticated client",
+            )
+            .into());
+        }
+        let params = match &params.request {
+            Some(object) => self.open_request_object(&client, object, params, now)?,
+            None => params.clone(),
+        };
+        let Some(redirect_uri) = params.redirect_uri.as_deref() else {
+            return Err(oauth(InvalidRequest, "redirect_uri is required").into());
+        };
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Err(oauth(
+                InvalidRequest,
+                "redirect_uri does not exactly match a registered one",
+            )
+            .into());
+        }
+        check_authorization_params(&params)?;
+        let pushed = AuthorizationParams {
+            client_id: Some(client.client_id.clone()),
+            request: None,
+            ..params
+        };
+        let id = self.put_ceremony(
+            CeremonyPurpose::Par,
+            Some(client.client_id.clone()),
+            &pushed,
+            now + PAR_TTL,
+        )?;
+        Ok(ParResponse {
+            request_uri: format!("{REQUEST_URI_PREFIX}{id}"),
+            expires_in: PAR_TTL,
+        })
+    }
+
+    /// The parameters pushed under `request_uri` for `client_id`; the URI is spent.
+    pub(crate) fn take_pushed_request(
+        &self,
+        client_id: &str,
+        request_uri: &str,
+        now: i64,
+    ) -> Result<AuthorizationParams, Error> {
+        let invalid = || {
+            oauth(
+                OAuthErrorCode::InvalidRequestUri,
+                "the request_uri is unknown, expired, already used or another client's",
+            )
+        };
+        let id = request_uri
+            .strip_prefix(REQUEST_URI_PREFIX)
+            .ok_or_else(invalid)?;
+        // Looked at first, so that another client's attempt does not spend it; then taken,
+        // once.
+        let owner = match self.store.ceremony(id, CeremonyPurpose::Par)? {
+            Some(c) if c.expires_at > now => c.subject_id,
+            _ => return Err(invalid().into()),
+        };
+        if owner.as_deref() != Some(client_id) {
+            return Err(invalid().into());
+        }
+        match self.take_ceremony::<AuthorizationParams>(
+            id,
+            CeremonyPurpose::Par,
+            "pushed request",
+            now,
+        ) {
+            Ok((_, params)) => Ok(params),
+            Err(Error::Gone(_)) => Err(invalid().into()),
+            Err(e) => Err(e),
+        }
+    }
+}
