@@ -164,6 +164,7 @@ impl Provider {
             metadata: ClientMetadata {
                 token_endpoint_auth_method: registration.auth_method,
                 jwks: registration.jwks.clone(),
+                ..ClientMetadata::default()
             },
             secret_sealed,
         };

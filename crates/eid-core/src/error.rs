@@ -22,6 +22,9 @@ pub enum OAuthErrorCode {
     InvalidRequestObject,
     /// RFC 9101 §7, RFC 9126: the request URI is invalid, expired or used.
     InvalidRequestUri,
+    /// RFC 7591 §3.2.2.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
     InvalidToken,
     /// OpenID Connect Unmet Authentication Requirements 1.0 §2: the account cannot meet the
     /// `acr_values` the client asked for.
@@ -30,7 +33,7 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 18] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -44,6 +47,8 @@ impl OAuthErrorCode {
         Self::RequestUriNotSupported,
         Self::InvalidRequestObject,
         Self::InvalidRequestUri,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
         Self::InvalidToken,
         Self::UnmetAuthenticationRequirements,
         Self::ServerError,
@@ -68,6 +73,8 @@ impl OAuthErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestObject => "invalid_request_object",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",

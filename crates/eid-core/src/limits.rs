@@ -92,6 +92,8 @@ pub struct Limits {
     pub approvals_per_account: RateLimit,
     /// Wallet session challenges and device-link redemptions from one client address.
     pub sessions_per_address: RateLimit,
+    /// Dynamic client registrations from one client address.
+    pub registrations_per_address: RateLimit,
 }
 
 impl Default for Limits {
@@ -107,6 +109,7 @@ impl Default for Limits {
             approvals_per_address: RateLimit::new(120, 60),
             approvals_per_account: RateLimit::new(30, 600),
             sessions_per_address: RateLimit::new(60, 60),
+            registrations_per_address: RateLimit::new(20, 3_600),
         }
     }
 }

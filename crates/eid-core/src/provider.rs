@@ -55,6 +55,8 @@ pub struct ProviderConfig {
     /// Cosine similarity from which a face template matches the registry's.
     pub face_match_threshold: f64,
     pub limits: Limits,
+    /// Who may register clients at the registration endpoint.
+    pub registration: crate::oidc::registration::RegistrationPolicy,
     /// The officer console's origin (the admin listener), for its WebAuthn relying party;
     /// `None` switches the console off.
     pub admin_origin: Option<Url>,
@@ -84,6 +86,7 @@ impl ProviderConfig {
             registry: None,
             face_match_threshold: 0.8,
             limits: Limits::default(),
+            registration: Default::default(),
             admin_origin: None,
             attestation: crate::attestation::AttestationPolicy::default(),
         }

@@ -248,6 +248,13 @@ pub struct ServiceInfo {
     pub name: String,
     /// The host the answer goes to (the redirect URI's host).
     pub redirect_host: String,
+    /// What the service registered about itself, to show beside its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
 }
 
 /// Where a login request was started, for the citizen to recognise (or not).

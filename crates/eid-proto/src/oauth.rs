@@ -102,6 +102,10 @@ pub struct ProviderMetadata {
     pub request_object_signing_alg_values_supported: Vec<String>,
     /// RFC 9126 §5.
     pub pushed_authorization_request_endpoint: String,
+    /// OIDC Dynamic Client Registration §3; absent when registration is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    pub userinfo_signing_alg_values_supported: Vec<String>,
     pub require_pushed_authorization_requests: bool,
     /// Absent would mean `true` (OIDC Discovery §3): said outright.
     pub request_uri_parameter_supported: bool,
@@ -141,4 +145,80 @@ pub struct Jwk {
     /// RSA public exponent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e: Option<String>,
+}
+
+/// Client metadata (RFC 7591 §2, OIDC Dynamic Client Registration §2), as a client registers
+/// it and as eid answers with it. Fields eid does not know are ignored (RFC 7591 §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistrationMetadata {
+    pub redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_max_age: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_auth_time: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_uris: Option<Vec<String>>,
+}
+
+/// A registration's answer (RFC 7591 §3.2.1, RFC 7592 §3): the metadata as registered, and the
+/// credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationResponse {
+    pub client_id: String,
+    /// Only when the client authenticates with a secret; shown at registration only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    pub client_id_issued_at: i64,
+    /// 0: the secret does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_expires_at: Option<i64>,
+    /// For managing the registration (RFC 7592); shown at registration only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_access_token: Option<String>,
+    pub registration_client_uri: String,
+    #[serde(flatten)]
+    pub metadata: RegistrationMetadata,
 }

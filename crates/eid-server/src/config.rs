@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use eid_core::crypto::MasterKey;
 use eid_core::limits::{Limits, RateLimit};
+use eid_core::oidc::registration::RegistrationPolicy;
 use serde::Deserialize;
 use url::Url;
 
@@ -42,6 +43,8 @@ pub struct FileConfig {
     pub login: Option<LoginFile>,
     /// How long the tokens a client holds live.
     pub tokens: Option<TokensFile>,
+    /// Who may register clients themselves.
+    pub registration: Option<RegistrationFile>,
     /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
     /// client [default: none: the peer is the client].
     pub trusted_proxies: Option<Vec<String>>,
@@ -162,6 +165,49 @@ pub struct LimitsFile {
     pub approvals_per_address: Option<String>,
     pub approvals_per_account: Option<String>,
     pub sessions_per_address: Option<String>,
+    pub registrations_per_address: Option<String>,
+}
+
+/// `[registration]` in the configuration file: dynamic client registration (RFC 7591).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationFile {
+    /// `off` (default: the operator registers clients), `open` (anyone may register), or
+    /// `token` (a client must present an initial access token).
+    pub mode: Option<String>,
+    /// With `token`: the SHA-256 (hex) of each initial access token accepted.
+    pub initial_access_token_sha256: Option<Vec<String>>,
+}
+
+fn registration_policy(file: RegistrationFile) -> anyhow::Result<RegistrationPolicy> {
+    let hashes = file.initial_access_token_sha256.unwrap_or_default();
+    match file.mode.as_deref().unwrap_or("off") {
+        "off" => Ok(RegistrationPolicy::Off),
+        "open" => Ok(RegistrationPolicy::Open),
+        "token" => {
+            if hashes.is_empty() {
+                bail!("registration.mode = \"token\" needs initial_access_token_sha256");
+            }
+            let parsed = hashes
+                .iter()
+                .map(|h| {
+                    let bytes: Vec<u8> = (0..h.len())
+                        .step_by(2)
+                        .filter_map(|i| {
+                            h.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())
+                        })
+                        .collect();
+                    <[u8; 32]>::try_from(bytes).map_err(|_| {
+                        anyhow::anyhow!(
+                            "registration.initial_access_token_sha256: {h:?} is not 64 hex digits"
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            Ok(RegistrationPolicy::Token(parsed))
+        }
+        other => bail!("registration.mode must be off, open or token, not {other:?}"),
+    }
 }
 
 /// How eid reaches the population registry.
@@ -272,6 +318,7 @@ pub struct Settings {
     pub link_cooling_off_days: u32,
     pub login: LoginWindows,
     pub tokens: TokenLifetimes,
+    pub registration: RegistrationPolicy,
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
     pub attestation: eid_core::attestation::AttestationPolicy,
@@ -399,6 +446,7 @@ impl Settings {
             link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),
             login: login_windows(file.login.unwrap_or_default())?,
             tokens: token_lifetimes(file.tokens.unwrap_or_default())?,
+            registration: registration_policy(file.registration.unwrap_or_default())?,
             guard: crate::guard::GuardSettings {
                 connections_per_address: file.connections_per_address.unwrap_or(256).max(1),
                 request_deadline: std::time::Duration::from_secs(
@@ -555,6 +603,11 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         file.sessions_per_address,
         &mut limits.sessions_per_address,
     )?;
+    parse(
+        "registrations_per_address",
+        file.registrations_per_address,
+        &mut limits.registrations_per_address,
+    )?;
     Ok(limits)
 }
 
@@ -666,6 +719,34 @@ mod tests {
             ..LimitsFile::default()
         })
         .is_err());
+    }
+
+    #[test]
+    fn registration_is_off_unless_opened_or_given_tokens() {
+        assert_eq!(
+            registration_policy(RegistrationFile::default()).unwrap(),
+            RegistrationPolicy::Off
+        );
+        let c: FileConfig = toml::from_str(&format!(
+            "[registration]\nmode = \"token\"\ninitial_access_token_sha256 = [\"{}\"]",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(
+            registration_policy(c.registration.unwrap()).unwrap(),
+            RegistrationPolicy::Token(vec![[0xab; 32]])
+        );
+        for bad in [
+            "[registration]\nmode = \"token\"",
+            "[registration]\nmode = \"token\"\ninitial_access_token_sha256 = [\"abc\"]",
+            "[registration]\nmode = \"sometimes\"",
+        ] {
+            let c: FileConfig = toml::from_str(bad).unwrap();
+            assert!(
+                registration_policy(c.registration.unwrap()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -260,6 +260,20 @@ fn oauth_body(error: &Error) -> (StatusCode, OAuthErrorBody) {
                 },
             )
         }
+        Error::NotFound(what) => (
+            StatusCode::NOT_FOUND,
+            OAuthErrorBody {
+                error: "invalid_request".into(),
+                error_description: Some(format!("no {what} here")),
+            },
+        ),
+        Error::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            OAuthErrorBody {
+                error: "temporarily_unavailable".into(),
+                error_description: Some("too many requests: try again later".into()),
+            },
+        ),
         other => (
             internal_status(other),
             OAuthErrorBody {
@@ -287,6 +301,9 @@ impl ResponseError for TokenError {
         response.insert_header((header::PRAGMA, "no-cache"));
         if status == StatusCode::UNAUTHORIZED && self.used_basic {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"eid\""));
+        }
+        if let Some(seconds) = retry_after(&self.error) {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(body)
     }
@@ -322,6 +339,9 @@ impl ResponseError for BearerError {
         let (status, body) = oauth_body(&self.0);
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(seconds) = retry_after(&self.0) {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII without quotes.
             let description = body

@@ -132,6 +132,8 @@ pub struct StartOptions {
     pub login: config::LoginWindows,
     /// How long refresh tokens live.
     pub tokens: config::TokenLifetimes,
+    /// Who may register clients at `/register`.
+    pub registration: eid_core::oidc::registration::RegistrationPolicy,
     /// Connections per address, the request deadline, trusted proxies.
     pub guard: guard::GuardSettings,
     /// Connections the public listener holds at most, over all workers.
@@ -159,6 +161,7 @@ impl StartOptions {
             link_cooling_off: 7 * 86_400,
             login: config::LoginWindows::default(),
             tokens: config::TokenLifetimes::default(),
+            registration: Default::default(),
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
             attestation: eid_core::attestation::AttestationPolicy::default(),
@@ -251,6 +254,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.login_ttl = options.login.page_lifetime;
     provider_config.refresh_token_idle_ttl = options.tokens.refresh_idle;
     provider_config.refresh_token_max_ttl = options.tokens.refresh_max;
+    provider_config.registration = options.registration.clone();
     provider_config.attestation = options.attestation.clone();
     let database = options.database.clone();
     let pool_size = options.pool_size;

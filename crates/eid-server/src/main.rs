@@ -305,6 +305,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;
     options.login = settings.login;
     options.tokens = settings.tokens;
+    options.registration = settings.registration.clone();
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();

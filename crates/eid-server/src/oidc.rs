@@ -10,9 +10,11 @@ use eid_core::limits::Caller;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::client_auth::ClientAuthParams;
 use eid_core::oidc::revoke::TokenQuery;
+use eid_core::oidc::userinfo::UserinfoResponse;
 use eid_core::oidc::{
     AuthorizationParams, AuthorizeError, ClientResponse, ResponseMode, TokenParams,
 };
+use eid_proto::oauth::RegistrationMetadata;
 use serde::Deserialize;
 
 use crate::error::{BearerError, PageError, TokenError};
@@ -41,6 +43,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/par", web::post().to(par))
     .route("/revoke", web::post().to(revoke))
     .route("/introspect", web::post().to(introspect))
+    .route("/register", web::post().to(register))
+    .route("/register/{client_id}", web::get().to(manage_registration))
+    .route("/register/{client_id}", web::put().to(manage_registration))
+    .route(
+        "/register/{client_id}",
+        web::delete().to(manage_registration),
+    )
     .route("/userinfo", web::get().to(userinfo))
     .route("/userinfo", web::post().to(userinfo));
 }
@@ -240,12 +249,14 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             link_changes_in,
             number,
             client_name,
+            client_links,
             items,
             ..
         } => {
             let nonce = eid_core::crypto::random_token();
             let page = pages::waiting_page(&pages::Waiting {
                 client_name: &client_name,
+                client_links: &client_links,
                 items: &items,
                 approval_link: &approval_link,
                 qr_svg: &qr_svg(&approval_link)?,
@@ -541,10 +552,85 @@ async fn userinfo(
     let token = userinfo_token(&req, &body)
         .map_err(BearerError)?
         .ok_or(BearerError(eid_core::Error::Unauthenticated))?;
-    let claims = run(&state.provider, move |p, now| p.userinfo(&token, now))
+    let answer = run(&state.provider, move |p, now| p.userinfo(&token, now))
         .await
         .map_err(BearerError)?;
-    Ok(HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    Ok(match answer {
+        UserinfoResponse::Json(claims) => response.json(claims),
+        UserinfoResponse::Jwt(jwt) => response.content_type("application/jwt").body(jwt),
+    })
+}
+
+/// `POST /register` (RFC 7591 §3): 201 with the client's credentials. Its errors are OAuth
+/// JSON; a missing or wrong initial access token is a Bearer challenge.
+async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, BearerError> {
+    let metadata = registration_body(&body)?;
+    let token = bearer(&req);
+    let caller = caller(&req);
+    let response = run(&state.provider, move |p, now| {
+        p.register(token.as_deref(), &metadata, &caller, now)
+    })
+    .await
+    .map_err(BearerError)?;
+    Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(claims))
+        .json(response))
+}
+
+fn registration_body(body: &[u8]) -> Result<RegistrationMetadata, BearerError> {
+    serde_json::from_slice(body).map_err(|e| {
+        BearerError(eid_core::Error::OAuth(eid_core::OAuthError::new(
+            eid_core::OAuthErrorCode::InvalidClientMetadata,
+            format!("the body must be a JSON object of client metadata ({e})"),
+        )))
+    })
+}
+
+/// `GET|PUT|DELETE /register/{client_id}` (RFC 7592), with the registration access token.
+async fn manage_registration(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, BearerError> {
+    use actix_web::http::Method;
+    let client_id = path.into_inner();
+    let token = bearer(&req);
+    let no_store = |mut r: actix_web::HttpResponseBuilder| {
+        r.insert_header((header::CACHE_CONTROL, "no-store"));
+        r
+    };
+    match *req.method() {
+        Method::GET => {
+            let answer = run(&state.provider, move |p, _| {
+                p.read_registration(&client_id, token.as_deref())
+            })
+            .await
+            .map_err(BearerError)?;
+            Ok(no_store(HttpResponse::Ok()).json(answer))
+        }
+        Method::PUT => {
+            let metadata = registration_body(&body)?;
+            let answer = run(&state.provider, move |p, _| {
+                p.update_registration(&client_id, token.as_deref(), &metadata)
+            })
+            .await
+            .map_err(BearerError)?;
+            Ok(no_store(HttpResponse::Ok()).json(answer))
+        }
+        _ => {
+            run(&state.provider, move |p, _| {
+                p.delete_registration(&client_id, token.as_deref())
+            })
+            .await
+            .map_err(BearerError)?;
+            Ok(no_store(HttpResponse::NoContent()).finish())
+        }
+    }
 }

@@ -141,6 +141,8 @@ fn claim_list(items: &[ClaimItem]) -> String {
 /// What the waiting page shows.
 pub struct Waiting<'a> {
     pub client_name: &'a str,
+    /// What the service registered about itself: (what, URL).
+    pub client_links: &'a [(&'static str, String)],
     pub items: &'a [ClaimItem],
     /// The current approval link (the QR code's payload).
     pub approval_link: &'a str,
@@ -152,6 +154,30 @@ pub struct Waiting<'a> {
     pub status_url: &'a str,
     pub qr_url: &'a str,
     pub script_nonce: &'a str,
+}
+
+/// The links a service registered about itself (RFC 7591 §2), labelled in both languages; the
+/// URLs are the service's, https and escaped.
+fn client_links(links: &[(&'static str, String)]) -> String {
+    if links.is_empty() {
+        return String::new();
+    }
+    let items: String = links
+        .iter()
+        .map(|(what, url)| {
+            let (en, zh) = match *what {
+                "logo" => ("Logo", "標誌"),
+                "policy" => ("Privacy policy", "私隱政策"),
+                "terms" => ("Terms of service", "服務條款"),
+                _ => ("Home page", "主頁"),
+            };
+            format!(
+                "<li><a href=\"{url}\" rel=\"noopener noreferrer\">{en} <span lang=\"zh-Hant-HK\">{zh}</span></a></li>",
+                url = escape(url)
+            )
+        })
+        .collect();
+    format!("<p class=\"muted\">About this service: <span class=\"zh\" lang=\"zh-Hant-HK\">關於此服務：</span></p><ul class=\"muted\">{items}</ul>")
 }
 
 /// The cross-device login page: a QR code of the current approval link (replaced every 30
@@ -170,7 +196,7 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              <span class=\"zh\" lang=\"zh-Hant-HK\">應用程式要求時，請選 <strong>{number}</strong>。</span></p>\
              <p class=\"muted\"><a id=\"approve-url\" href=\"{link}\">On this phone? Open the eid app</a> \
              <span class=\"zh\" lang=\"zh-Hant-HK\">在此手機上？開啟 eid 應用程式</span></p>\
-             <p>{name} asks for: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 要求取得：</span></p><ul>{claims}</ul>\
+             <p>{name} asks for: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 要求取得：</span></p><ul>{claims}</ul>{links}\
              <p class=\"muted\">You choose on your phone what to share. <span class=\"zh\" lang=\"zh-Hant-HK\">您會在手機上選擇提供哪些資料。</span></p>\
              <p class=\"muted\" id=\"status\" aria-live=\"polite\">Waiting for your phone… 正在等候手機確認…</p>\
              <noscript><p>The code changes every 30 seconds: reload this page for a fresh one, and again when you have answered on your phone. \
@@ -188,6 +214,7 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              if(s.status!=='pending'){{location.reload();}}else{{setTimeout(poll,1500);}}}})\
              .catch(function(){{setTimeout(poll,3000);}});}})();}})();\
              </script>",
+            links = client_links(w.client_links),
             name = escape(w.client_name),
             link = escape(w.approval_link),
             qr_svg = w.qr_svg,
@@ -337,8 +364,10 @@ mod tests {
             zh_hant: "識別碼",
             essential: true,
         }];
+        let links = [("policy", "https://dept.example/privacy?a=1&b=\"".to_owned())];
         let page = waiting_page(&Waiting {
             client_name: "Dept <x>",
+            client_links: &links,
             items: &items,
             approval_link: "http://localhost/a?b=1&c",
             qr_svg: "<svg/>",
@@ -353,5 +382,7 @@ mod tests {
         assert!(page.contains("<strong id=\"number\">42</strong>"));
         assert!(page.contains("nonce=\"n1\""));
         assert!(page.contains("setTimeout(refresh,7250)"));
+        assert!(page.contains("href=\"https://dept.example/privacy?a=1&amp;b=&quot;\""));
+        assert!(page.contains("Privacy policy"));
     }
 }

@@ -141,6 +141,8 @@ pub struct TestOptions {
     pub limits: Limits,
     /// Which device keys are accepted, at which level (trusted attestation roots).
     pub attestation: eid_core::attestation::AttestationPolicy,
+    /// Who may register clients at `/register`.
+    pub registration: eid_core::oidc::registration::RegistrationPolicy,
 }
 
 impl TestOptions {
@@ -164,6 +166,7 @@ impl Default for TestOptions {
             registry_delay: Duration::ZERO,
             limits: Limits::default(),
             attestation: eid_core::attestation::AttestationPolicy::default(),
+            registration: Default::default(),
         }
     }
 }
@@ -324,6 +327,7 @@ impl TestServer {
         options.admin_listen = Some("127.0.0.1:0".parse()?);
         options.limits = self.options.limits;
         options.attestation = self.options.attestation.clone();
+        options.registration = self.options.registration.clone();
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;

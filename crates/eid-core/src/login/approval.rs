@@ -320,6 +320,9 @@ impl Provider {
         Ok(ApprovalRequest {
             request_id: request.request_id.clone(),
             service: ServiceInfo {
+                logo_uri: client.metadata.logo_uri.clone(),
+                policy_uri: client.metadata.policy_uri.clone(),
+                tos_uri: client.metadata.tos_uri.clone(),
                 client_id: client.client_id,
                 name: client.name,
                 redirect_host,

@@ -22,6 +22,9 @@ pub enum LoginView {
         link_changes_in: i64,
         number: u8,
         client_name: String,
+        /// What the service registered about itself: (what, URL) for its logo, privacy
+        /// policy, terms of service and home page.
+        client_links: Vec<(&'static str, String)>,
         items: Vec<ClaimItem>,
         expires_in: i64,
     },
@@ -120,6 +123,15 @@ impl Provider {
                     approval_link,
                     link_changes_in,
                     number: self.match_numbers(request_id).0,
+                    client_links: [
+                        ("logo", &client.metadata.logo_uri),
+                        ("policy", &client.metadata.policy_uri),
+                        ("terms", &client.metadata.tos_uri),
+                        ("home", &client.metadata.client_uri),
+                    ]
+                    .into_iter()
+                    .filter_map(|(what, uri)| uri.clone().map(|u| (what, u)))
+                    .collect(),
                     client_name: client.name,
                     items: requested_items(request.scope, &request.claims),
                     expires_in: request.expires_at - now,

@@ -20,6 +20,8 @@ impl Provider {
             userinfo_endpoint: format!("{issuer}/userinfo"),
             jwks_uri: format!("{issuer}/jwks"),
             pushed_authorization_request_endpoint: format!("{issuer}/par"),
+            registration_endpoint: self.registration_endpoint(),
+            userinfo_signing_alg_values_supported: strings(&["ES256", "RS256"]),
             revocation_endpoint: format!("{issuer}/revoke"),
             revocation_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
             introspection_endpoint: format!("{issuer}/introspect"),

@@ -20,6 +20,7 @@ pub mod discovery;
 pub mod id_token;
 pub mod par;
 pub(crate) mod pkce;
+pub mod registration;
 pub mod request_object;
 pub mod revoke;
 pub mod token;

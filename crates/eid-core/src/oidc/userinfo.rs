@@ -3,12 +3,23 @@
 use crate::account::AccountStatus;
 use crate::claims::userinfo_claims;
 use crate::crypto::sha256;
+use crate::keys::{sign_jwt, JwsAlg};
 use crate::oidc::oauth;
 use crate::{Error, OAuthErrorCode, Provider};
 
+/// What userinfo answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserinfoResponse {
+    /// `application/json`.
+    Json(serde_json::Value),
+    /// `application/jwt`: signed for the client.
+    Jwt(String),
+}
+
 impl Provider {
-    /// The userinfo endpoint (OIDC Core §5.3): the claims the citizen shared.
-    pub fn userinfo(&self, access_token: &str, now: i64) -> Result<serde_json::Value, Error> {
+    /// The userinfo endpoint (OIDC Core §5.3): the claims the citizen shared, as JSON, or as a
+    /// JWT signed for the client when it registered `userinfo_signed_response_alg` (§5.3.2).
+    pub fn userinfo(&self, access_token: &str, now: i64) -> Result<UserinfoResponse, Error> {
         let token = self
             .store
             .access_token(&sha256(access_token.as_bytes()))?
@@ -19,9 +30,9 @@ impl Provider {
                     "the access token is invalid, expired or revoked",
                 )
             })?;
-        if self.store.client(&token.client_id)?.is_none() {
+        let Some(client) = self.store.client(&token.client_id)? else {
             return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
-        }
+        };
         let sealed = match self.store.account_profile(&token.citizen_id)? {
             Some((AccountStatus::Active, Some(sealed))) => sealed,
             _ => {
@@ -33,10 +44,25 @@ impl Provider {
             }
         };
         let profile = self.open_profile(&token.citizen_id, &sealed)?;
-        Ok(userinfo_claims(
+        let mut claims = userinfo_claims(
             self.pairwise_sub(&token.client_id, &token.citizen_id),
             &profile,
             &token.claims,
-        ))
+        );
+        let Some(alg) = client
+            .metadata
+            .userinfo_signed_response_alg
+            .as_deref()
+            .and_then(JwsAlg::parse)
+        else {
+            return Ok(UserinfoResponse::Json(claims));
+        };
+        claims["iss"] = self.config.issuer_str().into();
+        claims["aud"] = client.client_id.clone().into();
+        Ok(UserinfoResponse::Jwt(sign_jwt(
+            self.keys.as_ref(),
+            alg,
+            &claims,
+        )?))
     }
 }

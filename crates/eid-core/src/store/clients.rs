@@ -71,6 +71,46 @@ pub struct ClientMetadata {
     /// The client's public keys (a JWK set), for `private_key_jwt` and signed requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// The grants it may use; empty: `authorization_code` and `refresh_token`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_types: Vec<String>,
+    /// Its logo, home page, privacy policy and terms, shown to citizens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<String>,
+    /// Where RP-initiated logout may send the browser back to, exactly.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+    /// `RS256` or `ES256`: userinfo answers with a signed JWT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiate_login_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_max_age: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_auth_time: bool,
+    /// SHA-256 of the registration access token (RFC 7592), base64url: registered dynamically.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_token_hash: Option<String>,
+}
+
+impl ClientRecord {
+    /// Whether the client may use `grant` (`authorization_code`, `refresh_token`).
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.metadata.grant_types.is_empty() || self.metadata.grant_types.iter().any(|g| g == grant)
+    }
 }
 
 /// Relying parties.
@@ -80,4 +120,7 @@ pub trait ClientStore {
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
     /// Removes the client with its access and refresh tokens and its consents.
     fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Replaces a client's name, redirect URIs, algorithm and metadata (its id, secret and
+    /// creation time stay); false when there is no such client.
+    fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError>;
 }

@@ -98,4 +98,18 @@ impl ClientStore for Database {
         })
         .map_err(backend)
     }
+
+    fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+        let row = ClientRow::try_from(client)?;
+        let n = diesel::update(clients::table.find(&client.client_id))
+            .set((
+                clients::name.eq(&row.name),
+                clients::redirect_uris.eq(&row.redirect_uris),
+                clients::id_token_alg.eq(&row.id_token_alg),
+                clients::metadata.eq(&row.metadata),
+            ))
+            .execute(&mut *self.writer()?)
+            .map_err(backend)?;
+        Ok(n == 1)
+    }
 }

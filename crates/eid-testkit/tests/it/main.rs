@@ -19,6 +19,7 @@ mod officer;
 mod phishing;
 mod proofing;
 mod refusals;
+mod registration;
 mod request_objects;
 mod rp_libraries;
 mod store;

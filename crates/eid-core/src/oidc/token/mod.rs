@@ -48,6 +48,15 @@ impl Provider {
         )?;
         match params.grant_type.as_deref() {
             None | Some("") => Err(oauth(InvalidRequest, "grant_type is required").into()),
+            Some(grant @ ("authorization_code" | "refresh_token"))
+                if !client.allows_grant(grant) =>
+            {
+                Err(oauth(
+                    UnauthorizedClient,
+                    format!("the client did not register the {grant} grant"),
+                )
+                .into())
+            }
             Some("authorization_code") => self.authorization_code_grant(&client, params, now),
             Some("refresh_token") => self.refresh_grant(&client, params, now),
             Some(_) => Err(oauth(
@@ -84,7 +93,9 @@ impl Provider {
             expires_at: now + self.config.access_token_ttl,
             claims: grant.claims.clone(),
         };
-        let (refresh_token, refresh) = if grant.family_scope.contains(Scope::OfflineAccess) {
+        let (refresh_token, refresh) = if grant.family_scope.contains(Scope::OfflineAccess)
+            && client.allows_grant("refresh_token")
+        {
             let token = random_token();
             let approval = grant.approval;
             let record = RefreshTokenRecord {

@@ -1,0 +1,378 @@
+//! Dynamic client registration (RFC 7591, OIDC Dynamic Client Registration 1.0) and its
+//! management (RFC 7592). The operator chooses whether anyone may register, only holders of
+//! an initial access token, or nobody ([`RegistrationPolicy`]); `eid-server client add` works
+//! in every case. Every registered value is checked as the operator's command checks it:
+//! redirect URIs exact, https and without fragments; public keys only; algorithms eid offers.
+
+use eid_proto::oauth::{RegistrationMetadata, RegistrationResponse};
+
+use crate::clients::{validate_jwks, validate_redirect_uri};
+use crate::crypto::{b64url, ct_eq, random_bytes, random_token, sha256, Aad};
+use crate::keys::JwsAlg;
+use crate::limits::Caller;
+use crate::oidc::oauth;
+use crate::store::{ClientMetadata, ClientRecord, TokenAuthMethod};
+use crate::{Error, OAuthError, OAuthErrorCode, Provider};
+
+/// Who may register clients at the registration endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegistrationPolicy {
+    /// Nobody: the endpoint is not offered (the operator registers clients).
+    #[default]
+    Off,
+    /// Anyone (rate-limited per address).
+    Open,
+    /// Holders of one of these initial access tokens (their SHA-256 hashes), RFC 7591 §3.
+    Token(Vec<[u8; 32]>),
+}
+
+fn metadata_error(description: impl Into<String>) -> OAuthError {
+    oauth(OAuthErrorCode::InvalidClientMetadata, description)
+}
+
+fn redirect_error(description: impl Into<String>) -> OAuthError {
+    oauth(OAuthErrorCode::InvalidRedirectUri, description)
+}
+
+fn unauthorized() -> Error {
+    oauth(
+        OAuthErrorCode::InvalidToken,
+        "the registration access token is missing, wrong or for another client",
+    )
+    .into()
+}
+
+/// A URL shown to citizens or called by eid: absolute, https (or http on this machine).
+fn check_url(name: &str, value: &Option<String>) -> Result<(), OAuthError> {
+    if let Some(uri) = value {
+        validate_redirect_uri(uri).map_err(|reason| metadata_error(format!("{name}: {reason}")))?;
+    }
+    Ok(())
+}
+
+/// The record a registration describes, checked.
+struct Checked {
+    name: String,
+    redirect_uris: Vec<String>,
+    id_token_alg: JwsAlg,
+    metadata: ClientMetadata,
+}
+
+fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
+    if m.redirect_uris.is_empty() {
+        return Err(redirect_error("redirect_uris is required"));
+    }
+    for uri in &m.redirect_uris {
+        validate_redirect_uri(uri).map_err(redirect_error)?;
+    }
+    if let Some(types) = &m.response_types {
+        if types.iter().any(|t| t != "code") {
+            return Err(metadata_error("only the response type code is offered"));
+        }
+    }
+    let grant_types = m.grant_types.clone().unwrap_or_default();
+    if let Some(other) = grant_types
+        .iter()
+        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
+    {
+        return Err(metadata_error(format!("grant type {other} is not offered")));
+    }
+    let method = match m.token_endpoint_auth_method.as_deref() {
+        None => TokenAuthMethod::ClientSecretBasic,
+        Some(name) => TokenAuthMethod::parse(name).ok_or_else(|| {
+            metadata_error(format!("token_endpoint_auth_method {name} is not offered"))
+        })?,
+    };
+    if m.jwks_uri.is_some() {
+        return Err(metadata_error(
+            "jwks_uri is not supported: register the public keys by value (jwks)",
+        ));
+    }
+    if m.sector_identifier_uri.is_some() {
+        return Err(metadata_error(
+            "sector_identifier_uri is not supported: subjects are pairwise per client",
+        ));
+    }
+    if m.request_uris.as_ref().is_some_and(|u| !u.is_empty()) {
+        return Err(metadata_error(
+            "request_uris is not supported: push requests to the PAR endpoint instead",
+        ));
+    }
+    if let Some(jwks) = &m.jwks {
+        validate_jwks(jwks).map_err(metadata_error)?;
+    }
+    if method == TokenAuthMethod::PrivateKeyJwt && m.jwks.is_none() {
+        return Err(metadata_error(
+            "private_key_jwt needs the client's public keys (jwks)",
+        ));
+    }
+    let id_token_alg = match m.id_token_signed_response_alg.as_deref() {
+        None => JwsAlg::Rs256,
+        Some(alg) => JwsAlg::parse(alg).ok_or_else(|| {
+            metadata_error(format!(
+                "id_token_signed_response_alg {alg} is not offered (RS256, ES256)"
+            ))
+        })?,
+    };
+    if let Some(alg) = m.userinfo_signed_response_alg.as_deref() {
+        if JwsAlg::parse(alg).is_none() {
+            return Err(metadata_error(format!(
+                "userinfo_signed_response_alg {alg} is not offered (RS256, ES256)"
+            )));
+        }
+    }
+    if let Some(subject) = m.subject_type.as_deref() {
+        if !matches!(subject, "pairwise" | "public") {
+            return Err(metadata_error(format!("subject_type {subject} is unknown")));
+        }
+    }
+    for (name, value) in [
+        ("logo_uri", &m.logo_uri),
+        ("client_uri", &m.client_uri),
+        ("policy_uri", &m.policy_uri),
+        ("tos_uri", &m.tos_uri),
+        ("backchannel_logout_uri", &m.backchannel_logout_uri),
+        ("initiate_login_uri", &m.initiate_login_uri),
+    ] {
+        check_url(name, value)?;
+    }
+    let post_logout = m.post_logout_redirect_uris.clone().unwrap_or_default();
+    for uri in &post_logout {
+        validate_redirect_uri(uri)
+            .map_err(|reason| metadata_error(format!("post_logout_redirect_uris: {reason}")))?;
+    }
+    let name = match m.client_name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => {
+            if name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err(metadata_error(
+                    "client_name must be 1 to 100 printable characters",
+                ));
+            }
+            name.to_owned()
+        }
+        // Citizens are shown where the login goes: the redirect URI's host.
+        _ => url::Url::parse(&m.redirect_uris[0])
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "Unnamed service".into()),
+    };
+    Ok(Checked {
+        name,
+        redirect_uris: m.redirect_uris.clone(),
+        id_token_alg,
+        metadata: ClientMetadata {
+            token_endpoint_auth_method: method,
+            jwks: m.jwks.clone(),
+            grant_types,
+            logo_uri: m.logo_uri.clone(),
+            client_uri: m.client_uri.clone(),
+            policy_uri: m.policy_uri.clone(),
+            tos_uri: m.tos_uri.clone(),
+            contacts: m.contacts.clone().unwrap_or_default(),
+            post_logout_redirect_uris: post_logout,
+            backchannel_logout_uri: m.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: m
+                .backchannel_logout_session_required
+                .unwrap_or(false),
+            userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
+            initiate_login_uri: m.initiate_login_uri.clone(),
+            default_max_age: m.default_max_age,
+            require_auth_time: m.require_auth_time.unwrap_or(false),
+            registration_token_hash: None,
+        },
+    })
+}
+
+/// The metadata of a registered client, as eid answers with it.
+fn describe(client: &ClientRecord) -> RegistrationMetadata {
+    let m = &client.metadata;
+    let some_list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    RegistrationMetadata {
+        redirect_uris: client.redirect_uris.clone(),
+        response_types: Some(vec!["code".into()]),
+        grant_types: Some(if m.grant_types.is_empty() {
+            vec!["authorization_code".into(), "refresh_token".into()]
+        } else {
+            m.grant_types.clone()
+        }),
+        client_name: Some(client.name.clone()),
+        token_endpoint_auth_method: Some(m.token_endpoint_auth_method.as_str().into()),
+        jwks: m.jwks.clone(),
+        id_token_signed_response_alg: Some(client.id_token_alg.clone()),
+        userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
+        // Every subject is pairwise (OIDC Core §8.1), whatever was asked.
+        subject_type: Some("pairwise".into()),
+        logo_uri: m.logo_uri.clone(),
+        client_uri: m.client_uri.clone(),
+        policy_uri: m.policy_uri.clone(),
+        tos_uri: m.tos_uri.clone(),
+        contacts: some_list(&m.contacts),
+        post_logout_redirect_uris: some_list(&m.post_logout_redirect_uris),
+        backchannel_logout_uri: m.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: m
+            .backchannel_logout_uri
+            .as_ref()
+            .map(|_| m.backchannel_logout_session_required),
+        initiate_login_uri: m.initiate_login_uri.clone(),
+        default_max_age: m.default_max_age,
+        require_auth_time: m.require_auth_time.then_some(true),
+        ..RegistrationMetadata::default()
+    }
+}
+
+impl Provider {
+    /// The registration endpoint's URL, when registration is on.
+    pub fn registration_endpoint(&self) -> Option<String> {
+        (self.config.registration != RegistrationPolicy::Off)
+            .then(|| format!("{}/register", self.config.issuer_str()))
+    }
+
+    fn registration_client_uri(&self, client_id: &str) -> String {
+        format!("{}/register/{client_id}", self.config.issuer_str())
+    }
+
+    /// Registers a client (RFC 7591 §3). `initial_token` is the bearer token the request
+    /// carried, if any.
+    pub fn register(
+        &self,
+        initial_token: Option<&str>,
+        metadata: &RegistrationMetadata,
+        caller: &Caller,
+        now: i64,
+    ) -> Result<RegistrationResponse, Error> {
+        match &self.config.registration {
+            RegistrationPolicy::Off => return Err(Error::NotFound("registration endpoint")),
+            RegistrationPolicy::Open => {}
+            RegistrationPolicy::Token(hashes) => {
+                let presented = initial_token.map(|t| sha256(t.as_bytes()));
+                let known = presented
+                    .is_some_and(|p| hashes.iter().fold(false, |found, h| found | ct_eq(&p, h)));
+                if !known {
+                    return Err(Error::Unauthenticated);
+                }
+            }
+        }
+        self.limit_address_here(
+            "registrations_per_address",
+            caller,
+            self.config.limits.registrations_per_address,
+            now,
+        )?;
+        let checked = check(metadata)?;
+        let client_id = b64url(&random_bytes::<16>());
+        let client_secret = random_token();
+        let registration_token = random_token();
+        let method = checked.metadata.token_endpoint_auth_method;
+        let secret_sealed = match method {
+            TokenAuthMethod::ClientSecretJwt => Some(self.derived.data.seal(
+                &Aad::ClientSecret(&client_id).bytes(),
+                client_secret.as_bytes(),
+            )?),
+            _ => None,
+        };
+        let client = ClientRecord {
+            client_id: client_id.clone(),
+            name: checked.name,
+            secret_hash: sha256(client_secret.as_bytes()).to_vec(),
+            redirect_uris: checked.redirect_uris,
+            id_token_alg: checked.id_token_alg.as_str().to_owned(),
+            created_at: now,
+            metadata: ClientMetadata {
+                registration_token_hash: Some(b64url(&sha256(registration_token.as_bytes()))),
+                ..checked.metadata
+            },
+            secret_sealed,
+        };
+        self.store.insert_client(&client)?;
+        tracing::info!(target: "eid::security", event = "client.registered", client_id = %client_id, "a client registered itself");
+        Ok(RegistrationResponse {
+            client_id: client_id.clone(),
+            client_secret: method.uses_secret().then_some(client_secret),
+            client_id_issued_at: now,
+            client_secret_expires_at: method.uses_secret().then_some(0),
+            registration_access_token: Some(registration_token),
+            registration_client_uri: self.registration_client_uri(&client_id),
+            metadata: describe(&client),
+        })
+    }
+
+    /// A dynamically registered client, for the holder of its registration access token.
+    fn registered_client(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<ClientRecord, Error> {
+        let token = token.ok_or(Error::Unauthenticated)?;
+        let client = self.store.client(client_id)?.ok_or_else(unauthorized)?;
+        let expected = client
+            .metadata
+            .registration_token_hash
+            .as_deref()
+            .ok_or_else(unauthorized)?;
+        if !ct_eq(
+            b64url(&sha256(token.as_bytes())).as_bytes(),
+            expected.as_bytes(),
+        ) {
+            return Err(unauthorized());
+        }
+        Ok(client)
+    }
+
+    /// Reads a registration (RFC 7592 §2.1).
+    pub fn read_registration(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+    ) -> Result<RegistrationResponse, Error> {
+        let client = self.registered_client(client_id, token)?;
+        Ok(RegistrationResponse {
+            client_id: client.client_id.clone(),
+            client_secret: None,
+            client_id_issued_at: client.created_at,
+            client_secret_expires_at: None,
+            registration_access_token: None,
+            registration_client_uri: self.registration_client_uri(&client.client_id),
+            metadata: describe(&client),
+        })
+    }
+
+    /// Replaces a registration's metadata (RFC 7592 §2.2); the credentials stay.
+    pub fn update_registration(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        metadata: &RegistrationMetadata,
+    ) -> Result<RegistrationResponse, Error> {
+        let client = self.registered_client(client_id, token)?;
+        let checked = check(metadata)?;
+        let method = client.metadata.token_endpoint_auth_method;
+        if checked.metadata.token_endpoint_auth_method != method {
+            return Err(metadata_error(
+                "token_endpoint_auth_method cannot change: register a new client",
+            )
+            .into());
+        }
+        let updated = ClientRecord {
+            name: checked.name,
+            redirect_uris: checked.redirect_uris,
+            id_token_alg: checked.id_token_alg.as_str().to_owned(),
+            metadata: ClientMetadata {
+                registration_token_hash: client.metadata.registration_token_hash.clone(),
+                ..checked.metadata
+            },
+            ..client
+        };
+        if !self.store.update_client(&updated)? {
+            return Err(unauthorized());
+        }
+        self.read_registration(client_id, token)
+    }
+
+    /// Removes a registration (RFC 7592 §2.3), with its tokens and consents.
+    pub fn delete_registration(&self, client_id: &str, token: Option<&str>) -> Result<(), Error> {
+        self.registered_client(client_id, token)?;
+        self.store.delete_client(client_id)?;
+        tracing::info!(target: "eid::security", event = "client.deregistered", client_id = %client_id, "a client removed its registration");
+        Ok(())
+    }
+}

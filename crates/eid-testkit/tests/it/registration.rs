@@ -1,0 +1,310 @@
+//! Dynamic client registration (RFC 7591, OIDC Registration) and its management (RFC 7592):
+//! a client registers itself and logs a citizen in with what it registered (ES256 ID tokens,
+//! signed userinfo, no refresh grant, its policy and terms on the login page); the refusals of
+//! bad metadata; registration off, open, or behind an initial access token.
+
+use eid_core::crypto::sha256;
+use eid_core::keys::JwsAlg;
+use eid_core::oidc::registration::RegistrationPolicy;
+use eid_testkit::{Backend, TestServer};
+use openidconnect::OAuth2TokenResponse;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+async fn server_with(backend: Backend, policy: RegistrationPolicy) -> anyhow::Result<TestServer> {
+    let mut options = with_registry();
+    options.registration = policy;
+    TestServer::start_with(backend, options).await
+}
+
+async fn post_registration(
+    server: &TestServer,
+    token: Option<&str>,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/register", server.issuer()))
+        .json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Result<()> {
+    let server = server_with(backend, RegistrationPolicy::Open).await?;
+    let issuer = server.issuer();
+    let metadata: Value = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        metadata["registration_endpoint"],
+        format!("{issuer}/register")
+    );
+
+    let (status, registered) = post_registration(
+        &server,
+        None,
+        &json!({
+            "redirect_uris": [REDIRECT_URI],
+            "client_name": "Self-registered Service",
+            "grant_types": ["authorization_code"],
+            "id_token_signed_response_alg": "ES256",
+            "userinfo_signed_response_alg": "RS256",
+            "policy_uri": "https://service.example/privacy",
+            "tos_uri": "https://service.example/terms",
+            "logo_uri": "https://service.example/logo.png",
+            "subject_type": "public",
+            "some_extension": "ignored"
+        }),
+    )
+    .await?;
+    assert_eq!(status, 201, "{registered}");
+    let id = registered["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_owned();
+    let secret = registered["client_secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    let token = registered["registration_access_token"]
+        .as_str()
+        .expect("registration token")
+        .to_owned();
+    assert_eq!(
+        registered["registration_client_uri"],
+        format!("{issuer}/register/{id}")
+    );
+    assert_eq!(registered["client_secret_expires_at"], 0);
+    assert_eq!(
+        registered["subject_type"], "pairwise",
+        "subjects are always pairwise"
+    );
+    assert_eq!(
+        registered["token_endpoint_auth_method"],
+        "client_secret_basic"
+    );
+    assert!(registered.get("some_extension").is_none());
+
+    // It logs a citizen in as it registered.
+    let rp = Rp::discover(&server, id.clone(), Some(secret), JwsAlg::Es256).await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let browser = Browser::new();
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "scope", Some("openid profile offline_access"));
+    let page = browser.open_login(&server, &start.url).await?;
+    let html = browser.http.get(&page.url).send().await?.text().await?;
+    for shown in [
+        "https://service.example/privacy",
+        "https://service.example/terms",
+        "https://service.example/logo.png",
+    ] {
+        assert!(html.contains(shown), "the login page shows {shown}");
+    }
+    let request = phone_approves(&mut wallet, &page).await?;
+    assert_eq!(request.service.name, "Self-registered Service");
+    assert_eq!(
+        request.service.policy_uri.as_deref(),
+        Some("https://service.example/privacy")
+    );
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let tokens = rp
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    let claims = rp.verify(&tokens, &start.nonce)?;
+    assert!(
+        tokens.refresh_token().is_none(),
+        "it did not register the refresh grant"
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{issuer}/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await?;
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/jwt")
+    );
+    let jwt = response.text().await?;
+    let header: Value = serde_json::from_slice(
+        &eid_core::crypto::b64url_decode(jwt.split('.').next().unwrap_or_default())
+            .unwrap_or_default(),
+    )?;
+    assert_eq!(header["alg"], "RS256");
+    let signed: Value = serde_json::from_slice(
+        &eid_core::crypto::b64url_decode(jwt.split('.').nth(1).unwrap_or_default())
+            .unwrap_or_default(),
+    )?;
+    assert_eq!(signed["sub"], claims.subject().as_str());
+    assert_eq!(signed["aud"], id.as_str());
+    assert_eq!(signed["iss"], issuer.as_str());
+    let (status, body) = {
+        let response = reqwest::Client::new()
+            .post(format!("{issuer}/token"))
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+            .send()
+            .await?;
+        (response.status().as_u16(), response.json::<Value>().await?)
+    };
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client"))
+    );
+
+    // Management (RFC 7592): read, update, delete, with the registration access token only.
+    let manage = format!("{issuer}/register/{id}");
+    let http = reqwest::Client::new();
+    let read: Value = http
+        .get(&manage)
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(read["client_name"], "Self-registered Service");
+    assert!(
+        read.get("client_secret").is_none(),
+        "the secret is shown once"
+    );
+    for wrong in [Some("not-the-token"), None] {
+        let mut request = http.get(&manage);
+        if let Some(wrong) = wrong {
+            request = request.bearer_auth(wrong);
+        }
+        assert_eq!(request.send().await?.status(), 401);
+    }
+    let mut changed = read.clone();
+    changed["client_name"] = json!("Renamed Service");
+    let response = http
+        .put(&manage)
+        .bearer_auth(&token)
+        .json(&changed)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let updated: Value = response.json().await?;
+    assert_eq!(updated["client_name"], "Renamed Service");
+    let mut fragment = read.clone();
+    fragment["redirect_uris"] = json!(["https://service.example/cb#frag"]);
+    let response = unchanged!(
+        server,
+        http.put(&manage)
+            .bearer_auth(&token)
+            .json(&fragment)
+            .send()
+            .await?
+    );
+    assert_eq!(response.status(), 400);
+    let response = http.delete(&manage).bearer_auth(&token).send().await?;
+    assert_eq!(response.status(), 204);
+    let response = http
+        .post(format!("{issuer}/token"))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[("grant_type", "authorization_code"), ("code", "x")])
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        401,
+        "a deleted client no longer authenticates"
+    );
+
+    // Bad metadata is refused, storing nothing.
+    let private_key = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]});
+    let cases = [
+        (json!({"redirect_uris": []}), "invalid_redirect_uri"),
+        (
+            json!({"redirect_uris": ["https://service.example/cb#x"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": ["http://service.example/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "response_types": ["token"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "grant_types": ["implicit"]}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "id_token_signed_response_alg": "none"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "jwks": private_key}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "policy_uri": "javascript:alert(1)"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "client_name": "\u{1b}[31mBank"}),
+            "invalid_client_metadata",
+        ),
+        (json!("not an object"), "invalid_client_metadata"),
+    ];
+    for (body, error) in cases {
+        let (status, answer) = unchanged!(server, post_registration(&server, None, &body).await?);
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(error)),
+            "{body}"
+        );
+    }
+    Ok(())
+}
+on_every_backend!(dynamic_registration, clients_register_and_manage_themselves);
+
+/// Registration behind an initial access token, and off (the default).
+async fn registration_can_be_closed(backend: Backend) -> anyhow::Result<()> {
+    let server = server_with(
+        backend.clone(),
+        RegistrationPolicy::Token(vec![sha256(b"initial-token")]),
+    )
+    .await?;
+    let body = json!({"redirect_uris": [REDIRECT_URI]});
+    for token in [None, Some("a-wrong-token")] {
+        let (status, _) = unchanged!(server, post_registration(&server, token, &body).await?);
+        assert_eq!(status, 401);
+    }
+    let (status, answer) = post_registration(&server, Some("initial-token"), &body).await?;
+    assert_eq!(status, 201);
+    assert_eq!(
+        answer["client_name"], "localhost",
+        "named after the redirect URI's host"
+    );
+    drop(server);
+
+    let server = start(backend).await?;
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer()
+    ))
+    .await?
+    .json()
+    .await?;
+    assert!(metadata.get("registration_endpoint").is_none());
+    let (status, _) = unchanged!(server, post_registration(&server, None, &body).await?);
+    assert_eq!(status, 404);
+    Ok(())
+}
+on_every_backend!(closed_registration, registration_can_be_closed);
