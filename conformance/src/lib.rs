@@ -39,6 +39,7 @@ use serde::Serialize;
 pub mod config;
 pub mod context;
 pub mod driver;
+pub mod expectations;
 pub mod http;
 pub mod idtoken;
 pub mod log;
@@ -79,7 +80,7 @@ pub struct Plan {
 }
 
 /// A plan's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PlanReport {
     pub plan: String,
     pub summary: String,
