@@ -47,6 +47,8 @@ impl JwsAlg {
 pub trait TokenKeys: Send + Sync {
     /// The public keys, as published at the JWKS endpoint.
     fn jwks(&self) -> Jwks;
+    /// The id of the key that signs with `alg` now.
+    fn signing_kid(&self, alg: JwsAlg) -> Result<String, Error>;
     /// Signs `message` with the current key for `alg`; returns the key's `kid` and the JWS
     /// signature bytes (for ES256 the 64-byte `r || s` form of RFC 7518 §3.4).
     fn sign(&self, alg: JwsAlg, message: &[u8]) -> Result<(String, Vec<u8>), Error>;
@@ -62,7 +64,8 @@ pub struct SoftwareKeys {
 const RSA_BITS: usize = 2048;
 
 impl SoftwareKeys {
-    /// Generates a fresh ES256 and RS256 key; returns them with their sealed records to store.
+    /// Generates a fresh ES256 and RS256 key, which sign from `now`; returns them with their
+    /// sealed records to store.
     pub fn generate(sealer: &Sealer, now: i64) -> Result<(Self, Vec<SigningKeyRecord>), Error> {
         let mut rng = rand::rng();
         let ec = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
@@ -91,24 +94,38 @@ impl SoftwareKeys {
         Ok((keys, records))
     }
 
-    /// Opens stored keys. The newest key of each algorithm signs.
+    /// Opens stored keys: of each algorithm, the newest signs and every one is published.
     pub fn load(sealer: &Sealer, records: &[SigningKeyRecord]) -> Result<Self, Error> {
-        let mut es256 = None;
-        let mut rs256 = None;
+        Self::load_at(sealer, records, i64::MAX - 1, i64::MAX)
+    }
+
+    /// Opens stored keys as they stand at `now` (key rotation): of each algorithm, the newest
+    /// key created at `now` or before signs; it is published with the keys created after it
+    /// (waiting to take over) and with those before it that it replaced less than `retain`
+    /// seconds ago (the tokens they signed may still be in use). Older keys are retired.
+    pub fn load_at(
+        sealer: &Sealer,
+        records: &[SigningKeyRecord],
+        now: i64,
+        retain: i64,
+    ) -> Result<Self, Error> {
+        let mut es256: Vec<(&SigningKeyRecord, p256::ecdsa::SigningKey)> = Vec::new();
+        let mut rs256: Vec<(&SigningKeyRecord, rsa::pkcs1v15::SigningKey<sha2::Sha256>)> =
+            Vec::new();
         let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
-        sorted.sort_by_key(|r| r.created_at);
+        sorted.sort_by_key(|r| (r.created_at, r.kid.clone()));
         for record in sorted {
             let der = sealer.open(record.kid.as_bytes(), &record.private_key)?;
             match JwsAlg::parse(&record.alg) {
                 Some(JwsAlg::Es256) => {
                     let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
                         .map_err(|e| Error::Crypto(format!("stored ES256 key: {e}")))?;
-                    es256 = Some((record.kid.clone(), key));
+                    es256.push((record, key));
                 }
                 Some(JwsAlg::Rs256) => {
                     let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
                         .map_err(|e| Error::Crypto(format!("stored RS256 key: {e}")))?;
-                    rs256 = Some((record.kid.clone(), rsa::pkcs1v15::SigningKey::new(key)));
+                    rs256.push((record, rsa::pkcs1v15::SigningKey::new(key)));
                 }
                 None => {
                     return Err(Error::Crypto(format!(
@@ -118,24 +135,74 @@ impl SoftwareKeys {
                 }
             }
         }
-        let (Some(es256), Some(rs256)) = (es256, rs256) else {
+        let mut jwks = Jwks { keys: Vec::new() };
+        let es_signer = rotation(&es256, now, retain, |i| {
+            jwks.keys
+                .push(es256_jwk(&es256[i].0.kid, es256[i].1.verifying_key()));
+        });
+        let rs_signer = rotation(&rs256, now, retain, |i| {
+            jwks.keys.push(rsa_jwk(&rs256[i].0.kid, &rs256[i].1));
+        });
+        let (Some(es), Some(rs)) = (es_signer, rs_signer) else {
             return Err(Error::Crypto(
                 "the key store lacks an ES256 or RS256 key".into(),
             ));
         };
-        let jwks = Jwks {
-            keys: vec![
-                es256_jwk(&es256.0, es256.1.verifying_key()),
-                rsa_jwk(&rs256.0, &rs256.1),
-            ],
-        };
-        Ok(Self { es256, rs256, jwks })
+        let (es_record, es_key) = es256.swap_remove(es);
+        let (rs_record, rs_key) = rs256.swap_remove(rs);
+        Ok(Self {
+            es256: (es_record.kid.clone(), es_key),
+            rs256: (rs_record.kid.clone(), rs_key),
+            jwks,
+        })
+    }
+}
+
+/// Of one algorithm's keys (oldest first): which signs at `now`, and which are published
+/// (`publish` is called with each, oldest first). `None` when there are none.
+fn rotation<K>(
+    keys: &[(&SigningKeyRecord, K)],
+    now: i64,
+    retain: i64,
+    mut publish: impl FnMut(usize),
+) -> Option<usize> {
+    if keys.is_empty() {
+        return None;
+    }
+    // The newest that has started; if none has, the oldest (a store whose every key is yet to
+    // start still signs).
+    let active = keys
+        .iter()
+        .rposition(|(r, _)| r.created_at <= now)
+        .unwrap_or(0);
+    for i in 0..keys.len() {
+        let replaced_lately = keys
+            .get(i + 1)
+            .is_some_and(|(next, _)| next.created_at.saturating_add(retain) > now);
+        if i >= active || replaced_lately {
+            publish(i);
+        }
+    }
+    Some(active)
+}
+
+impl SoftwareKeys {
+    /// The id of the key that signs with `alg`.
+    pub fn kid(&self, alg: JwsAlg) -> &str {
+        match alg {
+            JwsAlg::Es256 => &self.es256.0,
+            JwsAlg::Rs256 => &self.rs256.0,
+        }
     }
 }
 
 impl TokenKeys for SoftwareKeys {
     fn jwks(&self) -> Jwks {
         self.jwks.clone()
+    }
+
+    fn signing_kid(&self, alg: JwsAlg) -> Result<String, Error> {
+        Ok(self.kid(alg).to_owned())
     }
 
     fn sign(&self, alg: JwsAlg, message: &[u8]) -> Result<(String, Vec<u8>), Error> {
@@ -239,16 +306,9 @@ pub fn sign_jwt(
     alg: JwsAlg,
     claims: &serde_json::Value,
 ) -> Result<String, Error> {
-    // The kid must be in the header, and it is only known once the key is chosen: sign a
-    // header naming the current kid. `jwks()` and `sign()` agree on the current key.
-    let kid = keys
-        .jwks()
-        .keys
-        .into_iter()
-        .rev()
-        .find(|k| k.alg == alg.as_str())
-        .map(|k| k.kid)
-        .ok_or_else(|| Error::Crypto(format!("no {} key", alg.as_str())))?;
+    // The kid must be in the header: sign a header naming the current key, and check that the
+    // key that signed is that one.
+    let kid = keys.signing_kid(alg)?;
     let header = serde_json::json!({ "alg": alg.as_str(), "typ": "JWT", "kid": kid });
     let header = b64url(&serde_json::to_vec(&header).map_err(|e| Error::Crypto(e.to_string()))?);
     let payload = b64url(&serde_json::to_vec(claims).map_err(|e| Error::Crypto(e.to_string()))?);
@@ -303,6 +363,45 @@ mod tests {
         rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(again.rs256.1.as_ref().to_public_key())
             .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
             .unwrap();
+    }
+
+    #[test]
+    fn rotated_keys_sign_from_their_start_and_retire_after_the_retention() {
+        let sealer = MasterKey::from_bytes([3u8; 32]).derive_keys().data;
+        let (_, old) = SoftwareKeys::generate(&sealer, 0).unwrap();
+        let (_, new) = SoftwareKeys::generate(&sealer, 100).unwrap();
+        let records: Vec<SigningKeyRecord> = old.iter().chain(&new).cloned().collect();
+        let kids = |keys: &SoftwareKeys| {
+            let mut k: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
+            k.sort();
+            k
+        };
+        let mut all: Vec<String> = records.iter().map(|r| r.kid.clone()).collect();
+        all.sort();
+        let mut newest: Vec<String> = new.iter().map(|r| r.kid.clone()).collect();
+        newest.sort();
+        // Before the new keys start: the old ones sign, the new ones are already published.
+        let at = SoftwareKeys::load_at(&sealer, &records, 50, 60).unwrap();
+        assert_eq!(at.kid(JwsAlg::Es256), old[0].kid);
+        assert_eq!(kids(&at), all);
+        // From their start the new ones sign; the old ones stay published for the retention.
+        let at = SoftwareKeys::load_at(&sealer, &records, 100, 60).unwrap();
+        assert_eq!(at.kid(JwsAlg::Es256), new[0].kid);
+        assert_eq!(at.kid(JwsAlg::Rs256), new[1].kid);
+        assert_eq!(kids(&at), all);
+        assert_eq!(
+            kids(&SoftwareKeys::load_at(&sealer, &records, 159, 60).unwrap()),
+            all
+        );
+        // Then they retire.
+        assert_eq!(
+            kids(&SoftwareKeys::load_at(&sealer, &records, 160, 60).unwrap()),
+            newest
+        );
+        // Without rotation's clock, the newest signs and everything is published.
+        let loaded = SoftwareKeys::load(&sealer, &records).unwrap();
+        assert_eq!(loaded.kid(JwsAlg::Es256), new[0].kid);
+        assert_eq!(kids(&loaded), all);
     }
 
     #[test]

@@ -61,4 +61,4 @@ mod provider;
 pub mod store;
 
 pub use error::{AccountRefusal, Error, OAuthError, OAuthErrorCode, ProofingFailure};
-pub use provider::{Provider, ProviderConfig, RegistryConfig};
+pub use provider::{Provider, ProviderConfig, RegistryConfig, KEY_RELOAD_SECS};

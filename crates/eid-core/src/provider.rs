@@ -6,9 +6,9 @@ use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::crypto::{DerivedKeys, MasterKey};
-use crate::keys::{ConnectorKey, SoftwareKeys, TokenKeys};
+use crate::keys::{ConnectorKey, JwsAlg, SoftwareKeys, TokenKeys};
 use crate::limits::Limits;
-use crate::store::{KeyPurpose, Store};
+use crate::store::{KeyPurpose, SigningKeyRecord, Store};
 use crate::Error;
 
 /// How remote identity proofing reaches the population registry.
@@ -98,10 +98,25 @@ impl ProviderConfig {
     }
 }
 
+/// How often each node reads the stored token keys again.
+pub const KEY_RELOAD_SECS: i64 = 60;
+
+/// How long a replaced key stays published: until the last ID token it signed has expired,
+/// allowing for nodes that have not reloaded yet.
+fn key_retention(config: &ProviderConfig) -> i64 {
+    config.id_token_ttl + 2 * KEY_RELOAD_SECS
+}
+
 /// The OpenID Connect provider and citizen registry. Cheap to share behind an `Arc`.
 pub struct Provider {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) keys: Arc<dyn TokenKeys>,
+    /// The token-signing keys in force; replaced when stored keys rotate.
+    keys: parking_lot::RwLock<Arc<dyn TokenKeys>>,
+    /// Whether the token keys are the stored software keys (which rotate), rather than keys
+    /// given at start (an HSM's).
+    rotating: bool,
+    /// Reloads take turns, so that a slow one never puts back keys a later one replaced.
+    reloading: parking_lot::Mutex<()>,
     pub(crate) connector: ConnectorKey,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
@@ -136,6 +151,7 @@ impl Provider {
         now: i64,
     ) -> Result<Self, Error> {
         let derived = master_key.derive_keys();
+        let retain = key_retention(&config);
         let stored = store.signing_keys(KeyPurpose::Token)?;
         let keys = if stored.is_empty() {
             let (generated, records) = SoftwareKeys::generate(&derived.data, now)?;
@@ -143,12 +159,19 @@ impl Provider {
                 tracing::info!("generated new token-signing keys (ES256, RS256)");
                 generated
             } else {
-                SoftwareKeys::load(&derived.data, &store.signing_keys(KeyPurpose::Token)?)?
+                SoftwareKeys::load_at(
+                    &derived.data,
+                    &store.signing_keys(KeyPurpose::Token)?,
+                    now,
+                    retain,
+                )?
             }
         } else {
-            SoftwareKeys::load(&derived.data, &stored)?
+            SoftwareKeys::load_at(&derived.data, &stored, now, retain)?
         };
-        Self::with_keys(store, Arc::new(keys), derived, config, now)
+        let mut provider = Self::with_keys(store, Arc::new(keys), derived, config, now)?;
+        provider.rotating = true;
+        Ok(provider)
     }
 
     /// Opens the provider with another [`TokenKeys`] implementation (e.g. an HSM).
@@ -168,7 +191,9 @@ impl Provider {
             .transpose()?;
         Ok(Self {
             store,
-            keys,
+            keys: parking_lot::RwLock::new(keys),
+            rotating: false,
+            reloading: parking_lot::Mutex::new(()),
             connector,
             derived,
             webauthn,
@@ -203,7 +228,87 @@ impl Provider {
 
     /// The public signing keys (RFC 7517), as served at the JWKS endpoint.
     pub fn jwks(&self) -> eid_proto::oauth::Jwks {
-        self.keys.jwks()
+        self.token_keys().jwks()
+    }
+
+    /// The token-signing keys in force.
+    pub(crate) fn token_keys(&self) -> Arc<dyn TokenKeys> {
+        Arc::clone(&self.keys.read())
+    }
+
+    /// Reads the stored token keys again, as they stand at `now` (another node, or the
+    /// operator, may have rotated them). The server calls it every [`KEY_RELOAD_SECS`].
+    pub fn reload_token_keys(&self, now: i64) -> Result<(), Error> {
+        if !self.rotating {
+            return Ok(());
+        }
+        let _turn = self.reloading.lock();
+        let records = self.store.signing_keys(KeyPurpose::Token)?;
+        let keys = SoftwareKeys::load_at(
+            &self.derived.data,
+            &records,
+            now,
+            key_retention(&self.config),
+        )?;
+        *self.keys.write() = Arc::new(keys);
+        Ok(())
+    }
+
+    /// Rotates the token keys: new ES256 and RS256 keys, published at once and signing from
+    /// `starts_at` (give relying parties that cache the key set time to see them), and at
+    /// the earliest a second after the newest key there is; the
+    /// previous keys stay published until every token they signed has expired. Returns the
+    /// new keys' ids.
+    pub fn rotate_token_keys(&self, now: i64, starts_at: i64) -> Result<Vec<String>, Error> {
+        if !self.rotating {
+            return Err(Error::Config(
+                "the token keys were given at start (an HSM's): rotate them there".into(),
+            ));
+        }
+        // Strictly after every key there is: a key's start orders it.
+        let newest = self
+            .store
+            .signing_keys(KeyPurpose::Token)?
+            .iter()
+            .map(|r| r.created_at)
+            .max()
+            .unwrap_or(i64::MIN);
+        let starts_at = starts_at.max(now).max(newest.saturating_add(1));
+        let (_, records) = SoftwareKeys::generate(&self.derived.data, starts_at)?;
+        self.store.insert_signing_keys(&records)?;
+        tracing::info!(target: "eid::security", event = "keys.rotated", kids = ?records.iter().map(|r| &r.kid).collect::<Vec<_>>(), starts_at, "token-signing keys rotated");
+        self.reload_token_keys(now)?;
+        Ok(records.into_iter().map(|r| r.kid).collect())
+    }
+
+    /// Every stored token key with what it does at `now`: `signing`, `published` (waiting to
+    /// sign, or still verifying what it signed), or `retired`.
+    pub fn token_key_status(
+        &self,
+        now: i64,
+    ) -> Result<Vec<(SigningKeyRecord, &'static str)>, Error> {
+        let records = self.store.signing_keys(KeyPurpose::Token)?;
+        let keys = SoftwareKeys::load_at(
+            &self.derived.data,
+            &records,
+            now,
+            key_retention(&self.config),
+        )?;
+        let published: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
+        let signing = [keys.kid(JwsAlg::Es256), keys.kid(JwsAlg::Rs256)];
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let status = if signing.contains(&r.kid.as_str()) {
+                    "signing"
+                } else if published.contains(&r.kid) {
+                    "published"
+                } else {
+                    "retired"
+                };
+                (r, status)
+            })
+            .collect())
     }
 
     /// The public keys of eid's requests to outside services (the population registry).

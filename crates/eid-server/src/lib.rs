@@ -376,15 +376,21 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Purges expired rows every minute: a login nobody approved is gone soon after its window.
+/// Every minute: purges expired rows (a login nobody approved is gone soon after its window)
+/// and reads the token keys again (a rotation on any node reaches every node).
 async fn janitor(provider: Arc<Provider>) {
-    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    let mut interval = tokio::time::interval(Duration::from_secs(
+        eid_core::KEY_RELOAD_SECS.unsigned_abs(),
+    ));
     loop {
         interval.tick().await;
         match run(&provider, |p, now| p.purge_expired(now)).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
             Ok(_) => {}
             Err::<_, Error>(error) => tracing::warn!(%error, "purging expired rows failed"),
+        }
+        if let Err::<_, Error>(error) = run(&provider, |p, now| p.reload_token_keys(now)).await {
+            tracing::warn!(%error, "reading the token keys again failed");
         }
     }
 }

@@ -60,6 +60,23 @@ enum Command {
     },
     /// Print a new random master key (base64) for EID_MASTER_KEY or a key file.
     Keygen,
+    /// The token-signing keys: list them, or rotate them.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the token-signing keys: signing, published, or retired.
+    List,
+    /// New ES256 and RS256 keys, published at once; the previous keys stay published until
+    /// every token they signed has expired. Running servers pick them up within a minute.
+    Rotate {
+        /// Seconds before the new keys start signing (relying parties that cache the key set
+        /// see them published first).
+        #[arg(long, default_value_t = 0)]
+        start_in: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -278,6 +295,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || audit(settings, since, limit)).await?
         }
         Some(Command::Keygen) => Ok(()),
+        Some(Command::Keys(command)) => {
+            tokio::task::spawn_blocking(move || keys(settings, command)).await?
+        }
     }
 }
 
@@ -442,6 +462,22 @@ fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
             },
         });
         println!("{line}");
+    }
+    Ok(())
+}
+
+fn keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
+    let now = eid_server::now();
+    match command {
+        KeysCommand::List => {}
+        KeysCommand::Rotate { start_in } => {
+            let kids = provider.rotate_token_keys(now, now + i64::from(start_in))?;
+            println!("new keys: {}", kids.join(", "));
+        }
+    }
+    for (key, status) in provider.token_key_status(now)? {
+        println!("{}\t{}\t{}\t{status}", key.kid, key.alg, key.created_at);
     }
     Ok(())
 }

@@ -55,6 +55,6 @@ impl Provider {
                 map.entry(name).or_insert(value);
             }
         }
-        sign_jwt(self.keys.as_ref(), alg, &claims)
+        sign_jwt(self.token_keys().as_ref(), alg, &claims)
     }
 }

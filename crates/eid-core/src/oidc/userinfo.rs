@@ -60,7 +60,7 @@ impl Provider {
         claims["iss"] = self.config.issuer_str().into();
         claims["aud"] = client.client_id.clone().into();
         Ok(UserinfoResponse::Jwt(sign_jwt(
-            self.keys.as_ref(),
+            self.token_keys().as_ref(),
             alg,
             &claims,
         )?))

@@ -49,4 +49,6 @@ pub trait KeyStore {
         purpose: KeyPurpose,
         keys: &[SigningKeyRecord],
     ) -> Result<bool, StoreError>;
+    /// Adds keys (a rotation).
+    fn insert_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<(), StoreError>;
 }

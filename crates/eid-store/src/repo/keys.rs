@@ -91,4 +91,17 @@ impl KeyStore for Database {
             Err(TxError::Db(e)) => Err(backend(e)),
         }
     }
+
+    fn insert_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<(), StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<(), diesel::result::Error, _>(|c| {
+            for key in keys {
+                diesel::insert_into(signing_keys::table)
+                    .values(SigningKeyRow::from(key))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .map_err(backend)
+    }
 }

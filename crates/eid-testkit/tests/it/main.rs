@@ -14,6 +14,7 @@ mod authorize;
 mod client_auth;
 mod expiry;
 mod journey;
+mod keys;
 mod limits;
 mod officer;
 mod phishing;
