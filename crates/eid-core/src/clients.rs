@@ -25,6 +25,10 @@ pub struct ClientRegistration {
     pub auth_method: TokenAuthMethod,
     /// The client's public keys (a JWK set): required for `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
+    /// Where RP-initiated logout may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where eid posts back-channel logout tokens.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl ClientRegistration {
@@ -36,6 +40,8 @@ impl ClientRegistration {
             id_token_alg,
             auth_method: TokenAuthMethod::ClientSecretBasic,
             jwks: None,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         }
     }
 }
@@ -138,6 +144,13 @@ impl Provider {
         if let Some(jwks) = &registration.jwks {
             validate_jwks(jwks).map_err(|reason| Error::invalid("jwks", reason))?;
         }
+        for uri in registration
+            .post_logout_redirect_uris
+            .iter()
+            .chain(&registration.backchannel_logout_uri)
+        {
+            validate_redirect_uri(uri).map_err(|reason| Error::invalid("logout_uri", reason))?;
+        }
         if registration.auth_method == TokenAuthMethod::PrivateKeyJwt && registration.jwks.is_none()
         {
             return Err(Error::invalid(
@@ -164,6 +177,8 @@ impl Provider {
             metadata: ClientMetadata {
                 token_endpoint_auth_method: registration.auth_method,
                 jwks: registration.jwks.clone(),
+                post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
+                backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
                 ..ClientMetadata::default()
             },
             secret_sealed,

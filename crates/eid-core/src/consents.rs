@@ -31,8 +31,8 @@ impl Provider {
         Ok(ConsentList { consents })
     }
 
-    /// Withdraws the standing consent given to a service, and revokes the service's access
-    /// tokens for the citizen.
+    /// Withdraws the standing consent given to a service, revokes the service's access and
+    /// refresh tokens for the citizen, and tells the service by back-channel logout.
     pub fn withdraw_consent(
         &self,
         session: &WalletSessionRecord,
@@ -60,6 +60,10 @@ impl Provider {
             return Err(Error::NotFound("consent"));
         }
         tracing::info!(target: "eid::security", event = "consent.withdrawn", client_id = %client_id, device_id = %session.device_id, "standing consent withdrawn");
+        // The service's logins for the citizen ended with its tokens: tell it.
+        if let Some(client) = self.store.client(client_id)? {
+            self.queue_backchannel_logouts(&[(&client, &session.citizen_id, None)], now)?;
+        }
         Ok(())
     }
 }

@@ -68,6 +68,8 @@ pub struct Expect<'a> {
     pub require_exp: bool,
     /// `exp` is at most this many seconds after `iat` (or after `now`).
     pub max_lifetime: i64,
+    /// Whether an expired JWT is still accepted (an ID token given back as a hint).
+    pub accept_expired: bool,
     pub now: i64,
 }
 
@@ -88,6 +90,7 @@ impl<'a> Expect<'a> {
             issuer,
             require_exp: true,
             max_lifetime,
+            accept_expired: false,
             now,
         }
     }
@@ -219,7 +222,7 @@ fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), 
         None if expect.require_exp => return Err(JwtError::Missing("exp")),
         None => {}
         Some(exp) => {
-            if exp <= now - LEEWAY {
+            if exp <= now - LEEWAY && !expect.accept_expired {
                 return Err(JwtError::Expired);
             }
             if exp - iat.unwrap_or(now).min(now) > expect.max_lifetime + LEEWAY {

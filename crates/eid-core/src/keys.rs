@@ -306,10 +306,20 @@ pub fn sign_jwt(
     alg: JwsAlg,
     claims: &serde_json::Value,
 ) -> Result<String, Error> {
+    sign_jwt_typed(keys, alg, "JWT", claims)
+}
+
+/// [`sign_jwt`] with another `typ` (a logout token's `logout+jwt`, RFC 8725 §3.11).
+pub fn sign_jwt_typed(
+    keys: &dyn TokenKeys,
+    alg: JwsAlg,
+    typ: &str,
+    claims: &serde_json::Value,
+) -> Result<String, Error> {
     // The kid must be in the header: sign a header naming the current key, and check that the
     // key that signed is that one.
     let kid = keys.signing_kid(alg)?;
-    let header = serde_json::json!({ "alg": alg.as_str(), "typ": "JWT", "kid": kid });
+    let header = serde_json::json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
     let header = b64url(&serde_json::to_vec(&header).map_err(|e| Error::Crypto(e.to_string()))?);
     let payload = b64url(&serde_json::to_vec(claims).map_err(|e| Error::Crypto(e.to_string()))?);
     let signing_input = format!("{header}.{payload}");

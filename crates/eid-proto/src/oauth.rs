@@ -102,6 +102,11 @@ pub struct ProviderMetadata {
     pub request_object_signing_alg_values_supported: Vec<String>,
     /// RFC 9126 §5.
     pub pushed_authorization_request_endpoint: String,
+    /// OIDC RP-Initiated Logout §2.1.
+    pub end_session_endpoint: String,
+    /// OIDC Back-Channel Logout §2.1.
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
     /// OIDC Dynamic Client Registration §3; absent when registration is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,

@@ -181,13 +181,16 @@ pub struct RunningServer {
     pub db: Database,
     handles: Vec<ServerHandle>,
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
-    janitor: tokio::task::JoinHandle<()>,
+    /// The janitor and the logout courier: stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningServer {
     /// Stops accepting connections, finishes requests in flight, and returns.
     pub async fn stop(self) {
-        self.janitor.abort();
+        for task in &self.background {
+            task.abort();
+        }
         for handle in &self.handles {
             handle.stop(true).await;
         }
@@ -208,7 +211,9 @@ impl RunningServer {
                 result = outcome;
             }
         }
-        self.janitor.abort();
+        for task in &self.background {
+            task.abort();
+        }
         result
     }
 }
@@ -295,6 +300,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         _ => options.max_connections,
     };
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
+    let courier = tokio::spawn(logout_courier(Arc::clone(&provider)));
     let app_state = state.clone();
     let https = issuer.scheme() == "https";
     let server = HttpServer::new(move || {
@@ -365,7 +371,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         db,
         handles,
         tasks,
-        janitor,
+        background: vec![janitor, courier],
     })
 }
 
@@ -374,6 +380,54 @@ fn open_files_limit() -> Option<usize> {
     let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Delivers back-channel logout tokens (OIDC Back-Channel Logout §2.5): a form POST to each
+/// client's `backchannel_logout_uri`, without following redirects, with a time limit; 200 or
+/// 204 is delivered, anything else is retried later.
+async fn logout_courier(provider: Arc<Provider>) {
+    let http = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .connect_timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+    {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(%error, "no HTTP client for back-channel logout");
+            return;
+        }
+    };
+    let mut interval = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        interval.tick().await;
+        let due = match run(&provider, |p, now| p.take_due_logouts(now)).await {
+            Ok(due) => due,
+            Err::<_, Error>(error) => {
+                tracing::warn!(%error, "reading the back-channel logouts failed");
+                continue;
+            }
+        };
+        for delivery in due {
+            let sent = http
+                .post(&delivery.uri)
+                .header(reqwest::header::CACHE_CONTROL, "no-store")
+                .form(&[("logout_token", delivery.logout_token.as_str())])
+                .send()
+                .await;
+            let delivered = matches!(&sent, Ok(r) if matches!(r.status().as_u16(), 200 | 204));
+            if !delivered {
+                tracing::info!(client_id = %delivery.client_id, attempt = delivery.attempts + 1, "a back-channel logout was not accepted; it will be retried");
+            }
+            if let Err::<_, Error>(error) = run(&provider, move |p, now| {
+                p.logout_attempted(&delivery, delivered, now)
+            })
+            .await
+            {
+                tracing::warn!(%error, "recording a back-channel logout failed");
+            }
+        }
+    }
 }
 
 /// Every minute: purges expired rows (a login nobody approved is gone soon after its window)

@@ -101,6 +101,12 @@ enum ClientCommand {
         /// A file holding the client's public keys as a JWK set (RFC 7517 §5).
         #[arg(long)]
         jwks: Option<std::path::PathBuf>,
+        /// Where RP-initiated logout may send the browser back to; repeat for several.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where eid posts back-channel logout tokens.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
     /// List relying parties.
     List,
@@ -491,6 +497,8 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             id_token_alg,
             auth_method,
             jwks,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
         } => {
             let mut registration =
                 ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
@@ -505,6 +513,8 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("{} is not JSON", path.display()))?,
                 );
             }
+            registration.post_logout_redirect_uris = post_logout_redirect_uris;
+            registration.backchannel_logout_uri = backchannel_logout_uri;
             let new = provider.register_client(&registration, eid_server::now())?;
             let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::client_auth::ClientAuthParams;
+use eid_core::oidc::logout::{LogoutOutcome, LogoutParams};
 use eid_core::oidc::revoke::TokenQuery;
 use eid_core::oidc::userinfo::UserinfoResponse;
 use eid_core::oidc::{
@@ -41,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login/{request_id}/qr", web::get().to(login_qr))
     .route("/token", web::post().to(token))
     .route("/par", web::post().to(par))
+    .route("/logout", web::get().to(logout_get))
+    .route("/logout", web::post().to(logout_post))
     .route("/revoke", web::post().to(revoke))
     .route("/introspect", web::post().to(introspect))
     .route("/register", web::post().to(register))
@@ -457,6 +460,48 @@ async fn token(
         .await
         .map_err(|error| TokenError { error, used_basic })?;
     Ok(no_store_json(response))
+}
+
+/// RP-initiated logout (OIDC RP-Initiated Logout §2): GET query or POST form.
+async fn logout_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    logout(state, req.query_string().as_bytes()).await
+}
+
+async fn logout_post(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    logout(state, &body).await
+}
+
+async fn logout(state: web::Data<AppState>, encoded: &[u8]) -> Result<HttpResponse, PageError> {
+    let params: LogoutParams = serde_urlencoded::from_bytes(encoded).map_err(|e| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-out request",
+            &format!("The service sent a malformed request ({e})."),
+        )
+    })?;
+    let outcome = run(&state.provider, move |p, now| p.end_session(&params, now))
+        .await
+        .map_err(|e| match e {
+            eid_core::Error::OAuth(e) => PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid sign-out request",
+                &e.description,
+            ),
+            other => other.into(),
+        })?;
+    Ok(match outcome {
+        LogoutOutcome::Redirect(url) => redirect(url.as_str()),
+        LogoutOutcome::Page { client_name } => pages::html(
+            StatusCode::OK,
+            &pages::signed_out_page(client_name.as_deref()),
+        ),
+    })
 }
 
 /// Pushed authorization requests (RFC 9126 §2): 201 with the request URI.

@@ -287,6 +287,24 @@ pub fn expired_page(client_name: &str, form_action: &str, csrf_token: &str) -> S
     )
 }
 
+/// After RP-initiated logout, when the browser is not sent back to the service.
+pub fn signed_out_page(client_name: Option<&str>) -> String {
+    let from = client_name
+        .map(|name| format!(" of {}", escape(name)))
+        .unwrap_or_default();
+    let from_zh = client_name
+        .map(|name| format!("已登出{}。", escape(name)))
+        .unwrap_or_else(|| "您已登出。".into());
+    layout(
+        "Signed out",
+        &format!(
+            "<main><h1>You have signed out{from} <span class=\"zh\" lang=\"zh-Hant-HK\">{from_zh}</span></h1>\
+             <p>You can close this page. eid keeps no sign-in in this browser: every login is approved on your phone.</p>\
+             <p class=\"zh\" lang=\"zh-Hant-HK\">您可關閉此頁。eid 不會在此瀏覽器保留登入：每次登入均須在手機上批准。</p></main>"
+        ),
+    )
+}
+
 /// Shown when a login has already finished in this browser.
 pub fn finished_page() -> String {
     layout(

@@ -249,6 +249,11 @@ impl Database {
         dump!(access_tokens, AccessTokenRow, access_tokens::token_hash);
         dump!(refresh_tokens, RefreshTokenRow, refresh_tokens::token_hash);
         dump!(
+            logout_deliveries,
+            LogoutDeliveryRow,
+            logout_deliveries::delivery_id
+        );
+        dump!(
             consents,
             ConsentRow,
             (consents::citizen_id, consents::client_id)

@@ -25,6 +25,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    logout_deliveries (delivery_id) {
+        delivery_id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        logout_token -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     seen_jtis (scope, jti) {
         scope -> Text,
         jti -> Text,
@@ -251,4 +263,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     rate_limits,
     seen_jtis,
+    logout_deliveries,
 );

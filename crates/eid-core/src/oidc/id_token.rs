@@ -5,6 +5,19 @@ use crate::keys::{half_hash, sign_jwt, JwsAlg};
 use crate::store::{Approval, ClientRecord};
 use crate::{Error, Provider};
 
+/// What an ID token says beyond the client and the time.
+pub(crate) struct IdTokenContent<'a> {
+    /// The login it is about.
+    pub approval: &'a Approval,
+    /// The login's session id (its request id).
+    pub sid: &'a str,
+    pub nonce: Option<&'a str>,
+    /// The access token issued with it (`at_hash`).
+    pub access_token: &'a str,
+    /// Claims the client asked to find in it.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
 impl Provider {
     /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of client and citizen, so
     /// that services cannot correlate a citizen by `sub`.
@@ -22,12 +35,16 @@ impl Provider {
     pub(crate) fn id_token(
         &self,
         client: &ClientRecord,
-        approval: &Approval,
-        nonce: Option<&str>,
-        access_token: &str,
-        extra: serde_json::Map<String, serde_json::Value>,
+        content: IdTokenContent<'_>,
         now: i64,
     ) -> Result<String, Error> {
+        let IdTokenContent {
+            approval,
+            sid,
+            nonce,
+            access_token,
+            extra,
+        } = content;
         let alg = JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
             Error::Internal(format!(
                 "client {} has an unknown id_token_alg {:?}",
@@ -46,6 +63,9 @@ impl Provider {
             "acr": approval.acr.acr(),
             // RFC 8176: only what the approval verified.
             "amr": approval.amr.split(' ').collect::<Vec<_>>(),
+            // The login this token comes from (OIDC Back-Channel Logout §2.1): logging out
+            // names it.
+            "sid": sid,
         });
         if let Some(nonce) = nonce {
             claims["nonce"] = serde_json::Value::String(nonce.to_owned());

@@ -18,6 +18,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
 pub mod id_token;
+pub mod logout;
 pub mod par;
 pub(crate) mod pkce;
 pub mod registration;

@@ -16,6 +16,7 @@ mod clients;
 mod keys;
 mod limits;
 mod logins;
+mod logouts;
 mod officers;
 mod replay;
 mod sessions;
@@ -29,6 +30,7 @@ pub use clients::*;
 pub use keys::*;
 pub use limits::*;
 pub use logins::*;
+pub use logouts::*;
 pub use officers::*;
 pub use replay::*;
 pub use sessions::*;
@@ -62,6 +64,7 @@ pub trait Store:
     + LoginStore
     + TokenStore
     + ReplayStore
+    + LogoutStore
     + SessionStore
     + OfficerStore
     + AuditStore

@@ -240,4 +240,10 @@ impl TokenStore for Database {
         })
         .map_err(backend)
     }
+
+    fn revoke_access_tokens_of(&self, family_id: &str) -> Result<usize, StoreError> {
+        diesel::delete(access_tokens::table.filter(access_tokens::request_id.eq(family_id)))
+            .execute(&mut *self.writer()?)
+            .map_err(backend)
+    }
 }

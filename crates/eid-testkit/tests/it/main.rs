@@ -16,6 +16,7 @@ mod expiry;
 mod journey;
 mod keys;
 mod limits;
+mod logout;
 mod officer;
 mod phishing;
 mod proofing;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::claims::{userinfo_claims, Scope, Scopes};
 use crate::crypto::{random_token, sha256};
 use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
 use crate::{Error, OAuthErrorCode, Provider};
@@ -80,7 +81,14 @@ impl Provider {
         let id_token = match grant.scope.contains(Scope::OpenId) {
             true => {
                 let extra = self.id_token_claims(client, grant)?;
-                Some(self.id_token(client, grant.approval, nonce, &access_token, extra, now)?)
+                let content = IdTokenContent {
+                    approval: grant.approval,
+                    sid: grant.family_id,
+                    nonce,
+                    access_token: &access_token,
+                    extra,
+                };
+                Some(self.id_token(client, content, now)?)
             }
             false => None,
         };

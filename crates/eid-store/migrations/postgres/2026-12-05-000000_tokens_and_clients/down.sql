@@ -1,3 +1,4 @@
+DROP TABLE logout_deliveries;
 ALTER TABLE auth_requests DROP COLUMN claims_request;
 ALTER TABLE auth_requests DROP COLUMN response_mode;
 DROP TABLE seen_jtis;

@@ -42,3 +42,16 @@ CREATE INDEX seen_jtis_expires ON seen_jtis (expires_at);
 -- client asked for with the claims parameter (OIDC Core §5.5), as JSON.
 ALTER TABLE auth_requests ADD COLUMN response_mode TEXT;
 ALTER TABLE auth_requests ADD COLUMN claims_request TEXT;
+
+-- Back-channel logout tokens (OIDC Back-Channel Logout 1.0) waiting to be delivered to relying
+-- parties, retried with growing delays until delivered or given up.
+CREATE TABLE logout_deliveries (
+    delivery_id TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT NOT NULL,
+    uri TEXT NOT NULL,
+    logout_token TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);

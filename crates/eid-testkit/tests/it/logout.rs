@@ -1,0 +1,248 @@
+//! Logout: RP-initiated (OIDC RP-Initiated Logout 1.0) with `id_token_hint` and a registered
+//! `post_logout_redirect_uri`, and back-channel logout tokens (OIDC Back-Channel Logout 1.0)
+//! posted to the client, retried when refused; the refusals (an unregistered return address, a
+//! forged hint) change nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use eid_core::clients::ClientRegistration;
+use eid_core::jwt::{self, Expect, Keys};
+use eid_core::keys::JwsAlg;
+use eid_testkit::{Backend, TestServer};
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
+use serde_json::Value;
+use std::sync::Mutex;
+
+use crate::support::*;
+
+const SIGNED_OUT: &str = "http://localhost:3000/signed-out";
+
+/// A relying party's back-channel logout endpoint: keeps the logout tokens it receives, and
+/// refuses the first `refuse` of them with a 500.
+struct Receiver {
+    url: String,
+    tokens: Arc<Mutex<Vec<String>>>,
+    refused: Arc<Mutex<usize>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn receiver(refuse: usize) -> anyhow::Result<Receiver> {
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let refused = Arc::new(Mutex::new(0usize));
+    let refusals = Arc::clone(&refused);
+    let kept = Arc::clone(&tokens);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        let kept = Arc::clone(&kept);
+        let refused = Arc::clone(&refused);
+        App::new().route(
+            "/backchannel",
+            web::post().to(move |form: web::Form<Vec<(String, String)>>| {
+                let kept = Arc::clone(&kept);
+                let refused = Arc::clone(&refused);
+                async move {
+                    {
+                        let mut count = refused.lock().expect("lock");
+                        if *count < refuse {
+                            *count += 1;
+                            return HttpResponse::InternalServerError().finish();
+                        }
+                    }
+                    if let Some((_, token)) = form.iter().find(|(k, _)| k == "logout_token") {
+                        kept.lock().expect("lock").push(token.clone());
+                    }
+                    HttpResponse::Ok().finish()
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(Receiver {
+        url: format!("http://localhost:{port}/backchannel"),
+        tokens,
+        refused: refusals,
+        handle,
+    })
+}
+
+async fn received(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<String>> {
+    for _ in 0..100 {
+        let tokens = receiver.tokens.lock().expect("lock").clone();
+        if tokens.len() >= count {
+            return Ok(tokens);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("no back-channel logout arrived")
+}
+
+async fn logout(server: &TestServer, params: &[(&str, &str)]) -> anyhow::Result<reqwest::Response> {
+    let url = url::Url::parse_with_params(&format!("{}/logout", server.issuer()), params)?;
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .get(url)
+        .send()
+        .await?)
+}
+
+async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let backchannel = receiver(1).await?;
+    let mut registration =
+        ClientRegistration::new("Example Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.post_logout_redirect_uris = vec![SIGNED_OUT.to_owned()];
+    registration.backchannel_logout_uri = Some(backchannel.url.clone());
+    let new = server.register_client(registration).await?;
+    let rp = Rp::discover(
+        &server,
+        new.client.client_id.clone(),
+        Some(new.client_secret.clone()),
+        JwsAlg::Es256,
+    )
+    .await?;
+    let metadata: Value = reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer()
+    ))
+    .await?
+    .json()
+    .await?;
+    assert_eq!(
+        metadata["end_session_endpoint"],
+        format!("{}/logout", server.issuer())
+    );
+    assert_eq!(metadata["backchannel_logout_supported"], true);
+
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let browser = Browser::new();
+    let (tokens, claims) = login(&server, &rp, &browser, &mut wallet).await?;
+    let hint = tokens.id_token().expect("id_token").to_string();
+    let payload: Value = serde_json::from_slice(
+        &eid_core::crypto::b64url_decode(hint.split('.').nth(1).unwrap_or_default())
+            .unwrap_or_default(),
+    )?;
+    let sid = payload["sid"]
+        .as_str()
+        .expect("sid in the ID token")
+        .to_owned();
+
+    // Refused: a return address the client did not register; a forged hint. Nothing changes.
+    let response = unchanged!(
+        server,
+        logout(
+            &server,
+            &[
+                ("id_token_hint", &hint),
+                ("post_logout_redirect_uri", "https://evil.example/")
+            ]
+        )
+        .await?
+    );
+    assert_eq!(response.status(), 400);
+    let mut forged = hint.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    let response = unchanged!(
+        server,
+        logout(&server, &[("id_token_hint", &forged)]).await?
+    );
+    assert_eq!(response.status(), 400);
+    let response = unchanged!(
+        server,
+        logout(&server, &[("post_logout_redirect_uri", SIGNED_OUT)]).await?
+    );
+    assert_eq!(
+        response.status(),
+        400,
+        "no client to check the address against"
+    );
+    // No parameters at all: eid's own page.
+    let response = logout(&server, &[]).await?;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await?.contains("signed out"));
+
+    // The logout: back to the registered address with the state; the login's access token no
+    // longer works.
+    let response = logout(
+        &server,
+        &[
+            ("id_token_hint", &hint),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+            ("state", "bye-123"),
+        ],
+    )
+    .await?;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response)?, format!("{SIGNED_OUT}?state=bye-123"));
+    let status = reqwest::Client::new()
+        .get(format!("{}/userinfo", server.issuer()))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await?
+        .status();
+    assert_eq!(status, 401);
+
+    // The client hears of it on the back channel: refused once, delivered on a retry.
+    for _ in 0..100 {
+        if *backchannel.refused.lock().expect("lock") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The courier records the refusal just after.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let provider = server.provider();
+    let later = eid_server::now() + 31;
+    let retried = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let due = provider.take_due_logouts(later)?;
+        let count = due.len();
+        for delivery in due {
+            assert_eq!(delivery.attempts, 1, "one attempt was refused");
+            // Delivered by hand, as the courier would have half a minute later.
+            provider.logout_attempted(&delivery, true, later)?;
+        }
+        Ok(count)
+    })
+    .await??;
+    assert_eq!(retried, 1, "the refused delivery waits for its retry");
+    // A second logout of a new login reaches the receiver through the courier.
+    let (tokens, _) = login(&server, &rp, &browser, &mut wallet).await?;
+    let hint = tokens.id_token().expect("id_token").to_string();
+    logout(&server, &[("id_token_hint", &hint)]).await?;
+    let delivered = received(&backchannel, 1).await?;
+    let keys: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(serde_json::to_value(server.provider().jwks())?)?;
+    let issuer = server.issuer();
+    let audience = [rp.client_id.clone()];
+    let (header, logout_token) = jwt::verify(
+        &delivered[0],
+        &Keys::Jwks(&keys),
+        &Expect::strict(
+            &[jsonwebtoken::Algorithm::ES256],
+            &audience,
+            Some(&issuer),
+            300,
+            eid_server::now(),
+        ),
+    )?;
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(logout_token["sub"], claims.subject().as_str());
+    assert!(
+        logout_token["sid"].as_str().is_some_and(|s| s != sid),
+        "the second login's sid"
+    );
+    assert!(logout_token["events"]
+        .get("http://schemas.openid.net/event/backchannel-logout")
+        .is_some());
+    assert!(logout_token.get("nonce").is_none());
+    backchannel.handle.stop(true).await;
+    Ok(())
+}
+on_every_backend!(logout_flows, rp_initiated_and_backchannel_logout);
