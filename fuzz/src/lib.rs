@@ -194,6 +194,17 @@ pub fn jws(data: &[u8]) {
     }
 }
 
+/// The fixed key as a client's registered JWK set.
+fn client_keys() -> &'static jsonwebtoken::jwk::JwkSet {
+    static KEYS: OnceLock<jsonwebtoken::jwk::JwkSet> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        serde_json::to_value(&jws_key().1)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_else(|| panic!("the fixed key set reads as a JWK set"))
+    })
+}
+
 /// A client assertion (RFC 7523) as the token endpoint verifies it: any text, and claims signed
 /// with the client's registered key. Verification never panics; an accepted assertion has an
 /// allowed algorithm, is the client's, addressed to eid and unexpired at `NOW`; and signed
@@ -201,12 +212,7 @@ pub fn jws(data: &[u8]) {
 pub fn client_assertion(data: &[u8]) {
     use eid_core::jwt::{verify, Expect, Keys, LEEWAY};
     use eid_core::oidc::client_auth::{ASSERTION_KEY_ALGS, ASSERTION_SECRET_ALGS};
-    let (key, jwks) = jws_key();
-    let Ok(set) = serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(
-        serde_json::to_value(jwks).unwrap_or_default(),
-    ) else {
-        panic!("the fixed key set reads as a JWK set");
-    };
+    let (key, set) = (&jws_key().0, client_keys());
     let audiences = ["https://eid.example".to_owned()];
     let expect = |algs| Expect::strict(algs, &audiences, Some("client"), 300, NOW);
     let holds = |claims: &serde_json::Map<String, serde_json::Value>| {
@@ -215,7 +221,7 @@ pub fn client_assertion(data: &[u8]) {
     };
     if let Ok(text) = std::str::from_utf8(data) {
         for (keys, algs) in [
-            (Keys::Jwks(&set), ASSERTION_KEY_ALGS),
+            (Keys::Jwks(set), ASSERTION_KEY_ALGS),
             (Keys::Secret(b"client secret"), ASSERTION_SECRET_ALGS),
         ] {
             if let Ok((header, claims)) = verify(text, &keys, &expect(algs)) {
@@ -226,8 +232,79 @@ pub fn client_assertion(data: &[u8]) {
     }
     if let Ok(claims @ serde_json::Value::Object(_)) = serde_json::from_slice(data) {
         let token = sign_es256(key, "k1", "JWT", &claims);
-        if let Ok((_, verified)) = verify(&token, &Keys::Jwks(&set), &expect(ASSERTION_KEY_ALGS)) {
+        if let Ok((_, verified)) = verify(&token, &Keys::Jwks(set), &expect(ASSERTION_KEY_ALGS)) {
             assert!(holds(&verified));
+        }
+    }
+}
+
+/// A request object (RFC 9101) as `/authorize` and `/par` read it: verified with the client's
+/// key, merged over the outer parameters, then checked. Nothing panics; what is accepted was
+/// signed by the key, and carries no further request; signed claims whose string parameters
+/// merge appear in the merged parameters as given.
+pub fn request_object(data: &[u8]) {
+    use eid_core::jwt::{verify, Expect, Keys};
+    use eid_core::oidc::request_object::{merge_parameters, REQUEST_OBJECT_ALGS};
+    let (key, set) = (&jws_key().0, client_keys());
+    let audiences = ["https://eid.example".to_owned()];
+    let expect = Expect {
+        require_aud: false,
+        require_exp: false,
+        ..Expect::strict(REQUEST_OBJECT_ALGS, &audiences, None, 3_600, NOW)
+    };
+    let outer = AuthorizationParams {
+        client_id: Some("client".into()),
+        response_type: Some("code".into()),
+        ..AuthorizationParams::default()
+    };
+    let check = |claims: serde_json::Map<String, serde_json::Value>| {
+        let given = claims.clone();
+        if let Ok(merged) = merge_parameters(&outer, claims) {
+            assert!(merged.request.is_none() && merged.request_uri.is_none());
+            if let (Some(serde_json::Value::String(state)), Some(merged_state)) =
+                (given.get("state"), &merged.state)
+            {
+                assert_eq!(state, merged_state, "the object's state counts");
+            }
+            let _ = check_authorization_params(&merged);
+        }
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok((header, claims)) = verify(text, &Keys::Jwks(set), &expect) {
+            assert!(REQUEST_OBJECT_ALGS.contains(&header.alg));
+            check(claims);
+        }
+    }
+    if let Ok(claims @ serde_json::Value::Object(_)) = serde_json::from_slice(data) {
+        let token = sign_es256(key, "k1", "oauth-authz-req+jwt", &claims);
+        if let Ok((_, verified)) = verify(&token, &Keys::Jwks(set), &expect) {
+            check(verified);
+        }
+    }
+}
+
+/// Client metadata as the registration endpoint reads it (RFC 7591). Nothing panics; accepted
+/// metadata has redirect URIs without fragments, https unless on this machine, and no private
+/// key material.
+pub fn registration_metadata(data: &[u8]) {
+    use eid_core::oidc::registration::validate_registration;
+    use eid_proto::oauth::RegistrationMetadata;
+    let Ok(metadata) = serde_json::from_slice::<RegistrationMetadata>(data) else {
+        return;
+    };
+    if validate_registration(&metadata).is_ok() {
+        assert!(!metadata.redirect_uris.is_empty());
+        for uri in &metadata.redirect_uris {
+            let url = url::Url::parse(uri).unwrap_or_else(|_| panic!("accepted {uri:?}"));
+            assert!(url.fragment().is_none(), "accepted a fragment: {uri}");
+            let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+            assert!(url.scheme() == "https" || (url.scheme() == "http" && local));
+        }
+        if let Some(keys) = metadata.jwks.as_ref().and_then(|j| j["keys"].as_array()) {
+            assert!(
+                keys.iter().all(|k| k.get("d").is_none()),
+                "accepted a private key"
+            );
         }
     }
 }

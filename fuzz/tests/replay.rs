@@ -45,5 +45,7 @@ replays!(
     sealed,
     jws,
     client_assertion,
+    request_object,
+    registration_metadata,
     headers,
 );

@@ -243,6 +243,13 @@ impl Provider {
             return Ok(());
         }
         let _turn = self.reloading.lock();
+        let (keys, _) = self.stored_token_keys(now)?;
+        *self.keys.write() = Arc::new(keys);
+        Ok(())
+    }
+
+    /// The stored token keys as they stand at `now`, with their records.
+    fn stored_token_keys(&self, now: i64) -> Result<(SoftwareKeys, Vec<SigningKeyRecord>), Error> {
         let records = self.store.signing_keys(KeyPurpose::Token)?;
         let keys = SoftwareKeys::load_at(
             &self.derived.data,
@@ -250,8 +257,7 @@ impl Provider {
             now,
             key_retention(&self.config),
         )?;
-        *self.keys.write() = Arc::new(keys);
-        Ok(())
+        Ok((keys, records))
     }
 
     /// Rotates the token keys: new ES256 and RS256 keys, published at once and signing from

@@ -441,6 +441,28 @@ fn client_form<T: serde::de::DeserializeOwned>(
     Ok((basic, params))
 }
 
+/// Runs a flow of a client-authenticated form (the token, PAR, revocation and introspection
+/// endpoints), its errors in OAuth JSON.
+async fn client_flow<T, R, F>(
+    req: &HttpRequest,
+    state: &AppState,
+    body: &[u8],
+    flow: F,
+) -> Result<R, TokenError>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    R: Send + 'static,
+    F: FnOnce(&eid_core::Provider, Option<(String, String)>, T, i64) -> Result<R, eid_core::Error>
+        + Send
+        + 'static,
+{
+    let (basic, params): ClientForm<T> = client_form(req, body)?;
+    let used_basic = basic.is_some();
+    run(&state.provider, move |p, now| flow(p, basic, params, now))
+        .await
+        .map_err(|error| TokenError { error, used_basic })
+}
+
 /// A JSON answer that no cache keeps (RFC 6749 §5.1).
 fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
@@ -454,11 +476,10 @@ async fn token(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenError> {
-    let (basic, params): ClientForm<TokenParams> = client_form(&req, &body)?;
-    let used_basic = basic.is_some();
-    let response = run(&state.provider, move |p, now| p.token(basic, &params, now))
-        .await
-        .map_err(|error| TokenError { error, used_basic })?;
+    let response = client_flow(&req, &state, &body, |p, basic, params: TokenParams, now| {
+        p.token(basic, &params, now)
+    })
+    .await?;
     Ok(no_store_json(response))
 }
 
@@ -510,14 +531,17 @@ async fn par(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenError> {
-    let (basic, auth): ClientForm<ClientAuthParams> = client_form(&req, &body)?;
-    let used_basic = basic.is_some();
+    // The form holds both the client's authentication and the authorization parameters.
     let (_, params): ClientForm<AuthorizationParams> = client_form(&req, &body)?;
-    let response = run(&state.provider, move |p, now| {
-        p.push_authorization_request(basic, &auth, &params, now)
-    })
-    .await
-    .map_err(|error| TokenError { error, used_basic })?;
+    let response = client_flow(
+        &req,
+        &state,
+        &body,
+        move |p, basic, auth: ClientAuthParams, now| {
+            p.push_authorization_request(basic, &auth, &params, now)
+        },
+    )
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(response))
@@ -529,11 +553,10 @@ async fn revoke(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenError> {
-    let (basic, params): ClientForm<TokenQuery> = client_form(&req, &body)?;
-    let used_basic = basic.is_some();
-    run(&state.provider, move |p, now| p.revoke(basic, &params, now))
-        .await
-        .map_err(|error| TokenError { error, used_basic })?;
+    client_flow(&req, &state, &body, |p, basic, params: TokenQuery, now| {
+        p.revoke(basic, &params, now)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
@@ -545,13 +568,10 @@ async fn introspect(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, TokenError> {
-    let (basic, params): ClientForm<TokenQuery> = client_form(&req, &body)?;
-    let used_basic = basic.is_some();
-    let response = run(&state.provider, move |p, now| {
+    let response = client_flow(&req, &state, &body, |p, basic, params: TokenQuery, now| {
         p.introspect(basic, &params, now)
     })
-    .await
-    .map_err(|error| TokenError { error, used_basic })?;
+    .await?;
     Ok(no_store_json(response))
 }
 

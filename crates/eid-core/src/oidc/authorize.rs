@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(accepted.scopes.to_string(), "openid profile");
         assert_eq!(accepted.prompt.as_deref(), Some("consent login"));
         assert_eq!(accepted.required_level, None);
-        // A request object is refused before anything else is looked at.
+        // An unresolved request object is refused before anything else is looked at.
         let mut p = params();
         p.request = Some("x".into());
         p.response_type = None;
@@ -404,8 +404,10 @@ mod tests {
         p.code_challenge_method = Some("plain".into());
         assert_eq!(code(&p), Err(InvalidRequest));
         let mut p = params();
-        p.prompt = Some("login none".into());
+        p.prompt = Some("none".into());
         assert_eq!(code(&p), Err(LoginRequired));
+        p.prompt = Some("login none".into());
+        assert_eq!(code(&p), Err(InvalidRequest), "none with another value");
         let mut p = params();
         p.state = Some("s".repeat(2049));
         assert_eq!(code(&p), Err(InvalidRequest));

@@ -37,14 +37,6 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 /// A client assertion lives at most this long (exp after iat).
 const ASSERTION_MAX_LIFETIME: i64 = 300;
 
-/// The client authentication a request presents: HTTP Basic credentials (already
-/// form-decoded) and the form body's own fields.
-#[derive(Debug, Default, Clone)]
-pub struct ClientCredentials {
-    pub basic: Option<(String, String)>,
-    pub form: ClientAuthParams,
-}
-
 /// Client authentication fields of a form body (RFC 6749 §2.3.1).
 #[derive(Debug, Default, Clone, Deserialize)]
 pub struct ClientAuthParams {
@@ -55,16 +47,18 @@ pub struct ClientAuthParams {
 }
 
 impl Provider {
-    /// Authenticates a client. Unknown clients and wrong secrets fail alike, in constant time
-    /// with respect to the secret.
+    // Unknown clients and wrong secrets fail alike, in constant time with respect to the
+    // secret.
+    /// Authenticates a client by what the request presents: HTTP Basic credentials (already
+    /// form-decoded), and the form body's own fields.
     pub(crate) fn authenticate_client(
         &self,
-        credentials: &ClientCredentials,
+        basic: Option<&(String, String)>,
+        form: &ClientAuthParams,
         now: i64,
     ) -> Result<ClientRecord, Error> {
-        let form = &credentials.form;
         let presented = [
-            credentials.basic.is_some(),
+            basic.is_some(),
             form.client_secret.is_some(),
             form.client_assertion.is_some() || form.client_assertion_type.is_some(),
         ];
@@ -78,7 +72,7 @@ impl Provider {
         if form.client_assertion.is_some() || form.client_assertion_type.is_some() {
             return self.authenticate_assertion(form, now);
         }
-        let (client_id, secret) = match (&credentials.basic, &form.client_secret) {
+        let (client_id, secret) = match (basic, &form.client_secret) {
             (Some((id, secret)), None) => {
                 if form.client_id.as_deref().is_some_and(|p| p != id) {
                     return Err(oauth(

@@ -7,7 +7,7 @@
 use eid_proto::oauth::ParResponse;
 
 use crate::oidc::authorize::{check_authorization_params, AuthorizationParams};
-use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::oauth;
 use crate::store::CeremonyPurpose;
 use crate::{Error, OAuthErrorCode, Provider};
@@ -28,13 +28,7 @@ impl Provider {
         now: i64,
     ) -> Result<ParResponse, Error> {
         use OAuthErrorCode::*;
-        let client = self.authenticate_client(
-            &ClientCredentials {
-                basic,
-                form: auth.clone(),
-            },
-            now,
-        )?;
+        let client = self.authenticate_client(basic.as_ref(), auth, now)?;
         if params.request_uri.is_some() {
             return Err(oauth(
                 InvalidRequest,

@@ -183,6 +183,12 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
     })
 }
 
+/// Checks registration metadata as the registration endpoint does. (Public for the fuzz
+/// targets: it reads untrusted input.)
+pub fn validate_registration(metadata: &RegistrationMetadata) -> Result<(), OAuthError> {
+    check(metadata).map(|_| ())
+}
+
 /// The metadata of a registered client, as eid answers with it.
 fn describe(client: &ClientRecord) -> RegistrationMetadata {
     let m = &client.metadata;

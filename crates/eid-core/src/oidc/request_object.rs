@@ -71,28 +71,42 @@ impl Provider {
         {
             return Err(invalid("client_id differs from the client's"));
         }
-        if claims.contains_key("request") || claims.contains_key("request_uri") {
-            return Err(invalid("it may not nest another request"));
-        }
-        // The object's parameters replace the outer ones (OIDC Core §6.3.3).
-        let mut merged = match serde_json::to_value(outer) {
-            Ok(Value::Object(map)) => map,
-            _ => serde_json::Map::new(),
-        };
-        merged.remove("request");
-        for (name, value) in claims {
-            if JWT_CLAIMS.contains(&name.as_str()) {
-                continue;
-            }
-            let text = match value {
-                Value::Null => continue,
-                Value::String(s) => s,
-                // max_age as a number, claims as an object (OIDC Core §6.1).
-                other => other.to_string(),
-            };
-            merged.insert(name, Value::String(text));
-        }
-        serde_json::from_value(Value::Object(merged))
-            .map_err(|e| invalid(&format!("its parameters do not read: {e}")))
+        merge_parameters(outer, claims)
     }
+}
+
+/// A verified request object's parameters over the outer ones (OIDC Core §6.3.3): every claim
+/// but the JWT's own, strings as they are, numbers and objects as their JSON text (`max_age`,
+/// `claims`). (Public for the fuzz targets: it reads untrusted input.)
+pub fn merge_parameters(
+    outer: &AuthorizationParams,
+    claims: serde_json::Map<String, Value>,
+) -> Result<AuthorizationParams, OAuthError> {
+    let invalid = |why: &str| {
+        oauth(
+            OAuthErrorCode::InvalidRequestObject,
+            format!("the request object was refused: {why}"),
+        )
+    };
+    if claims.contains_key("request") || claims.contains_key("request_uri") {
+        return Err(invalid("it may not nest another request"));
+    }
+    let mut merged = match serde_json::to_value(outer) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    merged.remove("request");
+    for (name, value) in claims {
+        if JWT_CLAIMS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = match value {
+            Value::Null => continue,
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        merged.insert(name, Value::String(text));
+    }
+    serde_json::from_value(Value::Object(merged))
+        .map_err(|e| invalid(&format!("its parameters do not read: {e}")))
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::account::AccountStatus;
 use crate::crypto::sha256;
 use crate::login::request_ref;
-use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, ClientRecord, RefreshTokenRecord};
 use crate::{Error, OAuthErrorCode, Provider};
@@ -38,13 +38,7 @@ impl Provider {
         params: &TokenQuery,
         now: i64,
     ) -> Result<(ClientRecord, Option<Found>), Error> {
-        let client = self.authenticate_client(
-            &ClientCredentials {
-                basic,
-                form: params.client.clone(),
-            },
-            now,
-        )?;
+        let client = self.authenticate_client(basic.as_ref(), &params.client, now)?;
         let token = params
             .token
             .as_deref()

@@ -99,6 +99,13 @@ pub(super) fn level(value: Option<String>) -> Result<Option<Level>, StoreError> 
         .transpose()
 }
 
+/// An account's stored status, if the row joined one.
+pub(super) fn account_status(value: Option<String>) -> Result<Option<AccountStatus>, StoreError> {
+    value
+        .map(|s| AccountStatus::parse(&s).ok_or_else(|| corrupt("status", &s)))
+        .transpose()
+}
+
 pub(super) fn scopes(value: &str) -> Result<Scopes, StoreError> {
     Scopes::from_stored(value).ok_or_else(|| corrupt("scope", value))
 }
@@ -253,10 +260,10 @@ impl LoginStore for Database {
         let Some((row, status)) = row else {
             return Ok(None);
         };
-        let status = status
-            .map(|s| AccountStatus::parse(&s).ok_or_else(|| corrupt("status", &s)))
-            .transpose()?;
-        Ok(Some((AuthRequestRecord::try_from(row)?, status)))
+        Ok(Some((
+            AuthRequestRecord::try_from(row)?,
+            account_status(status)?,
+        )))
     }
 
     fn approve_auth_request(

@@ -3,7 +3,7 @@ use diesel::result::Error as DieselError;
 use eid_core::account::AccountStatus;
 use eid_core::store::{AccessTokenRecord, RefreshTokenRecord, Rotation, StoreError, TokenStore};
 
-use super::logins::{level, scopes};
+use super::logins::{account_status, level, scopes};
 use crate::schema::{access_tokens, citizens, devices, refresh_tokens};
 use crate::{backend, corrupt, AnyConnection, Database};
 
@@ -179,10 +179,10 @@ impl TokenStore for Database {
         let Some((row, status)) = row else {
             return Ok(None);
         };
-        let status = status
-            .map(|s| AccountStatus::parse(&s).ok_or_else(|| corrupt("status", &s)))
-            .transpose()?;
-        Ok(Some((RefreshTokenRecord::try_from(row)?, status)))
+        Ok(Some((
+            RefreshTokenRecord::try_from(row)?,
+            account_status(status)?,
+        )))
     }
 
     fn rotate_refresh_token(

@@ -14,13 +14,7 @@ async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<
     let mut wallet = proven_wallet(&server, 0).await?;
     let resident = server.residents()[0].clone();
     let browser = Browser::new();
-    let metadata: serde_json::Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer()
-    ))
-    .await?
-    .json()
-    .await?;
+    let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["response_modes_supported"],
         serde_json::json!(["query", "form_post"])

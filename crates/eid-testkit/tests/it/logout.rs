@@ -108,13 +108,7 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
         JwsAlg::Es256,
     )
     .await?;
-    let metadata: Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer()
-    ))
-    .await?
-    .json()
-    .await?;
+    let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["end_session_endpoint"],
         format!("{}/logout", server.issuer())

@@ -234,7 +234,16 @@ async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
         ("code_challenge", None, "invalid_request"),
         ("code_challenge_method", Some("plain"), "invalid_request"),
         ("prompt", Some("none"), "login_required"),
-        ("request", Some("eyJ"), "request_not_supported"),
+        ("prompt", Some("none login"), "invalid_request"),
+        ("max_age", Some("-1"), "invalid_request"),
+        ("display", Some("fullscreen"), "invalid_request"),
+        ("claims", Some("[1]"), "invalid_request"),
+        ("request", Some("eyJ"), "invalid_request_object"),
+        (
+            "request_uri",
+            Some("https://rp.example/request.jwt"),
+            "request_uri_not_supported",
+        ),
     ] {
         let url = with_param(&start.url, name, value);
         let response = http.get(url).send().await?;

@@ -38,10 +38,7 @@ async fn post_registration(
 async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Result<()> {
     let server = server_with(backend, RegistrationPolicy::Open).await?;
     let issuer = server.issuer();
-    let metadata: Value = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
-        .await?
-        .json()
-        .await?;
+    let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["registration_endpoint"],
         format!("{issuer}/register")
@@ -295,13 +292,7 @@ async fn registration_can_be_closed(backend: Backend) -> anyhow::Result<()> {
     drop(server);
 
     let server = start(backend).await?;
-    let metadata: Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer()
-    ))
-    .await?
-    .json()
-    .await?;
+    let metadata = discovery(&server).await?;
     assert!(metadata.get("registration_endpoint").is_none());
     let (status, _) = unchanged!(server, post_registration(&server, None, &body).await?);
     assert_eq!(status, 404);

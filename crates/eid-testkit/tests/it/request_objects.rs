@@ -85,10 +85,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     let rp = Rp::discover(&server, id.clone(), None, JwsAlg::Es256).await?;
     let mut wallet = proven_wallet(&server, 0).await?;
     let browser = Browser::new();
-    let metadata: Value = reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
-        .await?
-        .json()
-        .await?;
+    let metadata = discovery(&server).await?;
     assert_eq!(metadata["request_parameter_supported"], true);
     assert_eq!(
         metadata["request_object_signing_alg_values_supported"],

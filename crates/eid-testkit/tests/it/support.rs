@@ -226,6 +226,17 @@ impl Callback {
     }
 }
 
+/// The provider's discovery document.
+pub async fn discovery(server: &TestServer) -> anyhow::Result<serde_json::Value> {
+    Ok(reqwest::get(format!(
+        "{}/.well-known/openid-configuration",
+        server.issuer()
+    ))
+    .await?
+    .json()
+    .await?)
+}
+
 /// A page whose form posts the authorization response (response_mode=form_post): the form's
 /// action, its fields, and the page's Content-Security-Policy.
 pub async fn form_post(response: reqwest::Response) -> anyhow::Result<(String, Callback, String)> {

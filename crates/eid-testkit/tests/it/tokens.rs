@@ -78,13 +78,7 @@ async fn refresh_rotates_and_reuse_revokes_the_grant(backend: Backend) -> anyhow
     let browser = Browser::new();
 
     // Discovery says what a relying party needs to know.
-    let metadata: Value = reqwest::get(format!(
-        "{}/.well-known/openid-configuration",
-        server.issuer()
-    ))
-    .await?
-    .json()
-    .await?;
+    let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["grant_types_supported"],
         serde_json::json!(["authorization_code", "refresh_token"])

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::claims::{userinfo_claims, Scope, Scopes};
 use crate::crypto::{random_token, sha256};
-use crate::oidc::client_auth::{ClientAuthParams, ClientCredentials};
+use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
@@ -40,13 +40,7 @@ impl Provider {
         now: i64,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
-        let client = self.authenticate_client(
-            &ClientCredentials {
-                basic,
-                form: params.client.clone(),
-            },
-            now,
-        )?;
+        let client = self.authenticate_client(basic.as_ref(), &params.client, now)?;
         match params.grant_type.as_deref() {
             None | Some("") => Err(oauth(InvalidRequest, "grant_type is required").into()),
             Some(grant @ ("authorization_code" | "refresh_token"))
