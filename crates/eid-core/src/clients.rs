@@ -158,15 +158,8 @@ impl Provider {
                 "private_key_jwt needs the client's public keys",
             ));
         }
-        let client_id = b64url(&random_bytes::<16>());
-        let client_secret = random_token();
-        let secret_sealed = match registration.auth_method {
-            TokenAuthMethod::ClientSecretJwt => Some(self.derived.data.seal(
-                &Aad::ClientSecret(&client_id).bytes(),
-                client_secret.as_bytes(),
-            )?),
-            _ => None,
-        };
+        let (client_id, client_secret, secret_sealed) =
+            self.new_client_credentials(registration.auth_method)?;
         let client = ClientRecord {
             client_id,
             name: name.to_owned(),
@@ -188,6 +181,25 @@ impl Provider {
             client,
             client_secret,
         })
+    }
+
+    /// A new client's id and secret, and the secret sealed for a `client_secret_jwt` client
+    /// (which eid must be able to compute HMACs with); every other secret is kept only as a
+    /// hash.
+    pub(crate) fn new_client_credentials(
+        &self,
+        method: TokenAuthMethod,
+    ) -> Result<(String, String, Option<Vec<u8>>), Error> {
+        let client_id = b64url(&random_bytes::<16>());
+        let client_secret = random_token();
+        let sealed = match method {
+            TokenAuthMethod::ClientSecretJwt => Some(self.derived.data.seal(
+                &Aad::ClientSecret(&client_id).bytes(),
+                client_secret.as_bytes(),
+            )?),
+            _ => None,
+        };
+        Ok((client_id, client_secret, sealed))
     }
 
     /// All registered clients.

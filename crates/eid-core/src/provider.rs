@@ -293,13 +293,7 @@ impl Provider {
         &self,
         now: i64,
     ) -> Result<Vec<(SigningKeyRecord, &'static str)>, Error> {
-        let records = self.store.signing_keys(KeyPurpose::Token)?;
-        let keys = SoftwareKeys::load_at(
-            &self.derived.data,
-            &records,
-            now,
-            key_retention(&self.config),
-        )?;
+        let (keys, records) = self.stored_token_keys(now)?;
         let published: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
         let signing = [keys.kid(JwsAlg::Es256), keys.kid(JwsAlg::Rs256)];
         Ok(records

@@ -7,7 +7,7 @@
 use eid_proto::oauth::{RegistrationMetadata, RegistrationResponse};
 
 use crate::clients::{validate_jwks, validate_redirect_uri};
-use crate::crypto::{b64url, ct_eq, random_bytes, random_token, sha256, Aad};
+use crate::crypto::{b64url, ct_eq, random_token, sha256};
 use crate::keys::JwsAlg;
 use crate::limits::Caller;
 use crate::oidc::oauth;
@@ -265,17 +265,9 @@ impl Provider {
             now,
         )?;
         let checked = check(metadata)?;
-        let client_id = b64url(&random_bytes::<16>());
-        let client_secret = random_token();
-        let registration_token = random_token();
         let method = checked.metadata.token_endpoint_auth_method;
-        let secret_sealed = match method {
-            TokenAuthMethod::ClientSecretJwt => Some(self.derived.data.seal(
-                &Aad::ClientSecret(&client_id).bytes(),
-                client_secret.as_bytes(),
-            )?),
-            _ => None,
-        };
+        let (client_id, client_secret, secret_sealed) = self.new_client_credentials(method)?;
+        let registration_token = random_token();
         let client = ClientRecord {
             client_id: client_id.clone(),
             name: checked.name,
