@@ -110,21 +110,48 @@ impl Provider {
         })
     }
 
-    /// Suspends an active account: its logins, tokens and wallet sessions stop working.
+    /// Suspends an active account: its logins, tokens and wallet sessions stop working, and
+    /// the services holding its tokens are told by back-channel logout.
     pub fn suspend_account(
         &self,
         selector: &AccountSelector,
         reason: AdminReason,
         now: i64,
     ) -> Result<CitizenRecord, Error> {
-        self.set_status(
+        let holders = self.holders_of(selector)?;
+        let account = self.set_status(
             selector,
             &[AccountStatus::Active],
             AccountStatus::Suspended,
             "account.suspended",
             reason,
             now,
-        )
+        )?;
+        self.log_out_everywhere(&account.citizen_id, &holders, now)?;
+        Ok(account)
+    }
+
+    /// The clients holding tokens of the account `selector` names.
+    fn holders_of(&self, selector: &AccountSelector) -> Result<Vec<String>, Error> {
+        let account = self.find_account(selector)?;
+        Ok(self.store.clients_holding(&account.citizen_id)?)
+    }
+
+    /// Tells each of `clients` that the citizen's logins there have ended.
+    fn log_out_everywhere(
+        &self,
+        citizen_id: &str,
+        clients: &[String],
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut records = Vec::new();
+        for id in clients {
+            if let Some(client) = self.store.client(id)? {
+                records.push(client);
+            }
+        }
+        let ended: Vec<_> = records.iter().map(|c| (c, citizen_id, None)).collect();
+        self.queue_backchannel_logouts(&ended, now)
     }
 
     /// Resumes a suspended account.
@@ -144,7 +171,8 @@ impl Provider {
         )
     }
 
-    /// Closes an account and erases what it holds; the HKID index stays as a tombstone.
+    /// Closes an account and erases what it holds; the HKID index stays as a tombstone. The
+    /// services that held its tokens are told by back-channel logout.
     pub fn close_account(
         &self,
         selector: &AccountSelector,
@@ -152,6 +180,7 @@ impl Provider {
         now: i64,
     ) -> Result<CitizenRecord, Error> {
         let account = self.find_account(selector)?;
+        let holders = self.store.clients_holding(&account.citizen_id)?;
         if account.status == AccountStatus::Closed {
             return Err(Error::Conflict("the account is already closed".into()));
         }
@@ -168,6 +197,7 @@ impl Provider {
             return Err(Error::Conflict("the account changed; try again".into()));
         }
         tracing::info!(citizen_id = %account.citizen_id, reason = reason.as_str(), "account closed");
+        self.log_out_everywhere(&account.citizen_id, &holders, now)?;
         Ok(CitizenRecord {
             status: AccountStatus::Closed,
             level: None,

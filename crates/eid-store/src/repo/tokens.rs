@@ -246,4 +246,24 @@ impl TokenStore for Database {
             .execute(&mut *self.writer()?)
             .map_err(backend)
     }
+
+    fn clients_holding(&self, citizen_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut clients: Vec<String> = access_tokens::table
+            .filter(access_tokens::citizen_id.eq(citizen_id))
+            .select(access_tokens::client_id)
+            .distinct()
+            .load(&mut *conn)
+            .map_err(backend)?;
+        let refresh: Vec<String> = refresh_tokens::table
+            .filter(refresh_tokens::citizen_id.eq(citizen_id))
+            .select(refresh_tokens::client_id)
+            .distinct()
+            .load(&mut *conn)
+            .map_err(backend)?;
+        clients.extend(refresh);
+        clients.sort();
+        clients.dedup();
+        Ok(clients)
+    }
 }

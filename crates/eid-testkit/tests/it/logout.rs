@@ -236,6 +236,34 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
         .get("http://schemas.openid.net/event/backchannel-logout")
         .is_some());
     assert!(logout_token.get("nonce").is_none());
+
+    // An operator suspends the account: every service holding its tokens is told, with the
+    // citizen's identifier there and no session.
+    login(&server, &rp, &browser, &mut wallet).await?;
+    let reference = wallet.account().await?.reference;
+    let provider = server.provider();
+    tokio::task::spawn_blocking(move || {
+        provider.suspend_account(
+            &eid_core::admin::AccountSelector::Reference(reference),
+            eid_core::admin::AdminReason::SuspectedCompromise,
+            eid_server::now(),
+        )
+    })
+    .await??;
+    let delivered = received(&backchannel, 2).await?;
+    let (_, suspended) = jwt::verify(
+        &delivered[1],
+        &Keys::Jwks(&keys),
+        &Expect::strict(
+            &[jsonwebtoken::Algorithm::ES256],
+            &audience,
+            Some(&issuer),
+            300,
+            eid_server::now(),
+        ),
+    )?;
+    assert_eq!(suspended["sub"], claims.subject().as_str());
+    assert!(suspended.get("sid").is_none(), "no one login ended: all of them");
     backchannel.handle.stop(true).await;
     Ok(())
 }
