@@ -263,7 +263,10 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
         ),
     )?;
     assert_eq!(suspended["sub"], claims.subject().as_str());
-    assert!(suspended.get("sid").is_none(), "no one login ended: all of them");
+    assert!(
+        suspended.get("sid").is_none(),
+        "no one login ended: all of them"
+    );
     backchannel.handle.stop(true).await;
     Ok(())
 }
