@@ -148,6 +148,9 @@ pub enum AccountRefusal {
         required: Level,
         actual: Level,
     },
+    /// The service asked for the login of the citizen an earlier ID token names
+    /// (`id_token_hint`), and this is another citizen's account.
+    NotTheHintedAccount,
 }
 
 impl std::fmt::Display for AccountRefusal {
@@ -163,6 +166,9 @@ impl std::fmt::Display for AccountRefusal {
                 required.as_str(),
                 actual.as_str()
             ),
+            Self::NotTheHintedAccount => {
+                write!(f, "the service asked for another citizen's login")
+            }
         }
     }
 }

@@ -75,6 +75,11 @@ fn account_problem(refusal: &AccountRefusal) -> Problem {
             "closed",
             "This account is closed.".to_owned(),
         ),
+        AccountRefusal::NotTheHintedAccount => (
+            "not-your-login",
+            "not_the_hinted_account",
+            "The service asked for another person's login: it was stopped. Approve only logins you started yourself.".to_owned(),
+        ),
         AccountRefusal::LevelTooLow { required, .. } => (
             "level-too-low",
             "level_too_low",

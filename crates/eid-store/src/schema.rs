@@ -116,6 +116,7 @@ diesel::table! {
         granted -> Nullable<Text>,
         response_mode -> Nullable<Text>,
         claims_request -> Nullable<Text>,
+        expected_sub -> Nullable<Text>,
     }
 }
 

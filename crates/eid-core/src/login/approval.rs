@@ -445,6 +445,21 @@ impl Provider {
                 actual: level,
             }));
         }
+        if request
+            .expected_sub
+            .as_ref()
+            .is_some_and(|sub| *sub != self.pairwise_sub(&request.client_id, &device.citizen_id))
+        {
+            // The service asked for another citizen's login (its id_token_hint).
+            self.store.deny_auth_request(
+                request_id,
+                RequestStatus::Pending,
+                OAuthErrorCode::AccessDenied,
+                None,
+            )?;
+            tracing::warn!(target: "eid::security", event = "login.not_the_hinted_account", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "an account other than the one the service named tried to approve: stopped");
+            return Err(Error::AccountRefused(AccountRefusal::NotTheHintedAccount));
+        }
         let profile = self.profile(&device.citizen_id)?;
         let choices = shared_claims(&request, &profile, &decision)?;
         self.record_use(&device, &passkey, now)?;

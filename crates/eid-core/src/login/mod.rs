@@ -80,6 +80,7 @@ impl Provider {
             prompt: params.prompt.clone(),
             response_mode: params.response_mode,
             claims: params.claims.clone(),
+            expected_sub: params.expected_sub.clone(),
         })?;
         Ok(PendingLogin {
             request_id,

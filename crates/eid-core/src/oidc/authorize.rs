@@ -94,6 +94,8 @@ pub struct AuthorizationRequest {
     pub code_challenge: String,
     pub response_mode: ResponseMode,
     pub claims: ClaimsRequest,
+    /// The citizen an `id_token_hint` names (pairwise at the client).
+    pub expected_sub: Option<String>,
 }
 
 /// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
@@ -175,7 +177,7 @@ impl Provider {
             limits.authorize_per_client,
             now,
         )?;
-        match check_authorization_params(&params) {
+        match self.checked_request(&client, &params, now) {
             Ok(request) => Ok(self.open_login(&client, redirect_uri, &request, caller, now)?),
             Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
                 redirect_uri,
@@ -184,6 +186,34 @@ impl Provider {
                 mode_of(&params),
             )?)),
         }
+    }
+
+    /// The request's checks (in the specs' order), then its `id_token_hint`: an ID token eid
+    /// issued to this client, whose citizen alone may approve.
+    fn checked_request(
+        &self,
+        client: &ClientRecord,
+        params: &AuthorizationParams,
+        now: i64,
+    ) -> Result<AuthorizationRequest, OAuthError> {
+        let mut request = check_authorization_params(params)?;
+        if let Some(hint) = &params.id_token_hint {
+            let hint = match self.read_id_token_hint(hint, now) {
+                Ok(hint) => hint,
+                Err(Error::OAuth(e)) => return Err(e),
+                Err(other) => {
+                    return Err(oauth(OAuthErrorCode::ServerError, other.to_string()));
+                }
+            };
+            if hint.client_id != client.client_id {
+                return Err(oauth(
+                    OAuthErrorCode::InvalidRequest,
+                    "the id_token_hint was issued to another client",
+                ));
+            }
+            request.expected_sub = Some(hint.sub);
+        }
+        Ok(request)
     }
 
     /// The request's own parameters: pushed before under `request_uri`, carried in a request
@@ -345,6 +375,7 @@ pub fn check_authorization_params(
         nonce: p.nonce.clone(),
         code_challenge: p.code_challenge.clone().unwrap_or_default(),
         response_mode,
+        expected_sub: None,
     })
 }
 

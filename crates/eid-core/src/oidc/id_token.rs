@@ -1,6 +1,10 @@
 //! ID tokens (OIDC Core §2) and the pairwise subject identifier (§8.1).
 
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::Algorithm;
+
 use crate::crypto::b64url;
+use crate::jwt::{self, Expect, Keys};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
 use crate::store::{Approval, ClientRecord};
 use crate::{Error, Provider};
@@ -77,4 +81,63 @@ impl Provider {
         }
         sign_jwt(self.token_keys().as_ref(), alg, &claims)
     }
+
+    /// Checks an ID token eid issued (expired or not) and reads whose login it names.
+    pub(crate) fn read_id_token_hint(&self, hint: &str, now: i64) -> Result<Hint, Error> {
+        let keys: JwkSet = serde_json::to_value(self.jwks())
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| Error::Internal("eid's own key set does not read".into()))?;
+        let issuer = self.config.issuer_str();
+        let (_, claims) = jwt::verify(
+            hint,
+            &Keys::Jwks(&keys),
+            &Expect {
+                audiences: &[],
+                require_aud: false,
+                accept_expired: true,
+                ..Expect::strict(
+                    &[Algorithm::ES256, Algorithm::RS256],
+                    &[],
+                    Some(&issuer),
+                    i64::MAX / 2,
+                    now,
+                )
+            },
+        )
+        .map_err(|e| {
+            bad_request(&format!(
+                "the id_token_hint is not an ID token eid issued: {e}"
+            ))
+        })?;
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let client_id = text("aud")
+            .or_else(|| {
+                claims
+                    .get("aud")
+                    .and_then(|v| v.as_array())
+                    .and_then(|a| a.first())
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| bad_request("the id_token_hint names no audience"))?;
+        let sub = text("sub").ok_or_else(|| bad_request("the id_token_hint names no subject"))?;
+        Ok(Hint {
+            client_id,
+            sub,
+            sid: text("sid"),
+        })
+    }
+}
+
+/// What an `id_token_hint` says: whose login, at which client, which session.
+pub(crate) struct Hint {
+    pub client_id: String,
+    /// The citizen's pairwise identifier at that client.
+    pub sub: String,
+    pub sid: Option<String>,
+}
+
+fn bad_request(description: &str) -> Error {
+    crate::oidc::oauth(crate::OAuthErrorCode::InvalidRequest, description).into()
 }

@@ -11,13 +11,10 @@
 //! and only when the request names the client (`id_token_hint` or `client_id`); otherwise eid
 //! shows its own page.
 
-use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
 use crate::crypto::random_token;
-use crate::jwt::{self, Expect, Keys};
 use crate::keys::{sign_jwt_typed, JwsAlg};
 use crate::oidc::oauth;
 use crate::store::{ClientRecord, LogoutDeliveryRecord};
@@ -108,8 +105,8 @@ impl Provider {
                 Some(url)
             }
         };
-        if let Some(hint) = &hint {
-            self.end_login(&hint.sid, client.as_ref(), now)?;
+        if let Some(sid) = hint.as_ref().and_then(|h| h.sid.as_deref()) {
+            self.end_login(sid, client.as_ref(), now)?;
         }
         let Some(url) = back else {
             return Ok(LogoutOutcome::Page {
@@ -117,50 +114,6 @@ impl Provider {
             });
         };
         Ok(LogoutOutcome::Redirect(url))
-    }
-
-    /// Checks an ID token eid issued (expired or not) and reads whose login it names.
-    fn read_id_token_hint(&self, hint: &str, now: i64) -> Result<Hint, Error> {
-        let keys: JwkSet = serde_json::to_value(self.jwks())
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| Error::Internal("eid's own key set does not read".into()))?;
-        let issuer = self.config.issuer_str();
-        let (_, claims) = jwt::verify(
-            hint,
-            &Keys::Jwks(&keys),
-            &Expect {
-                audiences: &[],
-                require_aud: false,
-                accept_expired: true,
-                ..Expect::strict(
-                    &[Algorithm::ES256, Algorithm::RS256],
-                    &[],
-                    Some(&issuer),
-                    i64::MAX / 2,
-                    now,
-                )
-            },
-        )
-        .map_err(|e| {
-            bad_request(&format!(
-                "the id_token_hint is not an ID token eid issued: {e}"
-            ))
-        })?;
-        let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let client_id = text("aud")
-            .or_else(|| {
-                claims
-                    .get("aud")
-                    .and_then(|v| v.as_array())
-                    .and_then(|a| a.first())
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            })
-            .ok_or_else(|| bad_request("the id_token_hint names no audience"))?;
-        let sid =
-            text("sid").ok_or_else(|| bad_request("the id_token_hint names no session (sid)"))?;
-        Ok(Hint { client_id, sid })
     }
 
     /// Ends one login: its access tokens go, and the clients told.
@@ -263,10 +216,4 @@ impl Provider {
         }
         Ok(())
     }
-}
-
-/// What an `id_token_hint` says.
-struct Hint {
-    client_id: String,
-    sid: String,
 }

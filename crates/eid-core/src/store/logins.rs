@@ -135,6 +135,9 @@ pub struct AuthRequestRecord {
     pub response_mode: ResponseMode,
     /// The claims asked for with the `claims` parameter.
     pub claims: ClaimsRequest,
+    /// The citizen the client expects (the `sub` of its `id_token_hint`, pairwise at the
+    /// client): only that citizen may approve.
+    pub expected_sub: Option<String>,
 }
 
 impl AuthRequestRecord {

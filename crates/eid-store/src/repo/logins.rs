@@ -42,6 +42,7 @@ pub(crate) struct AuthRequestRow {
     pub granted: Option<String>,
     pub response_mode: Option<String>,
     pub claims_request: Option<String>,
+    pub expected_sub: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -85,6 +86,7 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
                 ResponseMode::Query => None,
                 mode => Some(mode.as_str().to_owned()),
             },
+            expected_sub: r.expected_sub.clone(),
             claims_request: match r.claims.is_empty() {
                 true => None,
                 false => serde_json::to_string(&r.claims).ok(),
@@ -171,6 +173,7 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             created_at: r.created_at,
             expires_at: r.expires_at,
             prompt: r.prompt,
+            expected_sub: r.expected_sub,
             claims: match r.claims_request.as_deref() {
                 None => ClaimsRequest::default(),
                 Some(json) => {

@@ -4,7 +4,7 @@
 
 use eid_core::keys::JwsAlg;
 use eid_testkit::Backend;
-use openidconnect::OAuth2TokenResponse;
+use openidconnect::{OAuth2TokenResponse, TokenResponse};
 
 use crate::support::*;
 
@@ -142,3 +142,68 @@ async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<
     Ok(())
 }
 on_every_backend!(form_post_and_claims, form_post_and_the_claims_parameter);
+
+/// `id_token_hint`: an ID token eid issued to this client names the citizen whose login it
+/// wants; only that citizen's phone may approve. A hint eid did not sign, or issued to another
+/// client, is the client's error.
+async fn the_id_token_hint_binds_the_login_to_its_citizen(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
+    let other = Rp::register(&server, "Example Bank", JwsAlg::Es256).await?;
+    let mut alice = proven_wallet(&server, 0).await?;
+    let mut bob = proven_wallet(&server, 1).await?;
+    let browser = Browser::new();
+    let (tokens, claims) = login(&server, &rp, &browser, &mut alice).await?;
+    let hint = tokens.id_token().expect("id_token").to_string();
+
+    // The same citizen logs in again with the hint: fine.
+    let (_, again) = login_with(
+        &server,
+        &rp,
+        &browser,
+        &mut alice,
+        &[("id_token_hint", &hint)],
+    )
+    .await?;
+    assert_eq!(again.subject(), claims.subject());
+
+    // Another citizen's phone cannot approve it: refused there, and the service hears
+    // access_denied.
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "id_token_hint", Some(&hint));
+    let page = browser.open_login(&server, &start.url).await?;
+    let request = bob.fetch_approval(&page.link).await?;
+    let decision = eid_wallet::approve_all(&request, page.number, false);
+    let refused = bob
+        .answer(&request, &page.link, &decision)
+        .await
+        .expect_err("not the hinted citizen");
+    assert_eq!(refused.problem().map(|p| p.status), Some(403));
+    match browser.after_approval(&server, &page.url).await? {
+        Next::Redirect(url) => {
+            let callback = Callback { url };
+            assert_eq!(callback.param("error").as_deref(), Some("access_denied"));
+        }
+        other => panic!("expected a redirect, got {other:?}"),
+    }
+
+    // A forged hint, and one issued to another client, are refused at once.
+    let mut forged = hint.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    let (other_tokens, _) = login(&server, &other, &browser, &mut alice).await?;
+    let foreign = other_tokens.id_token().expect("id_token").to_string();
+    for bad in [forged, foreign] {
+        let mut start = rp.start();
+        start.url = with_param(&start.url, "id_token_hint", Some(&bad));
+        let response = unchanged!(server, browser.http.get(start.url.as_str()).send().await?);
+        let callback = Callback {
+            url: url::Url::parse(&location(&response)?)?,
+        };
+        assert_eq!(callback.param("error").as_deref(), Some("invalid_request"));
+    }
+    Ok(())
+}
+on_every_backend!(
+    id_token_hint,
+    the_id_token_hint_binds_the_login_to_its_citizen
+);

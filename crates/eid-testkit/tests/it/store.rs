@@ -38,6 +38,7 @@ fn request(id: &str) -> AuthRequestRecord {
             userinfo: vec!["name".into()],
             ..Default::default()
         },
+        expected_sub: Some("pairwise-sub".into()),
     }
 }
 
@@ -169,8 +170,16 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     let approved = db.auth_request("r1")?.expect("request");
     assert_eq!(
-        (approved.response_mode, &approved.claims),
-        (request("r1").response_mode, &request("r1").claims),
+        (
+            approved.response_mode,
+            &approved.claims,
+            &approved.expected_sub
+        ),
+        (
+            request("r1").response_mode,
+            &request("r1").claims,
+            &request("r1").expected_sub
+        ),
         "what the client asked for reads back"
     );
     assert_eq!(

@@ -1,3 +1,4 @@
+ALTER TABLE auth_requests DROP COLUMN expected_sub;
 DROP TABLE logout_deliveries;
 ALTER TABLE auth_requests DROP COLUMN claims_request;
 ALTER TABLE auth_requests DROP COLUMN response_mode;

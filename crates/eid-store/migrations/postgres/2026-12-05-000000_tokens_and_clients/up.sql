@@ -55,3 +55,7 @@ CREATE TABLE logout_deliveries (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);
+
+-- The citizen the client expects (the pairwise sub of its id_token_hint): only that citizen's
+-- phone may approve.
+ALTER TABLE auth_requests ADD COLUMN expected_sub TEXT;
