@@ -93,6 +93,29 @@ async fn logout(server: &TestServer, params: &[(&str, &str)]) -> anyhow::Result<
         .await?)
 }
 
+/// Verifies a logout token as the client would: eid's keys, its issuer, the client as audience.
+fn verify_logout_token(
+    server: &TestServer,
+    rp: &Rp,
+    token: &str,
+) -> anyhow::Result<(jsonwebtoken::Header, serde_json::Map<String, Value>)> {
+    let keys: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(serde_json::to_value(server.provider().jwks())?)?;
+    let issuer = server.issuer();
+    let audience = [rp.client_id.clone()];
+    Ok(jwt::verify(
+        token,
+        &Keys::Jwks(&keys),
+        &Expect::strict(
+            &[jsonwebtoken::Algorithm::ES256],
+            &audience,
+            Some(&issuer),
+            300,
+            eid_server::now(),
+        ),
+    )?)
+}
+
 async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let backchannel = receiver(1).await?;
@@ -211,21 +234,7 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     let hint = tokens.id_token().expect("id_token").to_string();
     logout(&server, &[("id_token_hint", &hint)]).await?;
     let delivered = received(&backchannel, 1).await?;
-    let keys: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_value(serde_json::to_value(server.provider().jwks())?)?;
-    let issuer = server.issuer();
-    let audience = [rp.client_id.clone()];
-    let (header, logout_token) = jwt::verify(
-        &delivered[0],
-        &Keys::Jwks(&keys),
-        &Expect::strict(
-            &[jsonwebtoken::Algorithm::ES256],
-            &audience,
-            Some(&issuer),
-            300,
-            eid_server::now(),
-        ),
-    )?;
+    let (header, logout_token) = verify_logout_token(&server, &rp, &delivered[0])?;
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     assert_eq!(logout_token["sub"], claims.subject().as_str());
     assert!(
@@ -251,17 +260,7 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     })
     .await??;
     let delivered = received(&backchannel, 2).await?;
-    let (_, suspended) = jwt::verify(
-        &delivered[1],
-        &Keys::Jwks(&keys),
-        &Expect::strict(
-            &[jsonwebtoken::Algorithm::ES256],
-            &audience,
-            Some(&issuer),
-            300,
-            eid_server::now(),
-        ),
-    )?;
+    let (_, suspended) = verify_logout_token(&server, &rp, &delivered[1])?;
     assert_eq!(suspended["sub"], claims.subject().as_str());
     assert!(
         suspended.get("sid").is_none(),

@@ -77,6 +77,30 @@ async fn refused(browser: &Browser, url: &Url) -> anyhow::Result<(u16, Option<St
     Ok((status, callback.param("error")))
 }
 
+/// Exchanges the callback's code, authenticated with a private_key_jwt assertion, and
+/// verifies the ID token (with the nonce the parameters carry).
+async fn exchange_signed(
+    rp: &Rp,
+    key: &SigningKey,
+    issuer: &str,
+    callback: &Callback,
+    verifier: openidconnect::PkceCodeVerifier,
+) -> anyhow::Result<()> {
+    let tokens = rp
+        .client
+        .exchange_code(AuthorizationCode::new(
+            callback.param("code").expect("code"),
+        ))?
+        .set_pkce_verifier(verifier)
+        .add_extra_param("client_assertion_type", JWT_BEARER)
+        .add_extra_param("client_assertion", assertion(key, &rp.client_id, issuer))
+        .request_async(&rp.http)
+        .await
+        .map_err(|e| anyhow::anyhow!("token request failed: {e:?}"))?;
+    rp.verify(&tokens, &openidconnect::Nonce::new("n-0S6_WzA2Mj".into()))?;
+    Ok(())
+}
+
 async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let issuer = server.issuer();
@@ -122,18 +146,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     );
     let (callback, _) = continue_login(&server, &browser, &page.url).await?;
     assert_eq!(callback.param("state").as_deref(), Some("inside-state"));
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(
-            callback.param("code").expect("code"),
-        ))?
-        .set_pkce_verifier(verifier)
-        .add_extra_param("client_assertion_type", JWT_BEARER)
-        .add_extra_param("client_assertion", assertion(&key, &id, &issuer))
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| anyhow::anyhow!("token request failed: {e:?}"))?;
-    rp.verify(&tokens, &openidconnect::Nonce::new("n-0S6_WzA2Mj".into()))?;
+    exchange_signed(&rp, &key, &issuer, &callback, verifier).await?;
 
     // Refused request objects: told at the outer redirect URI, which is registered.
     let (challenge, _) = PkceCodeChallenge::new_random_sha256();
@@ -255,18 +268,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     phone_approves(&mut wallet, &page).await?;
     let (callback, _) = continue_login(&server, &browser, &page.url).await?;
     assert_eq!(callback.param("state").as_deref(), Some("pushed-state"));
-    let tokens = rp
-        .client
-        .exchange_code(AuthorizationCode::new(
-            callback.param("code").expect("code"),
-        ))?
-        .set_pkce_verifier(verifier)
-        .add_extra_param("client_assertion_type", JWT_BEARER)
-        .add_extra_param("client_assertion", assertion(&key, &id, &issuer))
-        .request_async(&rp.http)
-        .await
-        .map_err(|e| anyhow::anyhow!("token request failed: {e:?}"))?;
-    rp.verify(&tokens, &openidconnect::Nonce::new("n-0S6_WzA2Mj".into()))?;
+    exchange_signed(&rp, &key, &issuer, &callback, verifier).await?;
     // The request URI is single-use.
     let again = unchanged!(server, refused(&browser, &url).await?);
     assert_eq!(again.0, 400, "a reused request_uri");
