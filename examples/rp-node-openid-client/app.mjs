@@ -4,7 +4,7 @@
 // discovery advertises), except that plain http is allowed for a loopback issuer.
 //
 //     npm ci
-//     node app.mjs --issuer http://localhost:8080 --client-id ... --client-secret ... --port 3003
+//     node app.mjs --issuer http://localhost:8080 --client-id=... --client-secret=... --port 3003
 //
 // then open http://localhost:3003/ and "Log in with eid".
 

@@ -5,7 +5,7 @@ would write one: discovery, the authorization code flow with PKCE, the ID token 
 userinfo with the bearer token. Library defaults throughout (client_secret_basic, RS256).
 
     pip install -r requirements.txt
-    python3 app.py --issuer http://localhost:8080 --client-id ... --client-secret ... --port 3001
+    python3 app.py --issuer http://localhost:8080 --client-id=... --client-secret=... --port 3001
 
 then open http://localhost:3001/ and "Log in with eid". The callback page shows what eid said.
 """

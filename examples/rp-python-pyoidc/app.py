@@ -5,7 +5,7 @@ flow with PKCE, the token request (client_secret_basic), the ID token as pyoidc 
 for it by default (POST, the token in the form body). Library defaults throughout.
 
     pip install -r requirements.txt
-    python3 app.py --issuer http://localhost:8080 --client-id ... --client-secret ... --port 3002
+    python3 app.py --issuer http://localhost:8080 --client-id=... --client-secret=... --port 3002
 """
 
 import argparse

@@ -94,9 +94,12 @@ async fn login_with(backend: Backend, library: &Library) -> anyhow::Result<()> {
     let script = examples().join(library.script);
     let mut child = tokio::process::Command::new(library.program)
         .arg(&script)
-        .args(["--issuer", &server.issuer()])
-        .args(["--client-id", &client_id, "--client-secret", &secret])
-        .args(["--port", &port.to_string()])
+        // `--name=value`: a generated secret may begin with `-`, which a parser would
+        // otherwise read as the next option (node's parseArgs and argparse both refuse it).
+        .arg(format!("--issuer={}", server.issuer()))
+        .arg(format!("--client-id={client_id}"))
+        .arg(format!("--client-secret={secret}"))
+        .arg(format!("--port={port}"))
         .current_dir(script.parent().context("the script's directory")?)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
