@@ -6,7 +6,7 @@ use jsonwebtoken::jwk::JwkSet;
 
 use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
 use crate::keys::JwsAlg;
-use crate::store::{ClientMetadata, ClientRecord, TokenAuthMethod};
+use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
 use crate::{Error, Provider};
 
 /// A client as registered, with its secret: shown once, stored only as a hash.
@@ -29,6 +29,12 @@ pub struct ClientRegistration {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where eid posts back-channel logout tokens.
     pub backchannel_logout_uri: Option<String>,
+    /// The security profile: FAPI 2.0 needs `private_key_jwt` and ES256 ID tokens.
+    pub profile: ClientProfile,
+    /// DPoP-bound tokens (RFC 9449 §5.2) without the rest of FAPI 2.0.
+    pub dpop_bound_access_tokens: bool,
+    /// Authorization requests only through PAR (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl ClientRegistration {
@@ -42,6 +48,9 @@ impl ClientRegistration {
             jwks: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            profile: ClientProfile::Oidc,
+            dpop_bound_access_tokens: false,
+            require_pushed_authorization_requests: false,
         }
     }
 }
@@ -158,6 +167,21 @@ impl Provider {
                 "private_key_jwt needs the client's public keys",
             ));
         }
+        if registration.profile == ClientProfile::Fapi2 {
+            // FAPI 2.0 Security Profile §5.3.2.1 and §5.4.1.
+            if registration.auth_method != TokenAuthMethod::PrivateKeyJwt {
+                return Err(Error::invalid(
+                    "auth_method",
+                    "a FAPI 2.0 client authenticates with private_key_jwt",
+                ));
+            }
+            if registration.id_token_alg != JwsAlg::Es256 {
+                return Err(Error::invalid(
+                    "id_token_alg",
+                    "a FAPI 2.0 client's ID tokens are signed ES256",
+                ));
+            }
+        }
         let (client_id, client_secret, secret_sealed) =
             self.new_client_credentials(registration.auth_method)?;
         let client = ClientRecord {
@@ -172,6 +196,10 @@ impl Provider {
                 jwks: registration.jwks.clone(),
                 post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
                 backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
+                profile: registration.profile,
+                dpop_bound_access_tokens: registration.dpop_bound_access_tokens,
+                require_pushed_authorization_requests: registration
+                    .require_pushed_authorization_requests,
                 ..ClientMetadata::default()
             },
             secret_sealed,

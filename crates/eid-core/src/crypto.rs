@@ -65,6 +65,7 @@ impl MasterKey {
             pairwise: KeyedHash(self.derive("eid pairwise subject")),
             limits: KeyedHash(self.derive("eid rate limit buckets")),
             logins: KeyedHash(self.derive("eid login requests")),
+            dpop_nonces: KeyedHash(self.derive("eid dpop nonces")),
         }
     }
 }
@@ -82,6 +83,9 @@ pub struct DerivedKeys {
     /// Derives a login request's values from its id: the approval challenge's nonce, the
     /// rotating QR codes, the numbers to match, the browser's CSRF token.
     pub logins: KeyedHash,
+    /// Mints and checks the DPoP nonces eid hands out (RFC 9449 §8), with no state to share
+    /// between nodes.
+    pub dpop_nonces: KeyedHash,
 }
 
 /// Where a sealed value lives: the associated data that binds it to its row, so that a value

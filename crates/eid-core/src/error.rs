@@ -26,6 +26,10 @@ pub enum OAuthErrorCode {
     InvalidRedirectUri,
     InvalidClientMetadata,
     InvalidToken,
+    /// RFC 9449 §5.2, §7.1: the DPoP proof is missing, invalid or does not fit the request.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the nonce eid gives (in `DPoP-Nonce`).
+    UseDpopNonce,
     /// OpenID Connect Unmet Authentication Requirements 1.0 §2: the account cannot meet the
     /// `acr_values` the client asked for.
     UnmetAuthenticationRequirements,
@@ -33,7 +37,7 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 20] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -50,6 +54,8 @@ impl OAuthErrorCode {
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
         Self::InvalidToken,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
         Self::UnmetAuthenticationRequirements,
         Self::ServerError,
     ];
@@ -76,6 +82,8 @@ impl OAuthErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             Self::ServerError => "server_error",
         }

@@ -1,5 +1,5 @@
 //! Inbound JWTs (RFC 7519) from relying parties: client assertions (RFC 7523), request objects
-//! (RFC 9101) and, later, DPoP proofs and ID token hints.
+//! (RFC 9101), DPoP proofs (RFC 9449) and ID token hints.
 //!
 //! The signature is checked by `jsonwebtoken` against an explicit allow-list the caller gives
 //! ([`Expect::algs`]): never `none` (the library has no such algorithm), never an algorithm the
@@ -51,6 +51,9 @@ pub enum Keys<'a> {
     Jwks(&'a JwkSet),
     /// A shared secret (HMAC, `client_secret_jwt`).
     Secret(&'a [u8]),
+    /// The public key the header carries (`jwk`): a DPoP proof (RFC 9449 §4.2), which proves
+    /// possession of that key, not who holds it.
+    Embedded,
 }
 
 /// What a JWT must be.
@@ -139,6 +142,14 @@ pub fn verify(
                 .ok_or_else(|| JwtError::NoKey(header.kid.clone()))?;
             DecodingKey::from_jwk(jwk).map_err(|_| JwtError::NoKey(header.kid.clone()))?
         }
+        Keys::Embedded => {
+            let jwk = header
+                .jwk
+                .as_ref()
+                .filter(|jwk| key_fits(jwk, header.alg))
+                .ok_or(JwtError::NoKey(None))?;
+            DecodingKey::from_jwk(jwk).map_err(|_| JwtError::NoKey(None))?
+        }
     };
     // Signature and algorithm only: the claims are checked below, against `now`.
     let mut validation = Validation::new(header.alg);
@@ -163,22 +174,7 @@ pub fn verify(
 /// The key of `set` that verifies `alg`: the one named by `kid`, or else the only one that
 /// fits. A key meant for encryption, or that names another algorithm, never fits.
 fn select_key<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
-    let fits = |jwk: &&Jwk| {
-        let common = &jwk.common;
-        let for_signing = !matches!(common.public_key_use, Some(PublicKeyUse::Encryption));
-        let alg_ok = common
-            .key_algorithm
-            .is_none_or(|a| key_algorithm_is(a, alg));
-        let family = match jwk.algorithm {
-            AlgorithmParameters::EllipticCurve(_) => Some(AlgorithmFamily::Ec),
-            AlgorithmParameters::RSA(_) => Some(AlgorithmFamily::Rsa),
-            AlgorithmParameters::OctetKey(_) => Some(AlgorithmFamily::Hmac),
-            AlgorithmParameters::OctetKeyPair(_) => Some(AlgorithmFamily::Ed),
-            _ => None,
-        };
-        let family_ok = family == Some(alg.family());
-        for_signing && alg_ok && family_ok
-    };
+    let fits = |jwk: &&Jwk| key_fits(jwk, alg);
     match kid {
         Some(kid) => set
             .keys
@@ -193,6 +189,24 @@ fn select_key<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<
             }
         }
     }
+}
+
+/// Whether `jwk` may verify `alg`: a signing key of the algorithm's family that names no
+/// other algorithm.
+fn key_fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    let common = &jwk.common;
+    let for_signing = !matches!(common.public_key_use, Some(PublicKeyUse::Encryption));
+    let alg_ok = common
+        .key_algorithm
+        .is_none_or(|a| key_algorithm_is(a, alg));
+    let family = match jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(_) => Some(AlgorithmFamily::Ec),
+        AlgorithmParameters::RSA(_) => Some(AlgorithmFamily::Rsa),
+        AlgorithmParameters::OctetKey(_) => Some(AlgorithmFamily::Hmac),
+        AlgorithmParameters::OctetKeyPair(_) => Some(AlgorithmFamily::Ed),
+        _ => None,
+    };
+    for_signing && alg_ok && family == Some(alg.family())
 }
 
 fn key_algorithm_is(key: KeyAlgorithm, alg: Algorithm) -> bool {

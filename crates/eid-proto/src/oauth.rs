@@ -49,7 +49,7 @@ pub struct IntrospectionResponse {
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// `Bearer` for an access token, `refresh_token` for a refresh token.
+    /// `Bearer` or `DPoP` for an access token, `refresh_token` for a refresh token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +67,15 @@ pub struct IntrospectionResponse {
     pub acr: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800): the SHA-256 thumbprint of its DPoP key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// OpenID Provider Metadata (OIDC Discovery 1.0 §3).
@@ -117,6 +126,8 @@ pub struct ProviderMetadata {
     pub claims_parameter_supported: bool,
     /// RFC 9207 §3.
     pub authorization_response_iss_parameter_supported: bool,
+    /// The algorithms a DPoP proof may be signed with (RFC 9449 §5.1).
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// A JSON Web Key Set (RFC 7517 §5).
@@ -206,6 +217,12 @@ pub struct RegistrationMetadata {
     pub require_auth_time: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uris: Option<Vec<String>>,
+    /// RFC 9126 §6.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// RFC 9449 §5.2.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 /// A registration's answer (RFC 7591 §3.2.1, RFC 7592 §3): the metadata as registered, and the

@@ -314,9 +314,14 @@ impl ResponseError for TokenError {
     }
 }
 
-/// An error of the userinfo endpoint (RFC 6750 §3).
+/// An error of the userinfo endpoint (RFC 6750 §3), challenging for a bearer token.
 #[derive(Debug)]
 pub struct BearerError(pub Error);
+
+/// An error of the userinfo endpoint when the token came with the DPoP scheme or is
+/// DPoP-bound (RFC 9449 §7.1): the challenge is for DPoP, naming the algorithms.
+#[derive(Debug)]
+pub struct DpopError(pub Error);
 
 impl std::fmt::Display for BearerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -324,45 +329,88 @@ impl std::fmt::Display for BearerError {
     }
 }
 
+impl std::fmt::Display for DpopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A resource's error status: a DPoP proof's failure is the token's (RFC 9449 §7.1, §9).
+fn resource_status(error: &Error) -> StatusCode {
+    match error {
+        Error::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Error::OAuth(e)
+            if matches!(
+                e.code,
+                OAuthErrorCode::InvalidDpopProof | OAuthErrorCode::UseDpopNonce
+            ) =>
+        {
+            StatusCode::UNAUTHORIZED
+        }
+        _ => oauth_body(error).0,
+    }
+}
+
+/// The answer of a resource (userinfo) to `error`, with a challenge of `scheme` (`Bearer realm="eid"`
+/// or `DPoP algs="..."`) that names the error.
+fn challenge_response(error: &Error, scheme: &str) -> HttpResponse {
+    if matches!(error, Error::Unauthenticated) {
+        // RFC 6750 §3.1: no credentials at all: a challenge, and no error code.
+        let mut response = HttpResponse::Unauthorized();
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Ok(value) = HeaderValue::from_str(scheme) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        return response.finish();
+    }
+    log(error);
+    let status = resource_status(error);
+    let (_, body) = oauth_body(error);
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(seconds) = retry_after(error) {
+        response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII without quotes.
+        let description = body
+            .error_description
+            .clone()
+            .unwrap_or_default()
+            .replace(['"', '\\'], "'");
+        let challenge = format!(
+            "{scheme}, error=\"{}\", error_description=\"{}\"",
+            body.error, description
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+    }
+    response.json(body)
+}
+
 impl ResponseError for BearerError {
     fn status_code(&self) -> StatusCode {
-        match self.0 {
-            Error::Unauthenticated => StatusCode::UNAUTHORIZED,
-            _ => oauth_body(&self.0).0,
-        }
+        resource_status(&self.0)
     }
 
     fn error_response(&self) -> HttpResponse {
-        if matches!(self.0, Error::Unauthenticated) {
-            // RFC 6750 §3.1: no credentials at all: a challenge, and no error code.
-            return HttpResponse::Unauthorized()
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"eid\""))
-                .finish();
-        }
-        log(&self.0);
-        let (status, body) = oauth_body(&self.0);
-        let mut response = HttpResponse::build(status);
-        response.insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Some(seconds) = retry_after(&self.0) {
-            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3: the challenge names the error; descriptions are plain ASCII without quotes.
-            let description = body
-                .error_description
-                .clone()
-                .unwrap_or_default()
-                .replace(['"', '\\'], "'");
-            let challenge = format!(
-                "Bearer realm=\"eid\", error=\"{}\", error_description=\"{}\"",
-                body.error, description
-            );
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response.insert_header((header::WWW_AUTHENTICATE, value));
-            }
-        }
-        response.json(body)
+        challenge_response(&self.0, "Bearer realm=\"eid\"")
+    }
+}
+
+impl ResponseError for DpopError {
+    fn status_code(&self) -> StatusCode {
+        resource_status(&self.0)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let algs = eid_core::oidc::dpop::DPOP_ALGS
+            .iter()
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        challenge_response(&self.0, &format!("DPoP algs=\"{algs}\""))
     }
 }
 

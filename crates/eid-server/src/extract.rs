@@ -17,6 +17,29 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
     (!token.is_empty()).then(|| token.to_owned())
 }
 
+/// The request's DPoP proof (RFC 9449 §4.1): `Ok(None)` without a `DPoP` header, `Err` when
+/// there are several or it is not text.
+pub fn dpop_proof(req: &HttpRequest) -> Result<Option<String>, ()> {
+    let mut values = req.headers().get_all("dpop");
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value
+            .to_str()
+            .map(|v| Some(v.trim().to_owned()))
+            .map_err(|_| ()),
+        (Some(_), Some(_)) => Err(()),
+    }
+}
+
+/// The access token of `Authorization: DPoP` (RFC 9449 §7.1), the scheme matched without
+/// regard to case.
+pub fn dpop_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("dpop") && !token.is_empty()).then(|| token.to_owned())
+}
+
 /// Parses `Authorization: Basic` (RFC 7617); id and secret are form-decoded (RFC 6749 §2.3.1).
 /// `Ok(None)` when there is no Authorization header; `Err` when it is not valid Basic.
 pub fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, ()> {

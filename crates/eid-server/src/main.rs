@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand};
 use eid_core::admin::{AccountSelector, AdminReason};
 use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
-use eid_core::store::TokenAuthMethod;
+use eid_core::store::{ClientProfile, TokenAuthMethod};
 use eid_core::{Provider, ProviderConfig};
 use eid_server::config::{LogFormat, Overrides, Settings};
 use url::Url;
@@ -107,6 +107,17 @@ enum ClientCommand {
         /// Where eid posts back-channel logout tokens.
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// The security profile: oidc, or fapi2 (the FAPI 2.0 Security Profile: PAR only,
+        /// DPoP-bound tokens, private_key_jwt, PS256/ES256; needs --auth-method private_key_jwt
+        /// and --id-token-alg ES256).
+        #[arg(long, default_value = "oidc")]
+        profile: String,
+        /// Every access token DPoP-bound (RFC 9449), without the rest of FAPI 2.0.
+        #[arg(long)]
+        dpop: bool,
+        /// Authorization requests only through PAR (RFC 9126).
+        #[arg(long)]
+        require_par: bool,
     },
     /// List relying parties.
     List,
@@ -499,6 +510,9 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             jwks,
             post_logout_redirect_uris,
             backchannel_logout_uri,
+            profile,
+            dpop,
+            require_par,
         } => {
             let mut registration =
                 ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
@@ -515,6 +529,10 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             }
             registration.post_logout_redirect_uris = post_logout_redirect_uris;
             registration.backchannel_logout_uri = backchannel_logout_uri;
+            registration.profile = ClientProfile::parse(&profile)
+                .ok_or_else(|| anyhow::anyhow!("--profile {profile:?}: choose oidc or fapi2"))?;
+            registration.dpop_bound_access_tokens = dpop;
+            registration.require_pushed_authorization_requests = require_par;
             let new = provider.register_client(&registration, eid_server::now())?;
             let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);
@@ -523,6 +541,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             }
             println!("token_endpoint_auth_method: {}", method.as_str());
             println!("id_token_signed_response_alg: {}", new.client.id_token_alg);
+            println!("profile: {}", new.client.metadata.profile.as_str());
             if method.uses_secret() {
                 eprintln!("The secret is shown only now.");
             }

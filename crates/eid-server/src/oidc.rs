@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::client_auth::ClientAuthParams;
+use eid_core::oidc::dpop::PresentedToken;
 use eid_core::oidc::logout::{LogoutOutcome, LogoutParams};
 use eid_core::oidc::revoke::TokenQuery;
 use eid_core::oidc::userinfo::UserinfoResponse;
@@ -18,8 +19,8 @@ use eid_core::oidc::{
 use eid_proto::oauth::RegistrationMetadata;
 use serde::Deserialize;
 
-use crate::error::{BearerError, PageError, TokenError};
-use crate::extract::{basic_credentials, bearer, caller};
+use crate::error::{BearerError, DpopError, PageError, TokenError};
+use crate::extract::{basic_credentials, bearer, caller, dpop_proof, dpop_token};
 use crate::{pages, run, AppState};
 
 /// Name of the cookie that binds a login to its browser; its path is the login's own URL.
@@ -471,16 +472,54 @@ fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
         .json(body)
 }
 
-async fn token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
-    let response = client_flow(&req, &state, &body, |p, basic, params: TokenParams, now| {
-        p.token(basic, &params, now)
+async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let answer = async {
+        let dpop = token_dpop_proof(&req)?;
+        let response = client_flow(
+            &req,
+            &state,
+            &body,
+            move |p, basic, params: TokenParams, now| p.token(basic, &params, dpop.as_deref(), now),
+        )
+        .await?;
+        Ok::<_, TokenError>(no_store_json(response))
+    }
+    .await;
+    with_dpop_nonce(&req, &state, answer)
+}
+
+/// The DPoP proof of a token or PAR request; several are refused (RFC 9449 §4.3).
+fn token_dpop_proof(req: &HttpRequest) -> Result<Option<String>, TokenError> {
+    dpop_proof(req).map_err(|()| TokenError {
+        error: eid_core::Error::OAuth(eid_core::OAuthError::new(
+            eid_core::OAuthErrorCode::InvalidDpopProof,
+            "send one DPoP header, as text",
+        )),
+        used_basic: false,
     })
-    .await?;
-    Ok(no_store_json(response))
+}
+
+/// The answer, and for a request that used DPoP the nonce its next proof must carry
+/// (`DPoP-Nonce`, RFC 9449 §8), on success and failure alike.
+fn with_dpop_nonce<E: actix_web::ResponseError>(
+    req: &HttpRequest,
+    state: &AppState,
+    answer: Result<HttpResponse, E>,
+) -> HttpResponse {
+    let mut response = match answer {
+        Ok(response) => response,
+        Err(error) => error.error_response(),
+    };
+    let used_dpop = req.headers().contains_key("dpop") || dpop_token(req).is_some();
+    if used_dpop {
+        let nonce = state.provider.dpop_nonce(crate::now());
+        if let Ok(value) = header::HeaderValue::from_str(&nonce) {
+            response
+                .headers_mut()
+                .insert(header::HeaderName::from_static("dpop-nonce"), value);
+        }
+    }
+    response
 }
 
 /// RP-initiated logout (OIDC RP-Initiated Logout §2): GET query or POST form.
@@ -526,25 +565,28 @@ async fn logout(state: web::Data<AppState>, encoded: &[u8]) -> Result<HttpRespon
 }
 
 /// Pushed authorization requests (RFC 9126 §2): 201 with the request URI.
-async fn par(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
-    // The form holds both the client's authentication and the authorization parameters.
-    let (_, params): ClientForm<AuthorizationParams> = client_form(&req, &body)?;
-    let response = client_flow(
-        &req,
-        &state,
-        &body,
-        move |p, basic, auth: ClientAuthParams, now| {
-            p.push_authorization_request(basic, &auth, &params, now)
-        },
-    )
-    .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(response))
+async fn par(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let answer = async {
+        // The form holds both the client's authentication and the authorization parameters.
+        let (_, params): ClientForm<AuthorizationParams> = client_form(&req, &body)?;
+        let dpop = token_dpop_proof(&req)?;
+        let response = client_flow(
+            &req,
+            &state,
+            &body,
+            move |p, basic, auth: ClientAuthParams, now| {
+                p.push_authorization_request(basic, &auth, &params, dpop.as_deref(), now)
+            },
+        )
+        .await?;
+        Ok::<_, TokenError>(
+            HttpResponse::Created()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .json(response),
+        )
+    }
+    .await;
+    with_dpop_nonce(&req, &state, answer)
 }
 
 /// Token revocation (RFC 7009 §2): 200 whether or not the token was known.
@@ -575,10 +617,13 @@ async fn introspect(
     Ok(no_store_json(response))
 }
 
-/// The access token from the request: the `Authorization: Bearer` header (RFC 6750 §2.1), or in
-/// a POST the form body's `access_token` (§2.2). `Ok(None)` when there is none; an error when
-/// the request uses both.
-fn userinfo_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, eid_core::Error> {
+/// The access token from the request: the `Authorization: Bearer` or `DPoP` header (RFC 6750
+/// §2.1, RFC 9449 §7.1), or in a POST the form body's `access_token` (§2.2). `Ok(None)` when
+/// there is none; an error when the request uses two.
+fn userinfo_token(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<PresentedToken>, eid_core::Error> {
     use eid_core::{Error, OAuthError, OAuthErrorCode};
     let form = req.method() == actix_web::http::Method::POST
         && req
@@ -594,10 +639,22 @@ fn userinfo_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, eid_
     } else {
         Vec::new()
     };
-    let in_header = bearer(req);
+    let in_header = match (bearer(req), dpop_token(req)) {
+        (Some(token), _) => Some(PresentedToken::Bearer(token)),
+        (None, Some(token)) => {
+            let proof = dpop_proof(req).map_err(|()| {
+                Error::OAuth(OAuthError::new(
+                    OAuthErrorCode::InvalidDpopProof,
+                    "send one DPoP header, as text",
+                ))
+            })?;
+            Some(PresentedToken::Dpop { token, proof })
+        }
+        (None, None) => None,
+    };
     match (in_header, in_body.as_slice()) {
         (Some(token), []) => Ok(Some(token)),
-        (None, [token]) if !token.is_empty() => Ok(Some(token.clone())),
+        (None, [token]) if !token.is_empty() => Ok(Some(PresentedToken::Bearer(token.clone()))),
         (None, []) => Ok(None),
         _ => Err(Error::OAuth(OAuthError::new(
             OAuthErrorCode::InvalidRequest,
@@ -608,24 +665,30 @@ fn userinfo_token(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, eid_
 
 /// `GET|POST /userinfo` with `Authorization: Bearer` or, in a POST, the form's `access_token`
 /// (OIDC Core §5.3, RFC 6750 §2).
-async fn userinfo(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, BearerError> {
-    // RFC 6750 §3.1: a request without any credentials gets a challenge with no error code.
-    let token = userinfo_token(&req, &body)
-        .map_err(BearerError)?
-        .ok_or(BearerError(eid_core::Error::Unauthenticated))?;
-    let answer = run(&state.provider, move |p, now| p.userinfo(&token, now))
-        .await
-        .map_err(BearerError)?;
-    let mut response = HttpResponse::Ok();
-    response.insert_header((header::CACHE_CONTROL, "no-store"));
-    Ok(match answer {
-        UserinfoResponse::Json(claims) => response.json(claims),
-        UserinfoResponse::Jwt(jwt) => response.content_type("application/jwt").body(jwt),
-    })
+async fn userinfo(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let dpop = dpop_token(&req).is_some() || req.headers().contains_key("dpop");
+    let answer = async {
+        // RFC 6750 §3.1: a request without any credentials gets a challenge with no error code.
+        let token = userinfo_token(&req, &body)?.ok_or(eid_core::Error::Unauthenticated)?;
+        let method = req.method().as_str().to_owned();
+        let answer = run(&state.provider, move |p, now| {
+            p.userinfo(&token, &method, now)
+        })
+        .await?;
+        let mut response = HttpResponse::Ok();
+        response.insert_header((header::CACHE_CONTROL, "no-store"));
+        Ok::<_, eid_core::Error>(match answer {
+            UserinfoResponse::Json(claims) => response.json(claims),
+            UserinfoResponse::Jwt(jwt) => response.content_type("application/jwt").body(jwt),
+        })
+    }
+    .await;
+    // A request that used DPoP is challenged for DPoP; one that did not, for a bearer token
+    // (a bound token presented as Bearer included: RFC 9449 §7.2).
+    match dpop {
+        true => with_dpop_nonce(&req, &state, answer.map_err(DpopError)),
+        false => with_dpop_nonce(&req, &state, answer.map_err(BearerError)),
+    }
 }
 
 /// `POST /register` (RFC 7591 §3): 201 with the client's credentials. Its errors are OAuth

@@ -117,6 +117,7 @@ diesel::table! {
         response_mode -> Nullable<Text>,
         claims_request -> Nullable<Text>,
         expected_sub -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -129,6 +130,7 @@ diesel::table! {
         scope -> Text,
         expires_at -> BigInt,
         claims -> Text,
+        jkt -> Nullable<Text>,
     }
 }
 

@@ -81,6 +81,7 @@ impl Provider {
             response_mode: params.response_mode,
             claims: params.claims.clone(),
             expected_sub: params.expected_sub.clone(),
+            dpop_jkt: params.dpop_jkt.clone(),
         })?;
         Ok(PendingLogin {
             request_id,

@@ -45,6 +45,8 @@ pub struct AuthorizationParams {
     /// The languages the client prefers for claims; eid releases the Chinese name as
     /// `name#zh-Hant` alongside whatever it says.
     pub claims_locales: Option<String>,
+    /// The thumbprint of the DPoP key the code is to be bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request failed, and so how to tell whom.
@@ -96,6 +98,8 @@ pub struct AuthorizationRequest {
     pub claims: ClaimsRequest,
     /// The citizen an `id_token_hint` names (pairwise at the client).
     pub expected_sub: Option<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
@@ -233,6 +237,11 @@ impl Provider {
             (None, Some(uri)) if uri.starts_with(REQUEST_URI_PREFIX) => {
                 self.take_pushed_request(&client.client_id, uri, now)
             }
+            _ if client.requires_par() => Err(oauth(
+                OAuthErrorCode::InvalidRequest,
+                "this client must push its authorization requests to the PAR endpoint (RFC 9126)",
+            )
+            .into()),
             (None, Some(_)) => Err(oauth(
                 OAuthErrorCode::RequestUriNotSupported,
                 "only request URIs from the pushed authorization request endpoint are accepted",
@@ -334,6 +343,19 @@ pub fn check_authorization_params(
             ));
         }
     }
+    if let Some(jkt) = p.dpop_jkt.as_deref() {
+        // A base64url SHA-256 thumbprint (RFC 7638).
+        if jkt.len() != 43
+            || !jkt
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(oauth(
+                InvalidRequest,
+                "dpop_jkt must be the base64url SHA-256 thumbprint of a key (RFC 9449 §10)",
+            ));
+        }
+    }
     if let Some(display) = p.display.as_deref() {
         if !matches!(display, "page" | "popup" | "touch" | "wap") {
             return Err(oauth(
@@ -376,6 +398,7 @@ pub fn check_authorization_params(
         code_challenge: p.code_challenge.clone().unwrap_or_default(),
         response_mode,
         expected_sub: None,
+        dpop_jkt: p.dpop_jkt.clone(),
     })
 }
 

@@ -28,6 +28,10 @@ pub const CLIENT_AUTH_METHODS: &[&str] = &[
 pub const ASSERTION_KEY_ALGS: &[Algorithm] =
     &[Algorithm::RS256, Algorithm::PS256, Algorithm::ES256];
 
+/// The algorithms a FAPI 2.0 client signs with (FAPI 2.0 Security Profile §5.4.1): its
+/// client assertions and request objects.
+pub const FAPI2_ALGS: &[Algorithm] = &[Algorithm::PS256, Algorithm::ES256];
+
 /// The algorithm a `client_secret_jwt` assertion is signed with.
 pub const ASSERTION_SECRET_ALGS: &[Algorithm] = &[Algorithm::HS256];
 
@@ -143,7 +147,11 @@ impl Provider {
                     .as_ref()
                     .and_then(|j| serde_json::from_value::<JwkSet>(j.clone()).ok())
                     .ok_or_else(|| refuse("the client has no usable registered keys"))?;
-                (Keys::Jwks(&jwks), ASSERTION_KEY_ALGS)
+                let algs = match client.is_fapi2() {
+                    true => FAPI2_ALGS,
+                    false => ASSERTION_KEY_ALGS,
+                };
+                (Keys::Jwks(&jwks), algs)
             }
             TokenAuthMethod::ClientSecretJwt => {
                 let sealed = client.secret_sealed.as_deref().ok_or_else(|| {
@@ -161,7 +169,11 @@ impl Provider {
                 ))
             }
         };
-        let audiences = self.own_audiences();
+        // FAPI 2.0 §5.3.2.1 (8): the issuer identifier alone, as a string.
+        let audiences = match client.is_fapi2() {
+            true => vec![self.config.issuer_str().to_owned()],
+            false => self.own_audiences(),
+        };
         let (_, claims) = jwt::verify(
             assertion,
             &keys,
@@ -174,6 +186,9 @@ impl Provider {
             ),
         )
         .map_err(|e| refuse(&e.to_string()))?;
+        if client.is_fapi2() && !claims.get("aud").is_some_and(serde_json::Value::is_string) {
+            return Err(refuse("aud must be the issuer identifier as a string"));
+        }
         if claims.get("sub").and_then(|v| v.as_str()) != Some(client.client_id.as_str()) {
             return Err(refuse("sub must be the client_id"));
         }

@@ -6,6 +6,7 @@ use crate::account::Level;
 use crate::claims::{Scope, SUPPORTED_CLAIMS};
 use crate::jwt::alg_names;
 use crate::oidc::client_auth::{ASSERTION_KEY_ALGS, ASSERTION_SECRET_ALGS, CLIENT_AUTH_METHODS};
+use crate::oidc::dpop::DPOP_ALGS;
 use crate::oidc::request_object::REQUEST_OBJECT_ALGS;
 use crate::Provider;
 
@@ -52,6 +53,7 @@ impl Provider {
             request_uri_parameter_supported: false,
             claims_parameter_supported: true,
             authorization_response_iss_parameter_supported: true,
+            dpop_signing_alg_values_supported: alg_names(DPOP_ALGS),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod id_token;
 pub mod logout;
 pub mod par;

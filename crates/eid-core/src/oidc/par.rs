@@ -8,6 +8,7 @@ use eid_proto::oauth::ParResponse;
 
 use crate::oidc::authorize::{check_authorization_params, AuthorizationParams};
 use crate::oidc::client_auth::ClientAuthParams;
+use crate::oidc::dpop::ProofTarget;
 use crate::oidc::oauth;
 use crate::store::CeremonyPurpose;
 use crate::{Error, OAuthErrorCode, Provider};
@@ -19,15 +20,25 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 pub const PAR_TTL: i64 = 60;
 
 impl Provider {
-    /// The pushed authorization request endpoint (RFC 9126 §2).
+    /// The pushed authorization request endpoint (RFC 9126 §2). A DPoP proof (`dpop`) binds
+    /// the code to its key, as `dpop_jkt` would (RFC 9449 §10.1).
     pub fn push_authorization_request(
         &self,
         basic: Option<(String, String)>,
         auth: &ClientAuthParams,
         params: &AuthorizationParams,
+        dpop: Option<&str>,
         now: i64,
     ) -> Result<ParResponse, Error> {
         use OAuthErrorCode::*;
+        let target = ProofTarget {
+            method: "POST",
+            path: "/par",
+            access_token: None,
+        };
+        let proof_jkt = dpop
+            .map(|proof| self.verify_dpop_proof(proof, &target, now))
+            .transpose()?;
         let client = self.authenticate_client(basic.as_ref(), auth, now)?;
         if params.request_uri.is_some() {
             return Err(oauth(
@@ -62,9 +73,20 @@ impl Provider {
             .into());
         }
         check_authorization_params(&params)?;
+        let dpop_jkt = match (proof_jkt, params.dpop_jkt.clone()) {
+            (Some(proof), Some(named)) if proof != named => {
+                return Err(oauth(
+                    InvalidDpopProof,
+                    "dpop_jkt is not the thumbprint of the DPoP proof's key",
+                )
+                .into())
+            }
+            (proof, named) => proof.or(named),
+        };
         let pushed = AuthorizationParams {
             client_id: Some(client.client_id.clone()),
             request: None,
+            dpop_jkt,
             ..params
         };
         let id = self.put_ceremony(

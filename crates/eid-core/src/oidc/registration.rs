@@ -11,7 +11,7 @@ use crate::crypto::{b64url, ct_eq, random_token, sha256};
 use crate::keys::JwsAlg;
 use crate::limits::Caller;
 use crate::oidc::oauth;
-use crate::store::{ClientMetadata, ClientRecord, TokenAuthMethod};
+use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Who may register clients at the registration endpoint.
@@ -179,6 +179,11 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             default_max_age: m.default_max_age,
             require_auth_time: m.require_auth_time.unwrap_or(false),
             registration_token_hash: None,
+            profile: ClientProfile::Oidc,
+            require_pushed_authorization_requests: m
+                .require_pushed_authorization_requests
+                .unwrap_or(false),
+            dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
         },
     })
 }
@@ -222,6 +227,8 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
         initiate_login_uri: m.initiate_login_uri.clone(),
         default_max_age: m.default_max_age,
         require_auth_time: m.require_auth_time.then_some(true),
+        require_pushed_authorization_requests: client.requires_par().then_some(true),
+        dpop_bound_access_tokens: client.requires_dpop().then_some(true),
         ..RegistrationMetadata::default()
     }
 }
@@ -356,6 +363,7 @@ impl Provider {
             id_token_alg: checked.id_token_alg.as_str().to_owned(),
             metadata: ClientMetadata {
                 registration_token_hash: client.metadata.registration_token_hash.clone(),
+                profile: client.metadata.profile,
                 ..checked.metadata
             },
             ..client

@@ -49,13 +49,17 @@ impl Provider {
             .and_then(|j| serde_json::from_value(j.clone()).ok())
             .ok_or_else(|| invalid("the client has registered no keys to verify it with"))?;
         let issuer = [self.config.issuer_str()];
+        let algs = match client.is_fapi2() {
+            true => crate::oidc::client_auth::FAPI2_ALGS,
+            false => REQUEST_OBJECT_ALGS,
+        };
         let (_, claims) = jwt::verify(
             object,
             &Keys::Jwks(&keys),
             &Expect {
                 require_aud: false,
                 require_exp: false,
-                ..Expect::strict(REQUEST_OBJECT_ALGS, &issuer, None, MAX_LIFETIME, now)
+                ..Expect::strict(algs, &issuer, None, MAX_LIFETIME, now)
             },
         )
         .map_err(|e| invalid(&e.to_string()))?;

@@ -3,6 +3,7 @@
 //! relying party learns nothing about another's tokens (and so nothing about the citizen's
 //! `sub` there).
 
+use eid_proto::oauth::Confirmation;
 use eid_proto::oauth::IntrospectionResponse;
 use serde::Deserialize;
 
@@ -106,9 +107,19 @@ impl Provider {
     ) -> Result<IntrospectionResponse, Error> {
         let (client, found) = self.held_token(basic, params, now)?;
         let inactive = IntrospectionResponse::default();
-        let (citizen_id, scope, exp, iat, token_type, facts) = match &found {
+        let (citizen_id, scope, exp, iat, token_type, facts, jkt) = match &found {
             Some(Found::Access(t)) if t.expires_at > now => {
-                (&t.citizen_id, t.scope, t.expires_at, None, "Bearer", None)
+                let token_type = if t.jkt.is_some() { "DPoP" } else { "Bearer" };
+                let jkt = t.jkt.clone();
+                (
+                    &t.citizen_id,
+                    t.scope,
+                    t.expires_at,
+                    None,
+                    token_type,
+                    None,
+                    jkt,
+                )
             }
             Some(Found::Refresh(t))
                 if t.used_at.is_none() && t.expires_at > now && t.family_expires_at > now =>
@@ -120,6 +131,7 @@ impl Provider {
                     Some(t.issued_at),
                     "refresh_token",
                     Some((t.acr, t.auth_time)),
+                    None,
                 )
             }
             _ => return Ok(inactive),
@@ -142,6 +154,7 @@ impl Provider {
             iss: Some(self.config.issuer_str()),
             acr: facts.map(|(acr, _)| acr.acr().to_owned()),
             auth_time: facts.map(|(_, t)| t),
+            cnf: jkt.map(|jkt| Confirmation { jkt }),
         })
     }
 }

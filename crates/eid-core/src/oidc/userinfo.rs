@@ -4,6 +4,7 @@ use crate::account::AccountStatus;
 use crate::claims::userinfo_claims;
 use crate::crypto::sha256;
 use crate::keys::{sign_jwt, JwsAlg};
+use crate::oidc::dpop::{PresentedToken, ProofTarget};
 use crate::oidc::oauth;
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -19,10 +20,16 @@ pub enum UserinfoResponse {
 impl Provider {
     /// The userinfo endpoint (OIDC Core §5.3): the claims the citizen shared, as JSON, or as a
     /// JWT signed for the client when it registered `userinfo_signed_response_alg` (§5.3.2).
-    pub fn userinfo(&self, access_token: &str, now: i64) -> Result<UserinfoResponse, Error> {
+    /// A DPoP-bound token comes with a proof for this request (`method`, RFC 9449 §7).
+    pub fn userinfo(
+        &self,
+        presented: &PresentedToken,
+        method: &str,
+        now: i64,
+    ) -> Result<UserinfoResponse, Error> {
         let token = self
             .store
-            .access_token(&sha256(access_token.as_bytes()))?
+            .access_token(&sha256(presented.token().as_bytes()))?
             .filter(|t| t.expires_at > now)
             .ok_or_else(|| {
                 oauth(
@@ -30,6 +37,12 @@ impl Provider {
                     "the access token is invalid, expired or revoked",
                 )
             })?;
+        let target = ProofTarget {
+            method,
+            path: "/userinfo",
+            access_token: None,
+        };
+        self.check_token_binding(presented, token.jkt.as_deref(), target, now)?;
         let Some(client) = self.store.client(&token.client_id)? else {
             return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
         };

@@ -104,12 +104,68 @@ pub struct ClientMetadata {
     /// SHA-256 of the registration access token (RFC 7592), base64url: registered dynamically.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_token_hash: Option<String>,
+    /// The security profile eid holds the client to.
+    #[serde(skip_serializing_if = "ClientProfile::is_default")]
+    pub profile: ClientProfile,
+    /// Authorization requests only through PAR (RFC 9126 §6).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+    /// Every access token DPoP-bound: a token request without a proof is refused (RFC 9449
+    /// §5.2).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
+}
+
+/// The security profile a client is held to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientProfile {
+    /// OpenID Connect with eid's defaults (PKCE S256, exact redirect URIs).
+    #[default]
+    Oidc,
+    /// The FAPI 2.0 Security Profile: pushed requests only, DPoP-bound tokens,
+    /// `private_key_jwt` with PS256 or ES256 assertions addressed to the issuer alone, PS256 or
+    /// ES256 request objects, ES256 ID tokens.
+    Fapi2,
+}
+
+impl ClientProfile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Fapi2 => "fapi2",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Oidc, Self::Fapi2]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::Oidc
+    }
 }
 
 impl ClientRecord {
     /// Whether the client may use `grant` (`authorization_code`, `refresh_token`).
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.metadata.grant_types.is_empty() || self.metadata.grant_types.iter().any(|g| g == grant)
+    }
+
+    pub fn is_fapi2(&self) -> bool {
+        self.metadata.profile == ClientProfile::Fapi2
+    }
+
+    /// Whether its authorization requests must come through PAR.
+    pub fn requires_par(&self) -> bool {
+        self.metadata.require_pushed_authorization_requests || self.is_fapi2()
+    }
+
+    /// Whether its tokens must be DPoP-bound.
+    pub fn requires_dpop(&self) -> bool {
+        self.metadata.dpop_bound_access_tokens || self.is_fapi2()
     }
 }
 

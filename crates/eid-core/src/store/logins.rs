@@ -138,6 +138,8 @@ pub struct AuthRequestRecord {
     /// The citizen the client expects (the `sub` of its `id_token_hint`, pairwise at the
     /// client): only that citizen may approve.
     pub expected_sub: Option<String>,
+    /// The key the code is bound to (RFC 9449 §10): the token request must prove it.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthRequestRecord {

@@ -15,6 +15,8 @@ pub struct AccessTokenRecord {
     pub expires_at: i64,
     /// The claims userinfo releases, space-separated.
     pub claims: String,
+    /// The thumbprint of the key it is bound to (RFC 9449 `cnf.jkt`); `None`: a bearer token.
+    pub jkt: Option<String>,
 }
 
 /// A refresh token (RFC 6749 §6), stored by hash. Each use rotates it: the used token is kept,
@@ -45,10 +47,20 @@ pub struct RefreshTokenRecord {
     pub used_at: Option<i64>,
 }
 
-/// Outcome of [`TokenStore::rotate_refresh_token`].
+/// What becomes of a refresh token that was used ([`TokenStore::renew_refresh_token`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal<'a> {
+    /// It is spent, and this successor stored (rotation).
+    Rotate(&'a RefreshTokenRecord),
+    /// It stays valid, its idle deadline moved to this time (FAPI 2.0 clients: §5.3.2.1
+    /// forbids rotating a refresh token whose successor the client might not receive).
+    Extend(i64),
+}
+
+/// Outcome of [`TokenStore::renew_refresh_token`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
-    /// The old token is spent; the new tokens are stored.
+    /// The old token is spent or extended; the new tokens are stored.
     Rotated,
     /// The old token was already spent (or revoked) when this request got to it.
     AlreadyUsed,
@@ -66,14 +78,14 @@ pub trait TokenStore {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<(RefreshTokenRecord, Option<AccountStatus>)>, StoreError>;
-    /// Spends the refresh token `old_hash` (compare-and-set on its being unused, its device
-    /// still bound and not suspended) and stores its successor and a new access token, in
-    /// one transaction.
-    fn rotate_refresh_token(
+    /// Renews the refresh token `old_hash` (compare-and-set on its being unused, its device
+    /// still bound and not suspended): spends it and stores its successor, or extends it; and
+    /// stores a new access token, in one transaction.
+    fn renew_refresh_token(
         &self,
         old_hash: &[u8],
         now: i64,
-        refresh: &RefreshTokenRecord,
+        renewal: Renewal<'_>,
         access: &AccessTokenRecord,
     ) -> Result<Rotation, StoreError>;
     /// Revokes a grant: every refresh and access token of the family. Returns how many went.

@@ -43,6 +43,7 @@ pub(crate) struct AuthRequestRow {
     pub response_mode: Option<String>,
     pub claims_request: Option<String>,
     pub expected_sub: Option<String>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -87,6 +88,7 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
                 mode => Some(mode.as_str().to_owned()),
             },
             expected_sub: r.expected_sub.clone(),
+            dpop_jkt: r.dpop_jkt.clone(),
             claims_request: match r.claims.is_empty() {
                 true => None,
                 false => serde_json::to_string(&r.claims).ok(),
@@ -174,6 +176,7 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             expires_at: r.expires_at,
             prompt: r.prompt,
             expected_sub: r.expected_sub,
+            dpop_jkt: r.dpop_jkt,
             claims: match r.claims_request.as_deref() {
                 None => ClaimsRequest::default(),
                 Some(json) => {

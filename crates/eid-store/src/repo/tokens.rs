@@ -1,7 +1,9 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::AccountStatus;
-use eid_core::store::{AccessTokenRecord, RefreshTokenRecord, Rotation, StoreError, TokenStore};
+use eid_core::store::{
+    AccessTokenRecord, RefreshTokenRecord, Renewal, Rotation, StoreError, TokenStore,
+};
 
 use super::logins::{account_status, level, scopes};
 use crate::schema::{access_tokens, citizens, devices, refresh_tokens};
@@ -17,6 +19,7 @@ pub(crate) struct AccessTokenRow {
     pub scope: String,
     pub expires_at: i64,
     pub claims: String,
+    pub jkt: Option<String>,
 }
 
 impl From<&AccessTokenRecord> for AccessTokenRow {
@@ -29,6 +32,7 @@ impl From<&AccessTokenRecord> for AccessTokenRow {
             scope: r.scope.to_string(),
             expires_at: r.expires_at,
             claims: r.claims.clone(),
+            jkt: r.jkt.clone(),
         }
     }
 }
@@ -44,6 +48,7 @@ impl TryFrom<AccessTokenRow> for AccessTokenRecord {
             citizen_id: r.citizen_id,
             expires_at: r.expires_at,
             claims: r.claims,
+            jkt: r.jkt,
         })
     }
 }
@@ -185,31 +190,39 @@ impl TokenStore for Database {
         )))
     }
 
-    fn rotate_refresh_token(
+    fn renew_refresh_token(
         &self,
         old_hash: &[u8],
         now: i64,
-        refresh: &RefreshTokenRecord,
+        renewal: Renewal<'_>,
         access: &AccessTokenRecord,
     ) -> Result<Rotation, StoreError> {
         let mut conn = self.writer()?;
         conn.transaction::<Rotation, DieselError, _>(|c| {
             // One statement: the device check is a primary-key lookup inside the
             // compare-and-set, which starts the transaction with a write.
-            let n = diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(old_hash))
-                    .filter(refresh_tokens::used_at.is_null())
-                    .filter(diesel::dsl::exists(
-                        devices::table
-                            .filter(devices::device_id.eq(refresh_tokens::device_id))
-                            .filter(devices::suspended_at.is_null()),
-                    )),
-            )
-            .set(refresh_tokens::used_at.eq(Some(now)))
-            .execute(c)?;
+            let unused = refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(old_hash))
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(diesel::dsl::exists(
+                    devices::table
+                        .filter(devices::device_id.eq(refresh_tokens::device_id))
+                        .filter(devices::suspended_at.is_null()),
+                ));
+            let n = match renewal {
+                Renewal::Rotate(_) => diesel::update(unused)
+                    .set(refresh_tokens::used_at.eq(Some(now)))
+                    .execute(c)?,
+                Renewal::Extend(expires_at) => diesel::update(unused)
+                    .set(refresh_tokens::expires_at.eq(expires_at))
+                    .execute(c)?,
+            };
             if n == 1 {
-                insert_tokens(c, access, Some(refresh))?;
+                let successor = match renewal {
+                    Renewal::Rotate(next) => Some(next),
+                    Renewal::Extend(_) => None,
+                };
+                insert_tokens(c, access, successor)?;
                 return Ok(Rotation::Rotated);
             }
             let used: Option<Option<i64>> = refresh_tokens::table

@@ -6,6 +6,7 @@ use eid_core::keys::JwsAlg;
 use eid_core::limits::Caller;
 use eid_core::login::QR_STEP;
 use eid_core::login::{BrowserAnswer, LoginView};
+use eid_core::oidc::dpop::PresentedToken;
 use eid_core::oidc::{AuthorizationParams, PendingLogin, TokenParams};
 use eid_core::{Error, OAuthErrorCode, Provider};
 use eid_testkit::Backend;
@@ -167,15 +168,16 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
         ..TokenParams::default()
     };
     let basic = Some((client_id.clone(), secret.clone()));
-    match provider.token(basic.clone(), &token, late + 2 + config.code_ttl) {
+    match provider.token(basic.clone(), &token, None, late + 2 + config.code_ttl) {
         Err(Error::OAuth(e)) => assert_eq!(e.code, OAuthErrorCode::InvalidGrant),
         other => panic!("expected invalid_grant, got {other:?}"),
     }
     // The RFC 7636 Appendix B verifier matches the challenge: in time, the code is redeemed.
-    let tokens = provider.token(basic, &token, late + 3)?;
+    let tokens = provider.token(basic, &token, None, late + 3)?;
+    let bearer = PresentedToken::Bearer(tokens.access_token.clone());
     // The access token lives `access_token_ttl` seconds.
-    assert!(provider.userinfo(&tokens.access_token, late + 4).is_ok());
-    let expired = provider.userinfo(&tokens.access_token, late + 3 + config.access_token_ttl);
+    assert!(provider.userinfo(&bearer, "GET", late + 4).is_ok());
+    let expired = provider.userinfo(&bearer, "GET", late + 3 + config.access_token_ttl);
     assert!(matches!(expired, Err(Error::OAuth(ref e)) if e.code == OAuthErrorCode::InvalidToken));
 
     // A page left open past its lifetime gets no new code: back to the client.

@@ -12,6 +12,7 @@ mod api;
 mod attestation;
 mod authorize;
 mod client_auth;
+mod dpop;
 mod expiry;
 mod journey;
 mod keys;

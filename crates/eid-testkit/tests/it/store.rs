@@ -39,6 +39,7 @@ fn request(id: &str) -> AuthRequestRecord {
             ..Default::default()
         },
         expected_sub: Some("pairwise-sub".into()),
+        dpop_jkt: Some("k".repeat(43)),
     }
 }
 
@@ -305,6 +306,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         scope: Scopes::narrowed("openid"),
         expires_at: 1000,
         claims: "sub".into(),
+        jkt: Some("j".repeat(43)),
     };
     let refresh = RefreshTokenRecord {
         token_hash: vec![13; 32],
@@ -349,7 +351,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         ..token.clone()
     };
     assert_eq!(
-        db.rotate_refresh_token(&[13; 32], 10, &successor, &refreshed)?,
+        db.renew_refresh_token(&[13; 32], 10, Renewal::Rotate(&successor), &refreshed)?,
         Rotation::Rotated
     );
     let losing = RefreshTokenRecord {
@@ -357,7 +359,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         ..successor.clone()
     };
     assert_eq!(
-        db.rotate_refresh_token(&[13; 32], 11, &losing, &second)?,
+        db.renew_refresh_token(&[13; 32], 11, Renewal::Rotate(&losing), &second)?,
         Rotation::AlreadyUsed,
         "a spent token rotates no more"
     );

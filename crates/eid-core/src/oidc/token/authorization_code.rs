@@ -5,7 +5,7 @@ use eid_proto::oauth::TokenResponse;
 use super::{Grant, TokenParams};
 use crate::account::AccountStatus;
 use crate::claims::granted_scope;
-use crate::crypto::sha256;
+use crate::crypto::{ct_eq, sha256};
 use crate::login::request_ref;
 use crate::oidc::{oauth, pkce};
 use crate::store::{ClientRecord, LoginState};
@@ -16,6 +16,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         params: &TokenParams,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
@@ -74,6 +75,16 @@ impl Provider {
             )
             .into());
         }
+        // RFC 9449 §10: a code bound to a key is redeemed only with a proof by that key.
+        if let Some(bound) = request.dpop_jkt.as_deref() {
+            if jkt.is_none_or(|k| !ct_eq(k.as_bytes(), bound.as_bytes())) {
+                return Err(oauth(
+                    InvalidDpopProof,
+                    "the DPoP proof's key is not the one the authorization request was bound to (dpop_jkt)",
+                )
+                .into());
+            }
+        }
         // A suspended or closed account's codes and tokens stop working.
         if account_status != Some(AccountStatus::Active) {
             return Err(oauth(InvalidGrant, "the citizen's account is not active").into());
@@ -89,6 +100,8 @@ impl Provider {
             claims: approval.granted.clone(),
             id_token_claims: &request.claims.id_token,
             family_expires_at: now + self.config.refresh_token_max_ttl,
+            jkt,
+            new_refresh: true,
         };
         let issued = self.issue_tokens(client, &grant, request.nonce.as_deref(), now)?;
         if !self

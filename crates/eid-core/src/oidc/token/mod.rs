@@ -7,6 +7,7 @@ use serde::Deserialize;
 use crate::claims::{userinfo_claims, Scope, Scopes};
 use crate::crypto::{random_token, sha256};
 use crate::oidc::client_auth::ClientAuthParams;
+use crate::oidc::dpop::ProofTarget;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
@@ -32,15 +33,35 @@ pub struct TokenParams {
 
 impl Provider {
     /// The token endpoint. `basic` carries HTTP Basic credentials, already form-decoded
-    /// (RFC 6749 §2.3.1).
+    /// (RFC 6749 §2.3.1); `dpop` the request's DPoP proof (RFC 9449), to whose key the tokens
+    /// are then bound.
     pub fn token(
         &self,
         basic: Option<(String, String)>,
         params: &TokenParams,
+        dpop: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
+        // The proof first: a client told to use a nonce (RFC 9449 §8) retries with its client
+        // assertion still unspent.
+        let target = ProofTarget {
+            method: "POST",
+            path: "/token",
+            access_token: None,
+        };
+        let jkt = dpop
+            .map(|proof| self.verify_dpop_proof(proof, &target, now))
+            .transpose()?;
         let client = self.authenticate_client(basic.as_ref(), &params.client, now)?;
+        if jkt.is_none() && client.requires_dpop() {
+            return Err(oauth(
+                InvalidRequest,
+                "this client's tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
+            )
+            .into());
+        }
+        let jkt = jkt.as_deref();
         match params.grant_type.as_deref() {
             None | Some("") => Err(oauth(InvalidRequest, "grant_type is required").into()),
             Some(grant @ ("authorization_code" | "refresh_token"))
@@ -52,8 +73,8 @@ impl Provider {
                 )
                 .into())
             }
-            Some("authorization_code") => self.authorization_code_grant(&client, params, now),
-            Some("refresh_token") => self.refresh_grant(&client, params, now),
+            Some("authorization_code") => self.authorization_code_grant(&client, params, jkt, now),
+            Some("refresh_token") => self.refresh_grant(&client, params, jkt, now),
             Some(_) => Err(oauth(
                 UnsupportedGrantType,
                 "only authorization_code and refresh_token are supported",
@@ -94,8 +115,10 @@ impl Provider {
             scope: grant.scope,
             expires_at: now + self.config.access_token_ttl,
             claims: grant.claims.clone(),
+            jkt: grant.jkt.map(str::to_owned),
         };
-        let (refresh_token, refresh) = if grant.family_scope.contains(Scope::OfflineAccess)
+        let (refresh_token, refresh) = if grant.new_refresh
+            && grant.family_scope.contains(Scope::OfflineAccess)
             && client.allows_grant("refresh_token")
         {
             let token = random_token();
@@ -123,7 +146,10 @@ impl Provider {
         Ok(Issued {
             response: TokenResponse {
                 access_token,
-                token_type: "Bearer".into(),
+                token_type: match grant.jkt {
+                    Some(_) => "DPoP".into(),
+                    None => "Bearer".into(),
+                },
                 expires_in: self.config.access_token_ttl.unsigned_abs(),
                 id_token,
                 refresh_token,
@@ -183,6 +209,12 @@ struct Grant<'a> {
     /// The shared claims the ID token carries too (asked for with the `claims` parameter).
     id_token_claims: &'a [String],
     family_expires_at: i64,
+    /// The key this response's access token is bound to (RFC 9449): the token request's
+    /// proof's. Refresh tokens are not bound: a confidential client's are held to it by its
+    /// authentication (§5), and a client may change keys between refreshes.
+    jkt: Option<&'a str>,
+    /// Whether a new refresh token is issued (a FAPI 2.0 client keeps its one).
+    new_refresh: bool,
 }
 
 /// Tokens issued, with the records to store.

@@ -11,7 +11,7 @@ use crate::claims::Scopes;
 use crate::crypto::sha256;
 use crate::login::request_ref;
 use crate::oidc::oauth;
-use crate::store::{Approval, ClientRecord, Rotation};
+use crate::store::{Approval, ClientRecord, Renewal, Rotation};
 use crate::{Error, OAuthErrorCode, Provider};
 
 impl Provider {
@@ -19,6 +19,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         params: &TokenParams,
+        jkt: Option<&str>,
         now: i64,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
@@ -84,14 +85,22 @@ impl Provider {
             claims: token.claims.clone(),
             id_token_claims: &[],
             family_expires_at: token.family_expires_at,
+            jkt,
+            // FAPI 2.0 §5.3.2.1 (9): no rotation, lest a client that misses the answer lose
+            // its grant; its refresh token is held to it by private_key_jwt.
+            new_refresh: !client.is_fapi2(),
         };
         let issued = self.issue_tokens(client, &grant, None, now)?;
-        let Some(refresh) = issued.refresh.as_ref() else {
-            return Err(Error::Internal("a rotation without a successor".into()));
+        let renewal = match (issued.refresh.as_ref(), grant.new_refresh) {
+            (Some(next), true) => Renewal::Rotate(next),
+            (None, false) => Renewal::Extend(
+                (now + self.config.refresh_token_idle_ttl).min(token.family_expires_at),
+            ),
+            _ => return Err(Error::Internal("a refresh without a renewal".into())),
         };
         match self
             .store
-            .rotate_refresh_token(&hash, now, refresh, &issued.access)?
+            .renew_refresh_token(&hash, now, renewal, &issued.access)?
         {
             Rotation::Rotated => Ok(issued.response),
             Rotation::AlreadyUsed => Err(self

@@ -1,3 +1,5 @@
+ALTER TABLE access_tokens DROP COLUMN jkt;
+ALTER TABLE auth_requests DROP COLUMN dpop_jkt;
 ALTER TABLE auth_requests DROP COLUMN expected_sub;
 DROP TABLE logout_deliveries;
 ALTER TABLE auth_requests DROP COLUMN claims_request;

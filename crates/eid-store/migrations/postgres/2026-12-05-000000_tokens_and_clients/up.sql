@@ -59,3 +59,9 @@ CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);
 -- The citizen the client expects (the pairwise sub of its id_token_hint): only that citizen's
 -- phone may approve.
 ALTER TABLE auth_requests ADD COLUMN expected_sub TEXT;
+
+-- DPoP (RFC 9449): the thumbprint of the key a login's code is bound to (dpop_jkt, given at the
+-- authorization request or by the proof at PAR), and of the key each access token is bound to
+-- (NULL: a bearer token). Refresh tokens are held to their client by its authentication (§5).
+ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT;
+ALTER TABLE access_tokens ADD COLUMN jkt TEXT;
