@@ -106,5 +106,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?
         .as_bytes(),
     )?;
+
+    // DPoP proofs for the fuzz target's request: a good one, its claims alone, one with a
+    // private key in its header, one for another method.
+    let ath = eid_core::crypto::b64url(&eid_core::crypto::sha256(
+        eid_fuzz::DPOP_ACCESS_TOKEN.as_bytes(),
+    ));
+    let proof = serde_json::json!({
+        "jti": "p1", "htm": "GET", "htu": eid_fuzz::DPOP_HTU, "iat": now, "ath": ath,
+        "nonce": "n"
+    });
+    let none = serde_json::json!({});
+    write(
+        "dpop_proof",
+        "es256.jwt",
+        eid_fuzz::dpop_sign(&proof, &none).as_bytes(),
+    )?;
+    write("dpop_proof", "claims.json", proof.to_string().as_bytes())?;
+    let mut post = proof.clone();
+    post["htm"] = serde_json::json!("POST");
+    write(
+        "dpop_proof",
+        "post.jwt",
+        eid_fuzz::dpop_sign(&post, &none).as_bytes(),
+    )?;
+    let private =
+        serde_json::json!({"jwk": {"kty": "EC", "crv": "P-256", "x": "", "y": "", "d": ""}});
+    write(
+        "dpop_proof",
+        "private.jwt",
+        eid_fuzz::dpop_sign(&proof, &private).as_bytes(),
+    )?;
     Ok(())
 }

@@ -326,3 +326,74 @@ pub fn headers(data: &[u8]) {
         assert!(rate.max > 0 && rate.window_secs > 0);
     }
 }
+
+/// The fixed key's public JWK, as a DPoP proof's header carries it.
+fn dpop_jwk() -> serde_json::Value {
+    let jwk = &jws_key().1.keys[0];
+    serde_json::json!({"kty": "EC", "crv": "P-256", "x": jwk.x, "y": jwk.y})
+}
+
+/// `claims` signed into a DPoP proof (RFC 9449 §4.2) by the fixed key, with `header`'s members
+/// over the usual ones (`typ`, `alg`, `jwk`).
+pub fn dpop_sign(claims: &serde_json::Value, header: &serde_json::Value) -> String {
+    use p256::ecdsa::signature::Signer as _;
+    let mut full = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": dpop_jwk()});
+    if let (Some(full), Some(extra)) = (full.as_object_mut(), header.as_object()) {
+        full.extend(extra.clone());
+    }
+    let input = format!(
+        "{}.{}",
+        eid_core::crypto::b64url(full.to_string().as_bytes()),
+        eid_core::crypto::b64url(claims.to_string().as_bytes())
+    );
+    let signature: p256::ecdsa::Signature = jws_key().0.sign(input.as_bytes());
+    format!(
+        "{input}.{}",
+        eid_core::crypto::b64url(&signature.to_bytes())
+    )
+}
+
+/// The request the DPoP target's proofs are checked for.
+pub const DPOP_HTU: &str = "https://eid.example/userinfo";
+pub const DPOP_ACCESS_TOKEN: &str = "an-access-token";
+
+/// A DPoP proof (RFC 9449) as `/token`, `/par` and userinfo check it, before eid's own state
+/// (nonce, replay): any text, and claims the fixed key signs into a proof. Nothing panics; an
+/// accepted proof names this request (`htm`, `htu`, `ath`), is recent at `NOW`, has a `jti`,
+/// and the thumbprint returned is its key's.
+pub fn dpop_proof(data: &[u8]) {
+    use eid_core::jwt::LEEWAY;
+    use eid_core::oidc::dpop::{check_proof, CheckedProof, PROOF_MAX_AGE};
+    let check = |proof: &str| check_proof(proof, "GET", DPOP_HTU, Some(DPOP_ACCESS_TOKEN), NOW);
+    let recent = |checked: &CheckedProof| {
+        checked.iat >= NOW - PROOF_MAX_AGE
+            && checked.iat <= NOW + LEEWAY
+            && !checked.jti.is_empty()
+            && checked.jkt.len() == 43
+    };
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(checked) = check(text) {
+            assert!(recent(&checked), "accepted {checked:?}");
+        }
+    }
+    if let Ok(claims @ serde_json::Value::Object(_)) = serde_json::from_slice(data) {
+        if let Ok(checked) = check(&dpop_sign(&claims, &serde_json::json!({}))) {
+            assert!(recent(&checked), "accepted {checked:?}");
+            assert_eq!(claims["htm"], "GET");
+            assert_eq!(
+                claims["ath"],
+                eid_core::crypto::b64url(&eid_core::crypto::sha256(DPOP_ACCESS_TOKEN.as_bytes()))
+            );
+            let reference = dpop_sign(
+                &serde_json::json!({"jti": "j", "htm": "GET", "htu": DPOP_HTU, "iat": NOW,
+                    "ath": claims["ath"]}),
+                &serde_json::json!({}),
+            );
+            assert_eq!(
+                check(&reference).map(|c| c.jkt).ok(),
+                Some(checked.jkt),
+                "the thumbprint is not the signing key's"
+            );
+        }
+    }
+}

@@ -47,5 +47,6 @@ replays!(
     client_assertion,
     request_object,
     registration_metadata,
+    dpop_proof,
     headers,
 );

@@ -83,73 +83,11 @@ impl Provider {
         target: &ProofTarget<'_>,
         now: i64,
     ) -> Result<String, Error> {
-        if proof.len() > 8192 {
-            return Err(invalid("it is longer than 8 KiB"));
-        }
-        // §4.3 (6): the key is public. jsonwebtoken would ignore private members; look first.
-        let header: Value = proof
-            .split('.')
-            .next()
-            .and_then(b64url_decode)
-            .and_then(|h| serde_json::from_slice(&h).ok())
-            .ok_or_else(|| invalid("the header is not base64url JSON"))?;
-        let Some(key) = header.get("jwk").and_then(Value::as_object) else {
-            return Err(invalid("the header carries no public key (jwk)"));
-        };
-        if PRIVATE_MEMBERS.iter().any(|m| key.contains_key(*m)) {
-            return Err(invalid("the header's jwk holds private key material"));
-        }
-        let expect = Expect {
-            algs: DPOP_ALGS,
-            typ: Some("dpop+jwt"),
-            audiences: &[],
-            require_aud: false,
-            issuer: None,
-            require_exp: false,
-            max_lifetime: 300,
-            accept_expired: false,
-            now,
-        };
-        let (header, claims) = jwt::verify(proof, &Keys::Embedded, &expect).map_err(invalid)?;
-        let jwk = header.jwk.ok_or_else(|| invalid("no jwk"))?;
-        let text = |name: &'static str| {
-            claims
-                .get(name)
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid(format!("claim {name} is missing")))
-        };
-        let jti = text("jti")?;
-        if jti.is_empty() || jti.len() > 256 {
-            return Err(invalid("jti must be 1 to 256 characters"));
-        }
-        if text("htm")? != target.method {
-            return Err(invalid(format!("htm is not {}", target.method)));
-        }
-        let expected_htu = format!("{}{}", self.config.issuer_str(), target.path);
-        if !same_resource(text("htu")?, &expected_htu) {
-            return Err(invalid(format!("htu is not {expected_htu}")));
-        }
-        let iat = claims
-            .get("iat")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| invalid("claim iat is missing"))?;
-        if iat < now - PROOF_MAX_AGE {
-            return Err(invalid(format!(
-                "it was made more than {PROOF_MAX_AGE} seconds ago (iat)"
-            )));
-        }
-        if let Some(token) = target.access_token {
-            let ath = b64url(&sha256(token.as_bytes()));
-            let presented = claims.get("ath").and_then(Value::as_str).unwrap_or("");
-            if !ct_eq(presented.as_bytes(), ath.as_bytes()) {
-                return Err(invalid(
-                    "ath is not the SHA-256 of the access token presented with it",
-                ));
-            }
-        }
-        // §8: the nonce comes last among the checks, so that a client told to use one has a
-        // proof that is otherwise right.
-        match claims.get("nonce").and_then(Value::as_str) {
+        let htu = format!("{}{}", self.config.issuer_str(), target.path);
+        let checked = check_proof(proof, target.method, &htu, target.access_token, now)?;
+        // §8: the nonce comes after the proof's own checks, so that a client told to use one
+        // has a proof that is otherwise right.
+        match checked.nonce.as_deref() {
             Some(nonce) if self.nonce_is_current(nonce, now) => {}
             Some(_) => {
                 return Err(oauth(
@@ -166,19 +104,114 @@ impl Provider {
                 .into())
             }
         }
-        let jkt = jwk
-            .thumbprint(ThumbprintHash::SHA256)
-            .map_err(|_| invalid("the key has no RFC 7638 thumbprint"))?;
         // §11.1: a proof is used once.
         if !self.store.first_use(
-            &format!("dpop:{jkt}"),
-            jti,
-            iat.max(now) + PROOF_MAX_AGE + jwt::LEEWAY,
+            &format!("dpop:{}", checked.jkt),
+            &checked.jti,
+            checked.iat.max(now) + PROOF_MAX_AGE + jwt::LEEWAY,
         )? {
             return Err(invalid("it was used before (jti)"));
         }
-        Ok(jkt)
+        Ok(checked.jkt)
     }
+}
+
+/// A proof whose signature, key and claims checked out; what remains to check is eid's own
+/// state: the nonce and whether the `jti` was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedProof {
+    /// The key's JWK SHA-256 thumbprint (RFC 7638).
+    pub jkt: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nonce: Option<String>,
+}
+
+/// Checks a DPoP proof for a request (`method`, `htu`, the access token presented with it) at
+/// `now` (RFC 9449 §4.3), all but eid's state (nonce, replay). (Public for the fuzz target: it
+/// reads untrusted input.)
+pub fn check_proof(
+    proof: &str,
+    method: &str,
+    htu: &str,
+    access_token: Option<&str>,
+    now: i64,
+) -> Result<CheckedProof, Error> {
+    if proof.len() > 8192 {
+        return Err(invalid("it is longer than 8 KiB"));
+    }
+    // §4.3 (6): the key is public. jsonwebtoken would ignore private members; look first.
+    let header: Value = proof
+        .split('.')
+        .next()
+        .and_then(b64url_decode)
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or_else(|| invalid("the header is not base64url JSON"))?;
+    let Some(key) = header.get("jwk").and_then(Value::as_object) else {
+        return Err(invalid("the header carries no public key (jwk)"));
+    };
+    if PRIVATE_MEMBERS.iter().any(|m| key.contains_key(*m)) {
+        return Err(invalid("the header's jwk holds private key material"));
+    }
+    let expect = Expect {
+        algs: DPOP_ALGS,
+        typ: Some("dpop+jwt"),
+        audiences: &[],
+        require_aud: false,
+        issuer: None,
+        require_exp: false,
+        max_lifetime: 300,
+        accept_expired: false,
+        now,
+    };
+    let (header, claims) = jwt::verify(proof, &Keys::Embedded, &expect).map_err(invalid)?;
+    let jwk = header.jwk.ok_or_else(|| invalid("no jwk"))?;
+    let text = |name: &'static str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(format!("claim {name} is missing")))
+    };
+    let jti = text("jti")?;
+    if jti.is_empty() || jti.len() > 256 {
+        return Err(invalid("jti must be 1 to 256 characters"));
+    }
+    if text("htm")? != method {
+        return Err(invalid(format!("htm is not {method}")));
+    }
+    if !same_resource(text("htu")?, htu) {
+        return Err(invalid(format!("htu is not {htu}")));
+    }
+    let iat = claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| invalid("claim iat is missing"))?;
+    if iat < now - PROOF_MAX_AGE {
+        return Err(invalid(format!(
+            "it was made more than {PROOF_MAX_AGE} seconds ago (iat)"
+        )));
+    }
+    if let Some(token) = access_token {
+        let ath = b64url(&sha256(token.as_bytes()));
+        let presented = claims.get("ath").and_then(Value::as_str).unwrap_or("");
+        if !ct_eq(presented.as_bytes(), ath.as_bytes()) {
+            return Err(invalid(
+                "ath is not the SHA-256 of the access token presented with it",
+            ));
+        }
+    }
+    let jkt = jwk
+        .thumbprint(ThumbprintHash::SHA256)
+        .map_err(|_| invalid("the key has no RFC 7638 thumbprint"))?;
+    Ok(CheckedProof {
+        jkt,
+        jti: jti.to_owned(),
+        iat,
+        nonce: claims
+            .get("nonce")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    })
 }
 
 /// Whether `htu` names the resource `expected`, ignoring query and fragment, after the

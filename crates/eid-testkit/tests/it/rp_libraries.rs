@@ -1,6 +1,7 @@
 //! Relying parties in other languages complete a login against eid with their libraries'
 //! default settings: Python's Authlib and pyoidc, Node's openid-client (the examples in
-//! `examples/rp-*`, run as processes). A library that is not installed skips its test, unless
+//! `examples/rp-*`, run as processes), and Authlib as a FAPI 2.0 client (PAR, DPoP,
+//! private_key_jwt). A library that is not installed skips its test, unless
 //! `EID_REQUIRE_RP_LIBRARIES=1` (CI sets it) makes that a failure.
 
 use std::path::PathBuf;
@@ -8,7 +9,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
+use eid_core::store::{ClientProfile, TokenAuthMethod};
 use eid_testkit::Backend;
 use tokio::io::AsyncBufReadExt as _;
 use url::Url;
@@ -25,7 +28,7 @@ struct Library {
     probe: &'static [&'static str],
 }
 
-const LIBRARIES: [Library; 3] = [
+const LIBRARIES: [Library; 4] = [
     Library {
         name: "authlib",
         program: "python3",
@@ -44,7 +47,22 @@ const LIBRARIES: [Library; 3] = [
         script: "rp-node-openid-client/app.mjs",
         probe: &["--input-type=module", "-e", "await import('openid-client')"],
     },
+    Library {
+        name: "authlib (FAPI 2.0)",
+        program: "python3",
+        script: "rp-python-authlib/fapi.py",
+        probe: &["-c", "import authlib, joserfc, requests"],
+    },
 ];
+
+/// How the relying party is registered, and so what it is told.
+enum Registration {
+    /// The command line's default: a secret, RS256 ID tokens.
+    Secret,
+    /// A FAPI 2.0 client: private_key_jwt with a P-256 key it reads from a JWK file, ES256 ID
+    /// tokens, PAR and DPoP.
+    Fapi2,
+}
 
 fn examples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
@@ -69,7 +87,11 @@ async fn installed(library: &Library) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-async fn login_with(backend: Backend, library: &Library) -> anyhow::Result<()> {
+async fn login_with(
+    backend: Backend,
+    library: &Library,
+    registration: Registration,
+) -> anyhow::Result<()> {
     if !installed(library).await {
         if required() {
             bail!(
@@ -87,18 +109,38 @@ async fn login_with(backend: Backend, library: &Library) -> anyhow::Result<()> {
         .local_addr()?
         .port();
     let redirect_uri = format!("http://localhost:{port}/callback");
-    // The default the command line gives a new client: RS256 ID tokens.
-    let (client_id, secret) = server
-        .add_client(library.name, &redirect_uri, JwsAlg::Rs256)
-        .await?;
+    // `--name=value`: a generated secret may begin with `-`, which a parser would otherwise
+    // read as the next option (node's parseArgs and argparse both refuse it).
+    let key_file = tempfile::NamedTempFile::new()?;
+    let (client_id, credential) = match registration {
+        Registration::Secret => {
+            // The default the command line gives a new client: RS256 ID tokens.
+            let (client_id, secret) = server
+                .add_client(library.name, &redirect_uri, JwsAlg::Rs256)
+                .await?;
+            (client_id, format!("--client-secret={secret}"))
+        }
+        Registration::Fapi2 => {
+            let key = p256::ecdsa::SigningKey::from_slice(&eid_core::crypto::random_bytes::<32>())?;
+            let public = eid_core::jose::es256_jwk("k1", key.verifying_key());
+            let mut private = serde_json::to_value(&public)?;
+            private["d"] = eid_core::crypto::b64url(&key.to_bytes()).into();
+            std::fs::write(key_file.path(), private.to_string())?;
+            let mut client =
+                ClientRegistration::new(library.name, &[redirect_uri.clone()], JwsAlg::Es256);
+            client.auth_method = TokenAuthMethod::PrivateKeyJwt;
+            client.jwks = Some(serde_json::json!({ "keys": [public] }));
+            client.profile = ClientProfile::Fapi2;
+            let client_id = server.register_client(client).await?.client.client_id;
+            (client_id, format!("--key={}", key_file.path().display()))
+        }
+    };
     let script = examples().join(library.script);
     let mut child = tokio::process::Command::new(library.program)
         .arg(&script)
-        // `--name=value`: a generated secret may begin with `-`, which a parser would
-        // otherwise read as the next option (node's parseArgs and argparse both refuse it).
         .arg(format!("--issuer={}", server.issuer()))
         .arg(format!("--client-id={client_id}"))
-        .arg(format!("--client-secret={secret}"))
+        .arg(credential)
         .arg(format!("--port={port}"))
         .current_dir(script.parent().context("the script's directory")?)
         .stdout(Stdio::piped())
@@ -150,6 +192,11 @@ async fn login_with(backend: Backend, library: &Library) -> anyhow::Result<()> {
         "{body}"
     );
     assert_eq!(result["acr"], "urn:eid:loa:basic", "{body}");
+    if let Registration::Fapi2 = registration {
+        assert_eq!(result["profile"], "fapi2", "{body}");
+        assert_eq!(result["token_type"], "DPoP", "{body}");
+        assert_eq!(result["alg"], "ES256", "{body}");
+    }
     assert_eq!(result["amr"], serde_json::json!(["swk"]), "{body}");
     assert_eq!(
         result["userinfo"]["name"].as_str(),
@@ -163,17 +210,23 @@ async fn login_with(backend: Backend, library: &Library) -> anyhow::Result<()> {
 }
 
 async fn authlib(backend: Backend) -> anyhow::Result<()> {
-    login_with(backend, &LIBRARIES[0]).await
+    login_with(backend, &LIBRARIES[0], Registration::Secret).await
 }
 
 async fn pyoidc(backend: Backend) -> anyhow::Result<()> {
-    login_with(backend, &LIBRARIES[1]).await
+    login_with(backend, &LIBRARIES[1], Registration::Secret).await
 }
 
 async fn openid_client(backend: Backend) -> anyhow::Result<()> {
-    login_with(backend, &LIBRARIES[2]).await
+    login_with(backend, &LIBRARIES[2], Registration::Secret).await
+}
+
+/// PAR, DPoP and private_key_jwt from Python (the `openidconnect` crate's is in `dpop.rs`).
+async fn authlib_fapi2(backend: Backend) -> anyhow::Result<()> {
+    login_with(backend, &LIBRARIES[3], Registration::Fapi2).await
 }
 
 on_every_backend!(python_authlib_logs_in, authlib);
 on_every_backend!(python_pyoidc_logs_in, pyoidc);
 on_every_backend!(node_openid_client_logs_in, openid_client);
+on_every_backend!(python_authlib_fapi2_login, authlib_fapi2);
