@@ -41,12 +41,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login/{request_id}", web::post().to(login_answer))
     .route("/login/{request_id}/status", web::get().to(login_status))
     .route("/login/{request_id}/qr", web::get().to(login_qr))
-    .route("/token", web::post().to(token))
-    .route("/par", web::post().to(par))
+    .service(
+        web::resource("/token")
+            .route(web::post().to(token))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/par")
+            .route(web::post().to(par))
+            .default_service(web::to(post_only)),
+    )
     .route("/logout", web::get().to(logout_get))
     .route("/logout", web::post().to(logout_post))
-    .route("/revoke", web::post().to(revoke))
-    .route("/introspect", web::post().to(introspect))
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(revoke))
+            .default_service(web::to(post_only)),
+    )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(introspect))
+            .default_service(web::to(post_only)),
+    )
     .route("/register", web::post().to(register))
     .route("/register/{client_id}", web::get().to(manage_registration))
     .route("/register/{client_id}", web::put().to(manage_registration))
@@ -88,6 +104,18 @@ pub async fn access_log(
         )
     });
     Ok(response)
+}
+
+/// Another method than POST at a client's back-channel endpoint: 405 with `Allow`, in OAuth's
+/// error form.
+async fn post_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(eid_proto::oauth::OAuthErrorBody {
+            error: "invalid_request".into(),
+            error_description: Some("this endpoint takes POST only".into()),
+        })
 }
 
 /// Anything unrouted: problem JSON under /api, a page elsewhere.

@@ -118,6 +118,7 @@ diesel::table! {
         claims_request -> Nullable<Text>,
         expected_sub -> Nullable<Text>,
         dpop_jkt -> Nullable<Text>,
+        par_id -> Nullable<Text>,
     }
 }
 

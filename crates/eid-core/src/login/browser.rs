@@ -367,6 +367,16 @@ impl Provider {
     }
 
     fn issue_code(&self, request: &AuthRequestRecord, now: i64) -> Result<LoginView, Error> {
+        // A pushed request's URI is spent by the first code issued from it (RFC 9126 §4).
+        if let Some(pushed) = request.par_id.as_deref() {
+            if !self.spend_pushed_request(pushed, now)? {
+                return self.end_with(
+                    request,
+                    RequestStatus::Approved,
+                    "the pushed request was completed in another login",
+                );
+            }
+        }
         let code = random_token();
         match self.store.issue_code(
             &request.request_id,

@@ -82,6 +82,7 @@ impl Provider {
             claims: params.claims.clone(),
             expected_sub: params.expected_sub.clone(),
             dpop_jkt: params.dpop_jkt.clone(),
+            par_id: params.pushed_id.clone(),
         })?;
         Ok(PendingLogin {
             request_id,

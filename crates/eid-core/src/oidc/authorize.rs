@@ -47,6 +47,9 @@ pub struct AuthorizationParams {
     pub claims_locales: Option<String>,
     /// The thumbprint of the DPoP key the code is to be bound to (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// The pushed request these parameters were read from (set by eid, never by the client).
+    #[serde(skip)]
+    pub pushed_id: Option<String>,
 }
 
 /// Why an authorization request failed, and so how to tell whom.
@@ -100,6 +103,8 @@ pub struct AuthorizationRequest {
     pub expected_sub: Option<String>,
     /// The DPoP key the code is bound to (RFC 9449 §10).
     pub dpop_jkt: Option<String>,
+    /// The pushed request it came from (RFC 9126).
+    pub pushed_id: Option<String>,
 }
 
 /// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
@@ -235,7 +240,7 @@ impl Provider {
             )
             .into()),
             (None, Some(uri)) if uri.starts_with(REQUEST_URI_PREFIX) => {
-                self.take_pushed_request(&client.client_id, uri, now)
+                self.pushed_request(&client.client_id, uri, now)
             }
             _ if client.requires_par() => Err(oauth(
                 OAuthErrorCode::InvalidRequest,
@@ -399,6 +404,7 @@ pub fn check_authorization_params(
         response_mode,
         expected_sub: None,
         dpop_jkt: p.dpop_jkt.clone(),
+        pushed_id: p.pushed_id.clone(),
     })
 }
 

@@ -101,8 +101,10 @@ impl Provider {
         })
     }
 
-    /// The parameters pushed under `request_uri` for `client_id`; the URI is spent.
-    pub(crate) fn take_pushed_request(
+    /// The parameters pushed under `request_uri` for `client_id`. The URI is not spent here:
+    /// it may open the login again (a reload, the browser coming back) until a code is issued
+    /// from one of them ([`Provider::spend_pushed_request`]).
+    pub(crate) fn pushed_request(
         &self,
         client_id: &str,
         request_uri: &str,
@@ -117,24 +119,28 @@ impl Provider {
         let id = request_uri
             .strip_prefix(REQUEST_URI_PREFIX)
             .ok_or_else(invalid)?;
-        // Looked at first, so that another client's attempt does not spend it; then taken,
-        // once.
-        let owner = match self.store.ceremony(id, CeremonyPurpose::Par)? {
-            Some(c) if c.expires_at > now => c.subject_id,
-            _ => return Err(invalid().into()),
-        };
-        if owner.as_deref() != Some(client_id) {
-            return Err(invalid().into());
-        }
-        match self.take_ceremony::<AuthorizationParams>(
+        match self.peek_ceremony::<AuthorizationParams>(
             id,
             CeremonyPurpose::Par,
             "pushed request",
             now,
         ) {
-            Ok((_, params)) => Ok(params),
-            Err(Error::Gone(_)) => Err(invalid().into()),
+            Ok((ceremony, params)) if ceremony.subject_id.as_deref() == Some(client_id) => {
+                Ok(AuthorizationParams {
+                    pushed_id: Some(id.to_owned()),
+                    ..params
+                })
+            }
+            Ok(_) | Err(Error::Gone(_)) => Err(invalid().into()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Spends the pushed request a login was opened from, as a code is issued from it; false
+    /// when a code was issued from it already (another login opened from the same URI).
+    pub(crate) fn spend_pushed_request(&self, id: &str, now: i64) -> Result<bool, Error> {
+        let first = self.store.first_use("par", id, now + PAR_TTL + 86_400)?;
+        self.store.take_ceremony(id, CeremonyPurpose::Par)?;
+        Ok(first)
     }
 }

@@ -75,7 +75,18 @@ impl Provider {
         {
             return Err(invalid("client_id differs from the client's"));
         }
-        merge_parameters(outer, claims)
+        // A FAPI 2.0 client's object is the whole request (RFC 9101 §5: the parameters
+        // outside it are ignored); others' are merged over the outer ones (OIDC Core §6.3.3).
+        match client.is_fapi2() {
+            true => merge_parameters(
+                &AuthorizationParams {
+                    client_id: outer.client_id.clone(),
+                    ..AuthorizationParams::default()
+                },
+                claims,
+            ),
+            false => merge_parameters(outer, claims),
+        }
     }
 }
 

@@ -140,6 +140,8 @@ pub struct AuthRequestRecord {
     pub expected_sub: Option<String>,
     /// The key the code is bound to (RFC 9449 §10): the token request must prove it.
     pub dpop_jkt: Option<String>,
+    /// The pushed request it was opened from (RFC 9126): spent when a code is issued.
+    pub par_id: Option<String>,
 }
 
 impl AuthRequestRecord {

@@ -44,6 +44,7 @@ pub(crate) struct AuthRequestRow {
     pub claims_request: Option<String>,
     pub expected_sub: Option<String>,
     pub dpop_jkt: Option<String>,
+    pub par_id: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -89,6 +90,7 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             },
             expected_sub: r.expected_sub.clone(),
             dpop_jkt: r.dpop_jkt.clone(),
+            par_id: r.par_id.clone(),
             claims_request: match r.claims.is_empty() {
                 true => None,
                 false => serde_json::to_string(&r.claims).ok(),
@@ -177,6 +179,7 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             prompt: r.prompt,
             expected_sub: r.expected_sub,
             dpop_jkt: r.dpop_jkt,
+            par_id: r.par_id,
             claims: match r.claims_request.as_deref() {
                 None => ClaimsRequest::default(),
                 Some(json) => {

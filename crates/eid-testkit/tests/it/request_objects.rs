@@ -264,12 +264,15 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
         &server,
         &[("client_id", id.as_str()), ("request_uri", &request_uri)],
     )?;
+    // Until a code is issued from it, the URI may open the login again (a reload, another
+    // tab); the login approved is the one the code comes from.
+    let _first = browser.open_login(&server, &url).await?;
     let page = browser.open_login(&server, &url).await?;
     phone_approves(&mut wallet, &page).await?;
     let (callback, _) = continue_login(&server, &browser, &page.url).await?;
     assert_eq!(callback.param("state").as_deref(), Some("pushed-state"));
     exchange_signed(&rp, &key, &issuer, &callback, verifier).await?;
-    // The request URI is single-use.
+    // Once a code is issued from it, the request URI is spent.
     let again = unchanged!(server, refused(&browser, &url).await?);
     assert_eq!(again.0, 400, "a reused request_uri");
     // With a registered redirect URI outside, the error goes there.

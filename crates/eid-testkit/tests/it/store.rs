@@ -40,6 +40,7 @@ fn request(id: &str) -> AuthRequestRecord {
         },
         expected_sub: Some("pairwise-sub".into()),
         dpop_jkt: Some("k".repeat(43)),
+        par_id: Some("pushed".into()),
     }
 }
 

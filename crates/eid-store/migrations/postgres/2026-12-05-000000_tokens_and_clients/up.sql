@@ -65,3 +65,7 @@ ALTER TABLE auth_requests ADD COLUMN expected_sub TEXT;
 -- (NULL: a bearer token). Refresh tokens are held to their client by its authentication (§5).
 ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT;
 ALTER TABLE access_tokens ADD COLUMN jkt TEXT;
+
+-- The pushed request (RFC 9126) a login was opened from: its request_uri may open the login
+-- again until a code is issued from it, and then never.
+ALTER TABLE auth_requests ADD COLUMN par_id TEXT;

@@ -1,3 +1,4 @@
+ALTER TABLE auth_requests DROP COLUMN par_id;
 ALTER TABLE access_tokens DROP COLUMN jkt;
 ALTER TABLE auth_requests DROP COLUMN dpop_jkt;
 ALTER TABLE auth_requests DROP COLUMN expected_sub;
