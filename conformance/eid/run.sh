@@ -67,7 +67,20 @@ client() {
   "$bin/eid-server" "${common[@]}" client add --dev --name "$1" --redirect-uri https://rp.example/callback \
     | awk -F': ' '/^client_id/ {id=$2} /^client_secret/ {secret=$2} END {printf "[[client]]\nclient_id = \"%s\"\nclient_secret = \"%s\"\nredirect_uri = \"https://rp.example/callback\"\n\n", id, secret}'
 }
-{ client "Conformance suite"; client "Conformance suite (second client)"; } > "$work/clients.toml"
+# Two FAPI 2.0 clients (the fapi2-security-profile plan): a P-256 key each, private_key_jwt,
+# PAR and DPoP.
+fapi_client() {
+  private=$("$bin/eid-conformance" client-key --public "$work/$2.jwks")
+  "$bin/eid-server" "${common[@]}" client add --dev --name "$1" --redirect-uri https://rp.example/callback \
+    --profile fapi2 --auth-method private_key_jwt --jwks "$work/$2.jwks" --id-token-alg ES256 \
+    | awk -F': ' -v key="$private" '/^client_id/ {id=$2} END {printf "[[client]]\nclient_id = \"%s\"\nredirect_uri = \"https://rp.example/callback\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n%s\n\n", id, key}'
+}
+{
+  client "Conformance suite"
+  client "Conformance suite (second client)"
+  fapi_client "Conformance suite (FAPI 2.0)" fapi1
+  fapi_client "Conformance suite (FAPI 2.0, second client)" fapi2
+} > "$work/clients.toml"
 
 "$bin/eid-server" "${common[@]}" --dev --listen "127.0.0.1:$port" --issuer "$issuer" \
   --admin-listen "127.0.0.1:$admin_port" --registry-url "http://127.0.0.1:$registry_port" \

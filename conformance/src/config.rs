@@ -10,6 +10,13 @@
 //! client_secret = "..."
 //! redirect_uri = "https://rp.example/callback"
 //! # token_endpoint_auth_method = "client_secret_basic"   # or client_secret_post
+//!
+//! # A FAPI 2.0 client (the fapi2-security-profile plan): private_key_jwt with its P-256 key.
+//! [[client]]
+//! client_id = "..."
+//! redirect_uri = "https://rp.example/callback"
+//! token_endpoint_auth_method = "private_key_jwt"
+//! private_jwk = { kty = "EC", crv = "P-256", x = "...", y = "...", d = "..." }
 //! ```
 
 use std::path::PathBuf;
@@ -25,6 +32,9 @@ pub enum ClientAuth {
     #[default]
     ClientSecretBasic,
     ClientSecretPost,
+    /// A JWT signed with the client's private key (`private_jwk`), ES256, addressed to the
+    /// issuer (RFC 7523, FAPI 2.0 §5.3.2.1).
+    PrivateKeyJwt,
 }
 
 /// A client registered at the provider for the suite.
@@ -32,10 +42,15 @@ pub enum ClientAuth {
 #[serde(deny_unknown_fields)]
 pub struct ClientConfig {
     pub client_id: String,
+    /// Empty for a `private_key_jwt` client.
+    #[serde(default)]
     pub client_secret: String,
     pub redirect_uri: Url,
     #[serde(default)]
     pub token_endpoint_auth_method: ClientAuth,
+    /// A `private_key_jwt` client's private key, a JWK (EC P-256).
+    #[serde(default)]
+    pub private_jwk: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -830,6 +830,24 @@ impl<'s> Ctx<'s> {
                 form.push(("client_secret".into(), client.client_secret.clone()));
                 http.post(endpoint)
             }
+            ClientAuth::PrivateKeyJwt => {
+                let Some(key) = client.private_jwk.as_ref().and_then(crate::jose::key_of) else {
+                    return Err(self.skip(
+                        "a private_key_jwt client needs its private key (private_jwk, EC P-256) in the clients file",
+                    ));
+                };
+                let claims = crate::jose::assertion_claims(
+                    &client.client_id,
+                    self.suite.config.issuer.clone().into(),
+                    now(),
+                );
+                form.push(("client_assertion_type".into(), crate::JWT_BEARER.into()));
+                form.push((
+                    "client_assertion".into(),
+                    crate::jose::assertion(&key, &claims),
+                ));
+                http.post(endpoint)
+            }
         };
         self.send(&http, request.form(&form)).await
     }
@@ -857,8 +875,14 @@ impl<'s> Ctx<'s> {
         self.check_tokens(&response)
     }
 
-    /// Checks a successful token response.
+    /// Checks a successful token response of bearer tokens.
     pub fn check_tokens(&mut self, response: &Response) -> Result<Tokens, Stop> {
+        self.check_tokens_of(response, "Bearer")
+    }
+
+    /// Checks a successful token response whose `token_type` is `token_type` (`Bearer`, or
+    /// `DPoP` for a request with a DPoP proof).
+    pub fn check_tokens_of(&mut self, response: &Response, expected: &str) -> Result<Tokens, Stop> {
         let body = response.json().unwrap_or_default();
         if response.status != 200 {
             return Err(self.fail(
@@ -901,10 +925,10 @@ impl<'s> Ctx<'s> {
         )?;
         let token_type = body["token_type"].as_str().unwrap_or_default().to_owned();
         self.require(
-            token_type.eq_ignore_ascii_case("bearer"),
+            token_type.eq_ignore_ascii_case(expected),
             "CheckTokenType",
-            format!("token_type is Bearer (case-insensitive): {token_type:?}"),
-            "RFC 6750 §4, OIDC Core §3.1.3.3",
+            format!("token_type is {expected} (case-insensitive): {token_type:?}"),
+            "RFC 6750 §4, RFC 9449 §5, OIDC Core §3.1.3.3",
         )?;
         match &body["expires_in"] {
             serde_json::Value::Null => self.warning(

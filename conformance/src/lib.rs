@@ -42,6 +42,7 @@ pub mod driver;
 pub mod expectations;
 pub mod http;
 pub mod idtoken;
+pub mod jose;
 pub mod log;
 pub mod plans;
 pub mod report;
@@ -210,6 +211,9 @@ impl Suite {
         }
     }
 }
+
+/// RFC 7523 §2.2.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 pub fn b64url(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)

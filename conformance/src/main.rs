@@ -37,6 +37,13 @@ enum Command {
     /// Runs plans against a provider; exits 1 when any module FAILED (other than those
     /// --expected-failures lists, or when one of those did not fail).
     Run(Box<RunArgs>),
+    /// Make a P-256 key for a FAPI 2.0 client of the suite's: writes its public JWK set (to
+    /// register at the provider) to FILE and prints the clients file's `private_jwk` line.
+    ClientKey {
+        /// Where to write the public JWK set.
+        #[arg(long)]
+        public: std::path::PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -112,6 +119,22 @@ async fn run() -> anyhow::Result<bool> {
             return Ok(true);
         }
         Command::Run(args) => args,
+        Command::ClientKey { public } => {
+            let key = eid_conformance::jose::new_key();
+            let mut jwk = eid_conformance::jose::public_jwk(&key);
+            jwk["kid"] = "suite".into();
+            jwk["use"] = "sig".into();
+            jwk["alg"] = "ES256".into();
+            std::fs::write(&public, serde_json::json!({ "keys": [jwk] }).to_string())
+                .with_context(|| format!("writing {}", public.display()))?;
+            let private = eid_conformance::jose::private_jwk(&key);
+            let fields: Vec<String> = ["kty", "crv", "x", "y", "d"]
+                .iter()
+                .map(|k| format!("{k} = \"{}\"", private[*k].as_str().unwrap_or_default()))
+                .collect();
+            println!("private_jwk = {{ {} }}", fields.join(", "));
+            return Ok(true);
+        }
     };
     let clients = match (&args.clients, &args.client_id, &args.client_secret) {
         (Some(path), _, _) => read_clients(path)?,
@@ -120,6 +143,7 @@ async fn run() -> anyhow::Result<bool> {
             client_secret: secret.clone(),
             redirect_uri: url::Url::parse(&args.redirect_uri).context("--redirect-uri")?,
             token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
+            private_jwk: None,
         }],
         _ => bail!("give --clients FILE, or --client-id and --client-secret"),
     };

@@ -1,11 +1,14 @@
 //! The suite against the real eid, on SQLite and PostgreSQL: every plan runs and no module
 //! ends FAILED but those `eid/expected-failures.toml` lists with their reasons (and those do).
-//! The reports are kept in `target/conformance/<backend>/`.
+//! The reports are kept in `target/conformance/<backend>/`. `EID_CONFORMANCE_PLANS=a,b` runs
+//! only those plans.
 
 use eid_conformance::config::{ClientAuth, ClientConfig, DriverConfig, SuiteConfig};
 use eid_conformance::expectations::Expectations;
 use eid_conformance::{plans, report, Suite, Verdict};
+use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
+use eid_core::store::{ClientProfile, TokenAuthMethod};
 use eid_testkit::{backends, Backend, TestOptions, TestServer};
 use url::Url;
 
@@ -47,6 +50,26 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
             client_secret,
             redirect_uri: Url::parse(REDIRECT_URI)?,
             token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
+            private_jwk: None,
+        });
+    }
+    // Two FAPI 2.0 clients for the fapi2-security-profile plan.
+    for label in ["Conformance FAPI", "Conformance FAPI 2"] {
+        let key = eid_conformance::jose::new_key();
+        let mut public = eid_conformance::jose::public_jwk(&key);
+        public["kid"] = "suite".into();
+        let mut registration =
+            ClientRegistration::new(label, &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+        registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
+        registration.jwks = Some(serde_json::json!({ "keys": [public] }));
+        registration.profile = ClientProfile::Fapi2;
+        let client = server.register_client(registration).await?.client;
+        clients.push(ClientConfig {
+            client_id: client.client_id,
+            client_secret: String::new(),
+            redirect_uri: Url::parse(REDIRECT_URI)?,
+            token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,
+            private_jwk: Some(eid_conformance::jose::private_jwk(&key)),
         });
     }
     let mut config = SuiteConfig::new(
@@ -66,7 +89,17 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eid/expected-failures.toml"),
     )?;
     let mut failed = Vec::new();
+    // EID_CONFORMANCE_PLANS=a,b runs only those plans (while working on one).
+    let only: Option<Vec<String>> = std::env::var("EID_CONFORMANCE_PLANS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_owned).collect());
     for plan in plans::all() {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|p| p == plan.name))
+        {
+            continue;
+        }
         let report = suite.run(&plan, &[]).await;
         report::write_all(&report, &dir)?;
         print!("{}", report::text(&report));

@@ -390,6 +390,7 @@ async fn failed_modules(fault: Fault) -> anyhow::Result<BTreeSet<String>> {
         client_secret: CLIENT_SECRET.into(),
         redirect_uri: url::Url::parse(REDIRECT_URI)?,
         token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
+        private_jwk: None,
     };
     let mut config = SuiteConfig::new(
         &issuer,

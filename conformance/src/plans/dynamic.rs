@@ -143,6 +143,7 @@ async fn register(
         client_secret: secret.to_owned(),
         redirect_uri,
         token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
+        private_jwk: None,
     })
 }
 

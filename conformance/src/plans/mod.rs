@@ -6,6 +6,7 @@ use crate::{Module, Plan, ResponseMode};
 pub mod discovery;
 pub mod dynamic;
 pub mod eid;
+pub mod fapi2;
 pub mod oidcc;
 pub mod pkce;
 
@@ -55,6 +56,15 @@ pub fn all() -> Vec<Plan> {
             response_mode: ResponseMode::Query,
             precondition: Some(|ctx| Box::pin(dynamic::require_registration(ctx))),
             modules: dynamic::modules(),
+        },
+        Plan {
+            name: "fapi2-security-profile",
+            summary: "FAPI 2.0 Security Profile (final): pushed requests, private_key_jwt and \
+                      DPoP-bound tokens with server nonces, as the OpenID Foundation's plan tests an \
+                      authorization server (DPoP, private_key_jwt, unsigned requests).",
+            response_mode: ResponseMode::Query,
+            precondition: Some(|ctx| Box::pin(fapi2::require_fapi(ctx))),
+            modules: fapi2::modules(),
         },
         Plan {
             name: "eid-pkce",
@@ -117,7 +127,10 @@ mod tests {
     fn foundation_ids_are_the_foundations() {
         // Every module of the Foundation's plans mirrored here is named as they name it.
         let reference = include_str!("../../reference-module-ids.txt");
-        for plan in all().iter().filter(|p| p.name.starts_with("oidcc")) {
+        for plan in all()
+            .iter()
+            .filter(|p| p.name.starts_with("oidcc") || p.name.starts_with("fapi2"))
+        {
             for m in &plan.modules {
                 assert!(
                     reference.lines().any(|l| l.trim() == m.id),
