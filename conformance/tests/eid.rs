@@ -127,3 +127,76 @@ async fn every_plan_runs_against_eid_without_a_failure() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The FAPI 2.0 plan can fail: against eid with `private_key_jwt` clients that are not held to
+/// the FAPI 2.0 profile (no PAR requirement, bearer tokens allowed, any audience, request
+/// objects merged with the outer parameters), the modules that check those fail, and the
+/// plain flow still passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fapi_plan_fails_a_client_not_held_to_fapi() -> anyhow::Result<()> {
+    let server = TestServer::start_with(
+        Backend::Sqlite,
+        TestOptions {
+            registry_in_process: true,
+            residents: 1,
+            ..TestOptions::default()
+        },
+    )
+    .await?;
+    let key = eid_conformance::jose::new_key();
+    let mut public = eid_conformance::jose::public_jwk(&key);
+    public["kid"] = "suite".into();
+    let mut registration =
+        ClientRegistration::new("Not FAPI", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
+    registration.jwks = Some(serde_json::json!({ "keys": [public] }));
+    let client = server.register_client(registration).await?.client;
+    let clients = vec![ClientConfig {
+        client_id: client.client_id,
+        client_secret: String::new(),
+        redirect_uri: Url::parse(REDIRECT_URI)?,
+        token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,
+        private_jwk: Some(eid_conformance::jose::private_jwk(&key)),
+    }];
+    let mut config = SuiteConfig::new(
+        &server.issuer(),
+        clients,
+        DriverConfig::Wallet {
+            path: "in-memory".into(),
+        },
+    )?;
+    config.danger_allow_http = true;
+    let suite = Suite::with_wallet(config, server.proven_wallet(0).await?);
+    let plan = plans::all()
+        .into_iter()
+        .find(|p| p.name == "fapi2-security-profile")
+        .expect("the FAPI 2.0 plan");
+    let failing = [
+        "fapi2-security-profile-final-ensure-holder-of-key-required",
+        "fapi2-security-profile-final-ensure-unsigned-authorization-request-without-using-par-fails",
+        "fapi2-security-profile-final-par-test-array-as-audience-fails",
+        "fapi2-security-profile-final-par-test-par-endpoint-url-as-audience-fails",
+        "fapi2-security-profile-final-par-test-token-endpoint-url-as-audience-fails",
+        "fapi2-security-profile-final-state-only-outside-request-object-not-used",
+        "fapi2-security-profile-final-refresh-token",
+    ];
+    let passing = ["fapi2-security-profile-final-happy-flow"];
+    let only: Vec<String> = failing
+        .iter()
+        .chain(passing.iter())
+        .map(|m| (*m).to_owned())
+        .collect();
+    let report = suite.run(&plan, &only).await;
+    print!("{}", report::text(&report));
+    for module in &report.modules {
+        let expected = if failing.contains(&module.id.as_str()) {
+            Verdict::Failed
+        } else {
+            Verdict::Passed
+        };
+        assert_eq!(module.verdict, expected, "{}", module.id);
+    }
+    assert_eq!(report.modules.len(), only.len());
+    server.stop().await;
+    Ok(())
+}

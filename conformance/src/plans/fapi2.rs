@@ -654,7 +654,7 @@ fn expect_refusal(
         statuses.contains(&response.status) && (errors.is_empty() || errors.contains(&error)),
         condition,
         format!(
-            "refused with {} {error} (expected {} with {})",
+            "answered {} {error} (a refusal is expected: {} with {})",
             response.status,
             statuses
                 .iter()
