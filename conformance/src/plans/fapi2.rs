@@ -220,6 +220,9 @@ type Edit<'a> = &'a (dyn Fn(&mut Value, &mut Value) + Sync);
 
 fn no_edit(_: &mut Value, _: &mut Value) {}
 
+/// Edits an authorization request's parameters.
+type ParamsEdit<'a> = &'a (dyn Fn(&mut Vec<(String, String)>) + Sync);
+
 /// The suite as a FAPI 2.0 client: its registration, key, DPoP key and the provider's last
 /// nonce.
 struct Fapi {
@@ -674,7 +677,7 @@ fn expect_refusal(
 /// A pushed request with its parameters changed by `change`, which must be refused.
 async fn par_refused(
     ctx: &mut Ctx<'_>,
-    change: &(dyn Fn(&mut Vec<(String, String)>) + Sync),
+    change: ParamsEdit<'_>,
     errors: &[&str],
     condition: &str,
     requirement: &str,
@@ -1125,7 +1128,7 @@ fn request_object(ctx: &Ctx<'_>, f: &Fapi, params: &[(String, String)]) -> Strin
 /// beside it; the authorization response.
 async fn object_flow(
     ctx: &mut Ctx<'_>,
-    inside: &(dyn Fn(&mut Vec<(String, String)>) + Sync),
+    inside: ParamsEdit<'_>,
     outside: &[(&str, &str)],
 ) -> Result<(Fapi, AuthRequest, Vec<(String, String)>), Stop> {
     let mut f = fapi(ctx, 0)?;
@@ -1603,10 +1606,7 @@ async fn dpop_negative(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             "EnsureDpopProofRefused",
             "RFC 9449 §4.3",
         )
-        .map_err(|stop| {
-            ctx.info(format!("the proof with {what} was taken"));
-            stop
-        })?;
+        .inspect_err(|_| ctx.info(format!("the proof with {what} was taken")))?;
         ctx.success(
             "EnsureDpopProofRefused",
             format!("a proof with {what} is refused"),

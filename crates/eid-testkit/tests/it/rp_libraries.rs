@@ -126,8 +126,11 @@ async fn login_with(
             let mut private = serde_json::to_value(&public)?;
             private["d"] = eid_core::crypto::b64url(&key.to_bytes()).into();
             std::fs::write(key_file.path(), private.to_string())?;
-            let mut client =
-                ClientRegistration::new(library.name, &[redirect_uri.clone()], JwsAlg::Es256);
+            let mut client = ClientRegistration::new(
+                library.name,
+                std::slice::from_ref(&redirect_uri),
+                JwsAlg::Es256,
+            );
             client.auth_method = TokenAuthMethod::PrivateKeyJwt;
             client.jwks = Some(serde_json::json!({ "keys": [public] }));
             client.profile = ClientProfile::Fapi2;
