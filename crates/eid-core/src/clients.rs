@@ -35,6 +35,8 @@ pub struct ClientRegistration {
     pub dpop_bound_access_tokens: bool,
     /// Authorization requests only through PAR (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Access tokens as signed JWTs (RFC 9068).
+    pub jwt_access_tokens: bool,
 }
 
 impl ClientRegistration {
@@ -51,6 +53,7 @@ impl ClientRegistration {
             profile: ClientProfile::Oidc,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
+            jwt_access_tokens: false,
         }
     }
 }
@@ -200,6 +203,7 @@ impl Provider {
                 dpop_bound_access_tokens: registration.dpop_bound_access_tokens,
                 require_pushed_authorization_requests: registration
                     .require_pushed_authorization_requests,
+                jwt_access_tokens: registration.jwt_access_tokens,
                 ..ClientMetadata::default()
             },
             secret_sealed,

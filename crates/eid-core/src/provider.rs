@@ -101,10 +101,10 @@ impl ProviderConfig {
 /// How often each node reads the stored token keys again.
 pub const KEY_RELOAD_SECS: i64 = 60;
 
-/// How long a replaced key stays published: until the last ID token it signed has expired,
-/// allowing for nodes that have not reloaded yet.
+/// How long a replaced key stays published: until the last ID token or JWT access token it
+/// signed has expired, allowing for nodes that have not reloaded yet.
 fn key_retention(config: &ProviderConfig) -> i64 {
-    config.id_token_ttl + 2 * KEY_RELOAD_SECS
+    config.id_token_ttl.max(config.access_token_ttl) + 2 * KEY_RELOAD_SECS
 }
 
 /// The OpenID Connect provider and citizen registry. Cheap to share behind an `Arc`.

@@ -118,6 +118,10 @@ enum ClientCommand {
         /// Authorization requests only through PAR (RFC 9126).
         #[arg(long)]
         require_par: bool,
+        /// Access tokens as signed JWTs (RFC 9068) the service's resource servers can verify
+        /// with eid's published keys, instead of opaque ones.
+        #[arg(long)]
+        jwt_access_tokens: bool,
     },
     /// List relying parties.
     List,
@@ -513,6 +517,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             profile,
             dpop,
             require_par,
+            jwt_access_tokens,
         } => {
             let mut registration =
                 ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
@@ -533,6 +538,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("--profile {profile:?}: choose oidc or fapi2"))?;
             registration.dpop_bound_access_tokens = dpop;
             registration.require_pushed_authorization_requests = require_par;
+            registration.jwt_access_tokens = jwt_access_tokens;
             let new = provider.register_client(&registration, eid_server::now())?;
             let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);

@@ -184,6 +184,8 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
                 .require_pushed_authorization_requests
                 .unwrap_or(false),
             dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
+            // An operator's choice (`client add --jwt-access-tokens`), not registration metadata.
+            jwt_access_tokens: false,
         },
     })
 }
@@ -364,6 +366,7 @@ impl Provider {
             metadata: ClientMetadata {
                 registration_token_hash: client.metadata.registration_token_hash.clone(),
                 profile: client.metadata.profile,
+                jwt_access_tokens: client.metadata.jwt_access_tokens,
                 ..checked.metadata
             },
             ..client

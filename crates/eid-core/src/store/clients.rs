@@ -114,6 +114,10 @@ pub struct ClientMetadata {
     /// §5.2).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// Access tokens as signed JWTs (RFC 9068) the client's resource servers can verify,
+    /// rather than opaque ones.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub jwt_access_tokens: bool,
 }
 
 /// The security profile a client is held to.

@@ -372,3 +372,80 @@ async fn offline_access_is_the_citizens_choice(backend: Backend) -> anyhow::Resu
     Ok(())
 }
 on_every_backend!(offline_choice, offline_access_is_the_citizens_choice);
+
+/// A client registered for JWT access tokens (RFC 9068) gets signed ones, verifiable with the
+/// published keys; they work at userinfo, introspect and revoke like opaque ones.
+async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let mut registration = eid_core::clients::ClientRegistration::new(
+        "Resource-heavy service",
+        &[REDIRECT_URI.to_owned()],
+        JwsAlg::Es256,
+    );
+    registration.jwt_access_tokens = true;
+    let new = server.register_client(registration).await?;
+    let rp = Rp::discover(
+        &server,
+        new.client.client_id.clone(),
+        Some(new.client_secret.clone()),
+        JwsAlg::Es256,
+    )
+    .await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let (tokens, claims) = login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    let access = tokens.access_token().secret().clone();
+
+    let header = jsonwebtoken::decode_header(&access)?;
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::get(format!("{}/jwks", server.issuer()))
+        .await?
+        .json()
+        .await?;
+    let key = jwks
+        .find(header.kid.as_deref().unwrap_or_default())
+        .expect("the signing key is published");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[server.issuer()]);
+    validation.set_issuer(&[server.issuer()]);
+    let verified = jsonwebtoken::decode::<Value>(
+        &access,
+        &jsonwebtoken::DecodingKey::from_jwk(key)?,
+        &validation,
+    )?
+    .claims;
+    assert_eq!(verified["sub"], claims.subject().as_str());
+    assert_eq!(verified["client_id"], new.client.client_id);
+    assert!(verified["scope"]
+        .as_str()
+        .is_some_and(|s| s.contains("openid")));
+    assert!(verified["jti"].as_str().is_some_and(|j| !j.is_empty()));
+    assert!(verified.get("cnf").is_none(), "a bearer token");
+
+    assert_eq!(userinfo_status(&server, &access).await?, 200);
+    let basic = (new.client.client_id.as_str(), new.client_secret.as_str());
+    let http = reqwest::Client::new();
+    let introspected: Value = http
+        .post(format!("{}/introspect", server.issuer()))
+        .basic_auth(basic.0, Some(basic.1))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(introspected["active"], true);
+    let revoked = http
+        .post(format!("{}/revoke", server.issuer()))
+        .basic_auth(basic.0, Some(basic.1))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await?;
+    assert_eq!(revoked.status(), 200);
+    // Revoked, it no longer works at eid (a resource server verifying it offline would take
+    // it until it expires, as with any self-contained token: introspect for revocation).
+    assert_eq!(userinfo_status(&server, &access).await?, 401);
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(jwt_access_tokens, jwt_access_tokens_are_verifiable);

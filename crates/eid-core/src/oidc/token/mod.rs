@@ -92,7 +92,10 @@ impl Provider {
         nonce: Option<&str>,
         now: i64,
     ) -> Result<Issued, Error> {
-        let access_token = random_token();
+        let access_token = match client.metadata.jwt_access_tokens {
+            true => self.jwt_access_token(client, grant, now)?,
+            false => random_token(),
+        };
         let id_token = match grant.scope.contains(Scope::OpenId) {
             true => {
                 let extra = self.id_token_claims(client, grant)?;
@@ -162,6 +165,39 @@ impl Provider {
 }
 
 impl Provider {
+    /// An access token as a JWT (RFC 9068 §2): `typ: at+jwt`, signed with the client's ID
+    /// token algorithm by eid's published keys, for eid's own resource (userinfo: `aud` is the
+    /// issuer), naming the citizen by the client's pairwise `sub`. It is stored by hash like an
+    /// opaque one, so revocation and introspection work the same.
+    fn jwt_access_token(
+        &self,
+        client: &ClientRecord,
+        grant: &Grant<'_>,
+        now: i64,
+    ) -> Result<String, Error> {
+        let alg = crate::keys::JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
+            Error::Internal(format!("client {} has an unknown alg", client.client_id))
+        })?;
+        let approval = grant.approval;
+        let mut claims = serde_json::json!({
+            "iss": self.config.issuer_str(),
+            "exp": now + self.config.access_token_ttl,
+            "aud": self.config.issuer_str(),
+            "sub": self.pairwise_sub(&client.client_id, &approval.citizen_id),
+            "client_id": client.client_id,
+            "iat": now,
+            "jti": random_token(),
+            "scope": grant.scope.to_string(),
+            "auth_time": approval.auth_time,
+            "acr": approval.acr.acr(),
+            "amr": approval.amr.split(' ').collect::<Vec<_>>(),
+        });
+        if let Some(jkt) = grant.jkt {
+            claims["cnf"] = serde_json::json!({ "jkt": jkt });
+        }
+        crate::keys::sign_jwt_typed(self.token_keys().as_ref(), alg, "at+jwt", &claims)
+    }
+
     /// The claims the client asked to find in the ID token (the `claims` parameter's
     /// `id_token` member) that the citizen shared, proven values only.
     fn id_token_claims(
