@@ -295,19 +295,43 @@ impl Provider {
             }),
             now,
         )?;
+        // The logins the device approved end with it: read them before it goes.
+        let grants = self.store.grants_of_device(device_id)?;
         match self
             .store
             .remove_device(&session.citizen_id, device_id, &event)?
         {
             DeleteDevice::Deleted => {
                 tracing::info!(citizen_id = %session.citizen_id, device_id, "device removed");
-                Ok(())
+                self.end_grants(&session.citizen_id, &grants, now)
             }
             DeleteDevice::NotFound => Err(Error::NotFound("device")),
             DeleteDevice::LastDevice => Err(Error::Conflict(
                 "this is the account's only device; bind another before removing it".into(),
             )),
         }
+    }
+
+    /// Ends grants a removed device approved: their tokens are revoked, and their clients are
+    /// told by back-channel logout (the grant's login is the session, `sid`).
+    fn end_grants(
+        &self,
+        citizen_id: &str,
+        grants: &[(String, String)],
+        now: i64,
+    ) -> Result<(), Error> {
+        let mut ended = Vec::new();
+        for (client_id, family) in grants {
+            self.store.revoke_token_family(family)?;
+            if let Some(client) = self.store.client(client_id)? {
+                ended.push((client, family.as_str()));
+            }
+        }
+        let ended: Vec<_> = ended
+            .iter()
+            .map(|(client, sid)| (client, citizen_id, Some(*sid)))
+            .collect();
+        self.queue_backchannel_logouts(&ended, now)
     }
 
     /// Issues a one-time code with which another phone joins the account.

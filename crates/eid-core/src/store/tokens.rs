@@ -92,6 +92,8 @@ pub trait TokenStore {
     fn revoke_token_family(&self, family_id: &str) -> Result<usize, StoreError>;
     /// The clients that hold an access or refresh token for a citizen.
     fn clients_holding(&self, citizen_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The grants a device approved that still hold tokens: (client, family), each once.
+    fn grants_of_device(&self, device_id: &str) -> Result<Vec<(String, String)>, StoreError>;
     /// Revokes the access tokens of a grant, keeping its refresh tokens (offline access
     /// outlives a logout, OIDC Core §11). Returns how many went.
     fn revoke_access_tokens_of(&self, family_id: &str) -> Result<usize, StoreError>;

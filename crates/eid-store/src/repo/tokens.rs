@@ -6,7 +6,7 @@ use eid_core::store::{
 };
 
 use super::logins::{account_status, level, scopes};
-use crate::schema::{access_tokens, citizens, devices, refresh_tokens};
+use crate::schema::{access_tokens, auth_requests, citizens, devices, refresh_tokens};
 use crate::{backend, corrupt, AnyConnection, Database};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -278,5 +278,33 @@ impl TokenStore for Database {
         clients.sort();
         clients.dedup();
         Ok(clients)
+    }
+
+    fn grants_of_device(&self, device_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut conn = self.conn()?;
+        let mut grants: Vec<(String, String)> = refresh_tokens::table
+            .filter(refresh_tokens::device_id.eq(device_id))
+            .select((refresh_tokens::client_id, refresh_tokens::family_id))
+            .distinct()
+            .load(&mut *conn)
+            .map_err(backend)?;
+        // Access tokens name their login, whose approval names the device.
+        let logins: Vec<String> = auth_requests::table
+            .filter(auth_requests::device_id.eq(device_id))
+            .select(auth_requests::request_id)
+            .load(&mut *conn)
+            .map_err(backend)?;
+        for chunk in logins.chunks(500) {
+            let access: Vec<(String, String)> = access_tokens::table
+                .filter(access_tokens::request_id.eq_any(chunk))
+                .select((access_tokens::client_id, access_tokens::request_id))
+                .distinct()
+                .load(&mut *conn)
+                .map_err(backend)?;
+            grants.extend(access);
+        }
+        grants.sort();
+        grants.dedup();
+        Ok(grants)
     }
 }

@@ -270,3 +270,72 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     Ok(())
 }
 on_every_backend!(logout_flows, rp_initiated_and_backchannel_logout);
+
+/// Removing a device ends the logins it approved: their tokens are revoked and the client hears
+/// of it on the back channel, naming the login (`sid`); another device's login goes on.
+async fn removing_a_device_ends_its_logins(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let issuer = url::Url::parse(&server.issuer())?;
+    let backchannel = receiver(0).await?;
+    let mut registration =
+        ClientRegistration::new("Example Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.backchannel_logout_uri = Some(backchannel.url.clone());
+    let new = server.register_client(registration).await?;
+    let rp = Rp::discover(
+        &server,
+        new.client.client_id.clone(),
+        Some(new.client_secret.clone()),
+        JwsAlg::Es256,
+    )
+    .await?;
+    let mut phone = proven_wallet(&server, 0).await?;
+    let link = phone.create_device_link().await?;
+    let mut tablet = eid_wallet::Wallet::in_memory();
+    tablet.link(&issuer, &link.code, "Tablet").await?;
+    let tablet_id = tablet.device_id().expect("device").to_owned();
+
+    let (on_tablet, _) = login(&server, &rp, &Browser::new(), &mut tablet).await?;
+    let (on_phone, _) = login(&server, &rp, &Browser::new(), &mut phone).await?;
+    let sid_of = |tokens: &openidconnect::core::CoreTokenResponse| -> anyhow::Result<String> {
+        let id_token = tokens.id_token().expect("id_token").to_string();
+        let payload: Value = serde_json::from_slice(
+            &eid_core::crypto::b64url_decode(id_token.split('.').nth(1).unwrap_or_default())
+                .unwrap_or_default(),
+        )?;
+        Ok(payload["sid"].as_str().unwrap_or_default().to_owned())
+    };
+    let userinfo = |token: String| {
+        let url = format!("{}/userinfo", server.issuer());
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    };
+    assert_eq!(
+        userinfo(on_tablet.access_token().secret().clone()).await?,
+        200
+    );
+
+    phone.remove_device(&tablet_id).await?;
+    assert_eq!(
+        userinfo(on_tablet.access_token().secret().clone()).await?,
+        401,
+        "the removed device's login ended"
+    );
+    assert_eq!(
+        userinfo(on_phone.access_token().secret().clone()).await?,
+        200,
+        "the other device's login goes on"
+    );
+    let delivered = received(&backchannel, 1).await?;
+    let (_, logout_token) = verify_logout_token(&server, &rp, &delivered[0])?;
+    assert_eq!(logout_token["sid"], sid_of(&on_tablet)?.as_str());
+    backchannel.handle.stop(true).await;
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(device_removal_logs_out, removing_a_device_ends_its_logins);

@@ -69,3 +69,7 @@ ALTER TABLE access_tokens ADD COLUMN jkt TEXT;
 -- The pushed request (RFC 9126) a login was opened from: its request_uri may open the login
 -- again until a code is issued from it, and then never.
 ALTER TABLE auth_requests ADD COLUMN par_id TEXT;
+
+-- A removed device ends the logins it approved: found by its id.
+CREATE INDEX auth_requests_device ON auth_requests (device_id);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
