@@ -23,8 +23,10 @@ pub struct ClientRegistration {
     pub redirect_uris: Vec<String>,
     pub id_token_alg: JwsAlg,
     pub auth_method: TokenAuthMethod,
-    /// The client's public keys (a JWK set): required for `private_key_jwt`.
+    /// The client's public keys (a JWK set), or where to fetch them: one is required for
+    /// `private_key_jwt`.
     pub jwks: Option<serde_json::Value>,
+    pub jwks_uri: Option<String>,
     /// Where RP-initiated logout may send the browser back to.
     pub post_logout_redirect_uris: Vec<String>,
     /// Where eid posts back-channel logout tokens.
@@ -48,6 +50,7 @@ impl ClientRegistration {
             id_token_alg,
             auth_method: TokenAuthMethod::ClientSecretBasic,
             jwks: None,
+            jwks_uri: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
             profile: ClientProfile::Oidc,
@@ -163,11 +166,22 @@ impl Provider {
         {
             validate_redirect_uri(uri).map_err(|reason| Error::invalid("logout_uri", reason))?;
         }
-        if registration.auth_method == TokenAuthMethod::PrivateKeyJwt && registration.jwks.is_none()
+        if let Some(uri) = &registration.jwks_uri {
+            if registration.jwks.is_some() {
+                return Err(Error::invalid(
+                    "jwks_uri",
+                    "give the keys or their URL, not both",
+                ));
+            }
+            validate_redirect_uri(uri).map_err(|reason| Error::invalid("jwks_uri", reason))?;
+        }
+        if registration.auth_method == TokenAuthMethod::PrivateKeyJwt
+            && registration.jwks.is_none()
+            && registration.jwks_uri.is_none()
         {
             return Err(Error::invalid(
                 "jwks",
-                "private_key_jwt needs the client's public keys",
+                "private_key_jwt needs the client's public keys (or their URL)",
             ));
         }
         if registration.profile == ClientProfile::Fapi2 {
@@ -197,6 +211,7 @@ impl Provider {
             metadata: ClientMetadata {
                 token_endpoint_auth_method: registration.auth_method,
                 jwks: registration.jwks.clone(),
+                jwks_uri: registration.jwks_uri.clone(),
                 post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
                 backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
                 profile: registration.profile,

@@ -48,6 +48,7 @@ pub mod crypto;
 pub mod devices;
 pub mod enrolment;
 mod error;
+pub mod fetch;
 pub mod hkid;
 pub mod jose;
 pub mod jwt;

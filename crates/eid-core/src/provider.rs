@@ -125,6 +125,10 @@ pub struct Provider {
     pub(crate) config: ProviderConfig,
     /// Rate limits counted in this process (see [`crate::limits`]).
     pub(crate) local_limits: crate::limits::LocalLimiter,
+    /// Fetches clients' documents (`jwks_uri`); set by the server.
+    pub(crate) fetcher: std::sync::OnceLock<Arc<dyn crate::fetch::Fetcher>>,
+    /// Clients' key sets fetched from their `jwks_uri`.
+    pub(crate) jwks_cache: crate::fetch::JwksCache,
 }
 
 fn webauthn_for(origin: &Url, rp_name: &str) -> Result<Webauthn, Error> {
@@ -200,6 +204,8 @@ impl Provider {
             officer_webauthn,
             config,
             local_limits: crate::limits::LocalLimiter::new(200_000),
+            fetcher: std::sync::OnceLock::new(),
+            jwks_cache: Default::default(),
         })
     }
 

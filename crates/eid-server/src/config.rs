@@ -57,6 +57,17 @@ pub struct FileConfig {
     pub request_deadline_secs: Option<u64>,
     /// Which device keys are accepted, at which level.
     pub attestation: Option<AttestationFile>,
+    /// Where eid may send requests (back-channel logout, clients' key sets).
+    pub outbound: Option<OutboundFile>,
+}
+
+/// `[outbound]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundFile {
+    /// Let relying parties' URLs name private, loopback and link-local addresses and plain
+    /// http [default: false; true with --dev]: for development and tests only.
+    pub danger_allow_private_addresses: Option<bool>,
 }
 
 /// `[attestation]` in the configuration file.
@@ -322,6 +333,7 @@ pub struct Settings {
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
     pub attestation: eid_core::attestation::AttestationPolicy,
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 impl std::fmt::Debug for Settings {
@@ -461,6 +473,13 @@ impl Settings {
             },
             max_connections: file.max_connections.unwrap_or(10_000).max(16),
             attestation: attestation_policy(file.attestation.unwrap_or_default())?,
+            outbound: crate::outbound::OutboundPolicy {
+                // A development start's relying parties run on the same machine.
+                danger_allow_private_addresses: file
+                    .outbound
+                    .and_then(|o| o.danger_allow_private_addresses)
+                    .unwrap_or(o.dev),
+            },
         })
     }
 }

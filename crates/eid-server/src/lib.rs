@@ -27,6 +27,7 @@ pub mod error;
 mod extract;
 pub mod guard;
 mod oidc;
+pub mod outbound;
 pub mod pages;
 pub mod qr;
 mod registry;
@@ -140,6 +141,8 @@ pub struct StartOptions {
     pub max_connections: usize,
     /// Which device keys are accepted, at which level.
     pub attestation: eid_core::attestation::AttestationPolicy,
+    /// Where eid may send requests (back-channel logout, clients' key sets).
+    pub outbound: outbound::OutboundPolicy,
 }
 
 impl StartOptions {
@@ -165,6 +168,7 @@ impl StartOptions {
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
             attestation: eid_core::attestation::AttestationPolicy::default(),
+            outbound: outbound::OutboundPolicy::default(),
         }
     }
 }
@@ -300,7 +304,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         _ => options.max_connections,
     };
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
-    let courier = tokio::spawn(logout_courier(Arc::clone(&provider)));
+    provider.set_fetcher(Arc::new(outbound::HttpFetcher::start(options.outbound)?));
+    let courier = tokio::spawn(logout_courier(Arc::clone(&provider), options.outbound));
     let app_state = state.clone();
     let https = issuer.scheme() == "https";
     let server = HttpServer::new(move || {
@@ -385,13 +390,8 @@ fn open_files_limit() -> Option<usize> {
 /// Delivers back-channel logout tokens (OIDC Back-Channel Logout §2.5): a form POST to each
 /// client's `backchannel_logout_uri`, without following redirects, with a time limit; 200 or
 /// 204 is delivered, anything else is retried later.
-async fn logout_courier(provider: Arc<Provider>) {
-    let http = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .connect_timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+async fn logout_courier(provider: Arc<Provider>, policy: outbound::OutboundPolicy) {
+    let http = match outbound::client(policy) {
         Ok(http) => http,
         Err(error) => {
             tracing::error!(%error, "no HTTP client for back-channel logout");
@@ -409,8 +409,22 @@ async fn logout_courier(provider: Arc<Provider>) {
             }
         };
         for delivery in due {
+            let url = match outbound::check_url(&delivery.uri, policy) {
+                Ok(url) => url,
+                Err(reason) => {
+                    tracing::warn!(target: "eid::security", event = "backchannel_logout_refused", client_id = %delivery.client_id, reason = %reason, "a back-channel logout URI is outside the outbound policy");
+                    if let Err::<_, Error>(error) = run(&provider, move |p, now| {
+                        p.logout_attempted(&delivery, false, now)
+                    })
+                    .await
+                    {
+                        tracing::warn!(%error, "recording a refused back-channel logout failed");
+                    }
+                    continue;
+                }
+            };
             let sent = http
-                .post(&delivery.uri)
+                .post(url)
                 .header(reqwest::header::CACHE_CONTROL, "no-store")
                 .form(&[("logout_token", delivery.logout_token.as_str())])
                 .send()

@@ -99,8 +99,11 @@ enum ClientCommand {
         #[arg(long, default_value = "client_secret_basic")]
         auth_method: String,
         /// A file holding the client's public keys as a JWK set (RFC 7517 §5).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "jwks_uri")]
         jwks: Option<std::path::PathBuf>,
+        /// Or the https URL where eid fetches them (and fetches again when they rotate).
+        #[arg(long)]
+        jwks_uri: Option<String>,
         /// Where RP-initiated logout may send the browser back to; repeat for several.
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
@@ -347,6 +350,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.login = settings.login;
     options.tokens = settings.tokens;
     options.registration = settings.registration.clone();
+    options.outbound = settings.outbound;
+    if settings.outbound.danger_allow_private_addresses {
+        tracing::warn!("[outbound] danger_allow_private_addresses: relying parties' URLs may name this machine and its network");
+    }
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();
@@ -512,6 +519,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             id_token_alg,
             auth_method,
             jwks,
+            jwks_uri,
             post_logout_redirect_uris,
             backchannel_logout_uri,
             profile,
@@ -532,6 +540,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("{} is not JSON", path.display()))?,
                 );
             }
+            registration.jwks_uri = jwks_uri;
             registration.post_logout_redirect_uris = post_logout_redirect_uris;
             registration.backchannel_logout_uri = backchannel_logout_uri;
             registration.profile = ClientProfile::parse(&profile)

@@ -324,6 +324,8 @@ impl TestServer {
         );
         options.listener = Some(listener);
         options.pool_size = 8;
+        // The tests' relying parties listen on this machine.
+        options.outbound.danger_allow_private_addresses = true;
         options.admin_listen = Some("127.0.0.1:0".parse()?);
         options.limits = self.options.limits;
         options.attestation = self.options.attestation.clone();

@@ -6,7 +6,6 @@
 
 use serde::Deserialize;
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::Algorithm;
 
 use crate::crypto::{b64url_decode, ct_eq, sha256, Aad};
@@ -137,31 +136,43 @@ impl Provider {
         let Some(client) = self.store.client(&client_id)? else {
             return Err(refuse("unknown client"));
         };
-        let secret;
-        let jwks;
-        let (keys, algs) = match client.metadata.token_endpoint_auth_method {
+        // FAPI 2.0 §5.3.2.1 (8): the issuer identifier alone, as a string.
+        let audiences = match client.is_fapi2() {
+            true => vec![self.config.issuer_str().to_owned()],
+            false => self.own_audiences(),
+        };
+        let expect = |algs| {
+            Expect::strict(
+                algs,
+                &audiences,
+                Some(&client.client_id),
+                ASSERTION_MAX_LIFETIME,
+                now,
+            )
+        };
+        let (_, claims) = match client.metadata.token_endpoint_auth_method {
             TokenAuthMethod::PrivateKeyJwt => {
-                jwks = client
-                    .metadata
-                    .jwks
-                    .as_ref()
-                    .and_then(|j| serde_json::from_value::<JwkSet>(j.clone()).ok())
-                    .ok_or_else(|| refuse("the client has no usable registered keys"))?;
                 let algs = match client.is_fapi2() {
                     true => FAPI2_ALGS,
                     false => ASSERTION_KEY_ALGS,
                 };
-                (Keys::Jwks(&jwks), algs)
+                self.verify_client_jwt(&client, assertion, &expect(algs), now)
+                    .map_err(|e| refuse(&e))?
             }
             TokenAuthMethod::ClientSecretJwt => {
                 let sealed = client.secret_sealed.as_deref().ok_or_else(|| {
                     Error::Internal("a client_secret_jwt client has no secret".into())
                 })?;
-                secret = self
+                let secret = self
                     .derived
                     .data
                     .open(&Aad::ClientSecret(&client.client_id).bytes(), sealed)?;
-                (Keys::Secret(&secret), ASSERTION_SECRET_ALGS)
+                jwt::verify(
+                    assertion,
+                    &Keys::Secret(&secret),
+                    &expect(ASSERTION_SECRET_ALGS),
+                )
+                .map_err(|e| refuse(&e.to_string()))?
             }
             _ => {
                 return Err(refuse(
@@ -169,23 +180,6 @@ impl Provider {
                 ))
             }
         };
-        // FAPI 2.0 §5.3.2.1 (8): the issuer identifier alone, as a string.
-        let audiences = match client.is_fapi2() {
-            true => vec![self.config.issuer_str().to_owned()],
-            false => self.own_audiences(),
-        };
-        let (_, claims) = jwt::verify(
-            assertion,
-            &keys,
-            &Expect::strict(
-                algs,
-                &audiences,
-                Some(&client.client_id),
-                ASSERTION_MAX_LIFETIME,
-                now,
-            ),
-        )
-        .map_err(|e| refuse(&e.to_string()))?;
         if client.is_fapi2() && !claims.get("aud").is_some_and(serde_json::Value::is_string) {
             return Err(refuse("aud must be the issuer identifier as a string"));
         }

@@ -83,11 +83,12 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             metadata_error(format!("token_endpoint_auth_method {name} is not offered"))
         })?,
     };
-    if m.jwks_uri.is_some() {
+    if m.jwks_uri.is_some() && m.jwks.is_some() {
         return Err(metadata_error(
-            "jwks_uri is not supported: register the public keys by value (jwks)",
+            "jwks and jwks_uri may not both be given (RFC 7591 §2)",
         ));
     }
+    check_url("jwks_uri", &m.jwks_uri)?;
     if m.sector_identifier_uri.is_some() {
         return Err(metadata_error(
             "sector_identifier_uri is not supported: subjects are pairwise per client",
@@ -101,9 +102,9 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
     if let Some(jwks) = &m.jwks {
         validate_jwks(jwks).map_err(metadata_error)?;
     }
-    if method == TokenAuthMethod::PrivateKeyJwt && m.jwks.is_none() {
+    if method == TokenAuthMethod::PrivateKeyJwt && m.jwks.is_none() && m.jwks_uri.is_none() {
         return Err(metadata_error(
-            "private_key_jwt needs the client's public keys (jwks)",
+            "private_key_jwt needs the client's public keys (jwks or jwks_uri)",
         ));
     }
     let id_token_alg = match m.id_token_signed_response_alg.as_deref() {
@@ -163,6 +164,7 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
         metadata: ClientMetadata {
             token_endpoint_auth_method: method,
             jwks: m.jwks.clone(),
+            jwks_uri: m.jwks_uri.clone(),
             grant_types,
             logo_uri: m.logo_uri.clone(),
             client_uri: m.client_uri.clone(),
@@ -211,6 +213,7 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
         client_name: Some(client.name.clone()),
         token_endpoint_auth_method: Some(m.token_endpoint_auth_method.as_str().into()),
         jwks: m.jwks.clone(),
+        jwks_uri: m.jwks_uri.clone(),
         id_token_signed_response_alg: Some(client.id_token_alg.clone()),
         userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
         // Every subject is pairwise (OIDC Core §8.1), whatever was asked.
@@ -236,6 +239,17 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
 }
 
 impl Provider {
+    /// A `jwks_uri` must answer with public signing keys now, or the registration is refused.
+    fn check_jwks_uri(&self, metadata: &ClientMetadata) -> Result<(), OAuthError> {
+        match &metadata.jwks_uri {
+            Some(uri) => self
+                .fetch_jwks(uri)
+                .map(|_| ())
+                .map_err(|reason| metadata_error(format!("jwks_uri: {reason}"))),
+            None => Ok(()),
+        }
+    }
+
     /// The registration endpoint's URL, when registration is on.
     pub fn registration_endpoint(&self) -> Option<String> {
         (self.config.registration != RegistrationPolicy::Off)
@@ -274,6 +288,7 @@ impl Provider {
             now,
         )?;
         let checked = check(metadata)?;
+        self.check_jwks_uri(&checked.metadata)?;
         let method = checked.metadata.token_endpoint_auth_method;
         let (client_id, client_secret, secret_sealed) = self.new_client_credentials(method)?;
         let registration_token = random_token();
@@ -352,6 +367,7 @@ impl Provider {
     ) -> Result<RegistrationResponse, Error> {
         let client = self.registered_client(client_id, token)?;
         let checked = check(metadata)?;
+        self.check_jwks_uri(&checked.metadata)?;
         let method = client.metadata.token_endpoint_auth_method;
         if checked.metadata.token_endpoint_auth_method != method {
             return Err(metadata_error(

@@ -3,11 +3,10 @@
 //! objects are accepted (RS256, PS256, ES256), from the client (`iss`, and `client_id`
 //! inside matching the one outside), addressed to eid when they say (`aud`), and unexpired.
 
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use crate::jwt::{self, Expect, Keys};
+use crate::jwt::Expect;
 use crate::oidc::authorize::AuthorizationParams;
 use crate::oidc::oauth;
 use crate::store::ClientRecord;
@@ -42,27 +41,19 @@ impl Provider {
         if object.split('.').count() == 5 {
             return Err(invalid("encrypted request objects are not supported"));
         }
-        let keys: JwkSet = client
-            .metadata
-            .jwks
-            .as_ref()
-            .and_then(|j| serde_json::from_value(j.clone()).ok())
-            .ok_or_else(|| invalid("the client has registered no keys to verify it with"))?;
         let issuer = [self.config.issuer_str()];
         let algs = match client.is_fapi2() {
             true => crate::oidc::client_auth::FAPI2_ALGS,
             false => REQUEST_OBJECT_ALGS,
         };
-        let (_, claims) = jwt::verify(
-            object,
-            &Keys::Jwks(&keys),
-            &Expect {
-                require_aud: false,
-                require_exp: false,
-                ..Expect::strict(algs, &issuer, None, MAX_LIFETIME, now)
-            },
-        )
-        .map_err(|e| invalid(&e.to_string()))?;
+        let expect = Expect {
+            require_aud: false,
+            require_exp: false,
+            ..Expect::strict(algs, &issuer, None, MAX_LIFETIME, now)
+        };
+        let (_, claims) = self
+            .verify_client_jwt(client, object, &expect, now)
+            .map_err(|e| invalid(&e))?;
         if claims
             .get("iss")
             .is_some_and(|iss| iss.as_str() != Some(client.client_id.as_str()))

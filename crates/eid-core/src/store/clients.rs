@@ -71,6 +71,9 @@ pub struct ClientMetadata {
     /// The client's public keys (a JWK set), for `private_key_jwt` and signed requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
+    /// Or where to fetch them (RFC 7591 §2: one or the other).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// The grants it may use; empty: `authorization_code` and `refresh_token`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_types: Vec<String>,

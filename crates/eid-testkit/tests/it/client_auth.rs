@@ -227,3 +227,128 @@ async fn jwt_client_authentication(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 on_every_backend!(jwt_client_auth, jwt_client_authentication);
+
+/// A client's site serving its key set at `/jwks`; the set can be replaced (a rotation).
+struct KeySite {
+    url: String,
+    keys: std::sync::Arc<std::sync::Mutex<Value>>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn key_site(keys: Value) -> anyhow::Result<KeySite> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(keys));
+    let served = shared.clone();
+    let server = HttpServer::new(move || {
+        let served = served.clone();
+        App::new()
+            .route(
+                "/jwks",
+                web::get().to(move || {
+                    let body = served.lock().map(|k| k.clone()).unwrap_or_default();
+                    async move { HttpResponse::Ok().json(body) }
+                }),
+            )
+            .route("/missing", web::get().to(HttpResponse::NotFound))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")?;
+    let port = server.addrs()[0].port();
+    let running = server.run();
+    let handle = running.handle();
+    tokio::spawn(running);
+    Ok(KeySite {
+        url: format!("http://127.0.0.1:{port}"),
+        keys: shared,
+        handle,
+    })
+}
+
+/// `private_key_jwt` with keys at a `jwks_uri`: fetched at registration (a URI that does not
+/// answer with keys is refused), used for assertions, cached, and fetched again when an
+/// assertion names a key the cached set lacks (the client rotated), at most every 30 seconds.
+async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let old = es256_key();
+    let site = key_site(json!({ "keys": [es256_jwk("k1", old.verifying_key())] })).await?;
+
+    // Registration checks the URI answers with keys, and refuses keys given twice.
+    let refused = |uri: String, jwks: Option<Value>| {
+        let mut registration =
+            ClientRegistration::new("Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+        registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
+        registration.jwks_uri = Some(uri);
+        registration.jwks = jwks;
+        registration
+    };
+    assert!(server
+        .register_client(refused(
+            format!("{}/jwks", site.url),
+            Some(json!({"keys": []}))
+        ))
+        .await
+        .is_err());
+    let client_id = server
+        .register_client(refused(format!("{}/jwks", site.url), None))
+        .await?
+        .client
+        .client_id;
+    let issuer = server.issuer();
+    let token_url = format!("{issuer}/token");
+    let assertion = |key: &SigningKey, kid: &str, at: i64| {
+        let jti = eid_core::crypto::random_token();
+        sign_es256(
+            key,
+            kid,
+            "JWT",
+            &json!({"iss": client_id, "sub": client_id, "aud": token_url, "jti": jti,
+                "iat": at, "exp": at + 60}),
+        )
+    };
+    assert_eq!(
+        token_error(
+            &server,
+            &client_id,
+            &assertion(&old, "k1", eid_server::now())
+        )
+        .await?,
+        (400, "invalid_grant".to_owned()),
+        "authenticated with the fetched key"
+    );
+
+    // The client rotates to k2. An assertion by k2 is refused while the cached set is fresh,
+    // and taken once it is 30 seconds old (checked with the provider's own clock argument).
+    let new = es256_key();
+    *site.keys.lock().expect("lock") = json!({ "keys": [es256_jwk("k2", new.verifying_key())] });
+    let provider = server.provider();
+    let id = client_id.clone();
+    let now = eid_server::now();
+    let signed_now = assertion(&new, "k2", now + 10);
+    let signed_later = assertion(&new, "k2", now + 31);
+    let (soon, later) = tokio::task::spawn_blocking(move || {
+        let introspect = |assertion: &str, at: i64| {
+            let params: eid_core::oidc::revoke::TokenQuery = serde_json::from_value(json!({
+                "token": "none",
+                "client_id": id,
+                "client_assertion_type": JWT_BEARER,
+                "client_assertion": assertion,
+            }))
+            .expect("params");
+            provider.introspect(None, &params, at).map(|_| ())
+        };
+        (
+            introspect(&signed_now, now + 10),
+            introspect(&signed_later, now + 31),
+        )
+    })
+    .await?;
+    assert!(
+        matches!(soon, Err(eid_core::Error::OAuth(ref e)) if e.code == eid_core::OAuthErrorCode::InvalidClient),
+        "{soon:?}"
+    );
+    assert!(later.is_ok(), "the rotated key is fetched: {later:?}");
+    site.handle.stop(true).await;
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(jwks_uri_keys, keys_at_a_jwks_uri);

@@ -249,6 +249,17 @@ async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Res
             json!({"redirect_uris": [REDIRECT_URI], "jwks": private_key}),
             "invalid_client_metadata",
         ),
+        // A jwks_uri that answers with no keys (nothing listens there), or given with jwks.
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt",
+                "jwks_uri": "http://127.0.0.1:9/jwks"}),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({"redirect_uris": [REDIRECT_URI], "jwks_uri": "https://service.example/jwks",
+                "jwks": {"keys": []}}),
+            "invalid_client_metadata",
+        ),
         (
             json!({"redirect_uris": [REDIRECT_URI], "policy_uri": "javascript:alert(1)"}),
             "invalid_client_metadata",
