@@ -1,5 +1,5 @@
 //! Documents eid fetches from relying parties' sites: a client's public keys at its `jwks_uri`
-//! (RFC 7591 §2). The fetching is the server's ([`Fetcher`]: it knows HTTP and holds the
+//! (RFC 7591 §2), a sector's redirect URIs at a `sector_identifier_uri` (OIDC Registration §5). The fetching is the server's ([`Fetcher`]: it knows HTTP and holds the
 //! outbound policy against server-side request forgery); core caches what came back and decides
 //! when to ask again.
 
@@ -16,6 +16,8 @@ use crate::Provider;
 pub enum Document {
     /// A client's JWK set (`jwks_uri`).
     ClientKeys,
+    /// The redirect URIs of a sector (`sector_identifier_uri`).
+    SectorIdentifier,
 }
 
 /// Fetches a document over HTTP(S), within the deployment's outbound policy (public addresses,
@@ -50,13 +52,18 @@ impl Provider {
         let _ = self.fetcher.set(fetcher);
     }
 
-    /// Fetches and checks a JWK set at `uri` (public signing keys only).
-    pub(crate) fn fetch_jwks(&self, uri: &str) -> Result<JwkSet, String> {
+    /// A document at `uri`, by the server's fetcher.
+    pub(crate) fn fetch_document(&self, uri: &str, document: Document) -> Result<Vec<u8>, String> {
         let fetcher = self
             .fetcher
             .get()
             .ok_or("this eid-server does not fetch documents (no outbound HTTP)")?;
-        let body = fetcher.fetch(uri, Document::ClientKeys)?;
+        fetcher.fetch(uri, document)
+    }
+
+    /// Fetches and checks a JWK set at `uri` (public signing keys only).
+    pub(crate) fn fetch_jwks(&self, uri: &str) -> Result<JwkSet, String> {
+        let body = self.fetch_document(uri, Document::ClientKeys)?;
         let json: serde_json::Value = serde_json::from_slice(&body)
             .map_err(|e| format!("the jwks_uri document is not JSON: {e}"))?;
         validate_jwks(&json).map_err(|e| format!("the jwks_uri document: {e}"))

@@ -445,11 +445,14 @@ impl Provider {
                 actual: level,
             }));
         }
-        if request
-            .expected_sub
-            .as_ref()
-            .is_some_and(|sub| *sub != self.pairwise_sub(&request.client_id, &device.citizen_id))
-        {
+        let hinted_elsewhere = match &request.expected_sub {
+            Some(sub) => match self.store.client(&request.client_id)? {
+                Some(client) => *sub != self.pairwise_sub(&client, &device.citizen_id),
+                None => true,
+            },
+            None => false,
+        };
+        if hinted_elsewhere {
             // The service asked for another citizen's login (its id_token_hint).
             self.store.deny_auth_request(
                 request_id,

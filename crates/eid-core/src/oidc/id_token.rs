@@ -23,14 +23,20 @@ pub(crate) struct IdTokenContent<'a> {
 }
 
 impl Provider {
-    /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of client and citizen, so
-    /// that services cannot correlate a citizen by `sub`.
-    pub fn pairwise_sub(&self, client_id: &str, citizen_id: &str) -> String {
+    /// The pairwise subject identifier (OIDC Core §8.1): a keyed hash of the client (or the
+    /// sector it registered, shared by the clients its sector document lists) and the citizen,
+    /// so that services cannot correlate a citizen by `sub`.
+    pub fn pairwise_sub(&self, client: &ClientRecord, citizen_id: &str) -> String {
+        // A client id has no ':', so no client's subjects are a sector's.
+        let sector = match &client.metadata.sector {
+            Some(host) => format!("sector:{host}"),
+            None => client.client_id.clone(),
+        };
         b64url(
             &self
                 .derived
                 .pairwise
-                .hash(&[client_id.as_bytes(), citizen_id.as_bytes()]),
+                .hash(&[sector.as_bytes(), citizen_id.as_bytes()]),
         )
     }
 
@@ -57,7 +63,7 @@ impl Provider {
         })?;
         let mut claims = serde_json::json!({
             "iss": self.config.issuer_str(),
-            "sub": self.pairwise_sub(&client.client_id, &approval.citizen_id),
+            "sub": self.pairwise_sub(client, &approval.citizen_id),
             "aud": client.client_id,
             "exp": now + self.config.id_token_ttl,
             "iat": now,

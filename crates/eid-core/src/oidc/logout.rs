@@ -155,7 +155,7 @@ impl Provider {
                 "iat": now,
                 "exp": now + LOGOUT_TOKEN_TTL,
                 "jti": random_token(),
-                "sub": self.pairwise_sub(&client.client_id, citizen_id),
+                "sub": self.pairwise_sub(client, citizen_id),
                 "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
             });
             if let Some(sid) = sid {

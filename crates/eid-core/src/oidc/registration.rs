@@ -89,11 +89,13 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
         ));
     }
     check_url("jwks_uri", &m.jwks_uri)?;
-    if m.sector_identifier_uri.is_some() {
-        return Err(metadata_error(
-            "sector_identifier_uri is not supported: subjects are pairwise per client",
-        ));
-    }
+    check_url("sector_identifier_uri", &m.sector_identifier_uri)?;
+    // The sector is the document's host (OIDC Core §8.1).
+    let sector = m
+        .sector_identifier_uri
+        .as_deref()
+        .and_then(|uri| url::Url::parse(uri).ok())
+        .and_then(|url| url.host_str().map(str::to_owned));
     if m.request_uris.as_ref().is_some_and(|u| !u.is_empty()) {
         return Err(metadata_error(
             "request_uris is not supported: push requests to the PAR endpoint instead",
@@ -165,6 +167,8 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             token_endpoint_auth_method: method,
             jwks: m.jwks.clone(),
             jwks_uri: m.jwks_uri.clone(),
+            sector_identifier_uri: m.sector_identifier_uri.clone(),
+            sector,
             grant_types,
             logo_uri: m.logo_uri.clone(),
             client_uri: m.client_uri.clone(),
@@ -214,6 +218,7 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
         token_endpoint_auth_method: Some(m.token_endpoint_auth_method.as_str().into()),
         jwks: m.jwks.clone(),
         jwks_uri: m.jwks_uri.clone(),
+        sector_identifier_uri: m.sector_identifier_uri.clone(),
         id_token_signed_response_alg: Some(client.id_token_alg.clone()),
         userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
         // Every subject is pairwise (OIDC Core §8.1), whatever was asked.
@@ -246,6 +251,27 @@ impl Provider {
                 .fetch_jwks(uri)
                 .map(|_| ())
                 .map_err(|reason| metadata_error(format!("jwks_uri: {reason}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// A `sector_identifier_uri` must list every redirect URI the client registers (OIDC
+    /// Registration §5), or another client could claim a sector to correlate its subjects.
+    fn check_sector(&self, checked: &Checked) -> Result<(), OAuthError> {
+        let Some(uri) = &checked.metadata.sector_identifier_uri else {
+            return Ok(());
+        };
+        let listed: Vec<String> = self
+            .fetch_document(uri, crate::fetch::Document::SectorIdentifier)
+            .and_then(|body| {
+                serde_json::from_slice(&body)
+                    .map_err(|_| "the document is not a JSON array of URIs".to_owned())
+            })
+            .map_err(|reason| metadata_error(format!("sector_identifier_uri: {reason}")))?;
+        match checked.redirect_uris.iter().find(|r| !listed.contains(r)) {
+            Some(missing) => Err(metadata_error(format!(
+                "sector_identifier_uri does not list the redirect URI {missing}"
+            ))),
             None => Ok(()),
         }
     }
@@ -289,6 +315,7 @@ impl Provider {
         )?;
         let checked = check(metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
+        self.check_sector(&checked)?;
         let method = checked.metadata.token_endpoint_auth_method;
         let (client_id, client_secret, secret_sealed) = self.new_client_credentials(method)?;
         let registration_token = random_token();
@@ -368,6 +395,7 @@ impl Provider {
         let client = self.registered_client(client_id, token)?;
         let checked = check(metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
+        self.check_sector(&checked)?;
         let method = client.metadata.token_endpoint_auth_method;
         if checked.metadata.token_endpoint_auth_method != method {
             return Err(metadata_error(

@@ -149,7 +149,7 @@ impl Provider {
             token_type: Some(token_type.to_owned()),
             exp: Some(exp),
             iat,
-            sub: Some(self.pairwise_sub(&client.client_id, citizen_id)),
+            sub: Some(self.pairwise_sub(&client, citizen_id)),
             aud: Some(client.client_id.clone()),
             iss: Some(self.config.issuer_str()),
             acr: facts.map(|(acr, _)| acr.acr().to_owned()),

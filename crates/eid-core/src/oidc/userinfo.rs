@@ -58,7 +58,7 @@ impl Provider {
         };
         let profile = self.open_profile(&token.citizen_id, &sealed)?;
         let mut claims = userinfo_claims(
-            self.pairwise_sub(&token.client_id, &token.citizen_id),
+            self.pairwise_sub(&client, &token.citizen_id),
             &profile,
             &token.claims,
         );

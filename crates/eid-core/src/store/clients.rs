@@ -74,6 +74,12 @@ pub struct ClientMetadata {
     /// Or where to fetch them (RFC 7591 §2: one or the other).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// A document listing the redirect URIs of a group of clients that share their pairwise
+    /// subjects (OIDC Core §8.1), and its host: the sector those subjects are computed for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector: Option<String>,
     /// The grants it may use; empty: `authorization_code` and `refresh_token`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_types: Vec<String>,

@@ -310,3 +310,101 @@ async fn registration_can_be_closed(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 on_every_backend!(closed_registration, registration_can_be_closed);
+
+/// A relying party's site serving JSON documents by path; stopped when dropped.
+struct Documents {
+    url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn documents(served: Vec<(&'static str, Value)>) -> anyhow::Result<Documents> {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let server = HttpServer::new(move || {
+        let mut app = App::new();
+        for (path, body) in served.clone() {
+            app = app.route(
+                path,
+                web::get().to(move || {
+                    let body = body.clone();
+                    async move { HttpResponse::Ok().json(body) }
+                }),
+            );
+        }
+        app
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")?;
+    let port = server.addrs()[0].port();
+    let running = server.run();
+    let handle = running.handle();
+    tokio::spawn(running);
+    Ok(Documents {
+        url: format!("http://127.0.0.1:{port}"),
+        handle,
+    })
+}
+
+/// Clients registered with one `sector_identifier_uri` (a document listing their redirect URIs)
+/// get the same pairwise `sub` for a citizen; another client gets its own; a sector document
+/// that does not list the client's redirect URI is refused.
+async fn a_sector_shares_its_subjects(backend: Backend) -> anyhow::Result<()> {
+    let server = server_with(backend, RegistrationPolicy::Open).await?;
+    let site = documents(vec![
+        (
+            "/sector",
+            json!([REDIRECT_URI, "https://other.service.example/cb"]),
+        ),
+        ("/elsewhere", json!(["https://elsewhere.example/cb"])),
+    ])
+    .await?;
+    let register = |sector: Option<String>| {
+        let server = &server;
+        async move {
+            let mut body = json!({"redirect_uris": [REDIRECT_URI], "client_name": "Sector member"});
+            if let Some(sector) = sector {
+                body["sector_identifier_uri"] = sector.into();
+            }
+            post_registration(server, None, &body).await
+        }
+    };
+    let (status, refused) = unchanged!(
+        server,
+        register(Some(format!("{}/elsewhere", site.url))).await?
+    );
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+    let mut subs = Vec::new();
+    let mut wallet = proven_wallet(&server, 0).await?;
+    for sector in [
+        Some(format!("{}/sector", site.url)),
+        Some(format!("{}/sector", site.url)),
+        None,
+    ] {
+        let (status, registered) = register(sector.clone()).await?;
+        assert_eq!(status, 201, "{registered}");
+        assert_eq!(
+            registered["sector_identifier_uri"].as_str(),
+            sector.as_deref()
+        );
+        let rp = Rp::discover(
+            &server,
+            registered["client_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            registered["client_secret"].as_str().map(str::to_owned),
+            JwsAlg::Rs256,
+        )
+        .await?;
+        let (_, claims) = login(&server, &rp, &Browser::new(), &mut wallet).await?;
+        subs.push(claims.subject().as_str().to_owned());
+    }
+    assert_eq!(subs[0], subs[1], "one sector, one subject");
+    assert_ne!(subs[0], subs[2], "a client of its own has its own");
+    site.handle.stop(true).await;
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(sector_identifier, a_sector_shares_its_subjects);

@@ -183,7 +183,7 @@ impl Provider {
             "iss": self.config.issuer_str(),
             "exp": now + self.config.access_token_ttl,
             "aud": self.config.issuer_str(),
-            "sub": self.pairwise_sub(&client.client_id, &approval.citizen_id),
+            "sub": self.pairwise_sub(client, &approval.citizen_id),
             "client_id": client.client_id,
             "iat": now,
             "jti": random_token(),
@@ -217,7 +217,7 @@ impl Provider {
         }
         let citizen_id = &grant.approval.citizen_id;
         let released = userinfo_claims(
-            self.pairwise_sub(&client.client_id, citizen_id),
+            self.pairwise_sub(client, citizen_id),
             &self.profile(citizen_id)?,
             &wanted.join(" "),
         );
