@@ -18,6 +18,8 @@ pub enum Document {
     ClientKeys,
     /// The redirect URIs of a sector (`sector_identifier_uri`).
     SectorIdentifier,
+    /// A request object by reference (`request_uri`).
+    RequestObject,
 }
 
 /// Fetches a document over HTTP(S), within the deployment's outbound policy (public addresses,

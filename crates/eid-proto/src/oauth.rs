@@ -123,6 +123,8 @@ pub struct ProviderMetadata {
     pub require_pushed_authorization_requests: bool,
     /// Absent would mean `true` (OIDC Discovery §3): said outright.
     pub request_uri_parameter_supported: bool,
+    /// Request URIs must be registered first (`request_uris`).
+    pub require_request_uri_registration: bool,
     pub claims_parameter_supported: bool,
     /// RFC 9207 §3.
     pub authorization_response_iss_parameter_supported: bool,

@@ -247,11 +247,42 @@ impl Provider {
                 "this client must push its authorization requests to the PAR endpoint (RFC 9126)",
             )
             .into()),
-            (None, Some(_)) => Err(oauth(
-                OAuthErrorCode::RequestUriNotSupported,
-                "only request URIs from the pushed authorization request endpoint are accepted",
-            )
-            .into()),
+            (None, Some(uri)) => {
+                // A request object by reference (OIDC Core §6.2), from a URI the client
+                // registered (the fragment, a version marker, aside).
+                let base = uri.split('#').next().unwrap_or_default();
+                let registered = client
+                    .metadata
+                    .request_uris
+                    .iter()
+                    .any(|r| r.split('#').next() == Some(base));
+                if !registered {
+                    return Err(oauth(
+                        OAuthErrorCode::InvalidRequestUri,
+                        "the request_uri is not one the client registered (request_uris), nor a pushed request's",
+                    )
+                    .into());
+                }
+                let object = self
+                    .fetch_document(uri, crate::fetch::Document::RequestObject)
+                    .map_err(|reason| {
+                        oauth(
+                            OAuthErrorCode::InvalidRequestUri,
+                            format!("the request_uri could not be fetched: {reason}"),
+                        )
+                    })?;
+                let object = String::from_utf8(object).map_err(|_| {
+                    oauth(
+                        OAuthErrorCode::InvalidRequestObject,
+                        "the request object is not text",
+                    )
+                })?;
+                let outer = AuthorizationParams {
+                    request_uri: None,
+                    ..outer.clone()
+                };
+                Ok(self.open_request_object(client, object.trim(), &outer, now)?)
+            }
             (Some(object), None) => Ok(self.open_request_object(client, object, outer, now)?),
             (None, None) => Ok(outer.clone()),
         }

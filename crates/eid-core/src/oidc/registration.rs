@@ -96,10 +96,10 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
         .as_deref()
         .and_then(|uri| url::Url::parse(uri).ok())
         .and_then(|url| url.host_str().map(str::to_owned));
-    if m.request_uris.as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(metadata_error(
-            "request_uris is not supported: push requests to the PAR endpoint instead",
-        ));
+    let request_uris = m.request_uris.clone().unwrap_or_default();
+    for uri in &request_uris {
+        validate_redirect_uri(uri)
+            .map_err(|reason| metadata_error(format!("request_uris: {reason}")))?;
     }
     if let Some(jwks) = &m.jwks {
         validate_jwks(jwks).map_err(metadata_error)?;
@@ -169,6 +169,7 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             jwks_uri: m.jwks_uri.clone(),
             sector_identifier_uri: m.sector_identifier_uri.clone(),
             sector,
+            request_uris,
             grant_types,
             logo_uri: m.logo_uri.clone(),
             client_uri: m.client_uri.clone(),
@@ -219,6 +220,7 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
         jwks: m.jwks.clone(),
         jwks_uri: m.jwks_uri.clone(),
         sector_identifier_uri: m.sector_identifier_uri.clone(),
+        request_uris: some_list(&m.request_uris),
         id_token_signed_response_alg: Some(client.id_token_alg.clone()),
         userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
         // Every subject is pairwise (OIDC Core §8.1), whatever was asked.

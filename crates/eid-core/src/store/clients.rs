@@ -80,6 +80,9 @@ pub struct ClientMetadata {
     pub sector_identifier_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
+    /// Where its request objects may be fetched from (OIDC Core §6.2; the fragment aside).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub request_uris: Vec<String>,
     /// The grants it may use; empty: `authorization_code` and `refresh_token`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_types: Vec<String>,

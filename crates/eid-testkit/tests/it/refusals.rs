@@ -242,7 +242,7 @@ async fn authorization_endpoint(backend: Backend) -> anyhow::Result<()> {
         (
             "request_uri",
             Some("https://rp.example/request.jwt"),
-            "request_uri_not_supported",
+            "invalid_request_uri",
         ),
     ] {
         let url = with_param(&start.url, name, value);

@@ -326,7 +326,15 @@ async fn documents(served: Vec<(&'static str, Value)>) -> anyhow::Result<Documen
                 path,
                 web::get().to(move || {
                     let body = body.clone();
-                    async move { HttpResponse::Ok().json(body) }
+                    async move {
+                        match body {
+                            // A JWT, as text.
+                            Value::String(jwt) => HttpResponse::Ok()
+                                .content_type("application/oauth-authz-req+jwt")
+                                .body(jwt),
+                            json => HttpResponse::Ok().json(json),
+                        }
+                    }
                 }),
             );
         }
@@ -408,3 +416,120 @@ async fn a_sector_shares_its_subjects(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 on_every_backend!(sector_identifier, a_sector_shares_its_subjects);
+
+/// A request object by reference (OIDC Core §6.2): fetched from a URI the client registered
+/// (`request_uris`), verified with its keys, and its parameters are the request; a URI it did
+/// not register is refused without being fetched.
+async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
+    use eid_core::jose::{es256_jwk, sign_es256};
+    let server = server_with(backend, RegistrationPolicy::Open).await?;
+    let key = p256::ecdsa::SigningKey::from_slice(&eid_core::crypto::random_bytes::<32>())?;
+    let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    // The client's id is known only after registration, and the object names it: serve a
+    // placeholder at first, then register, then sign.
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let served = slot.clone();
+    let site = {
+        use actix_web::{web, App, HttpResponse, HttpServer};
+        let server = HttpServer::new(move || {
+            let served = served.clone();
+            App::new().route(
+                "/request.jwt",
+                web::get().to(move || {
+                    let jwt = served.lock().map(|j| j.clone()).unwrap_or_default();
+                    async move { HttpResponse::Ok().body(jwt) }
+                }),
+            )
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")?;
+        let port = server.addrs()[0].port();
+        let running = server.run();
+        let handle = running.handle();
+        tokio::spawn(running);
+        Documents {
+            url: format!("http://127.0.0.1:{port}"),
+            handle,
+        }
+    };
+    let request_uri = format!("{}/request.jwt", site.url);
+    let (status, registered) = post_registration(
+        &server,
+        None,
+        &json!({
+            "redirect_uris": [REDIRECT_URI],
+            "id_token_signed_response_alg": "ES256",
+            "jwks": {"keys": [es256_jwk("k1", key.verifying_key())]},
+            "request_uris": [request_uri],
+        }),
+    )
+    .await?;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["request_uris"], json!([request_uri]));
+    let client_id = registered["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    *slot.lock().expect("lock") = sign_es256(
+        &key,
+        "k1",
+        "oauth-authz-req+jwt",
+        &json!({
+            "iss": client_id, "aud": server.issuer(), "client_id": client_id,
+            "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid",
+            "state": "by-reference", "nonce": "n-by-reference",
+            "code_challenge": challenge.as_str(), "code_challenge_method": "S256",
+        }),
+    );
+    let metadata = discovery(&server).await?;
+    assert_eq!(metadata["request_uri_parameter_supported"], true);
+    assert_eq!(metadata["require_request_uri_registration"], true);
+
+    let authorize = |uri: &str| {
+        url::Url::parse_with_params(
+            &format!("{}/authorize", server.issuer()),
+            &[
+                ("client_id", client_id.as_str()),
+                ("request_uri", uri),
+                ("redirect_uri", REDIRECT_URI),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ],
+        )
+    };
+    let browser = Browser::new();
+    let refused = browser
+        .http
+        .get(authorize("https://elsewhere.example/request.jwt")?)
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 303);
+    let error = Callback {
+        url: url::Url::parse(&location(&refused)?)?,
+    }
+    .param("error");
+    assert_eq!(error.as_deref(), Some("invalid_request_uri"));
+
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let page = browser
+        .open_login(&server, &authorize(&format!("{request_uri}#v1"))?)
+        .await?;
+    phone_approves(&mut wallet, &page).await?;
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    assert_eq!(callback.param("state").as_deref(), Some("by-reference"));
+    let rp = Rp::discover(
+        &server,
+        client_id.clone(),
+        registered["client_secret"].as_str().map(str::to_owned),
+        JwsAlg::Es256,
+    )
+    .await?;
+    let tokens = rp
+        .exchange(&callback.param("code").expect("code"), verifier)
+        .await?;
+    rp.verify(&tokens, &openidconnect::Nonce::new("n-by-reference".into()))?;
+    site.handle.stop(true).await;
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(request_uri_by_reference, request_objects_by_reference);

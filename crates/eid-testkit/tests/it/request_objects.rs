@@ -288,7 +288,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
         refused(&browser, &with_redirect).await?,
         (303, Some("invalid_request_uri".to_owned()))
     );
-    // Request URIs eid did not hand out are not fetched.
+    // Request URIs eid did not hand out, nor the client registered, are not fetched.
     let remote = authorize_url(
         &server,
         &[
@@ -299,7 +299,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     )?;
     assert_eq!(
         refused(&browser, &remote).await?,
-        (303, Some("request_uri_not_supported".to_owned()))
+        (303, Some("invalid_request_uri".to_owned()))
     );
 
     // Pushes that are refused: unauthenticated, an unregistered redirect URI, a request_uri
