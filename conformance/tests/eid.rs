@@ -14,6 +14,31 @@ use url::Url;
 
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
 
+/// A `private_key_jwt` client of `profile` with a new P-256 key, registered at eid, as the
+/// suite's clients file would name it.
+async fn key_client(
+    server: &TestServer,
+    label: &str,
+    profile: ClientProfile,
+) -> anyhow::Result<ClientConfig> {
+    let key = eid_conformance::jose::new_key();
+    let mut public = eid_conformance::jose::public_jwk(&key);
+    public["kid"] = "suite".into();
+    let mut registration =
+        ClientRegistration::new(label, &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
+    registration.jwks = Some(serde_json::json!({ "keys": [public] }));
+    registration.profile = profile;
+    let client = server.register_client(registration).await?.client;
+    Ok(ClientConfig {
+        client_id: client.client_id,
+        client_secret: String::new(),
+        redirect_uri: Url::parse(REDIRECT_URI)?,
+        token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,
+        private_jwk: Some(eid_conformance::jose::private_jwk(&key)),
+    })
+}
+
 async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     let name = match &backend {
         Backend::Sqlite => "sqlite",
@@ -55,22 +80,7 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     }
     // Two FAPI 2.0 clients for the fapi2-security-profile plan.
     for label in ["Conformance FAPI", "Conformance FAPI 2"] {
-        let key = eid_conformance::jose::new_key();
-        let mut public = eid_conformance::jose::public_jwk(&key);
-        public["kid"] = "suite".into();
-        let mut registration =
-            ClientRegistration::new(label, &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
-        registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
-        registration.jwks = Some(serde_json::json!({ "keys": [public] }));
-        registration.profile = ClientProfile::Fapi2;
-        let client = server.register_client(registration).await?.client;
-        clients.push(ClientConfig {
-            client_id: client.client_id,
-            client_secret: String::new(),
-            redirect_uri: Url::parse(REDIRECT_URI)?,
-            token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,
-            private_jwk: Some(eid_conformance::jose::private_jwk(&key)),
-        });
+        clients.push(key_client(&server, label, ClientProfile::Fapi2).await?);
     }
     let mut config = SuiteConfig::new(
         &server.issuer(),
@@ -143,21 +153,7 @@ async fn the_fapi_plan_fails_a_client_not_held_to_fapi() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let key = eid_conformance::jose::new_key();
-    let mut public = eid_conformance::jose::public_jwk(&key);
-    public["kid"] = "suite".into();
-    let mut registration =
-        ClientRegistration::new("Not FAPI", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
-    registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
-    registration.jwks = Some(serde_json::json!({ "keys": [public] }));
-    let client = server.register_client(registration).await?.client;
-    let clients = vec![ClientConfig {
-        client_id: client.client_id,
-        client_secret: String::new(),
-        redirect_uri: Url::parse(REDIRECT_URI)?,
-        token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,
-        private_jwk: Some(eid_conformance::jose::private_jwk(&key)),
-    }];
+    let clients = vec![key_client(&server, "Not FAPI", ClientProfile::Oidc).await?];
     let mut config = SuiteConfig::new(
         &server.issuer(),
         clients,

@@ -92,6 +92,8 @@ class RelyingParty:
 
 
 def serve(rp, port):
+    """Serves "Log in with eid" for `rp` (anything with login_url() and callback(url)) on the
+    loopback at `port`; fapi.py serves its FAPI 2.0 client with it too."""
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -108,18 +110,18 @@ def serve(rp, port):
 
         def do_GET(self):
             path = urllib.parse.urlparse(self.path).path
-            if path == "/":
-                self.send(200, '<p><a href="/login">Log in with eid</a></p>')
-            elif path == "/login":
-                self.send(302, "", location=rp.login_url())
-            elif path == "/callback":
-                try:
+            try:
+                if path == "/":
+                    self.send(200, '<p><a href="/login">Log in with eid</a></p>')
+                elif path == "/login":
+                    self.send(302, "", location=rp.login_url())
+                elif path == "/callback":
                     result = rp.callback(f"http://localhost:{port}{self.path}")
                     self.send(200, json.dumps(result, ensure_ascii=False), "application/json")
-                except Exception as e:  # shown to the person, not hidden
-                    self.send(400, f"<p>Login failed: {html.escape(repr(e))}</p>")
-            else:
-                self.send(404, "not found")
+                else:
+                    self.send(404, "not found")
+            except Exception as e:  # shown to the person, not hidden
+                self.send(400, f"<p>Login failed: {html.escape(repr(e))}</p>")
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     print(f"listening on http://localhost:{port}", flush=True)

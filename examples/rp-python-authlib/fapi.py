@@ -16,8 +16,6 @@ a JWK (EC P-256); its public half is the one registered.
 
 import argparse
 import hashlib
-import html
-import http.server
 import json
 import sys
 import threading
@@ -32,6 +30,8 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet
+
+from app import serve  # the same little web server as the plain example
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -207,41 +207,6 @@ class FapiRelyingParty:
             "amr": id_token.claims.get("amr"),
             "userinfo": userinfo,
         }
-
-
-def serve(rp, port):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def send(self, status, body, content_type="text/html; charset=utf-8", location=None):
-            data = body.encode()
-            self.send_response(status)
-            if location:
-                self.send_header("Location", location)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            path = urllib.parse.urlparse(self.path).path
-            try:
-                if path == "/":
-                    self.send(200, '<p><a href="/login">Log in with eid</a></p>')
-                elif path == "/login":
-                    self.send(302, "", location=rp.login_url())
-                elif path == "/callback":
-                    result = rp.callback(f"http://localhost:{port}{self.path}")
-                    self.send(200, json.dumps(result, ensure_ascii=False), "application/json")
-                else:
-                    self.send(404, "not found")
-            except Exception as e:  # shown to the person, not hidden
-                self.send(400, f"<p>Login failed: {html.escape(repr(e))}</p>")
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    print(f"listening on http://localhost:{port}", flush=True)
-    server.serve_forever()
 
 
 def main():

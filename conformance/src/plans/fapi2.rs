@@ -202,6 +202,7 @@ fn fapi_clients(ctx: &Ctx<'_>) -> Vec<ClientConfig> {
 }
 
 /// A DPoP key and its public JWK.
+#[derive(Clone)]
 struct Dpop {
     key: SigningKey,
     jwk: Value,
@@ -561,10 +562,7 @@ async fn resource(
     scheme: &str,
     edit: Edit<'_>,
 ) -> Result<Value, Stop> {
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let response = resource_raw(ctx, f, &tokens.access_token, scheme, Some(&key), edit).await?;
     ctx.require(
         response.status == 200 || response.status == 201,
@@ -600,10 +598,7 @@ async fn flow_with(
     bind_at_par: bool,
     edit: Edit<'_>,
 ) -> Result<FapiFlow, Stop> {
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let (request, uri) = {
         let request = ctx.authorization_request(options).await?;
         let response = push_raw(
@@ -916,10 +911,7 @@ async fn long_value(ctx: &mut Ctx<'_>, name: &str, length: usize) -> Result<(), 
     }
     let uri = push(ctx, &mut f, &request.params, None).await?;
     let code = code_of(ctx, &f, &request, &uri).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let tokens = redeem(ctx, &mut f, &request, &code, &key, &no_edit).await?;
     id_token(ctx, &request, &tokens, &code).await.map(|_| ())
 }
@@ -1030,10 +1022,7 @@ async fn par_mismatched_jkt(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         "dpop_jkt",
         Some(&spoiled(&jose::thumbprint(&f.dpop.jwk))),
     );
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let response = push_raw(ctx, &mut f, &params, Some(&key), &|_| {}, &no_edit).await?;
     expect_refusal(
         ctx,
@@ -1050,10 +1039,7 @@ async fn par_mismatched_jkt(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 async fn code_with_other_key(ctx: &mut Ctx<'_>, bind_at_par: bool) -> Result<(), Stop> {
     let mut f = fapi(ctx, 0)?;
     let mut request = ctx.authorization_request(&f.options()).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     if !bind_at_par {
         let spoiled = spoiled(&jose::thumbprint(&key.jwk));
         set(&mut request.params, "dpop_jkt", Some(&spoiled));
@@ -1157,10 +1143,7 @@ async fn object_nonce(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let (mut f, request, params) =
         object_flow(ctx, &|_| {}, &[("nonce", "outside-nonce-not-to-be-used")]).await?;
     let code = ctx.expect_code(&request, &params).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let tokens = redeem(ctx, &mut f, &request, &code, &key, &no_edit).await?;
     // The ID token check holds it to the object's nonce.
     id_token(ctx, &request, &tokens, &code).await.map(|_| ())
@@ -1406,10 +1389,7 @@ async fn code_bound_to_client(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 async fn code_reused(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let mut f = fapi(ctx, 0)?;
     let (request, code) = code_for_refusal(ctx, &mut f).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     redeem(ctx, &mut f, &request, &code, &key, &no_edit).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let response = token_raw(
@@ -1521,10 +1501,7 @@ async fn dpop_negative(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let done = flow(ctx, &mut f).await?;
     let token = done.tokens.access_token.clone();
     let scheme = done.tokens.token_type.clone();
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     resource(ctx, &mut f, &done.tokens, &scheme, &no_edit).await?;
     let endpoint = ctx.endpoint("userinfo_endpoint").await?;
     let other = Dpop::new();
@@ -1873,10 +1850,7 @@ async fn refresh_token(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             )?;
         }
         // Their access token with our DPoP key: refused.
-        let key = Dpop {
-            key: f.dpop.key.clone(),
-            jwk: f.dpop.jwk.clone(),
-        };
+        let key = f.dpop.clone();
         let scheme = theirs.tokens.token_type.clone();
         let response = resource_raw(
             ctx,
@@ -1912,10 +1886,7 @@ async fn request_uri_reopened(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         ctx.info("the first opening went straight back to the client");
     }
     let code = code_of(ctx, &f, &request, &uri).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     redeem(ctx, &mut f, &request, &code, &key, &no_edit)
         .await
         .map(|_| ())
@@ -1961,10 +1932,7 @@ async fn request_uri_reused(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let options = f.options();
     let (request, uri) = pushed(ctx, &mut f, &options, None).await?;
     let code = code_of(ctx, &f, &request, &uri).await?;
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     redeem(ctx, &mut f, &request, &code, &key, &no_edit).await?;
     let client_id = f.client.client_id.clone();
     if !request_uri_refused(ctx, &request, &client_id, &uri).await? {
@@ -2134,10 +2102,7 @@ async fn verifier_refused(ctx: &mut Ctx<'_>, verifier: Option<&str>) -> Result<(
     let (request, code) = code_for_refusal(ctx, &mut f).await?;
     let mut form = code_form(&request, &code);
     set(&mut form, "code_verifier", verifier);
-    let key = Dpop {
-        key: f.dpop.key.clone(),
-        jwk: f.dpop.jwk.clone(),
-    };
+    let key = f.dpop.clone();
     let response = token_raw(ctx, &mut f, form, Some(&key), Some(&|_| {}), &no_edit).await?;
     expect_refusal(
         ctx,

@@ -39,7 +39,16 @@ pub enum JoseError {
 
 /// Signs `claims` as a compact JWS with ES256, naming `kid` and `typ` in the header.
 pub fn sign_es256(key: &SigningKey, kid: &str, typ: &str, claims: &Value) -> String {
-    let header = serde_json::json!({ "alg": "ES256", "typ": typ, "kid": kid });
+    sign_es256_with_header(
+        key,
+        &serde_json::json!({ "alg": "ES256", "typ": typ, "kid": kid }),
+        claims,
+    )
+}
+
+/// Signs `claims` with ES256 under `header` as given (which should say `alg: ES256`): a DPoP
+/// proof's, say, which carries its key.
+pub fn sign_es256_with_header(key: &SigningKey, header: &Value, claims: &Value) -> String {
     let input = format!(
         "{}.{}",
         b64url(header.to_string().as_bytes()),

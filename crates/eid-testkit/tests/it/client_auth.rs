@@ -228,49 +228,17 @@ async fn jwt_client_authentication(backend: Backend) -> anyhow::Result<()> {
 }
 on_every_backend!(jwt_client_auth, jwt_client_authentication);
 
-/// A client's site serving its key set at `/jwks`; the set can be replaced (a rotation).
-struct KeySite {
-    url: String,
-    keys: std::sync::Arc<std::sync::Mutex<Value>>,
-    handle: actix_web::dev::ServerHandle,
-}
-
-async fn key_site(keys: Value) -> anyhow::Result<KeySite> {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let shared = std::sync::Arc::new(std::sync::Mutex::new(keys));
-    let served = shared.clone();
-    let server = HttpServer::new(move || {
-        let served = served.clone();
-        App::new()
-            .route(
-                "/jwks",
-                web::get().to(move || {
-                    let body = served.lock().map(|k| k.clone()).unwrap_or_default();
-                    async move { HttpResponse::Ok().json(body) }
-                }),
-            )
-            .route("/missing", web::get().to(HttpResponse::NotFound))
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")?;
-    let port = server.addrs()[0].port();
-    let running = server.run();
-    let handle = running.handle();
-    tokio::spawn(running);
-    Ok(KeySite {
-        url: format!("http://127.0.0.1:{port}"),
-        keys: shared,
-        handle,
-    })
-}
-
 /// `private_key_jwt` with keys at a `jwks_uri`: fetched at registration (a URI that does not
 /// answer with keys is refused), used for assertions, cached, and fetched again when an
 /// assertion names a key the cached set lacks (the client rotated), at most every 30 seconds.
 async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let old = es256_key();
-    let site = key_site(json!({ "keys": [es256_jwk("k1", old.verifying_key())] })).await?;
+    let site = Site::start().await?;
+    site.json(
+        "/jwks",
+        &json!({ "keys": [es256_jwk("k1", old.verifying_key())] }),
+    );
 
     // Registration checks the URI answers with keys, and refuses keys given twice.
     let refused = |uri: String, jwks: Option<Value>| {
@@ -282,14 +250,11 @@ async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
         registration
     };
     assert!(server
-        .register_client(refused(
-            format!("{}/jwks", site.url),
-            Some(json!({"keys": []}))
-        ))
+        .register_client(refused(site.url("/jwks"), Some(json!({"keys": []}))))
         .await
         .is_err());
     let client_id = server
-        .register_client(refused(format!("{}/jwks", site.url), None))
+        .register_client(refused(site.url("/jwks"), None))
         .await?
         .client
         .client_id;
@@ -319,7 +284,10 @@ async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
     // The client rotates to k2. An assertion by k2 is refused while the cached set is fresh,
     // and taken once it is 30 seconds old (checked with the provider's own clock argument).
     let new = es256_key();
-    *site.keys.lock().expect("lock") = json!({ "keys": [es256_jwk("k2", new.verifying_key())] });
+    site.json(
+        "/jwks",
+        &json!({ "keys": [es256_jwk("k2", new.verifying_key())] }),
+    );
     let provider = server.provider();
     let id = client_id.clone();
     let now = eid_server::now();
@@ -347,7 +315,7 @@ async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
         "{soon:?}"
     );
     assert!(later.is_ok(), "the rotated key is fetched: {later:?}");
-    site.handle.stop(true).await;
+    site.stop().await;
     server.stop().await;
     Ok(())
 }

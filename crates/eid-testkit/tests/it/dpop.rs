@@ -14,8 +14,7 @@ use eid_core::oidc::client_auth::JWT_BEARER;
 use eid_core::store::{ClientProfile, TokenAuthMethod};
 use eid_testkit::{Backend, TestServer};
 use openidconnect::{AuthorizationCode, Nonce, OAuth2TokenResponse, PkceCodeChallenge};
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use url::Url;
 
@@ -25,16 +24,7 @@ fn p256_key() -> SigningKey {
     SigningKey::from_slice(&eid_core::crypto::random_bytes::<32>()).expect("a P-256 scalar")
 }
 
-/// Signs `claims` under `header` with ES256.
-fn sign(key: &SigningKey, header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        b64url(header.to_string().as_bytes()),
-        b64url(claims.to_string().as_bytes())
-    );
-    let signature: Signature = key.sign(input.as_bytes());
-    format!("{input}.{}", b64url(&signature.to_bytes()))
-}
+use eid_core::jose::sign_es256_with_header as sign;
 
 /// A client's DPoP key, and the proofs it makes.
 struct DpopKey {
@@ -136,7 +126,19 @@ struct Fapi<'a> {
     nonce: Option<String>,
 }
 
-impl Fapi<'_> {
+impl<'a> Fapi<'a> {
+    /// A FAPI 2.0 client registered at `server`, with no nonce yet.
+    async fn registered(server: &'a TestServer) -> anyhow::Result<Self> {
+        let (client_id, key) = fapi_client(server).await?;
+        Ok(Self {
+            server,
+            http: reqwest::Client::new(),
+            client_id,
+            key,
+            nonce: None,
+        })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.server.issuer())
     }
@@ -297,20 +299,14 @@ async fn exchange(
 async fn fapi_login(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let issuer = server.issuer();
-    let (client_id, key) = fapi_client(&server).await?;
+    let mut fapi = Fapi::registered(&server).await?;
+    let client_id = fapi.client_id.clone();
     let mut wallet = proven_wallet(&server, 0).await?;
     let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["dpop_signing_alg_values_supported"],
         json!(["ES256", "PS256"])
     );
-    let mut fapi = Fapi {
-        server: &server,
-        http: reqwest::Client::new(),
-        client_id: client_id.clone(),
-        key,
-        nonce: None,
-    };
     let dpop = DpopKey::new();
 
     // The first proof has no nonce: eid asks for one (400 use_dpop_nonce, DPoP-Nonce), before
@@ -544,15 +540,9 @@ async fn fapi_login(backend: Backend) -> anyhow::Result<()> {
 async fn fapi_refusals(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let issuer = server.issuer();
-    let (client_id, key) = fapi_client(&server).await?;
+    let mut fapi = Fapi::registered(&server).await?;
+    let client_id = fapi.client_id.clone();
     let mut wallet = proven_wallet(&server, 0).await?;
-    let mut fapi = Fapi {
-        server: &server,
-        http: reqwest::Client::new(),
-        client_id: client_id.clone(),
-        key,
-        nonce: None,
-    };
     let dpop = DpopKey::new();
     // Get a nonce (the answer to a proof without one).
     let probe = fapi

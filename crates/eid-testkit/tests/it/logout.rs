@@ -123,14 +123,7 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
         ClientRegistration::new("Example Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
     registration.post_logout_redirect_uris = vec![SIGNED_OUT.to_owned()];
     registration.backchannel_logout_uri = Some(backchannel.url.clone());
-    let new = server.register_client(registration).await?;
-    let rp = Rp::discover(
-        &server,
-        new.client.client_id.clone(),
-        Some(new.client_secret.clone()),
-        JwsAlg::Es256,
-    )
-    .await?;
+    let rp = registered_rp(&server, registration).await?;
     let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["end_session_endpoint"],
@@ -198,13 +191,10 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     .await?;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response)?, format!("{SIGNED_OUT}?state=bye-123"));
-    let status = reqwest::Client::new()
-        .get(format!("{}/userinfo", server.issuer()))
-        .bearer_auth(tokens.access_token().secret())
-        .send()
-        .await?
-        .status();
-    assert_eq!(status, 401);
+    assert_eq!(
+        userinfo_status(&server, tokens.access_token().secret()).await?,
+        401
+    );
 
     // The client hears of it on the back channel: refused once, delivered on a retry.
     for _ in 0..100 {
@@ -280,14 +270,7 @@ async fn removing_a_device_ends_its_logins(backend: Backend) -> anyhow::Result<(
     let mut registration =
         ClientRegistration::new("Example Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
     registration.backchannel_logout_uri = Some(backchannel.url.clone());
-    let new = server.register_client(registration).await?;
-    let rp = Rp::discover(
-        &server,
-        new.client.client_id.clone(),
-        Some(new.client_secret.clone()),
-        JwsAlg::Es256,
-    )
-    .await?;
+    let rp = registered_rp(&server, registration).await?;
     let mut phone = proven_wallet(&server, 0).await?;
     let link = phone.create_device_link().await?;
     let mut tablet = eid_wallet::Wallet::in_memory();
@@ -304,30 +287,19 @@ async fn removing_a_device_ends_its_logins(backend: Backend) -> anyhow::Result<(
         )?;
         Ok(payload["sid"].as_str().unwrap_or_default().to_owned())
     };
-    let userinfo = |token: String| {
-        let url = format!("{}/userinfo", server.issuer());
-        async move {
-            reqwest::Client::new()
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }
-    };
     assert_eq!(
-        userinfo(on_tablet.access_token().secret().clone()).await?,
+        userinfo_status(&server, on_tablet.access_token().secret()).await?,
         200
     );
 
     phone.remove_device(&tablet_id).await?;
     assert_eq!(
-        userinfo(on_tablet.access_token().secret().clone()).await?,
+        userinfo_status(&server, on_tablet.access_token().secret()).await?,
         401,
         "the removed device's login ended"
     );
     assert_eq!(
-        userinfo(on_phone.access_token().secret().clone()).await?,
+        userinfo_status(&server, on_phone.access_token().secret()).await?,
         200,
         "the other device's login goes on"
     );

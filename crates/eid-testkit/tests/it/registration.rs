@@ -311,60 +311,17 @@ async fn registration_can_be_closed(backend: Backend) -> anyhow::Result<()> {
 }
 on_every_backend!(closed_registration, registration_can_be_closed);
 
-/// A relying party's site serving JSON documents by path; stopped when dropped.
-struct Documents {
-    url: String,
-    handle: actix_web::dev::ServerHandle,
-}
-
-async fn documents(served: Vec<(&'static str, Value)>) -> anyhow::Result<Documents> {
-    use actix_web::{web, App, HttpResponse, HttpServer};
-    let server = HttpServer::new(move || {
-        let mut app = App::new();
-        for (path, body) in served.clone() {
-            app = app.route(
-                path,
-                web::get().to(move || {
-                    let body = body.clone();
-                    async move {
-                        match body {
-                            // A JWT, as text.
-                            Value::String(jwt) => HttpResponse::Ok()
-                                .content_type("application/oauth-authz-req+jwt")
-                                .body(jwt),
-                            json => HttpResponse::Ok().json(json),
-                        }
-                    }
-                }),
-            );
-        }
-        app
-    })
-    .workers(1)
-    .bind("127.0.0.1:0")?;
-    let port = server.addrs()[0].port();
-    let running = server.run();
-    let handle = running.handle();
-    tokio::spawn(running);
-    Ok(Documents {
-        url: format!("http://127.0.0.1:{port}"),
-        handle,
-    })
-}
-
 /// Clients registered with one `sector_identifier_uri` (a document listing their redirect URIs)
 /// get the same pairwise `sub` for a citizen; another client gets its own; a sector document
 /// that does not list the client's redirect URI is refused.
 async fn a_sector_shares_its_subjects(backend: Backend) -> anyhow::Result<()> {
     let server = server_with(backend, RegistrationPolicy::Open).await?;
-    let site = documents(vec![
-        (
-            "/sector",
-            json!([REDIRECT_URI, "https://other.service.example/cb"]),
-        ),
-        ("/elsewhere", json!(["https://elsewhere.example/cb"])),
-    ])
-    .await?;
+    let site = Site::start().await?;
+    site.json(
+        "/sector",
+        &json!([REDIRECT_URI, "https://other.service.example/cb"]),
+    );
+    site.json("/elsewhere", &json!(["https://elsewhere.example/cb"]));
     let register = |sector: Option<String>| {
         let server = &server;
         async move {
@@ -375,21 +332,14 @@ async fn a_sector_shares_its_subjects(backend: Backend) -> anyhow::Result<()> {
             post_registration(server, None, &body).await
         }
     };
-    let (status, refused) = unchanged!(
-        server,
-        register(Some(format!("{}/elsewhere", site.url))).await?
-    );
+    let (status, refused) = unchanged!(server, register(Some(site.url("/elsewhere"))).await?);
     assert_eq!(
         (status, refused["error"].as_str()),
         (400, Some("invalid_client_metadata"))
     );
     let mut subs = Vec::new();
     let mut wallet = proven_wallet(&server, 0).await?;
-    for sector in [
-        Some(format!("{}/sector", site.url)),
-        Some(format!("{}/sector", site.url)),
-        None,
-    ] {
+    for sector in [Some(site.url("/sector")), Some(site.url("/sector")), None] {
         let (status, registered) = register(sector.clone()).await?;
         assert_eq!(status, 201, "{registered}");
         assert_eq!(
@@ -411,7 +361,7 @@ async fn a_sector_shares_its_subjects(backend: Backend) -> anyhow::Result<()> {
     }
     assert_eq!(subs[0], subs[1], "one sector, one subject");
     assert_ne!(subs[0], subs[2], "a client of its own has its own");
-    site.handle.stop(true).await;
+    site.stop().await;
     server.stop().await;
     Ok(())
 }
@@ -425,34 +375,10 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
     let server = server_with(backend, RegistrationPolicy::Open).await?;
     let key = p256::ecdsa::SigningKey::from_slice(&eid_core::crypto::random_bytes::<32>())?;
     let (challenge, verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
-    // The client's id is known only after registration, and the object names it: serve a
-    // placeholder at first, then register, then sign.
-    let slot = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let served = slot.clone();
-    let site = {
-        use actix_web::{web, App, HttpResponse, HttpServer};
-        let server = HttpServer::new(move || {
-            let served = served.clone();
-            App::new().route(
-                "/request.jwt",
-                web::get().to(move || {
-                    let jwt = served.lock().map(|j| j.clone()).unwrap_or_default();
-                    async move { HttpResponse::Ok().body(jwt) }
-                }),
-            )
-        })
-        .workers(1)
-        .bind("127.0.0.1:0")?;
-        let port = server.addrs()[0].port();
-        let running = server.run();
-        let handle = running.handle();
-        tokio::spawn(running);
-        Documents {
-            url: format!("http://127.0.0.1:{port}"),
-            handle,
-        }
-    };
-    let request_uri = format!("{}/request.jwt", site.url);
+    // The client's id is known only after registration, and the object names it: it goes on
+    // the site after registering.
+    let site = Site::start().await?;
+    let request_uri = site.url("/request.jwt");
     let (status, registered) = post_registration(
         &server,
         None,
@@ -470,7 +396,7 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    *slot.lock().expect("lock") = sign_es256(
+    let object = sign_es256(
         &key,
         "k1",
         "oauth-authz-req+jwt",
@@ -481,6 +407,7 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
             "code_challenge": challenge.as_str(), "code_challenge_method": "S256",
         }),
     );
+    site.put("/request.jwt", "application/oauth-authz-req+jwt", object);
     let metadata = discovery(&server).await?;
     assert_eq!(metadata["request_uri_parameter_supported"], true);
     assert_eq!(metadata["require_request_uri_registration"], true);
@@ -528,7 +455,7 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
         .exchange(&callback.param("code").expect("code"), verifier)
         .await?;
     rp.verify(&tokens, &openidconnect::Nonce::new("n-by-reference".into()))?;
-    site.handle.stop(true).await;
+    site.stop().await;
     server.stop().await;
     Ok(())
 }

@@ -625,3 +625,96 @@ macro_rules! unchanged {
     }};
 }
 pub(crate) use unchanged;
+
+/// A site's pages: by path, the content type and the body.
+type Pages = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>>;
+
+/// A relying party's own site, serving what the test puts at each path (key sets, sector
+/// documents, request objects) for eid to fetch; anything else is 404.
+pub struct Site {
+    base: String,
+    pages: Pages,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Site {
+    pub async fn start() -> anyhow::Result<Self> {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let pages: Pages = Default::default();
+        let served = pages.clone();
+        let server = HttpServer::new(move || {
+            let served = served.clone();
+            App::new().default_service(web::to(move |req: HttpRequest| {
+                let page = served.lock().ok().and_then(|p| p.get(req.path()).cloned());
+                async move {
+                    match page {
+                        Some((content_type, body)) => {
+                            HttpResponse::Ok().content_type(content_type).body(body)
+                        }
+                        None => HttpResponse::NotFound().finish(),
+                    }
+                }
+            }))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")?;
+        let port = server.addrs()[0].port();
+        let running = server.run();
+        let handle = running.handle();
+        tokio::spawn(running);
+        Ok(Self {
+            base: format!("http://127.0.0.1:{port}"),
+            pages,
+            handle,
+        })
+    }
+
+    /// The URL of `path` on the site.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Serves `body` as `content_type` at `path` (replacing what was there).
+    pub fn put(&self, path: &str, content_type: &str, body: impl Into<Vec<u8>>) {
+        if let Ok(mut pages) = self.pages.lock() {
+            pages.insert(path.to_owned(), (content_type.to_owned(), body.into()));
+        }
+    }
+
+    /// Serves `value` as JSON at `path`.
+    pub fn json(&self, path: &str, value: &serde_json::Value) {
+        self.put(path, "application/json", value.to_string());
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// A relying party for a client registered with `registration` (which authenticates with its
+/// secret), its ID tokens signed `alg`.
+pub async fn registered_rp(
+    server: &TestServer,
+    registration: eid_core::clients::ClientRegistration,
+) -> anyhow::Result<Rp> {
+    let alg = registration.id_token_alg;
+    let new = server.register_client(registration).await?;
+    Rp::discover(
+        server,
+        new.client.client_id.clone(),
+        Some(new.client_secret.clone()),
+        alg,
+    )
+    .await
+}
+
+/// The status userinfo answers to `access_token` as a bearer token.
+pub async fn userinfo_status(server: &TestServer, access_token: &str) -> anyhow::Result<u16> {
+    Ok(reqwest::Client::new()
+        .get(format!("{}/userinfo", server.issuer()))
+        .bearer_auth(access_token)
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}

@@ -60,16 +60,6 @@ async fn refresh_error(rp: &Rp, server: &TestServer, token: &str) -> anyhow::Res
     Ok(body["error"].as_str().unwrap_or_default().to_owned())
 }
 
-async fn userinfo_status(server: &TestServer, access_token: &str) -> anyhow::Result<u16> {
-    Ok(reqwest::Client::new()
-        .get(format!("{}/userinfo", server.issuer()))
-        .bearer_auth(access_token)
-        .send()
-        .await?
-        .status()
-        .as_u16())
-}
-
 async fn refresh_rotates_and_reuse_revokes_the_grant(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let rp = Rp::register(&server, "Example Bank", JwsAlg::Es256).await?;
@@ -383,14 +373,7 @@ async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()
         JwsAlg::Es256,
     );
     registration.jwt_access_tokens = true;
-    let new = server.register_client(registration).await?;
-    let rp = Rp::discover(
-        &server,
-        new.client.client_id.clone(),
-        Some(new.client_secret.clone()),
-        JwsAlg::Es256,
-    )
-    .await?;
+    let rp = registered_rp(&server, registration).await?;
     let mut wallet = proven_wallet(&server, 0).await?;
     let (tokens, claims) = login(&server, &rp, &Browser::new(), &mut wallet).await?;
     let access = tokens.access_token().secret().clone();
@@ -415,7 +398,7 @@ async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()
     )?
     .claims;
     assert_eq!(verified["sub"], claims.subject().as_str());
-    assert_eq!(verified["client_id"], new.client.client_id);
+    assert_eq!(verified["client_id"], rp.client_id);
     assert!(verified["scope"]
         .as_str()
         .is_some_and(|s| s.contains("openid")));
@@ -423,7 +406,7 @@ async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()
     assert!(verified.get("cnf").is_none(), "a bearer token");
 
     assert_eq!(userinfo_status(&server, &access).await?, 200);
-    let basic = (new.client.client_id.as_str(), new.client_secret.as_str());
+    let basic = (rp.client_id.as_str(), rp.client_secret.as_str());
     let http = reqwest::Client::new();
     let introspected: Value = http
         .post(format!("{}/introspect", server.issuer()))
