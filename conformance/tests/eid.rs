@@ -39,6 +39,20 @@ async fn key_client(
     })
 }
 
+/// The suite against `server` with `clients`, its first resident's phone as the login driver.
+async fn suite(server: &TestServer, clients: Vec<ClientConfig>) -> anyhow::Result<Suite> {
+    let mut config = SuiteConfig::new(
+        &server.issuer(),
+        clients,
+        DriverConfig::Wallet {
+            path: "in-memory".into(),
+        },
+    )?;
+    // The test server listens on plain HTTP on loopback.
+    config.danger_allow_http = true;
+    Ok(Suite::with_wallet(config, server.proven_wallet(0).await?))
+}
+
 async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     let name = match &backend {
         Backend::Sqlite => "sqlite",
@@ -82,16 +96,7 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
     for label in ["Conformance FAPI", "Conformance FAPI 2"] {
         clients.push(key_client(&server, label, ClientProfile::Fapi2).await?);
     }
-    let mut config = SuiteConfig::new(
-        &server.issuer(),
-        clients,
-        DriverConfig::Wallet {
-            path: "in-memory".into(),
-        },
-    )?;
-    // The test server listens on plain HTTP on loopback.
-    config.danger_allow_http = true;
-    let suite = Suite::with_wallet(config, server.proven_wallet(0).await?);
+    let suite = suite(&server, clients).await?;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("conformance")
         .join(name);
@@ -154,15 +159,7 @@ async fn the_fapi_plan_fails_a_client_not_held_to_fapi() -> anyhow::Result<()> {
     )
     .await?;
     let clients = vec![key_client(&server, "Not FAPI", ClientProfile::Oidc).await?];
-    let mut config = SuiteConfig::new(
-        &server.issuer(),
-        clients,
-        DriverConfig::Wallet {
-            path: "in-memory".into(),
-        },
-    )?;
-    config.danger_allow_http = true;
-    let suite = Suite::with_wallet(config, server.proven_wallet(0).await?);
+    let suite = suite(&server, clients).await?;
     let plan = plans::all()
         .into_iter()
         .find(|p| p.name == "fapi2-security-profile")
