@@ -4,7 +4,8 @@
 //!
 //! A provider without a `registration_endpoint` is not a Dynamic OP: every module is skipped.
 //! Where the Foundation's plan authenticates with `private_key_jwt`, these modules use the
-//! `client_secret_basic` secret the registration returns. Modules that need the suite to serve
+//! `client_secret_basic` secret the registration returns (but the one about assertions, which
+//! registers the suite's key by value). Modules that need the suite to serve
 //! documents to the provider (a client `jwks_uri`, a `request_uri`, a `sector_identifier_uri`)
 //! or an operator's act during the run (key rotation) are skipped with that reason.
 
@@ -61,8 +62,9 @@ pub fn modules() -> Vec<Module> {
                  skipped where request objects are not offered.", request_object_with_redirect_uri),
         module!("oidcc-refresh-token", "A registered client with the refresh_token grant refreshes its \
                  tokens.", refresh_token),
-        module!("oidcc-ensure-client-assertion-with-iss-aud-succeeds", "A private_key_jwt assertion whose aud \
-                 is the issuer; skipped: the suite does not sign client assertions yet.", needs_hosting),
+        module!("oidcc-ensure-client-assertion-with-iss-aud-succeeds", "A client registered for \
+                 private_key_jwt (its key by value) authenticates with an ES256 assertion whose aud is the \
+                 issuer.", client_assertion_iss_aud),
     ]
 }
 
@@ -101,6 +103,17 @@ async fn register(
     redirect_uris: &[String],
     extra: Value,
 ) -> Result<ClientConfig, Stop> {
+    register_with_key(ctx, redirect_uris, extra, None).await
+}
+
+/// [`register`], for a client that authenticates with `private_key` (its private JWK) when
+/// given.
+async fn register_with_key(
+    ctx: &mut Ctx<'_>,
+    redirect_uris: &[String],
+    extra: Value,
+    private_key: Option<&Value>,
+) -> Result<ClientConfig, Stop> {
     let mut metadata = json!({
         "redirect_uris": redirect_uris,
         "client_name": "eid conformance suite",
@@ -123,8 +136,13 @@ async fn register(
         "RFC 7591 §3.2.1",
     )?;
     let body = response.json().unwrap_or_default();
-    let (Some(id), Some(secret)) = (body["client_id"].as_str(), body["client_secret"].as_str())
-    else {
+    // A private_key_jwt client gets no secret: it signs with the key it registered.
+    let key = private_key.cloned();
+    let secret = match key {
+        Some(_) => Some(""),
+        None => body["client_secret"].as_str(),
+    };
+    let (Some(id), Some(secret)) = (body["client_id"].as_str(), secret) else {
         return Err(ctx.fail(
             "CheckRegistrationResponse",
             "the registration answer has no client_id and client_secret",
@@ -142,8 +160,11 @@ async fn register(
         client_id: id.to_owned(),
         client_secret: secret.to_owned(),
         redirect_uri,
-        token_endpoint_auth_method: ClientAuth::ClientSecretBasic,
-        private_jwk: None,
+        token_endpoint_auth_method: match key {
+            Some(_) => ClientAuth::PrivateKeyJwt,
+            None => ClientAuth::ClientSecretBasic,
+        },
+        private_jwk: key,
     })
 }
 
@@ -497,10 +518,42 @@ async fn tos_uri(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     shown_on_login_page(ctx, "tos_uri").await
 }
 
+async fn client_assertion_iss_aud(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let methods = ctx
+        .metadata_list("token_endpoint_auth_methods_supported")
+        .await?
+        .unwrap_or_default();
+    let algs = ctx
+        .metadata_list("token_endpoint_auth_signing_alg_values_supported")
+        .await?
+        .unwrap_or_default();
+    if !methods.iter().any(|m| m == "private_key_jwt") || !algs.iter().any(|a| a == "ES256") {
+        return Err(ctx.skip("the provider does not offer private_key_jwt with ES256"));
+    }
+    let key = crate::jose::new_key();
+    let mut public = crate::jose::public_jwk(&key);
+    public["kid"] = "suite".into();
+    public["use"] = "sig".into();
+    let uri = redirect_uri(ctx);
+    let client = register_with_key(
+        ctx,
+        &[uri],
+        json!({
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": {"keys": [public]},
+        }),
+        Some(&crate::jose::private_jwk(&key)),
+    )
+    .await?;
+    // The suite's token request signs the assertion with aud = the issuer.
+    ctx.code_flow(&with_client(client)).await.map(|_| ())
+}
+
 async fn needs_hosting(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     Err(ctx.skip(
         "the module needs the suite to serve documents the provider fetches (a jwks_uri, request_uri or \
-         sector_identifier_uri) or to sign client assertions, which this version of the suite does not do",
+         sector_identifier_uri), which this version of the suite does not do",
     ))
 }
 
