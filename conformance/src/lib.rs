@@ -38,6 +38,7 @@ use serde::Serialize;
 
 pub mod config;
 pub mod context;
+pub mod documents;
 pub mod driver;
 pub mod expectations;
 pub mod http;
@@ -113,6 +114,9 @@ pub struct Suite {
     pub http: reqwest::Client,
     /// The phone of the wallet driver.
     pub wallet: Option<tokio::sync::Mutex<eid_wallet::Wallet>>,
+    /// Where the suite serves documents for the provider to fetch; modules that need it are
+    /// skipped without it.
+    pub documents: Option<std::sync::Arc<documents::Documents>>,
 }
 
 /// An HTTP client that follows no redirects and gives up on a silent provider.
@@ -142,7 +146,14 @@ impl Suite {
             config,
             http: new_client(false),
             wallet,
+            documents: None,
         })
+    }
+
+    /// The suite, serving documents at `documents`.
+    pub fn with_documents(mut self, documents: std::sync::Arc<documents::Documents>) -> Self {
+        self.documents = Some(documents);
+        self
     }
 
     /// A suite whose wallet driver uses `wallet` (a wallet held in memory, in tests).
@@ -151,6 +162,7 @@ impl Suite {
             config,
             http: new_client(false),
             wallet: Some(tokio::sync::Mutex::new(wallet)),
+            documents: None,
         }
     }
 

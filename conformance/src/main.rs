@@ -91,6 +91,13 @@ struct RunArgs {
     /// Where the reports go (JSON, JUnit XML and HTML per plan).
     #[arg(long, default_value = "conformance-report")]
     report: PathBuf,
+    /// Serve the documents the provider fetches (a client's jwks_uri, a sector document) on
+    /// this address, for the modules that need them.
+    #[arg(long)]
+    serve_documents: Option<std::net::SocketAddr>,
+    /// The URL at which the provider reaches those documents [default: http://<address>].
+    #[arg(long, requires = "serve_documents")]
+    documents_url: Option<url::Url>,
 }
 
 #[tokio::main]
@@ -168,7 +175,14 @@ async fn run() -> anyhow::Result<bool> {
     let mut config = SuiteConfig::new(&args.issuer, clients, driver)?;
     config.pkce = args.pkce;
     config.danger_allow_http = args.danger_allow_http;
-    let suite = Suite::new(config)?;
+    let mut suite = Suite::new(config)?;
+    if let Some(listen) = args.serve_documents {
+        let documents =
+            eid_conformance::documents::Documents::start(listen, args.documents_url.clone())
+                .await
+                .context("--serve-documents")?;
+        suite = suite.with_documents(documents);
+    }
     let selected: Vec<_> = if args.plans.iter().any(|p| p == "all") {
         plans::all()
     } else {

@@ -50,7 +50,9 @@ async fn suite(server: &TestServer, clients: Vec<ClientConfig>) -> anyhow::Resul
     )?;
     // The test server listens on plain HTTP on loopback.
     config.danger_allow_http = true;
-    Ok(Suite::with_wallet(config, server.proven_wallet(0).await?))
+    let documents =
+        eid_conformance::documents::Documents::start("127.0.0.1:0".parse()?, None).await?;
+    Ok(Suite::with_wallet(config, server.proven_wallet(0).await?).with_documents(documents))
 }
 
 async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {

@@ -803,7 +803,7 @@ async fn request_uri_unsigned(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 }
 
 /// Skipped where discovery lists request object algorithms without none.
-async fn require_unsigned_request_objects(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+pub(super) async fn require_unsigned_request_objects(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     if let Some(algs) = ctx
         .metadata_list("request_object_signing_alg_values_supported")
         .await?
