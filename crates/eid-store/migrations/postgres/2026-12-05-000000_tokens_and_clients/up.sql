@@ -70,6 +70,7 @@ ALTER TABLE access_tokens ADD COLUMN jkt TEXT;
 -- again until a code is issued from it, and then never.
 ALTER TABLE auth_requests ADD COLUMN par_id TEXT;
 
--- A removed device ends the logins it approved: found by its id.
-CREATE INDEX auth_requests_device ON auth_requests (device_id);
+-- A removed device ends the grants it approved: its refresh tokens are found by its id. (Its
+-- logins are found by scanning auth_requests, which holds only recent logins: an index there
+-- would cost every login a write for the rare removal.)
 CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);

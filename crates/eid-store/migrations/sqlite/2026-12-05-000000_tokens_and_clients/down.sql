@@ -1,5 +1,4 @@
 DROP INDEX refresh_tokens_device;
-DROP INDEX auth_requests_device;
 ALTER TABLE auth_requests DROP COLUMN par_id;
 ALTER TABLE access_tokens DROP COLUMN jkt;
 ALTER TABLE auth_requests DROP COLUMN dpop_jkt;
