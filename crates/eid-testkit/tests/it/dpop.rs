@@ -4,12 +4,12 @@
 //! key), and the refusals: a proof with a wrong `htm`, `htu` or `ath`, an old `iat`, no nonce,
 //! a replayed `jti`, private key material; a bound token presented as a bearer token; a code
 //! redeemed with another key; a FAPI 2.0 client that does not push its request, sends no proof,
-//! or addresses its assertion to an endpoint.
+//! addresses its assertion to an endpoint, or signs it RS256.
 
 use eid_core::clients::ClientRegistration;
 use eid_core::crypto::{b64url, random_token, sha256};
 use eid_core::jose::{es256_jwk, sign_es256};
-use eid_core::keys::JwsAlg;
+use eid_core::keys::{JwsAlg, TokenKeys as _};
 use eid_core::oidc::client_auth::JWT_BEARER;
 use eid_core::store::{ClientProfile, TokenAuthMethod};
 use eid_testkit::{Backend, TestServer};
@@ -600,6 +600,48 @@ async fn fapi_refusals(backend: Backend) -> anyhow::Result<()> {
             error_of(answer).await?,
             (401, "invalid_client".into()),
             "aud {aud}"
+        );
+    }
+
+    // Its assertions are PS256 or ES256: a client holding an RSA and an EC key is refused its
+    // RS256 assertion and taken with its ES256 one.
+    let sealer = eid_core::crypto::MasterKey::from_bytes([7u8; 32])
+        .derive_keys()
+        .data;
+    let (both, _) = eid_core::keys::SoftwareKeys::generate(&sealer, eid_server::now())?;
+    let mut registration =
+        ClientRegistration::new("RSA Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
+    registration.jwks = Some(serde_json::to_value(both.jwks())?);
+    registration.profile = ClientProfile::Fapi2;
+    let rsa_client = server.register_client(registration).await?.client.client_id;
+    for (alg, status) in [(JwsAlg::Rs256, 401), (JwsAlg::Es256, 201)] {
+        let now = eid_server::now();
+        let assertion = eid_core::keys::sign_jwt(
+            &both,
+            alg,
+            &json!({"iss": rsa_client, "sub": rsa_client, "aud": issuer, "jti": random_token(),
+                "iat": now, "exp": now + 60}),
+        )?;
+        let answer = fapi
+            .http
+            .post(format!("{issuer}/par"))
+            .form(&[
+                ("client_id", rsa_client.as_str()),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", &assertion),
+                ("response_type", "code"),
+                ("redirect_uri", REDIRECT_URI),
+                ("scope", "openid"),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await?;
+        assert_eq!(
+            answer.status(),
+            status,
+            "a FAPI 2.0 client's {alg:?} assertion"
         );
     }
 
