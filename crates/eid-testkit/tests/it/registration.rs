@@ -425,11 +425,14 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
         )
     };
     let browser = Browser::new();
-    let refused = browser
-        .http
-        .get(authorize("https://elsewhere.example/request.jwt")?)
-        .send()
-        .await?;
+    let refused = unchanged!(
+        server,
+        browser
+            .http
+            .get(authorize("https://elsewhere.example/request.jwt")?)
+            .send()
+            .await?
+    );
     assert_eq!(refused.status(), 303);
     let error = Callback {
         url: url::Url::parse(&location(&refused)?)?,
