@@ -59,6 +59,11 @@ registrations_per_address = "10000/1m"
 # The Dynamic plan registers a client per module.
 [registration]
 mode = "open"
+
+# A Dynamic OP offers the implicit response types (OIDC Core §15.2): a deployment seeking
+# that certification switches them on for the clients that register them.
+[oidc]
+danger_implicit_flow = true
 TOML
 common=(--config "$work/eid.toml" --data-dir "$work/data")
 # Two clients, registered before the server starts (the first call creates the database and

@@ -77,6 +77,9 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
         limits,
         // The Dynamic plan registers a client per module.
         registration: eid_core::oidc::registration::RegistrationPolicy::Open,
+        // A Dynamic OP offers the implicit response types (OIDC Core §15.2), as a deployment
+        // seeking that certification does.
+        danger_implicit_flow: true,
         ..TestOptions::default()
     };
     let server = TestServer::start_with(backend, options).await?;

@@ -27,8 +27,8 @@ use webauthn_rs_core::proto::{
 const NOW: i64 = 1_795_564_800;
 
 /// `/authorize`'s query string or form body: parsed as eid parses it, then checked. An accepted
-/// request asks for `openid`, carries an S256 challenge of 43 characters, and its scopes are
-/// already normal.
+/// request asks for `openid`, carries an S256 challenge of 43 characters (or, in the implicit
+/// flow, a nonce and no query response mode), and its scopes are already normal.
 pub fn authorization_request(data: &[u8]) {
     let Ok(params) = serde_urlencoded::from_bytes::<AuthorizationParams>(data) else {
         return;
@@ -38,18 +38,24 @@ pub fn authorization_request(data: &[u8]) {
             request.scopes.contains(Scope::OpenId),
             "accepted without openid"
         );
-        assert_eq!(
-            params.code_challenge.as_deref().map(str::len),
-            Some(43),
-            "accepted without a 43-character challenge"
-        );
-        assert_eq!(params.code_challenge_method.as_deref(), Some("S256"));
+        if request.response_type.is_implicit() {
+            // No code, so no PKCE; the nonce ties the tokens to the browser instead.
+            assert!(params.nonce.as_deref().is_some_and(|n| !n.is_empty()));
+            assert_ne!(request.response_mode.as_str(), "query", "tokens in a query");
+        } else {
+            assert_eq!(
+                params.code_challenge.as_deref().map(str::len),
+                Some(43),
+                "accepted without a 43-character challenge"
+            );
+            assert_eq!(params.code_challenge_method.as_deref(), Some("S256"));
+            assert_eq!(request.code_challenge.len(), 43);
+        }
         assert_eq!(
             Scopes::from_stored(&request.scopes.to_string()),
             Some(request.scopes),
             "scopes do not read back as written"
         );
-        assert_eq!(request.code_challenge.len(), 43);
     }
 }
 

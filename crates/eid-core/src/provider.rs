@@ -62,6 +62,10 @@ pub struct ProviderConfig {
     pub admin_origin: Option<Url>,
     /// Which keys are accepted, at which level.
     pub attestation: crate::attestation::AttestationPolicy,
+    /// Offer the implicit flow (`id_token`, `id_token token`) to clients that register it:
+    /// tokens then travel through the browser, which the OAuth 2.0 Security BCP (RFC 9700
+    /// §2.1.2) advises against. OIDC Core §15.2 asks it of a Dynamic OpenID Provider.
+    pub danger_implicit_flow: bool,
 }
 
 impl ProviderConfig {
@@ -89,6 +93,7 @@ impl ProviderConfig {
             registration: Default::default(),
             admin_origin: None,
             attestation: crate::attestation::AttestationPolicy::default(),
+            danger_implicit_flow: false,
         }
     }
 

@@ -59,6 +59,19 @@ pub struct FileConfig {
     pub attestation: Option<AttestationFile>,
     /// Where eid may send requests (back-channel logout, clients' key sets).
     pub outbound: Option<OutboundFile>,
+    /// Which OpenID Connect flows are offered.
+    pub oidc: Option<OidcFile>,
+}
+
+/// `[oidc]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFile {
+    /// Offer the implicit flow (`id_token`, `id_token token`) to clients that register it
+    /// [default: false]. Tokens then travel through the browser, which the OAuth 2.0 Security
+    /// BCP advises against; OIDC Core §15.2 asks it of a Dynamic OpenID Provider, so a
+    /// certification run turns it on.
+    pub danger_implicit_flow: Option<bool>,
 }
 
 /// `[outbound]` in the configuration file.
@@ -334,6 +347,8 @@ pub struct Settings {
     pub max_connections: usize,
     pub attestation: eid_core::attestation::AttestationPolicy,
     pub outbound: crate::outbound::OutboundPolicy,
+    /// Offer the implicit flow to clients that register it.
+    pub danger_implicit_flow: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -480,6 +495,10 @@ impl Settings {
                     .and_then(|o| o.danger_allow_private_addresses)
                     .unwrap_or(o.dev),
             },
+            danger_implicit_flow: file
+                .oidc
+                .and_then(|o| o.danger_implicit_flow)
+                .unwrap_or(false),
         })
     }
 }

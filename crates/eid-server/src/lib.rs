@@ -143,6 +143,8 @@ pub struct StartOptions {
     pub attestation: eid_core::attestation::AttestationPolicy,
     /// Where eid may send requests (back-channel logout, clients' key sets).
     pub outbound: outbound::OutboundPolicy,
+    /// Offer the implicit flow (`[oidc] danger_implicit_flow`).
+    pub danger_implicit_flow: bool,
 }
 
 impl StartOptions {
@@ -169,6 +171,7 @@ impl StartOptions {
             max_connections: 10_000,
             attestation: eid_core::attestation::AttestationPolicy::default(),
             outbound: outbound::OutboundPolicy::default(),
+            danger_implicit_flow: false,
         }
     }
 }
@@ -265,6 +268,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.refresh_token_max_ttl = options.tokens.refresh_max;
     provider_config.registration = options.registration.clone();
     provider_config.attestation = options.attestation.clone();
+    provider_config.danger_implicit_flow = options.danger_implicit_flow;
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;

@@ -354,6 +354,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.outbound.danger_allow_private_addresses {
         tracing::warn!("[outbound] danger_allow_private_addresses: relying parties' URLs may name this machine and its network");
     }
+    options.danger_implicit_flow = settings.danger_implicit_flow;
+    if settings.danger_implicit_flow {
+        tracing::warn!("[oidc] danger_implicit_flow: clients that register it receive tokens through the browser");
+    }
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();

@@ -240,7 +240,7 @@ async fn authorize(
 /// a page whose form posts it (the page's policy lets forms go to that origin only).
 fn respond_to_client(response: &ClientResponse) -> HttpResponse {
     match response.mode {
-        ResponseMode::Query => redirect(response.query_url().as_str()),
+        ResponseMode::Query | ResponseMode::Fragment => redirect(response.redirect_url().as_str()),
         ResponseMode::FormPost => {
             let nonce = eid_core::crypto::random_token();
             pages::html_page(

@@ -119,6 +119,7 @@ diesel::table! {
         expected_sub -> Nullable<Text>,
         dpop_jkt -> Nullable<Text>,
         par_id -> Nullable<Text>,
+        response_type -> Nullable<Text>,
     }
 }
 

@@ -143,6 +143,8 @@ pub struct TestOptions {
     pub attestation: eid_core::attestation::AttestationPolicy,
     /// Who may register clients at `/register`.
     pub registration: eid_core::oidc::registration::RegistrationPolicy,
+    /// Offer the implicit flow to clients that register it.
+    pub danger_implicit_flow: bool,
 }
 
 impl TestOptions {
@@ -167,6 +169,7 @@ impl Default for TestOptions {
             limits: Limits::default(),
             attestation: eid_core::attestation::AttestationPolicy::default(),
             registration: Default::default(),
+            danger_implicit_flow: false,
         }
     }
 }
@@ -330,6 +333,7 @@ impl TestServer {
         options.limits = self.options.limits;
         options.attestation = self.options.attestation.clone();
         options.registration = self.options.registration.clone();
+        options.danger_implicit_flow = self.options.danger_implicit_flow;
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;

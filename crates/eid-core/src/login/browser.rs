@@ -377,6 +377,7 @@ impl Provider {
                 );
             }
         }
+        // An implicit login passes through the same step, with a code no one is given.
         let code = random_token();
         match self.store.issue_code(
             &request.request_id,
@@ -394,6 +395,16 @@ impl Provider {
                     "the login was not completed in time after the phone approved",
                 )
             }
+        }
+        if request.response_type.is_implicit() {
+            let approval = request
+                .login
+                .approval()
+                .ok_or_else(|| Error::Internal("an issued login has no approval".into()))?;
+            return Ok(match self.implicit_response(request, approval, now)? {
+                Some(response) => LoginView::Redirect(response),
+                None => LoginView::Finished,
+            });
         }
         Ok(LoginView::Redirect(self.client_redirect(
             &request.redirect_uri,

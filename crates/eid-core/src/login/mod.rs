@@ -78,6 +78,7 @@ impl Provider {
             created_at: now,
             expires_at: now + self.config.approval_window,
             prompt: params.prompt.clone(),
+            response_type: params.response_type,
             response_mode: params.response_mode,
             claims: params.claims.clone(),
             expected_sub: params.expected_sub.clone(),

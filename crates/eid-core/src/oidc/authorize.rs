@@ -8,7 +8,7 @@ use crate::account::Level;
 use crate::claims::{ClaimsRequest, Scope, Scopes};
 use crate::limits::Caller;
 use crate::oidc::par::REQUEST_URI_PREFIX;
-use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode};
+use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode, ResponseType};
 use crate::store::ClientRecord;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
@@ -87,6 +87,7 @@ pub struct PendingLogin {
 /// An authorization request whose parameters checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizationRequest {
+    pub response_type: ResponseType,
     /// The scopes eid supports among those requested, `openid` always among them.
     pub scopes: Scopes,
     /// The lowest level the client accepts (from `acr_values`), if it named one eid knows.
@@ -95,7 +96,7 @@ pub struct AuthorizationRequest {
     pub prompt: Option<String>,
     pub state: Option<String>,
     pub nonce: Option<String>,
-    /// The PKCE S256 challenge.
+    /// The PKCE S256 challenge (empty in the implicit flow, which has no code).
     pub code_challenge: String,
     pub response_mode: ResponseMode,
     pub claims: ClaimsRequest,
@@ -206,6 +207,7 @@ impl Provider {
         now: i64,
     ) -> Result<AuthorizationRequest, OAuthError> {
         let mut request = check_authorization_params(params)?;
+        self.check_response_type(client, request.response_type)?;
         if let Some(hint) = &params.id_token_hint {
             let hint = match self.read_id_token_hint(hint, now) {
                 Ok(hint) => hint,
@@ -289,13 +291,56 @@ impl Provider {
     }
 }
 
-/// The response mode asked for; an unsupported one is answered in the default one.
+impl Provider {
+    /// Whether this client may use this response type: the implicit flow only where the
+    /// operator allows it and the client registered it (OIDC Registration §2,
+    /// `response_types`).
+    pub(crate) fn check_response_type(
+        &self,
+        client: &ClientRecord,
+        response_type: ResponseType,
+    ) -> Result<(), OAuthError> {
+        if !response_type.is_implicit() {
+            return Ok(());
+        }
+        if !self.config.danger_implicit_flow {
+            return Err(oauth(
+                OAuthErrorCode::UnsupportedResponseType,
+                "the implicit flow is switched off here: use response_type=code",
+            ));
+        }
+        if client.is_fapi2() || !client.allows_response_type(response_type) {
+            return Err(oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                format!(
+                    "the client did not register the response type {}",
+                    response_type.as_str()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The response mode asked for; an unsupported one is answered in the response type's
+/// default one.
 fn mode_of(params: &AuthorizationParams) -> ResponseMode {
-    params
+    let default = params
+        .response_type
+        .as_deref()
+        .and_then(ResponseType::parse)
+        .unwrap_or_default()
+        .default_mode();
+    match params
         .response_mode
         .as_deref()
         .and_then(ResponseMode::parse)
-        .unwrap_or_default()
+    {
+        // Tokens never travel in a query.
+        Some(ResponseMode::Query) => default,
+        Some(mode) => mode,
+        None => default,
+    }
 }
 
 /// The checks after the redirect URI is trusted, in the order the specs list them. (Public for
@@ -310,25 +355,51 @@ pub fn check_authorization_params(
             "a request object may not carry another request",
         ));
     }
-    match p.response_type.as_deref() {
+    let response_type = match p.response_type.as_deref() {
         None | Some("") => return Err(oauth(InvalidRequest, "response_type is required")),
-        Some("code") => {}
-        Some(_) => {
-            return Err(oauth(
+        Some(value) => ResponseType::parse(value).ok_or_else(|| {
+            oauth(
                 UnsupportedResponseType,
-                "only response_type=code is supported",
-            ))
-        }
-    }
-    let response_mode = match p.response_mode.as_deref() {
-        None => ResponseMode::Query,
-        Some(mode) => ResponseMode::parse(mode)
-            .ok_or_else(|| oauth(InvalidRequest, "response_mode must be query or form_post"))?,
+                "response_type must be code (or, where the implicit flow is allowed, id_token or id_token token)",
+            )
+        })?,
     };
+    let response_mode = match p.response_mode.as_deref() {
+        None => response_type.default_mode(),
+        Some(mode) => ResponseMode::parse(mode).ok_or_else(|| {
+            oauth(
+                InvalidRequest,
+                "response_mode must be query, fragment or form_post",
+            )
+        })?,
+    };
+    if response_type.is_implicit() && response_mode == ResponseMode::Query {
+        return Err(oauth(
+            InvalidRequest,
+            "tokens are never sent in a query: use response_mode fragment or form_post",
+        ));
+    }
     let scopes = Scopes::narrowed(p.scope.as_deref().unwrap_or(""));
     if !scopes.contains(Scope::OpenId) {
         return Err(oauth(InvalidScope, "scope must include openid"));
     }
+    if response_type.is_implicit() {
+        // OIDC Core §3.2.2.1: the nonce is what ties a token in the response to the browser.
+        if p.nonce.as_deref().is_none_or(str::is_empty) {
+            return Err(oauth(
+                InvalidRequest,
+                "nonce is required in the implicit flow",
+            ));
+        }
+    } else {
+        check_pkce(p)?;
+    }
+    check_common(p, response_type, response_mode, scopes)
+}
+
+/// PKCE (RFC 7636 §4.3), required of every code flow request: an S256 challenge.
+fn check_pkce(p: &AuthorizationParams) -> Result<(), OAuthError> {
+    use OAuthErrorCode::*;
     match p.code_challenge.as_deref() {
         None | Some("") => {
             return Err(oauth(
@@ -347,6 +418,17 @@ pub fn check_authorization_params(
     if p.code_challenge_method.as_deref() != Some("S256") {
         return Err(oauth(InvalidRequest, "code_challenge_method must be S256"));
     }
+    Ok(())
+}
+
+/// The checks every response type shares, after its own.
+fn check_common(
+    p: &AuthorizationParams,
+    response_type: ResponseType,
+    response_mode: ResponseMode,
+    scopes: Scopes,
+) -> Result<AuthorizationRequest, OAuthError> {
+    use OAuthErrorCode::*;
     if let Some(prompt) = p.prompt.as_deref() {
         let prompts: Vec<&str> = prompt.split(' ').collect();
         if prompts.contains(&"none") && prompts.len() > 1 {
@@ -425,13 +507,17 @@ pub fn check_authorization_params(
         (a, b) => a.or(b),
     };
     Ok(AuthorizationRequest {
+        response_type,
         scopes,
         required_level,
         claims,
         prompt,
         state: p.state.clone(),
         nonce: p.nonce.clone(),
-        code_challenge: p.code_challenge.clone().unwrap_or_default(),
+        code_challenge: match response_type {
+            ResponseType::Code => p.code_challenge.clone().unwrap_or_default(),
+            _ => String::new(),
+        },
         response_mode,
         expected_sub: None,
         dpop_jkt: p.dpop_jkt.clone(),
@@ -502,6 +588,38 @@ mod tests {
         let mut p = params();
         p.state = Some("s".repeat(2049));
         assert_eq!(code(&p), Err(InvalidRequest));
+        Ok(())
+    }
+
+    #[test]
+    fn implicit_requests_need_a_nonce_and_never_use_the_query() -> Result<(), &'static str> {
+        use OAuthErrorCode::*;
+        let code = |p: &AuthorizationParams| check_authorization_params(p).map_err(|e| e.code);
+        let mut p = params();
+        p.response_type = Some("token id_token".into());
+        p.code_challenge = None;
+        assert_eq!(code(&p), Err(InvalidRequest), "no nonce");
+        p.nonce = Some("n-0S6_WzA2Mj".into());
+        let accepted = code(&p).map_err(|e| e.as_str())?;
+        assert_eq!(accepted.response_type, ResponseType::IdTokenToken);
+        assert_eq!(accepted.response_mode, ResponseMode::Fragment);
+        assert_eq!(accepted.code_challenge, "", "no PKCE without a code");
+        p.response_mode = Some("query".into());
+        assert_eq!(code(&p), Err(InvalidRequest), "tokens in a query");
+        assert_eq!(
+            mode_of(&p),
+            ResponseMode::Fragment,
+            "errors go in the fragment"
+        );
+        p.response_mode = Some("form_post".into());
+        assert_eq!(
+            code(&p).map(|r| r.response_mode),
+            Ok(ResponseMode::FormPost)
+        );
+        for other in ["code id_token", "token", "id_token id_token", "none"] {
+            p.response_type = Some(other.into());
+            assert_eq!(code(&p), Err(UnsupportedResponseType), "{other}");
+        }
         Ok(())
     }
 }

@@ -32,9 +32,15 @@ impl Provider {
             introspection_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),
             issuer,
             scopes_supported: Scope::ALL.iter().map(|s| s.as_str().to_owned()).collect(),
-            response_types_supported: strings(&["code"]),
-            response_modes_supported: strings(&["query", "form_post"]),
-            grant_types_supported: strings(&["authorization_code", "refresh_token"]),
+            response_types_supported: match self.config.danger_implicit_flow {
+                true => strings(&["code", "id_token", "id_token token"]),
+                false => strings(&["code"]),
+            },
+            response_modes_supported: strings(&["query", "fragment", "form_post"]),
+            grant_types_supported: match self.config.danger_implicit_flow {
+                true => strings(&["authorization_code", "refresh_token", "implicit"]),
+                false => strings(&["authorization_code", "refresh_token"]),
+            },
             subject_types_supported: strings(&["pairwise"]),
             id_token_signing_alg_values_supported: strings(&["ES256", "RS256"]),
             token_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),

@@ -16,8 +16,8 @@ pub(crate) struct IdTokenContent<'a> {
     /// The login's session id (its request id).
     pub sid: &'a str,
     pub nonce: Option<&'a str>,
-    /// The access token issued with it (`at_hash`).
-    pub access_token: &'a str,
+    /// The access token issued with it (`at_hash`); none in an implicit `id_token` response.
+    pub access_token: Option<&'a str>,
     /// Claims the client asked to find in it.
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -68,7 +68,6 @@ impl Provider {
             "exp": now + self.config.id_token_ttl,
             "iat": now,
             "auth_time": approval.auth_time,
-            "at_hash": half_hash(access_token),
             // The assurance level the account was proven at when it approved.
             "acr": approval.acr.acr(),
             // RFC 8176: only what the approval verified.
@@ -77,6 +76,9 @@ impl Provider {
             // names it.
             "sid": sid,
         });
+        if let Some(access_token) = access_token {
+            claims["at_hash"] = serde_json::Value::String(half_hash(access_token));
+        }
         if let Some(nonce) = nonce {
             claims["nonce"] = serde_json::Value::String(nonce.to_owned());
         }

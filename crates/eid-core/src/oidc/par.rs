@@ -72,7 +72,8 @@ impl Provider {
             )
             .into());
         }
-        check_authorization_params(&params)?;
+        let request = check_authorization_params(&params)?;
+        self.check_response_type(&client, request.response_type)?;
         let dpop_jkt = match (proof_jkt, params.dpop_jkt.clone()) {
             (Some(proof), Some(named)) if proof != named => {
                 return Err(oauth(

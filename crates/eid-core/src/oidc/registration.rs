@@ -10,7 +10,7 @@ use crate::clients::{validate_jwks, validate_redirect_uri};
 use crate::crypto::{b64url, ct_eq, random_token, sha256};
 use crate::keys::JwsAlg;
 use crate::limits::Caller;
-use crate::oidc::oauth;
+use crate::oidc::{oauth, ResponseType};
 use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
@@ -65,17 +65,41 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
     for uri in &m.redirect_uris {
         validate_redirect_uri(uri).map_err(redirect_error)?;
     }
-    if let Some(types) = &m.response_types {
-        if types.iter().any(|t| t != "code") {
-            return Err(metadata_error("only the response type code is offered"));
+    let mut response_types = Vec::new();
+    for value in m.response_types.iter().flatten() {
+        let parsed = ResponseType::parse(value).ok_or_else(|| {
+            metadata_error(format!(
+                "response type {value} is not offered (code; id_token and id_token token where the implicit flow is allowed)"
+            ))
+        })?;
+        if !response_types.contains(&parsed) {
+            response_types.push(parsed);
         }
     }
     let grant_types = m.grant_types.clone().unwrap_or_default();
-    if let Some(other) = grant_types
-        .iter()
-        .find(|g| !matches!(g.as_str(), "authorization_code" | "refresh_token"))
-    {
+    if let Some(other) = grant_types.iter().find(|g| {
+        !matches!(
+            g.as_str(),
+            "authorization_code" | "refresh_token" | "implicit"
+        )
+    }) {
         return Err(metadata_error(format!("grant type {other} is not offered")));
+    }
+    // OIDC Registration §2: the response types need their grant types.
+    for (response_type, grant) in [
+        (ResponseType::Code, "authorization_code"),
+        (ResponseType::IdToken, "implicit"),
+        (ResponseType::IdTokenToken, "implicit"),
+    ] {
+        if response_types.contains(&response_type)
+            && !grant_types.is_empty()
+            && !grant_types.iter().any(|g| g == grant)
+        {
+            return Err(metadata_error(format!(
+                "the response type {} needs the grant type {grant}",
+                response_type.as_str()
+            )));
+        }
     }
     let method = match m.token_endpoint_auth_method.as_deref() {
         None => TokenAuthMethod::ClientSecretBasic,
@@ -193,6 +217,11 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             dpop_bound_access_tokens: m.dpop_bound_access_tokens.unwrap_or(false),
             // An operator's choice (`client add --jwt-access-tokens`), not registration metadata.
             jwt_access_tokens: false,
+            // `code` alone is the default, stored as nothing.
+            response_types: match response_types.as_slice() {
+                [] | [ResponseType::Code] => Vec::new(),
+                types => types.iter().map(|t| t.as_str().to_owned()).collect(),
+            },
         },
     })
 }
@@ -209,7 +238,11 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
     let some_list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     RegistrationMetadata {
         redirect_uris: client.redirect_uris.clone(),
-        response_types: Some(vec!["code".into()]),
+        response_types: Some(if m.response_types.is_empty() {
+            vec!["code".into()]
+        } else {
+            m.response_types.clone()
+        }),
         grant_types: Some(if m.grant_types.is_empty() {
             vec!["authorization_code".into(), "refresh_token".into()]
         } else {
@@ -246,6 +279,20 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
 }
 
 impl Provider {
+    /// The implicit response types only where the operator allows the implicit flow.
+    fn check_implicit(&self, metadata: &ClientMetadata) -> Result<(), OAuthError> {
+        let implicit = metadata
+            .response_types
+            .iter()
+            .any(|t| ResponseType::parse(t).is_some_and(ResponseType::is_implicit));
+        match implicit && !self.config.danger_implicit_flow {
+            true => Err(metadata_error(
+                "the implicit flow is switched off here: register the response type code",
+            )),
+            false => Ok(()),
+        }
+    }
+
     /// A `jwks_uri` must answer with public signing keys now, or the registration is refused.
     fn check_jwks_uri(&self, metadata: &ClientMetadata) -> Result<(), OAuthError> {
         match &metadata.jwks_uri {
@@ -316,6 +363,7 @@ impl Provider {
             now,
         )?;
         let checked = check(metadata)?;
+        self.check_implicit(&checked.metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
         self.check_sector(&checked)?;
         let method = checked.metadata.token_endpoint_auth_method;
@@ -396,6 +444,7 @@ impl Provider {
     ) -> Result<RegistrationResponse, Error> {
         let client = self.registered_client(client_id, token)?;
         let checked = check(metadata)?;
+        self.check_implicit(&checked.metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
         self.check_sector(&checked)?;
         let method = client.metadata.token_endpoint_auth_method;

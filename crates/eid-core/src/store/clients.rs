@@ -130,6 +130,9 @@ pub struct ClientMetadata {
     /// rather than opaque ones.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub jwt_access_tokens: bool,
+    /// The response types it registered (OIDC Registration §2); empty means `code` alone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_types: Vec<String>,
 }
 
 /// The security profile a client is held to.
@@ -168,6 +171,18 @@ impl ClientRecord {
     /// Whether the client may use `grant` (`authorization_code`, `refresh_token`).
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.metadata.grant_types.is_empty() || self.metadata.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Whether the client registered `response_type` (`code` unless it said otherwise).
+    pub fn allows_response_type(&self, response_type: crate::oidc::ResponseType) -> bool {
+        match self.metadata.response_types.is_empty() {
+            true => response_type == crate::oidc::ResponseType::Code,
+            false => self
+                .metadata
+                .response_types
+                .iter()
+                .any(|t| crate::oidc::ResponseType::parse(t) == Some(response_type)),
+        }
     }
 
     pub fn is_fapi2(&self) -> bool {

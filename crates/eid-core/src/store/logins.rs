@@ -1,7 +1,7 @@
 use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
 use crate::account::{AccountStatus, Level};
 use crate::claims::{ClaimsRequest, Scopes};
-use crate::oidc::ResponseMode;
+use crate::oidc::{ResponseMode, ResponseType};
 use crate::OAuthErrorCode;
 
 /// Where an authorization request stands: [`LoginState`]'s stage without its data, for the
@@ -131,6 +131,8 @@ pub struct AuthRequestRecord {
     pub expires_at: i64,
     /// The `prompt` values the client sent (OIDC Core §3.1.2.1), space-separated.
     pub prompt: Option<String>,
+    /// What the response carries: a code, or (the implicit flow) tokens.
+    pub response_type: ResponseType,
     /// How the response goes back to the client.
     pub response_mode: ResponseMode,
     /// The claims asked for with the `claims` parameter.
@@ -231,11 +233,11 @@ pub trait LoginStore {
     /// `code_issued` -> `redeemed` and the tokens stored (the access token, and the refresh
     /// token that starts the grant's family when offline access was granted), in one
     /// transaction. What only the ID token needed (state, nonce) is cleared: the row is kept
-    /// only to recognise a replayed code.
+    /// only to recognise a replayed code. (An implicit `id_token` response stores no token.)
     fn redeem_code(
         &self,
         request_id: &str,
-        access: &AccessTokenRecord,
+        access: Option<&AccessTokenRecord>,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError>;
 

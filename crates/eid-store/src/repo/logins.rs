@@ -2,7 +2,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::account::{AccountStatus, Level};
 use eid_core::claims::{ClaimsRequest, Scopes};
-use eid_core::oidc::ResponseMode;
+use eid_core::oidc::{ResponseMode, ResponseType};
 use eid_core::store::{
     AccessTokenRecord, Approval, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord,
     IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, StoreError,
@@ -45,6 +45,7 @@ pub(crate) struct AuthRequestRow {
     pub expected_sub: Option<String>,
     pub dpop_jkt: Option<String>,
     pub par_id: Option<String>,
+    pub response_type: Option<String>,
 }
 
 impl From<&AuthRequestRecord> for AuthRequestRow {
@@ -91,6 +92,10 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             expected_sub: r.expected_sub.clone(),
             dpop_jkt: r.dpop_jkt.clone(),
             par_id: r.par_id.clone(),
+            response_type: match r.response_type {
+                ResponseType::Code => None,
+                other => Some(other.as_str().to_owned()),
+            },
             claims_request: match r.claims.is_empty() {
                 true => None,
                 false => serde_json::to_string(&r.claims).ok(),
@@ -185,6 +190,10 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
                 Some(json) => {
                     serde_json::from_str(json).map_err(|_| corrupt("claims_request", json))?
                 }
+            },
+            response_type: match r.response_type.as_deref() {
+                None => ResponseType::Code,
+                Some(t) => ResponseType::parse(t).ok_or_else(|| corrupt("response_type", t))?,
             },
             response_mode: match r.response_mode.as_deref() {
                 None => ResponseMode::Query,
@@ -418,7 +427,7 @@ impl LoginStore for Database {
     fn redeem_code(
         &self,
         request_id: &str,
-        access: &AccessTokenRecord,
+        access: Option<&AccessTokenRecord>,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
@@ -437,7 +446,9 @@ impl LoginStore for Database {
             if n != 1 {
                 return Ok(false);
             }
-            insert_tokens(c, access, refresh)?;
+            if let Some(access) = access {
+                insert_tokens(c, access, refresh)?;
+            }
             Ok(true)
         })
         .map_err(backend)

@@ -14,6 +14,7 @@ mod authorize;
 mod client_auth;
 mod dpop;
 mod expiry;
+mod implicit;
 mod journey;
 mod keys;
 mod limits;

@@ -33,6 +33,7 @@ fn request(id: &str) -> AuthRequestRecord {
         created_at: 0,
         expires_at: 600,
         prompt: None,
+        response_type: eid_core::oidc::ResponseType::IdTokenToken,
         response_mode: eid_core::oidc::ResponseMode::FormPost,
         claims: eid_core::claims::ClaimsRequest {
             userinfo: vec!["name".into()],
@@ -325,12 +326,15 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         family_expires_at: 5000,
         used_at: None,
     };
-    assert!(db.redeem_code("r5", &token, Some(&refresh))?);
+    assert!(db.redeem_code("r5", Some(&token), Some(&refresh))?);
     let second = AccessTokenRecord {
         token_hash: vec![4; 32],
         ..token.clone()
     };
-    assert!(!db.redeem_code("r5", &second, None)?, "a code redeems once");
+    assert!(
+        !db.redeem_code("r5", Some(&second), None)?,
+        "a code redeems once"
+    );
     assert_eq!(
         db.access_token(&[4; 32])?,
         None,

@@ -104,10 +104,11 @@ impl Provider {
             new_refresh: true,
         };
         let issued = self.issue_tokens(client, &grant, request.nonce.as_deref(), now)?;
-        if !self
-            .store
-            .redeem_code(&request.request_id, &issued.access, issued.refresh.as_ref())?
-        {
+        if !self.store.redeem_code(
+            &request.request_id,
+            Some(&issued.access),
+            issued.refresh.as_ref(),
+        )? {
             // Another request redeemed it first.
             return Err(oauth(InvalidGrant, "the authorization code was already used").into());
         }

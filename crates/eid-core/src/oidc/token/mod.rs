@@ -14,6 +14,7 @@ use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord
 use crate::{Error, OAuthErrorCode, Provider};
 
 mod authorization_code;
+mod implicit;
 mod refresh;
 
 /// Token request parameters (RFC 6749 §4.1.3 and §2.3.1).
@@ -103,7 +104,7 @@ impl Provider {
                     approval: grant.approval,
                     sid: grant.family_id,
                     nonce,
-                    access_token: &access_token,
+                    access_token: Some(&access_token),
                     extra,
                 };
                 Some(self.id_token(client, content, now)?)
