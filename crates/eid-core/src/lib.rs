@@ -54,6 +54,7 @@ pub mod jose;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
+pub mod locale;
 pub mod login;
 pub mod officers;
 pub mod oidc;

@@ -7,6 +7,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::limits::Caller;
+use eid_core::locale::Locale;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::client_auth::ClientAuthParams;
 use eid_core::oidc::dpop::PresentedToken;
@@ -273,7 +274,24 @@ fn qr_svg(link: &str) -> Result<String, PageError> {
     })
 }
 
-fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageError> {
+/// The pages' first language: the one the client asked for (`ui_locales`), or else the one the
+/// browser prefers (`Accept-Language`), or English.
+fn page_locale(req: &HttpRequest, asked: Option<Locale>) -> Locale {
+    asked
+        .or_else(|| {
+            req.headers()
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Locale::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+fn render_view(
+    req: &HttpRequest,
+    request_id: &str,
+    view: LoginView,
+) -> Result<HttpResponse, PageError> {
     let action = format!("/login/{request_id}");
     match view {
         LoginView::Waiting {
@@ -283,6 +301,7 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             client_name,
             client_links,
             items,
+            locale,
             ..
         } => {
             let nonce = eid_core::crypto::random_token();
@@ -297,6 +316,7 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
                 status_url: &format!("{action}/status"),
                 qr_url: &format!("{action}/qr"),
                 script_nonce: &nonce,
+                locale: page_locale(req, locale),
             });
             Ok(pages::html_with_script(StatusCode::OK, &page, Some(&nonce)))
         }
@@ -304,9 +324,10 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             client_name,
             csrf_token,
             redirect_origin,
+            locale,
         } => Ok(pages::html_page(
             StatusCode::OK,
-            &pages::expired_page(&client_name, &action, &csrf_token),
+            &pages::expired_page(page_locale(req, locale), &client_name, &action, &csrf_token),
             None,
             &[redirect_origin],
         )),
@@ -316,15 +337,26 @@ fn render_view(request_id: &str, view: LoginView) -> Result<HttpResponse, PageEr
             shared,
             csrf_token,
             redirect_origin,
+            locale,
             ..
         } => Ok(pages::html_page(
             StatusCode::OK,
-            &pages::approved_page(&client_name, &account, &shared, &action, &csrf_token),
+            &pages::approved_page(
+                page_locale(req, locale),
+                &client_name,
+                &account,
+                &shared,
+                &action,
+                &csrf_token,
+            ),
             None,
             &[redirect_origin],
         )),
         LoginView::Redirect(response) => Ok(respond_to_client(&response)),
-        LoginView::Finished => Ok(pages::html(StatusCode::OK, &pages::finished_page())),
+        LoginView::Finished => Ok(pages::html(
+            StatusCode::OK,
+            &pages::finished_page(page_locale(req, None)),
+        )),
     }
 }
 
@@ -344,7 +376,7 @@ async fn login_page(
         p.login_view(&id, secret.as_deref(), now)
     })
     .await?;
-    render_view(&request_id, view)
+    render_view(&req, &request_id, view)
 }
 
 /// Login pages, their polls and their forms count against one limit per address.
@@ -439,7 +471,7 @@ async fn login_answer(
         p.browser_answer(&id, secret.as_deref(), &form.csrf_token, answer, now)
     })
     .await?;
-    render_view(&request_id, view)
+    render_view(&req, &request_id, view)
 }
 
 /// `POST /token` (RFC 6749 §4.1.3).

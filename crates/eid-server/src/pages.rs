@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use eid_core::claims::ClaimItem;
+use eid_core::locale::Locale;
 
 /// Escapes text for HTML element content and double-quoted attributes.
 pub fn escape(s: &str) -> String {
@@ -75,20 +76,73 @@ pub fn html(status: StatusCode, body: &str) -> HttpResponse {
 }
 
 const STYLE: &str = "body{font-family:system-ui,'Noto Sans HK',sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}\
-h1{font-size:1.5rem}.zh{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-left:1.2rem}\
+h1{font-size:1.5rem}.zh,.alt{color:#444}.qr svg{width:16rem;height:16rem}ul{padding-left:1.2rem}\
 button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
-a{overflow-wrap:anywhere}h1 .zh{display:block;font-size:1.2rem;margin-top:.3rem}\
+a{overflow-wrap:anywhere}h1 .zh,h1 .alt{display:block;font-size:1.2rem;margin-top:.3rem}\
 th{text-align:left;padding:.2rem 1rem .2rem 0;vertical-align:top}.warn{border-left:4px solid #b45309;padding-left:.6rem}\
 fieldset{margin:1rem 0}form{margin:.6rem 0}.number strong{font-size:2rem;letter-spacing:.1em}";
 
 pub(crate) fn layout(title: &str, content: &str) -> String {
+    layout_in(Locale::En, title, content)
+}
+
+/// A page whose first language is `locale`.
+pub(crate) fn layout_in(locale: Locale, title: &str, content: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <link rel=\"icon\" href=\"data:,\">\
          <title>{} · eid</title><style>{STYLE}</style></head><body>{content}</body></html>",
-        escape(title)
+        escape(title),
+        lang = locale.tag(),
     )
+}
+
+/// Text in both languages, the citizen's first: the second is marked with its own `lang`.
+/// The arguments are HTML, already escaped.
+#[derive(Clone, Copy)]
+struct Two(Locale);
+
+impl Two {
+    fn order<'a>(self, en: &'a str, zh: &'a str) -> (&'a str, &'a str) {
+        match self.0 {
+            Locale::En => (en, zh),
+            Locale::ZhHantHk => (zh, en),
+        }
+    }
+
+    /// The citizen's language alone (titles, labels).
+    fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+        self.order(en, zh).0
+    }
+
+    /// Both in one line: the second in a muted span.
+    fn inline(self, en: &str, zh: &str) -> String {
+        let (first, second) = self.order(en, zh);
+        format!(
+            "{first} <span class=\"alt\" lang=\"{}\">{second}</span>",
+            self.0.other().tag()
+        )
+    }
+
+    /// Both in one line without markup (buttons).
+    fn plain(self, en: &str, zh: &str) -> String {
+        let (first, second) = self.order(en, zh);
+        format!("{first} · {second}")
+    }
+
+    fn h1(self, en: &str, zh: &str) -> String {
+        format!("<h1>{}</h1>", self.inline(en, zh))
+    }
+
+    /// A paragraph each.
+    fn paragraphs(self, en: &str, zh: &str) -> String {
+        let (first, second) = self.order(en, zh);
+        format!(
+            "<p>{first}</p><p class=\"alt\" lang=\"{}\">{second}</p>",
+            self.0.other().tag()
+        )
+    }
 }
 
 /// A person-facing error during a login: what happened and what to do.
@@ -125,16 +179,10 @@ pub fn home_page(issuer: &str) -> String {
 }
 
 /// Claims, as list items in both languages.
-fn claim_list(items: &[ClaimItem]) -> String {
+fn claim_list(t: Two, items: &[ClaimItem]) -> String {
     items
         .iter()
-        .map(|c| {
-            format!(
-                "<li>{} <span class=\"zh\" lang=\"zh-Hant-HK\">{}</span></li>",
-                escape(c.en),
-                escape(c.zh_hant)
-            )
-        })
+        .map(|c| format!("<li>{}</li>", t.inline(&escape(c.en), &escape(c.zh_hant))))
         .collect()
 }
 
@@ -154,11 +202,13 @@ pub struct Waiting<'a> {
     pub status_url: &'a str,
     pub qr_url: &'a str,
     pub script_nonce: &'a str,
+    /// The citizen's language, shown first.
+    pub locale: Locale,
 }
 
 /// The links a service registered about itself (RFC 7591 §2), labelled in both languages; the
 /// URLs are the service's, https and escaped.
-fn client_links(links: &[(&'static str, String)]) -> String {
+fn client_links(t: Two, links: &[(&'static str, String)]) -> String {
     if links.is_empty() {
         return String::new();
     }
@@ -172,12 +222,16 @@ fn client_links(links: &[(&'static str, String)]) -> String {
                 _ => ("Home page", "主頁"),
             };
             format!(
-                "<li><a href=\"{url}\" rel=\"noopener noreferrer\">{en} <span lang=\"zh-Hant-HK\">{zh}</span></a></li>",
+                "<li><a href=\"{url}\" rel=\"noopener noreferrer\">{}</a></li>",
+                t.inline(en, zh),
                 url = escape(url)
             )
         })
         .collect();
-    format!("<p class=\"muted\">About this service: <span class=\"zh\" lang=\"zh-Hant-HK\">關於此服務：</span></p><ul class=\"muted\">{items}</ul>")
+    format!(
+        "<p class=\"muted\">{}</p><ul class=\"muted\">{items}</ul>",
+        t.inline("About this service:", "關於此服務：")
+    )
 }
 
 /// The cross-device login page: a QR code of the current approval link (replaced every 30
@@ -185,22 +239,32 @@ fn client_links(links: &[(&'static str, String)]) -> String {
 /// the eid app on the same phone, and the number to pick on the phone. The script reloads the
 /// page when the phone has answered.
 pub fn waiting_page(w: &Waiting<'_>) -> String {
-    layout(
-        "Log in with eid",
+    let t = Two(w.locale);
+    let name = escape(w.client_name);
+    let number = w.number;
+    let (pick_en, pick_zh) = (
+        format!("When the app asks, pick <strong{{id}}>{number}</strong>."),
+        format!("應用程式要求時，請選 <strong{{id}}>{number}</strong>。"),
+    );
+    let with_id = |text: &str, primary: bool| {
+        text.replace("{id}", if primary { " id=\"number\"" } else { "" })
+    };
+    let (pick_en, pick_zh) = match w.locale {
+        Locale::En => (with_id(&pick_en, true), with_id(&pick_zh, false)),
+        Locale::ZhHantHk => (with_id(&pick_en, false), with_id(&pick_zh, true)),
+    };
+    layout_in(
+        w.locale,
+        t.pick("Log in with eid", "以 eid 登入"),
         &format!(
-            "<main><h1>Log in to {name} with eid <span class=\"zh\" lang=\"zh-Hant-HK\">以 eid 登入{name}</span></h1>\
-             <p>Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.</p>\
-             <p class=\"zh\" lang=\"zh-Hant-HK\">請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。</p>\
-             <div class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code for the eid app\">{qr_svg}</div>\
-             <p class=\"number\">When the app asks, pick <strong id=\"number\">{number}</strong>. \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">應用程式要求時，請選 <strong>{number}</strong>。</span></p>\
-             <p class=\"muted\"><a id=\"approve-url\" href=\"{link}\">On this phone? Open the eid app</a> \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">在此手機上？開啟 eid 應用程式</span></p>\
-             <p>{name} asks for: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 要求取得：</span></p><ul>{claims}</ul>{links}\
-             <p class=\"muted\">You choose on your phone what to share. <span class=\"zh\" lang=\"zh-Hant-HK\">您會在手機上選擇提供哪些資料。</span></p>\
-             <p class=\"muted\" id=\"status\" aria-live=\"polite\">Waiting for your phone… 正在等候手機確認…</p>\
-             <noscript><p>The code changes every 30 seconds: reload this page for a fresh one, and again when you have answered on your phone. \
-             <span class=\"zh\" lang=\"zh-Hant-HK\">二維碼每 30 秒更新：請重新載入此頁以取得新的二維碼，並在手機上回覆後再次重新載入。</span></p></noscript>\
+            "<main>{h1}{intro}\
+             <div class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"{qr_label}\">{qr_svg}</div>\
+             <p class=\"number\">{pick}</p>\
+             <p class=\"muted\"><a id=\"approve-url\" href=\"{link}\">{open_app}</a></p>\
+             <p>{asks}</p><ul>{claims}</ul>{links}\
+             <p class=\"muted\">{choose}</p>\
+             <p class=\"muted\" id=\"status\" aria-live=\"polite\">{waiting}</p>\
+             <noscript>{noscript}</noscript>\
              </main>\
              <script nonce=\"{script_nonce}\">\
              (function(){{var box=document.getElementById('qr'),link=document.getElementById('approve-url');\
@@ -214,12 +278,31 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              if(s.status!=='pending'){{location.reload();}}else{{setTimeout(poll,1500);}}}})\
              .catch(function(){{setTimeout(poll,3000);}});}})();}})();\
              </script>",
-            links = client_links(w.client_links),
-            name = escape(w.client_name),
+            h1 = t.h1(
+                &format!("Log in to {name} with eid"),
+                &format!("以 eid 登入{name}")
+            ),
+            intro = t.paragraphs(
+                "Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.",
+                "請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。",
+            ),
+            qr_label = t.pick("QR code for the eid app", "eid 應用程式的二維碼"),
+            pick = t.inline(&pick_en, &pick_zh),
+            open_app = t.inline("On this phone? Open the eid app", "在此手機上？開啟 eid 應用程式"),
+            asks = t.inline(&format!("{name} asks for:"), &format!("{name} 要求取得：")),
+            choose = t.inline(
+                "You choose on your phone what to share.",
+                "您會在手機上選擇提供哪些資料。"
+            ),
+            waiting = t.inline("Waiting for your phone…", "正在等候手機確認…"),
+            noscript = t.paragraphs(
+                "The code changes every 30 seconds: reload this page for a fresh one, and again when you have answered on your phone.",
+                "二維碼每 30 秒更新：請重新載入此頁以取得新的二維碼，並在手機上回覆後再次重新載入。",
+            ),
+            links = client_links(t, w.client_links),
             link = escape(w.approval_link),
             qr_svg = w.qr_svg,
-            number = w.number,
-            claims = claim_list(w.items),
+            claims = claim_list(t, w.items),
             script_nonce = escape(w.script_nonce),
             status_json = json_string_for_script(w.status_url),
             qr_json = json_string_for_script(w.qr_url),
@@ -239,28 +322,52 @@ fn json_string_for_script(s: &str) -> String {
 /// The login page once the phone approved: whose account it was (masked), what the service
 /// will receive, and the way out if it is not the person at this browser.
 pub fn approved_page(
+    locale: Locale,
     client_name: &str,
     account: &str,
     shared: &[ClaimItem],
     form_action: &str,
     csrf_token: &str,
 ) -> String {
-    layout(
-        "Continue?",
+    let t = Two(locale);
+    let name = escape(client_name);
+    let account = escape(account);
+    let (en_account, zh_account) = match locale {
+        Locale::En => (
+            format!("<span id=\"account\">{account}</span>"),
+            account.clone(),
+        ),
+        Locale::ZhHantHk => (
+            account.clone(),
+            format!("<span id=\"account\">{account}</span>"),
+        ),
+    };
+    layout_in(
+        locale,
+        t.pick("Continue?", "繼續？"),
         &format!(
-            "<main><h1>Approved by <span id=\"account\">{account}</span> <span class=\"zh\" lang=\"zh-Hant-HK\">已由 {account} 批准</span></h1>\
-             <p>The eid account of <strong>{account}</strong> approved this login on its phone. \
-             If that is not you, choose <em>Not me</em>: {name} receives nothing.</p>\
-             <p class=\"zh\" lang=\"zh-Hant-HK\">{account} 的 eid 帳戶已在其手機上批准此登入。如非本人，請選「並非本人」：{name} 將不會取得任何資料。</p>\
-             <p>{name} will receive: <span class=\"zh\" lang=\"zh-Hant-HK\">{name} 將會取得：</span></p><ul>{claims}</ul>\
+            "<main>{h1}{explain}<p>{receives}</p><ul>{claims}</ul>\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-             <button type=\"submit\" name=\"action\" value=\"continue\">Continue to {name} 繼續</button>\
-             <button type=\"submit\" name=\"action\" value=\"not_me\">Not me 並非本人</button>\
+             <button type=\"submit\" name=\"action\" value=\"continue\">{continue_to}</button>\
+             <button type=\"submit\" name=\"action\" value=\"not_me\">{not_me}</button>\
              </form></main>",
-            name = escape(client_name),
-            account = escape(account),
-            claims = claim_list(shared),
+            h1 = t.h1(
+                &format!("Approved by {en_account}"),
+                &format!("已由 {zh_account} 批准")
+            ),
+            explain = t.paragraphs(
+                &format!("The eid account of <strong>{account}</strong> approved this login on its phone. \
+                          If that is not you, choose <em>Not me</em>: {name} receives nothing."),
+                &format!("{account} 的 eid 帳戶已在其手機上批准此登入。如非本人，請選「並非本人」：{name} 將不會取得任何資料。"),
+            ),
+            receives = t.inline(
+                &format!("{name} will receive:"),
+                &format!("{name} 將會取得：")
+            ),
+            claims = claim_list(t, shared),
+            continue_to = t.plain(&format!("Continue to {name}"), &format!("繼續前往{name}")),
+            not_me = t.plain("Not me", "並非本人"),
             action = escape(form_action),
             csrf = escape(csrf_token),
         ),
@@ -268,19 +375,31 @@ pub fn approved_page(
 }
 
 /// The login page once the time to approve passed: a new code, or back to the service.
-pub fn expired_page(client_name: &str, form_action: &str, csrf_token: &str) -> String {
-    layout(
-        "The code expired",
+pub fn expired_page(
+    locale: Locale,
+    client_name: &str,
+    form_action: &str,
+    csrf_token: &str,
+) -> String {
+    let t = Two(locale);
+    let name = escape(client_name);
+    layout_in(
+        locale,
+        t.pick("The code expired", "二維碼已過期"),
         &format!(
-            "<main><h1>The code expired <span class=\"zh\" lang=\"zh-Hant-HK\">二維碼已過期</span></h1>\
-             <p>The login was not approved in time. Show a new code to try again, or go back to {name}.</p>\
-             <p class=\"zh\" lang=\"zh-Hant-HK\">登入未有在時限內獲批准。請顯示新的二維碼再試，或返回{name}。</p>\
+            "<main>{h1}{explain}\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-             <button type=\"submit\" name=\"action\" value=\"renew\">Show a new code 顯示新的二維碼</button>\
-             <button type=\"submit\" name=\"action\" value=\"cancel\">Back to {name} 返回</button>\
+             <button type=\"submit\" name=\"action\" value=\"renew\">{renew}</button>\
+             <button type=\"submit\" name=\"action\" value=\"cancel\">{back}</button>\
              </form></main>",
-            name = escape(client_name),
+            h1 = t.h1("The code expired", "二維碼已過期"),
+            explain = t.paragraphs(
+                &format!("The login was not approved in time. Show a new code to try again, or go back to {name}."),
+                &format!("登入未有在時限內獲批准。請顯示新的二維碼再試，或返回{name}。"),
+            ),
+            renew = t.plain("Show a new code", "顯示新的二維碼"),
+            back = t.plain(&format!("Back to {name}"), &format!("返回{name}")),
             action = escape(form_action),
             csrf = escape(csrf_token),
         ),
@@ -306,11 +425,19 @@ pub fn signed_out_page(client_name: Option<&str>) -> String {
 }
 
 /// Shown when a login has already finished in this browser.
-pub fn finished_page() -> String {
-    layout(
-        "Login finished",
-        "<main><h1>This login has finished</h1><p>You can close this page and return to the service.</p>\
-         <p class=\"zh\" lang=\"zh-Hant-HK\">此登入已完成，您可關閉此頁並返回有關服務。</p></main>",
+pub fn finished_page(locale: Locale) -> String {
+    let t = Two(locale);
+    layout_in(
+        locale,
+        t.pick("Login finished", "登入已完成"),
+        &format!(
+            "<main>{}{}</main>",
+            t.h1("This login has finished", "此登入已完成"),
+            t.paragraphs(
+                "You can close this page and return to the service.",
+                "您可關閉此頁並返回有關服務。"
+            )
+        ),
     )
 }
 
@@ -394,6 +521,7 @@ mod tests {
             status_url: "/s",
             qr_url: "/q",
             script_nonce: "n1",
+            locale: Locale::En,
         });
         assert!(page.contains("id=\"approve-url\" href=\"http://localhost/a?b=1&amp;c\""));
         assert!(page.contains("Dept &lt;x&gt;"));
@@ -402,5 +530,30 @@ mod tests {
         assert!(page.contains("setTimeout(refresh,7250)"));
         assert!(page.contains("href=\"https://dept.example/privacy?a=1&amp;b=&quot;\""));
         assert!(page.contains("Privacy policy"));
+        assert!(page.starts_with("<!doctype html><html lang=\"en\">"));
+        assert!(page.contains(
+            "<h1>Log in to Dept &lt;x&gt; with eid <span class=\"alt\" lang=\"zh-Hant-HK\">"
+        ));
+    }
+
+    #[test]
+    fn ui_locales_put_the_citizens_language_first() {
+        let page = approved_page(
+            Locale::ZhHantHk,
+            "Dept",
+            "CHAN T** M**",
+            &[],
+            "/login/x",
+            "t",
+        );
+        assert!(page.starts_with("<!doctype html><html lang=\"zh-Hant-HK\">"));
+        assert!(page.contains("<title>繼續？ · eid</title>"));
+        assert!(page.contains(
+            "<h1>已由 <span id=\"account\">CHAN T** M**</span> 批准 <span class=\"alt\" lang=\"en\">Approved by CHAN T** M**</span></h1>"
+        ));
+        assert_eq!(page.matches("id=\"account\"").count(), 1);
+        assert!(page.contains(">並非本人 · Not me</button>"));
+        let page = expired_page(Locale::En, "Dept", "/login/x", "t");
+        assert!(page.contains(">Show a new code · 顯示新的二維碼</button>"));
     }
 }

@@ -42,6 +42,9 @@ pub(crate) struct StoredContext {
     /// Once approved: whose account approved, masked, for the browser to show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// The language the client asked for the pages in (`ui_locales`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locale: Option<crate::locale::Locale>,
 }
 
 /// The browser family and operating system a `User-Agent` names, in words a citizen knows.
@@ -260,13 +263,7 @@ impl Provider {
             .store
             .client(&request.client_id)?
             .ok_or(Error::Gone("login request"))?;
-        let context: StoredContext = match &request.context {
-            Some(sealed) => self
-                .derived
-                .data
-                .open_json(Aad::AuthRequest(request_id), sealed)?,
-            None => StoredContext::default(),
-        };
+        let context = self.stored_context(&request)?.unwrap_or_default();
         let prompt_consent = prompts(&request).any(|p| p == "consent");
         let item = |t: &ClaimItem, value: Option<String>, remembered: bool| ConsentItem {
             claim: t.claim.to_owned(),
@@ -366,6 +363,9 @@ impl Provider {
         let answer = Answer::parse(&decision.answer).ok_or_else(|| {
             Error::invalid("decision.answer", "must be approve, decline or not_me")
         })?;
+        let ui_locale = self
+            .stored_context(&request)?
+            .and_then(|context| context.ui_locale);
         let challenge =
             committed_challenge(APPROVAL_LABEL, &self.approval_nonce(request_id), &bytes);
         let state = self.discoverable_state(&challenge)?;
@@ -489,6 +489,7 @@ impl Provider {
                     Aad::AuthRequest(request_id),
                     &StoredContext {
                         account: Some(mask_name(&profile.particulars.english_name)),
+                        ui_locale,
                         ..StoredContext::default()
                     },
                 )?),

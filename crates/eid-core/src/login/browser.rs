@@ -7,8 +7,9 @@ use url::Url;
 use crate::account::mask_name;
 use crate::audit::{Actor, Detail, Event};
 use crate::claims::{requested_items, ClaimItem};
-use crate::crypto::{ct_eq, random_token, sha256, Aad};
-use crate::login::{request_ref, StoredContext};
+use crate::crypto::{ct_eq, random_token, sha256};
+use crate::locale::Locale;
+use crate::login::request_ref;
 use crate::oidc::{oauth, ClientResponse};
 use crate::store::{Approval, AuthRequestRecord, IssueCode, LoginState, RequestStatus};
 use crate::{Error, OAuthErrorCode, Provider};
@@ -27,6 +28,8 @@ pub enum LoginView {
         client_links: Vec<(&'static str, String)>,
         items: Vec<ClaimItem>,
         expires_in: i64,
+        /// The language the client asked for the pages in.
+        locale: Option<Locale>,
     },
     /// The approval window passed: show a new code, or give up.
     Expired {
@@ -34,6 +37,7 @@ pub enum LoginView {
         csrf_token: String,
         /// The redirect URI's origin: giving up leads there.
         redirect_origin: String,
+        locale: Option<Locale>,
     },
     /// Approved on the phone: whose account (masked), what the service will receive, and
     /// "continue" or "not me".
@@ -47,6 +51,7 @@ pub enum LoginView {
         /// The redirect URI's origin: continuing leads there.
         redirect_origin: String,
         expires_in: i64,
+        locale: Option<Locale>,
     },
     /// Done: back to the client (with a code or an error).
     Redirect(ClientResponse),
@@ -116,6 +121,8 @@ impl Provider {
             return Ok(LoginView::Finished);
         };
         let csrf_token = self.login_csrf(request_id);
+        let context = self.stored_context(&request)?;
+        let locale = context.as_ref().and_then(|c| c.ui_locale);
         match &request.login {
             LoginState::Pending if request.expires_at > now => {
                 let (approval_link, link_changes_in) = self.approval_link(&request, now);
@@ -135,12 +142,14 @@ impl Provider {
                     client_name: client.name,
                     items: requested_items(request.scope, &request.claims),
                     expires_in: request.expires_at - now,
+                    locale,
                 })
             }
             LoginState::Pending if self.renewable(&request, now) => Ok(LoginView::Expired {
                 client_name: client.name,
                 csrf_token,
                 redirect_origin: origin_of(&request.redirect_uri)?,
+                locale,
             }),
             LoginState::Pending => self.end_with(
                 &request,
@@ -150,15 +159,7 @@ impl Provider {
             LoginState::Approved(approval) if self.in_completion_window(approval, now) => {
                 // A device removed or suspended since is caught when the browser continues
                 // (the code is issued only while it is bound).
-                let shown: Option<StoredContext> = match &request.context {
-                    Some(sealed) => Some(
-                        self.derived
-                            .data
-                            .open_json(Aad::AuthRequest(request_id), sealed)?,
-                    ),
-                    None => None,
-                };
-                let account = match shown.and_then(|c| c.account) {
+                let account = match context.and_then(|c| c.account) {
                     Some(account) => account,
                     None => {
                         mask_name(&self.profile(&approval.citizen_id)?.particulars.english_name)
@@ -175,6 +176,7 @@ impl Provider {
                     csrf_token,
                     redirect_origin: origin_of(&request.redirect_uri)?,
                     expires_in: approval.auth_time + self.config.completion_window - now,
+                    locale,
                 })
             }
             LoginState::Approved(_) => self.end_with(

@@ -31,6 +31,23 @@ pub(crate) use approval::{request_ref, Choices, StoredContext};
 pub use browser::{BrowserAnswer, LoginView};
 
 impl Provider {
+    /// What a login request keeps sealed: where it was started (until the phone answered),
+    /// whose account approved (after), the pages' language.
+    pub(crate) fn stored_context(
+        &self,
+        request: &AuthRequestRecord,
+    ) -> Result<Option<StoredContext>, Error> {
+        request
+            .context
+            .as_ref()
+            .map(|sealed| {
+                self.derived
+                    .data
+                    .open_json(Aad::AuthRequest(&request.request_id), sealed)
+            })
+            .transpose()
+    }
+
     /// The URL the phone opens to approve a request (shown as a QR code).
     pub fn approval_url(&self, request_id: &str) -> String {
         format!("{}/api/v1/approvals/{request_id}", self.config.issuer_str())
@@ -61,6 +78,7 @@ impl Provider {
                 os: os.map(str::to_owned),
                 address: caller.address.map(|a| a.to_string()),
                 account: None,
+                ui_locale: params.ui_locale,
             },
         )?;
         self.store.insert_auth_request(&AuthRequestRecord {

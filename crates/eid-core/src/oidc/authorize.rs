@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::Level;
 use crate::claims::{ClaimsRequest, Scope, Scopes};
 use crate::limits::Caller;
+use crate::locale::Locale;
 use crate::oidc::par::REQUEST_URI_PREFIX;
 use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode, ResponseType};
 use crate::store::ClientRecord;
@@ -40,7 +41,8 @@ pub struct AuthorizationParams {
     pub login_hint: Option<String>,
     /// `page`, `popup`, `touch` or `wap`: eid's pages suit them all.
     pub display: Option<String>,
-    /// The languages the citizen prefers for the pages (`en`, `zh-HK`).
+    /// The languages the citizen prefers for the pages, in order (`en`, `zh-HK`): the first eid
+    /// has comes first on its pages.
     pub ui_locales: Option<String>,
     /// The languages the client prefers for claims; eid releases the Chinese name as
     /// `name#zh-Hant` alongside whatever it says.
@@ -106,6 +108,8 @@ pub struct AuthorizationRequest {
     pub dpop_jkt: Option<String>,
     /// The pushed request it came from (RFC 9126).
     pub pushed_id: Option<String>,
+    /// The language the client asked for the pages in (`ui_locales`), if eid has one of them.
+    pub ui_locale: Option<Locale>,
 }
 
 /// The lowest level among the `acr_values` eid knows; `None` when it knows none of them
@@ -522,6 +526,8 @@ fn check_common(
         expected_sub: None,
         dpop_jkt: p.dpop_jkt.clone(),
         pushed_id: p.pushed_id.clone(),
+        // A preference (OIDC Core §3.1.2.1): languages eid does not have are passed over.
+        ui_locale: p.ui_locales.as_deref().and_then(Locale::negotiate),
     })
 }
 

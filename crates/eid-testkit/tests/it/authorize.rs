@@ -17,7 +17,7 @@ async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<
     let metadata = discovery(&server).await?;
     assert_eq!(
         metadata["response_modes_supported"],
-        serde_json::json!(["query", "form_post"])
+        serde_json::json!(["query", "fragment", "form_post"])
     );
     assert_eq!(metadata["claims_parameter_supported"], true);
 
@@ -61,7 +61,7 @@ async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<
     );
     // An unknown mode is an error, told in the default mode.
     let mut odd = rp.start();
-    odd.url = with_param(&odd.url, "response_mode", Some("fragment"));
+    odd.url = with_param(&odd.url, "response_mode", Some("web_message"));
     let response = browser.http.get(odd.url.as_str()).send().await?;
     assert_eq!(response.status(), 303);
     let callback = Callback {
@@ -207,3 +207,64 @@ on_every_backend!(
     id_token_hint,
     the_id_token_hint_binds_the_login_to_its_citizen
 );
+
+/// The login pages in the citizen's language: the client's `ui_locales` (its first language eid
+/// has) puts Traditional Chinese first, from the QR page to the page after the phone approved;
+/// without it the browser's `Accept-Language` decides; English otherwise. Both languages are
+/// always on the page.
+async fn the_pages_follow_ui_locales(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Department of Examples", JwsAlg::Rs256).await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let first_language = |html: &str| {
+        html.split("<html lang=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    };
+    let page_html = |browser: &Browser, url: String, accept: Option<&'static str>| {
+        let mut request = browser.http.get(url);
+        if let Some(accept) = accept {
+            request = request.header("accept-language", accept);
+        }
+        async move { anyhow::Ok(request.send().await?.text().await?) }
+    };
+
+    let browser = Browser::new();
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "ui_locales", Some("fr-CA zh-HK en"));
+    let page = browser.open_login(&server, &start.url).await?;
+    // The client's choice wins over the browser's.
+    let html = page_html(&browser, page.url.clone(), Some("en-GB")).await?;
+    assert_eq!(first_language(&html).as_deref(), Some("zh-Hant-HK"));
+    assert!(html.contains("<h1>以 eid 登入Department of Examples <span class=\"alt\" lang=\"en\">Log in to Department of Examples with eid</span></h1>"));
+    phone_approves(&mut wallet, &page).await?;
+    let html = page_html(&browser, page.url.clone(), None).await?;
+    assert_eq!(first_language(&html).as_deref(), Some("zh-Hant-HK"));
+    assert!(html.contains("已由 <span id=\"account\">"), "{html}");
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    assert!(callback.param("code").is_some());
+
+    // No ui_locales: the browser's languages, by their q-values; else English.
+    for (accept, expected) in [
+        (Some("en;q=0.5, zh-TW;q=0.9"), "zh-Hant-HK"),
+        (Some("zh-CN, en-US;q=0.7"), "en"),
+        (None, "en"),
+    ] {
+        let browser = Browser::new();
+        let page = browser.open_login(&server, &rp.start().url).await?;
+        let html = page_html(&browser, page.url.clone(), accept).await?;
+        assert_eq!(
+            first_language(&html).as_deref(),
+            Some(expected),
+            "{accept:?}"
+        );
+        assert!(
+            html.contains("以 eid 登入") && html.contains("Log in to"),
+            "both languages"
+        );
+    }
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(ui_locales, the_pages_follow_ui_locales);
