@@ -16,6 +16,7 @@ use eid_core::jose::{es256_jwk, sign_es256, verify_es256};
 use eid_core::limits::RateLimit;
 use eid_core::login::describe_user_agent;
 use eid_core::oidc::{check_authorization_params, AuthorizationParams, TokenParams};
+use eid_core::time::UnixTime;
 use eid_proto::api::{ApprovalDecision, ApprovalSubmission, EnrolmentRequest};
 use eid_proto::oauth::Jwks;
 use webauthn_rs_core::internals::{AttestationObject, AuthenticatorData};
@@ -24,7 +25,7 @@ use webauthn_rs_core::proto::{
 };
 
 /// A fixed "now" (2026-11-25) for validations that read the date.
-const NOW: i64 = 1_795_564_800;
+const NOW: UnixTime = UnixTime::from_secs(1_795_564_800);
 
 /// `/authorize`'s query string or form body: parsed as eid parses it, then checked. An accepted
 /// request asks for `openid`, carries an S256 challenge of 43 characters (or, in the implicit
@@ -223,7 +224,8 @@ pub fn client_assertion(data: &[u8]) {
     let expect = |algs| Expect::strict(algs, &audiences, Some("client"), 300, NOW);
     let holds = |claims: &serde_json::Map<String, serde_json::Value>| {
         let exp = claims.get("exp").and_then(|v| v.as_f64()).unwrap_or(0.0);
-        exp > (NOW - LEEWAY) as f64 && claims.get("iss").and_then(|v| v.as_str()) == Some("client")
+        exp > (NOW - LEEWAY).secs() as f64
+            && claims.get("iss").and_then(|v| v.as_str()) == Some("client")
     };
     if let Ok(text) = std::str::from_utf8(data) {
         for (keys, algs) in [
@@ -372,8 +374,8 @@ pub fn dpop_proof(data: &[u8]) {
     use eid_core::oidc::dpop::{check_proof, CheckedProof, PROOF_MAX_AGE};
     let check = |proof: &str| check_proof(proof, "GET", DPOP_HTU, Some(DPOP_ACCESS_TOKEN), NOW);
     let recent = |checked: &CheckedProof| {
-        checked.iat >= NOW - PROOF_MAX_AGE
-            && checked.iat <= NOW + LEEWAY
+        checked.iat >= (NOW - PROOF_MAX_AGE).secs()
+            && checked.iat <= (NOW + LEEWAY).secs()
             && !checked.jti.is_empty()
             && checked.jkt.len() == 43
     };

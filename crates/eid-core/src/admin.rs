@@ -12,6 +12,7 @@ use crate::audit::{Actor, Detail, Event};
 use crate::crypto::normalise_reference;
 use crate::hkid::Hkid;
 use crate::store::CitizenRecord;
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// How an operator names an account.
@@ -82,7 +83,7 @@ impl Provider {
         to: AccountStatus,
         action: &'static str,
         reason: AdminReason,
-        now: i64,
+        now: UnixTime,
     ) -> Result<CitizenRecord, Error> {
         let account = self.find_account(selector)?;
         let event = self.record(
@@ -116,7 +117,7 @@ impl Provider {
         &self,
         selector: &AccountSelector,
         reason: AdminReason,
-        now: i64,
+        now: UnixTime,
     ) -> Result<CitizenRecord, Error> {
         let holders = self.holders_of(selector)?;
         let account = self.set_status(
@@ -142,7 +143,7 @@ impl Provider {
         &self,
         citizen_id: &str,
         clients: &[String],
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let mut records = Vec::new();
         for id in clients {
@@ -159,7 +160,7 @@ impl Provider {
         &self,
         selector: &AccountSelector,
         reason: AdminReason,
-        now: i64,
+        now: UnixTime,
     ) -> Result<CitizenRecord, Error> {
         self.set_status(
             selector,
@@ -177,7 +178,7 @@ impl Provider {
         &self,
         selector: &AccountSelector,
         reason: AdminReason,
-        now: i64,
+        now: UnixTime,
     ) -> Result<CitizenRecord, Error> {
         let account = self.find_account(selector)?;
         let holders = self.store.clients_holding(&account.citizen_id)?;

@@ -14,6 +14,7 @@ use webauthn_rs::prelude::{AttestationCaList, Credential, ParsedAttestationData,
 use webauthn_rs_proto::AttestationConveyancePreference;
 
 use crate::account::Level;
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// Which keys a deployment accepts, at which level.
@@ -113,7 +114,7 @@ impl Provider {
 
     /// What protects a registered key: a chain from its attestation to a trusted root makes
     /// it a hardware key.
-    pub(crate) fn key_protection(&self, passkey: &Passkey, now: i64) -> KeyProtection {
+    pub(crate) fn key_protection(&self, passkey: &Passkey, now: UnixTime) -> KeyProtection {
         let Some(roots) = &self.config.attestation.roots else {
             return KeyProtection::Software;
         };
@@ -127,7 +128,7 @@ impl Provider {
         ) {
             return KeyProtection::Software;
         }
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(now.max(0).unsigned_abs());
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(now.secs().max(0).unsigned_abs());
         match webauthn_rs_core::attestation::verify_attestation_ca_chain(
             &credential.attestation.data,
             roots,
@@ -145,7 +146,11 @@ impl Provider {
     }
 
     /// A newly registered key's protection, refused if the policy takes hardware keys only.
-    pub(crate) fn accept_key(&self, passkey: &Passkey, now: i64) -> Result<KeyProtection, Error> {
+    pub(crate) fn accept_key(
+        &self,
+        passkey: &Passkey,
+        now: UnixTime,
+    ) -> Result<KeyProtection, Error> {
         let protection = self.key_protection(passkey, now);
         if protection == KeyProtection::Software && !self.config.attestation.accept_software_keys {
             return Err(Error::DeviceRefused(

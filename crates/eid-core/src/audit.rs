@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::crypto::Aad;
 use crate::store::{ActorKind, AuditRecord};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// Who acts.
@@ -121,7 +122,7 @@ impl<'a> Event<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub event_id: String,
-    pub at: i64,
+    pub at: UnixTime,
     pub action: String,
     pub actor_kind: ActorKind,
     pub actor_id: Option<String>,
@@ -133,7 +134,7 @@ pub struct AuditEntry {
 
 impl Provider {
     /// Builds the record of an event, sealing its detail.
-    pub(crate) fn record(&self, event: Event<'_>, now: i64) -> Result<AuditRecord, Error> {
+    pub(crate) fn record(&self, event: Event<'_>, now: UnixTime) -> Result<AuditRecord, Error> {
         let event_id = Uuid::new_v4().to_string();
         let (actor_kind, actor_id) = event.actor.parts();
         let detail = if event.detail.is_empty() {
@@ -159,7 +160,7 @@ impl Provider {
     }
 
     /// Records events that change nothing else (a refusal, a lookup).
-    pub(crate) fn audit(&self, event: Event<'_>, now: i64) -> Result<(), Error> {
+    pub(crate) fn audit(&self, event: Event<'_>, now: UnixTime) -> Result<(), Error> {
         let record = self.record(event, now)?;
         self.store.record_events(&[record])?;
         Ok(())
@@ -187,7 +188,7 @@ impl Provider {
     }
 
     /// The audit trail from `since` (Unix seconds), oldest first: for auditors and operators.
-    pub fn audit_log(&self, since: i64, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+    pub fn audit_log(&self, since: UnixTime, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         self.store
             .events_since(since, limit)?
             .into_iter()

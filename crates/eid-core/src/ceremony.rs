@@ -17,6 +17,7 @@ use webauthn_rs::Webauthn;
 
 use crate::crypto::{random_token, Aad};
 use crate::store::{CeremonyPurpose, CeremonyRecord};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// The challenge that commits to `data` under `nonce` (the random challenge of the ceremony).
@@ -78,7 +79,7 @@ impl Provider {
         purpose: CeremonyPurpose,
         subject_id: Option<String>,
         state: &T,
-        expires_at: i64,
+        expires_at: UnixTime,
     ) -> Result<String, Error> {
         let ceremony_id = random_token();
         self.put_ceremony_as(&ceremony_id, purpose, subject_id, state, expires_at)?;
@@ -92,7 +93,7 @@ impl Provider {
         purpose: CeremonyPurpose,
         subject_id: Option<String>,
         state: &T,
-        expires_at: i64,
+        expires_at: UnixTime,
     ) -> Result<(), Error> {
         self.store.insert_ceremony(&CeremonyRecord {
             state: self
@@ -114,7 +115,7 @@ impl Provider {
         ceremony_id: &str,
         purpose: CeremonyPurpose,
         what: &'static str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(CeremonyRecord, T), Error> {
         let ceremony = self.store.take_ceremony(ceremony_id, purpose)?;
         self.open_ceremony(ceremony, what, now)
@@ -126,7 +127,7 @@ impl Provider {
         ceremony_id: &str,
         purpose: CeremonyPurpose,
         what: &'static str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(CeremonyRecord, T), Error> {
         let ceremony = self.store.ceremony(ceremony_id, purpose)?;
         self.open_ceremony(ceremony, what, now)
@@ -136,7 +137,7 @@ impl Provider {
         &self,
         ceremony: Option<CeremonyRecord>,
         what: &'static str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(CeremonyRecord, T), Error> {
         let ceremony = ceremony
             .filter(|c| c.expires_at > now)

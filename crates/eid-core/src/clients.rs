@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
 use crate::keys::JwsAlg;
 use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// A client as registered, with its secret: shown once, stored only as a hash.
@@ -128,7 +129,7 @@ impl Provider {
         name: &str,
         redirect_uris: &[String],
         id_token_alg: JwsAlg,
-        now: i64,
+        now: UnixTime,
     ) -> Result<NewClient, Error> {
         self.register_client(
             &ClientRegistration::new(name, redirect_uris, id_token_alg),
@@ -141,7 +142,7 @@ impl Provider {
     pub fn register_client(
         &self,
         registration: &ClientRegistration,
-        now: i64,
+        now: UnixTime,
     ) -> Result<NewClient, Error> {
         let name = registration.name.trim();
         if name.is_empty() || name.chars().count() > 100 {

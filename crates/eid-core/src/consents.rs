@@ -9,6 +9,7 @@ use eid_proto::api::{Consent, ConsentList};
 use crate::audit::{Actor, Detail, Event};
 use crate::login::Choices;
 use crate::store::WalletSessionRecord;
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 impl Provider {
@@ -24,7 +25,7 @@ impl Provider {
                     service,
                     claims: Choices::parse(&c.claims).shared.into_iter().collect(),
                     client_id: c.client_id,
-                    granted_at: c.granted_at,
+                    granted_at: c.granted_at.secs(),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -37,7 +38,7 @@ impl Provider {
         &self,
         session: &WalletSessionRecord,
         client_id: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let event = self.record(
             Event::new(

@@ -24,6 +24,7 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 use crate::account::{AccountStatus, JoinedBy, Level, Profile};
 use crate::audit::{Actor, Detail, Event};
 use crate::ceremony::{passkey_from_json, passkey_to_json, verify_discoverable, Checked};
+use crate::time::UnixTime;
 
 /// What a suspended device is told.
 const SUSPENDED: &str = "this device is suspended: its signature counter went backwards, so its key may have been copied. Remove it from another of your devices, or prove your identity again on this phone";
@@ -74,7 +75,7 @@ impl Provider {
         &self,
         credential: &PublicKeyCredential,
         authentication: DiscoverableAuthentication,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(DeviceRecord, CitizenRecord, String), Error> {
         let (user, credential_id) = self
             .webauthn
@@ -128,7 +129,7 @@ impl Provider {
         &self,
         device: &DeviceRecord,
         passkey: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         if self
             .store
@@ -143,7 +144,7 @@ impl Provider {
     }
 
     /// Starts a wallet session: a challenge any bound device can answer.
-    pub fn start_wallet_session(&self, now: i64) -> Result<SessionChallenge, Error> {
+    pub fn start_wallet_session(&self, now: UnixTime) -> Result<SessionChallenge, Error> {
         let (options, authentication) = self
             .webauthn
             .start_discoverable_authentication()
@@ -166,7 +167,7 @@ impl Provider {
         &self,
         ceremony_id: &str,
         credential: &PublicKeyCredential,
-        now: i64,
+        now: UnixTime,
     ) -> Result<SessionToken, Error> {
         let (_, state): (_, SessionState) = self.take_ceremony(
             ceremony_id,
@@ -202,7 +203,7 @@ impl Provider {
 
     /// Resolves a wallet session token. The session ends with its device, and with the
     /// account's suspension.
-    pub fn wallet_session(&self, token: &str, now: i64) -> Result<WalletSessionRecord, Error> {
+    pub fn wallet_session(&self, token: &str, now: UnixTime) -> Result<WalletSessionRecord, Error> {
         let session = self
             .store
             .wallet_session(&sha256(token.as_bytes()))?
@@ -234,10 +235,10 @@ impl Provider {
             .map(|d| Device {
                 device_id: d.device_id,
                 name: d.name,
-                created_at: d.created_at,
-                last_used_at: d.last_used_at,
+                created_at: d.created_at.secs(),
+                last_used_at: d.last_used_at.map(UnixTime::secs),
                 joined_by: d.joined_by.as_str().to_owned(),
-                suspended_at: d.suspended_at,
+                suspended_at: d.suspended_at.map(UnixTime::secs),
                 key: if d.attestation.is_some() {
                     "hardware"
                 } else {
@@ -255,7 +256,7 @@ impl Provider {
         &self,
         session: &WalletSessionRecord,
         device_id: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let devices = self.store.devices(&session.citizen_id)?;
         let acting = devices
@@ -318,7 +319,7 @@ impl Provider {
         &self,
         citizen_id: &str,
         grants: &[(String, String)],
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let mut ended = Vec::new();
         for (client_id, family) in grants {
@@ -338,7 +339,7 @@ impl Provider {
     pub fn create_device_link(
         &self,
         session: &WalletSessionRecord,
-        now: i64,
+        now: UnixTime,
     ) -> Result<DeviceLink, Error> {
         let code = random_token();
         self.put_ceremony_as(
@@ -359,7 +360,7 @@ impl Provider {
         &self,
         code: &str,
         device_name: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<RegistrationChallenge, Error> {
         let device_name = validate_device_name(device_name)?;
         let (ceremony, LinkState {}) = self.take_ceremony(
@@ -411,7 +412,7 @@ impl Provider {
         &self,
         ceremony_id: &str,
         credential: &RegisterPublicKeyCredential,
-        now: i64,
+        now: UnixTime,
     ) -> Result<DeviceBound, Error> {
         let (_, state): (_, LinkRegisterState) =
             self.take_ceremony(ceremony_id, CeremonyPurpose::Register, "registration", now)?;
@@ -484,7 +485,7 @@ impl Provider {
             events: events
                 .into_iter()
                 .map(|e| AccountEvent {
-                    at: e.at,
+                    at: e.at.secs(),
                     action: e.action,
                     actor: e.actor_kind.as_str().to_owned(),
                     actor_device_id: match e.actor_kind {

@@ -24,6 +24,7 @@ use crate::store::{
     ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose, StoreError,
     WalletSessionRecord,
 };
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// What an application holds, sealed at rest (AAD `application:<id>`).
@@ -106,7 +107,7 @@ struct Fields<'a> {
 fn validate_fields(
     f: &Fields<'_>,
     errors: &mut Vec<(&'static str, String)>,
-    now: i64,
+    now: UnixTime,
 ) -> Option<(Particulars, Contact)> {
     let english_name = text_field(errors, "english_name", f.english_name, 100, true);
     let chinese_name = f
@@ -181,7 +182,7 @@ fn validate_fields(
 /// Validates an enrolment, naming every invalid field.
 pub fn validate_enrolment(
     req: &EnrolmentRequest,
-    now: i64,
+    now: UnixTime,
 ) -> Result<(Particulars, Contact, String), Error> {
     let mut errors = Vec::new();
     let fields = Fields {
@@ -208,7 +209,7 @@ pub fn validate_enrolment(
 }
 
 /// `YYYY-MM-DD`, a real calendar date, not before 1900 and not after today (UTC).
-pub(crate) fn validate_date_of_birth(value: &str, now: i64) -> Result<(), String> {
+pub(crate) fn validate_date_of_birth(value: &str, now: UnixTime) -> Result<(), String> {
     const FORMAT: &str = "must be a date written YYYY-MM-DD";
     let parts: Vec<&str> = value.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
@@ -234,7 +235,7 @@ pub(crate) fn validate_date_of_birth(value: &str, now: i64) -> Result<(), String
     if y < 1900 {
         return Err("must not be before 1900".into());
     }
-    if days_from_civil(y, m, d) > now.div_euclid(86_400) {
+    if days_from_civil(y, m, d) > now.secs().div_euclid(86_400) {
         return Err("must not be in the future".into());
     }
     Ok(())
@@ -268,7 +269,7 @@ impl Provider {
         &self,
         req: &EnrolmentRequest,
         caller: &Caller,
-        now: i64,
+        now: UnixTime,
     ) -> Result<RegistrationChallenge, Error> {
         let (particulars, contact, device_name) = validate_enrolment(req, now)?;
         self.limit_address(
@@ -314,7 +315,7 @@ impl Provider {
         &self,
         ceremony_id: &str,
         credential: &RegisterPublicKeyCredential,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationCreated, Error> {
         let (_, state): (_, EnrolState) =
             self.take_ceremony(ceremony_id, CeremonyPurpose::Enrol, "enrolment", now)?;
@@ -359,7 +360,7 @@ impl Provider {
         data: &ApplicationData,
         device: Option<(String, String, String)>,
         actor: Actor,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationCreated, Error> {
         let application_id = Uuid::new_v4().to_string();
         let token = random_token();
@@ -427,7 +428,7 @@ impl Provider {
         &self,
         application_id: &str,
         token: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationRecord, Error> {
         let application = self
             .store
@@ -459,7 +460,7 @@ impl Provider {
         &self,
         application_id: &str,
         token: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationState, Error> {
         let application = self.application_for(application_id, token, now)?;
         let level = match application.status {
@@ -488,7 +489,7 @@ impl Provider {
         &self,
         session: &WalletSessionRecord,
         req: &UpgradeRequest,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationCreated, Error> {
         let mut errors = Vec::new();
         let fields = Fields {
@@ -554,7 +555,7 @@ mod tests {
     use super::*;
 
     // 2026-11-25T00:00:00Z
-    const NOW: i64 = 1_795_564_800;
+    const NOW: UnixTime = UnixTime::from_secs(1_795_564_800);
 
     fn request() -> EnrolmentRequest {
         EnrolmentRequest {
@@ -643,7 +644,7 @@ mod tests {
         assert!(validate_date_of_birth("2026-11-25", NOW).is_ok());
         assert!(validate_date_of_birth("2026-11-26", NOW).is_err());
         assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2026, 11, 25), NOW / 86_400);
+        assert_eq!(days_from_civil(2026, 11, 25), NOW.secs() / 86_400);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use jsonwebtoken::jwk::JwkSet;
 
 use crate::clients::validate_jwks;
 use crate::store::ClientRecord;
+use crate::time::UnixTime;
 use crate::Provider;
 
 /// What is fetched, for the fetcher's log and limits.
@@ -37,14 +38,14 @@ pub const JWKS_REFETCH_SECS: i64 = 30;
 
 /// Key sets fetched, by URL, with when.
 #[derive(Default)]
-pub(crate) struct JwksCache(parking_lot::Mutex<HashMap<String, (i64, JwkSet)>>);
+pub(crate) struct JwksCache(parking_lot::Mutex<HashMap<String, (UnixTime, JwkSet)>>);
 
 /// Where a client's keys are.
 pub(crate) enum ClientKeys {
     /// Registered by value (or none).
     Inline(Option<JwkSet>),
     /// Fetched from `jwks_uri`; `fetched_at` says how fresh.
-    Fetched { set: JwkSet, fetched_at: i64 },
+    Fetched { set: JwkSet, fetched_at: UnixTime },
 }
 
 impl Provider {
@@ -78,7 +79,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         fresh: bool,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ClientKeys, String> {
         let Some(uri) = client.metadata.jwks_uri.as_deref() else {
             let set = client
@@ -96,7 +97,7 @@ impl Provider {
             JWKS_CACHE_SECS
         };
         if let Some((fetched_at, set)) = self.jwks_cache.0.lock().get(uri) {
-            if now - fetched_at < max_age {
+            if now - *fetched_at < max_age {
                 return Ok(ClientKeys::Fetched {
                     set: set.clone(),
                     fetched_at: *fetched_at,
@@ -126,7 +127,7 @@ impl Provider {
         client: &ClientRecord,
         token: &str,
         expect: &crate::jwt::Expect<'_>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<
         (
             jsonwebtoken::Header,

@@ -8,6 +8,7 @@
 //! the `now` the flow was given (the library would read the clock): `exp` required and in the
 //! future, `nbf` and `iat` not in the future, a bounded lifetime, the audience and issuer.
 
+use crate::time::UnixTime;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -73,7 +74,7 @@ pub struct Expect<'a> {
     pub max_lifetime: i64,
     /// Whether an expired JWT is still accepted (an ID token given back as a hint).
     pub accept_expired: bool,
-    pub now: i64,
+    pub now: UnixTime,
 }
 
 impl<'a> Expect<'a> {
@@ -83,7 +84,7 @@ impl<'a> Expect<'a> {
         audiences: &'a [String],
         issuer: Option<&'a str>,
         max_lifetime: i64,
-        now: i64,
+        now: UnixTime,
     ) -> Self {
         Self {
             algs,
@@ -225,7 +226,7 @@ fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>
 }
 
 fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), JwtError> {
-    let now = expect.now;
+    let now = expect.now.secs();
     let iat = number(claims, "iat")?;
     if iat.is_some_and(|iat| iat > now + LEEWAY)
         || number(claims, "nbf")?.is_some_and(|nbf| nbf > now + LEEWAY)
@@ -271,7 +272,7 @@ mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header};
 
-    const NOW: i64 = 1_800_000_000;
+    const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
 
     fn expect<'a>(algs: &'a [Algorithm], audiences: &'a [String]) -> Expect<'a> {
         Expect::strict(algs, audiences, Some("client"), 300, NOW)
@@ -289,7 +290,7 @@ mod tests {
     #[test]
     fn claims_are_checked_against_the_given_time() {
         let aud = ["https://eid.example".to_owned()];
-        let claims = |exp: i64, iat: i64| serde_json::json!({"iss": "client", "aud": "https://eid.example", "exp": exp, "iat": iat});
+        let claims = |exp: UnixTime, iat: UnixTime| serde_json::json!({"iss": "client", "aud": "https://eid.example", "exp": exp, "iat": iat});
         let check = |c: &Value| {
             verify(
                 &hs256(c, b"secret"),

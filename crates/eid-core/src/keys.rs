@@ -13,6 +13,7 @@ use eid_proto::oauth::{Jwk, Jwks};
 use crate::crypto::{b64url, sha256, Sealer};
 use crate::jose::es256_jwk;
 use crate::store::{KeyPurpose, SigningKeyRecord};
+use crate::time::UnixTime;
 use crate::Error;
 
 /// JWS algorithms eid signs ID tokens with (RFC 7518 §3.1).
@@ -66,7 +67,10 @@ const RSA_BITS: usize = 2048;
 impl SoftwareKeys {
     /// Generates a fresh ES256 and RS256 key, which sign from `now`; returns them with their
     /// sealed records to store.
-    pub fn generate(sealer: &Sealer, now: i64) -> Result<(Self, Vec<SigningKeyRecord>), Error> {
+    pub fn generate(
+        sealer: &Sealer,
+        now: UnixTime,
+    ) -> Result<(Self, Vec<SigningKeyRecord>), Error> {
         let mut rng = rand::rng();
         let ec = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
             &mut rng,
@@ -96,7 +100,7 @@ impl SoftwareKeys {
 
     /// Opens stored keys: of each algorithm, the newest signs and every one is published.
     pub fn load(sealer: &Sealer, records: &[SigningKeyRecord]) -> Result<Self, Error> {
-        Self::load_at(sealer, records, i64::MAX - 1, i64::MAX)
+        Self::load_at(sealer, records, UnixTime::from_secs(i64::MAX - 1), i64::MAX)
     }
 
     /// Opens stored keys as they stand at `now` (key rotation): of each algorithm, the newest
@@ -106,7 +110,7 @@ impl SoftwareKeys {
     pub fn load_at(
         sealer: &Sealer,
         records: &[SigningKeyRecord],
-        now: i64,
+        now: UnixTime,
         retain: i64,
     ) -> Result<Self, Error> {
         let mut es256: Vec<(&SigningKeyRecord, p256::ecdsa::SigningKey)> = Vec::new();
@@ -162,7 +166,7 @@ impl SoftwareKeys {
 /// (`publish` is called with each, oldest first). `None` when there are none.
 fn rotation<K>(
     keys: &[(&SigningKeyRecord, K)],
-    now: i64,
+    now: UnixTime,
     retain: i64,
     mut publish: impl FnMut(usize),
 ) -> Option<usize> {
@@ -178,7 +182,7 @@ fn rotation<K>(
     for i in 0..keys.len() {
         let replaced_lately = keys
             .get(i + 1)
-            .is_some_and(|(next, _)| next.created_at.saturating_add(retain) > now);
+            .is_some_and(|(next, _)| next.created_at + retain > now);
         if i >= active || replaced_lately {
             publish(i);
         }
@@ -253,7 +257,7 @@ pub struct ConnectorKey {
 
 impl ConnectorKey {
     /// Generates a fresh P-256 key; returns it with its sealed record to store.
-    pub fn generate(sealer: &Sealer, now: i64) -> Result<(Self, SigningKeyRecord), Error> {
+    pub fn generate(sealer: &Sealer, now: UnixTime) -> Result<(Self, SigningKeyRecord), Error> {
         let key = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
             &mut rand::rng(),
         );
@@ -345,7 +349,7 @@ mod tests {
     #[test]
     fn generated_keys_reload_to_the_same_jwks_and_sign_verifiably() {
         let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
-        let (keys, records) = SoftwareKeys::generate(&sealer, 100).unwrap();
+        let (keys, records) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(100)).unwrap();
         let again = SoftwareKeys::load(&sealer, &records).unwrap();
         assert_eq!(keys.jwks(), again.jwks());
         assert_eq!(records.len(), 2);
@@ -378,8 +382,8 @@ mod tests {
     #[test]
     fn rotated_keys_sign_from_their_start_and_retire_after_the_retention() {
         let sealer = MasterKey::from_bytes([3u8; 32]).derive_keys().data;
-        let (_, old) = SoftwareKeys::generate(&sealer, 0).unwrap();
-        let (_, new) = SoftwareKeys::generate(&sealer, 100).unwrap();
+        let (_, old) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
+        let (_, new) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(100)).unwrap();
         let records: Vec<SigningKeyRecord> = old.iter().chain(&new).cloned().collect();
         let kids = |keys: &SoftwareKeys| {
             let mut k: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
@@ -391,21 +395,21 @@ mod tests {
         let mut newest: Vec<String> = new.iter().map(|r| r.kid.clone()).collect();
         newest.sort();
         // Before the new keys start: the old ones sign, the new ones are already published.
-        let at = SoftwareKeys::load_at(&sealer, &records, 50, 60).unwrap();
+        let at = SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(50), 60).unwrap();
         assert_eq!(at.kid(JwsAlg::Es256), old[0].kid);
         assert_eq!(kids(&at), all);
         // From their start the new ones sign; the old ones stay published for the retention.
-        let at = SoftwareKeys::load_at(&sealer, &records, 100, 60).unwrap();
+        let at = SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(100), 60).unwrap();
         assert_eq!(at.kid(JwsAlg::Es256), new[0].kid);
         assert_eq!(at.kid(JwsAlg::Rs256), new[1].kid);
         assert_eq!(kids(&at), all);
         assert_eq!(
-            kids(&SoftwareKeys::load_at(&sealer, &records, 159, 60).unwrap()),
+            kids(&SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(159), 60).unwrap()),
             all
         );
         // Then they retire.
         assert_eq!(
-            kids(&SoftwareKeys::load_at(&sealer, &records, 160, 60).unwrap()),
+            kids(&SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(160), 60).unwrap()),
             newest
         );
         // Without rotation's clock, the newest signs and everything is published.
@@ -417,7 +421,7 @@ mod tests {
     #[test]
     fn the_connector_key_is_separate_and_reloads() {
         let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
-        let (key, record) = ConnectorKey::generate(&sealer, 5).unwrap();
+        let (key, record) = ConnectorKey::generate(&sealer, UnixTime::from_secs(5)).unwrap();
         assert_eq!(record.purpose, KeyPurpose::Connector);
         let again = ConnectorKey::load(&sealer, &[record]).unwrap();
         assert_eq!(key.jwks(), again.jwks());
@@ -428,7 +432,7 @@ mod tests {
     #[test]
     fn keys_do_not_open_under_another_master_key() {
         let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
-        let (_, records) = SoftwareKeys::generate(&sealer, 0).unwrap();
+        let (_, records) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
         let other = MasterKey::from_bytes([2u8; 32]).derive_keys().data;
         assert!(SoftwareKeys::load(&other, &records).is_err());
     }

@@ -61,6 +61,8 @@ pub mod oidc;
 pub mod proofing;
 mod provider;
 pub mod store;
+pub mod time;
 
 pub use error::{AccountRefusal, Error, OAuthError, OAuthErrorCode, ProofingFailure};
 pub use provider::{Provider, ProviderConfig, RegistryConfig, KEY_RELOAD_SECS};
+pub use time::UnixTime;

@@ -20,6 +20,7 @@ use std::str::FromStr;
 use parking_lot::Mutex;
 
 use crate::crypto::b64url;
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// At most `max` events per `window_secs`.
@@ -146,9 +147,9 @@ pub fn address_key(address: IpAddr) -> Vec<u8> {
 /// A window's count in memory.
 #[derive(Debug, Clone, Copy)]
 struct Window {
-    start: i64,
+    start: UnixTime,
     hits: u64,
-    ends: i64,
+    ends: UnixTime,
 }
 
 /// Fixed-window counters in this process's memory, in shards, with a bound on how many
@@ -170,7 +171,7 @@ impl LocalLimiter {
     }
 
     /// Counts a hit on `bucket`; `Err(retry_after)` when its window is full.
-    fn hit(&self, bucket: [u8; 16], limit: RateLimit, now: i64) -> Result<(), u64> {
+    fn hit(&self, bucket: [u8; 16], limit: RateLimit, now: UnixTime) -> Result<(), u64> {
         let mut shard = self.shards[usize::from(bucket[0]) % self.shards.len()].lock();
         if !shard.contains_key(&bucket) && shard.len() >= self.max_per_shard {
             shard.retain(|_, w| w.ends > now);
@@ -193,7 +194,7 @@ impl LocalLimiter {
         }
         window.hits += 1;
         if window.hits > limit.max {
-            return Err((window.start + limit.window_secs - now)
+            return Err(((window.start + limit.window_secs) - now)
                 .max(1)
                 .unsigned_abs());
         }
@@ -201,7 +202,7 @@ impl LocalLimiter {
     }
 
     /// Drops the windows that ended.
-    pub fn purge(&self, now: i64) {
+    pub fn purge(&self, now: UnixTime) {
         for shard in &self.shards {
             shard.lock().retain(|_, w| w.ends > now);
         }
@@ -225,7 +226,7 @@ impl Provider {
         kind: &'static str,
         subject: &[u8],
         limit: RateLimit,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let mut bucket = [0u8; 16];
         bucket.copy_from_slice(&self.derived.limits.hash(&[kind.as_bytes(), subject])[..16]);
@@ -246,7 +247,7 @@ impl Provider {
         kind: &'static str,
         caller: &Caller,
         limit: RateLimit,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         match caller.address {
             Some(address) => self.limit_here(kind, &address_key(address), limit, now),
@@ -266,7 +267,7 @@ impl Provider {
         kind: &'static str,
         subject: &[u8],
         limit: RateLimit,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let bucket = format!(
             "{kind}:{}",
@@ -290,7 +291,7 @@ impl Provider {
         kind: &'static str,
         caller: &Caller,
         limit: RateLimit,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         match caller.address {
             Some(address) => self.limit(kind, &address_key(address), limit, now),
@@ -308,16 +309,20 @@ mod tests {
         let limiter = LocalLimiter::new(64);
         let limit = RateLimit::new(2, 60);
         let a = [1u8; 16];
-        assert_eq!(limiter.hit(a, limit, 1_000), Ok(()));
-        assert_eq!(limiter.hit(a, limit, 1_010), Ok(()));
-        assert_eq!(limiter.hit(a, limit, 1_020), Err(40));
+        assert_eq!(limiter.hit(a, limit, UnixTime::from_secs(1_000)), Ok(()));
+        assert_eq!(limiter.hit(a, limit, UnixTime::from_secs(1_010)), Ok(()));
+        assert_eq!(limiter.hit(a, limit, UnixTime::from_secs(1_020)), Err(40));
         assert_eq!(
-            limiter.hit([2u8; 16], limit, 1_020),
+            limiter.hit([2u8; 16], limit, UnixTime::from_secs(1_020)),
             Ok(()),
             "another bucket"
         );
-        assert_eq!(limiter.hit(a, limit, 1_060), Ok(()), "a new window");
-        limiter.purge(2_000);
+        assert_eq!(
+            limiter.hit(a, limit, UnixTime::from_secs(1_060)),
+            Ok(()),
+            "a new window"
+        );
+        limiter.purge(UnixTime::from_secs(2_000));
         assert!(limiter.is_empty());
     }
 
@@ -326,14 +331,23 @@ mod tests {
         let limiter = LocalLimiter::new(16);
         let limit = RateLimit::new(1, 60);
         for i in 0..=255u8 {
-            let _ = limiter.hit([i; 16], limit, 0);
+            let _ = limiter.hit([i; 16], limit, UnixTime::from_secs(0));
         }
         assert!(limiter.len() <= 16);
         // Full of live windows: a new bucket is let through, uncounted.
-        assert_eq!(limiter.hit([7u8; 16].map(|b| b ^ 0x55), limit, 1), Ok(()));
+        assert_eq!(
+            limiter.hit([7u8; 16].map(|b| b ^ 0x55), limit, UnixTime::from_secs(1)),
+            Ok(())
+        );
         // Once the windows ended, new buckets are counted again.
-        assert_eq!(limiter.hit([9u8; 16], limit, 100), Ok(()));
-        assert_eq!(limiter.hit([9u8; 16], limit, 101), Err(59));
+        assert_eq!(
+            limiter.hit([9u8; 16], limit, UnixTime::from_secs(100)),
+            Ok(())
+        );
+        assert_eq!(
+            limiter.hit([9u8; 16], limit, UnixTime::from_secs(101)),
+            Err(59)
+        );
     }
 
     #[test]

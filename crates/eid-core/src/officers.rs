@@ -25,6 +25,7 @@ use crate::store::{
     ApplicationKind, ApplicationStatus, CeremonyPurpose, OfficerCredentialRecord, OfficerRecord,
     OfficerSessionRecord,
 };
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// A new officer and the one-time token of their enrolment link (shown once).
@@ -147,8 +148,8 @@ pub struct ApplicationReview {
     pub reference: String,
     pub kind: ApplicationKind,
     pub status: ApplicationStatus,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
     /// While open: what the applicant declared, to compare with the card.
     pub particulars: Option<Particulars>,
     pub contact: Option<Contact>,
@@ -172,7 +173,7 @@ impl Provider {
     }
 
     /// Creates an officer (an administrator's act) and their one-time enrolment link token.
-    pub fn add_officer(&self, name: &str, now: i64) -> Result<NewOfficer, Error> {
+    pub fn add_officer(&self, name: &str, now: UnixTime) -> Result<NewOfficer, Error> {
         let name = validate_device_name(name).map_err(|_| {
             Error::invalid(
                 "name",
@@ -201,7 +202,7 @@ impl Provider {
     }
 
     /// A new one-time enrolment link for an officer (another key, or a lost one replaced).
-    pub fn invite_officer(&self, officer_id: &str, now: i64) -> Result<String, Error> {
+    pub fn invite_officer(&self, officer_id: &str, now: UnixTime) -> Result<String, Error> {
         self.store
             .officer(officer_id)?
             .filter(|o| o.active)
@@ -209,7 +210,7 @@ impl Provider {
         self.invite(officer_id, now)
     }
 
-    fn invite(&self, officer_id: &str, now: i64) -> Result<String, Error> {
+    fn invite(&self, officer_id: &str, now: UnixTime) -> Result<String, Error> {
         let token = random_token();
         self.put_ceremony_as(
             &b64url(&sha256(token.as_bytes())),
@@ -226,7 +227,7 @@ impl Provider {
     }
 
     /// Deactivates an officer: their keys and sessions stop working at once.
-    pub fn remove_officer(&self, officer_id: &str, now: i64) -> Result<(), Error> {
+    pub fn remove_officer(&self, officer_id: &str, now: UnixTime) -> Result<(), Error> {
         let event = self.record(
             Event::new("officer.removed", &Actor::Operator).detail(Detail {
                 officer_id: Some(officer_id.to_owned()),
@@ -242,7 +243,7 @@ impl Provider {
     }
 
     /// The officer an enrolment link is for, without using it up.
-    pub fn officer_invite(&self, token: &str, now: i64) -> Result<OfficerRecord, Error> {
+    pub fn officer_invite(&self, token: &str, now: UnixTime) -> Result<OfficerRecord, Error> {
         let (ceremony, InviteState {}) = self.peek_ceremony(
             &b64url(&sha256(token.as_bytes())),
             CeremonyPurpose::OfficerInvite,
@@ -260,7 +261,7 @@ impl Provider {
     pub fn start_officer_registration(
         &self,
         token: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<RegistrationChallenge, Error> {
         let webauthn = self.officer_webauthn()?;
         let officer = self.officer_invite(token, now)?;
@@ -291,7 +292,7 @@ impl Provider {
         &self,
         ceremony_id: &str,
         credential: &RegisterPublicKeyCredential,
-        now: i64,
+        now: UnixTime,
     ) -> Result<OfficerRecord, Error> {
         let webauthn = self.officer_webauthn()?;
         let (ceremony, state): (_, RegisterState) = self.take_ceremony(
@@ -344,7 +345,7 @@ impl Provider {
     }
 
     /// A challenge for an officer's key (discoverable: the key names its officer).
-    pub fn start_officer_login(&self, now: i64) -> Result<SessionChallenge, Error> {
+    pub fn start_officer_login(&self, now: UnixTime) -> Result<SessionChallenge, Error> {
         let webauthn = self.officer_webauthn()?;
         let (options, authentication) = webauthn
             .start_discoverable_authentication()
@@ -367,7 +368,7 @@ impl Provider {
         &self,
         ceremony_id: &str,
         credential: &PublicKeyCredential,
-        now: i64,
+        now: UnixTime,
     ) -> Result<OfficerLogin, Error> {
         let webauthn = self.officer_webauthn()?;
         let (_, state): (_, LoginState) = self.take_ceremony(
@@ -433,7 +434,7 @@ impl Provider {
     }
 
     /// The signed-in officer of a session token.
-    pub fn officer_session(&self, token: &str, now: i64) -> Result<OfficerSession, Error> {
+    pub fn officer_session(&self, token: &str, now: UnixTime) -> Result<OfficerSession, Error> {
         let session = self
             .store
             .officer_session(&sha256(token.as_bytes()))?
@@ -468,7 +469,7 @@ impl Provider {
         &self,
         session: &OfficerSession,
         reference: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationReview, Error> {
         let reference = normalise_reference(reference).ok_or_else(|| {
             Error::invalid("reference", "is eight letters and digits, like K7Q2-M9XD")
@@ -525,7 +526,7 @@ impl Provider {
         application_id: &str,
         csrf_token: &str,
         decision: &Decision,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Decided, Error> {
         check_csrf(session, csrf_token)?;
         let application = self

@@ -35,6 +35,7 @@ use crate::store::{
     AccountChange, ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose,
     CitizenRecord, DeviceRecord, ProvenBinding, StoreError,
 };
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// The label of the committed challenge a proofing assertion signs.
@@ -142,7 +143,7 @@ impl Provider {
         &self,
         application_id: &str,
         token: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApplicationRecord, Error> {
         let application = self.application_for(application_id, token, now)?;
         if application.kind != ApplicationKind::Enrolment {
@@ -162,7 +163,7 @@ impl Provider {
         application_id: &str,
         token: &str,
         caller: &Caller,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ProofingChallenge, Error> {
         self.remote_proofing_registry()?;
         let application = self.open_enrolment(application_id, token, now)?;
@@ -202,7 +203,7 @@ impl Provider {
         application_id: &str,
         token: &str,
         submission: &ProofingSubmission,
-        now: i64,
+        now: UnixTime,
     ) -> Result<PreparedProofing, Error> {
         let registry_id = self.remote_proofing_registry()?.to_owned();
         let application = self.open_enrolment(application_id, token, now)?;
@@ -272,8 +273,8 @@ impl Provider {
         let query = RegistryQuery {
             iss: self.config.issuer_str(),
             aud: registry_id,
-            iat: now,
-            exp: now + 60,
+            iat: now.secs(),
+            exp: (now + 60).secs(),
             jti: query_id.clone(),
             hkid: hkid.canonical().to_owned(),
             english_name: evidence.english_name.trim().to_owned(),
@@ -300,7 +301,7 @@ impl Provider {
         prepared: PreparedProofing,
         verdict: &str,
         registry_keys: &Jwks,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ProofingOutcome, Error> {
         let registry_id = self.remote_proofing_registry()?;
         let verdict = self.verify_verdict(verdict, registry_keys, registry_id, &prepared, now)?;
@@ -353,7 +354,7 @@ impl Provider {
         keys: &Jwks,
         registry_id: &str,
         prepared: &PreparedProofing,
-        now: i64,
+        now: UnixTime,
     ) -> Result<RegistryVerdict, Error> {
         let refused = |why: String| {
             tracing::error!(why, "the population registry's verdict was refused");
@@ -372,8 +373,9 @@ impl Provider {
         if verdict.in_response_to != prepared.query_id {
             return Err(refused("it answers another query".into()));
         }
-        if (verdict.iat - now).abs() > VERDICT_SKEW {
-            return Err(refused(format!("iat is {} s off", verdict.iat - now)));
+        let off = verdict.iat - now.secs();
+        if off.abs() > VERDICT_SKEW {
+            return Err(refused(format!("iat is {off} s off")));
         }
         Ok(verdict)
     }
@@ -385,7 +387,7 @@ impl Provider {
         application: &ApplicationRecord,
         data: &ApplicationData,
         proof: Proof,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ProofingOutcome, Error> {
         let index = self.hkid_index(&proof.particulars.hkid);
         for _ in 0..3 {
@@ -409,7 +411,7 @@ impl Provider {
         proof: &Proof,
         existing: Option<CitizenRecord>,
         index: &[u8],
-        now: i64,
+        now: UnixTime,
     ) -> Result<ProofingOutcome, Error> {
         let application_id = application.application_id.as_str();
         let (citizen_id, reference, change, revoked, recovered) = match (application.kind, existing)

@@ -9,6 +9,7 @@ use crate::crypto::{DerivedKeys, MasterKey};
 use crate::keys::{ConnectorKey, JwsAlg, SoftwareKeys, TokenKeys};
 use crate::limits::Limits;
 use crate::store::{KeyPurpose, SigningKeyRecord, Store};
+use crate::time::UnixTime;
 use crate::Error;
 
 /// How remote identity proofing reaches the population registry.
@@ -157,7 +158,7 @@ impl Provider {
         store: Arc<dyn Store>,
         master_key: &MasterKey,
         config: ProviderConfig,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Self, Error> {
         let derived = master_key.derive_keys();
         let retain = key_retention(&config);
@@ -189,7 +190,7 @@ impl Provider {
         keys: Arc<dyn TokenKeys>,
         derived: DerivedKeys,
         config: ProviderConfig,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Self, Error> {
         let connector = Self::connector_key(store.as_ref(), &derived, now)?;
         let webauthn = webauthn_for(&config.issuer, "eid")?;
@@ -217,7 +218,7 @@ impl Provider {
     fn connector_key(
         store: &dyn Store,
         derived: &DerivedKeys,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ConnectorKey, Error> {
         let stored = store.signing_keys(KeyPurpose::Connector)?;
         if !stored.is_empty() {
@@ -249,7 +250,7 @@ impl Provider {
 
     /// Reads the stored token keys again, as they stand at `now` (another node, or the
     /// operator, may have rotated them). The server calls it every [`KEY_RELOAD_SECS`].
-    pub fn reload_token_keys(&self, now: i64) -> Result<(), Error> {
+    pub fn reload_token_keys(&self, now: UnixTime) -> Result<(), Error> {
         if !self.rotating {
             return Ok(());
         }
@@ -260,7 +261,10 @@ impl Provider {
     }
 
     /// The stored token keys as they stand at `now`, with their records.
-    fn stored_token_keys(&self, now: i64) -> Result<(SoftwareKeys, Vec<SigningKeyRecord>), Error> {
+    fn stored_token_keys(
+        &self,
+        now: UnixTime,
+    ) -> Result<(SoftwareKeys, Vec<SigningKeyRecord>), Error> {
         let records = self.store.signing_keys(KeyPurpose::Token)?;
         let keys = SoftwareKeys::load_at(
             &self.derived.data,
@@ -276,7 +280,11 @@ impl Provider {
     /// the earliest a second after the newest key there is; the
     /// previous keys stay published until every token they signed has expired. Returns the
     /// new keys' ids.
-    pub fn rotate_token_keys(&self, now: i64, starts_at: i64) -> Result<Vec<String>, Error> {
+    pub fn rotate_token_keys(
+        &self,
+        now: UnixTime,
+        starts_at: UnixTime,
+    ) -> Result<Vec<String>, Error> {
         if !self.rotating {
             return Err(Error::Config(
                 "the token keys were given at start (an HSM's): rotate them there".into(),
@@ -289,11 +297,11 @@ impl Provider {
             .iter()
             .map(|r| r.created_at)
             .max()
-            .unwrap_or(i64::MIN);
-        let starts_at = starts_at.max(now).max(newest.saturating_add(1));
+            .unwrap_or(UnixTime::from_secs(i64::MIN));
+        let starts_at = starts_at.max(now).max(newest + 1);
         let (_, records) = SoftwareKeys::generate(&self.derived.data, starts_at)?;
         self.store.insert_signing_keys(&records)?;
-        tracing::info!(target: "eid::security", event = "keys.rotated", kids = ?records.iter().map(|r| &r.kid).collect::<Vec<_>>(), starts_at, "token-signing keys rotated");
+        tracing::info!(target: "eid::security", event = "keys.rotated", kids = ?records.iter().map(|r| &r.kid).collect::<Vec<_>>(), starts_at = starts_at.secs(), "token-signing keys rotated");
         self.reload_token_keys(now)?;
         Ok(records.into_iter().map(|r| r.kid).collect())
     }
@@ -302,7 +310,7 @@ impl Provider {
     /// sign, or still verifying what it signed), or `retired`.
     pub fn token_key_status(
         &self,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Vec<(SigningKeyRecord, &'static str)>, Error> {
         let (keys, records) = self.stored_token_keys(now)?;
         let published: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
@@ -328,7 +336,7 @@ impl Provider {
     }
 
     /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications.
-    pub fn purge_expired(&self, now: i64) -> Result<usize, Error> {
+    pub fn purge_expired(&self, now: UnixTime) -> Result<usize, Error> {
         self.local_limits.purge(now);
         Ok(self.store.purge_expired(
             now,

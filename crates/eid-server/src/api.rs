@@ -3,6 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use eid_core::time::UnixTime;
 use eid_core::Error;
 use eid_proto::api::{
     ApprovalSubmission, AssertionFinish, DeviceLinkRedeem, DeviceList, EnrolmentRequest,
@@ -222,7 +223,7 @@ async fn approval(
 }
 
 /// The phone's requests about logins count against one limit per address.
-fn approvals_limit(p: &eid_core::Provider, caller: &Caller, now: i64) -> Result<(), Error> {
+fn approvals_limit(p: &eid_core::Provider, caller: &Caller, now: UnixTime) -> Result<(), Error> {
     p.limit_address_here(
         "approvals_per_address",
         caller,
@@ -291,7 +292,7 @@ async fn start_session(
 }
 
 /// Wallet sessions and device links are started only so often from one address.
-fn sessions_limit(p: &eid_core::Provider, caller: &Caller, now: i64) -> Result<(), Error> {
+fn sessions_limit(p: &eid_core::Provider, caller: &Caller, now: UnixTime) -> Result<(), Error> {
     p.limit_address_here(
         "sessions_per_address",
         caller,

@@ -32,6 +32,7 @@ pub mod pages;
 pub mod qr;
 mod registry;
 
+use eid_core::time::UnixTime;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -66,18 +67,21 @@ pub struct ConsoleState {
 }
 
 /// Unix seconds now. The core never reads the clock; the server passes it in.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+#[allow(clippy::disallowed_methods)] // The one place the clock is read (clippy.toml).
+pub fn now() -> UnixTime {
+    UnixTime::from_secs(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    )
 }
 
 /// Runs a core flow on the blocking pool: database calls and cryptography never block the
 /// async executor.
 pub async fn run<T, E, F>(provider: &Arc<Provider>, flow: F) -> Result<T, E>
 where
-    F: FnOnce(&Provider, i64) -> Result<T, E> + Send + 'static,
+    F: FnOnce(&Provider, UnixTime) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<Error> + Send + 'static,
 {

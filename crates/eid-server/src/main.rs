@@ -12,6 +12,7 @@
 //! eid-server keygen                        # print a new master key
 //! ```
 
+use eid_core::time::UnixTime;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -473,7 +474,7 @@ fn citizens(settings: Settings, command: CitizenCommand) -> anyhow::Result<()> {
 
 fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
     let provider = open_provider(&settings)?;
-    for e in provider.audit_log(since, limit)? {
+    for e in provider.audit_log(UnixTime::from_secs(since), limit)? {
         let line = serde_json::json!({
             "event_id": e.event_id,
             "at": e.at,

@@ -17,6 +17,7 @@ use eid_core::oidc::userinfo::UserinfoResponse;
 use eid_core::oidc::{
     AuthorizationParams, AuthorizeError, ClientResponse, ResponseMode, TokenParams,
 };
+use eid_core::time::UnixTime;
 use eid_proto::oauth::RegistrationMetadata;
 use serde::Deserialize;
 
@@ -383,7 +384,7 @@ async fn login_page(
 fn login_pages_limit(
     p: &eid_core::Provider,
     caller: &Caller,
-    now: i64,
+    now: UnixTime,
 ) -> Result<(), eid_core::Error> {
     p.limit_address_here(
         "login_pages_per_address",
@@ -513,7 +514,12 @@ async fn client_flow<T, R, F>(
 where
     T: serde::de::DeserializeOwned + Send + 'static,
     R: Send + 'static,
-    F: FnOnce(&eid_core::Provider, Option<(String, String)>, T, i64) -> Result<R, eid_core::Error>
+    F: FnOnce(
+            &eid_core::Provider,
+            Option<(String, String)>,
+            T,
+            UnixTime,
+        ) -> Result<R, eid_core::Error>
         + Send
         + 'static,
 {

@@ -14,6 +14,7 @@
 mod repo;
 pub mod schema;
 
+use eid_core::time::UnixTime;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -355,10 +356,11 @@ fn migrate(conn: &mut AnyConnection) -> Result<(), StoreError> {
 impl Store for Database {
     fn purge_expired(
         &self,
-        now: i64,
+        now: UnixTime,
         complete_within: i64,
         keep_issued: i64,
     ) -> Result<usize, StoreError> {
+        let now = now.secs();
         let mut conn = self.writer()?;
         conn.transaction::<usize, DieselError, _>(|c| {
             // A request that issued a code is kept past the code's expiry so that a replayed

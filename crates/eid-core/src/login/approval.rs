@@ -22,6 +22,7 @@ use crate::store::{
     Approval, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginState, RequestStatus,
     WalletSessionRecord,
 };
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// The label of the committed challenge an approval signs.
@@ -175,14 +176,14 @@ impl Provider {
     }
 
     /// The QR step a request is in, and the seconds until the next.
-    fn qr_step(request: &AuthRequestRecord, now: i64) -> (i64, i64) {
+    fn qr_step(request: &AuthRequestRecord, now: UnixTime) -> (i64, i64) {
         let age = (now - request.created_at).max(0);
         (age / QR_STEP, QR_STEP - age % QR_STEP)
     }
 
     /// The approval link a login page shows now (the QR code's payload), and the seconds until
     /// it is replaced.
-    pub fn approval_link(&self, request: &AuthRequestRecord, now: i64) -> (String, i64) {
+    pub fn approval_link(&self, request: &AuthRequestRecord, now: UnixTime) -> (String, i64) {
         let (step, changes_in) = Self::qr_step(request, now);
         (
             format!(
@@ -232,7 +233,7 @@ impl Provider {
     }
 
     /// A request still waiting for the phone, within its approval window.
-    fn pending_request(&self, request_id: &str, now: i64) -> Result<AuthRequestRecord, Error> {
+    fn pending_request(&self, request_id: &str, now: UnixTime) -> Result<AuthRequestRecord, Error> {
         let request = self
             .store
             .auth_request(request_id)?
@@ -251,7 +252,7 @@ impl Provider {
         request_id: &str,
         code: Option<&str>,
         session: Option<&WalletSessionRecord>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApprovalRequest, Error> {
         let request = self.pending_request(request_id, now)?;
         let (step, _) = Self::qr_step(&request, now);
@@ -328,7 +329,7 @@ impl Provider {
                 browser: context.browser,
                 os: context.os,
                 address: context.address,
-                requested_at: request.created_at,
+                requested_at: request.created_at.secs(),
             },
             items,
             numbers: self.match_numbers(request_id).1,
@@ -347,7 +348,7 @@ impl Provider {
         &self,
         request_id: &str,
         submission: &ApprovalSubmission,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ApprovalResult, Error> {
         let request = self.pending_request(request_id, now)?;
         let bytes = base64::Engine::decode(
@@ -523,7 +524,7 @@ impl Provider {
         citizen_id: &str,
         actor: &Actor,
         choices: &Choices,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Option<(ConsentRecord, crate::store::AuditRecord)>, Error> {
         let previous = self
             .store

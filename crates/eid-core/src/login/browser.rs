@@ -12,6 +12,7 @@ use crate::locale::Locale;
 use crate::login::request_ref;
 use crate::oidc::{oauth, ClientResponse};
 use crate::store::{Approval, AuthRequestRecord, IssueCode, LoginState, RequestStatus};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 #[derive(Debug)]
@@ -114,7 +115,7 @@ impl Provider {
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         let Some(client) = self.store.client(&request.client_id)? else {
@@ -207,13 +208,13 @@ impl Provider {
     }
 
     /// Whether the browser may still continue an approved request.
-    fn in_completion_window(&self, approval: &Approval, now: i64) -> bool {
+    fn in_completion_window(&self, approval: &Approval, now: UnixTime) -> bool {
         approval.auth_time > now - self.config.completion_window
     }
 
     /// Whether a pending request whose approval window passed may show a new code: the login
     /// page's own lifetime has not run out.
-    fn renewable(&self, request: &AuthRequestRecord, now: i64) -> bool {
+    fn renewable(&self, request: &AuthRequestRecord, now: UnixTime) -> bool {
         request.created_at > now - self.config.login_ttl + self.config.approval_window
     }
 
@@ -244,7 +245,7 @@ impl Provider {
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(&'static str, Option<i64>), Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         Ok(match request.login {
@@ -262,7 +263,7 @@ impl Provider {
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(String, i64), Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         if request.login != LoginState::Pending || request.expires_at <= now {
@@ -279,7 +280,7 @@ impl Provider {
         browser_secret: Option<&str>,
         csrf_token: &str,
         answer: BrowserAnswer,
-        now: i64,
+        now: UnixTime,
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
         if !ct_eq(
@@ -368,7 +369,7 @@ impl Provider {
         )?))
     }
 
-    fn issue_code(&self, request: &AuthRequestRecord, now: i64) -> Result<LoginView, Error> {
+    fn issue_code(&self, request: &AuthRequestRecord, now: UnixTime) -> Result<LoginView, Error> {
         // A pushed request's URI is spent by the first code issued from it (RFC 9126 §4).
         if let Some(pushed) = request.par_id.as_deref() {
             if !self.spend_pushed_request(pushed, now)? {

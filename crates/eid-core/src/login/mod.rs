@@ -21,6 +21,7 @@ use crate::crypto::{random_id, random_token, sha256, Aad};
 use crate::limits::Caller;
 use crate::oidc::authorize::{AuthorizationRequest, PendingLogin};
 use crate::store::{AuthRequestRecord, ClientRecord, LoginState};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 mod approval;
@@ -61,7 +62,7 @@ impl Provider {
         redirect_uri: &str,
         params: &AuthorizationRequest,
         caller: &Caller,
-        now: i64,
+        now: UnixTime,
     ) -> Result<PendingLogin, Error> {
         // Short: the id is part of the QR code's payload, whose size sets the code's density.
         let request_id = random_id();

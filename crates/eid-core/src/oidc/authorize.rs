@@ -11,6 +11,7 @@ use crate::locale::Locale;
 use crate::oidc::par::REQUEST_URI_PREFIX;
 use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode, ResponseType};
 use crate::store::ClientRecord;
+use crate::time::UnixTime;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Authorization request parameters (OIDC Core §3.1.2.1), from the query or the form body.
@@ -124,7 +125,7 @@ impl Provider {
         &self,
         outer: &AuthorizationParams,
         caller: &Caller,
-        now: i64,
+        now: UnixTime,
     ) -> Result<PendingLogin, AuthorizeError> {
         let page = |title: &str, detail: &str| AuthorizeError::Page {
             title: title.to_owned(),
@@ -208,7 +209,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         params: &AuthorizationParams,
-        now: i64,
+        now: UnixTime,
     ) -> Result<AuthorizationRequest, OAuthError> {
         let mut request = check_authorization_params(params)?;
         self.check_response_type(client, request.response_type)?;
@@ -237,7 +238,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         outer: &AuthorizationParams,
-        now: i64,
+        now: UnixTime,
     ) -> Result<AuthorizationParams, Error> {
         match (&outer.request, &outer.request_uri) {
             (Some(_), Some(_)) => Err(oauth(

@@ -12,6 +12,7 @@ use crate::crypto::{b64url_decode, ct_eq, sha256, Aad};
 use crate::jwt::{self, Expect, Keys};
 use crate::oidc::oauth;
 use crate::store::{ClientRecord, TokenAuthMethod};
+use crate::time::UnixTime;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// The client authentication methods eid accepts (at the token, revocation and
@@ -58,7 +59,7 @@ impl Provider {
         &self,
         basic: Option<&(String, String)>,
         form: &ClientAuthParams,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ClientRecord, Error> {
         let presented = [
             basic.is_some(),
@@ -114,7 +115,7 @@ impl Provider {
     fn authenticate_assertion(
         &self,
         form: &ClientAuthParams,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ClientRecord, Error> {
         if form.client_assertion_type.as_deref() != Some(JWT_BEARER) {
             return Err(failed("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer").into());
@@ -191,7 +192,10 @@ impl Provider {
             .and_then(|v| v.as_str())
             .filter(|j| !j.is_empty() && j.len() <= 256)
             .ok_or_else(|| refuse("jti is required"))?;
-        let exp = claims.get("exp").and_then(|v| v.as_i64()).unwrap_or(now);
+        let exp = claims
+            .get("exp")
+            .and_then(|v| v.as_i64())
+            .map_or(now, UnixTime::from_secs);
         if !self.store.first_use(
             &format!("client_assertion:{}", client.client_id),
             jti,

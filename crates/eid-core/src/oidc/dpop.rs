@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::crypto::{b64url, b64url_decode, ct_eq, sha256};
 use crate::jwt::{self, Expect, Keys};
 use crate::oidc::oauth;
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// The algorithms a proof may be signed with.
@@ -56,8 +57,8 @@ fn invalid(reason: impl std::fmt::Display) -> Error {
 
 impl Provider {
     /// The nonce a client must put in its next proofs (sent as `DPoP-Nonce`).
-    pub fn dpop_nonce(&self, now: i64) -> String {
-        self.nonce_of(now.div_euclid(NONCE_PERIOD))
+    pub fn dpop_nonce(&self, now: UnixTime) -> String {
+        self.nonce_of(now.secs().div_euclid(NONCE_PERIOD))
     }
 
     fn nonce_of(&self, window: i64) -> String {
@@ -68,8 +69,8 @@ impl Provider {
         b64url(&nonce)
     }
 
-    fn nonce_is_current(&self, nonce: &str, now: i64) -> bool {
-        let window = now.div_euclid(NONCE_PERIOD);
+    fn nonce_is_current(&self, nonce: &str, now: UnixTime) -> bool {
+        let window = now.secs().div_euclid(NONCE_PERIOD);
         [window, window - 1].iter().fold(false, |ok, w| {
             ok | ct_eq(nonce.as_bytes(), self.nonce_of(*w).as_bytes())
         })
@@ -81,7 +82,7 @@ impl Provider {
         &self,
         proof: &str,
         target: &ProofTarget<'_>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<String, Error> {
         let htu = format!("{}{}", self.config.issuer_str(), target.path);
         let checked = check_proof(proof, target.method, &htu, target.access_token, now)?;
@@ -108,7 +109,7 @@ impl Provider {
         if !self.store.first_use(
             &format!("dpop:{}", checked.jkt),
             &checked.jti,
-            checked.iat.max(now) + PROOF_MAX_AGE + jwt::LEEWAY,
+            UnixTime::from_secs(checked.iat).max(now) + PROOF_MAX_AGE + jwt::LEEWAY,
         )? {
             return Err(invalid("it was used before (jti)"));
         }
@@ -135,7 +136,7 @@ pub fn check_proof(
     method: &str,
     htu: &str,
     access_token: Option<&str>,
-    now: i64,
+    now: UnixTime,
 ) -> Result<CheckedProof, Error> {
     if proof.len() > 8192 {
         return Err(invalid("it is longer than 8 KiB"));
@@ -186,7 +187,7 @@ pub fn check_proof(
         .get("iat")
         .and_then(Value::as_i64)
         .ok_or_else(|| invalid("claim iat is missing"))?;
-    if iat < now - PROOF_MAX_AGE {
+    if iat < (now - PROOF_MAX_AGE).secs() {
         return Err(invalid(format!(
             "it was made more than {PROOF_MAX_AGE} seconds ago (iat)"
         )));
@@ -257,7 +258,7 @@ impl Provider {
         presented: &PresentedToken,
         bound_to: Option<&str>,
         target: ProofTarget<'_>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         match (presented, bound_to) {
             (PresentedToken::Bearer(_), None) => Ok(()),

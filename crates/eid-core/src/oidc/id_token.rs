@@ -7,6 +7,7 @@ use crate::crypto::b64url;
 use crate::jwt::{self, Expect, Keys};
 use crate::keys::{half_hash, sign_jwt, JwsAlg};
 use crate::store::{Approval, ClientRecord};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// What an ID token says beyond the client and the time.
@@ -46,7 +47,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         content: IdTokenContent<'_>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<String, Error> {
         let IdTokenContent {
             approval,
@@ -91,7 +92,7 @@ impl Provider {
     }
 
     /// Checks an ID token eid issued (expired or not) and reads whose login it names.
-    pub(crate) fn read_id_token_hint(&self, hint: &str, now: i64) -> Result<Hint, Error> {
+    pub(crate) fn read_id_token_hint(&self, hint: &str, now: UnixTime) -> Result<Hint, Error> {
         let keys: JwkSet = serde_json::to_value(self.jwks())
             .ok()
             .and_then(|v| serde_json::from_value(v).ok())

@@ -18,6 +18,7 @@ use crate::crypto::random_token;
 use crate::keys::{sign_jwt_typed, JwsAlg};
 use crate::oidc::oauth;
 use crate::store::{ClientRecord, LogoutDeliveryRecord};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// The `events` member of a back-channel logout token (§2.4).
@@ -58,7 +59,11 @@ fn bad_request(description: &str) -> Error {
 
 impl Provider {
     /// The end-session endpoint (RP-Initiated Logout §2–3).
-    pub fn end_session(&self, params: &LogoutParams, now: i64) -> Result<LogoutOutcome, Error> {
+    pub fn end_session(
+        &self,
+        params: &LogoutParams,
+        now: UnixTime,
+    ) -> Result<LogoutOutcome, Error> {
         let hint = match &params.id_token_hint {
             Some(hint) => Some(self.read_id_token_hint(hint, now)?),
             None => None,
@@ -117,7 +122,12 @@ impl Provider {
     }
 
     /// Ends one login: its access tokens go, and the clients told.
-    fn end_login(&self, sid: &str, client: Option<&ClientRecord>, now: i64) -> Result<(), Error> {
+    fn end_login(
+        &self,
+        sid: &str,
+        client: Option<&ClientRecord>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
         let revoked = self.store.revoke_access_tokens_of(sid)?;
         tracing::info!(target: "eid::security", event = "logout", client_id = ?client.map(|c| &c.client_id), revoked, "a login ended at the client's request");
         if let Some(client) = client {
@@ -141,7 +151,7 @@ impl Provider {
     pub(crate) fn queue_backchannel_logouts(
         &self,
         ended: &[(&ClientRecord, &str, Option<&str>)],
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let mut deliveries = Vec::new();
         for (client, citizen_id, sid) in ended {
@@ -181,7 +191,7 @@ impl Provider {
     }
 
     /// Logout tokens due for delivery at `now`, each taken by this node for one attempt.
-    pub fn take_due_logouts(&self, now: i64) -> Result<Vec<LogoutDeliveryRecord>, Error> {
+    pub fn take_due_logouts(&self, now: UnixTime) -> Result<Vec<LogoutDeliveryRecord>, Error> {
         let mut taken = Vec::new();
         for delivery in self.store.due_logouts(now, 50)? {
             if self.store.lease_logout(
@@ -201,7 +211,7 @@ impl Provider {
         &self,
         delivery: &LogoutDeliveryRecord,
         delivered: bool,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let attempts = delivery.attempts + 1;
         if delivered {

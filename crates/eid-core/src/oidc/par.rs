@@ -11,6 +11,7 @@ use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::dpop::ProofTarget;
 use crate::oidc::oauth;
 use crate::store::CeremonyPurpose;
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// The prefix of the request URIs eid hands out (RFC 9126 §2.2).
@@ -28,7 +29,7 @@ impl Provider {
         auth: &ClientAuthParams,
         params: &AuthorizationParams,
         dpop: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<ParResponse, Error> {
         use OAuthErrorCode::*;
         let target = ProofTarget {
@@ -109,7 +110,7 @@ impl Provider {
         &self,
         client_id: &str,
         request_uri: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<AuthorizationParams, Error> {
         let invalid = || {
             oauth(
@@ -139,7 +140,7 @@ impl Provider {
 
     /// Spends the pushed request a login was opened from, as a code is issued from it; false
     /// when a code was issued from it already (another login opened from the same URI).
-    pub(crate) fn spend_pushed_request(&self, id: &str, now: i64) -> Result<bool, Error> {
+    pub(crate) fn spend_pushed_request(&self, id: &str, now: UnixTime) -> Result<bool, Error> {
         let first = self.store.first_use("par", id, now + PAR_TTL + 86_400)?;
         self.store.take_ceremony(id, CeremonyPurpose::Par)?;
         Ok(first)

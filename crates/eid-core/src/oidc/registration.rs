@@ -12,6 +12,7 @@ use crate::keys::JwsAlg;
 use crate::limits::Caller;
 use crate::oidc::{oauth, ResponseType};
 use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
+use crate::time::UnixTime;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
 /// Who may register clients at the registration endpoint.
@@ -279,12 +280,14 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
 }
 
 impl Provider {
-    /// The implicit response types only where the operator allows the implicit flow.
+    /// The implicit response types (and grant type) only where the operator allows the
+    /// implicit flow.
     fn check_implicit(&self, metadata: &ClientMetadata) -> Result<(), OAuthError> {
         let implicit = metadata
             .response_types
             .iter()
-            .any(|t| ResponseType::parse(t).is_some_and(ResponseType::is_implicit));
+            .any(|t| ResponseType::parse(t).is_some_and(ResponseType::is_implicit))
+            || metadata.grant_types.iter().any(|g| g == "implicit");
         match implicit && !self.config.danger_implicit_flow {
             true => Err(metadata_error(
                 "the implicit flow is switched off here: register the response type code",
@@ -342,7 +345,7 @@ impl Provider {
         initial_token: Option<&str>,
         metadata: &RegistrationMetadata,
         caller: &Caller,
-        now: i64,
+        now: UnixTime,
     ) -> Result<RegistrationResponse, Error> {
         match &self.config.registration {
             RegistrationPolicy::Off => return Err(Error::NotFound("registration endpoint")),
@@ -387,7 +390,7 @@ impl Provider {
         Ok(RegistrationResponse {
             client_id: client_id.clone(),
             client_secret: method.uses_secret().then_some(client_secret),
-            client_id_issued_at: now,
+            client_id_issued_at: now.secs(),
             client_secret_expires_at: method.uses_secret().then_some(0),
             registration_access_token: Some(registration_token),
             registration_client_uri: self.registration_client_uri(&client_id),
@@ -427,7 +430,7 @@ impl Provider {
         Ok(RegistrationResponse {
             client_id: client.client_id.clone(),
             client_secret: None,
-            client_id_issued_at: client.created_at,
+            client_id_issued_at: client.created_at.secs(),
             client_secret_expires_at: None,
             registration_access_token: None,
             registration_client_uri: self.registration_client_uri(&client.client_id),

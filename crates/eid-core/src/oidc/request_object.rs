@@ -10,6 +10,7 @@ use crate::jwt::Expect;
 use crate::oidc::authorize::AuthorizationParams;
 use crate::oidc::oauth;
 use crate::store::ClientRecord;
+use crate::time::UnixTime;
 use crate::{OAuthError, OAuthErrorCode, Provider};
 
 /// The algorithms a request object may be signed with.
@@ -30,7 +31,7 @@ impl Provider {
         client: &ClientRecord,
         object: &str,
         outer: &AuthorizationParams,
-        now: i64,
+        now: UnixTime,
     ) -> Result<AuthorizationParams, OAuthError> {
         let invalid = |why: &str| {
             oauth(

@@ -13,6 +13,7 @@ use crate::login::request_ref;
 use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, ClientRecord, RefreshTokenRecord};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1).
@@ -37,7 +38,7 @@ impl Provider {
         &self,
         basic: Option<(String, String)>,
         params: &TokenQuery,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(ClientRecord, Option<Found>), Error> {
         let client = self.authenticate_client(basic.as_ref(), &params.client, now)?;
         let token = params
@@ -81,7 +82,7 @@ impl Provider {
         &self,
         basic: Option<(String, String)>,
         params: &TokenQuery,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), Error> {
         let (client, found) = self.held_token(basic, params, now)?;
         match found {
@@ -103,7 +104,7 @@ impl Provider {
         &self,
         basic: Option<(String, String)>,
         params: &TokenQuery,
-        now: i64,
+        now: UnixTime,
     ) -> Result<IntrospectionResponse, Error> {
         let (client, found) = self.held_token(basic, params, now)?;
         let inactive = IntrospectionResponse::default();
@@ -147,13 +148,13 @@ impl Provider {
             scope: Some(scope.to_string()),
             client_id: Some(client.client_id.clone()),
             token_type: Some(token_type.to_owned()),
-            exp: Some(exp),
-            iat,
+            exp: Some(exp.secs()),
+            iat: iat.map(UnixTime::secs),
             sub: Some(self.pairwise_sub(&client, citizen_id)),
             aud: Some(client.client_id.clone()),
             iss: Some(self.config.issuer_str()),
             acr: facts.map(|(acr, _)| acr.acr().to_owned()),
-            auth_time: facts.map(|(_, t)| t),
+            auth_time: facts.map(|(_, t)| t.secs()),
             cnf: jkt.map(|jkt| Confirmation { jkt }),
         })
     }

@@ -6,6 +6,7 @@ use crate::crypto::sha256;
 use crate::keys::{sign_jwt, JwsAlg};
 use crate::oidc::dpop::{PresentedToken, ProofTarget};
 use crate::oidc::oauth;
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 /// What userinfo answers.
@@ -25,7 +26,7 @@ impl Provider {
         &self,
         presented: &PresentedToken,
         method: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<UserinfoResponse, Error> {
         let token = self
             .store

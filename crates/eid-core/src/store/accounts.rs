@@ -1,5 +1,6 @@
 use super::{AuditRecord, StoreError};
 use crate::account::{AccountStatus, JoinedBy, Level};
+use crate::time::UnixTime;
 
 /// A citizen's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,8 +15,8 @@ pub struct CitizenRecord {
     /// log in until its holder proves themselves again.
     pub level: Option<Level>,
     pub status: AccountStatus,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
 }
 
 /// A phone (or other authenticator) bound to an account: one WebAuthn credential.
@@ -32,11 +33,11 @@ pub struct DeviceRecord {
     /// webauthn-rs `Passkey` as JSON (public key and signature counter; no secret).
     pub passkey: String,
     pub joined_by: JoinedBy,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
     /// Set when its signature counter went backwards (a possible copy of its key): it cannot
     /// be used until removed or the account recovered.
-    pub suspended_at: Option<i64>,
+    pub suspended_at: Option<UnixTime>,
     /// The trusted root that attested its key (a hardware key); `None`: a software key.
     pub attestation: Option<String>,
 }
@@ -75,7 +76,7 @@ pub struct ProvenBinding {
     /// The application's device, bound to the account (none for an upgrade).
     pub device: Option<DeviceRecord>,
     pub events: Vec<AuditRecord>,
-    pub now: i64,
+    pub now: UnixTime,
 }
 
 /// Outcome of [`AccountStore::remove_device`].
@@ -126,13 +127,13 @@ pub trait AccountStore {
         device_id: &str,
         expected: &str,
         passkey: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<bool, StoreError>;
     /// Suspends a device (its key may have been copied); records `event` with it.
     fn suspend_device(
         &self,
         device_id: &str,
-        now: i64,
+        now: UnixTime,
         event: &AuditRecord,
     ) -> Result<bool, StoreError>;
     /// Removes a device unless it is the account's last, with its sessions and the logins it

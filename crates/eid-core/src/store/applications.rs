@@ -1,4 +1,5 @@
 use super::{AuditRecord, StoreError};
+use crate::time::UnixTime;
 
 /// What an application asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,8 +79,8 @@ pub struct ApplicationRecord {
     pub user_handle: Option<String>,
     /// Why it was rejected (a reason code), or the level it was proven at.
     pub outcome: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
 }
 
 /// Applications.

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// Who did something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,7 +41,7 @@ impl ActorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
     pub event_id: String,
-    pub at: i64,
+    pub at: UnixTime,
     /// What happened, e.g. `application.proven`, `device.removed`, `account.suspended`.
     pub action: String,
     pub actor_kind: ActorKind,
@@ -61,5 +62,5 @@ pub trait AuditStore {
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError>;
     /// Every event at or after `since`, oldest first.
-    fn events_since(&self, since: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
+    fn events_since(&self, since: UnixTime, limit: usize) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// What a pending single-use ceremony is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +66,7 @@ pub struct CeremonyRecord {
     pub subject_id: Option<String>,
     /// Sealed JSON state (AAD: `ceremony:<id>`).
     pub state: Vec<u8>,
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
 }
 
 /// Single-use ceremonies.

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// A registered relying party.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct ClientRecord {
     /// Registered redirect URIs, matched exactly (OAuth 2.0 Security BCP §4.1.3).
     pub redirect_uris: Vec<String>,
     pub id_token_alg: String,
-    pub created_at: i64,
+    pub created_at: UnixTime,
     pub metadata: ClientMetadata,
     /// The secret itself, sealed, for a `client_secret_jwt` client (eid verifies HMACs with
     /// it); `None` for every other client.

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// What a stored private key signs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,7 +36,7 @@ pub struct SigningKeyRecord {
     pub alg: String,
     pub purpose: KeyPurpose,
     pub private_key: Vec<u8>,
-    pub created_at: i64,
+    pub created_at: UnixTime,
 }
 
 /// The provider's private keys.

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// A fixed-window counter after one more hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -6,12 +7,13 @@ pub struct WindowCount {
     /// Hits in the current window, this one included.
     pub hits: u64,
     /// When the current window began (Unix seconds).
-    pub window_start: i64,
+    pub window_start: UnixTime,
 }
 
 /// Shared counters for rate limits, so that every node of a deployment counts together.
 pub trait RateLimitStore {
     /// Counts a hit on `bucket` in a window of `window_secs` that began at most that long
     /// ago (a new window begins at `now` otherwise).
-    fn hit(&self, bucket: &str, window_secs: i64, now: i64) -> Result<WindowCount, StoreError>;
+    fn hit(&self, bucket: &str, window_secs: i64, now: UnixTime)
+        -> Result<WindowCount, StoreError>;
 }

@@ -2,6 +2,7 @@ use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
 use crate::account::{AccountStatus, Level};
 use crate::claims::{ClaimsRequest, Scopes};
 use crate::oidc::{ResponseMode, ResponseType};
+use crate::time::UnixTime;
 use crate::OAuthErrorCode;
 
 /// Where an authorization request stands: [`LoginState`]'s stage without its data, for the
@@ -51,7 +52,7 @@ pub struct Approval {
     /// The device that approved.
     pub device_id: String,
     /// When it approved: the ID token's `auth_time`.
-    pub auth_time: i64,
+    pub auth_time: UnixTime,
     /// The account's level when it approved: the ID token's `acr`.
     pub acr: Level,
     /// The authentication methods verified (RFC 8176), space-separated: the ID token's `amr`.
@@ -76,7 +77,7 @@ pub enum LoginState {
         approval: Approval,
         /// SHA-256 of the authorization code.
         code_hash: Vec<u8>,
-        code_expires_at: i64,
+        code_expires_at: UnixTime,
     },
     /// The code was exchanged for tokens; the request is kept to recognise a replayed code.
     Redeemed {
@@ -126,9 +127,9 @@ pub struct AuthRequestRecord {
     /// The lowest assurance level the client accepts (from `acr_values`), if it said.
     pub required_level: Option<Level>,
     pub login: LoginState,
-    pub created_at: i64,
+    pub created_at: UnixTime,
     /// The approval deadline: the phone must answer before it.
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
     /// The `prompt` values the client sent (OIDC Core §3.1.2.1), space-separated.
     pub prompt: Option<String>,
     /// What the response carries: a code, or (the implicit flow) tokens.
@@ -179,7 +180,7 @@ pub struct ConsentRecord {
     pub client_id: String,
     /// Claim names, space-separated.
     pub claims: String,
-    pub granted_at: i64,
+    pub granted_at: UnixTime,
 }
 
 /// Login requests, codes, access tokens and consents.
@@ -199,7 +200,7 @@ pub trait LoginStore {
         &self,
         request_id: &str,
         approval: &ApprovalRecord,
-        now: i64,
+        now: UnixTime,
         consent: Option<(&ConsentRecord, &AuditRecord)>,
     ) -> Result<bool, StoreError>;
     /// `from` (pending or approved) -> `denied`, with the error code for the client, and the
@@ -216,9 +217,9 @@ pub trait LoginStore {
     fn renew_auth_request(
         &self,
         request_id: &str,
-        expires_at: i64,
-        now: i64,
-        created_after: i64,
+        expires_at: UnixTime,
+        now: UnixTime,
+        created_after: UnixTime,
     ) -> Result<bool, StoreError>;
     /// `approved` -> `code_issued`, provided the device that approved is still bound and not
     /// suspended (a removed device's approvals die with it; so do those of every device a
@@ -227,8 +228,8 @@ pub trait LoginStore {
         &self,
         request_id: &str,
         code_hash: &[u8],
-        code_expires_at: i64,
-        approved_after: i64,
+        code_expires_at: UnixTime,
+        approved_after: UnixTime,
     ) -> Result<IssueCode, StoreError>;
     /// `code_issued` -> `redeemed` and the tokens stored (the access token, and the refresh
     /// token that starts the grant's family when offline access was granted), in one

@@ -22,6 +22,7 @@ mod replay;
 mod sessions;
 mod tokens;
 
+use crate::time::UnixTime;
 pub use accounts::*;
 pub use applications::*;
 pub use audit::*;
@@ -79,7 +80,7 @@ pub trait Store:
     /// windows. Returns how many rows went.
     fn purge_expired(
         &self,
-        now: i64,
+        now: UnixTime,
         complete_within: i64,
         keep_issued: i64,
     ) -> Result<usize, StoreError>;

@@ -1,4 +1,5 @@
 use super::{AuditRecord, StoreError};
+use crate::time::UnixTime;
 
 /// A registration officer: proves applicants in person at a counter or kiosk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -8,7 +9,7 @@ pub struct OfficerRecord {
     pub name: String,
     /// Removed officers keep their row (the audit trail names them) but cannot sign in.
     pub active: bool,
-    pub created_at: i64,
+    pub created_at: UnixTime,
 }
 
 /// An officer's security key.
@@ -20,8 +21,8 @@ pub struct OfficerCredentialRecord {
     pub user_handle: String,
     /// webauthn-rs `Passkey` as JSON.
     pub passkey: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
 }
 
 /// Registration officers and their credentials.
@@ -48,6 +49,6 @@ pub trait OfficerStore {
         &self,
         credential_id: &str,
         passkey: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), StoreError>;
 }

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::time::UnixTime;
 
 /// A wallet's session for managing its own account, stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -6,7 +7,7 @@ pub struct WalletSessionRecord {
     pub token_hash: Vec<u8>,
     pub citizen_id: String,
     pub device_id: String,
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
 }
 
 /// A registration officer's console session, stored by hash.
@@ -16,8 +17,8 @@ pub struct OfficerSessionRecord {
     pub officer_id: String,
     /// The anti-CSRF token every console form carries.
     pub csrf_token: String,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
 }
 
 /// Short sessions of wallets and officers.

@@ -1,6 +1,7 @@
 use super::StoreError;
 use crate::account::{AccountStatus, Level};
 use crate::claims::Scopes;
+use crate::time::UnixTime;
 
 /// An access token for the userinfo endpoint, stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +13,7 @@ pub struct AccessTokenRecord {
     pub client_id: String,
     pub citizen_id: String,
     pub scope: Scopes,
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
     /// The claims userinfo releases, space-separated.
     pub claims: String,
     /// The thumbprint of the key it is bound to (RFC 9449 `cnf.jkt`); `None`: a bearer token.
@@ -37,14 +38,14 @@ pub struct RefreshTokenRecord {
     /// What the approval established, for the ID tokens a refresh issues (OIDC Core §12.2).
     pub acr: Level,
     pub amr: String,
-    pub auth_time: i64,
-    pub issued_at: i64,
+    pub auth_time: UnixTime,
+    pub issued_at: UnixTime,
     /// This token's deadline (the idle lifetime)...
-    pub expires_at: i64,
+    pub expires_at: UnixTime,
     /// ...and the family's, which no rotation extends (the absolute lifetime).
-    pub family_expires_at: i64,
+    pub family_expires_at: UnixTime,
     /// When it was exchanged for a new one.
-    pub used_at: Option<i64>,
+    pub used_at: Option<UnixTime>,
 }
 
 /// What becomes of a refresh token that was used ([`TokenStore::renew_refresh_token`]).
@@ -54,7 +55,7 @@ pub enum Renewal<'a> {
     Rotate(&'a RefreshTokenRecord),
     /// It stays valid, its idle deadline moved to this time (FAPI 2.0 clients: §5.3.2.1
     /// forbids rotating a refresh token whose successor the client might not receive).
-    Extend(i64),
+    Extend(UnixTime),
 }
 
 /// Outcome of [`TokenStore::renew_refresh_token`].
@@ -84,7 +85,7 @@ pub trait TokenStore {
     fn renew_refresh_token(
         &self,
         old_hash: &[u8],
-        now: i64,
+        now: UnixTime,
         renewal: Renewal<'_>,
         access: &AccessTokenRecord,
     ) -> Result<Rotation, StoreError>;

@@ -250,8 +250,8 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
             header(officer, csrf),
             escape(&r.reference),
             escape(kind),
-            utc(r.created_at),
-            utc(r.expires_at),
+            utc(r.created_at.secs()),
+            utc(r.expires_at.secs()),
         ),
     )
 }

@@ -4,6 +4,7 @@ use eid_core::store::{
     AccountChange, AccountProfile, AccountStore, AuditRecord, CitizenRecord, DeleteDevice,
     DeviceRecord, ProvenBinding, StoreError,
 };
+use eid_core::time::UnixTime;
 
 use super::audit::insert_events;
 use crate::schema::{
@@ -31,8 +32,8 @@ impl From<&CitizenRecord> for CitizenRow {
             hkid_index: r.hkid_index.clone(),
             level: r.level.map(|l| l.as_str().to_owned()),
             status: r.status.as_str().to_owned(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.secs(),
+            updated_at: r.updated_at.secs(),
         }
     }
 }
@@ -50,8 +51,8 @@ impl TryFrom<CitizenRow> for CitizenRecord {
             citizen_id: r.citizen_id,
             reference: r.reference,
             hkid_index: r.hkid_index,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            updated_at: UnixTime::from_secs(r.updated_at),
         })
     }
 }
@@ -89,9 +90,9 @@ impl From<&DeviceRecord> for DeviceRow {
             name: r.name.clone(),
             passkey: r.passkey.clone(),
             joined_by: r.joined_by.as_str().to_owned(),
-            created_at: r.created_at,
-            last_used_at: r.last_used_at,
-            suspended_at: r.suspended_at,
+            created_at: r.created_at.secs(),
+            last_used_at: r.last_used_at.map(UnixTime::secs),
+            suspended_at: r.suspended_at.map(UnixTime::secs),
             attestation: r.attestation.clone(),
         }
     }
@@ -109,9 +110,9 @@ impl TryFrom<DeviceRow> for DeviceRecord {
             user_handle: r.user_handle,
             name: r.name,
             passkey: r.passkey,
-            created_at: r.created_at,
-            last_used_at: r.last_used_at,
-            suspended_at: r.suspended_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            last_used_at: r.last_used_at.map(UnixTime::from_secs),
+            suspended_at: r.suspended_at.map(UnixTime::from_secs),
             attestation: r.attestation,
         })
     }
@@ -239,7 +240,7 @@ impl AccountStore for Database {
                     .set((
                         citizens::level.eq(Some(level.as_str())),
                         citizens::status.eq(status.as_str()),
-                        citizens::updated_at.eq(b.now),
+                        citizens::updated_at.eq(b.now.secs()),
                     ))
                     .execute(c)?;
                     if n != 1 {
@@ -298,7 +299,7 @@ impl AccountStore for Database {
             )
             .set((
                 citizens::status.eq(to.as_str()),
-                citizens::updated_at.eq(event.at),
+                citizens::updated_at.eq(event.at.secs()),
             ))
             .execute(c)?;
             if n != 1 {
@@ -321,7 +322,7 @@ impl AccountStore for Database {
             .set((
                 citizens::status.eq(AccountStatus::Closed.as_str()),
                 citizens::level.eq(None::<String>),
-                citizens::updated_at.eq(event.at),
+                citizens::updated_at.eq(event.at.secs()),
             ))
             .execute(c)?;
             if n != 1 {
@@ -413,8 +414,9 @@ impl AccountStore for Database {
         device_id: &str,
         expected: &str,
         passkey: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<bool, StoreError> {
+        let now = now.secs();
         let n = diesel::update(
             devices::table
                 .filter(devices::device_id.eq(device_id))
@@ -433,9 +435,10 @@ impl AccountStore for Database {
     fn suspend_device(
         &self,
         device_id: &str,
-        now: i64,
+        now: UnixTime,
         event: &AuditRecord,
     ) -> Result<bool, StoreError> {
+        let now = now.secs();
         let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(

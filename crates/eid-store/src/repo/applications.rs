@@ -3,6 +3,7 @@ use eid_core::store::{
     ApplicationKind, ApplicationRecord, ApplicationStatus, ApplicationStore, AuditRecord,
     StoreError,
 };
+use eid_core::time::UnixTime;
 
 use super::audit::insert_events;
 use crate::schema::applications;
@@ -40,8 +41,8 @@ impl From<&ApplicationRecord> for ApplicationRow {
             passkey: r.passkey.clone(),
             user_handle: r.user_handle.clone(),
             outcome: r.outcome.clone(),
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            created_at: r.created_at.secs(),
+            expires_at: r.expires_at.secs(),
         }
     }
 }
@@ -63,8 +64,8 @@ impl TryFrom<ApplicationRow> for ApplicationRecord {
             passkey: r.passkey,
             user_handle: r.user_handle,
             outcome: r.outcome,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            expires_at: UnixTime::from_secs(r.expires_at),
         })
     }
 }

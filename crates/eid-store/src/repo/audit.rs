@@ -1,5 +1,6 @@
 use diesel::prelude::*;
 use eid_core::store::{ActorKind, AuditRecord, AuditStore, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::audit_events;
 use crate::{backend, corrupt, AnyConnection, Database};
@@ -42,7 +43,7 @@ impl TryFrom<AuditRow> for AuditRecord {
             actor_kind: ActorKind::parse(&r.actor_kind)
                 .ok_or_else(|| corrupt("actor kind", &r.actor_kind))?,
             event_id: r.event_id,
-            at: r.at,
+            at: UnixTime::from_secs(r.at),
             action: r.action,
             actor_id: r.actor_id,
             citizen_id: r.citizen_id,
@@ -59,7 +60,7 @@ pub(crate) fn insert_events(c: &mut AnyConnection, events: &[AuditRecord]) -> Qu
         diesel::insert_into(audit_events::table)
             .values(NewAuditRow {
                 event_id: &e.event_id,
-                at: e.at,
+                at: e.at.secs(),
                 action: &e.action,
                 actor_kind: e.actor_kind.as_str(),
                 actor_id: e.actor_id.as_deref(),
@@ -94,7 +95,8 @@ impl AuditStore for Database {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    fn events_since(&self, since: i64, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+    fn events_since(&self, since: UnixTime, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let since = since.secs();
         let rows: Vec<AuditRow> = audit_events::table
             .filter(audit_events::at.ge(since))
             .order(audit_events::seq.asc())

@@ -1,5 +1,6 @@
 use diesel::prelude::*;
 use eid_core::store::{CeremonyPurpose, CeremonyRecord, CeremonyStore, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::ceremonies;
 use crate::{backend, corrupt, Database};
@@ -21,7 +22,7 @@ impl From<&CeremonyRecord> for CeremonyRow {
             purpose: r.purpose.as_str().to_owned(),
             subject_id: r.subject_id.clone(),
             state: r.state.clone(),
-            expires_at: r.expires_at,
+            expires_at: r.expires_at.secs(),
         }
     }
 }
@@ -35,7 +36,7 @@ impl TryFrom<CeremonyRow> for CeremonyRecord {
             ceremony_id: r.ceremony_id,
             subject_id: r.subject_id,
             state: r.state,
-            expires_at: r.expires_at,
+            expires_at: UnixTime::from_secs(r.expires_at),
         })
     }
 }

@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use eid_core::store::{ClientRecord, ClientStore, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::{access_tokens, clients, consents, refresh_tokens};
 use crate::{backend, corrupt, is_unique_violation, Database};
@@ -32,7 +33,7 @@ impl TryFrom<&ClientRecord> for ClientRow {
             secret_hash: r.secret_hash.clone(),
             redirect_uris: r.redirect_uris.join("\n"),
             id_token_alg: r.id_token_alg.clone(),
-            created_at: r.created_at,
+            created_at: r.created_at.secs(),
         })
     }
 }
@@ -49,7 +50,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             secret_hash: r.secret_hash,
             redirect_uris: r.redirect_uris.lines().map(str::to_owned).collect(),
             id_token_alg: r.id_token_alg,
-            created_at: r.created_at,
+            created_at: UnixTime::from_secs(r.created_at),
         })
     }
 }

@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use eid_core::store::{KeyPurpose, KeyStore, SigningKeyRecord, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::signing_keys;
 use crate::{backend, corrupt, AnyConnection, Database, TxError};
@@ -23,7 +24,7 @@ impl From<&SigningKeyRecord> for SigningKeyRow {
             alg: r.alg.clone(),
             purpose: r.purpose.as_str().to_owned(),
             private_key: r.private_key.clone(),
-            created_at: r.created_at,
+            created_at: r.created_at.secs(),
         }
     }
 }
@@ -37,7 +38,7 @@ impl TryFrom<SigningKeyRow> for SigningKeyRecord {
             kid: r.kid,
             alg: r.alg,
             private_key: r.private_key,
-            created_at: r.created_at,
+            created_at: UnixTime::from_secs(r.created_at),
         })
     }
 }

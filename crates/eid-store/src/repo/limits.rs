@@ -1,11 +1,18 @@
 use diesel::prelude::*;
 use eid_core::store::{RateLimitStore, StoreError, WindowCount};
+use eid_core::time::UnixTime;
 
 use crate::schema::rate_limits;
 use crate::{backend, is_unique_violation, Database};
 
 impl RateLimitStore for Database {
-    fn hit(&self, bucket: &str, window_secs: i64, now: i64) -> Result<WindowCount, StoreError> {
+    fn hit(
+        &self,
+        bucket: &str,
+        window_secs: i64,
+        now: UnixTime,
+    ) -> Result<WindowCount, StoreError> {
+        let now = now.secs();
         let mut conn = self.writer()?;
         // Two tries: a concurrent first hit on a new bucket may insert it first (PostgreSQL
         // then reports a unique violation, and the second try counts into that row).
@@ -38,7 +45,7 @@ impl RateLimitStore for Database {
                     .first(c)?;
                 Ok(WindowCount {
                     hits: hits.unsigned_abs(),
-                    window_start,
+                    window_start: UnixTime::from_secs(window_start),
                 })
             });
             match result {

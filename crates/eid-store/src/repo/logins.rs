@@ -7,6 +7,7 @@ use eid_core::store::{
     AccessTokenRecord, Approval, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord,
     IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, StoreError,
 };
+use eid_core::time::UnixTime;
 use eid_core::OAuthErrorCode;
 
 use super::audit::insert_events;
@@ -75,14 +76,14 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             status: r.status().as_str().to_owned(),
             citizen_id: approval.map(|a| a.citizen_id.clone()),
             device_id: approval.map(|a| a.device_id.clone()),
-            auth_time: approval.map(|a| a.auth_time),
+            auth_time: approval.map(|a| a.auth_time).map(UnixTime::secs),
             acr: approval.map(|a| a.acr.as_str().to_owned()),
             amr: approval.map(|a| a.amr.clone()),
             error_code,
             code_hash,
-            code_expires_at,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            code_expires_at: code_expires_at.map(UnixTime::secs),
+            created_at: r.created_at.secs(),
+            expires_at: r.expires_at.secs(),
             prompt: r.prompt.clone(),
             granted: approval.map(|a| a.granted.clone()),
             response_mode: match r.response_mode {
@@ -132,7 +133,7 @@ impl AuthRequestRow {
         Ok(Approval {
             citizen_id: required(self.citizen_id.take(), "citizen_id")?,
             device_id: required(self.device_id.take(), "device_id")?,
-            auth_time: required(self.auth_time, "auth_time")?,
+            auth_time: UnixTime::from_secs(required(self.auth_time, "auth_time")?),
             acr: required(level(self.acr.take())?, "acr")?,
             amr: required(self.amr.take(), "amr")?,
             granted: required(self.granted.take(), "granted")?,
@@ -154,7 +155,10 @@ impl AuthRequestRow {
             RequestStatus::CodeIssued => LoginState::CodeIssued {
                 approval: self.approval()?,
                 code_hash: required(self.code_hash.take(), "code_hash")?,
-                code_expires_at: required(self.code_expires_at, "code_expires_at")?,
+                code_expires_at: UnixTime::from_secs(required(
+                    self.code_expires_at,
+                    "code_expires_at",
+                )?),
             },
             RequestStatus::Redeemed => LoginState::Redeemed {
                 approval: self.approval()?,
@@ -179,8 +183,8 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             code_challenge: r.code_challenge,
             browser_hash: r.browser_hash,
             context: r.context,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            expires_at: UnixTime::from_secs(r.expires_at),
             prompt: r.prompt,
             expected_sub: r.expected_sub,
             dpop_jkt: r.dpop_jkt,
@@ -220,7 +224,7 @@ impl From<ConsentRow> for ConsentRecord {
             citizen_id: r.citizen_id,
             client_id: r.client_id,
             claims: r.claims,
-            granted_at: r.granted_at,
+            granted_at: UnixTime::from_secs(r.granted_at),
         }
     }
 }
@@ -230,7 +234,7 @@ fn upsert_consent(c: &mut AnyConnection, consent: &ConsentRecord) -> QueryResult
     let n = diesel::update(consents::table.find((&consent.citizen_id, &consent.client_id)))
         .set((
             consents::claims.eq(&consent.claims),
-            consents::granted_at.eq(consent.granted_at),
+            consents::granted_at.eq(consent.granted_at.secs()),
         ))
         .execute(c)?;
     if n == 0 {
@@ -239,7 +243,7 @@ fn upsert_consent(c: &mut AnyConnection, consent: &ConsentRecord) -> QueryResult
                 citizen_id: consent.citizen_id.clone(),
                 client_id: consent.client_id.clone(),
                 claims: consent.claims.clone(),
-                granted_at: consent.granted_at,
+                granted_at: consent.granted_at.secs(),
             })
             .execute(c)?;
     }
@@ -288,9 +292,10 @@ impl LoginStore for Database {
         &self,
         request_id: &str,
         approval: &ApprovalRecord,
-        now: i64,
+        now: UnixTime,
         consent: Option<(&ConsentRecord, &AuditRecord)>,
     ) -> Result<bool, StoreError> {
+        let now = now.secs();
         let approve = |c: &mut AnyConnection| {
             diesel::update(
                 auth_requests::table
@@ -302,7 +307,7 @@ impl LoginStore for Database {
                 auth_requests::status.eq(RequestStatus::Approved.as_str()),
                 auth_requests::citizen_id.eq(Some(&approval.approval.citizen_id)),
                 auth_requests::device_id.eq(Some(&approval.approval.device_id)),
-                auth_requests::auth_time.eq(Some(approval.approval.auth_time)),
+                auth_requests::auth_time.eq(Some(approval.approval.auth_time.secs())),
                 auth_requests::acr.eq(Some(approval.approval.acr.as_str())),
                 auth_requests::amr.eq(Some(&approval.approval.amr)),
                 auth_requests::granted.eq(Some(&approval.approval.granted)),
@@ -359,10 +364,13 @@ impl LoginStore for Database {
     fn renew_auth_request(
         &self,
         request_id: &str,
-        expires_at: i64,
-        now: i64,
-        created_after: i64,
+        expires_at: UnixTime,
+        now: UnixTime,
+        created_after: UnixTime,
     ) -> Result<bool, StoreError> {
+        let expires_at = expires_at.secs();
+        let now = now.secs();
+        let created_after = created_after.secs();
         let n = diesel::update(
             auth_requests::table
                 .filter(auth_requests::request_id.eq(request_id))
@@ -380,9 +388,11 @@ impl LoginStore for Database {
         &self,
         request_id: &str,
         code_hash: &[u8],
-        code_expires_at: i64,
-        approved_after: i64,
+        code_expires_at: UnixTime,
+        approved_after: UnixTime,
     ) -> Result<IssueCode, StoreError> {
+        let code_expires_at = code_expires_at.secs();
+        let approved_after = approved_after.secs();
         let mut conn = self.writer()?;
         // One statement: the device check is a primary-key lookup inside the compare-and-set.
         let n = diesel::update(

@@ -1,5 +1,6 @@
 use diesel::prelude::*;
 use eid_core::store::{LogoutDeliveryRecord, LogoutStore, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::logout_deliveries;
 use crate::{backend, Database};
@@ -24,8 +25,8 @@ impl From<&LogoutDeliveryRecord> for LogoutDeliveryRow {
             uri: r.uri.clone(),
             logout_token: r.logout_token.clone(),
             attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            created_at: r.created_at,
+            next_attempt_at: r.next_attempt_at.secs(),
+            created_at: r.created_at.secs(),
         }
     }
 }
@@ -38,8 +39,8 @@ impl From<LogoutDeliveryRow> for LogoutDeliveryRecord {
             uri: r.uri,
             logout_token: r.logout_token,
             attempts: r.attempts,
-            next_attempt_at: r.next_attempt_at,
-            created_at: r.created_at,
+            next_attempt_at: UnixTime::from_secs(r.next_attempt_at),
+            created_at: UnixTime::from_secs(r.created_at),
         }
     }
 }
@@ -61,7 +62,12 @@ impl LogoutStore for Database {
         .map_err(backend)
     }
 
-    fn due_logouts(&self, now: i64, limit: usize) -> Result<Vec<LogoutDeliveryRecord>, StoreError> {
+    fn due_logouts(
+        &self,
+        now: UnixTime,
+        limit: usize,
+    ) -> Result<Vec<LogoutDeliveryRecord>, StoreError> {
+        let now = now.secs();
         let rows: Vec<LogoutDeliveryRow> = logout_deliveries::table
             .filter(logout_deliveries::next_attempt_at.le(now))
             .order(logout_deliveries::next_attempt_at.asc())
@@ -74,9 +80,11 @@ impl LogoutStore for Database {
     fn lease_logout(
         &self,
         delivery_id: &str,
-        expected: i64,
-        lease_until: i64,
+        expected: UnixTime,
+        lease_until: UnixTime,
     ) -> Result<bool, StoreError> {
+        let expected = expected.secs();
+        let lease_until = lease_until.secs();
         let n = diesel::update(
             logout_deliveries::table
                 .filter(logout_deliveries::delivery_id.eq(delivery_id))
@@ -92,8 +100,9 @@ impl LogoutStore for Database {
         &self,
         delivery_id: &str,
         attempts: i64,
-        next_attempt_at: i64,
+        next_attempt_at: UnixTime,
     ) -> Result<(), StoreError> {
+        let next_attempt_at = next_attempt_at.secs();
         diesel::update(logout_deliveries::table.find(delivery_id))
             .set((
                 logout_deliveries::attempts.eq(attempts),

@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use eid_core::store::{
     AuditRecord, OfficerCredentialRecord, OfficerRecord, OfficerStore, StoreError,
 };
+use eid_core::time::UnixTime;
 
 use super::audit::insert_events;
 use crate::schema::{officer_credentials, officer_sessions, officers};
@@ -22,7 +23,7 @@ impl From<OfficerRow> for OfficerRecord {
             officer_id: r.officer_id,
             name: r.name,
             active: r.active,
-            created_at: r.created_at,
+            created_at: UnixTime::from_secs(r.created_at),
         }
     }
 }
@@ -45,8 +46,8 @@ impl From<OfficerCredentialRow> for OfficerCredentialRecord {
             officer_id: r.officer_id,
             user_handle: r.user_handle,
             passkey: r.passkey,
-            created_at: r.created_at,
-            last_used_at: r.last_used_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            last_used_at: r.last_used_at.map(UnixTime::from_secs),
         }
     }
 }
@@ -60,7 +61,7 @@ impl OfficerStore for Database {
                     officer_id: o.officer_id.clone(),
                     name: o.name.clone(),
                     active: o.active,
-                    created_at: o.created_at,
+                    created_at: o.created_at.secs(),
                 })
                 .execute(c)?;
             insert_events(c, std::slice::from_ref(event))
@@ -125,8 +126,8 @@ impl OfficerStore for Database {
                     officer_id: r.officer_id.clone(),
                     user_handle: r.user_handle.clone(),
                     passkey: r.passkey.clone(),
-                    created_at: r.created_at,
-                    last_used_at: r.last_used_at,
+                    created_at: r.created_at.secs(),
+                    last_used_at: r.last_used_at.map(UnixTime::secs),
                 })
                 .execute(c)
                 .map_err(|e| {
@@ -158,8 +159,9 @@ impl OfficerStore for Database {
         &self,
         credential_id: &str,
         passkey: &str,
-        now: i64,
+        now: UnixTime,
     ) -> Result<(), StoreError> {
+        let now = now.secs();
         diesel::update(officer_credentials::table.find(credential_id))
             .set((
                 officer_credentials::passkey.eq(passkey),

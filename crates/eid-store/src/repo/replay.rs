@@ -1,11 +1,13 @@
 use diesel::prelude::*;
 use eid_core::store::{ReplayStore, StoreError};
+use eid_core::time::UnixTime;
 
 use crate::schema::seen_jtis;
 use crate::{backend, is_unique_violation, Database};
 
 impl ReplayStore for Database {
-    fn first_use(&self, scope: &str, jti: &str, expires_at: i64) -> Result<bool, StoreError> {
+    fn first_use(&self, scope: &str, jti: &str, expires_at: UnixTime) -> Result<bool, StoreError> {
+        let expires_at = expires_at.secs();
         let inserted = diesel::insert_into(seen_jtis::table)
             .values((
                 seen_jtis::scope.eq(scope),

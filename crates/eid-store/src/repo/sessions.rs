@@ -1,6 +1,7 @@
 use diesel::prelude::*;
 use eid_core::account::AccountStatus;
 use eid_core::store::{OfficerSessionRecord, SessionStore, StoreError, WalletSessionRecord};
+use eid_core::time::UnixTime;
 
 use crate::schema::{citizens, devices, officer_sessions, wallet_sessions};
 use crate::{backend, Database};
@@ -31,7 +32,7 @@ impl SessionStore for Database {
                 token_hash: s.token_hash.clone(),
                 citizen_id: s.citizen_id.clone(),
                 device_id: s.device_id.clone(),
-                expires_at: s.expires_at,
+                expires_at: s.expires_at.secs(),
             })
             .execute(&mut *self.writer()?)
             .map_err(backend)?;
@@ -55,7 +56,7 @@ impl SessionStore for Database {
             token_hash: r.token_hash,
             citizen_id: r.citizen_id,
             device_id: r.device_id,
-            expires_at: r.expires_at,
+            expires_at: UnixTime::from_secs(r.expires_at),
         }))
     }
 
@@ -65,8 +66,8 @@ impl SessionStore for Database {
                 token_hash: s.token_hash.clone(),
                 officer_id: s.officer_id.clone(),
                 csrf_token: s.csrf_token.clone(),
-                created_at: s.created_at,
-                expires_at: s.expires_at,
+                created_at: s.created_at.secs(),
+                expires_at: s.expires_at.secs(),
             })
             .execute(&mut *self.writer()?)
             .map_err(backend)?;
@@ -86,8 +87,8 @@ impl SessionStore for Database {
             token_hash: r.token_hash,
             officer_id: r.officer_id,
             csrf_token: r.csrf_token,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
+            created_at: UnixTime::from_secs(r.created_at),
+            expires_at: UnixTime::from_secs(r.expires_at),
         }))
     }
 

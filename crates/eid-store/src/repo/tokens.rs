@@ -4,6 +4,7 @@ use eid_core::account::AccountStatus;
 use eid_core::store::{
     AccessTokenRecord, RefreshTokenRecord, Renewal, Rotation, StoreError, TokenStore,
 };
+use eid_core::time::UnixTime;
 
 use super::logins::{account_status, level, scopes};
 use crate::schema::{access_tokens, auth_requests, citizens, devices, refresh_tokens};
@@ -30,7 +31,7 @@ impl From<&AccessTokenRecord> for AccessTokenRow {
             client_id: r.client_id.clone(),
             citizen_id: r.citizen_id.clone(),
             scope: r.scope.to_string(),
-            expires_at: r.expires_at,
+            expires_at: r.expires_at.secs(),
             claims: r.claims.clone(),
             jkt: r.jkt.clone(),
         }
@@ -46,7 +47,7 @@ impl TryFrom<AccessTokenRow> for AccessTokenRecord {
             request_id: r.request_id,
             client_id: r.client_id,
             citizen_id: r.citizen_id,
-            expires_at: r.expires_at,
+            expires_at: UnixTime::from_secs(r.expires_at),
             claims: r.claims,
             jkt: r.jkt,
         })
@@ -84,11 +85,11 @@ impl From<&RefreshTokenRecord> for RefreshTokenRow {
             claims: r.claims.clone(),
             acr: r.acr.as_str().to_owned(),
             amr: r.amr.clone(),
-            auth_time: r.auth_time,
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            family_expires_at: r.family_expires_at,
-            used_at: r.used_at,
+            auth_time: r.auth_time.secs(),
+            issued_at: r.issued_at.secs(),
+            expires_at: r.expires_at.secs(),
+            family_expires_at: r.family_expires_at.secs(),
+            used_at: r.used_at.map(UnixTime::secs),
         }
     }
 }
@@ -106,11 +107,11 @@ impl TryFrom<RefreshTokenRow> for RefreshTokenRecord {
             device_id: r.device_id,
             claims: r.claims,
             amr: r.amr,
-            auth_time: r.auth_time,
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            family_expires_at: r.family_expires_at,
-            used_at: r.used_at,
+            auth_time: UnixTime::from_secs(r.auth_time),
+            issued_at: UnixTime::from_secs(r.issued_at),
+            expires_at: UnixTime::from_secs(r.expires_at),
+            family_expires_at: UnixTime::from_secs(r.family_expires_at),
+            used_at: r.used_at.map(UnixTime::from_secs),
         })
     }
 }
@@ -193,10 +194,11 @@ impl TokenStore for Database {
     fn renew_refresh_token(
         &self,
         old_hash: &[u8],
-        now: i64,
+        now: UnixTime,
         renewal: Renewal<'_>,
         access: &AccessTokenRecord,
     ) -> Result<Rotation, StoreError> {
+        let now = now.secs();
         let mut conn = self.writer()?;
         conn.transaction::<Rotation, DieselError, _>(|c| {
             // One statement: the device check is a primary-key lookup inside the
@@ -214,7 +216,7 @@ impl TokenStore for Database {
                     .set(refresh_tokens::used_at.eq(Some(now)))
                     .execute(c)?,
                 Renewal::Extend(expires_at) => diesel::update(unused)
-                    .set(refresh_tokens::expires_at.eq(expires_at))
+                    .set(refresh_tokens::expires_at.eq(expires_at.secs()))
                     .execute(c)?,
             };
             if n == 1 {

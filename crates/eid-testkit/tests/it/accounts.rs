@@ -6,6 +6,7 @@
 use eid_core::admin::{AccountSelector, AdminReason};
 use eid_core::keys::JwsAlg;
 use eid_core::store::WalletSessionRecord;
+use eid_core::time::UnixTime;
 use eid_testkit::Backend;
 use eid_wallet::Wallet;
 use openidconnect::OAuth2TokenResponse;
@@ -122,7 +123,7 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
         token_hash: vec![0; 32],
         citizen_id: phone_d.citizen_id().expect("citizen").to_owned(),
         device_id: phone_d.device_id().expect("device").to_owned(),
-        expires_at: i64::MAX,
+        expires_at: UnixTime::from_secs(i64::MAX),
     };
     let later = eid_server::now() + provider.config().link_cooling_off + 1;
     let (p, s, target) = (provider.clone(), session.clone(), a.clone());

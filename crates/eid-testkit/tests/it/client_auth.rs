@@ -9,6 +9,7 @@ use eid_core::jose::{es256_jwk, sign_es256};
 use eid_core::keys::JwsAlg;
 use eid_core::oidc::client_auth::JWT_BEARER;
 use eid_core::store::TokenAuthMethod;
+use eid_core::time::UnixTime;
 use eid_testkit::{Backend, TestServer};
 use openidconnect::{AuthorizationCode, OAuth2TokenResponse};
 use p256::ecdsa::SigningKey;
@@ -260,7 +261,7 @@ async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
         .client_id;
     let issuer = server.issuer();
     let token_url = format!("{issuer}/token");
-    let assertion = |key: &SigningKey, kid: &str, at: i64| {
+    let assertion = |key: &SigningKey, kid: &str, at: UnixTime| {
         let jti = eid_core::crypto::random_token();
         sign_es256(
             key,
@@ -294,7 +295,7 @@ async fn keys_at_a_jwks_uri(backend: Backend) -> anyhow::Result<()> {
     let signed_now = assertion(&new, "k2", now + 10);
     let signed_later = assertion(&new, "k2", now + 31);
     let (soon, later) = tokio::task::spawn_blocking(move || {
-        let introspect = |assertion: &str, at: i64| {
+        let introspect = |assertion: &str, at: UnixTime| {
             let params: eid_core::oidc::revoke::TokenQuery = serde_json::from_value(json!({
                 "token": "none",
                 "client_id": id,

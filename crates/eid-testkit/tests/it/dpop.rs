@@ -720,12 +720,12 @@ async fn fapi_refusals(backend: Backend) -> anyhow::Result<()> {
         ),
         (
             "an old iat",
-            with_claims(&|c| c["iat"] = (eid_server::now() - 300).into()),
+            with_claims(&|c| c["iat"] = (eid_server::now() - 300).secs().into()),
             "invalid_dpop_proof",
         ),
         (
             "an iat in the future",
-            with_claims(&|c| c["iat"] = (eid_server::now() + 300).into()),
+            with_claims(&|c| c["iat"] = (eid_server::now() + 300).secs().into()),
             "invalid_dpop_proof",
         ),
         (

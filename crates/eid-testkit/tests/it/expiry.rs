@@ -8,6 +8,7 @@ use eid_core::login::QR_STEP;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::dpop::PresentedToken;
 use eid_core::oidc::{AuthorizationParams, PendingLogin, TokenParams};
+use eid_core::time::UnixTime;
 use eid_core::{Error, OAuthErrorCode, Provider};
 use eid_testkit::Backend;
 use eid_wallet::Wallet;
@@ -28,7 +29,7 @@ fn params(client_id: &str) -> AuthorizationParams {
     }
 }
 
-fn authorize(provider: &Provider, client_id: &str, now: i64) -> anyhow::Result<PendingLogin> {
+fn authorize(provider: &Provider, client_id: &str, now: UnixTime) -> anyhow::Result<PendingLogin> {
     provider
         .authorize(&params(client_id), &Caller::default(), now)
         .map_err(|e| anyhow::anyhow!("{e:?}"))
@@ -61,8 +62,8 @@ fn approve(
     wallet: &mut Wallet,
     issuer: &Url,
     login: &PendingLogin,
-    read_at: i64,
-    at: i64,
+    read_at: UnixTime,
+    at: UnixTime,
 ) -> anyhow::Result<Result<(), Error>> {
     let (link, _) =
         provider.current_approval_link(&login.request_id, Some(&login.browser_secret), read_at)?;
@@ -208,7 +209,7 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
 }
 
 /// The CSRF token of a login page's forms.
-fn csrf_of(provider: &Provider, login: &PendingLogin, _now: i64) -> anyhow::Result<String> {
+fn csrf_of(provider: &Provider, login: &PendingLogin, _now: UnixTime) -> anyhow::Result<String> {
     Ok(provider.login_csrf(&login.request_id))
 }
 

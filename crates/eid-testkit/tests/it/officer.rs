@@ -5,6 +5,7 @@
 //! and the audit trail of it all.
 
 use eid_core::keys::JwsAlg;
+use eid_core::time::UnixTime;
 use eid_proto::api::{RegistrationChallenge, SessionChallenge, UpgradeRequest};
 use eid_testkit::{Backend, TestServer};
 use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
@@ -398,7 +399,9 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
 
     // Every officer action is in the audit trail: who, which application, which evidence.
     let provider = server.provider();
-    let trail = tokio::task::spawn_blocking(move || provider.audit_log(0, 1000)).await??;
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
     let by_officer: Vec<(&str, Vec<String>)> = trail
         .iter()
         .filter(|e| e.actor_id.as_deref() == Some(officer_id.as_str()))

@@ -2,6 +2,7 @@
 //! consent planted from a browser, a cloned wallet, two assertions with one counter.
 
 use eid_core::keys::JwsAlg;
+use eid_core::time::UnixTime;
 use eid_testkit::{Backend, TestServer};
 use eid_wallet::Wallet;
 
@@ -60,7 +61,7 @@ async fn relayed_qr(backend: Backend) -> anyhow::Result<()> {
         ),
         (Some("Firefox"), Some("Windows"), Some("127.0.0.1"))
     );
-    assert!((eid_server::now() - request.context.requested_at).abs() < 60);
+    assert!((eid_server::now().secs() - request.context.requested_at).abs() < 60);
     assert_eq!(
         (
             request.service.name.as_str(),
@@ -322,7 +323,9 @@ async fn cloned_wallet(backend: Backend) -> anyhow::Result<()> {
     }
     // Recorded, and the device shows as suspended.
     let provider = server.provider();
-    let audit = tokio::task::spawn_blocking(move || provider.audit_log(0, 1000)).await??;
+    let audit =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
     assert!(audit.iter().any(|e| e.action == "device.suspected_clone"
         && e.device_id.as_deref() == Some(device_id.as_str())));
     let db = server.database();

@@ -3,6 +3,7 @@
 //! nobody else anything; an HKID number that has an account answers like any other; the real
 //! holder recovers a squatted or lost account; a registry that is down or slow loses nothing.
 
+use eid_core::time::UnixTime;
 use std::time::Duration;
 
 use eid_core::keys::JwsAlg;
@@ -256,7 +257,9 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     // The audit trail has the refusals with their reasons, and the proofing; sealed details
     // open for the operator, and nothing personal is in the clear columns.
     let provider = server.provider();
-    let trail = tokio::task::spawn_blocking(move || provider.audit_log(0, 1000)).await??;
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
     let refused: Vec<_> = trail
         .iter()
         .filter(|e| e.action == "proofing.refused")

@@ -2,6 +2,7 @@
 //! transitions, proofing's all-or-nothing binding, the last-device guard, rate-limit windows,
 //! purging, and concurrent first starts.
 
+use eid_core::time::UnixTime;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -17,6 +18,11 @@ use eid_testkit::{Backend, TestDatabase};
 
 use crate::support::on_every_backend;
 
+/// A time in the tests' made-up clock.
+fn t(secs: i64) -> UnixTime {
+    UnixTime::from_secs(secs)
+}
+
 fn request(id: &str) -> AuthRequestRecord {
     AuthRequestRecord {
         request_id: id.into(),
@@ -30,8 +36,8 @@ fn request(id: &str) -> AuthRequestRecord {
         context: Some(vec![9; 10]),
         required_level: None,
         login: LoginState::Pending,
-        created_at: 0,
-        expires_at: 600,
+        created_at: t(0),
+        expires_at: t(600),
         prompt: None,
         response_type: eid_core::oidc::ResponseType::IdTokenToken,
         response_mode: eid_core::oidc::ResponseMode::FormPost,
@@ -50,7 +56,7 @@ fn approval(citizen: &str, device: &str) -> ApprovalRecord {
         approval: Approval {
             citizen_id: citizen.into(),
             device_id: device.into(),
-            auth_time: 5,
+            auth_time: t(5),
             acr: Level::Basic,
             amr: "swk".into(),
             granted: "sub".into(),
@@ -68,7 +74,7 @@ fn device(id: &str, citizen: &str) -> DeviceRecord {
         name: id.into(),
         passkey: "{}".into(),
         joined_by: JoinedBy::Proofing,
-        created_at: 0,
+        created_at: t(0),
         last_used_at: None,
         suspended_at: None,
         attestation: None,
@@ -78,7 +84,7 @@ fn device(id: &str, citizen: &str) -> DeviceRecord {
 fn event(id: &str) -> AuditRecord {
     AuditRecord {
         event_id: id.into(),
-        at: 1,
+        at: t(1),
         action: "test".into(),
         actor_kind: ActorKind::System,
         actor_id: None,
@@ -102,8 +108,8 @@ fn application(id: &str, reference: &str, credential: &str) -> ApplicationRecord
         passkey: Some("{}".into()),
         user_handle: Some("h".into()),
         outcome: None,
-        created_at: 0,
-        expires_at: 1_000,
+        created_at: t(0),
+        expires_at: t(1_000),
     }
 }
 
@@ -114,8 +120,8 @@ fn citizen(id: &str, hkid: u8, reference: &str) -> CitizenRecord {
         hkid_index: vec![hkid; 32],
         level: Some(Level::Basic),
         status: AccountStatus::Active,
-        created_at: 0,
-        updated_at: 0,
+        created_at: t(0),
+        updated_at: t(0),
     }
 }
 
@@ -131,7 +137,7 @@ fn bind(
         profile: vec![n; 4],
         device,
         events: vec![event(&format!("e-{application_id}-{n}"))],
-        now: 10,
+        now: t(10),
     }
 }
 
@@ -145,7 +151,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         purpose: CeremonyPurpose::Session,
         subject_id: None,
         state: vec![1, 2, 3],
-        expires_at: 100,
+        expires_at: t(100),
     };
     db.insert_ceremony(&ceremony)?;
     assert_eq!(db.take_ceremony("c1", CeremonyPurpose::Register)?, None);
@@ -162,13 +168,13 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // Requests move forward one step at a time, each step once.
     db.insert_auth_request(&request("r1"))?;
     assert_eq!(
-        db.issue_code("r1", &[7; 32], 60, 1)?,
+        db.issue_code("r1", &[7; 32], t(60), t(1))?,
         IssueCode::NotApproved,
         "no code before approval"
     );
-    assert!(db.approve_auth_request("r1", &approval("citizen", "dev"), 1, None)?);
+    assert!(db.approve_auth_request("r1", &approval("citizen", "dev"), t(1), None)?);
     assert!(
-        !db.approve_auth_request("r1", &approval("other", "dev"), 1, None)?,
+        !db.approve_auth_request("r1", &approval("other", "dev"), t(1), None)?,
         "approved twice"
     );
     let approved = db.auth_request("r1")?.expect("request");
@@ -193,27 +199,33 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         )
     );
     // The approving device must be bound.
-    assert_eq!(db.issue_code("r1", &[7; 32], 60, 1)?, IssueCode::DeviceGone);
+    assert_eq!(
+        db.issue_code("r1", &[7; 32], t(60), t(1))?,
+        IssueCode::DeviceGone
+    );
     // An approval comes within the approval window; the browser continues within the
     // completion window; an expired page may show a new code while the page itself lives.
     db.insert_auth_request(&request("o1"))?;
     assert!(
-        !db.approve_auth_request("o1", &approval("citizen", "dev"), 600, None)?,
+        !db.approve_auth_request("o1", &approval("citizen", "dev"), t(600), None)?,
         "approved after its window"
     );
     assert!(
-        !db.renew_auth_request("o1", 720, 500, -1)?,
+        !db.renew_auth_request("o1", t(720), t(500), t(-1))?,
         "not expired yet"
     );
     assert!(
-        !db.renew_auth_request("o1", 720, 600, 0)?,
+        !db.renew_auth_request("o1", t(720), t(600), t(0))?,
         "the page is too old"
     );
-    assert!(db.renew_auth_request("o1", 720, 600, -1)?);
-    assert!(db.approve_auth_request("o1", &approval("citizen", "dev"), 600, None)?);
-    assert_eq!(db.issue_code("o1", &[5; 32], 760, 6)?, IssueCode::TooLate);
+    assert!(db.renew_auth_request("o1", t(720), t(600), t(-1))?);
+    assert!(db.approve_auth_request("o1", &approval("citizen", "dev"), t(600), None)?);
     assert_eq!(
-        db.issue_code("o1", &[5; 32], 760, 5)?,
+        db.issue_code("o1", &[5; 32], t(760), t(6))?,
+        IssueCode::TooLate
+    );
+    assert_eq!(
+        db.issue_code("o1", &[5; 32], t(760), t(5))?,
         IssueCode::DeviceGone,
         "in time, but no device dev"
     );
@@ -289,10 +301,13 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     // With the approving device bound, a code is issued, and redeemed once.
     db.insert_auth_request(&request("r5"))?;
-    assert!(db.approve_auth_request("r5", &approval("p1", "d1"), 1, None)?);
-    assert_eq!(db.issue_code("r5", &[7; 32], 60, 1)?, IssueCode::Issued);
+    assert!(db.approve_auth_request("r5", &approval("p1", "d1"), t(1), None)?);
     assert_eq!(
-        db.issue_code("r5", &[7; 32], 60, 1)?,
+        db.issue_code("r5", &[7; 32], t(60), t(1))?,
+        IssueCode::Issued
+    );
+    assert_eq!(
+        db.issue_code("r5", &[7; 32], t(60), t(1))?,
         IssueCode::NotApproved
     );
     assert_eq!(
@@ -306,7 +321,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         client_id: "c".into(),
         citizen_id: "citizen".into(),
         scope: Scopes::narrowed("openid"),
-        expires_at: 1000,
+        expires_at: t(1000),
         claims: "sub".into(),
         jkt: Some("j".repeat(43)),
     };
@@ -320,10 +335,10 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         claims: "sub offline_access".into(),
         acr: Level::Basic,
         amr: "swk".into(),
-        auth_time: 1,
-        issued_at: 2,
-        expires_at: 1000,
-        family_expires_at: 5000,
+        auth_time: t(1),
+        issued_at: t(2),
+        expires_at: t(1000),
+        family_expires_at: t(5000),
         used_at: None,
     };
     assert!(db.redeem_code("r5", Some(&token), Some(&refresh))?);
@@ -348,7 +363,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // A refresh token rotates once; its successor comes with a new access token.
     let successor = RefreshTokenRecord {
         token_hash: vec![14; 32],
-        issued_at: 10,
+        issued_at: t(10),
         ..refresh.clone()
     };
     let refreshed = AccessTokenRecord {
@@ -356,7 +371,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         ..token.clone()
     };
     assert_eq!(
-        db.renew_refresh_token(&[13; 32], 10, Renewal::Rotate(&successor), &refreshed)?,
+        db.renew_refresh_token(&[13; 32], t(10), Renewal::Rotate(&successor), &refreshed)?,
         Rotation::Rotated
     );
     let losing = RefreshTokenRecord {
@@ -364,7 +379,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         ..successor.clone()
     };
     assert_eq!(
-        db.renew_refresh_token(&[13; 32], 11, Renewal::Rotate(&losing), &second)?,
+        db.renew_refresh_token(&[13; 32], t(11), Renewal::Rotate(&losing), &second)?,
         Rotation::AlreadyUsed,
         "a spent token rotates no more"
     );
@@ -374,8 +389,9 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         "the loser stored nothing"
     );
     assert_eq!(
-        db.refresh_token(&[13; 32])?.and_then(|(t, _)| t.used_at),
-        Some(10),
+        db.refresh_token(&[13; 32])?
+            .and_then(|(token, _)| token.used_at),
+        Some(t(10)),
         "the spent token is kept, to recognise a reuse"
     );
     // Revoking the grant takes every token of the family.
@@ -428,7 +444,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // The last device stays; a removed device's approvals die with it.
     db.insert_device(&device("d3", "p1"), &event("ev4"))?;
     db.insert_auth_request(&request("r3"))?;
-    assert!(db.approve_auth_request("r3", &approval("p1", "d3"), 1, None)?);
+    assert!(db.approve_auth_request("r3", &approval("p1", "d3"), t(1), None)?);
     assert_eq!(
         db.remove_device("p1", "d9", &event("ev5"))?,
         DeleteDevice::NotFound
@@ -443,7 +459,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         DeleteDevice::Deleted
     );
     assert_eq!(
-        db.issue_code("r3", &[8; 32], 60, 1)?,
+        db.issue_code("r3", &[8; 32], t(60), t(1))?,
         IssueCode::DeviceGone,
         "no code from a removed device's approval"
     );
@@ -455,27 +471,27 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
 
     // A use is recorded only over the passkey it was checked against (compare-and-set), so
     // two assertions with the same counter cannot both land.
-    assert!(db.touch_device("d1", "{}", "{\"n\":1}", 10)?);
+    assert!(db.touch_device("d1", "{}", "{\"n\":1}", t(10))?);
     assert!(
-        !db.touch_device("d1", "{}", "{\"n\":1}", 11)?,
+        !db.touch_device("d1", "{}", "{\"n\":1}", t(11))?,
         "the second of two same-counter uses"
     );
     assert_eq!(
         db.device("d1")?.map(|d| (d.passkey, d.last_used_at)),
-        Some(("{\"n\":1}".to_owned(), Some(10)))
+        Some(("{\"n\":1}".to_owned(), Some(t(10))))
     );
     // A suspended device's pending approvals die; it stays listed, marked.
     db.insert_device(&device("d4", "p1"), &event("dev-ev9"))?;
     db.insert_auth_request(&request("r-suspended"))?;
-    assert!(db.approve_auth_request("r-suspended", &approval("p1", "d4"), 1, None)?);
-    assert!(db.suspend_device("d4", 12, &event("dev-ev10"))?);
+    assert!(db.approve_auth_request("r-suspended", &approval("p1", "d4"), t(1), None)?);
+    assert!(db.suspend_device("d4", t(12), &event("dev-ev10"))?);
     assert!(
-        !db.suspend_device("d4", 13, &event("dev-ev11"))?,
+        !db.suspend_device("d4", t(13), &event("dev-ev11"))?,
         "suspended once"
     );
-    assert_eq!(db.device("d4")?.and_then(|d| d.suspended_at), Some(12));
+    assert_eq!(db.device("d4")?.and_then(|d| d.suspended_at), Some(t(12)));
     assert_eq!(
-        db.issue_code("r-suspended", &[6; 32], 60, 1)?,
+        db.issue_code("r-suspended", &[6; 32], t(60), t(1))?,
         IssueCode::DeviceGone,
         "no code from a suspended device's approval"
     );
@@ -489,13 +505,13 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         citizen_id: "p1".into(),
         client_id: "before".into(),
         claims: "sub".into(),
-        granted_at: 1,
+        granted_at: t(1),
     };
     db.insert_auth_request(&request("r4"))?;
     assert!(db.approve_auth_request(
         "r4",
         &approval("p1", "d1"),
-        1,
+        t(1),
         Some((&consent, &event("ev-consent")))
     )?);
     assert_eq!(db.consent("p1", "before")?, Some(consent));
@@ -509,7 +525,10 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     db.bind_proven(&bind("a2", recover, Some(device("d2", "p1")), 3))?;
     let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
     assert_eq!(ids, ["d2"]);
-    assert_eq!(db.issue_code("r4", &[9; 32], 60, 1)?, IssueCode::DeviceGone);
+    assert_eq!(
+        db.issue_code("r4", &[9; 32], t(60), t(1))?,
+        IssueCode::DeviceGone
+    );
     assert_eq!(db.consent("p1", "before")?, None);
     assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
 
@@ -552,30 +571,30 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         citizen_id: "q1".into(),
         client_id: "c".into(),
         claims: "sub".into(),
-        granted_at: 1,
+        granted_at: t(1),
     };
     db.insert_auth_request(&request("r6"))?;
     assert!(db.approve_auth_request(
         "r6",
         &approval("q1", "dq"),
-        1,
+        t(1),
         Some((&consent, &event("ev-c1")))
     )?);
     let wider = ConsentRecord {
         claims: "name sub !gender".into(),
-        granted_at: 2,
+        granted_at: t(2),
         ..consent
     };
     db.insert_auth_request(&request("r7"))?;
     assert!(db.approve_auth_request(
         "r7",
         &approval("q1", "dq"),
-        2,
+        t(2),
         Some((&wider, &event("ev-c2")))
     )?);
     assert_eq!(db.consents("q1")?, std::slice::from_ref(&wider));
     assert_eq!(
-        db.issue_code("r7", &[6; 32], 60, 2)?,
+        db.issue_code("r7", &[6; 32], t(60), t(2))?,
         IssueCode::DeviceGone,
         "no device dq"
     );
@@ -588,25 +607,25 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
 
     // Rate-limit windows count, then start again.
     assert_eq!(
-        db.hit("b", 60, 1_000)?,
+        db.hit("b", 60, t(1_000))?,
         WindowCount {
             hits: 1,
-            window_start: 1_000
+            window_start: t(1_000)
         }
     );
-    assert_eq!(db.hit("b", 60, 1_030)?.hits, 2);
-    assert_eq!(db.hit("other", 60, 1_030)?.hits, 1);
+    assert_eq!(db.hit("b", 60, t(1_030))?.hits, 2);
+    assert_eq!(db.hit("other", 60, t(1_030))?.hits, 1);
     assert_eq!(
-        db.hit("b", 60, 1_061)?,
+        db.hit("b", 60, t(1_061))?,
         WindowCount {
             hits: 1,
-            window_start: 1_061
+            window_start: t(1_061)
         }
     );
 
     // The audit trail reads back in order.
     let events: Vec<String> = db
-        .events_since(0, 100)?
+        .events_since(t(0), 100)?
         .into_iter()
         .map(|e| e.event_id)
         .collect();
@@ -634,12 +653,12 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
 
     // Purging drops what expired, and keeps what did not.
     db.insert_auth_request(&AuthRequestRecord {
-        expires_at: 200_000,
+        expires_at: t(200_000),
         ..request("fresh")
     })?;
     // A request that issued a code stays a day past its expiry (to recognise a replay);
     // the others go at once.
-    db.purge_expired(10_000, 120, 86_400)?;
+    db.purge_expired(t(10_000), 120, 86_400)?;
     assert!(
         db.auth_request("r5")?.is_some(),
         "a redeemed request stays a day"
@@ -647,7 +666,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     for gone in ["r1", "r2", "r3", "r4"] {
         assert_eq!(db.auth_request(gone)?, None, "{gone}");
     }
-    db.purge_expired(100_000, 120, 86_400)?;
+    db.purge_expired(t(100_000), 120, 86_400)?;
     assert_eq!(db.auth_request("r5")?, None);
     assert!(
         db.auth_request("fresh")?.is_some(),
@@ -674,7 +693,7 @@ fn concurrent_first_start(backend: &Backend) -> anyhow::Result<()> {
                         Arc::new(db),
                         &MasterKey::from_base64(&key)?,
                         config,
-                        0,
+                        t(0),
                     )
                     .context("opening the provider")?;
                     Ok((provider.jwks(), provider.connector_jwks()))

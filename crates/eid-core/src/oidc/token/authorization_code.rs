@@ -9,6 +9,7 @@ use crate::crypto::{ct_eq, sha256};
 use crate::login::request_ref;
 use crate::oidc::{oauth, pkce};
 use crate::store::{ClientRecord, LoginState};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 impl Provider {
@@ -17,7 +18,7 @@ impl Provider {
         client: &ClientRecord,
         params: &TokenParams,
         jkt: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
         let code = params

@@ -7,6 +7,7 @@ use crate::claims::granted_scope;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::{ClientResponse, ResponseType};
 use crate::store::{Approval, AuthRequestRecord};
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 impl Provider {
@@ -18,7 +19,7 @@ impl Provider {
         &self,
         request: &AuthRequestRecord,
         approval: &Approval,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Option<ClientResponse>, Error> {
         let client = self.store.client(&request.client_id)?.ok_or_else(|| {
             Error::Internal(format!("client {} of a login is gone", request.client_id))

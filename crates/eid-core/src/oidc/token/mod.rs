@@ -11,6 +11,7 @@ use crate::oidc::dpop::ProofTarget;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::oauth;
 use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 mod authorization_code;
@@ -41,7 +42,7 @@ impl Provider {
         basic: Option<(String, String)>,
         params: &TokenParams,
         dpop: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
         // The proof first: a client told to use a nonce (RFC 9449 §8) retries with its client
@@ -91,7 +92,7 @@ impl Provider {
         client: &ClientRecord,
         grant: &Grant<'_>,
         nonce: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<Issued, Error> {
         let access_token = match client.metadata.jwt_access_tokens {
             true => self.jwt_access_token(client, grant, now)?,
@@ -174,7 +175,7 @@ impl Provider {
         &self,
         client: &ClientRecord,
         grant: &Grant<'_>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<String, Error> {
         let alg = crate::keys::JwsAlg::parse(&client.id_token_alg).ok_or_else(|| {
             Error::Internal(format!("client {} has an unknown alg", client.client_id))
@@ -245,7 +246,7 @@ struct Grant<'a> {
     claims: String,
     /// The shared claims the ID token carries too (asked for with the `claims` parameter).
     id_token_claims: &'a [String],
-    family_expires_at: i64,
+    family_expires_at: UnixTime,
     /// The key this response's access token is bound to (RFC 9449): the token request's
     /// proof's. Refresh tokens are not bound: a confidential client's are held to it by its
     /// authentication (§5), and a client may change keys between refreshes.

@@ -12,6 +12,7 @@ use crate::crypto::sha256;
 use crate::login::request_ref;
 use crate::oidc::oauth;
 use crate::store::{Approval, ClientRecord, Renewal, Rotation};
+use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
 impl Provider {
@@ -20,7 +21,7 @@ impl Provider {
         client: &ClientRecord,
         params: &TokenParams,
         jkt: Option<&str>,
-        now: i64,
+        now: UnixTime,
     ) -> Result<TokenResponse, Error> {
         use OAuthErrorCode::*;
         let presented = params
