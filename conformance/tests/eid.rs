@@ -31,7 +31,7 @@ async fn key_client(
     registration.profile = profile;
     let client = server.register_client(registration).await?.client;
     Ok(ClientConfig {
-        client_id: client.client_id,
+        client_id: client.client_id.into_string(),
         client_secret: String::new(),
         redirect_uri: Url::parse(REDIRECT_URI)?,
         token_endpoint_auth_method: ClientAuth::PrivateKeyJwt,

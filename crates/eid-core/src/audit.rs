@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::crypto::Aad;
+use crate::ids::{CitizenId, DeviceId};
 use crate::store::{ActorKind, AuditRecord};
 use crate::time::UnixTime;
 use crate::{Error, Provider};
@@ -152,9 +153,9 @@ impl Provider {
             action: event.action.to_owned(),
             actor_kind,
             actor_id,
-            citizen_id: event.citizen_id.map(str::to_owned),
+            citizen_id: event.citizen_id.map(str::to_owned).map(CitizenId::from),
             application_id: event.application_id.map(str::to_owned),
-            device_id: event.device_id.map(str::to_owned),
+            device_id: event.device_id.map(str::to_owned).map(DeviceId::from),
             detail,
         })
     }
@@ -180,9 +181,9 @@ impl Provider {
             action: record.action,
             actor_kind: record.actor_kind,
             actor_id: record.actor_id,
-            citizen_id: record.citizen_id,
+            citizen_id: record.citizen_id.map(CitizenId::into_string),
             application_id: record.application_id,
-            device_id: record.device_id,
+            device_id: record.device_id.map(DeviceId::into_string),
             detail,
         })
     }

@@ -5,6 +5,7 @@ use url::Url;
 use jsonwebtoken::jwk::JwkSet;
 
 use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
+use crate::ids::ClientId;
 use crate::keys::JwsAlg;
 use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
 use crate::time::UnixTime;
@@ -203,7 +204,7 @@ impl Provider {
         let (client_id, client_secret, secret_sealed) =
             self.new_client_credentials(registration.auth_method)?;
         let client = ClientRecord {
-            client_id,
+            client_id: ClientId::from(client_id),
             name: name.to_owned(),
             secret_hash: sha256(client_secret.as_bytes()).to_vec(),
             redirect_uris: uris,

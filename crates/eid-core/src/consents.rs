@@ -7,6 +7,7 @@
 use eid_proto::api::{Consent, ConsentList};
 
 use crate::audit::{Actor, Detail, Event};
+use crate::ids::ClientId;
 use crate::login::Choices;
 use crate::store::WalletSessionRecord;
 use crate::time::UnixTime;
@@ -24,7 +25,7 @@ impl Provider {
                 Ok(Consent {
                     service,
                     claims: Choices::parse(&c.claims).shared.into_iter().collect(),
-                    client_id: c.client_id,
+                    client_id: c.client_id.into_string(),
                     granted_at: c.granted_at.secs(),
                 })
             })
@@ -44,7 +45,7 @@ impl Provider {
             Event::new(
                 "consent.withdrawn",
                 &Actor::Citizen {
-                    device_id: Some(session.device_id.clone()),
+                    device_id: Some(session.device_id.clone().into_string()),
                 },
             )
             .citizen(&session.citizen_id)
@@ -56,7 +57,7 @@ impl Provider {
         )?;
         if !self
             .store
-            .withdraw_consent(&session.citizen_id, client_id, &event)?
+            .withdraw_consent(&session.citizen_id, &ClientId::from(client_id), &event)?
         {
             return Err(Error::NotFound("consent"));
         }

@@ -31,6 +31,7 @@ const SUSPENDED: &str = "this device is suspended: its signature counter went ba
 use crate::crypto::{b64url, random_token, sha256, Aad};
 use crate::enrolment::validate_device_name;
 use crate::error::AccountRefusal;
+use crate::ids::{CitizenId, DeviceId};
 use crate::store::{
     CeremonyPurpose, CitizenRecord, DeleteDevice, DeviceRecord, WalletSessionRecord,
 };
@@ -196,8 +197,8 @@ impl Provider {
             access_token: token,
             token_type: "Bearer".into(),
             expires_in: self.config.wallet_session_ttl.unsigned_abs(),
-            citizen_id: device.citizen_id,
-            device_id: device.device_id,
+            citizen_id: device.citizen_id.into_string(),
+            device_id: device.device_id.into_string(),
         })
     }
 
@@ -219,7 +220,7 @@ impl Provider {
             .citizen(&session.citizen_id)?
             .ok_or(Error::Unauthenticated)?;
         Ok(AccountInfo {
-            citizen_id: account.citizen_id,
+            citizen_id: account.citizen_id.into_string(),
             reference: account.reference,
             level: account.level.map(|l| l.as_str().to_owned()),
             status: account.status.as_str().to_owned(),
@@ -233,7 +234,7 @@ impl Provider {
             .devices(&session.citizen_id)?
             .into_iter()
             .map(|d| Device {
-                device_id: d.device_id,
+                device_id: d.device_id.into_string(),
                 name: d.name,
                 created_at: d.created_at.secs(),
                 last_used_at: d.last_used_at.map(UnixTime::secs),
@@ -285,7 +286,7 @@ impl Provider {
             Event::new(
                 "device.removed",
                 &Actor::Citizen {
-                    device_id: Some(session.device_id.clone()),
+                    device_id: Some(session.device_id.clone().into_string()),
                 },
             )
             .citizen(&session.citizen_id)
@@ -300,7 +301,7 @@ impl Provider {
         let grants = self.store.grants_of_device(device_id)?;
         match self
             .store
-            .remove_device(&session.citizen_id, device_id, &event)?
+            .remove_device(&session.citizen_id, &DeviceId::from(device_id), &event)?
         {
             DeleteDevice::Deleted => {
                 tracing::info!(citizen_id = %session.citizen_id, device_id, "device removed");
@@ -345,7 +346,7 @@ impl Provider {
         self.put_ceremony_as(
             &b64url(&sha256(code.as_bytes())),
             CeremonyPurpose::Link,
-            Some(session.citizen_id.clone()),
+            Some(session.citizen_id.clone().into_string()),
             &LinkState {},
             now + self.config.ceremony_ttl,
         )?;
@@ -424,8 +425,8 @@ impl Provider {
         let credential_id = b64url(passkey.cred_id().as_ref());
         self.check_credential_is_new(&credential_id)?;
         let device = DeviceRecord {
-            device_id: Uuid::new_v4().to_string(),
-            citizen_id: state.citizen_id.clone(),
+            device_id: DeviceId::from(Uuid::new_v4().to_string()),
+            citizen_id: CitizenId::from(state.citizen_id.clone()),
             credential_id,
             user_handle: state.user_handle,
             name: state.device_name,
@@ -440,7 +441,7 @@ impl Provider {
             Event::new(
                 "device.bound",
                 &Actor::Citizen {
-                    device_id: Some(device.device_id.clone()),
+                    device_id: Some(device.device_id.clone().into_string()),
                 },
             )
             .citizen(&device.citizen_id)
@@ -463,8 +464,8 @@ impl Provider {
             })?;
         tracing::info!(citizen_id = %device.citizen_id, device_id = %device.device_id, "device bound by link");
         Ok(DeviceBound {
-            citizen_id: device.citizen_id,
-            device_id: device.device_id,
+            citizen_id: device.citizen_id.into_string(),
+            device_id: device.device_id.into_string(),
         })
     }
 

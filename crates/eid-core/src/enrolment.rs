@@ -19,6 +19,7 @@ use crate::account::{Contact, Gender, Particulars};
 use crate::audit::{Actor, Detail, Event};
 use crate::crypto::{b64url, ct_eq, random_token, reference_code, sha256, Aad};
 use crate::hkid::Hkid;
+use crate::ids::CitizenId;
 use crate::limits::Caller;
 use crate::store::{
     ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose, StoreError,
@@ -381,7 +382,7 @@ impl Provider {
                 kind,
                 status: ApplicationStatus::Open,
                 token_hash: sha256(token.as_bytes()).to_vec(),
-                citizen_id: citizen_id.clone(),
+                citizen_id: citizen_id.clone().map(CitizenId::from),
                 particulars: Some(sealed.clone()),
                 credential_id: credential_id.clone(),
                 passkey: passkey.clone(),
@@ -477,7 +478,10 @@ impl Provider {
             kind: application.kind.as_str().to_owned(),
             status: application.status.as_str().to_owned(),
             expires_in: (application.expires_at - now).unsigned_abs(),
-            citizen_id: application.citizen_id.filter(|_| level.is_some()),
+            citizen_id: application
+                .citizen_id
+                .filter(|_| level.is_some())
+                .map(CitizenId::into_string),
             level,
             rejection,
         })
@@ -527,7 +531,7 @@ impl Provider {
         }
         self.insert_application(
             ApplicationKind::Upgrade,
-            Some(session.citizen_id.clone()),
+            Some(session.citizen_id.clone().into_string()),
             &ApplicationData {
                 particulars,
                 contact,
@@ -535,7 +539,7 @@ impl Provider {
             },
             None,
             Actor::Citizen {
-                device_id: Some(session.device_id.clone()),
+                device_id: Some(session.device_id.clone().into_string()),
             },
             now,
         )

@@ -20,7 +20,8 @@
 //! - [`admin`]: an operator's suspension, resumption and closure of accounts.
 //! - [`clients`]: relying-party registration.
 //!
-//! And what they share: [`account`] (levels, statuses, profiles), [`claims`] (what a scope
+//! And what they share: [`time`] (`UnixTime`: the core is given the time, never reads the
+//! clock), [`ids`] (citizen, device and client ids as types), [`account`] (levels, statuses, profiles), [`claims`] (what a scope
 //! releases), [`audit`] (the audit trail), [`limits`] (rate limits), [`ceremony`] (single-use
 //! challenges, committed WebAuthn challenges), [`hkid`] (identity card numbers), [`jose`]
 //! (JWS for messages with other services), [`keys`] (signing keys), [`crypto`] (the master key,
@@ -28,9 +29,10 @@
 //!
 //! ```no_run
 //! # fn demo(store: std::sync::Arc<dyn eid_core::store::Store>) -> Result<(), eid_core::Error> {
-//! use eid_core::{crypto::MasterKey, Provider, ProviderConfig};
+//! use eid_core::{crypto::MasterKey, Provider, ProviderConfig, UnixTime};
 //! let config = ProviderConfig::new("http://localhost:8080".parse().unwrap());
-//! let provider = Provider::open(store, &MasterKey::generate(), config, 1_700_000_000)?;
+//! let now = UnixTime::from_secs(1_700_000_000);
+//! let provider = Provider::open(store, &MasterKey::generate(), config, now)?;
 //! let metadata = provider.discovery();
 //! assert_eq!(metadata.issuer, "http://localhost:8080");
 //! # Ok(()) }
@@ -50,6 +52,7 @@ pub mod enrolment;
 mod error;
 pub mod fetch;
 pub mod hkid;
+pub mod ids;
 pub mod jose;
 pub mod jwt;
 pub mod keys;

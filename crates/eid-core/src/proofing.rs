@@ -30,6 +30,7 @@ use crate::crypto::{b64url_decode, random_token, Aad};
 use crate::enrolment::{comparable_name, ApplicationData};
 use crate::error::ProofingFailure;
 use crate::hkid::Hkid;
+use crate::ids::{CitizenId, DeviceId};
 use crate::limits::Caller;
 use crate::store::{
     AccountChange, ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose,
@@ -83,12 +84,12 @@ impl std::fmt::Debug for PreparedProofing {
 /// What a successful proofing did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProofingOutcome {
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The account's reference.
     pub reference: String,
     pub level: Level,
     /// The device bound (enrolments).
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// The HKID number had an account, which the proven holder took over.
     pub recovered: bool,
     pub revoked_devices: u32,
@@ -417,7 +418,7 @@ impl Provider {
         let (citizen_id, reference, change, revoked, recovered) = match (application.kind, existing)
         {
             (ApplicationKind::Enrolment, None) => {
-                let citizen_id = Uuid::new_v4().to_string();
+                let citizen_id = CitizenId::new(Uuid::new_v4().to_string());
                 let record = CitizenRecord {
                     citizen_id: citizen_id.clone(),
                     reference: application.reference.clone(),
@@ -496,7 +497,7 @@ impl Provider {
                 attestation: self
                     .key_protection(&crate::ceremony::passkey_from_json(passkey)?, now)
                     .stored(),
-                device_id: Uuid::new_v4().to_string(),
+                device_id: DeviceId::from(Uuid::new_v4().to_string()),
                 citizen_id: citizen_id.clone(),
                 credential_id: credential_id.clone(),
                 user_handle: user_handle.clone(),
@@ -575,7 +576,7 @@ impl Provider {
         }
         tracing::info!(
             application_id,
-            citizen_id,
+            citizen_id = %citizen_id,
             level = proof.level.as_str(),
             recovered,
             "application proven"

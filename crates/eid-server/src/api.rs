@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::error::{problem_response, ApiError};
 use crate::extract::{bearer, caller};
 use crate::{run, AppState};
+use eid_core::ids::DeviceId;
 use eid_core::limits::Caller;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -171,9 +172,12 @@ async fn prove(
     })
     .await?;
     Ok(HttpResponse::Ok().json(ProofingResult {
-        citizen_id: outcome.citizen_id,
+        citizen_id: outcome.citizen_id.into_string(),
         reference: outcome.reference,
-        device_id: outcome.device_id.unwrap_or_default(),
+        device_id: outcome
+            .device_id
+            .map(DeviceId::into_string)
+            .unwrap_or_default(),
         level: outcome.level.as_str().to_owned(),
         recovered: outcome.recovered,
         revoked_devices: outcome.revoked_devices,

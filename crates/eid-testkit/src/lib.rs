@@ -485,7 +485,7 @@ impl TestServer {
             provider.add_client(&name, &[uri], alg, eid_server::now())
         })
         .await??;
-        Ok((new.client.client_id, new.client_secret))
+        Ok((new.client.client_id.into_string(), new.client_secret))
     }
 
     /// Registers a client with any metadata; returns it with its secret.

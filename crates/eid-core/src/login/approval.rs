@@ -18,6 +18,7 @@ use crate::claims::{display_value, offered_items, requested_items, ClaimItem};
 use crate::crypto::{b64url, ct_eq, sha256, Aad};
 use crate::devices::usable_level;
 use crate::error::AccountRefusal;
+use crate::ids::CitizenId;
 use crate::store::{
     Approval, ApprovalRecord, AuthRequestRecord, ConsentRecord, LoginState, RequestStatus,
     WalletSessionRecord,
@@ -321,7 +322,7 @@ impl Provider {
                 logo_uri: client.metadata.logo_uri.clone(),
                 policy_uri: client.metadata.policy_uri.clone(),
                 tos_uri: client.metadata.tos_uri.clone(),
-                client_id: client.client_id,
+                client_id: client.client_id.into_string(),
                 name: client.name,
                 redirect_host,
             },
@@ -383,7 +384,7 @@ impl Provider {
         let protection = KeyProtection::from_stored(device.attestation.as_deref());
         let level = self.approval_level(usable_level(&account)?, &protection);
         let actor = Actor::Citizen {
-            device_id: Some(device.device_id.clone()),
+            device_id: Some(device.device_id.clone().into_string()),
         };
         let ended = |action: &'static str, reason: &str| -> Result<(), Error> {
             self.record_use(&device, &passkey, now)?;
@@ -392,7 +393,7 @@ impl Provider {
                     .citizen(&device.citizen_id)
                     .device(&device.device_id)
                     .detail(Detail {
-                        client_id: Some(request.client_id.clone()),
+                        client_id: Some(request.client_id.clone().into_string()),
                         reason: Some(reason.to_owned()),
                         ..Detail::default()
                     }),
@@ -528,7 +529,7 @@ impl Provider {
     ) -> Result<Option<(ConsentRecord, crate::store::AuditRecord)>, Error> {
         let previous = self
             .store
-            .consent(citizen_id, &request.client_id)?
+            .consent(&CitizenId::from(citizen_id), &request.client_id)?
             .map(|c| Choices::parse(&c.claims));
         // Claims this request did not offer keep their earlier decision.
         let mut merged = previous.clone().unwrap_or_default();
@@ -545,7 +546,7 @@ impl Provider {
             Event::new("consent.granted", actor)
                 .citizen(citizen_id)
                 .detail(Detail {
-                    client_id: Some(request.client_id.clone()),
+                    client_id: Some(request.client_id.clone().into_string()),
                     claims: merged.shared.iter().cloned().collect(),
                     ..Detail::default()
                 }),
@@ -553,7 +554,7 @@ impl Provider {
         )?;
         Ok(Some((
             ConsentRecord {
-                citizen_id: citizen_id.to_owned(),
+                citizen_id: CitizenId::from(citizen_id.to_owned()),
                 client_id: request.client_id.clone(),
                 claims: merged.to_stored(),
                 granted_at: now,

@@ -300,7 +300,7 @@ impl Provider {
                     Event::new("login.refused_in_browser", &Actor::System)
                         .citizen(&approval.citizen_id)
                         .detail(Detail {
-                            client_id: Some(request.client_id.clone()),
+                            client_id: Some(request.client_id.clone().into_string()),
                             reason: Some("not_me".into()),
                             ..Detail::default()
                         }),

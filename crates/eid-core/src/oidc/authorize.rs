@@ -221,7 +221,7 @@ impl Provider {
                     return Err(oauth(OAuthErrorCode::ServerError, other.to_string()));
                 }
             };
-            if hint.client_id != client.client_id {
+            if client.client_id != hint.client_id {
                 return Err(oauth(
                     OAuthErrorCode::InvalidRequest,
                     "the id_token_hint was issued to another client",

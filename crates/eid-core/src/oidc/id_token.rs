@@ -31,7 +31,7 @@ impl Provider {
         // A client id has no ':', so no client's subjects are a sector's.
         let sector = match &client.metadata.sector {
             Some(host) => format!("sector:{host}"),
-            None => client.client_id.clone(),
+            None => client.client_id.to_string(),
         };
         b64url(
             &self

@@ -143,7 +143,7 @@ impl Provider {
         Ok(self
             .store
             .auth_request(sid)?
-            .and_then(|r| r.login.approval().map(|a| a.citizen_id.clone())))
+            .and_then(|r| r.login.approval().map(|a| a.citizen_id.to_string())))
     }
 
     /// Queues a logout token for each (client, citizen, session) whose client registered a

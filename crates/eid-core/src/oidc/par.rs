@@ -51,7 +51,7 @@ impl Provider {
         if params
             .client_id
             .as_deref()
-            .is_some_and(|id| id != client.client_id)
+            .is_some_and(|id| client.client_id != id)
         {
             return Err(oauth(
                 InvalidRequest,
@@ -86,14 +86,14 @@ impl Provider {
             (proof, named) => proof.or(named),
         };
         let pushed = AuthorizationParams {
-            client_id: Some(client.client_id.clone()),
+            client_id: Some(client.client_id.clone().into_string()),
             request: None,
             dpop_jkt,
             ..params
         };
         let id = self.put_ceremony(
             CeremonyPurpose::Par,
-            Some(client.client_id.clone()),
+            Some(client.client_id.clone().into_string()),
             &pushed,
             now + PAR_TTL,
         )?;

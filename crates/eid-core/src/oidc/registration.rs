@@ -8,6 +8,7 @@ use eid_proto::oauth::{RegistrationMetadata, RegistrationResponse};
 
 use crate::clients::{validate_jwks, validate_redirect_uri};
 use crate::crypto::{b64url, ct_eq, random_token, sha256};
+use crate::ids::ClientId;
 use crate::keys::JwsAlg;
 use crate::limits::Caller;
 use crate::oidc::{oauth, ResponseType};
@@ -373,7 +374,7 @@ impl Provider {
         let (client_id, client_secret, secret_sealed) = self.new_client_credentials(method)?;
         let registration_token = random_token();
         let client = ClientRecord {
-            client_id: client_id.clone(),
+            client_id: ClientId::from(client_id.clone()),
             name: checked.name,
             secret_hash: sha256(client_secret.as_bytes()).to_vec(),
             redirect_uris: checked.redirect_uris,
@@ -428,7 +429,7 @@ impl Provider {
     ) -> Result<RegistrationResponse, Error> {
         let client = self.registered_client(client_id, token)?;
         Ok(RegistrationResponse {
-            client_id: client.client_id.clone(),
+            client_id: client.client_id.clone().into_string(),
             client_secret: None,
             client_id_issued_at: client.created_at.secs(),
             client_secret_expires_at: None,

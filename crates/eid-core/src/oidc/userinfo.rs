@@ -72,7 +72,7 @@ impl Provider {
             return Ok(UserinfoResponse::Json(claims));
         };
         claims["iss"] = self.config.issuer_str().into();
-        claims["aud"] = client.client_id.clone().into();
+        claims["aud"] = client.client_id.as_str().into();
         Ok(UserinfoResponse::Jwt(sign_jwt(
             self.token_keys().as_ref(),
             alg,

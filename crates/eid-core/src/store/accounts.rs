@@ -1,12 +1,13 @@
 use super::{AuditRecord, StoreError};
 use crate::account::{AccountStatus, JoinedBy, Level};
+use crate::ids::{CitizenId, DeviceId};
 use crate::time::UnixTime;
 
 /// A citizen's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CitizenRecord {
     /// UUID.
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// A short code the citizen and operators use to name the account (`K7Q2-M9XD`).
     pub reference: String,
     /// HMAC of the canonical HKID number under the HKID index key: one account per number.
@@ -22,8 +23,8 @@ pub struct CitizenRecord {
 /// A phone (or other authenticator) bound to an account: one WebAuthn credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceRecord {
-    pub device_id: String,
-    pub citizen_id: String,
+    pub device_id: DeviceId,
+    pub citizen_id: CitizenId,
     /// base64url credential id.
     pub credential_id: String,
     /// The WebAuthn user handle the credential was created with (a UUID): a discoverable
@@ -55,7 +56,7 @@ pub enum AccountChange {
     /// `expected_status` (else `StoreError::Conflict`). Its standing consents are withdrawn:
     /// what it can release has changed.
     Update {
-        citizen_id: String,
+        citizen_id: CitizenId,
         expected_status: AccountStatus,
         level: Level,
         status: AccountStatus,
@@ -140,8 +141,8 @@ pub trait AccountStore {
     /// approved that have not issued a code yet; records `event` with it.
     fn remove_device(
         &self,
-        citizen_id: &str,
-        device_id: &str,
+        citizen_id: &CitizenId,
+        device_id: &DeviceId,
         event: &AuditRecord,
     ) -> Result<DeleteDevice, StoreError>;
 }

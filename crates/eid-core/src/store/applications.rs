@@ -1,4 +1,5 @@
 use super::{AuditRecord, StoreError};
+use crate::ids::CitizenId;
 use crate::time::UnixTime;
 
 /// What an application asks for.
@@ -70,7 +71,7 @@ pub struct ApplicationRecord {
     /// SHA-256 of the bearer token the wallet holds for this application.
     pub token_hash: Vec<u8>,
     /// Upgrade: the account asking. Proven: the account it landed on.
-    pub citizen_id: Option<String>,
+    pub citizen_id: Option<CitizenId>,
     /// Sealed JSON (AAD `application:<id>`); erased once decided.
     pub particulars: Option<Vec<u8>>,
     /// Enrolment: the device registered with the application (base64url credential id).

@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::ids::{CitizenId, DeviceId};
 use crate::time::UnixTime;
 
 /// Who did something.
@@ -46,9 +47,9 @@ pub struct AuditRecord {
     pub action: String,
     pub actor_kind: ActorKind,
     pub actor_id: Option<String>,
-    pub citizen_id: Option<String>,
+    pub citizen_id: Option<CitizenId>,
     pub application_id: Option<String>,
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     pub detail: Option<Vec<u8>>,
 }
 

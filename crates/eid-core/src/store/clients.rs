@@ -1,12 +1,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::ids::ClientId;
 use crate::time::UnixTime;
 
 /// A registered relying party.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientRecord {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub name: String,
     /// SHA-256 of the client secret.
     pub secret_hash: Vec<u8>,

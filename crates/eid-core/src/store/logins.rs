@@ -1,6 +1,7 @@
 use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
 use crate::account::{AccountStatus, Level};
 use crate::claims::{ClaimsRequest, Scopes};
+use crate::ids::{CitizenId, ClientId, DeviceId};
 use crate::oidc::{ResponseMode, ResponseType};
 use crate::time::UnixTime;
 use crate::OAuthErrorCode;
@@ -48,9 +49,9 @@ impl RequestStatus {
 /// citizen chose to share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
-    pub citizen_id: String,
+    pub citizen_id: CitizenId,
     /// The device that approved.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// When it approved: the ID token's `auth_time`.
     pub auth_time: UnixTime,
     /// The account's level when it approved: the ID token's `acr`.
@@ -112,7 +113,7 @@ impl LoginState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthRequestRecord {
     pub request_id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
     pub scope: Scopes,
     pub state: Option<String>,
@@ -176,8 +177,8 @@ pub enum IssueCode {
 /// A citizen's standing consent to give a client some claims, recorded from the phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentRecord {
-    pub citizen_id: String,
-    pub client_id: String,
+    pub citizen_id: CitizenId,
+    pub client_id: ClientId,
     /// Claim names, space-separated.
     pub claims: String,
     pub granted_at: UnixTime,
@@ -244,15 +245,15 @@ pub trait LoginStore {
 
     fn consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
     ) -> Result<Option<ConsentRecord>, StoreError>;
     /// A citizen's sealed profile with their standing consent for a client, in one read (the
     /// phone shows both before the citizen decides).
     fn profile_and_consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
     ) -> Result<(Option<Vec<u8>>, Option<ConsentRecord>), StoreError>;
     /// A citizen's standing consents, oldest first.
     fn consents(&self, citizen_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
@@ -260,8 +261,8 @@ pub trait LoginStore {
     /// holds for the citizen, with the audit event; false when there was none.
     fn withdraw_consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
         event: &AuditRecord,
     ) -> Result<bool, StoreError>;
 }

@@ -1,11 +1,12 @@
 use super::StoreError;
+use crate::ids::ClientId;
 use crate::time::UnixTime;
 
 /// A back-channel logout token on its way to a relying party.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutDeliveryRecord {
     pub delivery_id: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     /// The client's `backchannel_logout_uri`.
     pub uri: String,
     /// The signed logout token (a JWT, nothing secret in it).

@@ -1,12 +1,13 @@
 use super::StoreError;
+use crate::ids::{CitizenId, DeviceId};
 use crate::time::UnixTime;
 
 /// A wallet's session for managing its own account, stored by hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalletSessionRecord {
     pub token_hash: Vec<u8>,
-    pub citizen_id: String,
-    pub device_id: String,
+    pub citizen_id: CitizenId,
+    pub device_id: DeviceId,
     pub expires_at: UnixTime,
 }
 

@@ -1,6 +1,7 @@
 use super::StoreError;
 use crate::account::{AccountStatus, Level};
 use crate::claims::Scopes;
+use crate::ids::{CitizenId, ClientId, DeviceId};
 use crate::time::UnixTime;
 
 /// An access token for the userinfo endpoint, stored by hash.
@@ -10,8 +11,8 @@ pub struct AccessTokenRecord {
     /// The grant it belongs to: the authorization request that started it. Revoking the grant
     /// (a replayed code, a reused refresh token) revokes every token of the family.
     pub request_id: String,
-    pub client_id: String,
-    pub citizen_id: String,
+    pub client_id: ClientId,
+    pub citizen_id: CitizenId,
     pub scope: Scopes,
     pub expires_at: UnixTime,
     /// The claims userinfo releases, space-separated.
@@ -28,10 +29,10 @@ pub struct RefreshTokenRecord {
     pub token_hash: Vec<u8>,
     /// The grant: the authorization request whose code started the family.
     pub family_id: String,
-    pub client_id: String,
-    pub citizen_id: String,
+    pub client_id: ClientId,
+    pub citizen_id: CitizenId,
     /// The device that approved the grant: the family dies with it.
-    pub device_id: String,
+    pub device_id: DeviceId,
     pub scope: Scopes,
     /// The claims shared, space-separated.
     pub claims: String,

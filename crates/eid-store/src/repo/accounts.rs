@@ -11,6 +11,7 @@ use crate::schema::{
     access_tokens, applications, citizen_profiles, citizens, consents, devices, wallet_sessions,
 };
 use crate::{backend, corrupt, is_unique_violation, AnyConnection, Database, TxError};
+use eid_core::ids::{CitizenId, DeviceId};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = citizens)]
@@ -27,7 +28,7 @@ pub(crate) struct CitizenRow {
 impl From<&CitizenRecord> for CitizenRow {
     fn from(r: &CitizenRecord) -> Self {
         Self {
-            citizen_id: r.citizen_id.clone(),
+            citizen_id: r.citizen_id.clone().into_string(),
             reference: r.reference.clone(),
             hkid_index: r.hkid_index.clone(),
             level: r.level.map(|l| l.as_str().to_owned()),
@@ -48,7 +49,7 @@ impl TryFrom<CitizenRow> for CitizenRecord {
         Ok(Self {
             status: AccountStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
             level,
-            citizen_id: r.citizen_id,
+            citizen_id: CitizenId::from(r.citizen_id),
             reference: r.reference,
             hkid_index: r.hkid_index,
             created_at: UnixTime::from_secs(r.created_at),
@@ -83,8 +84,8 @@ pub(crate) struct DeviceRow {
 impl From<&DeviceRecord> for DeviceRow {
     fn from(r: &DeviceRecord) -> Self {
         Self {
-            device_id: r.device_id.clone(),
-            citizen_id: r.citizen_id.clone(),
+            device_id: r.device_id.clone().into_string(),
+            citizen_id: r.citizen_id.clone().into_string(),
             credential_id: r.credential_id.clone(),
             user_handle: r.user_handle.clone(),
             name: r.name.clone(),
@@ -104,8 +105,8 @@ impl TryFrom<DeviceRow> for DeviceRecord {
         Ok(Self {
             joined_by: JoinedBy::parse(&r.joined_by)
                 .ok_or_else(|| corrupt("joined_by", &r.joined_by))?,
-            device_id: r.device_id,
-            citizen_id: r.citizen_id,
+            device_id: DeviceId::from(r.device_id),
+            citizen_id: CitizenId::from(r.citizen_id),
             credential_id: r.credential_id,
             user_handle: r.user_handle,
             name: r.name,
@@ -201,7 +202,7 @@ impl AccountStore for Database {
             )
             .set((
                 applications::status.eq("proven"),
-                applications::citizen_id.eq(Some(&citizen_id)),
+                applications::citizen_id.eq(Some(citizen_id.as_str())),
                 applications::particulars.eq(None::<Vec<u8>>),
                 applications::passkey.eq(None::<String>),
                 applications::outcome.eq(level.map(|l| l.as_str())),
@@ -234,7 +235,7 @@ impl AccountStore for Database {
                 } => {
                     let n = diesel::update(
                         citizens::table
-                            .filter(citizens::citizen_id.eq(citizen_id))
+                            .filter(citizens::citizen_id.eq(citizen_id.as_str()))
                             .filter(citizens::status.eq(expected_status.as_str())),
                     )
                     .set((
@@ -249,17 +250,21 @@ impl AccountStore for Database {
                     // What the account can release changed (new proven particulars, maybe an
                     // address): standing consents were given for what was shown then, so the
                     // citizen is asked again.
-                    diesel::delete(consents::table.filter(consents::citizen_id.eq(citizen_id)))
-                        .execute(c)?;
+                    diesel::delete(
+                        consents::table.filter(consents::citizen_id.eq(citizen_id.as_str())),
+                    )
+                    .execute(c)?;
                     if *revoke_devices {
                         // The logins these devices approved die with them (`issue_code`).
                         diesel::delete(
                             wallet_sessions::table
-                                .filter(wallet_sessions::citizen_id.eq(citizen_id)),
+                                .filter(wallet_sessions::citizen_id.eq(citizen_id.as_str())),
                         )
                         .execute(c)?;
-                        diesel::delete(devices::table.filter(devices::citizen_id.eq(citizen_id)))
-                            .execute(c)?;
+                        diesel::delete(
+                            devices::table.filter(devices::citizen_id.eq(citizen_id.as_str())),
+                        )
+                        .execute(c)?;
                     }
                 }
             }
@@ -361,7 +366,7 @@ impl AccountStore for Database {
                     }
                 })?;
             let status: Option<String> = citizens::table
-                .find(&device.citizen_id)
+                .find(device.citizen_id.as_str())
                 .select(citizens::status)
                 .first(c)
                 .optional()?;
@@ -461,10 +466,11 @@ impl AccountStore for Database {
 
     fn remove_device(
         &self,
-        citizen_id: &str,
-        device_id: &str,
+        citizen_id: &CitizenId,
+        device_id: &DeviceId,
         event: &AuditRecord,
     ) -> Result<DeleteDevice, StoreError> {
+        let (citizen_id, device_id) = (citizen_id.as_str(), device_id.as_str());
         /// Rolls the transaction back when the device was the last one.
         struct Last;
         let mut conn = self.writer()?;

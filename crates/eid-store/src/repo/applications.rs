@@ -8,6 +8,7 @@ use eid_core::time::UnixTime;
 use super::audit::insert_events;
 use crate::schema::applications;
 use crate::{backend, corrupt, is_unique_violation, Database, TxError};
+use eid_core::ids::CitizenId;
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = applications)]
@@ -35,7 +36,7 @@ impl From<&ApplicationRecord> for ApplicationRow {
             kind: r.kind.as_str().to_owned(),
             status: r.status.as_str().to_owned(),
             token_hash: r.token_hash.clone(),
-            citizen_id: r.citizen_id.clone(),
+            citizen_id: r.citizen_id.clone().map(CitizenId::into_string),
             particulars: r.particulars.clone(),
             credential_id: r.credential_id.clone(),
             passkey: r.passkey.clone(),
@@ -58,7 +59,7 @@ impl TryFrom<ApplicationRow> for ApplicationRecord {
             application_id: r.application_id,
             reference: r.reference,
             token_hash: r.token_hash,
-            citizen_id: r.citizen_id,
+            citizen_id: r.citizen_id.map(CitizenId::from),
             particulars: r.particulars,
             credential_id: r.credential_id,
             passkey: r.passkey,

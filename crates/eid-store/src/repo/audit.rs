@@ -4,6 +4,7 @@ use eid_core::time::UnixTime;
 
 use crate::schema::audit_events;
 use crate::{backend, corrupt, AnyConnection, Database};
+use eid_core::ids::{CitizenId, DeviceId};
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -46,9 +47,9 @@ impl TryFrom<AuditRow> for AuditRecord {
             at: UnixTime::from_secs(r.at),
             action: r.action,
             actor_id: r.actor_id,
-            citizen_id: r.citizen_id,
+            citizen_id: r.citizen_id.map(CitizenId::from),
             application_id: r.application_id,
-            device_id: r.device_id,
+            device_id: r.device_id.map(DeviceId::from),
             detail: r.detail,
         })
     }

@@ -5,6 +5,7 @@ use eid_core::time::UnixTime;
 
 use crate::schema::{access_tokens, clients, consents, refresh_tokens};
 use crate::{backend, corrupt, is_unique_violation, Database};
+use eid_core::ids::ClientId;
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = clients)]
@@ -28,7 +29,7 @@ impl TryFrom<&ClientRecord> for ClientRow {
             metadata: serde_json::to_string(&r.metadata)
                 .map_err(|e| StoreError::Backend(format!("client metadata: {e}")))?,
             secret_sealed: r.secret_sealed.clone(),
-            client_id: r.client_id.clone(),
+            client_id: r.client_id.clone().into_string(),
             name: r.name.clone(),
             secret_hash: r.secret_hash.clone(),
             redirect_uris: r.redirect_uris.join("\n"),
@@ -45,7 +46,7 @@ impl TryFrom<ClientRow> for ClientRecord {
             metadata: serde_json::from_str(&r.metadata)
                 .map_err(|_| corrupt("client metadata", &r.client_id))?,
             secret_sealed: r.secret_sealed,
-            client_id: r.client_id,
+            client_id: ClientId::from(r.client_id),
             name: r.name,
             secret_hash: r.secret_hash,
             redirect_uris: r.redirect_uris.lines().map(str::to_owned).collect(),
@@ -102,7 +103,7 @@ impl ClientStore for Database {
 
     fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
         let row = ClientRow::try_from(client)?;
-        let n = diesel::update(clients::table.find(&client.client_id))
+        let n = diesel::update(clients::table.find(client.client_id.as_str()))
             .set((
                 clients::name.eq(&row.name),
                 clients::redirect_uris.eq(&row.redirect_uris),

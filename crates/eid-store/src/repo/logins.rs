@@ -14,6 +14,7 @@ use super::audit::insert_events;
 use super::tokens::{delete_grants, insert_tokens};
 use crate::schema::{auth_requests, citizen_profiles, citizens, consents, devices};
 use crate::{backend, corrupt, AnyConnection, Database};
+use eid_core::ids::{CitizenId, ClientId};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = auth_requests)]
@@ -64,7 +65,7 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
         };
         Self {
             request_id: r.request_id.clone(),
-            client_id: r.client_id.clone(),
+            client_id: r.client_id.clone().into_string(),
             redirect_uri: r.redirect_uri.clone(),
             scope: r.scope.to_string(),
             state: r.state.clone(),
@@ -74,8 +75,8 @@ impl From<&AuthRequestRecord> for AuthRequestRow {
             context: r.context.clone(),
             required_level: r.required_level.map(|l| l.as_str().to_owned()),
             status: r.status().as_str().to_owned(),
-            citizen_id: approval.map(|a| a.citizen_id.clone()),
-            device_id: approval.map(|a| a.device_id.clone()),
+            citizen_id: approval.map(|a| a.citizen_id.to_string()),
+            device_id: approval.map(|a| a.device_id.to_string()),
             auth_time: approval.map(|a| a.auth_time).map(UnixTime::secs),
             acr: approval.map(|a| a.acr.as_str().to_owned()),
             amr: approval.map(|a| a.amr.clone()),
@@ -131,8 +132,8 @@ impl AuthRequestRow {
     /// The approval the row records, for the stages that have one.
     fn approval(&mut self) -> Result<Approval, StoreError> {
         Ok(Approval {
-            citizen_id: required(self.citizen_id.take(), "citizen_id")?,
-            device_id: required(self.device_id.take(), "device_id")?,
+            citizen_id: required(self.citizen_id.take(), "citizen_id")?.into(),
+            device_id: required(self.device_id.take(), "device_id")?.into(),
             auth_time: UnixTime::from_secs(required(self.auth_time, "auth_time")?),
             acr: required(level(self.acr.take())?, "acr")?,
             amr: required(self.amr.take(), "amr")?,
@@ -176,7 +177,7 @@ impl TryFrom<AuthRequestRow> for AuthRequestRecord {
             required_level: level(r.required_level)?,
             scope: scopes(&r.scope)?,
             request_id: r.request_id,
-            client_id: r.client_id,
+            client_id: ClientId::from(r.client_id),
             redirect_uri: r.redirect_uri,
             state: r.state,
             nonce: r.nonce,
@@ -221,8 +222,8 @@ pub(crate) struct ConsentRow {
 impl From<ConsentRow> for ConsentRecord {
     fn from(r: ConsentRow) -> Self {
         Self {
-            citizen_id: r.citizen_id,
-            client_id: r.client_id,
+            citizen_id: CitizenId::from(r.citizen_id),
+            client_id: ClientId::from(r.client_id),
             claims: r.claims,
             granted_at: UnixTime::from_secs(r.granted_at),
         }
@@ -231,17 +232,19 @@ impl From<ConsentRow> for ConsentRecord {
 
 /// Inserts or replaces a standing consent inside the caller's transaction.
 fn upsert_consent(c: &mut AnyConnection, consent: &ConsentRecord) -> QueryResult<()> {
-    let n = diesel::update(consents::table.find((&consent.citizen_id, &consent.client_id)))
-        .set((
-            consents::claims.eq(&consent.claims),
-            consents::granted_at.eq(consent.granted_at.secs()),
-        ))
-        .execute(c)?;
+    let n = diesel::update(
+        consents::table.find((consent.citizen_id.as_str(), consent.client_id.as_str())),
+    )
+    .set((
+        consents::claims.eq(&consent.claims),
+        consents::granted_at.eq(consent.granted_at.secs()),
+    ))
+    .execute(c)?;
     if n == 0 {
         diesel::insert_into(consents::table)
             .values(ConsentRow {
-                citizen_id: consent.citizen_id.clone(),
-                client_id: consent.client_id.clone(),
+                citizen_id: consent.citizen_id.clone().into_string(),
+                client_id: consent.client_id.clone().into_string(),
                 claims: consent.claims.clone(),
                 granted_at: consent.granted_at.secs(),
             })
@@ -305,8 +308,8 @@ impl LoginStore for Database {
             )
             .set((
                 auth_requests::status.eq(RequestStatus::Approved.as_str()),
-                auth_requests::citizen_id.eq(Some(&approval.approval.citizen_id)),
-                auth_requests::device_id.eq(Some(&approval.approval.device_id)),
+                auth_requests::citizen_id.eq(Some(approval.approval.citizen_id.as_str())),
+                auth_requests::device_id.eq(Some(approval.approval.device_id.as_str())),
                 auth_requests::auth_time.eq(Some(approval.approval.auth_time.secs())),
                 auth_requests::acr.eq(Some(approval.approval.acr.as_str())),
                 auth_requests::amr.eq(Some(&approval.approval.amr)),
@@ -466,9 +469,10 @@ impl LoginStore for Database {
 
     fn consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
     ) -> Result<Option<ConsentRecord>, StoreError> {
+        let (citizen_id, client_id) = (citizen_id.as_str(), client_id.as_str());
         let row: Option<ConsentRow> = consents::table
             .find((citizen_id, client_id))
             .first(&mut *self.conn()?)
@@ -479,9 +483,10 @@ impl LoginStore for Database {
 
     fn profile_and_consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
     ) -> Result<(Option<Vec<u8>>, Option<ConsentRecord>), StoreError> {
+        let (citizen_id, client_id) = (citizen_id.as_str(), client_id.as_str());
         let row: Option<(Vec<u8>, Option<ConsentRow>)> = citizen_profiles::table
             .left_join(
                 consents::table.on(consents::citizen_id
@@ -510,10 +515,11 @@ impl LoginStore for Database {
 
     fn withdraw_consent(
         &self,
-        citizen_id: &str,
-        client_id: &str,
+        citizen_id: &CitizenId,
+        client_id: &ClientId,
         event: &AuditRecord,
     ) -> Result<bool, StoreError> {
+        let (citizen_id, client_id) = (citizen_id.as_str(), client_id.as_str());
         let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             let n = diesel::delete(consents::table.find((citizen_id, client_id))).execute(c)?;

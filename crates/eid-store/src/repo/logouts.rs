@@ -4,6 +4,7 @@ use eid_core::time::UnixTime;
 
 use crate::schema::logout_deliveries;
 use crate::{backend, Database};
+use eid_core::ids::ClientId;
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = logout_deliveries)]
@@ -21,7 +22,7 @@ impl From<&LogoutDeliveryRecord> for LogoutDeliveryRow {
     fn from(r: &LogoutDeliveryRecord) -> Self {
         Self {
             delivery_id: r.delivery_id.clone(),
-            client_id: r.client_id.clone(),
+            client_id: r.client_id.clone().into_string(),
             uri: r.uri.clone(),
             logout_token: r.logout_token.clone(),
             attempts: r.attempts,
@@ -35,7 +36,7 @@ impl From<LogoutDeliveryRow> for LogoutDeliveryRecord {
     fn from(r: LogoutDeliveryRow) -> Self {
         Self {
             delivery_id: r.delivery_id,
-            client_id: r.client_id,
+            client_id: ClientId::from(r.client_id),
             uri: r.uri,
             logout_token: r.logout_token,
             attempts: r.attempts,

@@ -5,6 +5,7 @@ use eid_core::time::UnixTime;
 
 use crate::schema::{citizens, devices, officer_sessions, wallet_sessions};
 use crate::{backend, Database};
+use eid_core::ids::{CitizenId, DeviceId};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = wallet_sessions)]
@@ -30,8 +31,8 @@ impl SessionStore for Database {
         diesel::insert_into(wallet_sessions::table)
             .values(WalletSessionRow {
                 token_hash: s.token_hash.clone(),
-                citizen_id: s.citizen_id.clone(),
-                device_id: s.device_id.clone(),
+                citizen_id: s.citizen_id.clone().into_string(),
+                device_id: s.device_id.clone().into_string(),
                 expires_at: s.expires_at.secs(),
             })
             .execute(&mut *self.writer()?)
@@ -54,8 +55,8 @@ impl SessionStore for Database {
             .map_err(backend)?;
         Ok(row.map(|r| WalletSessionRecord {
             token_hash: r.token_hash,
-            citizen_id: r.citizen_id,
-            device_id: r.device_id,
+            citizen_id: CitizenId::from(r.citizen_id),
+            device_id: DeviceId::from(r.device_id),
             expires_at: UnixTime::from_secs(r.expires_at),
         }))
     }

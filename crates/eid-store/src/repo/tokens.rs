@@ -9,6 +9,7 @@ use eid_core::time::UnixTime;
 use super::logins::{account_status, level, scopes};
 use crate::schema::{access_tokens, auth_requests, citizens, devices, refresh_tokens};
 use crate::{backend, corrupt, AnyConnection, Database};
+use eid_core::ids::{CitizenId, ClientId, DeviceId};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = access_tokens)]
@@ -28,8 +29,8 @@ impl From<&AccessTokenRecord> for AccessTokenRow {
         Self {
             token_hash: r.token_hash.clone(),
             request_id: r.request_id.clone(),
-            client_id: r.client_id.clone(),
-            citizen_id: r.citizen_id.clone(),
+            client_id: r.client_id.clone().into_string(),
+            citizen_id: r.citizen_id.clone().into_string(),
             scope: r.scope.to_string(),
             expires_at: r.expires_at.secs(),
             claims: r.claims.clone(),
@@ -45,8 +46,8 @@ impl TryFrom<AccessTokenRow> for AccessTokenRecord {
             scope: scopes(&r.scope)?,
             token_hash: r.token_hash,
             request_id: r.request_id,
-            client_id: r.client_id,
-            citizen_id: r.citizen_id,
+            client_id: ClientId::from(r.client_id),
+            citizen_id: CitizenId::from(r.citizen_id),
             expires_at: UnixTime::from_secs(r.expires_at),
             claims: r.claims,
             jkt: r.jkt,
@@ -78,9 +79,9 @@ impl From<&RefreshTokenRecord> for RefreshTokenRow {
         Self {
             token_hash: r.token_hash.clone(),
             family_id: r.family_id.clone(),
-            client_id: r.client_id.clone(),
-            citizen_id: r.citizen_id.clone(),
-            device_id: r.device_id.clone(),
+            client_id: r.client_id.clone().into_string(),
+            citizen_id: r.citizen_id.clone().into_string(),
+            device_id: r.device_id.clone().into_string(),
             scope: r.scope.to_string(),
             claims: r.claims.clone(),
             acr: r.acr.as_str().to_owned(),
@@ -102,9 +103,9 @@ impl TryFrom<RefreshTokenRow> for RefreshTokenRecord {
             acr: level(Some(r.acr))?.ok_or_else(|| corrupt("acr", "missing"))?,
             token_hash: r.token_hash,
             family_id: r.family_id,
-            client_id: r.client_id,
-            citizen_id: r.citizen_id,
-            device_id: r.device_id,
+            client_id: ClientId::from(r.client_id),
+            citizen_id: CitizenId::from(r.citizen_id),
+            device_id: DeviceId::from(r.device_id),
             claims: r.claims,
             amr: r.amr,
             auth_time: UnixTime::from_secs(r.auth_time),

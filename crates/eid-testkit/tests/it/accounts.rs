@@ -13,6 +13,7 @@ use openidconnect::OAuth2TokenResponse;
 use url::Url;
 
 use crate::support::*;
+use eid_core::ids::{CitizenId, DeviceId};
 
 async fn userinfo_status(
     server: &eid_testkit::TestServer,
@@ -121,8 +122,8 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
     let provider = server.provider();
     let session = WalletSessionRecord {
         token_hash: vec![0; 32],
-        citizen_id: phone_d.citizen_id().expect("citizen").to_owned(),
-        device_id: phone_d.device_id().expect("device").to_owned(),
+        citizen_id: CitizenId::from(phone_d.citizen_id().expect("citizen").to_owned()),
+        device_id: DeviceId::from(phone_d.device_id().expect("device").to_owned()),
         expires_at: UnixTime::from_secs(i64::MAX),
     };
     let later = eid_server::now() + provider.config().link_cooling_off + 1;

@@ -66,7 +66,7 @@ async fn jwt_client_authentication(backend: Backend) -> anyhow::Result<()> {
     registration.jwks = Some(json!({ "keys": [jwk] }));
     let bank = server.register_client(registration).await?;
     let id = bank.client.client_id.clone();
-    let rp = Rp::discover(&server, id.clone(), None, JwsAlg::Es256).await?;
+    let rp = Rp::discover(&server, id.clone().into_string(), None, JwsAlg::Es256).await?;
     let metadata = discovery(&server).await?;
     for method in ["private_key_jwt", "client_secret_jwt"] {
         assert!(metadata["token_endpoint_auth_methods_supported"]

@@ -85,7 +85,12 @@ async fn fapi_client(server: &TestServer) -> anyhow::Result<(String, SigningKey)
     registration.jwks = Some(json!({ "keys": [es256_jwk("k1", key.verifying_key())] }));
     registration.profile = ClientProfile::Fapi2;
     Ok((
-        server.register_client(registration).await?.client.client_id,
+        server
+            .register_client(registration)
+            .await?
+            .client
+            .client_id
+            .into_string(),
         key,
     ))
 }

@@ -27,7 +27,12 @@ async fn signing_client(server: &TestServer, name: &str) -> anyhow::Result<(Stri
     registration.auth_method = TokenAuthMethod::PrivateKeyJwt;
     registration.jwks = Some(json!({ "keys": [es256_jwk("k1", key.verifying_key())] }));
     Ok((
-        server.register_client(registration).await?.client.client_id,
+        server
+            .register_client(registration)
+            .await?
+            .client
+            .client_id
+            .into_string(),
         key,
     ))
 }

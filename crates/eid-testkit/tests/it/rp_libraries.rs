@@ -134,7 +134,12 @@ async fn login_with(
             client.auth_method = TokenAuthMethod::PrivateKeyJwt;
             client.jwks = Some(serde_json::json!({ "keys": [public] }));
             client.profile = ClientProfile::Fapi2;
-            let client_id = server.register_client(client).await?.client.client_id;
+            let client_id = server
+                .register_client(client)
+                .await?
+                .client
+                .client_id
+                .into_string();
             (client_id, format!("--key={}", key_file.path().display()))
         }
     };

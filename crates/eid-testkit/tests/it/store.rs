@@ -446,16 +446,16 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     db.insert_auth_request(&request("r3"))?;
     assert!(db.approve_auth_request("r3", &approval("p1", "d3"), t(1), None)?);
     assert_eq!(
-        db.remove_device("p1", "d9", &event("ev5"))?,
+        db.remove_device(&"p1".into(), &"d9".into(), &event("ev5"))?,
         DeleteDevice::NotFound
     );
     assert_eq!(
-        db.remove_device("p2", "d3", &event("ev6"))?,
+        db.remove_device(&"p2".into(), &"d3".into(), &event("ev6"))?,
         DeleteDevice::NotFound,
         "another account's device"
     );
     assert_eq!(
-        db.remove_device("p1", "d3", &event("ev7"))?,
+        db.remove_device(&"p1".into(), &"d3".into(), &event("ev7"))?,
         DeleteDevice::Deleted
     );
     assert_eq!(
@@ -464,7 +464,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         "no code from a removed device's approval"
     );
     assert_eq!(
-        db.remove_device("p1", "d1", &event("ev8"))?,
+        db.remove_device(&"p1".into(), &"d1".into(), &event("ev8"))?,
         DeleteDevice::LastDevice
     );
     assert_eq!(db.devices("p1")?.len(), 1);
@@ -496,7 +496,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         "no code from a suspended device's approval"
     );
     assert_eq!(
-        db.remove_device("p1", "d4", &event("dev-ev12"))?,
+        db.remove_device(&"p1".into(), &"d4".into(), &event("dev-ev12"))?,
         DeleteDevice::Deleted
     );
 
@@ -514,7 +514,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         t(1),
         Some((&consent, &event("ev-consent")))
     )?);
-    assert_eq!(db.consent("p1", "before")?, Some(consent));
+    assert_eq!(db.consent(&"p1".into(), &"before".into())?, Some(consent));
     let recover = AccountChange::Update {
         citizen_id: "p1".into(),
         expected_status: AccountStatus::Active,
@@ -523,13 +523,17 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         revoke_devices: true,
     };
     db.bind_proven(&bind("a2", recover, Some(device("d2", "p1")), 3))?;
-    let ids: Vec<String> = db.devices("p1")?.into_iter().map(|d| d.device_id).collect();
+    let ids: Vec<String> = db
+        .devices("p1")?
+        .into_iter()
+        .map(|d| d.device_id.into_string())
+        .collect();
     assert_eq!(ids, ["d2"]);
     assert_eq!(
         db.issue_code("r4", &[9; 32], t(60), t(1))?,
         IssueCode::DeviceGone
     );
-    assert_eq!(db.consent("p1", "before")?, None);
+    assert_eq!(db.consent(&"p1".into(), &"before".into())?, None);
     assert_eq!(db.profile("p1")?, Some(vec![3; 4]));
 
     // Status changes compare and set; closing erases and keeps the tombstone.
@@ -598,9 +602,9 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         IssueCode::DeviceGone,
         "no device dq"
     );
-    assert!(db.withdraw_consent("q1", "c", &event("ev-c3"))?);
+    assert!(db.withdraw_consent(&"q1".into(), &"c".into(), &event("ev-c3"))?);
     assert!(
-        !db.withdraw_consent("q1", "c", &event("ev-c4"))?,
+        !db.withdraw_consent(&"q1".into(), &"c".into(), &event("ev-c4"))?,
         "withdrawn once"
     );
     assert!(db.consents("q1")?.is_empty());

@@ -701,7 +701,7 @@ pub async fn registered_rp(
     let new = server.register_client(registration).await?;
     Rp::discover(
         server,
-        new.client.client_id.clone(),
+        new.client.client_id.clone().into_string(),
         Some(new.client_secret.clone()),
         alg,
     )

@@ -4,7 +4,6 @@ use eid_proto::oauth::TokenResponse;
 
 use super::{Grant, TokenParams};
 use crate::account::AccountStatus;
-use crate::claims::granted_scope;
 use crate::crypto::{ct_eq, sha256};
 use crate::login::request_ref;
 use crate::oidc::{oauth, pkce};
@@ -90,19 +89,9 @@ impl Provider {
         if account_status != Some(AccountStatus::Active) {
             return Err(oauth(InvalidGrant, "the citizen's account is not active").into());
         }
-        // What the citizen chose to share on the phone; the scope says which scopes that
-        // covers (RFC 6749 §3.3: the granted scope may be narrower than the requested one).
-        let scope = granted_scope(request.scope, &approval.granted);
         let grant = Grant {
-            family_id: &request.request_id,
-            approval,
-            scope,
-            family_scope: scope,
-            claims: approval.granted.clone(),
-            id_token_claims: &request.claims.id_token,
-            family_expires_at: now + self.config.refresh_token_max_ttl,
             jkt,
-            new_refresh: true,
+            ..Grant::of_login(&request, approval, now + self.config.refresh_token_max_ttl)
         };
         let issued = self.issue_tokens(client, &grant, request.nonce.as_deref(), now)?;
         if !self.store.redeem_code(

@@ -3,7 +3,6 @@
 //! clients that registered the response type; never a refresh token, never DPoP-bound.
 
 use super::Grant;
-use crate::claims::granted_scope;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::{ClientResponse, ResponseType};
 use crate::store::{Approval, AuthRequestRecord};
@@ -24,17 +23,9 @@ impl Provider {
         let client = self.store.client(&request.client_id)?.ok_or_else(|| {
             Error::Internal(format!("client {} of a login is gone", request.client_id))
         })?;
-        let scope = granted_scope(request.scope, &approval.granted);
         let grant = Grant {
-            family_id: &request.request_id,
-            approval,
-            scope,
-            family_scope: scope,
-            claims: approval.granted.clone(),
-            id_token_claims: &request.claims.id_token,
-            family_expires_at: now,
-            jkt: None,
             new_refresh: false,
+            ..Grant::of_login(request, approval, now)
         };
         let nonce = request.nonce.as_deref();
         let (params, access) = match request.response_type {

@@ -4,13 +4,15 @@
 use eid_proto::oauth::TokenResponse;
 use serde::Deserialize;
 
-use crate::claims::{userinfo_claims, Scope, Scopes};
+use crate::claims::{granted_scope, userinfo_claims, Scope, Scopes};
 use crate::crypto::{random_token, sha256};
 use crate::oidc::client_auth::ClientAuthParams;
 use crate::oidc::dpop::ProofTarget;
 use crate::oidc::id_token::IdTokenContent;
 use crate::oidc::oauth;
-use crate::store::{AccessTokenRecord, Approval, ClientRecord, RefreshTokenRecord};
+use crate::store::{
+    AccessTokenRecord, Approval, AuthRequestRecord, ClientRecord, RefreshTokenRecord,
+};
 use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -253,6 +255,30 @@ struct Grant<'a> {
     jkt: Option<&'a str>,
     /// Whether a new refresh token is issued (a FAPI 2.0 client keeps its one).
     new_refresh: bool,
+}
+
+impl<'a> Grant<'a> {
+    /// The grant a login established: what the citizen chose to share on the phone, and the
+    /// scopes that covers (RFC 6749 §3.3: the granted scope may be narrower than the requested
+    /// one); a new refresh token when offline access is among them, bound to no key.
+    fn of_login(
+        request: &'a AuthRequestRecord,
+        approval: &'a Approval,
+        family_expires_at: UnixTime,
+    ) -> Self {
+        let scope = granted_scope(request.scope, &approval.granted);
+        Self {
+            family_id: &request.request_id,
+            approval,
+            scope,
+            family_scope: scope,
+            claims: approval.granted.clone(),
+            id_token_claims: &request.claims.id_token,
+            family_expires_at,
+            jkt: None,
+            new_refresh: true,
+        }
+    }
 }
 
 /// Tokens issued, with the records to store.
