@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::JwkSet;
 use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
 use crate::ids::ClientId;
 use crate::keys::JwsAlg;
+use crate::oidc::ResponseType;
 use crate::store::{ClientMetadata, ClientProfile, ClientRecord, TokenAuthMethod};
 use crate::time::UnixTime;
 use crate::{Error, Provider};
@@ -41,6 +42,9 @@ pub struct ClientRegistration {
     pub require_pushed_authorization_requests: bool,
     /// Access tokens as signed JWTs (RFC 9068).
     pub jwt_access_tokens: bool,
+    /// The response types it may use; empty means `code` alone. The implicit ones only where
+    /// the operator set `danger_implicit_flow`.
+    pub response_types: Vec<ResponseType>,
 }
 
 impl ClientRegistration {
@@ -59,6 +63,7 @@ impl ClientRegistration {
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
             jwt_access_tokens: false,
+            response_types: Vec::new(),
         }
     }
 }
@@ -201,6 +206,20 @@ impl Provider {
                 ));
             }
         }
+        if registration.response_types.iter().any(|t| t.is_implicit()) {
+            if !self.config.danger_implicit_flow {
+                return Err(Error::invalid(
+                    "response_type",
+                    "the implicit flow is switched off ([oidc] danger_implicit_flow)",
+                ));
+            }
+            if registration.profile == ClientProfile::Fapi2 {
+                return Err(Error::invalid(
+                    "response_type",
+                    "a FAPI 2.0 client uses the code flow alone",
+                ));
+            }
+        }
         let (client_id, client_secret, secret_sealed) =
             self.new_client_credentials(registration.auth_method)?;
         let client = ClientRecord {
@@ -221,6 +240,10 @@ impl Provider {
                 require_pushed_authorization_requests: registration
                     .require_pushed_authorization_requests,
                 jwt_access_tokens: registration.jwt_access_tokens,
+                response_types: match registration.response_types.as_slice() {
+                    [] | [ResponseType::Code] => Vec::new(),
+                    types => types.iter().map(|t| t.as_str().to_owned()).collect(),
+                },
                 ..ClientMetadata::default()
             },
             secret_sealed,

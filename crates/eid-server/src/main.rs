@@ -126,6 +126,11 @@ enum ClientCommand {
         /// with eid's published keys, instead of opaque ones.
         #[arg(long)]
         jwt_access_tokens: bool,
+        /// A response type the client may use: code (the default), or, where
+        /// `[oidc] danger_implicit_flow` allows the implicit flow, "id_token" or
+        /// "id_token token"; repeat for several.
+        #[arg(long = "response-type")]
+        response_types: Vec<String>,
     },
     /// List relying parties.
     List,
@@ -389,10 +394,12 @@ fn open_provider(settings: &Settings) -> anyhow::Result<Provider> {
         Some(issuer) => issuer.clone(),
         None => Url::parse(&format!("http://localhost:{}", settings.listen.port()))?,
     };
+    let mut config = ProviderConfig::new(issuer);
+    config.danger_implicit_flow = settings.danger_implicit_flow;
     Ok(Provider::open(
         Arc::new(db),
         &settings.master_key,
-        ProviderConfig::new(issuer),
+        config,
         eid_server::now(),
     )?)
 }
@@ -531,6 +538,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             dpop,
             require_par,
             jwt_access_tokens,
+            response_types,
         } => {
             let mut registration =
                 ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
@@ -553,6 +561,16 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             registration.dpop_bound_access_tokens = dpop;
             registration.require_pushed_authorization_requests = require_par;
             registration.jwt_access_tokens = jwt_access_tokens;
+            registration.response_types = response_types
+                .iter()
+                .map(|t| {
+                    eid_core::oidc::ResponseType::parse(t).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--response-type {t:?}: choose code, id_token or \"id_token token\""
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
             let new = provider.register_client(&registration, eid_server::now())?;
             let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);
@@ -562,6 +580,12 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             println!("token_endpoint_auth_method: {}", method.as_str());
             println!("id_token_signed_response_alg: {}", new.client.id_token_alg);
             println!("profile: {}", new.client.metadata.profile.as_str());
+            if !new.client.metadata.response_types.is_empty() {
+                println!(
+                    "response_types: {}",
+                    new.client.metadata.response_types.join(", ")
+                );
+            }
             if method.uses_secret() {
                 eprintln!("The secret is shown only now.");
             }

@@ -5,8 +5,10 @@
 
 use std::str::FromStr;
 
+use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
 use eid_core::oidc::registration::RegistrationPolicy;
+use eid_core::oidc::ResponseType;
 use eid_testkit::{Backend, TestServer};
 use openidconnect::core::{CoreAuthenticationFlow, CoreIdToken};
 use openidconnect::{AccessToken, AccessTokenHash, CsrfToken, Nonce};
@@ -152,6 +154,29 @@ async fn implicit_logins(backend: Backend) -> anyhow::Result<()> {
     // The same client's code flow is unchanged.
     login(&server, &rp, &Browser::new(), &mut wallet).await?;
 
+    // A client the operator registered for `id_token` alone (`client add --response-type`).
+    let mut registration =
+        ClientRegistration::new("Operator's", &[REDIRECT_URI.into()], JwsAlg::Es256);
+    registration.response_types = vec![ResponseType::IdToken];
+    let operators = registered_rp(&server, registration).await?;
+    let browser = Browser::new();
+    let (url, _, nonce) = implicit_url(&operators, false);
+    let page = browser.open_login(&server, &url).await?;
+    phone_approves(&mut wallet, &page).await?;
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let verifier = operators
+        .client
+        .id_token_verifier()
+        .set_allowed_algs(vec![operators.alg.clone()]);
+    CoreIdToken::from_str(&fragment(&callback.url)["id_token"])?.claims(&verifier, &nonce)?;
+    let (url, _, _) = implicit_url(&operators, true);
+    let back = unchanged!(server, refused(&Browser::new(), &url).await?);
+    assert_eq!(
+        fragment(&back).get("error").map(String::as_str),
+        Some("unauthorized_client"),
+        "registered for id_token alone"
+    );
+
     // Refused at once, in the fragment, nothing stored: without a nonce, or in a query.
     let browser = Browser::new();
     let (url, _, _) = implicit_url(&rp, true);
@@ -204,6 +229,14 @@ async fn implicit_flow_switched_off(backend: Backend) -> anyhow::Result<()> {
     );
     assert_eq!(status, 400);
     assert_eq!(answer["error"], "invalid_client_metadata");
+    let mut registration =
+        ClientRegistration::new("Operator's", &[REDIRECT_URI.into()], JwsAlg::Rs256);
+    registration.response_types = vec![ResponseType::IdTokenToken];
+    let refused_registration = unchanged!(server, server.register_client(registration).await);
+    assert!(
+        refused_registration.is_err(),
+        "the operator's command is refused too"
+    );
     let rp = Rp::register(&server, "Code Service", JwsAlg::Rs256).await?;
     let (url, _, _) = implicit_url(&rp, false);
     let back = unchanged!(server, refused(&Browser::new(), &url).await?);
