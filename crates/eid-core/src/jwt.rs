@@ -214,12 +214,21 @@ fn key_algorithm_is(key: KeyAlgorithm, alg: Algorithm) -> bool {
     format!("{key:?}") == format!("{alg:?}")
 }
 
+/// A NumericDate (RFC 7519 §2): seconds, possibly with a fraction. Values beyond any date a
+/// JWT can mean (more than ±10^12 s, some 30 000 years) are refused rather than clamped, so
+/// that no arithmetic on them can overflow.
 fn number(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, JwtError> {
+    const LIMIT: i64 = 1_000_000_000_000;
     match claims.get(name) {
         None => Ok(None),
         Some(v) => v
             .as_i64()
-            .or_else(|| v.as_f64().map(|f| f as i64))
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.is_finite() && f.abs() <= LIMIT as f64)
+                    .map(|f| f as i64)
+            })
+            .filter(|n| (-LIMIT..=LIMIT).contains(n))
             .map(Some)
             .ok_or(JwtError::Missing(name)),
     }
@@ -240,7 +249,7 @@ fn check_claims(claims: &Map<String, Value>, expect: &Expect<'_>) -> Result<(), 
             if exp <= now - LEEWAY && !expect.accept_expired {
                 return Err(JwtError::Expired);
             }
-            if exp - iat.unwrap_or(now).min(now) > expect.max_lifetime + LEEWAY {
+            if exp.saturating_sub(iat.unwrap_or(now).min(now)) > expect.max_lifetime + LEEWAY {
                 return Err(JwtError::TooLong(expect.max_lifetime));
             }
         }
@@ -315,6 +324,17 @@ mod tests {
         let mut wrong_iss = claims(NOW + 60, NOW);
         wrong_iss["iss"] = "someone".into();
         assert!(matches!(check(&wrong_iss), Err(JwtError::Issuer(_))));
+        // Dates beyond reason are refused, not clamped (a fuzzing find: a huge negative iat
+        // read as i64::MIN made the lifetime check overflow).
+        for huge in [
+            serde_json::json!(-797_777_777_777_777_775_564_800.0),
+            serde_json::json!(i64::MIN),
+            serde_json::json!(1e300),
+        ] {
+            let mut c = claims(NOW + 60, NOW);
+            c["iat"] = huge.clone();
+            assert_eq!(check(&c), Err(JwtError::Missing("iat")), "{huge}");
+        }
     }
 
     #[test]

@@ -374,8 +374,8 @@ impl Provider {
         if verdict.in_response_to != prepared.query_id {
             return Err(refused("it answers another query".into()));
         }
-        let off = verdict.iat - now.secs();
-        if off.abs() > VERDICT_SKEW {
+        let off = verdict.iat.saturating_sub(now.secs());
+        if off.unsigned_abs() > VERDICT_SKEW.unsigned_abs() {
             return Err(refused(format!("iat is {off} s off")));
         }
         Ok(verdict)
