@@ -130,6 +130,9 @@ async fn jwt_client_authentication(backend: Backend) -> anyhow::Result<()> {
     wrong_sub["sub"] = json!("someone-else");
     let mut no_jti = claims(&id, &token_endpoint, "x");
     no_jti.as_object_mut().expect("object").remove("jti");
+    // A date beyond reason once made the lifetime check overflow (a fuzzing find).
+    let mut huge_iat = claims(&id, &token_endpoint, "huge-iat");
+    huge_iat["iat"] = json!(-797_777_777_777_777_775_564_800.0);
     let other_key = es256_key();
     let payload = claims(&id, &token_endpoint, "none");
     let unsigned = format!(
@@ -153,6 +156,10 @@ async fn jwt_client_authentication(backend: Backend) -> anyhow::Result<()> {
             sign_es256(&key, "k1", "JWT", &wrong_sub),
         ),
         ("no jti", sign_es256(&key, "k1", "JWT", &no_jti)),
+        (
+            "an iat beyond reason",
+            sign_es256(&key, "k1", "JWT", &huge_iat),
+        ),
         (
             "an unregistered key",
             sign_es256(&other_key, "k1", "JWT", &claims(&id, &token_endpoint, "k")),
