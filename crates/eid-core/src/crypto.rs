@@ -128,6 +128,7 @@ impl Aad<'_> {
 /// AES-256-GCM with a random 96-bit nonce per message; output is `nonce || ciphertext || tag`.
 /// The associated data binds a sealed value to where it is stored (table, row), so a value
 /// copied into another row does not open.
+#[derive(Clone)]
 pub struct Sealer(Aes256Gcm);
 
 impl Sealer {

@@ -389,11 +389,14 @@ mod tests {
 
     #[test]
     fn rsa_and_ec_keys_verify_only_their_algorithms() {
-        use crate::keys::{sign_jwt, JwsAlg, SoftwareKeys, TokenKeys};
-        let sealer = crate::crypto::MasterKey::from_bytes([7u8; 32])
-            .derive_keys()
-            .data;
-        let (keys, _) = SoftwareKeys::generate(&sealer, NOW).unwrap();
+        use crate::keys::{sign_jwt, JwsAlg, StoredKeys, TokenKeys};
+        let keyring = crate::custody::Keyring::new(
+            crate::crypto::MasterKey::from_bytes([7u8; 32])
+                .derive_keys()
+                .data,
+            None,
+        );
+        let (keys, _) = StoredKeys::generate(&keyring, NOW).unwrap();
         let set: JwkSet =
             serde_json::from_value(serde_json::to_value(keys.jwks()).unwrap()).unwrap();
         let aud = ["https://eid.example".to_owned()];

@@ -1,16 +1,19 @@
-//! Token-signing keys behind one trait, [`TokenKeys`], so that a hardware security module
-//! (PKCS#11) can take the software implementation's place without touching the flows.
+//! Token-signing keys behind one trait, [`TokenKeys`], and the connector key. Both are held by
+//! a key custody ([`crate::custody`]): software keys sealed under the master key, or a
+//! hardware security module (PKCS#11), without the flows knowing which.
 //!
-//! [`SoftwareKeys`] holds an ES256 (P-256) and an RS256 (RSA-2048) key in memory. They are
-//! generated on first start and stored as PKCS#8, sealed with AES-256-GCM under the master key.
+//! [`StoredKeys`] holds an ES256 (P-256) and an RS256 (RSA-2048) key, generated on first start
+//! and stored (sealed PKCS#8, or the token object's id) with their custody.
 
-use p256::ecdsa::signature::{SignatureEncoding, Signer};
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use std::sync::Arc;
+
+use p256::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
 
 use eid_proto::oauth::{Jwk, Jwks};
 
-use crate::crypto::{b64url, sha256, Sealer};
+use crate::crypto::{b64url, sha256};
+use crate::custody::{Keyring, PrivateKey};
 use crate::jose::es256_jwk;
 use crate::store::{KeyPurpose, SigningKeyRecord};
 use crate::time::UnixTime;
@@ -55,52 +58,38 @@ pub trait TokenKeys: Send + Sync {
     fn sign(&self, alg: JwsAlg, message: &[u8]) -> Result<(String, Vec<u8>), Error>;
 }
 
-/// Signing keys held in process memory.
-pub struct SoftwareKeys {
-    es256: (String, p256::ecdsa::SigningKey),
-    rs256: (String, rsa::pkcs1v15::SigningKey<sha2::Sha256>),
+/// The stored token keys, opened through their custody.
+pub struct StoredKeys {
+    es256: (String, Arc<dyn PrivateKey>),
+    rs256: (String, Arc<dyn PrivateKey>),
     jwks: Jwks,
 }
 
-const RSA_BITS: usize = 2048;
-
-impl SoftwareKeys {
-    /// Generates a fresh ES256 and RS256 key, which sign from `now`; returns them with their
-    /// sealed records to store.
+impl StoredKeys {
+    /// Generates a fresh ES256 and RS256 key in the keyring's custody for new keys, which sign
+    /// from `now`; returns them with their records to store.
     pub fn generate(
-        sealer: &Sealer,
+        keyring: &Keyring,
         now: UnixTime,
     ) -> Result<(Self, Vec<SigningKeyRecord>), Error> {
-        let mut rng = rand::rng();
-        let ec = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
-            &mut rng,
-        );
-        let rsa = rsa::RsaPrivateKey::new(&mut rng, RSA_BITS)
-            .map_err(|e| Error::Crypto(format!("RSA key generation failed: {e}")))?;
-        let ec_der = ec
-            .to_pkcs8_der()
-            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding failed: {e}")))?;
-        let rsa_der = rsa
-            .to_pkcs8_der()
-            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding failed: {e}")))?;
         let mut records = Vec::new();
-        for (alg, der) in [(JwsAlg::Es256, ec_der), (JwsAlg::Rs256, rsa_der)] {
-            let kid = key_id(alg, der.as_bytes());
-            records.push(SigningKeyRecord {
-                private_key: sealer.seal(kid.as_bytes(), der.as_bytes())?,
-                kid,
-                alg: alg.as_str().to_owned(),
-                purpose: KeyPurpose::Token,
-                created_at: now,
-            });
+        for alg in [JwsAlg::Es256, JwsAlg::Rs256] {
+            let prefix = alg.as_str().to_ascii_lowercase();
+            let (_, record) = keyring.generate(alg, &prefix, KeyPurpose::Token, now)?;
+            records.push(record);
         }
-        let keys = Self::load(sealer, &records)?;
+        let keys = Self::load(keyring, &records)?;
         Ok((keys, records))
     }
 
     /// Opens stored keys: of each algorithm, the newest signs and every one is published.
-    pub fn load(sealer: &Sealer, records: &[SigningKeyRecord]) -> Result<Self, Error> {
-        Self::load_at(sealer, records, UnixTime::from_secs(i64::MAX - 1), i64::MAX)
+    pub fn load(keyring: &Keyring, records: &[SigningKeyRecord]) -> Result<Self, Error> {
+        Self::load_at(
+            keyring,
+            records,
+            UnixTime::from_secs(i64::MAX - 1),
+            i64::MAX,
+        )
     }
 
     /// Opens stored keys as they stand at `now` (key rotation): of each algorithm, the newest
@@ -108,45 +97,37 @@ impl SoftwareKeys {
     /// (waiting to take over) and with those before it that it replaced less than `retain`
     /// seconds ago (the tokens they signed may still be in use). Older keys are retired.
     pub fn load_at(
-        sealer: &Sealer,
+        keyring: &Keyring,
         records: &[SigningKeyRecord],
         now: UnixTime,
         retain: i64,
     ) -> Result<Self, Error> {
-        let mut es256: Vec<(&SigningKeyRecord, p256::ecdsa::SigningKey)> = Vec::new();
-        let mut rs256: Vec<(&SigningKeyRecord, rsa::pkcs1v15::SigningKey<sha2::Sha256>)> =
-            Vec::new();
+        let mut es256: Vec<(&SigningKeyRecord, Arc<dyn PrivateKey>)> = Vec::new();
+        let mut rs256: Vec<(&SigningKeyRecord, Arc<dyn PrivateKey>)> = Vec::new();
         let mut sorted: Vec<&SigningKeyRecord> = records.iter().collect();
         sorted.sort_by_key(|r| (r.created_at, r.kid.clone()));
         for record in sorted {
-            let der = sealer.open(record.kid.as_bytes(), &record.private_key)?;
-            match JwsAlg::parse(&record.alg) {
-                Some(JwsAlg::Es256) => {
-                    let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
-                        .map_err(|e| Error::Crypto(format!("stored ES256 key: {e}")))?;
-                    es256.push((record, key));
-                }
-                Some(JwsAlg::Rs256) => {
-                    let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
-                        .map_err(|e| Error::Crypto(format!("stored RS256 key: {e}")))?;
-                    rs256.push((record, rsa::pkcs1v15::SigningKey::new(key)));
-                }
-                None => {
-                    return Err(Error::Crypto(format!(
-                        "stored key has unknown alg {}",
-                        record.alg
-                    )))
-                }
+            let key = keyring.open(record)?;
+            match key.alg() {
+                JwsAlg::Es256 => es256.push((record, key)),
+                JwsAlg::Rs256 => rs256.push((record, key)),
             }
         }
         let mut jwks = Jwks { keys: Vec::new() };
-        let es_signer = rotation(&es256, now, retain, |i| {
-            jwks.keys
-                .push(es256_jwk(&es256[i].0.kid, es256[i].1.verifying_key()));
-        });
-        let rs_signer = rotation(&rs256, now, retain, |i| {
-            jwks.keys.push(rsa_jwk(&rs256[i].0.kid, &rs256[i].1));
-        });
+        let mut failed = None;
+        let mut publish =
+            |(record, key): &(&SigningKeyRecord, Arc<dyn PrivateKey>)| match public_jwk(
+                &record.kid,
+                key.as_ref(),
+            ) {
+                Ok(jwk) => jwks.keys.push(jwk),
+                Err(e) => failed = Some(e),
+            };
+        let es_signer = rotation(&es256, now, retain, |i| publish(&es256[i]));
+        let rs_signer = rotation(&rs256, now, retain, |i| publish(&rs256[i]));
+        if let Some(e) = failed {
+            return Err(e);
+        }
         let (Some(es), Some(rs)) = (es_signer, rs_signer) else {
             return Err(Error::Crypto(
                 "the key store lacks an ES256 or RS256 key".into(),
@@ -190,7 +171,7 @@ fn rotation<K>(
     Some(active)
 }
 
-impl SoftwareKeys {
+impl StoredKeys {
     /// The id of the key that signs with `alg`.
     pub fn kid(&self, alg: JwsAlg) -> &str {
         match alg {
@@ -200,7 +181,7 @@ impl SoftwareKeys {
     }
 }
 
-impl TokenKeys for SoftwareKeys {
+impl TokenKeys for StoredKeys {
     fn jwks(&self) -> Jwks {
         self.jwks.clone()
     }
@@ -210,41 +191,38 @@ impl TokenKeys for SoftwareKeys {
     }
 
     fn sign(&self, alg: JwsAlg, message: &[u8]) -> Result<(String, Vec<u8>), Error> {
-        match alg {
-            JwsAlg::Es256 => {
-                let sig: p256::ecdsa::Signature = self.es256.1.sign(message);
-                Ok((self.es256.0.clone(), sig.to_bytes().to_vec()))
-            }
-            JwsAlg::Rs256 => {
-                let sig: rsa::pkcs1v15::Signature = self.rs256.1.sign(message);
-                Ok((self.rs256.0.clone(), sig.to_vec()))
-            }
-        }
+        let (kid, key) = match alg {
+            JwsAlg::Es256 => &self.es256,
+            JwsAlg::Rs256 => &self.rs256,
+        };
+        Ok((kid.clone(), key.sign(message)?))
     }
 }
 
-/// A key id that names the algorithm and is stable for the key: `es256-<hash prefix>`.
-fn key_id(alg: JwsAlg, der: &[u8]) -> String {
-    let digest = sha256(der);
-    format!(
-        "{}-{}",
-        alg.as_str().to_ascii_lowercase(),
-        &b64url(&digest)[..16]
-    )
-}
-
-fn rsa_jwk(kid: &str, key: &rsa::pkcs1v15::SigningKey<sha2::Sha256>) -> Jwk {
-    let public = key.as_ref().to_public_key();
-    Jwk {
-        kty: "RSA".into(),
-        kid: kid.into(),
-        use_: "sig".into(),
-        alg: "RS256".into(),
-        crv: None,
-        x: None,
-        y: None,
-        n: Some(b64url(&public.n_bytes())),
-        e: Some(b64url(&public.e_bytes())),
+/// The public JWK of a key in custody (from its `SubjectPublicKeyInfo`).
+pub fn public_jwk(kid: &str, key: &dyn PrivateKey) -> Result<Jwk, Error> {
+    let bad = |e: String| Error::Crypto(format!("the public key of {kid}: {e}"));
+    match key.alg() {
+        JwsAlg::Es256 => {
+            let public = p256::ecdsa::VerifyingKey::from_public_key_der(key.public_key_der())
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(es256_jwk(kid, &public))
+        }
+        JwsAlg::Rs256 => {
+            let public = rsa::RsaPublicKey::from_public_key_der(key.public_key_der())
+                .map_err(|e| bad(e.to_string()))?;
+            Ok(Jwk {
+                kty: "RSA".into(),
+                kid: kid.into(),
+                use_: "sig".into(),
+                alg: "RS256".into(),
+                crv: None,
+                x: None,
+                y: None,
+                n: Some(b64url(&public.n_bytes())),
+                e: Some(b64url(&public.e_bytes())),
+            })
+        }
     }
 }
 
@@ -252,55 +230,53 @@ fn rsa_jwk(kid: &str, key: &rsa::pkcs1v15::SigningKey<sha2::Sha256>) -> Jwk {
 /// apart from the token keys. Its public half is served at the connector JWKS endpoint.
 pub struct ConnectorKey {
     kid: String,
-    key: p256::ecdsa::SigningKey,
+    key: Arc<dyn PrivateKey>,
+    jwks: Jwks,
 }
 
 impl ConnectorKey {
-    /// Generates a fresh P-256 key; returns it with its sealed record to store.
-    pub fn generate(sealer: &Sealer, now: UnixTime) -> Result<(Self, SigningKeyRecord), Error> {
-        let key = <p256::ecdsa::SigningKey as p256::elliptic_curve::Generate>::generate_from_rng(
-            &mut rand::rng(),
-        );
-        let der = key
-            .to_pkcs8_der()
-            .map_err(|e| Error::Crypto(format!("PKCS#8 encoding failed: {e}")))?;
-        let kid = format!("connector-{}", &key_id(JwsAlg::Es256, der.as_bytes())[6..]);
-        let record = SigningKeyRecord {
-            private_key: sealer.seal(kid.as_bytes(), der.as_bytes())?,
-            kid: kid.clone(),
-            alg: JwsAlg::Es256.as_str().to_owned(),
-            purpose: KeyPurpose::Connector,
-            created_at: now,
-        };
-        Ok((Self { kid, key }, record))
+    /// Generates a fresh P-256 key; returns it with its record to store.
+    pub fn generate(keyring: &Keyring, now: UnixTime) -> Result<(Self, SigningKeyRecord), Error> {
+        let (key, record) =
+            keyring.generate(JwsAlg::Es256, "connector", KeyPurpose::Connector, now)?;
+        Ok((Self::new(record.kid.clone(), key)?, record))
     }
 
     /// Opens the newest stored connector key.
-    pub fn load(sealer: &Sealer, records: &[SigningKeyRecord]) -> Result<Self, Error> {
+    pub fn load(keyring: &Keyring, records: &[SigningKeyRecord]) -> Result<Self, Error> {
         let record = records
             .iter()
             .filter(|r| r.purpose == KeyPurpose::Connector)
             .max_by_key(|r| r.created_at)
             .ok_or_else(|| Error::Crypto("no connector key is stored".into()))?;
-        let der = sealer.open(record.kid.as_bytes(), &record.private_key)?;
-        let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
-            .map_err(|e| Error::Crypto(format!("stored connector key: {e}")))?;
-        Ok(Self {
-            kid: record.kid.clone(),
-            key,
-        })
+        Self::new(record.kid.clone(), keyring.open(record)?)
+    }
+
+    fn new(kid: String, key: Arc<dyn PrivateKey>) -> Result<Self, Error> {
+        if key.alg() != JwsAlg::Es256 {
+            return Err(Error::Crypto("the connector key must be ES256".into()));
+        }
+        let jwks = Jwks {
+            keys: vec![public_jwk(&kid, key.as_ref())?],
+        };
+        Ok(Self { kid, key, jwks })
     }
 
     /// The public key set to publish.
     pub fn jwks(&self) -> Jwks {
-        Jwks {
-            keys: vec![es256_jwk(&self.kid, self.key.verifying_key())],
-        }
+        self.jwks.clone()
     }
 
     /// Signs `claims` as a compact ES256 JWS of type `typ`.
-    pub fn sign(&self, typ: &str, claims: &serde_json::Value) -> String {
-        crate::jose::sign_es256(&self.key, &self.kid, typ, claims)
+    pub fn sign(&self, typ: &str, claims: &serde_json::Value) -> Result<String, Error> {
+        let header = serde_json::json!({ "alg": "ES256", "typ": typ, "kid": self.kid });
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        let signature = self.key.sign(input.as_bytes())?;
+        Ok(format!("{input}.{}", b64url(&signature)))
     }
 }
 
@@ -344,13 +320,17 @@ pub fn half_hash(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::crypto::{b64url_decode, MasterKey};
-    use p256::ecdsa::signature::Verifier;
+    use crate::custody::verify;
+
+    fn keyring(seed: u8) -> Keyring {
+        Keyring::new(MasterKey::from_bytes([seed; 32]).derive_keys().data, None)
+    }
 
     #[test]
     fn generated_keys_reload_to_the_same_jwks_and_sign_verifiably() {
-        let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
-        let (keys, records) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(100)).unwrap();
-        let again = SoftwareKeys::load(&sealer, &records).unwrap();
+        let keyring = keyring(1);
+        let (keys, records) = StoredKeys::generate(&keyring, UnixTime::from_secs(100)).unwrap();
+        let again = StoredKeys::load(&keyring, &records).unwrap();
         assert_eq!(keys.jwks(), again.jwks());
         assert_eq!(records.len(), 2);
         assert!(records.iter().all(|r| !r.private_key.is_empty()));
@@ -362,30 +342,30 @@ mod tests {
         let header: serde_json::Value =
             serde_json::from_slice(&b64url_decode(parts[0]).unwrap()).unwrap();
         assert_eq!(header["alg"], "ES256");
-        let sig = p256::ecdsa::Signature::from_slice(&b64url_decode(parts[2]).unwrap()).unwrap();
-        again
-            .es256
-            .1
-            .verifying_key()
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-            .unwrap();
+        assert!(verify(
+            JwsAlg::Es256,
+            again.es256.1.public_key_der(),
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &b64url_decode(parts[2]).unwrap()
+        ));
 
         let rs = sign_jwt(&again, JwsAlg::Rs256, &claims).unwrap();
         let parts: Vec<&str> = rs.split('.').collect();
-        let sig = rsa::pkcs1v15::Signature::try_from(b64url_decode(parts[2]).unwrap().as_slice())
-            .unwrap();
-        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(again.rs256.1.as_ref().to_public_key())
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-            .unwrap();
+        assert!(verify(
+            JwsAlg::Rs256,
+            again.rs256.1.public_key_der(),
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &b64url_decode(parts[2]).unwrap()
+        ));
     }
 
     #[test]
     fn rotated_keys_sign_from_their_start_and_retire_after_the_retention() {
-        let sealer = MasterKey::from_bytes([3u8; 32]).derive_keys().data;
-        let (_, old) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
-        let (_, new) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(100)).unwrap();
+        let sealer = keyring(3);
+        let (_, old) = StoredKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
+        let (_, new) = StoredKeys::generate(&sealer, UnixTime::from_secs(100)).unwrap();
         let records: Vec<SigningKeyRecord> = old.iter().chain(&new).cloned().collect();
-        let kids = |keys: &SoftwareKeys| {
+        let kids = |keys: &StoredKeys| {
             let mut k: Vec<String> = keys.jwks().keys.into_iter().map(|k| k.kid).collect();
             k.sort();
             k
@@ -395,46 +375,46 @@ mod tests {
         let mut newest: Vec<String> = new.iter().map(|r| r.kid.clone()).collect();
         newest.sort();
         // Before the new keys start: the old ones sign, the new ones are already published.
-        let at = SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(50), 60).unwrap();
+        let at = StoredKeys::load_at(&sealer, &records, UnixTime::from_secs(50), 60).unwrap();
         assert_eq!(at.kid(JwsAlg::Es256), old[0].kid);
         assert_eq!(kids(&at), all);
         // From their start the new ones sign; the old ones stay published for the retention.
-        let at = SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(100), 60).unwrap();
+        let at = StoredKeys::load_at(&sealer, &records, UnixTime::from_secs(100), 60).unwrap();
         assert_eq!(at.kid(JwsAlg::Es256), new[0].kid);
         assert_eq!(at.kid(JwsAlg::Rs256), new[1].kid);
         assert_eq!(kids(&at), all);
         assert_eq!(
-            kids(&SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(159), 60).unwrap()),
+            kids(&StoredKeys::load_at(&sealer, &records, UnixTime::from_secs(159), 60).unwrap()),
             all
         );
         // Then they retire.
         assert_eq!(
-            kids(&SoftwareKeys::load_at(&sealer, &records, UnixTime::from_secs(160), 60).unwrap()),
+            kids(&StoredKeys::load_at(&sealer, &records, UnixTime::from_secs(160), 60).unwrap()),
             newest
         );
         // Without rotation's clock, the newest signs and everything is published.
-        let loaded = SoftwareKeys::load(&sealer, &records).unwrap();
+        let loaded = StoredKeys::load(&sealer, &records).unwrap();
         assert_eq!(loaded.kid(JwsAlg::Es256), new[0].kid);
         assert_eq!(kids(&loaded), all);
     }
 
     #[test]
     fn the_connector_key_is_separate_and_reloads() {
-        let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
+        let sealer = keyring(1);
         let (key, record) = ConnectorKey::generate(&sealer, UnixTime::from_secs(5)).unwrap();
         assert_eq!(record.purpose, KeyPurpose::Connector);
         let again = ConnectorKey::load(&sealer, &[record]).unwrap();
         assert_eq!(key.jwks(), again.jwks());
-        let jws = again.sign("t+jwt", &serde_json::json!({"x": 1}));
+        let jws = again.sign("t+jwt", &serde_json::json!({"x": 1})).unwrap();
         assert!(crate::jose::verify_es256(&jws, &key.jwks(), "t+jwt").is_ok());
     }
 
     #[test]
     fn keys_do_not_open_under_another_master_key() {
-        let sealer = MasterKey::from_bytes([1u8; 32]).derive_keys().data;
-        let (_, records) = SoftwareKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
-        let other = MasterKey::from_bytes([2u8; 32]).derive_keys().data;
-        assert!(SoftwareKeys::load(&other, &records).is_err());
+        let sealer = keyring(1);
+        let (_, records) = StoredKeys::generate(&sealer, UnixTime::from_secs(0)).unwrap();
+        let other = keyring(2);
+        assert!(StoredKeys::load(&other, &records).is_err());
     }
 
     #[test]

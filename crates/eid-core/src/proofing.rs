@@ -286,7 +286,7 @@ impl Provider {
         let claims = serde_json::to_value(&query)
             .map_err(|e| Error::Internal(format!("serialising a registry query: {e}")))?;
         Ok(PreparedProofing {
-            query: self.connector.sign(QUERY_TYPE, &claims),
+            query: self.connector.sign(QUERY_TYPE, &claims)?,
             application,
             data: data.clone(),
             passkey,

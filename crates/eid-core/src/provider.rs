@@ -6,7 +6,8 @@ use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::crypto::{DerivedKeys, MasterKey};
-use crate::keys::{ConnectorKey, JwsAlg, SoftwareKeys, TokenKeys};
+use crate::custody::{KeyCustody, Keyring};
+use crate::keys::{ConnectorKey, JwsAlg, StoredKeys, TokenKeys};
 use crate::limits::Limits;
 use crate::store::{KeyPurpose, SigningKeyRecord, Store};
 use crate::time::UnixTime;
@@ -67,13 +68,15 @@ pub struct ProviderConfig {
     /// tokens then travel through the browser, which the OAuth 2.0 Security BCP (RFC 9700
     /// §2.1.2) advises against. OIDC Core §15.2 asks it of a Dynamic OpenID Provider.
     pub danger_implicit_flow: bool,
+    /// The document-signing PKI's names, lifetimes and policy.
+    pub pki: crate::pki::PkiConfig,
 }
 
 impl ProviderConfig {
     /// Defaults for an issuer.
     pub fn new(issuer: Url) -> Self {
         Self {
-            issuer,
+            issuer: issuer.clone(),
             approval_window: 120,
             completion_window: 120,
             login_ttl: 600,
@@ -95,6 +98,7 @@ impl ProviderConfig {
             admin_origin: None,
             attestation: crate::attestation::AttestationPolicy::default(),
             danger_implicit_flow: false,
+            pki: crate::pki::PkiConfig::new(issuer.clone()),
         }
     }
 
@@ -118,12 +122,16 @@ pub struct Provider {
     pub(crate) store: Arc<dyn Store>,
     /// The token-signing keys in force; replaced when stored keys rotate.
     keys: parking_lot::RwLock<Arc<dyn TokenKeys>>,
-    /// Whether the token keys are the stored software keys (which rotate), rather than keys
-    /// given at start (an HSM's).
+    /// Whether the token keys are the stored keys (which rotate), rather than keys given at
+    /// start.
     rotating: bool,
     /// Reloads take turns, so that a slow one never puts back keys a later one replaced.
     reloading: parking_lot::Mutex<()>,
     pub(crate) connector: ConnectorKey,
+    /// Where private keys are generated and opened (software, or a PKCS#11 token).
+    pub(crate) keyring: Keyring,
+    /// The signing PKI, read on first use.
+    pub(crate) authority: parking_lot::RwLock<Option<Arc<crate::pki::authority::Authority>>>,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
     /// The officer console's relying party, when the console is on.
@@ -154,37 +162,55 @@ fn webauthn_for(origin: &Url, rp_name: &str) -> Result<Webauthn, Error> {
 impl Provider {
     /// Opens the provider over a store: loads the signing keys, generating and storing them on
     /// the first start. When several nodes start at once, one node's keys win and all use them.
+    /// Keys are in software custody (sealed under the master key).
     pub fn open(
         store: Arc<dyn Store>,
         master_key: &MasterKey,
         config: ProviderConfig,
         now: UnixTime,
     ) -> Result<Self, Error> {
+        Self::open_with_custody(store, master_key, None, config, now)
+    }
+
+    /// [`Provider::open`] with a PKCS#11 token (an HSM) in which new keys are generated;
+    /// keys stored earlier in software custody stay usable.
+    pub fn open_with_custody(
+        store: Arc<dyn Store>,
+        master_key: &MasterKey,
+        token: Option<Arc<dyn KeyCustody>>,
+        config: ProviderConfig,
+        now: UnixTime,
+    ) -> Result<Self, Error> {
         let derived = master_key.derive_keys();
+        let keyring = Keyring::new(derived.data.clone(), token);
         let retain = key_retention(&config);
         let stored = store.signing_keys(KeyPurpose::Token)?;
         let keys = if stored.is_empty() {
-            let (generated, records) = SoftwareKeys::generate(&derived.data, now)?;
+            let (generated, records) = StoredKeys::generate(&keyring, now)?;
             if store.insert_signing_keys_if_none(KeyPurpose::Token, &records)? {
-                tracing::info!("generated new token-signing keys (ES256, RS256)");
+                tracing::info!(
+                    custody = keyring.custody().as_str(),
+                    "generated new token-signing keys (ES256, RS256)"
+                );
                 generated
             } else {
-                SoftwareKeys::load_at(
-                    &derived.data,
+                StoredKeys::load_at(
+                    &keyring,
                     &store.signing_keys(KeyPurpose::Token)?,
                     now,
                     retain,
                 )?
             }
         } else {
-            SoftwareKeys::load_at(&derived.data, &stored, now, retain)?
+            StoredKeys::load_at(&keyring, &stored, now, retain)?
         };
-        let mut provider = Self::with_keys(store, Arc::new(keys), derived, config, now)?;
+        let mut provider = Self::build(store, Arc::new(keys), keyring, derived, config, now)?;
         provider.rotating = true;
         Ok(provider)
     }
 
-    /// Opens the provider with another [`TokenKeys`] implementation (e.g. an HSM).
+    /// Opens the provider with another [`TokenKeys`] implementation given at start, which
+    /// eid does not rotate.
     pub fn with_keys(
         store: Arc<dyn Store>,
         keys: Arc<dyn TokenKeys>,
@@ -192,7 +218,19 @@ impl Provider {
         config: ProviderConfig,
         now: UnixTime,
     ) -> Result<Self, Error> {
-        let connector = Self::connector_key(store.as_ref(), &derived, now)?;
+        let keyring = Keyring::new(derived.data.clone(), None);
+        Self::build(store, keys, keyring, derived, config, now)
+    }
+
+    fn build(
+        store: Arc<dyn Store>,
+        keys: Arc<dyn TokenKeys>,
+        keyring: Keyring,
+        derived: DerivedKeys,
+        config: ProviderConfig,
+        now: UnixTime,
+    ) -> Result<Self, Error> {
+        let connector = Self::connector_key(store.as_ref(), &keyring, now)?;
         let webauthn = webauthn_for(&config.issuer, "eid")?;
         let officer_webauthn = config
             .admin_origin
@@ -205,6 +243,8 @@ impl Provider {
             rotating: false,
             reloading: parking_lot::Mutex::new(()),
             connector,
+            keyring,
+            authority: parking_lot::RwLock::new(None),
             derived,
             webauthn,
             officer_webauthn,
@@ -217,19 +257,19 @@ impl Provider {
 
     fn connector_key(
         store: &dyn Store,
-        derived: &DerivedKeys,
+        keyring: &Keyring,
         now: UnixTime,
     ) -> Result<ConnectorKey, Error> {
         let stored = store.signing_keys(KeyPurpose::Connector)?;
         if !stored.is_empty() {
-            return ConnectorKey::load(&derived.data, &stored);
+            return ConnectorKey::load(keyring, &stored);
         }
-        let (key, record) = ConnectorKey::generate(&derived.data, now)?;
+        let (key, record) = ConnectorKey::generate(keyring, now)?;
         if store.insert_signing_keys_if_none(KeyPurpose::Connector, &[record])? {
             tracing::info!("generated a new connector key (ES256)");
             Ok(key)
         } else {
-            ConnectorKey::load(&derived.data, &store.signing_keys(KeyPurpose::Connector)?)
+            ConnectorKey::load(keyring, &store.signing_keys(KeyPurpose::Connector)?)
         }
     }
 
@@ -264,14 +304,9 @@ impl Provider {
     fn stored_token_keys(
         &self,
         now: UnixTime,
-    ) -> Result<(SoftwareKeys, Vec<SigningKeyRecord>), Error> {
+    ) -> Result<(StoredKeys, Vec<SigningKeyRecord>), Error> {
         let records = self.store.signing_keys(KeyPurpose::Token)?;
-        let keys = SoftwareKeys::load_at(
-            &self.derived.data,
-            &records,
-            now,
-            key_retention(&self.config),
-        )?;
+        let keys = StoredKeys::load_at(&self.keyring, &records, now, key_retention(&self.config))?;
         Ok((keys, records))
     }
 
@@ -287,7 +322,7 @@ impl Provider {
     ) -> Result<Vec<String>, Error> {
         if !self.rotating {
             return Err(Error::Config(
-                "the token keys were given at start (an HSM's): rotate them there".into(),
+                "the token keys were given at start: rotate them where they came from".into(),
             ));
         }
         // Strictly after every key there is: a key's start orders it.
@@ -299,7 +334,7 @@ impl Provider {
             .max()
             .unwrap_or(UnixTime::from_secs(i64::MIN));
         let starts_at = starts_at.max(now).max(newest + 1);
-        let (_, records) = SoftwareKeys::generate(&self.derived.data, starts_at)?;
+        let (_, records) = StoredKeys::generate(&self.keyring, starts_at)?;
         self.store.insert_signing_keys(&records)?;
         tracing::info!(target: "eid::security", event = "keys.rotated", kids = ?records.iter().map(|r| &r.kid).collect::<Vec<_>>(), starts_at = starts_at.secs(), "token-signing keys rotated");
         self.reload_token_keys(now)?;

@@ -61,6 +61,156 @@ pub struct FileConfig {
     pub outbound: Option<OutboundFile>,
     /// Which OpenID Connect flows are offered.
     pub oidc: Option<OidcFile>,
+    /// Where private keys are kept (a PKCS#11 token).
+    pub keys: Option<KeysFile>,
+    /// The document-signing PKI's names, lifetimes and policy.
+    pub pki: Option<PkiFile>,
+}
+
+/// `[keys]` in the configuration file: a PKCS#11 token (an HSM) in which new keys are
+/// generated. Without it, keys are software keys sealed under the master key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub pkcs11_module: Option<PathBuf>,
+    /// The label of the token to use.
+    pub pkcs11_token_label: Option<String>,
+    /// A file holding the user PIN (else `EID_PKCS11_PIN`).
+    pub pkcs11_pin_file: Option<PathBuf>,
+}
+
+/// `[pki]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PkiFile {
+    pub organization: Option<String>,
+    /// Two letters.
+    pub country: Option<String>,
+    pub root_name: Option<String>,
+    pub issuing_name: Option<String>,
+    /// The certificate policy OID of citizens' signing certificates.
+    pub signing_policy: Option<String>,
+    pub root_days: Option<u32>,
+    pub issuing_days: Option<u32>,
+    pub service_days: Option<u32>,
+    pub signer_days: Option<u32>,
+}
+
+/// The `[pki]` settings applied over the defaults for `issuer`.
+#[derive(Debug, Clone, Default)]
+pub struct PkiSettings(Option<PkiFileValues>);
+
+#[derive(Debug, Clone)]
+struct PkiFileValues {
+    organization: Option<String>,
+    country: Option<String>,
+    root_name: Option<String>,
+    issuing_name: Option<String>,
+    signing_policy: Option<String>,
+    days: [Option<u32>; 4],
+}
+
+impl PkiSettings {
+    /// The PKI configuration for `issuer`.
+    pub fn for_issuer(&self, issuer: &Url) -> eid_core::pki::PkiConfig {
+        let mut config = eid_core::pki::PkiConfig::new(issuer.clone());
+        if let Some(v) = &self.0 {
+            if let Some(x) = &v.organization {
+                config.organization = x.clone();
+            }
+            if let Some(x) = &v.country {
+                config.country = x.clone();
+            }
+            if let Some(x) = &v.root_name {
+                config.root_name = x.clone();
+            }
+            if let Some(x) = &v.issuing_name {
+                config.issuing_name = x.clone();
+            }
+            if let Some(x) = &v.signing_policy {
+                config.signing_policy = x.clone();
+            }
+            let [root, issuing, service, signer] = v.days;
+            for (target, value) in [
+                (&mut config.root_days, root),
+                (&mut config.issuing_days, issuing),
+                (&mut config.service_days, service),
+                (&mut config.signer_days, signer),
+            ] {
+                if let Some(days) = value {
+                    *target = i64::from(days);
+                }
+            }
+        }
+        config
+    }
+}
+
+fn pki_settings(file: Option<PkiFile>) -> anyhow::Result<PkiSettings> {
+    let Some(file) = file else {
+        return Ok(PkiSettings::default());
+    };
+    if let Some(country) = &file.country {
+        if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
+            bail!("[pki] country must be two capital letters (ISO 3166), not {country:?}");
+        }
+    }
+    if let Some(oid) = &file.signing_policy {
+        let arcs: Vec<&str> = oid.split('.').collect();
+        if arcs.len() < 2
+            || arcs
+                .iter()
+                .any(|a| a.is_empty() || !a.chars().all(|c| c.is_ascii_digit()))
+        {
+            bail!("[pki] signing_policy must be a dotted OID, not {oid:?}");
+        }
+    }
+    let days = [
+        file.root_days,
+        file.issuing_days,
+        file.service_days,
+        file.signer_days,
+    ];
+    if days.iter().flatten().any(|d| *d == 0 || *d > 40 * 365) {
+        bail!("[pki] lifetimes are days between 1 and 14600");
+    }
+    Ok(PkiSettings(Some(PkiFileValues {
+        organization: file.organization,
+        country: file.country,
+        root_name: file.root_name,
+        issuing_name: file.issuing_name,
+        signing_policy: file.signing_policy,
+        days,
+    })))
+}
+
+fn pkcs11_settings(file: Option<KeysFile>) -> anyhow::Result<Option<eid_hsm::Pkcs11Config>> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let Some(module) = file.pkcs11_module else {
+        if file.pkcs11_token_label.is_some() || file.pkcs11_pin_file.is_some() {
+            bail!("[keys] needs pkcs11_module for a PKCS#11 token");
+        }
+        return Ok(None);
+    };
+    let token_label = file
+        .pkcs11_token_label
+        .context("[keys] pkcs11_token_label names the token to use")?;
+    let pin = match file.pkcs11_pin_file {
+        Some(path) => std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the PKCS#11 PIN from {}", path.display()))?
+            .trim()
+            .to_owned(),
+        None => std::env::var("EID_PKCS11_PIN")
+            .context("the PKCS#11 user PIN: set EID_PKCS11_PIN or [keys] pkcs11_pin_file")?,
+    };
+    Ok(Some(eid_hsm::Pkcs11Config {
+        module,
+        token_label,
+        pin,
+    }))
 }
 
 /// `[oidc]` in the configuration file.
@@ -349,6 +499,10 @@ pub struct Settings {
     pub outbound: crate::outbound::OutboundPolicy,
     /// Offer the implicit flow to clients that register it.
     pub danger_implicit_flow: bool,
+    /// A PKCS#11 token for new keys; `None`: software keys sealed under the master key.
+    pub pkcs11: Option<eid_hsm::Pkcs11Config>,
+    /// The document-signing PKI's settings.
+    pub pki: PkiSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -499,6 +653,8 @@ impl Settings {
                 .oidc
                 .and_then(|o| o.danger_implicit_flow)
                 .unwrap_or(false),
+            pkcs11: pkcs11_settings(file.keys)?,
+            pki: pki_settings(file.pki)?,
         })
     }
 }

@@ -29,6 +29,7 @@ pub mod guard;
 mod oidc;
 pub mod outbound;
 pub mod pages;
+mod pki;
 pub mod qr;
 mod registry;
 
@@ -97,6 +98,7 @@ where
 pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
     api::configure(cfg);
+    pki::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
 }
 
@@ -149,6 +151,10 @@ pub struct StartOptions {
     pub outbound: outbound::OutboundPolicy,
     /// Offer the implicit flow (`[oidc] danger_implicit_flow`).
     pub danger_implicit_flow: bool,
+    /// A PKCS#11 token for new keys (`[keys]`); `None`: software keys.
+    pub pkcs11: Option<eid_hsm::Pkcs11Config>,
+    /// The document-signing PKI's names and lifetimes (`[pki]`).
+    pub pki: config::PkiSettings,
 }
 
 impl StartOptions {
@@ -176,6 +182,8 @@ impl StartOptions {
             attestation: eid_core::attestation::AttestationPolicy::default(),
             outbound: outbound::OutboundPolicy::default(),
             danger_implicit_flow: false,
+            pkcs11: None,
+            pki: config::PkiSettings::default(),
         }
     }
 }
@@ -229,6 +237,18 @@ impl RunningServer {
     }
 }
 
+/// The PKCS#11 token new keys go to, when one is configured.
+pub fn custody(
+    pkcs11: Option<&eid_hsm::Pkcs11Config>,
+) -> anyhow::Result<Option<Arc<dyn eid_core::custody::KeyCustody>>> {
+    let Some(config) = pkcs11 else {
+        return Ok(None);
+    };
+    let token = eid_hsm::Pkcs11Custody::open(config)?;
+    tracing::info!(token = %config.token_label, module = %config.module.display(), "keys are generated in a PKCS#11 token");
+    Ok(Some(Arc::new(token)))
+}
+
 /// Opens the database and provider, binds and starts serving on the current Tokio runtime.
 pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     let listener = match options.listener {
@@ -273,12 +293,20 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.registration = options.registration.clone();
     provider_config.attestation = options.attestation.clone();
     provider_config.danger_implicit_flow = options.danger_implicit_flow;
+    provider_config.pki = options.pki.for_issuer(&issuer);
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;
+    let pkcs11 = options.pkcs11.clone();
     let (db, provider) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let db = Database::open(&database, pool_size)?;
-        let provider = Provider::open(Arc::new(db.clone()), &master_key, provider_config, now())?;
+        let provider = Provider::open_with_custody(
+            Arc::new(db.clone()),
+            &master_key,
+            custody(pkcs11.as_ref())?,
+            provider_config,
+            now(),
+        )?;
         Ok((db, provider))
     })
     .await??;

@@ -64,6 +64,18 @@ enum Command {
     /// The token-signing keys: list them, or rotate them.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The document-signing PKI: set it up, show its certificates.
+    #[command(subcommand)]
+    Pki(PkiCommand),
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create the root and issuing CAs, the OCSP responder and the time-stamping unit, each
+    /// with a new key in the configured custody ([keys]; software otherwise). Once.
+    Init,
+    /// Print the hierarchy's certificates (PEM), the root first.
+    Show,
 }
 
 #[derive(Subcommand)]
@@ -328,6 +340,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Keys(command)) => {
             tokio::task::spawn_blocking(move || keys(settings, command)).await?
         }
+        Some(Command::Pki(command)) => {
+            tokio::task::spawn_blocking(move || pki(settings, command)).await?
+        }
     }
 }
 
@@ -364,6 +379,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.danger_implicit_flow {
         tracing::warn!("[oidc] danger_implicit_flow: clients that register it receive tokens through the browser");
     }
+    options.pkcs11 = settings.pkcs11.clone();
+    options.pki = settings.pki.clone();
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();
@@ -394,14 +411,45 @@ fn open_provider(settings: &Settings) -> anyhow::Result<Provider> {
         Some(issuer) => issuer.clone(),
         None => Url::parse(&format!("http://localhost:{}", settings.listen.port()))?,
     };
-    let mut config = ProviderConfig::new(issuer);
+    let mut config = ProviderConfig::new(issuer.clone());
     config.danger_implicit_flow = settings.danger_implicit_flow;
-    Ok(Provider::open(
+    config.pki = settings.pki.for_issuer(&issuer);
+    Ok(Provider::open_with_custody(
         Arc::new(db),
         &settings.master_key,
+        eid_server::custody(settings.pkcs11.as_ref())?,
         config,
         eid_server::now(),
     )?)
+}
+
+fn pki(settings: Settings, command: PkiCommand) -> anyhow::Result<()> {
+    use eid_core::pki::CertKind;
+    let provider = open_provider(&settings)?;
+    let certificates = match command {
+        PkiCommand::Init => provider.pki_init(eid_server::now())?,
+        PkiCommand::Show => {
+            let authority = provider.authority()?;
+            vec![
+                authority.root.clone(),
+                authority.issuing.certificate.clone(),
+                authority.ocsp.certificate.clone(),
+                authority.tsa.certificate.clone(),
+            ]
+        }
+    };
+    for cert in &certificates {
+        let what = match cert.kind {
+            CertKind::Root => "root CA",
+            CertKind::Issuing => "issuing CA",
+            CertKind::Ocsp => "OCSP responder",
+            CertKind::Tsa => "time-stamping unit",
+            CertKind::Signer => "signer",
+        };
+        println!("# {what}, serial {}", cert.serial);
+        print!("{}", eid_core::pki::pem(&cert.der));
+    }
+    Ok(())
 }
 
 /// Where officers' browsers reach the console.

@@ -8,6 +8,21 @@ diesel::table! {
         purpose -> Text,
         private_key -> Binary,
         created_at -> BigInt,
+        custody -> Text,
+    }
+}
+
+diesel::table! {
+    certificates (serial) {
+        serial -> Text,
+        kind -> Text,
+        kid -> Text,
+        citizen_id -> Nullable<Text>,
+        der -> Binary,
+        not_before -> BigInt,
+        not_after -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revocation_reason -> Nullable<BigInt>,
     }
 }
 
@@ -249,8 +264,10 @@ diesel::joinable!(devices -> citizens (citizen_id));
 diesel::joinable!(citizen_profiles -> citizens (citizen_id));
 diesel::joinable!(auth_requests -> citizens (citizen_id));
 diesel::joinable!(refresh_tokens -> citizens (citizen_id));
+diesel::joinable!(certificates -> signing_keys (kid));
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
+    certificates,
     clients,
     citizens,
     citizen_profiles,

@@ -145,6 +145,8 @@ pub struct TestOptions {
     pub registration: eid_core::oidc::registration::RegistrationPolicy,
     /// Offer the implicit flow to clients that register it.
     pub danger_implicit_flow: bool,
+    /// Keys generated in this PKCS#11 token (SoftHSM2 in tests: [`eid_hsm::softhsm`]).
+    pub pkcs11: Option<eid_hsm::Pkcs11Config>,
 }
 
 impl TestOptions {
@@ -170,6 +172,7 @@ impl Default for TestOptions {
             attestation: eid_core::attestation::AttestationPolicy::default(),
             registration: Default::default(),
             danger_implicit_flow: false,
+            pkcs11: None,
         }
     }
 }
@@ -334,6 +337,7 @@ impl TestServer {
         options.attestation = self.options.attestation.clone();
         options.registration = self.options.registration.clone();
         options.danger_implicit_flow = self.options.danger_implicit_flow;
+        options.pkcs11 = self.options.pkcs11.clone();
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;

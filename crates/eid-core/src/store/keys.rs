@@ -1,4 +1,5 @@
 use super::StoreError;
+use crate::custody::Custody;
 use crate::time::UnixTime;
 
 /// What a stored private key signs.
@@ -10,6 +11,14 @@ pub enum KeyPurpose {
     /// connector JWKS endpoint). Never used for tokens, so a signed query can never pass as an
     /// ID token and the other way round.
     Connector,
+    /// The certificate authorities (root, issuing).
+    Ca,
+    /// The OCSP responder.
+    Ocsp,
+    /// The time-stamping unit.
+    Tsa,
+    /// A citizen's document-signing key (its certificate names the citizen).
+    Signer,
 }
 
 impl KeyPurpose {
@@ -17,6 +26,10 @@ impl KeyPurpose {
         match self {
             Self::Token => "token",
             Self::Connector => "connector",
+            Self::Ca => "ca",
+            Self::Ocsp => "ocsp",
+            Self::Tsa => "tsa",
+            Self::Signer => "signer",
         }
     }
 
@@ -24,17 +37,25 @@ impl KeyPurpose {
         match s {
             "token" => Some(Self::Token),
             "connector" => Some(Self::Connector),
+            "ca" => Some(Self::Ca),
+            "ocsp" => Some(Self::Ocsp),
+            "tsa" => Some(Self::Tsa),
+            "signer" => Some(Self::Signer),
             _ => None,
         }
     }
 }
 
-/// A private key, sealed under the master key (AAD: the kid).
+/// A private key as its custody stored it ([`crate::custody`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRecord {
     pub kid: String,
     pub alg: String,
     pub purpose: KeyPurpose,
+    /// Which custody holds the key.
+    pub custody: Custody,
+    /// What the custody keeps: PKCS#8 sealed under the master key (AAD: the kid), or a
+    /// PKCS#11 object's `CKA_ID`.
     pub private_key: Vec<u8>,
     pub created_at: UnixTime,
 }

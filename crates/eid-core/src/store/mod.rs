@@ -18,6 +18,7 @@ mod limits;
 mod logins;
 mod logouts;
 mod officers;
+mod pki;
 mod replay;
 mod sessions;
 mod tokens;
@@ -33,6 +34,7 @@ pub use limits::*;
 pub use logins::*;
 pub use logouts::*;
 pub use officers::*;
+pub use pki::*;
 pub use replay::*;
 pub use sessions::*;
 pub use tokens::*;
@@ -68,6 +70,7 @@ pub trait Store:
     + LogoutStore
     + SessionStore
     + OfficerStore
+    + PkiStore
     + AuditStore
     + RateLimitStore
     + Send

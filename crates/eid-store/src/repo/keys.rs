@@ -1,5 +1,6 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use eid_core::custody::Custody;
 use eid_core::store::{KeyPurpose, KeyStore, SigningKeyRecord, StoreError};
 use eid_core::time::UnixTime;
 
@@ -15,6 +16,7 @@ pub(crate) struct SigningKeyRow {
     pub purpose: String,
     pub private_key: Vec<u8>,
     pub created_at: i64,
+    pub custody: String,
 }
 
 impl From<&SigningKeyRecord> for SigningKeyRow {
@@ -25,6 +27,7 @@ impl From<&SigningKeyRecord> for SigningKeyRow {
             purpose: r.purpose.as_str().to_owned(),
             private_key: r.private_key.clone(),
             created_at: r.created_at.secs(),
+            custody: r.custody.as_str().to_owned(),
         }
     }
 }
@@ -35,6 +38,8 @@ impl TryFrom<SigningKeyRow> for SigningKeyRecord {
         Ok(Self {
             purpose: KeyPurpose::parse(&r.purpose)
                 .ok_or_else(|| corrupt("key purpose", &r.purpose))?,
+            custody: Custody::parse(&r.custody)
+                .ok_or_else(|| corrupt("key custody", &r.custody))?,
             kid: r.kid,
             alg: r.alg,
             private_key: r.private_key,

@@ -11,6 +11,7 @@ mod limits;
 mod logins;
 mod logouts;
 mod officers;
+mod pki;
 mod replay;
 mod sessions;
 mod tokens;

@@ -610,10 +610,13 @@ async fn fapi_refusals(backend: Backend) -> anyhow::Result<()> {
 
     // Its assertions are PS256 or ES256: a client holding an RSA and an EC key is refused its
     // RS256 assertion and taken with its ES256 one.
-    let sealer = eid_core::crypto::MasterKey::from_bytes([7u8; 32])
-        .derive_keys()
-        .data;
-    let (both, _) = eid_core::keys::SoftwareKeys::generate(&sealer, eid_server::now())?;
+    let keyring = eid_core::custody::Keyring::new(
+        eid_core::crypto::MasterKey::from_bytes([7u8; 32])
+            .derive_keys()
+            .data,
+        None,
+    );
+    let (both, _) = eid_core::keys::StoredKeys::generate(&keyring, eid_server::now())?;
     let mut registration =
         ClientRegistration::new("RSA Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
     registration.auth_method = TokenAuthMethod::PrivateKeyJwt;

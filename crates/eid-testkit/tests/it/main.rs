@@ -26,5 +26,6 @@ mod refusals;
 mod registration;
 mod request_objects;
 mod rp_libraries;
+mod signing;
 mod store;
 mod tokens;

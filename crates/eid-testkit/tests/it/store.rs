@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use eid_core::account::{AccountStatus, JoinedBy, Level};
 use eid_core::claims::Scopes;
 use eid_core::crypto::MasterKey;
-use eid_core::keys::SoftwareKeys;
+use eid_core::keys::StoredKeys;
 use eid_core::store::*;
 use eid_core::OAuthErrorCode;
 use eid_store::Database;
@@ -716,9 +716,10 @@ fn concurrent_first_start(backend: &Backend) -> anyhow::Result<()> {
     let db = Database::open(&url, 1)?;
     assert_eq!(db.signing_keys(KeyPurpose::Token)?.len(), 2);
     assert_eq!(db.signing_keys(KeyPurpose::Connector)?.len(), 1);
-    let sealer = MasterKey::from_base64(&key)?.derive_keys().data;
+    let keyring =
+        eid_core::custody::Keyring::new(MasterKey::from_base64(&key)?.derive_keys().data, None);
     assert_eq!(
-        SoftwareKeys::load(&sealer, &db.signing_keys(KeyPurpose::Token)?)
+        StoredKeys::load(&keyring, &db.signing_keys(KeyPurpose::Token)?)
             .map(|k| eid_core::keys::TokenKeys::jwks(&k))?,
         sets[0].0
     );

@@ -1,0 +1,103 @@
+use super::{SigningKeyRecord, StoreError};
+use crate::ids::CitizenId;
+use crate::pki::CertKind;
+use crate::time::UnixTime;
+
+/// Why a certificate was revoked (RFC 5280 §5.3.1 `CRLReason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RevocationReason {
+    /// An operator revoked it without a more specific reason.
+    Unspecified,
+    /// The key may be compromised: the device that approved its use was reported lost.
+    KeyCompromise,
+    /// The account was recovered onto a new device, or the certificate replaced.
+    Superseded,
+    /// The account was closed.
+    CessationOfOperation,
+    /// The account was suspended.
+    CertificateHold,
+}
+
+impl RevocationReason {
+    /// The `CRLReason` code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Unspecified => 0,
+            Self::KeyCompromise => 1,
+            Self::Superseded => 4,
+            Self::CessationOfOperation => 5,
+            Self::CertificateHold => 6,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Some(match code {
+            0 => Self::Unspecified,
+            1 => Self::KeyCompromise,
+            4 => Self::Superseded,
+            5 => Self::CessationOfOperation,
+            6 => Self::CertificateHold,
+            _ => return None,
+        })
+    }
+}
+
+/// A certificate eid issued, with its status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRecord {
+    /// Lowercase hex.
+    pub serial: String,
+    pub kind: CertKind,
+    /// The certified key (in `signing_keys`).
+    pub kid: String,
+    /// The citizen a signing certificate belongs to.
+    pub citizen_id: Option<CitizenId>,
+    pub der: Vec<u8>,
+    pub not_before: UnixTime,
+    pub not_after: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+    pub revocation_reason: Option<RevocationReason>,
+}
+
+/// The certificates eid issued.
+pub trait PkiStore {
+    /// Stores the hierarchy's keys and certificates at once, unless a root exists; returns
+    /// whether it did.
+    fn insert_hierarchy(
+        &self,
+        keys: &[SigningKeyRecord],
+        certificates: &[CertificateRecord],
+    ) -> Result<bool, StoreError>;
+    /// Stores a key and the certificate that certifies it (a citizen's, a replacement).
+    fn insert_certificate(
+        &self,
+        key: &SigningKeyRecord,
+        certificate: &CertificateRecord,
+    ) -> Result<(), StoreError>;
+    /// Certificates of one kind, oldest first.
+    fn certificates(&self, kind: CertKind) -> Result<Vec<CertificateRecord>, StoreError>;
+    fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>, StoreError>;
+    /// A citizen's signing certificates, oldest first.
+    fn signer_certificates(
+        &self,
+        citizen: &CitizenId,
+    ) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// The key a certificate certifies.
+    fn signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError>;
+    /// Revokes a citizen's unrevoked signing certificates; returns their serials.
+    fn revoke_signer_certificates(
+        &self,
+        citizen: &CitizenId,
+        reason: RevocationReason,
+        now: UnixTime,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Revokes one certificate unless it already is; returns whether it did.
+    fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        now: UnixTime,
+    ) -> Result<bool, StoreError>;
+    /// Every revoked certificate that has not expired at `now` (the CRL's entries).
+    fn revoked_certificates(&self, now: UnixTime) -> Result<Vec<CertificateRecord>, StoreError>;
+}

@@ -1,0 +1,2 @@
+DROP TABLE certificates;
+ALTER TABLE signing_keys DROP COLUMN custody;
