@@ -31,7 +31,7 @@ use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Ulong};
 use p256::pkcs8::EncodePublicKey;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLockReadGuard, RwLockWriteGuard};
 use sha2::{Digest, Sha256};
 
 use eid_core::custody::{key_id, Custody, GeneratedKey, KeyCustody, PrivateKey};
@@ -94,13 +94,17 @@ impl Pkcs11Custody {
             ));
         }
         let ctx = module::context(&config.module)?;
+        let softhsm = module::is_softhsm(&ctx);
+        let _reading = softhsm.then(|| module::SOFTHSM_OBJECTS.read());
         let slot = find_token(&ctx, config, label)?;
-        // Log in now: a wrong PIN shows at start, not at the first signature.
+        // The anchor session (see `Token`), logged in now: a wrong PIN shows at start, not at
+        // the first signature.
         let anchor = ctx
             .open_rw_session(slot)
             .map_err(|e| Error::Crypto(format!("PKCS#11 token {label}: opening a session: {e}")))?;
         let token = Token {
             anchor: Mutex::new(anchor),
+            softhsm,
             ctx,
             module: config.module.clone(),
             slot,
@@ -249,10 +253,10 @@ impl KeyCustody for Pkcs11Custody {
     }
 
     fn generate(&self, alg: JwsAlg, prefix: &str) -> Result<GeneratedKey, Error> {
-        let (key, stored) = self.token.with_session(|session| {
-            let _one_at_a_time = module::OBJECT_CREATION.lock();
-            self.generate_in(session, alg, prefix)
-        })?;
+        let _alone = self.token.writing();
+        let (key, stored) = self
+            .token
+            .with_session(|session| self.generate_in(session, alg, prefix))?;
         Ok(GeneratedKey {
             kid: key.kid.clone(),
             stored,
@@ -261,6 +265,7 @@ impl KeyCustody for Pkcs11Custody {
     }
 
     fn open(&self, alg: JwsAlg, kid: &str, stored: &[u8]) -> Result<Arc<dyn PrivateKey>, Error> {
+        let _reading = self.token.reading();
         let key = self
             .token
             .with_session(|session| self.open_in(session, alg, kid, stored))?;
@@ -424,6 +429,8 @@ struct Token {
     /// when its last session with a token closes, and some modules (SoftHSM2) then forget the
     /// handles they gave to token objects, and may give them anew.
     anchor: Mutex<Session>,
+    /// Whether the module is SoftHSM2, whose writes go alone.
+    softhsm: bool,
     ctx: Pkcs11,
     module: PathBuf,
     slot: Slot,
@@ -497,6 +504,16 @@ impl Token {
         }
     }
 
+    /// Orders this operation after writes to a SoftHSM2 token (see `module.rs`).
+    fn reading(&self) -> Option<RwLockReadGuard<'static, ()>> {
+        self.softhsm.then(|| module::SOFTHSM_OBJECTS.read())
+    }
+
+    /// Makes this write the only operation on a SoftHSM2 token (see `module.rs`).
+    fn writing(&self) -> Option<RwLockWriteGuard<'static, ()>> {
+        self.softhsm.then(|| module::SOFTHSM_OBJECTS.write())
+    }
+
     fn with_session<T>(&self, f: impl FnOnce(&Session) -> Result<T, Error>) -> Result<T, Error> {
         let session = self.take()?;
         let result = f(&session);
@@ -544,6 +561,7 @@ impl Pkcs11Key {
         mechanism: &Mechanism<'_>,
         data: &[u8],
     ) -> Result<Result<Vec<u8>, CkError>, Error> {
+        let _reading = self.token.reading();
         let handle = *self.handle.lock();
         let session = self.token.take()?;
         let result = session.sign(mechanism, handle, data);
@@ -556,6 +574,7 @@ impl Pkcs11Key {
     fn sign_raw(&self, mechanism: &Mechanism<'_>, data: &[u8]) -> Result<Vec<u8>, Error> {
         let signature = match self.sign_once(mechanism, data)? {
             Err(CkError::Pkcs11(RvError::ObjectHandleInvalid | RvError::KeyHandleInvalid, _)) => {
+                let reading = self.token.reading();
                 let handle = self
                     .token
                     .with_session(|session| {
@@ -568,6 +587,7 @@ impl Pkcs11Key {
                         ))
                     })?;
                 *self.handle.lock() = handle;
+                drop(reading);
                 self.sign_once(mechanism, data)?
             }
             // The session broke (the token was removed, the module restarted): the failed

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock};
 
 use eid_core::Error;
 
@@ -28,10 +28,17 @@ pub(crate) type TokenKey = (PathBuf, u64);
 /// The SHA-256 of a PIN.
 pub(crate) type PinDigest = [u8; 32];
 
-/// Held while creating token objects. SoftHSM2's file object store is not safe for concurrent
-/// object creation (`C_GenerateKeyPair` then fails now and then with `CKR_GENERAL_ERROR`;
-/// softhsm/SoftHSMv2#573), and key generation is rare enough to go one at a time.
-pub(crate) static OBJECT_CREATION: Mutex<()> = Mutex::new(());
+/// Taken to write (create or change objects) or read (use them) a SoftHSM2 token. SoftHSM2's
+/// file object store is not safe for writes concurrent with other operations:
+/// `C_GenerateKeyPair` then fails now and then with `CKR_GENERAL_ERROR` (softhsm/SoftHSMv2#573).
+/// Key generation is rare: it goes alone, signatures run side by side.
+pub(crate) static SOFTHSM_OBJECTS: RwLock<()> = RwLock::new(());
+
+/// Whether the module is SoftHSM2, whose operations [`SOFTHSM_OBJECTS`] orders.
+pub(crate) fn is_softhsm(ctx: &Pkcs11) -> bool {
+    ctx.get_library_info()
+        .is_ok_and(|info| info.manufacturer_id().starts_with("SoftHSM"))
+}
 
 fn key(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_owned())

@@ -79,6 +79,7 @@ pub fn new_token(label: &str) -> Result<Pkcs11Config, Error> {
     let _guard = INIT.lock();
     let module = store()?;
     let ctx = module::context(&module)?;
+    let _alone = module::SOFTHSM_OBJECTS.write();
     let failed = |what: &str, e: cryptoki::error::Error| {
         Error::Config(format!("SoftHSM2: {what} for token {label}: {e}"))
     };

@@ -144,8 +144,7 @@ impl Provider {
             self.store
                 .certificates(kind)?
                 .into_iter()
-                .filter(|c| c.revoked_at.is_none())
-                .last()
+                .rfind(|c| c.revoked_at.is_none())
                 .ok_or_else(|| {
                     Error::Unavailable(
                         "document signing is not set up: run `eid-server pki init`".into(),
@@ -201,12 +200,11 @@ impl Provider {
             .store
             .signer_certificates(citizen)?
             .into_iter()
-            .filter(|c| {
+            .rfind(|c| {
                 c.revoked_at.is_none()
                     && c.not_before <= now
                     && c.not_after > now + SIGNER_RENEW_BEFORE
-            })
-            .last();
+            });
         if let Some(certificate) = current {
             return self.holder(certificate);
         }

@@ -65,7 +65,7 @@ impl DigestAlg {
     }
 
     /// The digest's length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Self::Sha256 => 32,
             Self::Sha384 => 48,
@@ -218,7 +218,7 @@ pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
             "document signing keys are ECDSA P-256".into(),
         ));
     }
-    if request.digest.len() != request.digest_alg.len() {
+    if request.digest.len() != request.digest_alg.digest_len() {
         return Err(Error::Crypto(
             "the digest's length does not fit its algorithm".into(),
         ));

@@ -51,6 +51,15 @@ async fn pki_signs_for_plus_citizens(backend: Backend) -> anyhow::Result<()> {
 /// The same with every key in a PKCS#11 token (SoftHSM2): the token keys, the connector key,
 /// the CAs', the OCSP responder's, the time-stamping unit's and the citizen's.
 async fn pki_signs_with_keys_in_softhsm(backend: Backend) -> anyhow::Result<()> {
+    // SoftHSM2 is a Debian package (`softhsm2`); without it the test is skipped, unless
+    // EID_REQUIRE_SOFTHSM=1 (CI sets it) makes that a failure.
+    if let Err(e) = eid_hsm::softhsm::module_path() {
+        if std::env::var("EID_REQUIRE_SOFTHSM").is_ok_and(|v| v == "1" || v == "true") {
+            return Err(e.into());
+        }
+        eprintln!("skipped: {e}");
+        return Ok(());
+    }
     let mut options = with_registry();
     options.pkcs11 = Some(eid_hsm::softhsm::test_token()?);
     let server = TestServer::start_with(backend, options).await?;
