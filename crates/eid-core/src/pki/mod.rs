@@ -335,6 +335,23 @@ fn rcgen_error(what: &str) -> impl FnOnce(rcgen::Error) -> Error + '_ {
     move |e| Error::Crypto(format!("{what}: {e}"))
 }
 
+/// Signs `params` for `key` as the CA whose certificate is `issuer_cert`.
+fn certify(
+    params: &CertificateParams,
+    serial: String,
+    key: &CustodySigner,
+    issuer_cert: &[u8],
+    issuer_key: &CustodySigner,
+    what: &str,
+) -> Result<Issued, Error> {
+    let issuer = Issuer::from_ca_cert_der(&issuer_cert.into(), issuer_key)
+        .map_err(rcgen_error("reading the issuer's certificate"))?;
+    let cert = params
+        .signed_by(&SubjectKey(key), &issuer)
+        .map_err(rcgen_error(what))?;
+    Ok(issued(serial, cert.der(), params))
+}
+
 /// The self-signed root CA certificate.
 pub fn issue_root(config: &PkiConfig, key: &CustodySigner, now: UnixTime) -> Result<Issued, Error> {
     let (serial, serial_bytes) = new_serial();
@@ -364,12 +381,14 @@ pub fn issue_issuing_ca(
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.key_identifier_method = key_id_of(key);
     params.use_authority_key_identifier_extension = true;
-    let issuer = Issuer::from_ca_cert_der(&root_cert.into(), root_key)
-        .map_err(rcgen_error("reading the root CA certificate"))?;
-    let cert = params
-        .signed_by(&SubjectKey(key), &issuer)
-        .map_err(rcgen_error("issuing the issuing CA certificate"))?;
-    Ok(issued(serial, cert.der(), &params))
+    certify(
+        &params,
+        serial,
+        key,
+        root_cert,
+        root_key,
+        "issuing the issuing CA certificate",
+    )
 }
 
 /// The OCSP responder's or the time-stamping unit's certificate, signed by the issuing CA.
@@ -415,12 +434,14 @@ pub fn issue_service(
             )))
         }
     }
-    let issuer = Issuer::from_ca_cert_der(&issuing_cert.into(), issuing_key)
-        .map_err(rcgen_error("reading the issuing CA certificate"))?;
-    let cert = params
-        .signed_by(&SubjectKey(key), &issuer)
-        .map_err(rcgen_error("issuing a service certificate"))?;
-    Ok(issued(serial, cert.der(), &params))
+    certify(
+        &params,
+        serial,
+        key,
+        issuing_cert,
+        issuing_key,
+        "issuing a service certificate",
+    )
 }
 
 /// Who a signing certificate names: the person's name as proven, and a pseudonymous number
@@ -469,12 +490,14 @@ pub fn issue_signer(
         .custom_extensions
         .push(policies(&config.signing_policy)?);
     issued_extensions(config, &mut params)?;
-    let issuer = Issuer::from_ca_cert_der(&issuing_cert.into(), issuing_key)
-        .map_err(rcgen_error("reading the issuing CA certificate"))?;
-    let cert = params
-        .signed_by(&SubjectKey(key), &issuer)
-        .map_err(rcgen_error("issuing a signing certificate"))?;
-    Ok(issued(serial, cert.der(), &params))
+    certify(
+        &params,
+        serial,
+        key,
+        issuing_cert,
+        issuing_key,
+        "issuing a signing certificate",
+    )
 }
 
 /// Parses a DER certificate with `x509-cert`.

@@ -29,6 +29,30 @@ fn openssl(args: &[&str], dir: &Path) -> anyhow::Result<(bool, String)> {
     Ok((out.status.success(), text))
 }
 
+/// `openssl cms -verify` of a detached signature over `content`, against the root.
+fn cms_verify(dir: &Path, signature: &str, content: &str) -> anyhow::Result<(bool, String)> {
+    openssl(
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            signature,
+            "-content",
+            content,
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        dir,
+    )
+}
+
 async fn citizen_of(
     server: &TestServer,
     wallet: &mut eid_wallet::Wallet,
@@ -157,49 +181,11 @@ async fn signs_for_plus_citizens(server: &TestServer) -> anyhow::Result<()> {
         })
         .await??;
         std::fs::write(dir.path().join("sig.der"), built.to_der()?)?;
-        let (ok, out) = openssl(
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "sig.der",
-                "-content",
-                "doc.txt",
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-            dir.path(),
-        )?;
+        let (ok, out) = cms_verify(dir.path(), "sig.der", "doc.txt")?;
         assert!(ok, "{}: {out}", alg.as_str());
         // Another document does not verify against it.
         std::fs::write(dir.path().join("other.txt"), b"another agreement")?;
-        let (ok, _) = openssl(
-            &[
-                "cms",
-                "-verify",
-                "-binary",
-                "-inform",
-                "DER",
-                "-in",
-                "sig.der",
-                "-content",
-                "other.txt",
-                "-CAfile",
-                "root.pem",
-                "-purpose",
-                "any",
-                "-out",
-                "/dev/null",
-            ],
-            dir.path(),
-        )?;
+        let (ok, _) = cms_verify(dir.path(), "sig.der", "other.txt")?;
         assert!(!ok, "{}: another document", alg.as_str());
         assert_eq!(cert.kind, CertKind::Signer);
     }
