@@ -67,6 +67,15 @@ pub struct Detail {
     /// Claims shared or withdrawn.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claims: Vec<String>,
+    /// A signing request (its id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_request: Option<String>,
+    /// The signed document's digest, `ALG:base64url` (never the document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_digest: Option<String>,
+    /// The serial of the certificate that signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_serial: Option<String>,
 }
 
 impl Detail {

@@ -45,6 +45,8 @@ pub struct ClientRegistration {
     /// The response types it may use; empty means `code` alone. The implicit ones only where
     /// the operator set `danger_implicit_flow`.
     pub response_types: Vec<ResponseType>,
+    /// May ask citizens to sign documents (the `sign` scope).
+    pub signing: bool,
 }
 
 impl ClientRegistration {
@@ -64,6 +66,7 @@ impl ClientRegistration {
             require_pushed_authorization_requests: false,
             jwt_access_tokens: false,
             response_types: Vec::new(),
+            signing: false,
         }
     }
 }
@@ -244,6 +247,7 @@ impl Provider {
                     [] | [ResponseType::Code] => Vec::new(),
                     types => types.iter().map(|t| t.as_str().to_owned()).collect(),
                 },
+                signing: registration.signing,
                 ..ClientMetadata::default()
             },
             secret_sealed,

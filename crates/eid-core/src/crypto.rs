@@ -106,6 +106,8 @@ pub enum Aad<'a> {
     Key(&'a str),
     /// A client's secret (`client_secret_jwt` clients only).
     ClientSecret(&'a str),
+    /// A signing request's document, and its result.
+    SigningRequest(&'a str),
 }
 
 impl Aad<'_> {
@@ -118,6 +120,7 @@ impl Aad<'_> {
             Self::Application(id) => format!("application:{id}"),
             Self::Event(id) => format!("event:{id}"),
             Self::ClientSecret(id) => format!("client-secret:{id}"),
+            Self::SigningRequest(id) => format!("signing-request:{id}"),
             // Keys were sealed under their bare kid from the start.
             Self::Key(kid) => (*kid).to_owned(),
         }

@@ -33,11 +33,15 @@ pub enum OAuthErrorCode {
     /// OpenID Connect Unmet Authentication Requirements 1.0 §2: the account cannot meet the
     /// `acr_values` the client asked for.
     UnmetAuthenticationRequirements,
+    /// OpenID CIBA §11 (and RFC 8628 §3.5): the person has not answered yet; poll again.
+    AuthorizationPending,
+    /// OpenID CIBA §11: the request expired before the person answered.
+    ExpiredToken,
     ServerError,
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 20] = [
+    const ALL: [Self; 22] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -57,6 +61,8 @@ impl OAuthErrorCode {
         Self::InvalidDpopProof,
         Self::UseDpopNonce,
         Self::UnmetAuthenticationRequirements,
+        Self::AuthorizationPending,
+        Self::ExpiredToken,
         Self::ServerError,
     ];
 
@@ -85,6 +91,8 @@ impl OAuthErrorCode {
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
             Self::ServerError => "server_error",
         }
     }

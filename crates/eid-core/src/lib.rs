@@ -65,6 +65,7 @@ pub mod oidc;
 pub mod pki;
 pub mod proofing;
 mod provider;
+pub mod signing;
 pub mod store;
 pub mod time;
 

@@ -11,8 +11,11 @@
 //! key id.
 //!
 //! A PKCS#11 module is loaded and initialised once per process and its login state is per
-//! application, so custodies opened on the same module share it (see `module.rs`); each custody
-//! keeps a small pool of logged-in read-write sessions and uses one per operation.
+//! application, so custodies opened on the same module share it (see `module.rs`). Each custody
+//! keeps one session open for its lifetime (so that the application stays logged in and object
+//! handles stay valid) and a small pool of read-write sessions, one per operation at a time.
+//! With SoftHSM2, key generation waits for other operations on the module to end (its file
+//! store is not safe for concurrent writes); with other modules everything runs side by side.
 //!
 //! [`softhsm`] gives tests and the sandbox a SoftHSM2 token in a temporary directory.
 

@@ -341,6 +341,8 @@ fn test_tokens_are_one_per_process() {
     assert_eq!(a.token_label, softhsm::TEST_TOKEN_LABEL);
     let conf = std::env::var_os("SOFTHSM2_CONF").unwrap();
     assert!(std::path::Path::new(&conf).exists());
+    // SoftHSM2 is recognised, so that its writes go alone.
+    assert!(custody().token.softhsm);
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! - [`problem`]: RFC 7807 problem details, the error form of the REST API.
 //! - [`registry`]: the signed messages between eid and a population registry (identity
 //!   proofing's record check and face match).
+//! - [`signing`]: document signing: the relying party's back-channel API, the wallet's view
+//!   and answer.
 //!
 //! The server produces these, and the wallet, the test kit and the examples consume them, so a
 //! change here is a change to the public protocol.
@@ -21,3 +23,4 @@ pub mod api;
 pub mod oauth;
 pub mod problem;
 pub mod registry;
+pub mod signing;

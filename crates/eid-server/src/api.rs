@@ -58,7 +58,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/device-links", web::post().to(create_link))
             .route("/device-links/{code}", web::post().to(redeem_link))
             .route("/consents", web::get().to(consents))
-            .route("/consents/{client_id}", web::delete().to(withdraw_consent)),
+            .route("/consents/{client_id}", web::delete().to(withdraw_consent))
+            .route("/signing-requests", web::get().to(crate::signing::pending))
+            .route(
+                "/signing-requests/{request_id}",
+                web::post().to(crate::signing::answer),
+            ),
     );
 }
 
@@ -227,7 +232,11 @@ async fn approval(
 }
 
 /// The phone's requests about logins count against one limit per address.
-fn approvals_limit(p: &eid_core::Provider, caller: &Caller, now: UnixTime) -> Result<(), Error> {
+pub(crate) fn approvals_limit(
+    p: &eid_core::Provider,
+    caller: &Caller,
+    now: UnixTime,
+) -> Result<(), Error> {
     p.limit_address_here(
         "approvals_per_address",
         caller,

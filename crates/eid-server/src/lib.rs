@@ -32,6 +32,7 @@ pub mod pages;
 mod pki;
 pub mod qr;
 mod registry;
+mod signing;
 
 use eid_core::time::UnixTime;
 use std::net::{SocketAddr, TcpListener};
@@ -99,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
     api::configure(cfg);
     pki::configure(cfg);
+    signing::configure(cfg);
     cfg.route("/healthz", web::get().to(healthz));
 }
 

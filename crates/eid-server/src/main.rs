@@ -143,6 +143,10 @@ enum ClientCommand {
         /// "id_token token"; repeat for several.
         #[arg(long = "response-type")]
         response_types: Vec<String>,
+        /// The client may ask citizens to sign documents (the `sign` scope: the signing API,
+        /// docs/signing.md).
+        #[arg(long)]
+        allow_signing: bool,
     },
     /// List relying parties.
     List,
@@ -587,6 +591,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             require_par,
             jwt_access_tokens,
             response_types,
+            allow_signing,
         } => {
             let mut registration =
                 ClientRegistration::new(&name, &redirect_uris, JwsAlg::from(id_token_alg));
@@ -619,6 +624,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                     })
                 })
                 .collect::<anyhow::Result<_>>()?;
+            registration.signing = allow_signing;
             let new = provider.register_client(&registration, eid_server::now())?;
             let method = new.client.metadata.token_endpoint_auth_method;
             println!("client_id: {}", new.client.client_id);
@@ -633,6 +639,9 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
                     "response_types: {}",
                     new.client.metadata.response_types.join(", ")
                 );
+            }
+            if new.client.metadata.signing {
+                println!("signing: allowed");
             }
             if method.uses_secret() {
                 eprintln!("The secret is shown only now.");

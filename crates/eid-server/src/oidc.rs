@@ -505,7 +505,7 @@ fn client_form<T: serde::de::DeserializeOwned>(
 
 /// Runs a flow of a client-authenticated form (the token, PAR, revocation and introspection
 /// endpoints), its errors in OAuth JSON.
-async fn client_flow<T, R, F>(
+pub(crate) async fn client_flow<T, R, F>(
     req: &HttpRequest,
     state: &AppState,
     body: &[u8],

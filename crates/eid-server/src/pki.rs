@@ -1,5 +1,7 @@
-//! The PKI's public documents: the root and issuing CA certificates (DER,
-//! `application/pkix-cert`, RFC 2585), which relying parties and verifiers fetch.
+//! The PKI's public endpoints: the root and issuing CA certificates (DER,
+//! `application/pkix-cert`, RFC 2585), which relying parties and verifiers fetch, and the
+//! time-stamping unit (RFC 3161 over HTTP: `application/timestamp-query` in,
+//! `application/timestamp-reply` out).
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
@@ -9,7 +11,8 @@ use crate::{run, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/pki/root.crt", web::get().to(root))
-        .route("/pki/issuing.crt", web::get().to(issuing));
+        .route("/pki/issuing.crt", web::get().to(issuing))
+        .route("/pki/tsa", web::post().to(tsa));
 }
 
 fn certificate(der: Vec<u8>) -> HttpResponse {
@@ -35,4 +38,32 @@ async fn issuing(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     })
     .await?;
     Ok(certificate(der))
+}
+
+/// `POST /pki/tsa`: a time stamp (RFC 3161 §3.4). A malformed request gets a rejection in
+/// the protocol's own form (a `TimeStampResp` whose status says why), never an HTML page.
+async fn tsa(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/timestamp-query") {
+        return Err(ApiError(eid_core::Error::invalid(
+            "Content-Type",
+            "must be application/timestamp-query",
+        )));
+    }
+    let reply = run(&state.provider, move |p, now| {
+        p.time_stamp_response(&body, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/timestamp-reply"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(reply))
 }

@@ -394,6 +394,11 @@ impl Store for Database {
                 .execute(c)?;
             n += diesel::delete(seen_jtis::table.filter(seen_jtis::expires_at.lt(now)))
                 .execute(c)?;
+            // A signing request, and its result, go when the service had its time to fetch it.
+            n += diesel::delete(signing_requests::table.filter(
+                signing_requests::expires_at.lt(now - eid_core::signing::RESULT_RETENTION),
+            ))
+            .execute(c)?;
             n += diesel::delete(access_tokens::table.filter(access_tokens::expires_at.lt(now)))
                 .execute(c)?;
             // A spent refresh token is kept until it would have expired, to recognise a reuse.

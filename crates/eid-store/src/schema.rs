@@ -27,6 +27,32 @@ diesel::table! {
 }
 
 diesel::table! {
+    signing_requests (request_id) {
+        request_id -> Text,
+        client_id -> Text,
+        citizen_id -> Text,
+        document -> Binary,
+        verification_code -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        decided_at -> Nullable<BigInt>,
+        device_id -> Nullable<Text>,
+        certificate_serial -> Nullable<Text>,
+        result -> Nullable<Binary>,
+    }
+}
+
+diesel::table! {
+    subjects (sector, sub) {
+        sector -> Text,
+        sub -> Text,
+        citizen_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     clients (client_id) {
         client_id -> Text,
         name -> Text,
@@ -268,6 +294,8 @@ diesel::joinable!(certificates -> signing_keys (kid));
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     certificates,
+    signing_requests,
+    subjects,
     clients,
     citizens,
     citizen_profiles,

@@ -140,6 +140,9 @@ const PROOFING_LABEL: &str = "eid-proofing";
 /// The label of the committed challenge an approval signs (as in `eid-core`).
 const APPROVAL_LABEL: &str = "eid-approval";
 
+/// The label of the committed challenge a signing approval signs (as in `eid-core`).
+const SIGNING_LABEL: &str = "eid-signing";
+
 /// Approves `request` with `number`, sharing every item offered.
 pub fn approve_all(request: &ApprovalRequest, number: u8, remember: bool) -> ApprovalDecision {
     approve_with(
@@ -718,6 +721,73 @@ impl Wallet {
                     decision: decision.to_owned(),
                     credential,
                 })
+                .send()
+                .await?,
+        )
+        .await
+    }
+
+    /// The account's pending signing requests: the service, the document's name, the
+    /// verification code the service shows, the digest.
+    pub async fn signing_requests(
+        &mut self,
+    ) -> Result<eid_proto::signing::SigningRequestList, WalletError> {
+        self.authed(reqwest::Method::GET, "/api/v1/signing-requests", None)
+            .await
+    }
+
+    /// Signs a decision on a signing request (`approve` or `decline`): its bytes, which carry
+    /// the document's digest, committed in the assertion's challenge.
+    pub fn sign_signing_decision(
+        &mut self,
+        request: &eid_proto::signing::SigningRequestView,
+        decision: &eid_proto::signing::SigningDecision,
+    ) -> Result<eid_proto::signing::SigningSubmission, WalletError> {
+        let bytes = serde_json::to_vec(decision)
+            .map_err(|e| WalletError::Protocol(format!("encoding the decision: {e}")))?;
+        let mut options = request.options.clone();
+        let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        options.public_key.challenge = committed_challenge(SIGNING_LABEL, &nonce, &bytes).to_vec();
+        let server = self.server()?;
+        let credential = self.sign_with_faults(
+            &options,
+            &server,
+            &authenticator::AssertionFaults::default(),
+        )?;
+        Ok(eid_proto::signing::SigningSubmission {
+            decision: b64url(&bytes),
+            credential,
+        })
+    }
+
+    /// Approves (`true`) or declines a signing request as shown.
+    pub async fn answer_signing(
+        &mut self,
+        request: &eid_proto::signing::SigningRequestView,
+        approve: bool,
+    ) -> Result<ApprovalResult, WalletError> {
+        let decision = eid_proto::signing::SigningDecision {
+            request_id: request.request_id.clone(),
+            answer: if approve { "approve" } else { "decline" }.into(),
+            hash_alg: request.hash_alg.clone(),
+            hash: request.hash.clone(),
+        };
+        let submission = self.sign_signing_decision(request, &decision)?;
+        self.post_signing_answer(&request.request_id, &submission)
+            .await
+    }
+
+    /// Sends a signed decision on a signing request (tests use it to replay one).
+    pub async fn post_signing_answer(
+        &self,
+        request_id: &str,
+        submission: &eid_proto::signing::SigningSubmission,
+    ) -> Result<ApprovalResult, WalletError> {
+        let server = self.server()?;
+        decode(
+            self.http
+                .post(self.api(&server, &format!("/api/v1/signing-requests/{request_id}"))?)
+                .json(submission)
                 .send()
                 .await?,
         )

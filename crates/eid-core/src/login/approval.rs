@@ -509,7 +509,10 @@ impl Provider {
     }
 
     /// A webauthn-rs discoverable-authentication state expecting `challenge`.
-    fn discoverable_state(&self, challenge: &[u8]) -> Result<DiscoverableAuthentication, Error> {
+    pub(crate) fn discoverable_state(
+        &self,
+        challenge: &[u8],
+    ) -> Result<DiscoverableAuthentication, Error> {
         let (_, state) = self
             .webauthn
             .start_discoverable_authentication()

@@ -224,6 +224,8 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
                 [] | [ResponseType::Code] => Vec::new(),
                 types => types.iter().map(|t| t.as_str().to_owned()).collect(),
             },
+            // Only the operator allows a client to ask for signatures.
+            signing: false,
         },
     })
 }

@@ -261,6 +261,8 @@ impl Provider {
             digest_alg,
             digest,
             signing_time,
+            content_type: super::cms::ID_DATA,
+            econtent: None,
         })?;
         Ok((holder.certificate, built))
     }
@@ -286,5 +288,55 @@ impl Provider {
             );
         }
         Ok(serials)
+    }
+}
+
+impl Provider {
+    /// Signs a PDF as `citizen`: the PAdES signature (with a signature time stamp when asked)
+    /// embedded in an incremental update. Returns the certificate, the CMS signature and the
+    /// signed PDF.
+    pub fn sign_pdf(
+        &self,
+        citizen: &CitizenId,
+        pdf: &[u8],
+        time_stamp: bool,
+        now: UnixTime,
+    ) -> Result<(CertificateRecord, Vec<u8>, Vec<u8>), Error> {
+        let holder = self.signer(citizen, now)?;
+        let authority = self.authority()?;
+        let name = self.profile(citizen)?.particulars.english_name;
+        let prepared = super::pdf::prepare(
+            pdf,
+            &super::pdf::SignatureInfo {
+                name: &name,
+                reason: "Signed with eid",
+                time: now.secs(),
+            },
+        )?;
+        let digest = DigestAlg::Sha256.digest(&prepared.signed_bytes());
+        let key: &Arc<dyn PrivateKey> = holder.signer.key();
+        let mut built = sign_detached(&DetachedSignature {
+            key: key.as_ref(),
+            certificate: &holder.certificate.der,
+            chain: &[&authority.issuing.certificate.der],
+            digest_alg: DigestAlg::Sha256,
+            digest: &digest,
+            // PAdES: the claimed time is the signature dictionary's /M, not an attribute.
+            signing_time: None,
+            content_type: super::cms::ID_DATA,
+            econtent: None,
+        })?;
+        if time_stamp {
+            let token = self.time_stamp_token(
+                DigestAlg::Sha256,
+                &DigestAlg::Sha256.digest(&built.signature_value()?),
+                None,
+                now,
+            )?;
+            built.add_time_stamp(&token)?;
+        }
+        let signature = built.to_der()?;
+        let signed = prepared.finish(&signature)?;
+        Ok((holder.certificate, signature, signed))
     }
 }

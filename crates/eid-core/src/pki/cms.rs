@@ -161,6 +161,11 @@ pub struct DetachedSignature<'a> {
     pub digest: &'a [u8],
     /// The claimed signing time (CAdES); `None` for PAdES, where the time is in the PDF.
     pub signing_time: Option<UnixTime>,
+    /// What is signed: `id-data` for a document; a time-stamp token's `id-ct-TSTInfo`.
+    pub content_type: Oid,
+    /// The content itself when it travels inside (a time-stamp token's TSTInfo); `None`:
+    /// detached, only `digest` is known.
+    pub econtent: Option<&'a [u8]>,
 }
 
 /// A built signature awaiting an optional time stamp: the SignerInfo's signature value is
@@ -211,7 +216,7 @@ impl Built {
     }
 }
 
-/// Builds a detached SignedData over `digest`.
+/// Builds a SignedData over `digest` (detached unless `econtent` is given).
 pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
     if request.key.alg() != JwsAlg::Es256 {
         return Err(Error::Crypto(
@@ -230,7 +235,7 @@ pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
         serial_number: tbs.serial_number().clone(),
     };
     let mut attrs = vec![
-        attribute(ID_CONTENT_TYPE, &ID_DATA)?,
+        attribute(ID_CONTENT_TYPE, &request.content_type)?,
         attribute(
             ID_MESSAGE_DIGEST,
             &OctetString::new(request.digest.to_vec()).map_err(der_err)?,
@@ -286,13 +291,23 @@ pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
             Certificate::from_der(der).map_err(der_err)?,
         ));
     }
+    // RFC 5652 §5.1: version 3 when the content is not id-data.
+    let version = if request.content_type == ID_DATA {
+        CmsVersion::V1
+    } else {
+        CmsVersion::V3
+    };
     let signed_data = SignedData {
-        version: CmsVersion::V1,
+        version,
         digest_algorithms: SetOfVec::try_from(vec![request.digest_alg.identifier()])
             .map_err(der_err)?,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: None,
+            econtent_type: request.content_type,
+            econtent: request
+                .econtent
+                .map(|content| Any::encode_from(&OctetString::new(content.to_vec())?))
+                .transpose()
+                .map_err(der_err)?,
         },
         certificates: Some(CertificateSet(
             SetOfVec::try_from(certificates).map_err(der_err)?,
@@ -301,4 +316,31 @@ pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
         signer_infos: SignerInfos(SetOfVec::try_from(vec![info]).map_err(der_err)?),
     };
     Ok(Built { signed_data })
+}
+
+/// A signature's time stamp, when it carries one: the token (DER ContentInfo) and the
+/// signature value it stamps (RFC 3161 Appendix A: its `messageImprint` is that value's
+/// digest).
+pub fn embedded_time_stamp(signature: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, Error> {
+    let info = ContentInfo::from_der(signature).map_err(der_err)?;
+    if info.content_type != ID_SIGNED_DATA {
+        return Err(Error::Crypto("not a SignedData".into()));
+    }
+    let signed: SignedData = info.content.decode_as().map_err(der_err)?;
+    let Some(signer) = signed.signer_infos.0.iter().next() else {
+        return Ok(None);
+    };
+    let token = signer
+        .unsigned_attrs
+        .iter()
+        .flat_map(|attrs| attrs.iter())
+        .find(|a| a.oid == ID_AA_TIME_STAMP_TOKEN)
+        .and_then(|a| a.values.iter().next());
+    match token {
+        Some(token) => Ok(Some((
+            token.to_der().map_err(der_err)?,
+            signer.signature.as_bytes().to_vec(),
+        ))),
+        None => Ok(None),
+    }
 }

@@ -8,6 +8,8 @@
 
 pub mod authority;
 pub mod cms;
+pub mod pdf;
+pub mod tsp;
 
 use std::sync::Arc;
 
@@ -35,6 +37,8 @@ const ID_AD_CA_ISSUERS: der::oid::ObjectIdentifier =
     der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
 /// `id-pe-authorityInfoAccess`.
 const AIA: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+/// `id-ce-extKeyUsage`.
+const EXTENDED_KEY_USAGE: &[u64] = &[2, 5, 29, 37];
 /// `id-ce-certificatePolicies`.
 const CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
 /// `id-pkix-ocsp-nocheck` (RFC 6960 §4.2.2.2.1): the responder's own certificate is not checked.
@@ -96,6 +100,8 @@ pub struct PkiConfig {
     pub issuing_name: String,
     /// The certificate policy citizens' signing certificates assert (dotted OID).
     pub signing_policy: String,
+    /// The policy the time-stamping unit stamps under (dotted OID).
+    pub tsa_policy: String,
     /// Lifetimes, in days.
     pub root_days: i64,
     pub issuing_days: i64,
@@ -117,6 +123,7 @@ impl PkiConfig {
             root_name: "eid Root CA".into(),
             issuing_name: "eid Issuing CA".into(),
             signing_policy: "1.3.6.1.4.1.32473.553.1".into(),
+            tsa_policy: "1.3.6.1.4.1.32473.553.2".into(),
             root_days: 20 * 365,
             issuing_days: 10 * 365,
             service_days: 3 * 365,
@@ -423,8 +430,16 @@ pub fn issue_service(
                 config,
                 &format!("{} Time-Stamping Unit", config.organization),
             )?;
-            // RFC 3161 §2.3: the only extended key usage, marked critical.
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::TimeStamping];
+            // RFC 3161 §2.3: the only extended key usage, marked critical (rcgen marks its
+            // own EKU extension non-critical, so it is written here).
+            let mut eku = CustomExtension::from_oid_content(
+                EXTENDED_KEY_USAGE,
+                encode(&vec![der::oid::ObjectIdentifier::new_unwrap(
+                    "1.3.6.1.5.5.7.3.8",
+                )])?,
+            );
+            eku.set_criticality(true);
+            params.custom_extensions.push(eku);
             issued_extensions(config, &mut params)?;
         }
         _ => {

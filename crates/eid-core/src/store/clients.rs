@@ -135,6 +135,9 @@ pub struct ClientMetadata {
     /// The response types it registered (OIDC Registration §2); empty means `code` alone.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub response_types: Vec<String>,
+    /// May ask citizens to sign documents (the `sign` scope; the operator allows it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub signing: bool,
 }
 
 /// The security profile a client is held to.

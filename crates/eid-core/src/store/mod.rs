@@ -71,6 +71,7 @@ pub trait Store:
     + SessionStore
     + OfficerStore
     + PkiStore
+    + SigningStore
     + AuditStore
     + RateLimitStore
     + Send

@@ -1,5 +1,5 @@
-use super::{SigningKeyRecord, StoreError};
-use crate::ids::CitizenId;
+use super::{AuditRecord, SigningKeyRecord, StoreError};
+use crate::ids::{CitizenId, ClientId, DeviceId};
 use crate::pki::CertKind;
 use crate::time::UnixTime;
 
@@ -100,4 +100,94 @@ pub trait PkiStore {
     ) -> Result<bool, StoreError>;
     /// Every revoked certificate that has not expired at `now` (the CRL's entries).
     fn revoked_certificates(&self, now: UnixTime) -> Result<Vec<CertificateRecord>, StoreError>;
+}
+
+/// Where a signing request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigningStatus {
+    /// Waiting for the citizen (expired past `expires_at`).
+    Pending,
+    /// Approved and signed: the result is stored.
+    Signed,
+    /// The citizen declined.
+    Declined,
+}
+
+impl SigningStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Signed => "signed",
+            Self::Declined => "declined",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Self::Pending,
+            "signed" => Self::Signed,
+            "declined" => Self::Declined,
+            _ => return None,
+        })
+    }
+}
+
+/// A relying party's request that a citizen sign a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningRequestRecord {
+    pub request_id: String,
+    pub client_id: ClientId,
+    pub citizen_id: CitizenId,
+    /// The document (name, digest, PDF), sealed (AAD: the request id).
+    pub document: Vec<u8>,
+    pub verification_code: String,
+    pub status: SigningStatus,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub decided_at: Option<UnixTime>,
+    /// The device that answered.
+    pub device_id: Option<DeviceId>,
+    pub certificate_serial: Option<String>,
+    /// The signature (and signed PDF), sealed (AAD: the request id).
+    pub result: Option<Vec<u8>>,
+}
+
+/// How a pending signing request ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningOutcome<'a> {
+    pub status: SigningStatus,
+    pub device_id: &'a DeviceId,
+    pub certificate_serial: Option<&'a str>,
+    pub result: Option<&'a [u8]>,
+    pub now: UnixTime,
+}
+
+/// Signing requests, and the subjects signing clients name citizens by.
+pub trait SigningStore {
+    fn insert_signing_request(&self, request: &SigningRequestRecord) -> Result<(), StoreError>;
+    fn signing_request(&self, request_id: &str)
+        -> Result<Option<SigningRequestRecord>, StoreError>;
+    /// A citizen's pending requests not expired at `now`, oldest first.
+    fn pending_signing_requests(
+        &self,
+        citizen: &CitizenId,
+        now: UnixTime,
+    ) -> Result<Vec<SigningRequestRecord>, StoreError>;
+    /// Ends a request that is still pending and not expired at `outcome.now`, with its audit
+    /// events, in one transaction; returns whether it did.
+    fn finish_signing_request(
+        &self,
+        request_id: &str,
+        outcome: &SigningOutcome<'_>,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError>;
+    /// Records that `sub` in `sector` names `citizen` (kept if known).
+    fn remember_subject(
+        &self,
+        sector: &str,
+        sub: &str,
+        citizen: &CitizenId,
+        now: UnixTime,
+    ) -> Result<(), StoreError>;
+    fn subject(&self, sector: &str, sub: &str) -> Result<Option<CitizenId>, StoreError>;
 }

@@ -1,14 +1,16 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use eid_core::ids::CitizenId;
+use eid_core::ids::{CitizenId, ClientId, DeviceId};
 use eid_core::pki::CertKind;
 use eid_core::store::{
-    CertificateRecord, PkiStore, RevocationReason, SigningKeyRecord, StoreError,
+    AuditRecord, CertificateRecord, PkiStore, RevocationReason, SigningKeyRecord, SigningOutcome,
+    SigningRequestRecord, SigningStatus, SigningStore, StoreError,
 };
 use eid_core::time::UnixTime;
 
+use crate::repo::audit::insert_events;
 use crate::repo::keys::SigningKeyRow;
-use crate::schema::{certificates, signing_keys};
+use crate::schema::{certificates, signing_keys, signing_requests, subjects};
 use crate::{backend, corrupt, Database, TxError};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -218,5 +220,169 @@ impl PkiStore for Database {
             .load(&mut *self.conn()?)
             .map_err(backend)?;
         records(rows)
+    }
+}
+
+#[derive(Debug, Queryable, Insertable)]
+#[diesel(table_name = signing_requests)]
+pub(crate) struct SigningRequestRow {
+    pub request_id: String,
+    pub client_id: String,
+    pub citizen_id: String,
+    pub document: Vec<u8>,
+    pub verification_code: String,
+    pub status: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub decided_at: Option<i64>,
+    pub device_id: Option<String>,
+    pub certificate_serial: Option<String>,
+    pub result: Option<Vec<u8>>,
+}
+
+impl From<&SigningRequestRecord> for SigningRequestRow {
+    fn from(r: &SigningRequestRecord) -> Self {
+        Self {
+            request_id: r.request_id.clone(),
+            client_id: r.client_id.clone().into_string(),
+            citizen_id: r.citizen_id.clone().into_string(),
+            document: r.document.clone(),
+            verification_code: r.verification_code.clone(),
+            status: r.status.as_str().to_owned(),
+            created_at: r.created_at.secs(),
+            expires_at: r.expires_at.secs(),
+            decided_at: r.decided_at.map(UnixTime::secs),
+            device_id: r.device_id.clone().map(DeviceId::into_string),
+            certificate_serial: r.certificate_serial.clone(),
+            result: r.result.clone(),
+        }
+    }
+}
+
+impl TryFrom<SigningRequestRow> for SigningRequestRecord {
+    type Error = StoreError;
+    fn try_from(r: SigningRequestRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            status: SigningStatus::parse(&r.status)
+                .ok_or_else(|| corrupt("signing request status", &r.status))?,
+            request_id: r.request_id,
+            client_id: ClientId::from(r.client_id),
+            citizen_id: CitizenId::from(r.citizen_id),
+            document: r.document,
+            verification_code: r.verification_code,
+            created_at: UnixTime::from_secs(r.created_at),
+            expires_at: UnixTime::from_secs(r.expires_at),
+            decided_at: r.decided_at.map(UnixTime::from_secs),
+            device_id: r.device_id.map(DeviceId::from),
+            certificate_serial: r.certificate_serial,
+            result: r.result,
+        })
+    }
+}
+
+impl SigningStore for Database {
+    fn insert_signing_request(&self, request: &SigningRequestRecord) -> Result<(), StoreError> {
+        diesel::insert_into(signing_requests::table)
+            .values(SigningRequestRow::from(request))
+            .execute(&mut *self.writer()?)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn signing_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<SigningRequestRecord>, StoreError> {
+        let row: Option<SigningRequestRow> = signing_requests::table
+            .find(request_id)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    fn pending_signing_requests(
+        &self,
+        citizen: &CitizenId,
+        now: UnixTime,
+    ) -> Result<Vec<SigningRequestRecord>, StoreError> {
+        let rows: Vec<SigningRequestRow> = signing_requests::table
+            .filter(signing_requests::citizen_id.eq(&**citizen))
+            .filter(signing_requests::status.eq(SigningStatus::Pending.as_str()))
+            .filter(signing_requests::expires_at.gt(now.secs()))
+            .order((
+                signing_requests::created_at.asc(),
+                signing_requests::request_id.asc(),
+            ))
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    fn finish_signing_request(
+        &self,
+        request_id: &str,
+        outcome: &SigningOutcome<'_>,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, DieselError, _>(|c| {
+            let n = diesel::update(
+                signing_requests::table
+                    .filter(signing_requests::request_id.eq(request_id))
+                    .filter(signing_requests::status.eq(SigningStatus::Pending.as_str()))
+                    .filter(signing_requests::expires_at.gt(outcome.now.secs())),
+            )
+            .set((
+                signing_requests::status.eq(outcome.status.as_str()),
+                signing_requests::decided_at.eq(Some(outcome.now.secs())),
+                signing_requests::device_id.eq(Some(&**outcome.device_id)),
+                signing_requests::certificate_serial.eq(outcome.certificate_serial),
+                signing_requests::result.eq(outcome.result),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_events(c, events)?;
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+
+    fn remember_subject(
+        &self,
+        sector: &str,
+        sub: &str,
+        citizen: &CitizenId,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        let inserted = diesel::insert_into(subjects::table)
+            .values((
+                subjects::sector.eq(sector),
+                subjects::sub.eq(sub),
+                subjects::citizen_id.eq(&**citizen),
+                subjects::created_at.eq(now.secs()),
+            ))
+            .execute(&mut *self.writer()?);
+        match inserted {
+            // Known already (a pairwise subject names one citizen, always the same).
+            Ok(_)
+            | Err(DieselError::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    fn subject(&self, sector: &str, sub: &str) -> Result<Option<CitizenId>, StoreError> {
+        let citizen: Option<String> = subjects::table
+            .find((sector, sub))
+            .select(subjects::citizen_id)
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(citizen.map(CitizenId::from))
     }
 }

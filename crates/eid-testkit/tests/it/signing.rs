@@ -11,6 +11,7 @@ use eid_core::ids::CitizenId;
 use eid_core::pki::cms::DigestAlg;
 use eid_core::pki::{pem, CertKind};
 use eid_core::store::{AccountStore, KeyPurpose, KeyStore, PkiStore};
+use eid_core::time::UnixTime;
 use eid_testkit::{Backend, TestServer};
 
 use crate::support::*;
@@ -273,3 +274,511 @@ on_every_backend!(
     the_pki_signs_with_every_key_in_softhsm,
     pki_signs_with_keys_in_softhsm
 );
+
+/// A relying party allowed to ask for signatures, and a `plus` citizen who logged in to it.
+struct SigningSetup {
+    rp: Rp,
+    wallet: eid_wallet::Wallet,
+    sub: String,
+    dir: tempfile::TempDir,
+}
+
+async fn signing_setup(server: &TestServer, index: usize) -> anyhow::Result<SigningSetup> {
+    let provider = server.provider();
+    let now = eid_server::now();
+    tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
+    let mut registration = eid_core::clients::ClientRegistration::new(
+        "Lands Department",
+        &[REDIRECT_URI.to_owned()],
+        eid_core::keys::JwsAlg::Rs256,
+    );
+    registration.signing = true;
+    let new = server.register_client(registration).await?;
+    let rp = Rp::discover(
+        server,
+        new.client.client_id.into_string(),
+        Some(new.client_secret),
+        eid_core::keys::JwsAlg::Rs256,
+    )
+    .await?;
+    let (mut wallet, _officer) = plus_wallet(server, index).await?;
+    let (_, claims) = login(server, &rp, &Browser::new(), &mut wallet).await?;
+    let dir = tempfile::tempdir()?;
+    let authority = server.provider().authority()?;
+    std::fs::write(dir.path().join("root.pem"), pem(&authority.root.der))?;
+    std::fs::write(
+        dir.path().join("issuing.pem"),
+        pem(&authority.issuing.certificate.der),
+    )?;
+    Ok(SigningSetup {
+        rp,
+        wallet,
+        sub: claims.subject().to_string(),
+        dir,
+    })
+}
+
+/// A client-authenticated form to the signing API; (status, JSON body).
+async fn rp_post(
+    server: &TestServer,
+    rp: &Rp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let response = reqwest::Client::new()
+        .post(server.url(path))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(form)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The document-signing journey over HTTP: the service asks, the phone shows the code and
+/// approves, the service fetches a CAdES signature with a time stamp that openssl verifies.
+async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let SigningSetup {
+        rp,
+        mut wallet,
+        sub,
+        dir,
+    } = signing_setup(&server, 0).await?;
+    let document = b"Tenancy agreement: Flat 1, 2 Garden Road, HK$18,000 a month";
+    std::fs::write(dir.path().join("doc.txt"), document)?;
+    let hash = b64url(&DigestAlg::Sha256.digest(document));
+    let (status, created) = rp_post(
+        &server,
+        &rp,
+        "/signing/requests",
+        &[
+            ("sub", &sub),
+            ("document_name", "Tenancy agreement"),
+            ("hash", &hash),
+            ("hash_alg", "SHA-256"),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 201, "{created}");
+    let request_id = created["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let code = created["verification_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(code.len(), 4);
+
+    // Until the citizen answers, the service is told to wait.
+    let (status, pending) = rp_post(
+        &server,
+        &rp,
+        "/signing/result",
+        &[("request_id", &request_id)],
+    )
+    .await?;
+    assert_eq!(
+        (status, pending["error"].as_str()),
+        (400, Some("authorization_pending"))
+    );
+
+    // The phone shows the service, the document and the same code.
+    let list = wallet.signing_requests().await?;
+    assert_eq!(list.requests.len(), 1);
+    let shown = &list.requests[0];
+    assert_eq!(shown.request_id, request_id);
+    assert_eq!(shown.service.name, "Lands Department");
+    assert_eq!(shown.document_name, "Tenancy agreement");
+    assert_eq!(shown.verification_code, code);
+    assert_eq!(shown.hash, hash);
+
+    // An approval that names another document is refused, and changes nothing.
+    let mut tampered = shown.clone();
+    tampered.hash = b64url(&DigestAlg::Sha256.digest(b"another agreement"));
+    let refused = unchanged!(server, wallet.answer_signing(&tampered, true).await);
+    assert!(refused.is_err(), "{refused:?}");
+
+    let submission = wallet.sign_signing_decision(
+        shown,
+        &eid_proto::signing::SigningDecision {
+            request_id: request_id.clone(),
+            answer: "approve".into(),
+            hash_alg: shown.hash_alg.clone(),
+            hash: shown.hash.clone(),
+        },
+    )?;
+    let answered = wallet.post_signing_answer(&request_id, &submission).await?;
+    assert_eq!(answered.status, "signed");
+    // The same approval again is refused: the request is used.
+    let replayed = unchanged!(
+        server,
+        wallet.post_signing_answer(&request_id, &submission).await
+    );
+    assert!(replayed.is_err(), "replayed: {replayed:?}");
+    assert!(wallet.signing_requests().await?.requests.is_empty());
+
+    let (status, result) = rp_post(
+        &server,
+        &rp,
+        "/signing/result",
+        &[("request_id", &request_id)],
+    )
+    .await?;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["status"], "signed");
+    assert_eq!(result["time_stamped"], true);
+    let signature = unb64(result["signature"].as_str().unwrap_or_default())?;
+    std::fs::write(dir.path().join("sig.der"), &signature)?;
+    let (ok, out) = cms_verify(dir.path(), "sig.der", "doc.txt")?;
+    assert!(ok, "{out}");
+
+    // The signature time stamp verifies with openssl ts against the root.
+    let (token, value) = eid_core::pki::cms::embedded_time_stamp(&signature)?
+        .ok_or_else(|| anyhow::anyhow!("no time stamp"))?;
+    std::fs::write(dir.path().join("token.der"), &token)?;
+    let digest: String = DigestAlg::Sha256
+        .digest(&value)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (ok, out) = openssl(
+        &[
+            "ts",
+            "-verify",
+            "-token_in",
+            "-in",
+            "token.der",
+            "-digest",
+            &digest,
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok && out.contains("Verification: OK"), "{out}");
+
+    // The time-stamping unit also answers services directly (RFC 3161 over HTTP).
+    let (ok, out) = openssl(
+        &[
+            "ts", "-query", "-data", "doc.txt", "-sha256", "-cert", "-out", "req.tsq",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok, "{out}");
+    let reply = reqwest::Client::new()
+        .post(server.url("/pki/tsa"))
+        .header("content-type", "application/timestamp-query")
+        .body(std::fs::read(dir.path().join("req.tsq"))?)
+        .send()
+        .await?;
+    assert_eq!(reply.status(), 200);
+    assert_eq!(
+        reply.headers()["content-type"],
+        "application/timestamp-reply"
+    );
+    std::fs::write(dir.path().join("resp.tsr"), reply.bytes().await?)?;
+    let (ok, out) = openssl(
+        &[
+            "ts",
+            "-verify",
+            "-queryfile",
+            "req.tsq",
+            "-in",
+            "resp.tsr",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "issuing.pem",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok && out.contains("Verification: OK"), "{out}");
+    // A request that is not one gets a rejection in RFC 3161's form.
+    let reply = reqwest::Client::new()
+        .post(server.url("/pki/tsa"))
+        .header("content-type", "application/timestamp-query")
+        .body(b"not a request".to_vec())
+        .send()
+        .await?;
+    assert_eq!(reply.status(), 200);
+    std::fs::write(dir.path().join("bad.tsr"), reply.bytes().await?)?;
+    let (ok, out) = openssl(&["ts", "-reply", "-in", "bad.tsr", "-text"], dir.path())?;
+    assert!(ok && out.contains("Rejected"), "{out}");
+
+    // The audit trail records the signature without the document.
+    let provider = server.provider();
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
+    let signed = trail
+        .iter()
+        .find(|e| e.action == "document.signed")
+        .ok_or_else(|| anyhow::anyhow!("no document.signed event"))?;
+    assert_eq!(
+        signed.detail.signing_request.as_deref(),
+        Some(request_id.as_str())
+    );
+    assert_eq!(
+        signed.detail.document_digest.as_deref(),
+        Some(format!("SHA-256:{hash}").as_str())
+    );
+    assert_eq!(
+        signed.detail.certificate_serial.as_deref(),
+        result["certificate_serial"].as_str()
+    );
+    server.stop().await;
+    Ok(())
+}
+
+/// What the signing API refuses: a client without the sign scope, a basic account, malformed
+/// requests, a declined or expired request, another request's approval, another account's
+/// device, a removed device.
+async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let SigningSetup {
+        rp,
+        mut wallet,
+        sub,
+        ..
+    } = signing_setup(&server, 0).await?;
+    let hash = b64url(&DigestAlg::Sha256.digest(b"a document"));
+    let ask = |name: &'static str| {
+        let (sub, hash) = (sub.clone(), hash.clone());
+        move || -> Vec<(&'static str, String)> {
+            vec![
+                ("sub", sub),
+                ("document_name", name.to_owned()),
+                ("hash", hash),
+                ("hash_alg", "SHA-256".to_owned()),
+            ]
+        }
+    };
+    let form = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let post = |path: &'static str, f: Vec<(&'static str, String)>| {
+        let rp = &rp;
+        let server = &server;
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            rp_post(server, rp, path, &f).await
+        }
+    };
+
+    // A client not allowed to sign.
+    let other = Rp::register(&server, "Example Shop", eid_core::keys::JwsAlg::Rs256).await?;
+    let f = ask("x")();
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, body) = unchanged!(
+        server,
+        rp_post(&server, &other, "/signing/requests", &f).await?
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unauthorized_client")),
+        "{body}"
+    );
+    // Wrong client credentials.
+    let mut stranger = Rp::register(&server, "Stranger", eid_core::keys::JwsAlg::Rs256).await?;
+    stranger.client_id = rp.client_id.clone();
+    let (status, body) = unchanged!(
+        server,
+        rp_post(&server, &stranger, "/signing/requests", &f).await?
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+
+    // Malformed requests.
+    for (what, change) in [
+        ("no hash", vec![("hash", String::new())]),
+        ("short hash", vec![("hash", b64url(&[1u8; 20]))]),
+        ("unknown alg", vec![("hash_alg", "MD5".to_owned())]),
+        ("no name", vec![("document_name", String::new())]),
+        ("unknown sub", vec![("sub", "nobody".to_owned())]),
+        (
+            "not a pdf",
+            vec![
+                ("hash", String::new()),
+                ("hash_alg", String::new()),
+                ("pdf", b64(b"hello")),
+            ],
+        ),
+    ] {
+        let mut f = form(&ask("Doc")());
+        for (k, v) in change {
+            f.retain(|(key, _)| *key != k);
+            if !v.is_empty() {
+                f.push((k, v));
+            }
+        }
+        let (status, body) = unchanged!(server, post("/signing/requests", f).await?);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{what}: {body}"
+        );
+    }
+
+    // A basic account cannot sign: refused at once.
+    let mut basic = proven_wallet(&server, 1).await?;
+    let (_, claims) = login(&server, &rp, &Browser::new(), &mut basic).await?;
+    let mut f = form(&ask("Doc")());
+    f.retain(|(k, _)| *k != "sub");
+    f.push(("sub", claims.subject().to_string()));
+    let (status, body) = unchanged!(server, post("/signing/requests", f).await?);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied")),
+        "{body}"
+    );
+
+    // Declined: the service is told so.
+    let (_, first) = post("/signing/requests", ask("First")()).await?;
+    let (_, second) = post("/signing/requests", ask("Second")()).await?;
+    let first_id = first["request_id"].as_str().unwrap_or_default().to_owned();
+    let second_id = second["request_id"].as_str().unwrap_or_default().to_owned();
+    let list = wallet.signing_requests().await?;
+    assert_eq!(list.requests.len(), 2);
+    let view = |id: &str| list.requests.iter().find(|r| r.request_id == id);
+    let (Some(first_view), Some(second_view)) = (view(&first_id), view(&second_id)) else {
+        panic!("both requests are listed");
+    };
+
+    // An approval of the first request cannot be used for the second.
+    let approval = wallet.sign_signing_decision(
+        first_view,
+        &eid_proto::signing::SigningDecision {
+            request_id: first_id.clone(),
+            answer: "approve".into(),
+            hash_alg: first_view.hash_alg.clone(),
+            hash: first_view.hash.clone(),
+        },
+    )?;
+    let moved = unchanged!(
+        server,
+        wallet.post_signing_answer(&second_id, &approval).await
+    );
+    assert!(moved.is_err(), "{moved:?}");
+
+    let declined = wallet.answer_signing(first_view, false).await?;
+    assert_eq!(declined.status, "declined");
+    let (status, body) = post("/signing/result", vec![("request_id", first_id.clone())]).await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied")),
+        "{body}"
+    );
+    // A decided request takes no other answer.
+    let late = unchanged!(
+        server,
+        wallet.post_signing_answer(&first_id, &approval).await
+    );
+    assert!(late.is_err(), "{late:?}");
+
+    // Another account's device cannot answer this citizen's request.
+    let forged = basic.sign_signing_decision(
+        second_view,
+        &eid_proto::signing::SigningDecision {
+            request_id: second_id.clone(),
+            answer: "approve".into(),
+            hash_alg: second_view.hash_alg.clone(),
+            hash: second_view.hash.clone(),
+        },
+    )?;
+    let refused = unchanged!(server, basic.post_signing_answer(&second_id, &forged).await);
+    assert!(refused.is_err(), "{refused:?}");
+
+    // Expired: past its window neither the phone nor the service gets anything.
+    let provider = server.provider();
+    let later = eid_server::now() + eid_core::signing::SIGNING_WINDOW + 1;
+    let submission = wallet.sign_signing_decision(
+        second_view,
+        &eid_proto::signing::SigningDecision {
+            request_id: second_id.clone(),
+            answer: "approve".into(),
+            hash_alg: second_view.hash_alg.clone(),
+            hash: second_view.hash.clone(),
+        },
+    )?;
+    let (id, s) = (second_id.clone(), submission.clone());
+    let p = provider.clone();
+    let expired =
+        tokio::task::spawn_blocking(move || p.answer_signing_request(&id, &s, later)).await?;
+    assert!(
+        matches!(expired, Err(eid_core::Error::Gone(_))),
+        "{expired:?}"
+    );
+    let p = provider.clone();
+    let form_result = eid_core::signing::SigningResultForm {
+        request: eid_proto::signing::SigningResultParams {
+            request_id: second_id.clone(),
+        },
+        client: eid_core::oidc::client_auth::ClientAuthParams::default(),
+    };
+    let basic_auth = Some((rp.client_id.clone(), rp.client_secret.clone()));
+    let expired =
+        tokio::task::spawn_blocking(move || p.signing_result(basic_auth, &form_result, later))
+            .await?;
+    assert!(
+        matches!(&expired, Err(eid_core::Error::OAuth(e)) if e.code == eid_core::OAuthErrorCode::ExpiredToken),
+        "{expired:?}"
+    );
+
+    // A removed device cannot approve: the citizen links a tablet, then removes it.
+    let issuer = url::Url::parse(&server.issuer())?;
+    let link = wallet.create_device_link().await?;
+    let mut tablet = eid_wallet::Wallet::in_memory();
+    tablet.link(&issuer, &link.code, "Tablet").await?;
+    let tablet_id = tablet.device_id().unwrap_or_default().to_owned();
+    let from_tablet = tablet.sign_signing_decision(
+        second_view,
+        &eid_proto::signing::SigningDecision {
+            request_id: second_id.clone(),
+            answer: "approve".into(),
+            hash_alg: second_view.hash_alg.clone(),
+            hash: second_view.hash.clone(),
+        },
+    )?;
+    wallet.remove_device(&tablet_id).await?;
+    let removed = unchanged!(
+        server,
+        tablet.post_signing_answer(&second_id, &from_tablet).await
+    );
+    assert!(removed.is_err(), "{removed:?}");
+    // The phone still can.
+    assert_eq!(
+        wallet
+            .post_signing_answer(&second_id, &submission)
+            .await?
+            .status,
+        "signed"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    a_citizen_signs_a_document_for_a_service,
+    a_citizen_signs_for_a_service
+);
+on_every_backend!(signing_refuses_what_it_must, signing_refusals);

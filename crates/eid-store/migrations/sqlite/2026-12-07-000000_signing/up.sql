@@ -19,3 +19,33 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_citizen ON certificates (citizen_id);
 CREATE INDEX certificates_kind ON certificates (kind);
+
+-- Document signing requests from relying parties. The document (its name, digest, a PDF) is
+-- sealed (AAD: the request id), and so is the result; both go when the request is purged.
+-- status: pending -> signed | declined (compare-and-set); past expires_at a pending request
+-- is expired.
+CREATE TABLE signing_requests (
+    request_id TEXT PRIMARY KEY NOT NULL,
+    client_id TEXT NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    citizen_id TEXT NOT NULL REFERENCES citizens (citizen_id) ON DELETE CASCADE,
+    document BLOB NOT NULL,
+    verification_code TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    decided_at BIGINT,
+    device_id TEXT,
+    certificate_serial TEXT,
+    result BLOB
+);
+CREATE INDEX signing_requests_citizen ON signing_requests (citizen_id, status);
+
+-- Which citizen a pairwise subject names, for the clients that may ask for signatures (they
+-- name the citizen by the sub they know). Written when such a client's login issues tokens.
+CREATE TABLE subjects (
+    sector TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    citizen_id TEXT NOT NULL REFERENCES citizens (citizen_id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (sector, sub)
+);
