@@ -128,6 +128,11 @@ impl Provider {
             reason,
             now,
         )?;
+        self.revoke_signing_certificates(
+            &account.citizen_id,
+            crate::store::RevocationReason::CertificateHold,
+            now,
+        )?;
         self.log_out_everywhere(&account.citizen_id, &holders, now)?;
         Ok(account)
     }
@@ -198,6 +203,11 @@ impl Provider {
             return Err(Error::Conflict("the account changed; try again".into()));
         }
         tracing::info!(citizen_id = %account.citizen_id, reason = reason.as_str(), "account closed");
+        self.revoke_signing_certificates(
+            &account.citizen_id,
+            crate::store::RevocationReason::CessationOfOperation,
+            now,
+        )?;
         self.log_out_everywhere(&account.citizen_id, &holders, now)?;
         Ok(CitizenRecord {
             status: AccountStatus::Closed,

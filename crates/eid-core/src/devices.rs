@@ -305,6 +305,13 @@ impl Provider {
         {
             DeleteDevice::Deleted => {
                 tracing::info!(citizen_id = %session.citizen_id, device_id, "device removed");
+                // A device removed may be a device lost: the signing certificates it could
+                // approve the use of are revoked, and the next signature gets a new one.
+                self.revoke_signing_certificates(
+                    &session.citizen_id,
+                    crate::store::RevocationReason::KeyCompromise,
+                    now,
+                )?;
                 self.end_grants(&session.citizen_id, &grants, now)
             }
             DeleteDevice::NotFound => Err(Error::NotFound("device")),

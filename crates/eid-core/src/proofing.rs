@@ -574,6 +574,15 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         }
+        if recovered {
+            // A recovered account's signing certificates are replaced: a new one is issued
+            // when it next signs (if it is at level plus again).
+            self.revoke_signing_certificates(
+                &citizen_id,
+                crate::store::RevocationReason::Superseded,
+                now,
+            )?;
+        }
         tracing::info!(
             application_id,
             citizen_id = %citizen_id,

@@ -132,6 +132,8 @@ pub struct Provider {
     pub(crate) keyring: Keyring,
     /// The signing PKI, read on first use.
     pub(crate) authority: parking_lot::RwLock<Option<Arc<crate::pki::authority::Authority>>>,
+    /// The last CRL made: when, over which revocations (a digest of their serials), its DER.
+    pub(crate) crl_cache: parking_lot::RwLock<Option<(UnixTime, [u8; 32], Vec<u8>)>>,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
     /// The officer console's relying party, when the console is on.
@@ -245,6 +247,7 @@ impl Provider {
             connector,
             keyring,
             authority: parking_lot::RwLock::new(None),
+            crl_cache: parking_lot::RwLock::new(None),
             derived,
             webauthn,
             officer_webauthn,

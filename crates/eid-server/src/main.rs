@@ -76,6 +76,15 @@ enum PkiCommand {
     Init,
     /// Print the hierarchy's certificates (PEM), the root first.
     Show,
+    /// Revoke a certificate (a citizen's, the OCSP responder's, the time-stamping unit's).
+    Revoke {
+        /// Its serial number, hex (colons allowed).
+        #[arg(long)]
+        serial: String,
+        /// unspecified, key-compromise, superseded, cessation-of-operation, certificate-hold.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -432,6 +441,14 @@ fn pki(settings: Settings, command: PkiCommand) -> anyhow::Result<()> {
     let provider = open_provider(&settings)?;
     let certificates = match command {
         PkiCommand::Init => provider.pki_init(eid_server::now())?,
+        PkiCommand::Revoke { serial, reason } => {
+            let reason = eid_core::store::RevocationReason::parse(&reason).ok_or_else(|| {
+                anyhow::anyhow!("--reason {reason:?} is not a CRLReason eid uses")
+            })?;
+            let cert = provider.revoke_certificate(&serial, reason, eid_server::now())?;
+            println!("revoked {} ({})", cert.serial, cert.kind.as_str());
+            return Ok(());
+        }
         PkiCommand::Show => {
             let authority = provider.authority()?;
             vec![

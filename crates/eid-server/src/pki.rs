@@ -12,7 +12,10 @@ use crate::{run, AppState};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/pki/root.crt", web::get().to(root))
         .route("/pki/issuing.crt", web::get().to(issuing))
-        .route("/pki/tsa", web::post().to(tsa));
+        .route("/pki/tsa", web::post().to(tsa))
+        .route("/pki/issuing.crl", web::get().to(crl))
+        .route("/pki/ocsp", web::post().to(ocsp_post))
+        .route("/pki/ocsp/{request}", web::get().to(ocsp_get));
 }
 
 fn certificate(der: Vec<u8>) -> HttpResponse {
@@ -66,4 +69,43 @@ async fn tsa(
         .insert_header((header::CONTENT_TYPE, "application/timestamp-reply"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(reply))
+}
+
+/// `GET /pki/issuing.crl`: the issuing CA's CRL (DER, `application/pkix-crl`).
+async fn crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let der = run(&state.provider, |p, now| p.crl(now)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/pkix-crl"))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .body(der))
+}
+
+fn ocsp_reply(der: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/ocsp-response"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(der)
+}
+
+/// `POST /pki/ocsp` (RFC 6960 Appendix A.1: the DER request as the body).
+async fn ocsp_post(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let der = run(&state.provider, move |p, now| p.ocsp_response(&body, now)).await?;
+    Ok(ocsp_reply(der))
+}
+
+/// `GET /pki/ocsp/{base64 of the DER request, URL-encoded}`.
+async fn ocsp_get(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use base64::Engine as _;
+    // A request that does not decode is answered as malformed, in OCSP's form.
+    let request = base64::engine::general_purpose::STANDARD
+        .decode(path.into_inner().trim())
+        .unwrap_or_default();
+    let der = run(&state.provider, move |p, now| {
+        p.ocsp_response(&request, now)
+    })
+    .await?;
+    Ok(ocsp_reply(der))
 }

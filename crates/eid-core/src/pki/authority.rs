@@ -340,3 +340,43 @@ impl Provider {
         Ok((holder.certificate, signature, signed))
     }
 }
+
+impl Provider {
+    /// An operator revokes one certificate by serial (hex); the audit trail records it.
+    pub fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: RevocationReason,
+        now: UnixTime,
+    ) -> Result<CertificateRecord, Error> {
+        let serial = serial.trim().to_ascii_lowercase().replace(':', "");
+        let certificate = self
+            .store
+            .certificate(&serial)?
+            .ok_or(Error::NotFound("certificate"))?;
+        if matches!(certificate.kind, CertKind::Root | CertKind::Issuing) {
+            return Err(Error::Conflict(
+                "a CA certificate is not revoked here: set up a new hierarchy".into(),
+            ));
+        }
+        if !self.store.revoke_certificate(&serial, reason, now)? {
+            return Err(Error::Conflict("the certificate is already revoked".into()));
+        }
+        self.audit(
+            crate::audit::Event::new("certificate.revoked", &crate::audit::Actor::Operator).detail(
+                crate::audit::Detail {
+                    certificate_serial: Some(serial.clone()),
+                    reason: Some(format!("{}", reason.code())),
+                    ..crate::audit::Detail::default()
+                },
+            ),
+            now,
+        )?;
+        tracing::info!(target: "eid::security", event = "pki.certificate_revoked", serial = %serial, reason = reason.code(), "certificate revoked by an operator");
+        // The authority in memory may hold a revoked service certificate: read it again.
+        *self.authority.write() = None;
+        self.store
+            .certificate(&serial)?
+            .ok_or(Error::NotFound("certificate"))
+    }
+}

@@ -9,6 +9,7 @@
 pub mod authority;
 pub mod cms;
 pub mod pdf;
+pub mod status;
 pub mod tsp;
 
 use std::sync::Arc;
@@ -237,7 +238,7 @@ fn offset(t: UnixTime) -> Result<time::OffsetDateTime, Error> {
         .map_err(|e| Error::Crypto(format!("a time out of range: {e}")))
 }
 
-fn key_id_of(key: &CustodySigner) -> KeyIdMethod {
+pub(crate) fn key_id_of(key: &CustodySigner) -> KeyIdMethod {
     // RFC 7093 method 1: the leftmost 160 bits of SHA-256 of the subjectPublicKey.
     KeyIdMethod::PreSpecified(crate::crypto::sha256(&key.public)[..20].to_vec())
 }

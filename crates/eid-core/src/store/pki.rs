@@ -30,6 +30,18 @@ impl RevocationReason {
         }
     }
 
+    /// Parses the names the CLI takes (`key-compromise`, ...).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unspecified" => Self::Unspecified,
+            "key-compromise" => Self::KeyCompromise,
+            "superseded" => Self::Superseded,
+            "cessation-of-operation" => Self::CessationOfOperation,
+            "certificate-hold" => Self::CertificateHold,
+            _ => return None,
+        })
+    }
+
     pub fn from_code(code: i64) -> Option<Self> {
         Some(match code {
             0 => Self::Unspecified,

@@ -524,6 +524,197 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     let (ok, out) = openssl(&["ts", "-reply", "-in", "bad.tsr", "-text"], dir.path())?;
     assert!(ok && out.contains("Rejected"), "{out}");
 
+    // Certificate status: OCSP says good, the CRL does not list it; after revocation OCSP
+    // says revoked, the CRL lists it, and openssl's CRL check refuses the certificate.
+    let signer = unb64(result["certificate"].as_str().unwrap_or_default())?;
+    let serial = result["certificate_serial"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    std::fs::write(dir.path().join("signer.pem"), pem(&signer))?;
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.path().join("root.pem"))?,
+        std::fs::read_to_string(dir.path().join("issuing.pem"))?
+    );
+    std::fs::write(dir.path().join("chain.pem"), chain)?;
+    let ocsp_url = server.url("/pki/ocsp");
+    let ocsp = |dir: &Path| {
+        openssl(
+            &[
+                "ocsp",
+                "-issuer",
+                "issuing.pem",
+                "-cert",
+                "signer.pem",
+                "-url",
+                &ocsp_url,
+                "-CAfile",
+                "root.pem",
+                "-verify_other",
+                "issuing.pem",
+            ],
+            dir,
+        )
+    };
+    let (ok, out) = ocsp(dir.path())?;
+    assert!(
+        ok && out.contains("signer.pem: good") && out.contains("Response verify OK"),
+        "{out}"
+    );
+    let crl_url = server.url("/pki/issuing.crl");
+    let crl = |dir: &Path, der: Vec<u8>| -> anyhow::Result<String> {
+        std::fs::write(dir.join("crl.der"), der)?;
+        let (ok, out) = openssl(
+            &[
+                "crl",
+                "-inform",
+                "DER",
+                "-in",
+                "crl.der",
+                "-CAfile",
+                "chain.pem",
+                "-text",
+                "-out",
+                "crl.pem",
+            ],
+            dir,
+        )?;
+        assert!(ok && out.contains("verify OK"), "{out}");
+        Ok(std::fs::read_to_string(dir.join("crl.pem"))?)
+    };
+    let crl_der = reqwest::get(&crl_url).await?.bytes().await?.to_vec();
+    let listed = crl(dir.path(), crl_der)?;
+    assert!(listed.contains("Next Update"), "{listed}");
+    assert!(!listed.to_lowercase().contains(&serial), "{listed}");
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "crl.pem",
+            "-CAfile",
+            "chain.pem",
+            "signer.pem",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok, "{out}");
+
+    let p = server.provider();
+    let s = serial.clone();
+    tokio::task::spawn_blocking(move || {
+        p.revoke_certificate(
+            &s,
+            eid_core::store::RevocationReason::KeyCompromise,
+            eid_server::now(),
+        )
+    })
+    .await??;
+    let (ok, out) = ocsp(dir.path())?;
+    assert!(
+        ok && out.contains("signer.pem: revoked") && out.contains("keyCompromise"),
+        "{out}"
+    );
+    let crl_der = reqwest::get(&crl_url).await?.bytes().await?.to_vec();
+    let listed = crl(dir.path(), crl_der)?;
+    let hex_serial: String = serial.to_uppercase();
+    assert!(listed.contains(&hex_serial), "{listed}");
+    let (ok, out) = openssl(
+        &[
+            "verify",
+            "-crl_check",
+            "-CRLfile",
+            "crl.pem",
+            "-CAfile",
+            "chain.pem",
+            "signer.pem",
+        ],
+        dir.path(),
+    )?;
+    assert!(!ok && out.contains("revoked"), "{out}");
+    // OCSP GET (base64 in the path) and a malformed request, answered in OCSP's form.
+    let (ok, out) = openssl(
+        &[
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "signer.pem",
+            "-reqout",
+            "req.der",
+            "-no_nonce",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok, "{out}");
+    let request = b64(&std::fs::read(dir.path().join("req.der"))?);
+    let encoded: String = url::form_urlencoded::byte_serialize(request.as_bytes()).collect();
+    let got = reqwest::get(server.url(&format!("/pki/ocsp/{encoded}"))).await?;
+    assert_eq!(got.headers()["content-type"], "application/ocsp-response");
+    std::fs::write(dir.path().join("get.der"), got.bytes().await?)?;
+    let (ok, out) = openssl(
+        &[
+            "ocsp",
+            "-respin",
+            "get.der",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "signer.pem",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "issuing.pem",
+            "-no_nonce",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok && out.contains("signer.pem: revoked"), "{out}");
+    let bad = reqwest::Client::new()
+        .post(server.url("/pki/ocsp"))
+        .body(b"not a request".to_vec())
+        .send()
+        .await?;
+    assert_eq!(bad.status(), 200);
+    std::fs::write(dir.path().join("bad.der"), bad.bytes().await?)?;
+    let (_, out) = openssl(
+        &["ocsp", "-respin", "bad.der", "-resp_text", "-noverify"],
+        dir.path(),
+    )?;
+    assert!(
+        out.contains("malformedrequest") || out.contains("malformed"),
+        "{out}"
+    );
+
+    // The next signature gets a new certificate, never the revoked one.
+    let (_, again) = rp_post(
+        &server,
+        &rp,
+        "/signing/requests",
+        &[
+            ("sub", &sub),
+            ("document_name", "Tenancy agreement, page 2"),
+            ("hash", &hash),
+            ("hash_alg", "SHA-256"),
+            ("time_stamp", "false"),
+        ],
+    )
+    .await?;
+    let again_id = again["request_id"].as_str().unwrap_or_default().to_owned();
+    let view = wallet.signing_requests().await?.requests.remove(0);
+    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    let (status, second) = rp_post(
+        &server,
+        &rp,
+        "/signing/result",
+        &[("request_id", &again_id)],
+    )
+    .await?;
+    assert_eq!(status, 200, "{second}");
+    assert_ne!(second["certificate_serial"].as_str(), Some(serial.as_str()));
+    assert_eq!(second["time_stamped"], false);
+
     // The audit trail records the signature without the document.
     let provider = server.provider();
     let trail =
