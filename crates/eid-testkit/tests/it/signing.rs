@@ -973,3 +973,125 @@ on_every_backend!(
     a_citizen_signs_for_a_service
 );
 on_every_backend!(signing_refuses_what_it_must, signing_refusals);
+
+/// A validator of PDF signatures on the PATH (pyHanko's CLI, poppler's pdfsig), or why not;
+/// EID_REQUIRE_PDF_VALIDATORS=1 (CI sets it) makes a missing one a failure.
+fn validator(program: &str) -> anyhow::Result<bool> {
+    let found = Command::new(program).arg("--help").output().is_ok();
+    if !found && std::env::var("EID_REQUIRE_PDF_VALIDATORS").is_ok_and(|v| v == "1" || v == "true")
+    {
+        anyhow::bail!("{program} is not installed and EID_REQUIRE_PDF_VALIDATORS is set");
+    }
+    if !found {
+        eprintln!("skipped: {program} is not installed");
+    }
+    Ok(found)
+}
+
+/// A service sends a PDF; after the citizen's approval it gets the PDF back signed (PAdES
+/// B-T), which pyHanko's validator and poppler's pdfsig accept.
+async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let SigningSetup {
+        rp,
+        mut wallet,
+        sub,
+        dir,
+    } = signing_setup(&server, 0).await?;
+    let pdf = eid_core::pki::pdf::simple_document(
+        "Tenancy agreement",
+        &[
+            "Flat 1, 2 Garden Road, Central",
+            "Rent: HK$18,000 a month",
+            "Term: two years",
+        ],
+    );
+    let (status, created) = rp_post(
+        &server,
+        &rp,
+        "/signing/requests",
+        &[
+            ("sub", &sub),
+            ("document_name", "Tenancy agreement.pdf"),
+            ("pdf", &b64(&pdf)),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 201, "{created}");
+    let request_id = created["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let view = wallet.signing_requests().await?.requests.remove(0);
+    assert!(view.pdf);
+    assert_eq!(
+        view.hash,
+        b64url(&DigestAlg::Sha256.digest(&pdf)),
+        "the phone sees the PDF's digest"
+    );
+    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    let (status, result) = rp_post(
+        &server,
+        &rp,
+        "/signing/result",
+        &[("request_id", &request_id)],
+    )
+    .await?;
+    assert_eq!(status, 200, "{result}");
+    let signed = unb64(result["signed_pdf"].as_str().unwrap_or_default())?;
+    assert!(
+        signed.starts_with(&pdf),
+        "an incremental update keeps every byte of the original"
+    );
+    std::fs::write(dir.path().join("signed.pdf"), &signed)?;
+
+    if validator("pdfsig")? {
+        let out = Command::new("pdfsig")
+            .arg("signed.pdf")
+            .current_dir(dir.path())
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Signature Validation: Signature is Valid."),
+            "{text}"
+        );
+        assert!(text.contains("ETSI.CAdES.detached"), "{text}");
+        assert!(text.contains("Total document signed"), "{text}");
+    }
+    if validator("pyhanko")? {
+        let out = Command::new("pyhanko")
+            .args([
+                "sign",
+                "validate",
+                "--pretty-print",
+                "--trust-replace",
+                "--trust",
+                "root.pem",
+                "--other-certs",
+                "issuing.pem",
+                "signed.pdf",
+            ])
+            .current_dir(dir.path())
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+        for expected in [
+            "The signature is judged VALID.",
+            "The signer's certificate is trusted.",
+            "The signature is cryptographically sound.",
+            "The TSA certificate is trusted.",
+            "The timestamp token is cryptographically sound.",
+            "The signature covers the entire file.",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+    }
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(a_citizen_signs_a_pdf_for_a_service, a_citizen_signs_a_pdf);
