@@ -405,3 +405,44 @@ pub fn dpop_proof(data: &[u8]) {
         }
     }
 }
+
+/// A PDF a service sends to be signed. Reading it never panics; a PDF accepted for signing
+/// gets an incremental update that keeps every byte of it, whose byte range leaves out
+/// exactly the signature's hex string, and which reads back as a PDF.
+pub fn pdf(data: &[u8]) {
+    use eid_core::pki::pdf::{check, prepare, SignatureInfo};
+    if check(data).is_err() {
+        return;
+    }
+    let info = SignatureInfo {
+        name: "CHAN Tai Man",
+        reason: "fuzz",
+        time: NOW.secs(),
+    };
+    let Ok(prepared) = prepare(data, &info) else {
+        return;
+    };
+    let covered = prepared.signed_bytes();
+    assert!(covered.starts_with(data), "the update keeps the original");
+    let signed = prepared
+        .finish(&[0x30, 0x00])
+        .expect("a two-byte signature fits");
+    assert!(signed.starts_with(data));
+    assert_eq!(
+        signed.len() - covered.len(),
+        2 + 2 * eid_core::pki::pdf::SIGNATURE_SPACE,
+        "only the hex string is left out"
+    );
+}
+
+/// A DER request to the OCSP responder or the time-stamping unit: decoding anything never
+/// panics, and what decodes encodes back to the same bytes (DER is canonical).
+pub fn pki_request(data: &[u8]) {
+    use der::{Decode, Encode};
+    if let Ok(request) = eid_core::pki::status::OcspRequest::from_der(data) {
+        assert_eq!(request.to_der().expect("re-encodes"), data);
+    }
+    if let Ok(request) = eid_core::pki::tsp::TimeStampReq::from_der(data) {
+        assert_eq!(request.to_der().expect("re-encodes"), data);
+    }
+}

@@ -35,6 +35,8 @@ macro_rules! replays {
 }
 
 replays!(
+    pdf,
+    pki_request,
     authorization_request,
     token_request,
     client_credentials,
