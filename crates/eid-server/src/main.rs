@@ -67,6 +67,17 @@ enum Command {
     /// The document-signing PKI: set it up, show its certificates.
     #[command(subcommand)]
     Pki(PkiCommand),
+    /// Verify a signature eid made: a detached CMS signature with its document, or a signed
+    /// PDF. Checks the signature, the chain to eid's root, the time stamp, and the
+    /// certificate's status when it signed. Exits non-zero when it is not valid.
+    Verify {
+        /// The signed document (with --signature), or a signed PDF (alone).
+        #[arg(long)]
+        document: std::path::PathBuf,
+        /// The detached signature (DER, as /signing/result returns it, base64-decoded).
+        #[arg(long)]
+        signature: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -356,6 +367,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Pki(command)) => {
             tokio::task::spawn_blocking(move || pki(settings, command)).await?
         }
+        Some(Command::Verify {
+            document,
+            signature,
+        }) => tokio::task::spawn_blocking(move || verify(settings, &document, signature.as_deref())).await?,
     }
 }
 
@@ -471,6 +486,54 @@ fn pki(settings: Settings, command: PkiCommand) -> anyhow::Result<()> {
         print!("{}", eid_core::pki::pem(&cert.der));
     }
     Ok(())
+}
+
+fn verify(
+    settings: Settings,
+    document: &std::path::Path,
+    signature: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    use eid_core::pki::verify::StatusAtSigning;
+    let provider = open_provider(&settings)?;
+    let now = eid_server::now();
+    let content = std::fs::read(document).with_context(|| format!("reading {}", document.display()))?;
+    let verified = match signature {
+        Some(path) => {
+            let signature =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            provider.verify_signature(&signature, &|alg| alg.digest(&content), now)
+        }
+        None => provider.verify_pdf(&content, now),
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(e) => anyhow::bail!("NOT VALID: {e}"),
+    };
+    let time = |t: Option<eid_core::time::UnixTime>| {
+        t.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+            .map_or("-".to_owned(), |t| t.to_string())
+    };
+    println!("signer: {}", verified.signer);
+    println!("certificate: {}", verified.certificate_serial);
+    println!("digest: {}", verified.digest_alg.as_str());
+    println!("claimed signing time: {}", time(verified.claimed_time));
+    println!("time stamp: {}", time(verified.time_stamp));
+    match verified.status {
+        StatusAtSigning::Good { revoked_since } => {
+            println!("certificate status at signing: good");
+            if revoked_since.is_some() {
+                println!("  (revoked since: {})", time(revoked_since));
+            }
+            println!("VALID: the signature, the chain to eid's root and the time stamp check out");
+            Ok(())
+        }
+        StatusAtSigning::Revoked { at } => {
+            anyhow::bail!("NOT VALID: the certificate was revoked at {} before signing", time(Some(at)))
+        }
+        StatusAtSigning::Unknown => {
+            anyhow::bail!("NOT VALID: the certificate is not one this deployment issued")
+        }
+    }
 }
 
 /// Where officers' browsers reach the console.

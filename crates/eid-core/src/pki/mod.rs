@@ -11,6 +11,7 @@ pub mod cms;
 pub mod pdf;
 pub mod status;
 pub mod tsp;
+pub mod verify;
 
 use std::sync::Arc;
 

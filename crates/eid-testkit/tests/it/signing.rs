@@ -524,6 +524,26 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     let (ok, out) = openssl(&["ts", "-reply", "-in", "bad.tsr", "-text"], dir.path())?;
     assert!(ok && out.contains("Rejected"), "{out}");
 
+    // eid's own verifier (`eid-server verify`) agrees, and refuses another document.
+    let p = server.provider();
+    let (sig, doc) = (signature.clone(), document.to_vec());
+    let verified = tokio::task::spawn_blocking(move || {
+        p.verify_signature(&sig, &|alg| alg.digest(&doc), eid_server::now())
+    })
+    .await??;
+    assert!(verified.time_stamp.is_some() && verified.claimed_time.is_some());
+    assert_eq!(
+        verified.status,
+        eid_core::pki::verify::StatusAtSigning::Good { revoked_since: None }
+    );
+    let p = server.provider();
+    let sig = signature.clone();
+    let other = tokio::task::spawn_blocking(move || {
+        p.verify_signature(&sig, &|alg| alg.digest(b"another"), eid_server::now())
+    })
+    .await?;
+    assert!(other.is_err(), "{other:?}");
+
     // Certificate status: OCSP says good, the CRL does not list it; after revocation OCSP
     // says revoked, the CRL lists it, and openssl's CRL check refuses the certificate.
     let signer = unb64(result["certificate"].as_str().unwrap_or_default())?;
@@ -604,10 +624,12 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     let p = server.provider();
     let s = serial.clone();
     tokio::task::spawn_blocking(move || {
+        // Revoked after the signature (a second on: a revocation in the very second of
+        // signing counts as before it).
         p.revoke_certificate(
             &s,
             eid_core::store::RevocationReason::KeyCompromise,
-            eid_server::now(),
+            eid_server::now() + 1,
         )
     })
     .await??;
@@ -686,6 +708,18 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
         out.contains("malformedrequest") || out.contains("malformed"),
         "{out}"
     );
+
+    // Signed before the revocation, the signature stays valid (its time is stamped).
+    let p = server.provider();
+    let (sig, doc) = (signature.clone(), document.to_vec());
+    let verified = tokio::task::spawn_blocking(move || {
+        p.verify_signature(&sig, &|alg| alg.digest(&doc), eid_server::now())
+    })
+    .await??;
+    assert!(matches!(
+        verified.status,
+        eid_core::pki::verify::StatusAtSigning::Good { revoked_since: Some(_) }
+    ));
 
     // The next signature gets a new certificate, never the revoked one.
     let (_, again) = rp_post(
@@ -1044,6 +1078,17 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
         "an incremental update keeps every byte of the original"
     );
     std::fs::write(dir.path().join("signed.pdf"), &signed)?;
+
+    let p = server.provider();
+    let s2 = signed.clone();
+    let verified = tokio::task::spawn_blocking(move || p.verify_pdf(&s2, eid_server::now())).await??;
+    assert!(verified.time_stamp.is_some());
+    // Bytes added after signing are found.
+    let mut changed = signed.clone();
+    changed.extend_from_slice(b"\n% a change\n");
+    let p = server.provider();
+    let refused = tokio::task::spawn_blocking(move || p.verify_pdf(&changed, eid_server::now())).await?;
+    assert!(refused.is_err(), "{refused:?}");
 
     if validator("pdfsig")? {
         let out = Command::new("pdfsig")
