@@ -370,7 +370,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Verify {
             document,
             signature,
-        }) => tokio::task::spawn_blocking(move || verify(settings, &document, signature.as_deref())).await?,
+        }) => {
+            tokio::task::spawn_blocking(move || verify(settings, &document, signature.as_deref()))
+                .await?
+        }
     }
 }
 
@@ -496,7 +499,8 @@ fn verify(
     use eid_core::pki::verify::StatusAtSigning;
     let provider = open_provider(&settings)?;
     let now = eid_server::now();
-    let content = std::fs::read(document).with_context(|| format!("reading {}", document.display()))?;
+    let content =
+        std::fs::read(document).with_context(|| format!("reading {}", document.display()))?;
     let verified = match signature {
         Some(path) => {
             let signature =
@@ -528,7 +532,10 @@ fn verify(
             Ok(())
         }
         StatusAtSigning::Revoked { at } => {
-            anyhow::bail!("NOT VALID: the certificate was revoked at {} before signing", time(Some(at)))
+            anyhow::bail!(
+                "NOT VALID: the certificate was revoked at {} before signing",
+                time(Some(at))
+            )
         }
         StatusAtSigning::Unknown => {
             anyhow::bail!("NOT VALID: the certificate is not one this deployment issued")

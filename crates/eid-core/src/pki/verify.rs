@@ -133,7 +133,9 @@ fn check_signer(
     let alg = DigestAlg::from_oid(&signer.digest_alg.oid)
         .ok_or_else(|| refuse("the digest algorithm is not SHA-256, -384 or -512"))?;
     let SignerIdentifier::IssuerAndSerialNumber(id) = &signer.sid else {
-        return Err(refuse("the signer is named by key identifier; eid names it by issuer and serial"));
+        return Err(refuse(
+            "the signer is named by key identifier; eid names it by issuer and serial",
+        ));
     };
     let cert = certs
         .iter()
@@ -165,7 +167,9 @@ fn check_signer(
         .decode_as()
         .map_err(der_err)?;
     if signed_digest.as_bytes() != digest {
-        return Err(refuse("the signature is over another document (the digest differs)"));
+        return Err(refuse(
+            "the signature is over another document (the digest differs)",
+        ));
     }
     // signing-certificate-v2 binds the certificate: its SHA-256 must be the signer's.
     let binding = value(ID_AA_SIGNING_CERTIFICATE_V2)
@@ -177,7 +181,9 @@ fn check_signer(
         return Err(refuse("signing-certificate-v2 names another certificate"));
     }
     let claimed = match value(ID_SIGNING_TIME) {
-        Some(t) => Some(unix(&t.decode_as::<x509_cert::time::Time>().map_err(der_err)?)),
+        Some(t) => Some(unix(
+            &t.decode_as::<x509_cert::time::Time>().map_err(der_err)?,
+        )),
         None => None,
     };
     let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
@@ -300,8 +306,14 @@ fn pdf_signature(pdf: &[u8]) -> Result<(Vec<(usize, usize)>, Vec<u8>), Error> {
         .rposition(|w| w == marker)
         .ok_or_else(|| refuse("the PDF has no signature"))?;
     let rest = &pdf[at + marker.len()..];
-    let open = rest.iter().position(|b| *b == b'[').ok_or_else(|| refuse("a malformed /ByteRange"))?;
-    let close = rest.iter().position(|b| *b == b']').ok_or_else(|| refuse("a malformed /ByteRange"))?;
+    let open = rest
+        .iter()
+        .position(|b| *b == b'[')
+        .ok_or_else(|| refuse("a malformed /ByteRange"))?;
+    let close = rest
+        .iter()
+        .position(|b| *b == b']')
+        .ok_or_else(|| refuse("a malformed /ByteRange"))?;
     let numbers: Vec<usize> = std::str::from_utf8(rest.get(open + 1..close).unwrap_or_default())
         .map_err(|_| refuse("a malformed /ByteRange"))?
         .split_whitespace()
@@ -328,10 +340,7 @@ fn pdf_signature(pdf: &[u8]) -> Result<(Vec<(usize, usize)>, Vec<u8>), Error> {
         der.push(u8::from_str_radix(text, 16).map_err(|_| refuse("/Contents is not hex"))?);
     }
     // The signature is padded with zeros to its reserved size: keep the DER value alone.
-    let len = der::Any::from_der_partial(&der)
-        .map_err(der_err)?
-        .1
-        .len();
+    let len = der::Any::from_der_partial(&der).map_err(der_err)?.1.len();
     der.truncate(der.len() - len);
     Ok((vec![(a, b), (c, d)], der))
 }

@@ -534,7 +534,9 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     assert!(verified.time_stamp.is_some() && verified.claimed_time.is_some());
     assert_eq!(
         verified.status,
-        eid_core::pki::verify::StatusAtSigning::Good { revoked_since: None }
+        eid_core::pki::verify::StatusAtSigning::Good {
+            revoked_since: None
+        }
     );
     let p = server.provider();
     let sig = signature.clone();
@@ -718,7 +720,9 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     .await??;
     assert!(matches!(
         verified.status,
-        eid_core::pki::verify::StatusAtSigning::Good { revoked_since: Some(_) }
+        eid_core::pki::verify::StatusAtSigning::Good {
+            revoked_since: Some(_)
+        }
     ));
 
     // The next signature gets a new certificate, never the revoked one.
@@ -998,6 +1002,48 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
             .status,
         "signed"
     );
+
+    // Removing a device revokes the account's signing certificates (keyCompromise: it may
+    // have been lost); suspending the account revokes the next one (certificateHold).
+    let citizen = citizen_of(&server, &mut wallet).await?;
+    let db = server.database();
+    let before = db.signer_certificates(&citizen)?;
+    assert_eq!(before.len(), 1);
+    assert!(before[0].revoked_at.is_none());
+    let link = wallet.create_device_link().await?;
+    let mut watch = eid_wallet::Wallet::in_memory();
+    watch.link(&issuer, &link.code, "Watch").await?;
+    let watch_id = watch.device_id().unwrap_or_default().to_owned();
+    wallet.remove_device(&watch_id).await?;
+    let after = db.signer_certificates(&citizen)?;
+    assert_eq!(
+        after[0].revocation_reason,
+        Some(eid_core::store::RevocationReason::KeyCompromise)
+    );
+    let (_, third) = post("/signing/requests", ask("Third")()).await?;
+    let view = wallet.signing_requests().await?.requests.remove(0);
+    assert_eq!(
+        view.request_id,
+        third["request_id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    let reference = wallet.account().await?.reference;
+    let p = server.provider();
+    tokio::task::spawn_blocking(move || {
+        p.suspend_account(
+            &eid_core::admin::AccountSelector::Reference(reference),
+            eid_core::admin::AdminReason::SuspectedCompromise,
+            eid_server::now(),
+        )
+    })
+    .await??;
+    let all = db.signer_certificates(&citizen)?;
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|c| c.revoked_at.is_some()), "{all:?}");
+    assert_eq!(
+        all[1].revocation_reason,
+        Some(eid_core::store::RevocationReason::CertificateHold)
+    );
     server.stop().await;
     Ok(())
 }
@@ -1081,13 +1127,15 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
 
     let p = server.provider();
     let s2 = signed.clone();
-    let verified = tokio::task::spawn_blocking(move || p.verify_pdf(&s2, eid_server::now())).await??;
+    let verified =
+        tokio::task::spawn_blocking(move || p.verify_pdf(&s2, eid_server::now())).await??;
     assert!(verified.time_stamp.is_some());
     // Bytes added after signing are found.
     let mut changed = signed.clone();
     changed.extend_from_slice(b"\n% a change\n");
     let p = server.provider();
-    let refused = tokio::task::spawn_blocking(move || p.verify_pdf(&changed, eid_server::now())).await?;
+    let refused =
+        tokio::task::spawn_blocking(move || p.verify_pdf(&changed, eid_server::now())).await?;
     assert!(refused.is_err(), "{refused:?}");
 
     if validator("pdfsig")? {
