@@ -115,6 +115,18 @@ enum Command {
         #[arg(long, conflicts_with_all = ["number", "share"])]
         decline: bool,
     },
+    /// Documents services ask you to sign: lists them (the service, the document, the code
+    /// the service shows), or approves or declines one.
+    Sign {
+        /// The request to answer (from the list); without it, the list.
+        request_id: Option<String>,
+        /// Approve: sign with your signing certificate.
+        #[arg(long, conflicts_with = "decline")]
+        approve: bool,
+        /// Decline: nothing is signed.
+        #[arg(long)]
+        decline: bool,
+    },
     /// What you share with which service; withdraw a consent.
     Consents {
         #[command(subcommand)]
@@ -465,6 +477,50 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 },
                 decision.claims.join(", ")
             );
+        }
+        Command::Sign {
+            request_id,
+            approve,
+            decline,
+        } => {
+            let list = wallet.signing_requests().await?;
+            let Some(id) = request_id else {
+                if list.requests.is_empty() {
+                    println!("No documents are waiting for your signature.");
+                }
+                for r in &list.requests {
+                    println!(
+                        "{}  {} asks you to sign \"{}\"  code {}  ({} s left)\n    {} {}",
+                        r.request_id,
+                        r.service.name,
+                        r.document_name,
+                        r.verification_code,
+                        r.expires_in,
+                        r.hash_alg,
+                        r.hash
+                    );
+                }
+                return Ok(());
+            };
+            let request = list
+                .requests
+                .iter()
+                .find(|r| r.request_id == id)
+                .ok_or_else(|| WalletError::Protocol(format!("no pending signing request {id}")))?;
+            println!(
+                "{} asks you to sign \"{}\". Check that the service shows the code {}.",
+                request.service.name, request.document_name, request.verification_code
+            );
+            let approve = match (approve, decline) {
+                (true, _) => true,
+                (_, true) => false,
+                _ if std::io::stdin().is_terminal() => {
+                    ask("Sign it? (y/n)").eq_ignore_ascii_case("y")
+                }
+                _ => return Err(WalletError::Protocol("say --approve or --decline".into())),
+            };
+            let result = wallet.answer_signing(request, approve).await?;
+            println!("{}", result.status);
         }
         Command::Consents { action } => match action.unwrap_or(ConsentsAction::List) {
             ConsentsAction::List => {

@@ -155,8 +155,47 @@ pub fn profile_page(profile: &Profile) -> HttpResponse {
             r#"<p>You are logged in through eid. These are the claims eid verified for us:</p>
 <table>
 {rows}</table>
+<h2>Tenancy agreement</h2>
+<p>Sign your tenancy agreement with eid+: you approve on your phone, and we keep the signed PDF.</p>
+<form method="post" action="/agreement"><button type="submit">Sign the tenancy agreement</button></form>
 <p><a href="/logout">Log out</a></p>"#
         ),
+    )
+}
+
+/// The tenancy agreement's signing: the code while waiting, then the signed PDF.
+pub fn agreement_page(signing: Option<&crate::signing::Signing>) -> HttpResponse {
+    use crate::signing::Signing;
+    let body = match signing {
+        None => r#"<p>No agreement is being signed.</p>"#.to_owned(),
+        Some(Signing::Waiting { code, .. }) => format!(
+            r#"<meta http-equiv="refresh" content="2">
+<p>Open eid on your phone: it asks you to sign the tenancy agreement.</p>
+<p>Check that your phone shows this code before you approve:</p>
+<p class="code" style="font-size:2em;letter-spacing:.2em"><strong>{}</strong></p>
+<p>This page updates by itself.</p>"#,
+            escape(code)
+        ),
+        Some(Signing::Signed {
+            certificate_serial,
+            time_stamped,
+            ..
+        }) => format!(
+            r#"<p>Signed. Your tenancy agreement carries your digital signature (certificate {}{}).</p>
+<p><a class="button" href="/agreement.pdf">Download the signed agreement (PDF)</a></p>"#,
+            escape(certificate_serial),
+            if *time_stamped { ", time-stamped" } else { "" }
+        ),
+        Some(Signing::Ended(why)) => format!(
+            r#"<p>{}</p>
+<form method="post" action="/agreement"><button type="submit">Ask again</button></form>"#,
+            escape(why)
+        ),
+    };
+    layout(
+        StatusCode::OK,
+        "Tenancy agreement",
+        &format!("{body}\n<p><a href=\"/\">Back</a></p>"),
     )
 }
 

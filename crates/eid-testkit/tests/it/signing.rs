@@ -1188,3 +1188,113 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
 }
 
 on_every_backend!(a_citizen_signs_a_pdf_for_a_service, a_citizen_signs_a_pdf);
+
+/// The example portal (examples/department-portal) asks a citizen to sign a tenancy agreement:
+/// the citizen logs in through it, asks to sign, the portal shows the code the phone shows,
+/// the phone approves, and the portal offers the signed PDF, which verifies.
+async fn the_example_portal_gets_a_tenancy_agreement_signed(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let provider = server.provider();
+    let now = eid_server::now();
+    tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
+    let (mut wallet, _officer) = plus_wallet(&server, 0).await?;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let portal = format!("http://localhost:{port}");
+    let mut registration = eid_core::clients::ClientRegistration::new(
+        "Department portal",
+        &[format!("{portal}/callback")],
+        eid_core::keys::JwsAlg::Rs256,
+    );
+    registration.signing = true;
+    let new = server.register_client(registration).await?;
+    let running = department_portal::serve(
+        department_portal::Args {
+            issuer: server.issuer(),
+            client_id: new.client.client_id.into_string(),
+            client_secret: new.client_secret,
+            listen: String::new(),
+            redirect_uri: format!("{portal}/callback"),
+            id_token_alg: department_portal::IdTokenAlg::Rs256,
+        },
+        Some(listener),
+    )
+    .await?;
+    let handle = running.handle();
+    tokio::spawn(running);
+
+    // Log in through the portal.
+    let browser = Browser::new();
+    let to_eid = browser.http.get(format!("{portal}/login")).send().await?;
+    assert_eq!(to_eid.status(), 303);
+    let authorize = url::Url::parse(&location(&to_eid)?)?;
+    let page = browser.open_login(&server, &authorize).await?;
+    phone_approves(&mut wallet, &page).await?;
+    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let back = browser.http.get(callback.url.clone()).send().await?;
+    assert_eq!(back.status(), 303, "{}", back.text().await?);
+    let home = browser
+        .http
+        .get(format!("{portal}/"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(home.contains("Sign the tenancy agreement"), "{home}");
+
+    // Ask to sign: the portal shows a code, and the phone the same.
+    let asked = browser
+        .http
+        .post(format!("{portal}/agreement"))
+        .send()
+        .await?;
+    assert_eq!(asked.status(), 303);
+    let waiting = browser
+        .http
+        .get(format!("{portal}/agreement"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let view = wallet.signing_requests().await?.requests.remove(0);
+    assert!(
+        waiting.contains(&format!("<strong>{}</strong>", view.verification_code)),
+        "{waiting}"
+    );
+    assert_eq!(view.service.name, "Department portal");
+    assert!(view.pdf);
+    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    let done = browser
+        .http
+        .get(format!("{portal}/agreement"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(done.contains("Download the signed agreement"), "{done}");
+    let pdf = browser
+        .http
+        .get(format!("{portal}/agreement.pdf"))
+        .send()
+        .await?;
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let pdf = pdf.bytes().await?.to_vec();
+    let p = server.provider();
+    let verified =
+        tokio::task::spawn_blocking(move || p.verify_pdf(&pdf, eid_server::now())).await??;
+    assert!(verified.time_stamp.is_some());
+    assert!(verified
+        .signer
+        .contains(&server.residents()[0].english_name));
+    handle.stop(false).await;
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    the_example_portal_signs_a_tenancy_agreement,
+    the_example_portal_gets_a_tenancy_agreement_signed
+);

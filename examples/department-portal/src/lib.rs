@@ -1,0 +1,573 @@
+//! # Department portal: an example relying party for eid
+//!
+//! A tiny web site of the (fictional) "Department of Example Services" that logs a citizen in
+//! through eid with the [`openidconnect`] crate, using the authorization code flow with PKCE,
+//! and shows the verified claims. Copy it as the starting point of your own integration.
+//!
+//! ## Running it against a local eid server
+//!
+//! 1. Start eid in development mode (it listens on <http://localhost:8080>):
+//!
+//!    ```sh
+//!    cargo run -p eid-server -- --dev
+//!    ```
+//!
+//! 2. Register this portal as a client; the command prints a `client_id` and a `client_secret`:
+//!
+//!    ```sh
+//!    cargo run -p eid-server -- --dev client add --name "Department portal" \
+//!        --redirect-uri http://localhost:3000/callback
+//!    ```
+//!
+//! 3. Start the portal with those credentials, then open <http://localhost:3000>:
+//!
+//!    ```sh
+//!    RP_CLIENT_ID=... RP_CLIENT_SECRET=... cargo run -p department-portal
+//!    ```
+//!
+//! Run `cargo run -p department-portal -- --help` for the other options (issuer, listen address,
+//! redirect URI, ID token signing algorithm).
+//!
+//! ## Signing a tenancy agreement
+//!
+//! Once logged in, a citizen proven in person (eid+) can sign a tenancy agreement the portal
+//! makes as a PDF: the portal asks eid (`POST /signing/requests`), shows the verification code
+//! eid returns, the citizen approves on the phone (`eid-wallet sign`), and the portal keeps
+//! the signed PDF for download. The client must be allowed to sign:
+//!
+//! ```sh
+//! cargo run -p eid-server -- --dev pki init      # once: the signing PKI
+//! cargo run -p eid-server -- --dev client add --name "Department portal" \
+//!     --redirect-uri http://localhost:3000/callback --allow-signing
+//! ```
+
+mod html;
+mod signing;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{get, web, App, HttpRequest, HttpResponse, HttpServer};
+use anyhow::{bail, Context};
+use clap::{Parser, ValueEnum};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreUserInfoClaims,
+};
+use openidconnect::{
+    reqwest, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::Deserialize;
+
+use crate::html::{agreement_page, error_page, home_page, profile_page, Profile};
+use crate::signing::{tenancy_agreement, Signing, SigningApi};
+
+/// Name of the cookie holding our (random, opaque) session id.
+const SESSION_COOKIE: &str = "portal_session";
+
+/// How long a login may take from /login to the callback.
+const PENDING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The portal's settings (its command line).
+#[derive(Parser, Debug)]
+#[command(about = "Example department web site that logs citizens in through eid")]
+pub struct Args {
+    /// The eid issuer URL (discovery is fetched from `<issuer>/.well-known/openid-configuration`).
+    #[arg(long, env = "EID_ISSUER", default_value = "http://localhost:8080")]
+    pub issuer: String,
+    /// The client_id printed by `eid-server client add`.
+    #[arg(long, env = "RP_CLIENT_ID")]
+    pub client_id: String,
+    /// The client_secret printed by `eid-server client add`.
+    #[arg(long, env = "RP_CLIENT_SECRET")]
+    pub client_secret: String,
+    /// Address the portal listens on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: String,
+    /// Redirect URI registered for this client; must point at this portal's `/callback`.
+    #[arg(long, default_value = "http://localhost:3000/callback")]
+    pub redirect_uri: String,
+    /// Algorithm the ID token must be signed with (the client's registered algorithm).
+    #[arg(long, value_enum, default_value = "RS256")]
+    pub id_token_alg: IdTokenAlg,
+}
+
+/// The ID token algorithms the portal accepts.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum IdTokenAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "RS256")]
+    Rs256,
+}
+
+/// The client type `CoreClient::from_provider_metadata` returns in openidconnect 4: the
+/// authorization endpoint is known (`EndpointSet`), the token and userinfo endpoints are
+/// optional in discovery (`EndpointMaybeSet`, so `exchange_code`/`user_info` return `Result`).
+type EidClient = CoreClient<
+    EndpointSet,      // authorization endpoint
+    EndpointNotSet,   // device authorization endpoint
+    EndpointNotSet,   // introspection endpoint
+    EndpointNotSet,   // revocation endpoint
+    EndpointMaybeSet, // token endpoint
+    EndpointMaybeSet, // userinfo endpoint
+>;
+
+/// What we remember about a browser, keyed by the session cookie.
+enum Session {
+    /// Sent to eid, waiting for the callback. Everything here is single use.
+    Pending {
+        state: CsrfToken,
+        nonce: Nonce,
+        pkce_verifier: PkceCodeVerifier,
+        /// Abandoned logins are dropped after ten minutes.
+        started: std::time::Instant,
+    },
+    /// Logged in: the verified claims to show, the citizen's `sub` and name, and a tenancy
+    /// agreement being signed.
+    LoggedIn {
+        profile: Profile,
+        sub: String,
+        name: String,
+        signing: Option<Signing>,
+    },
+}
+
+struct AppState {
+    client: EidClient,
+    /// Issuer as advertised by discovery, compared with the RFC 9207 `iss` callback parameter.
+    issuer: String,
+    id_token_alg: CoreJwsSigningAlgorithm,
+    http_client: reqwest::Client,
+    /// In-memory session store. A real site would use its own session middleware or database.
+    sessions: Mutex<HashMap<String, Session>>,
+    /// eid's document-signing API for this client.
+    signing: SigningApi,
+}
+
+impl AppState {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        // A poisoned lock only means another request panicked; the map itself is still usable.
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Query parameters eid sends to the redirect URI: either `code` + `state` (+ `iss`), or an
+/// `error` (e.g. `access_denied` when the citizen declines, or
+/// `unmet_authentication_requirements` when the service asked for a level the account lacks).
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// 256 random bits, hex encoded: an unguessable session id.
+fn random_session_id() -> String {
+    rand::random::<[u8; 32]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn session_id(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+/// Turns any unexpected failure into a 500 page showing the error chain.
+fn or_500(result: anyhow::Result<HttpResponse>) -> HttpResponse {
+    result.unwrap_or_else(|err| {
+        error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            &format!("{err:#}"),
+        )
+    })
+}
+
+#[get("/")]
+async fn index(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    let sessions = app.sessions();
+    match session_id(&req).and_then(|id| sessions.get(&id)) {
+        Some(Session::LoggedIn { profile, .. }) => profile_page(profile),
+        _ => home_page(),
+    }
+}
+
+#[get("/login")]
+async fn login(app: web::Data<AppState>) -> HttpResponse {
+    // PKCE (RFC 7636) with S256: eid requires it even for confidential clients.
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (authorize_url, state, nonce) = app
+        .client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        // `openid` is added automatically; ask for the profile claims we want to show. eid
+        // releases only proven particulars: the address only when an officer saw a proof of it.
+        .add_scopes(["profile", "address"].map(|s| Scope::new(s.to_owned())))
+        .set_pkce_challenge(pkce_challenge)
+        .url();
+
+    let session_id = random_session_id();
+    let mut sessions = app.sessions();
+    // Bound what anonymous visitors can make us keep: abandoned logins go after ten minutes.
+    sessions.retain(|_, s| match s {
+        Session::Pending { started, .. } => started.elapsed() < PENDING_LIFETIME,
+        Session::LoggedIn { .. } => true,
+    });
+    sessions.insert(
+        session_id.clone(),
+        Session::Pending {
+            state,
+            nonce,
+            pkce_verifier,
+            started: std::time::Instant::now(),
+        },
+    );
+    drop(sessions);
+    // Lax lets the cookie come back on eid's top-level redirect to /callback. Behind HTTPS also
+    // add `.secure(true)`.
+    let cookie = Cookie::build(SESSION_COOKIE, session_id)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, authorize_url.to_string()))
+        .finish()
+}
+
+#[get("/callback")]
+async fn callback(
+    req: HttpRequest,
+    query: web::Query<CallbackQuery>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    or_500(handle_callback(req, query.into_inner(), &app).await)
+}
+
+async fn handle_callback(
+    req: HttpRequest,
+    query: CallbackQuery,
+    app: &AppState,
+) -> anyhow::Result<HttpResponse> {
+    if let Some(error) = query.error {
+        let description = query.error_description.unwrap_or_default();
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Login was not completed",
+            &format!("eid returned “{error}”. {description}"),
+        ));
+    }
+
+    // Take (remove) the pending login: state, nonce and verifier must never be reused.
+    let session_id = session_id(&req).context("no session cookie; start again from /login")?;
+    let pending = app.sessions().remove(&session_id);
+    let Some(Session::Pending {
+        state,
+        nonce,
+        pkce_verifier,
+        ..
+    }) = pending
+    else {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "No login in progress",
+            "This browser has no pending login. Please start again.",
+        ));
+    };
+
+    // CSRF: the state must be exactly the one we generated for this browser.
+    if query.state.as_deref() != Some(state.secret().as_str()) {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid state",
+            "The state parameter does not match this browser's login. Please start again.",
+        ));
+    }
+    // RFC 9207: eid advertises `authorization_response_iss_parameter_supported`, so the
+    // response must name its issuer, and it must be the one we discovered (mix-up defence).
+    if query.iss.as_deref() != Some(app.issuer.as_str()) {
+        return Ok(error_page(
+            StatusCode::BAD_REQUEST,
+            "Wrong issuer",
+            &format!(
+                "The response came from {:?}, not from {:?}.",
+                query.iss.as_deref().unwrap_or("an unnamed issuer"),
+                app.issuer
+            ),
+        ));
+    }
+    let code = query
+        .code
+        .context("the callback has neither code nor error")?;
+
+    // Back channel: exchange the code at the token endpoint. The client secret is sent with HTTP
+    // Basic authentication (client_secret_basic, the default), plus the PKCE verifier.
+    let token_response = app
+        .client
+        .exchange_code(AuthorizationCode::new(code))?
+        .set_pkce_verifier(pkce_verifier)
+        .request_async(&app.http_client)
+        .await
+        .context("token request failed")?;
+
+    // Verify the ID token: signature against eid's JWKS (with the algorithm registered for this
+    // client only), issuer, audience, expiry and our nonce.
+    let id_token = token_response
+        .id_token()
+        .context("eid did not return an ID token")?;
+    let verifier = app
+        .client
+        .id_token_verifier()
+        .set_allowed_algs(vec![app.id_token_alg.clone()]);
+    let claims = id_token
+        .claims(&verifier, &nonce)
+        .context("ID token verification failed")?;
+
+    // at_hash binds the access token to this ID token, so it cannot have been swapped.
+    if let Some(expected) = claims.access_token_hash() {
+        let actual = AccessTokenHash::from_token(
+            token_response.access_token(),
+            id_token.signing_alg()?,
+            id_token.signing_key(&verifier)?,
+        )?;
+        if actual != *expected {
+            bail!("the access token does not match the ID token's at_hash");
+        }
+    }
+
+    // Fetch the profile claims from the userinfo endpoint, insisting on the same subject.
+    let userinfo: CoreUserInfoClaims = app
+        .client
+        .user_info(
+            token_response.access_token().clone(),
+            Some(claims.subject().clone()),
+        )?
+        .request_async(&app.http_client)
+        .await
+        .context("userinfo request failed")?;
+
+    let profile = Profile::from_claims(claims, &userinfo);
+    let name = userinfo
+        .name()
+        .or(claims.name())
+        .and_then(|n| n.get(None))
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    // A new session id for the logged-in session: the one the browser carried before logging in
+    // (which someone may have planted) is gone (session fixation).
+    let logged_in = random_session_id();
+    app.sessions().insert(
+        logged_in.clone(),
+        Session::LoggedIn {
+            profile,
+            sub: claims.subject().to_string(),
+            name,
+            signing: None,
+        },
+    );
+    let cookie = Cookie::build(SESSION_COOKIE, logged_in)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    Ok(HttpResponse::SeeOther()
+        .cookie(cookie)
+        .insert_header((header::LOCATION, "/"))
+        .finish())
+}
+
+/// `POST /agreement`: asks eid for the citizen's signature on a tenancy agreement. (A POST
+/// from another site does not carry the session cookie, which is SameSite=Lax.)
+#[actix_web::post("/agreement")]
+async fn ask_signature(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    or_500(
+        async {
+            let id = session_id(&req).context("log in first")?;
+            let (sub, name) = match app.sessions().get(&id) {
+                Some(Session::LoggedIn { sub, name, .. }) => (sub.clone(), name.clone()),
+                _ => return Ok(home_page()),
+            };
+            let pdf = tenancy_agreement(&name);
+            let signing = app
+                .signing
+                .ask(&sub, "Tenancy agreement, Flat 1, 2 Garden Road", &pdf)
+                .await?;
+            if let Some(Session::LoggedIn { signing: slot, .. }) = app.sessions().get_mut(&id) {
+                *slot = Some(signing);
+            }
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/agreement"))
+                .finish())
+        }
+        .await,
+    )
+}
+
+/// `GET /agreement`: the code to compare with the phone while waiting (the page reloads
+/// itself), then the signed agreement.
+#[get("/agreement")]
+async fn agreement(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    or_500(
+        async {
+            let Some(id) = session_id(&req) else {
+                return Ok(home_page());
+            };
+            let waiting = match app.sessions().get(&id) {
+                Some(Session::LoggedIn {
+                    signing:
+                        Some(Signing::Waiting {
+                            request_id, until, ..
+                        }),
+                    ..
+                }) => Some((request_id.clone(), *until)),
+                Some(Session::LoggedIn { .. }) => None,
+                _ => return Ok(home_page()),
+            };
+            if let Some((request_id, until)) = waiting {
+                let outcome = if std::time::Instant::now() > until {
+                    Some(Signing::Ended("The request expired.".into()))
+                } else {
+                    app.signing.poll(&request_id).await?
+                };
+                if let (Some(outcome), Some(Session::LoggedIn { signing, .. })) =
+                    (outcome, app.sessions().get_mut(&id))
+                {
+                    *signing = Some(outcome);
+                }
+            }
+            let sessions = app.sessions();
+            Ok(match sessions.get(&id) {
+                Some(Session::LoggedIn { signing, .. }) => agreement_page(signing.as_ref()),
+                _ => home_page(),
+            })
+        }
+        .await,
+    )
+}
+
+/// `GET /agreement.pdf`: the signed agreement.
+#[get("/agreement.pdf")]
+async fn agreement_pdf(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    let sessions = app.sessions();
+    match session_id(&req).and_then(|id| sessions.get(&id)) {
+        Some(Session::LoggedIn {
+            signing: Some(Signing::Signed { pdf, .. }),
+            ..
+        }) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "application/pdf"))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tenancy-agreement-signed.pdf\"",
+            ))
+            .body(pdf.clone()),
+        _ => error_page(
+            StatusCode::NOT_FOUND,
+            "No signed agreement",
+            "There is no signed agreement in this session.",
+        ),
+    }
+}
+
+#[get("/logout")]
+async fn logout(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    if let Some(id) = session_id(&req) {
+        app.sessions().remove(&id);
+    }
+    let mut gone = Cookie::new(SESSION_COOKIE, "");
+    gone.set_path("/");
+    gone.make_removal();
+    HttpResponse::SeeOther()
+        .cookie(gone)
+        .insert_header((header::LOCATION, "/"))
+        .finish()
+}
+
+/// Discovers eid, then serves the portal on `listener` (or `args.listen`): the running
+/// server, to await.
+pub async fn serve(
+    args: Args,
+    listener: Option<std::net::TcpListener>,
+) -> anyhow::Result<actix_web::dev::Server> {
+    // Never follow redirects from the provider's back-channel endpoints (SSRF protection).
+    let http_client = reqwest::ClientBuilder::new()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("building the HTTP client")?;
+
+    // OpenID Connect Discovery: fetches /.well-known/openid-configuration and the JWKS, and
+    // checks that the advertised issuer is exactly the one we asked for.
+    let issuer_url = IssuerUrl::new(args.issuer.clone()).context("invalid --issuer")?;
+    let metadata = CoreProviderMetadata::discover_async(issuer_url, &http_client)
+        .await
+        .with_context(|| format!("discovering the provider at {}", args.issuer))?;
+    let issuer = metadata.issuer().to_string();
+
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(args.client_id.clone()),
+        Some(ClientSecret::new(args.client_secret.clone())),
+    )
+    .set_redirect_uri(
+        RedirectUrl::new(args.redirect_uri.clone()).context("invalid --redirect-uri")?,
+    );
+
+    let signing = SigningApi {
+        issuer: issuer.clone(),
+        client_id: args.client_id.clone(),
+        client_secret: args.client_secret.clone(),
+        http: http_client.clone(),
+    };
+    let state = web::Data::new(AppState {
+        signing,
+        client,
+        issuer,
+        id_token_alg: match args.id_token_alg {
+            IdTokenAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            IdTokenAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        },
+        http_client,
+        sessions: Mutex::new(HashMap::new()),
+    });
+
+    // The address to open is the redirect URI's origin: the session cookie is set for that
+    // host, so a browser on another name for the same address (127.0.0.1 for localhost) would
+    // come back from eid without it.
+    let open = url::Url::parse(&args.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_else(|_| format!("http://{}", args.listen));
+    println!(
+        "Department portal on {open} (listening on {}; issuer {})",
+        args.listen, state.issuer
+    );
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .service(index)
+            .service(login)
+            .service(callback)
+            .service(ask_signature)
+            .service(agreement)
+            .service(agreement_pdf)
+            .service(logout)
+    })
+    .workers(2);
+    let server = match listener {
+        Some(listener) => server.listen(listener)?,
+        None => server
+            .bind(&args.listen)
+            .with_context(|| format!("binding {}", args.listen))?,
+    };
+    Ok(server.run())
+}
