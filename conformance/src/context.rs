@@ -815,6 +815,18 @@ impl<'s> Ctx<'s> {
         auth: Option<ClientAuth>,
     ) -> Result<Response, Stop> {
         let endpoint = self.endpoint("token_endpoint").await?;
+        self.client_post(client, endpoint, form, auth).await
+    }
+
+    /// A form posted to a client-authenticated endpoint (the token endpoint's ways: RFC 6749
+    /// §2.3, RFC 7523), with the client's credentials as its configuration says.
+    pub async fn client_post(
+        &mut self,
+        client: &ClientConfig,
+        endpoint: Url,
+        form: Vec<(String, String)>,
+        auth: Option<ClientAuth>,
+    ) -> Result<Response, Stop> {
         let http = self.suite.http.clone();
         let mut form = form;
         let request = match auth.unwrap_or(client.token_endpoint_auth_method) {

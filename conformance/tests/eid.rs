@@ -52,7 +52,9 @@ async fn suite(server: &TestServer, clients: Vec<ClientConfig>) -> anyhow::Resul
     config.danger_allow_http = true;
     let documents =
         eid_conformance::documents::Documents::start("127.0.0.1:0".parse()?, None).await?;
-    Ok(Suite::with_wallet(config, server.proven_wallet(0).await?).with_documents(documents))
+    // Proven in person (plus), so that the eid-signing plan's citizen may sign.
+    let (wallet, _officer) = server.plus_wallet(0).await?;
+    Ok(Suite::with_wallet(config, wallet).with_documents(documents))
 }
 
 async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
@@ -83,12 +85,21 @@ async fn every_plan_passes_on(backend: Backend) -> anyhow::Result<()> {
         ..TestOptions::default()
     };
     let server = TestServer::start_with(backend, options).await?;
+    // The signing PKI, for the eid-signing plan.
+    let provider = server.provider();
+    let now = eid_core::time::UnixTime::from_secs(eid_conformance::context::now());
+    tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
     let mut clients = Vec::new();
     for (label, alg) in [
         ("Conformance", JwsAlg::Rs256),
         ("Conformance 2", JwsAlg::Es256),
     ] {
-        let (client_id, client_secret) = server.add_client(label, REDIRECT_URI, alg).await?;
+        // The first may ask for signatures (the eid-signing plan).
+        let mut registration =
+            eid_core::clients::ClientRegistration::new(label, &[REDIRECT_URI.to_owned()], alg);
+        registration.signing = clients.is_empty();
+        let new = server.register_client(registration).await?;
+        let (client_id, client_secret) = (new.client.client_id.into_string(), new.client_secret);
         clients.push(ClientConfig {
             client_id,
             client_secret,

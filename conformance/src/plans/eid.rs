@@ -331,7 +331,7 @@ async fn replayed(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 }
 
 /// A second device joined to the account by a link code from the suite's phone.
-async fn throwaway_device(ctx: &mut Ctx<'_>) -> Result<Wallet, Stop> {
+pub(super) async fn throwaway_device(ctx: &mut Ctx<'_>) -> Result<Wallet, Stop> {
     let Some(wallet) = ctx.suite.wallet.as_ref() else {
         return Err(ctx.skip("no wallet"));
     };
@@ -369,7 +369,7 @@ async fn throwaway_device(ctx: &mut Ctx<'_>) -> Result<Wallet, Stop> {
 }
 
 /// Removes a throwaway device with the suite's phone.
-async fn remove(ctx: &mut Ctx<'_>, device: &Wallet) -> Result<(), Stop> {
+pub(super) async fn remove(ctx: &mut Ctx<'_>, device: &Wallet) -> Result<(), Stop> {
     let Some(id) = device.device_id().map(str::to_owned) else {
         return Ok(());
     };

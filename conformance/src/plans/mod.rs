@@ -9,6 +9,7 @@ pub mod eid;
 pub mod fapi2;
 pub mod oidcc;
 pub mod pkce;
+pub mod signing;
 
 /// Turns an `async fn(&mut Ctx<'_>) -> Result<(), Stop>` into a [`Module`].
 macro_rules! module {
@@ -88,6 +89,14 @@ pub fn all() -> Vec<Plan> {
             response_mode: ResponseMode::Query,
             precondition: None,
             modules: eid::proofing(),
+        },
+        Plan {
+            name: "eid-signing",
+            summary: "eid's own: document signing from a relying party's side and the phone's, \
+                      verified with openssl (CMS, OCSP, CRL, time stamps) and pdfsig.",
+            response_mode: ResponseMode::Query,
+            precondition: None,
+            modules: signing::modules(),
         },
     ]
 }

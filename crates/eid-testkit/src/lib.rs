@@ -18,6 +18,7 @@
 //! ```
 
 pub mod attestation;
+pub mod officer;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

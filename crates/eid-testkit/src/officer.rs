@@ -1,0 +1,187 @@
+//! The officer console as a registration officer's browser with a security key (the wallet's
+//! authenticator plays it): enrolment by one-time link, sign-in, finding an application by
+//! reference, deciding it. Tests use it to prove accounts in person (level `plus`).
+
+use anyhow::Context as _;
+use eid_proto::api::{RegistrationChallenge, SessionChallenge};
+use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
+use eid_wallet::Wallet;
+
+use crate::TestServer;
+
+/// The text between `start` and `end` in `haystack`.
+pub fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = haystack.find(start)? + start.len();
+    let len = haystack[from..].find(end)?;
+    Some(&haystack[from..from + len])
+}
+
+/// An officer's browser on the console, with their security key.
+pub struct Officer {
+    pub http: reqwest::Client,
+    key: Credential,
+    origin: String,
+}
+
+impl Officer {
+    /// Registers a key through the enrolment link.
+    pub async fn enrol(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let origin = server.admin_origin();
+        let page = http
+            .get(server.admin_url(&format!("/enrol/{token}")))
+            .send()
+            .await?;
+        anyhow::ensure!(page.status() == 200, "enrolment page: {}", page.status());
+        let challenge: RegistrationChallenge = http
+            .post(server.admin_url(&format!("/enrol/{token}/challenge")))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let (key, attestation) = make_credential(&challenge.options, &origin, None)?;
+        let done = http
+            .post(server.admin_url(&format!("/enrol/{token}")))
+            .json(&serde_json::json!({
+                "ceremony_id": challenge.ceremony_id,
+                "credential": attestation,
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(done.status() == 201, "enrolment: {}", done.status());
+        Ok(Self { http, key, origin })
+    }
+
+    /// Signs in with the key; returns the session cookie's attributes.
+    pub async fn sign_in(&mut self, server: &TestServer) -> anyhow::Result<reqwest::Response> {
+        let challenge: SessionChallenge = self
+            .http
+            .post(server.admin_url("/login/challenge"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let assertion = get_assertion(&mut self.key, &challenge.options, &self.origin)?;
+        Ok(self
+            .http
+            .post(server.admin_url("/login"))
+            .json(&serde_json::json!({
+                "ceremony_id": challenge.ceremony_id,
+                "credential": assertion,
+            }))
+            .send()
+            .await?)
+    }
+
+    /// Opens an application by reference: (page, application id, csrf token).
+    pub async fn review(
+        &self,
+        server: &TestServer,
+        reference: &str,
+    ) -> anyhow::Result<(String, String, String)> {
+        let page = self
+            .http
+            .get(server.admin_url("/applications"))
+            .query(&[("reference", reference)])
+            .send()
+            .await?;
+        anyhow::ensure!(page.status() == 200, "review: {}", page.status());
+        let html = page.text().await?;
+        let id = between(&html, "action=\"/applications/", "/decision\"")
+            .unwrap_or_default()
+            .to_owned();
+        let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
+            .unwrap_or_default()
+            .to_owned();
+        Ok((html, id, csrf))
+    }
+
+    pub async fn decide(
+        &self,
+        server: &TestServer,
+        id: &str,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<(u16, String)> {
+        let response = self
+            .http
+            .post(server.admin_url(&format!("/applications/{id}/decision")))
+            .form(form)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+}
+
+/// An operator adds an officer: their id and one-time enrolment token.
+pub async fn add_officer(server: &TestServer, name: &str) -> anyhow::Result<(String, String)> {
+    let provider = server.provider();
+    let name = name.to_owned();
+    let new = tokio::task::spawn_blocking(move || provider.add_officer(&name, eid_server::now()))
+        .await??;
+    Ok((new.officer.officer_id, new.invite_token))
+}
+
+impl TestServer {
+    /// A wallet whose account an officer proved in person at a counter (level `plus`), with the
+    /// officer (a new one each time).
+    pub async fn plus_wallet(&self, index: usize) -> anyhow::Result<(Wallet, Officer)> {
+        let server = self;
+        let (_, token) = add_officer(server, &format!("Officer {index}")).await?;
+        let mut officer = Officer::enrol(server, &token).await?;
+        let signed_in = officer.sign_in(server).await?;
+        anyhow::ensure!(
+            signed_in.status() == 200,
+            "officer sign-in: {}",
+            signed_in.status()
+        );
+        let resident = server
+            .residents()
+            .get(index)
+            .cloned()
+            .context("no such test resident")?;
+        let mut wallet = Wallet::in_memory();
+        wallet
+            .enrol(
+                &url::Url::parse(&server.issuer())?,
+                &eid_proto::api::EnrolmentRequest {
+                    english_name: resident.english_name.clone(),
+                    chinese_name: Some(resident.chinese_name.clone()),
+                    date_of_birth: resident.date_of_birth.clone(),
+                    gender: resident.gender.clone(),
+                    hkid: resident.hkid.clone(),
+                    email: None,
+                    phone: None,
+                    address: None,
+                    device_name: "test phone".into(),
+                },
+            )
+            .await?;
+        let reference = wallet
+            .file()
+            .application
+            .as_ref()
+            .context("the wallet's application")?
+            .reference
+            .clone();
+        let (_, id, csrf) = officer.review(server, &reference).await?;
+        let (status, page) = officer
+            .decide(
+                server,
+                &id,
+                &[
+                    ("csrf_token", csrf.as_str()),
+                    ("decision", "approve"),
+                    ("evidence_hkid_card", "on"),
+                ],
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "the officer's approval: {status} {page}");
+        wallet.status().await?;
+        Ok((wallet, officer))
+    }
+}
