@@ -90,7 +90,7 @@ fapi_client() {
 # The document-signing PKI (the eid-signing plan). Its modules sign for the wallet's citizen,
 # which needs an account proven in person (plus): this script proves remotely (basic), so
 # they are skipped here, saying so; the suite's own test against eid proves in person.
-"$bin/eid-server" "${common[@]}" --dev pki init > /dev/null
+"$bin/eid-server" "${common[@]}" --dev --issuer "$issuer" pki init > /dev/null
 
 "$bin/eid-server" "${common[@]}" --dev --listen "127.0.0.1:$port" --issuer "$issuer" \
   --admin-listen "127.0.0.1:$admin_port" --registry-url "http://127.0.0.1:$registry_port" \
