@@ -76,17 +76,9 @@ async fn pki_signs_for_plus_citizens(backend: Backend) -> anyhow::Result<()> {
 /// The same with every key in a PKCS#11 token (SoftHSM2): the token keys, the connector key,
 /// the CAs', the OCSP responder's, the time-stamping unit's and the citizen's.
 async fn pki_signs_with_keys_in_softhsm(backend: Backend) -> anyhow::Result<()> {
-    // SoftHSM2 is a Debian package (`softhsm2`); without it the test is skipped, unless
-    // EID_REQUIRE_SOFTHSM=1 (CI sets it) makes that a failure.
-    if let Err(e) = eid_hsm::softhsm::module_path() {
-        if std::env::var("EID_REQUIRE_SOFTHSM").is_ok_and(|v| v == "1" || v == "true") {
-            return Err(e.into());
-        }
-        eprintln!("skipped: {e}");
+    let Some(options) = softhsm_options()? else {
         return Ok(());
-    }
-    let mut options = with_registry();
-    options.pkcs11 = Some(eid_hsm::softhsm::test_token()?);
+    };
     let server = TestServer::start_with(backend, options).await?;
     signs_for_plus_citizens(&server).await?;
     let db = server.database();
@@ -109,6 +101,22 @@ async fn pki_signs_with_keys_in_softhsm(backend: Backend) -> anyhow::Result<()> 
     login(&server, &rp, &Browser::new(), &mut wallet).await?;
     server.stop().await;
     Ok(())
+}
+
+/// Options for a server whose every key is in SoftHSM2; `None` (skipped) where SoftHSM2 is
+/// not installed (Debian's `softhsm2`), unless EID_REQUIRE_SOFTHSM=1 (CI sets it) makes that a
+/// failure.
+fn softhsm_options() -> anyhow::Result<Option<eid_testkit::TestOptions>> {
+    if let Err(e) = eid_hsm::softhsm::module_path() {
+        if std::env::var("EID_REQUIRE_SOFTHSM").is_ok_and(|v| v == "1" || v == "true") {
+            return Err(e.into());
+        }
+        eprintln!("skipped: {e}");
+        return Ok(None);
+    }
+    let mut options = with_registry();
+    options.pkcs11 = Some(eid_hsm::softhsm::test_token()?);
+    Ok(Some(options))
 }
 
 async fn signs_for_plus_citizens(server: &TestServer) -> anyhow::Result<()> {
@@ -354,6 +362,28 @@ fn b64url(bytes: &[u8]) -> String {
 /// approves, the service fetches a CAdES signature with a time stamp that openssl verifies.
 async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
+    signing_journey(&server).await?;
+    server.stop().await;
+    Ok(())
+}
+
+/// The same journey with every key (the CAs', the OCSP responder's, the time-stamping unit's,
+/// the citizen's, the token keys) in SoftHSM2.
+async fn a_citizen_signs_with_keys_in_softhsm(backend: Backend) -> anyhow::Result<()> {
+    let Some(options) = softhsm_options()? else {
+        return Ok(());
+    };
+    let server = TestServer::start_with(backend, options).await?;
+    signing_journey(&server).await?;
+    let db = server.database();
+    let signer_keys = db.signing_keys(KeyPurpose::Signer)?;
+    assert!(!signer_keys.is_empty());
+    assert!(signer_keys.iter().all(|k| k.custody == Custody::Pkcs11));
+    server.stop().await;
+    Ok(())
+}
+
+async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     let SigningSetup {
         rp,
         mut wallet,
@@ -774,7 +804,6 @@ async fn a_citizen_signs_for_a_service(backend: Backend) -> anyhow::Result<()> {
         signed.detail.certificate_serial.as_deref(),
         result["certificate_serial"].as_str()
     );
-    server.stop().await;
     Ok(())
 }
 
@@ -1053,6 +1082,10 @@ on_every_backend!(
     a_citizen_signs_for_a_service
 );
 on_every_backend!(signing_refuses_what_it_must, signing_refusals);
+on_every_backend!(
+    a_citizen_signs_a_document_with_every_key_in_softhsm,
+    a_citizen_signs_with_keys_in_softhsm
+);
 
 /// A validator of PDF signatures on the PATH (pyHanko's CLI, poppler's pdfsig), or why not;
 /// EID_REQUIRE_PDF_VALIDATORS=1 (CI sets it) makes a missing one a failure.
