@@ -95,6 +95,8 @@ pub struct Limits {
     pub sessions_per_address: RateLimit,
     /// Dynamic client registrations from one client address.
     pub registrations_per_address: RateLimit,
+    /// Signing requests one service makes to one citizen (each buzzes the citizen's phone).
+    pub signing_requests_per_citizen: RateLimit,
 }
 
 impl Default for Limits {
@@ -111,6 +113,7 @@ impl Default for Limits {
             approvals_per_account: RateLimit::new(30, 600),
             sessions_per_address: RateLimit::new(60, 60),
             registrations_per_address: RateLimit::new(20, 3_600),
+            signing_requests_per_citizen: RateLimit::new(20, 600),
         }
     }
 }

@@ -231,6 +231,12 @@ impl Provider {
                 "sub names no citizen who has logged in to this client",
             ))
         })?;
+        self.limit_here(
+            "signing_requests_per_citizen",
+            format!("{}\n{citizen}", client.client_id).as_bytes(),
+            self.config.limits.signing_requests_per_citizen,
+            now,
+        )?;
         // Signing needs a proven-in-person account: refuse now rather than after the phone.
         let account = self
             .store

@@ -340,6 +340,7 @@ pub struct LimitsFile {
     pub approvals_per_account: Option<String>,
     pub sessions_per_address: Option<String>,
     pub registrations_per_address: Option<String>,
+    pub signing_requests_per_citizen: Option<String>,
 }
 
 /// `[registration]` in the configuration file: dynamic client registration (RFC 7591).
@@ -801,6 +802,11 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         "registrations_per_address",
         file.registrations_per_address,
         &mut limits.registrations_per_address,
+    )?;
+    parse(
+        "signing_requests_per_citizen",
+        file.signing_requests_per_citizen,
+        &mut limits.signing_requests_per_citizen,
     )?;
     Ok(limits)
 }
