@@ -91,6 +91,8 @@ pub struct PkiFile {
     pub issuing_name: Option<String>,
     /// The certificate policy OID of citizens' signing certificates.
     pub signing_policy: Option<String>,
+    /// The policy OID the time-stamping unit stamps under.
+    pub tsa_policy: Option<String>,
     pub root_days: Option<u32>,
     pub issuing_days: Option<u32>,
     pub service_days: Option<u32>,
@@ -108,6 +110,7 @@ struct PkiFileValues {
     root_name: Option<String>,
     issuing_name: Option<String>,
     signing_policy: Option<String>,
+    tsa_policy: Option<String>,
     days: [Option<u32>; 4],
 }
 
@@ -130,6 +133,9 @@ impl PkiSettings {
             }
             if let Some(x) = &v.signing_policy {
                 config.signing_policy = x.clone();
+            }
+            if let Some(x) = &v.tsa_policy {
+                config.tsa_policy = x.clone();
             }
             let [root, issuing, service, signer] = v.days;
             for (target, value) in [
@@ -181,6 +187,7 @@ fn pki_settings(file: Option<PkiFile>) -> anyhow::Result<PkiSettings> {
         root_name: file.root_name,
         issuing_name: file.issuing_name,
         signing_policy: file.signing_policy,
+        tsa_policy: file.tsa_policy,
         days,
     })))
 }
