@@ -162,14 +162,18 @@ fn pki_settings(file: Option<PkiFile>) -> anyhow::Result<PkiSettings> {
             bail!("[pki] country must be two capital letters (ISO 3166), not {country:?}");
         }
     }
-    if let Some(oid) = &file.signing_policy {
+    for (name, oid) in [
+        ("signing_policy", &file.signing_policy),
+        ("tsa_policy", &file.tsa_policy),
+    ] {
+        let Some(oid) = oid else { continue };
         let arcs: Vec<&str> = oid.split('.').collect();
         if arcs.len() < 2
             || arcs
                 .iter()
                 .any(|a| a.is_empty() || !a.chars().all(|c| c.is_ascii_digit()))
         {
-            bail!("[pki] signing_policy must be a dotted OID, not {oid:?}");
+            bail!("[pki] {name} must be a dotted OID, not {oid:?}");
         }
     }
     let days = [
