@@ -933,6 +933,56 @@ mod tests {
     }
 
     #[test]
+    fn pki_and_key_settings_are_checked() {
+        let file: FileConfig = toml::from_str(
+            "[pki]\norganization = \"HKSAR Government\"\nsigning_policy = \"1.2.3.4\"\nsigner_days = 365",
+        )
+        .unwrap();
+        let pki = pki_settings(file.pki).unwrap();
+        let issuer = Url::parse("https://eid.example").unwrap();
+        let config = pki.for_issuer(&issuer);
+        assert_eq!(config.organization, "HKSAR Government");
+        assert_eq!(config.signing_policy, "1.2.3.4");
+        assert_eq!(config.signer_days, 365);
+        assert_eq!(config.crl_url(), "https://eid.example/pki/issuing.crl");
+        for bad in [
+            "country = \"Hong Kong\"",
+            "signing_policy = \"not.an.oid\"",
+            "tsa_policy = \"1..2\"",
+            "root_days = 0",
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[pki]\n{bad}")).unwrap();
+            assert!(pki_settings(file.pki).is_err(), "{bad}");
+        }
+        assert!(pkcs11_settings(None).unwrap().is_none());
+        // A token needs its label; a label needs its module.
+        let no_label = KeysFile {
+            pkcs11_module: Some("/usr/lib/softhsm/libsofthsm2.so".into()),
+            ..KeysFile::default()
+        };
+        assert!(pkcs11_settings(Some(no_label)).is_err());
+        let no_module = KeysFile {
+            pkcs11_token_label: Some("eid".into()),
+            ..KeysFile::default()
+        };
+        assert!(pkcs11_settings(Some(no_module)).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pin"), "1234\n").unwrap();
+        let config = pkcs11_settings(Some(KeysFile {
+            pkcs11_module: Some("/usr/lib/softhsm/libsofthsm2.so".into()),
+            pkcs11_token_label: Some("eid".into()),
+            pkcs11_pin_file: Some(dir.path().join("pin")),
+        }))
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.pin, "1234");
+        assert!(
+            !format!("{config:?}").contains("1234"),
+            "the PIN is never shown"
+        );
+    }
+
+    #[test]
     fn registration_is_off_unless_opened_or_given_tokens() {
         assert_eq!(
             registration_policy(RegistrationFile::default()).unwrap(),
