@@ -132,8 +132,8 @@ pub struct Provider {
     pub(crate) keyring: Keyring,
     /// The signing PKI, read on first use.
     pub(crate) authority: parking_lot::RwLock<Option<Arc<crate::pki::authority::Authority>>>,
-    /// The last CRL made: when, over which revocations (a digest of their serials), its DER.
-    pub(crate) crl_cache: parking_lot::RwLock<Option<(UnixTime, [u8; 32], Vec<u8>)>>,
+    /// The last CRL made.
+    pub(crate) crl_cache: parking_lot::RwLock<Option<crate::pki::status::CachedCrl>>,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
     /// The officer console's relying party, when the console is on.

@@ -318,10 +318,18 @@ pub fn sign_detached(request: &DetachedSignature<'_>) -> Result<Built, Error> {
     Ok(Built { signed_data })
 }
 
-/// A signature's time stamp, when it carries one: the token (DER ContentInfo) and the
-/// signature value it stamps (RFC 3161 Appendix A: its `messageImprint` is that value's
-/// digest).
-pub fn embedded_time_stamp(signature: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, Error> {
+/// A signature time stamp as a signature carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedTimeStamp {
+    /// The token (DER ContentInfo).
+    pub token: Vec<u8>,
+    /// The signature value it stamps (RFC 3161 Appendix A: its `messageImprint` is that
+    /// value's digest).
+    pub signature_value: Vec<u8>,
+}
+
+/// A signature's time stamp, when it carries one.
+pub fn embedded_time_stamp(signature: &[u8]) -> Result<Option<EmbeddedTimeStamp>, Error> {
     let info = ContentInfo::from_der(signature).map_err(der_err)?;
     if info.content_type != ID_SIGNED_DATA {
         return Err(Error::Crypto("not a SignedData".into()));
@@ -337,10 +345,10 @@ pub fn embedded_time_stamp(signature: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)
         .find(|a| a.oid == ID_AA_TIME_STAMP_TOKEN)
         .and_then(|a| a.values.iter().next());
     match token {
-        Some(token) => Ok(Some((
-            token.to_der().map_err(der_err)?,
-            signer.signature.as_bytes().to_vec(),
-        ))),
+        Some(token) => Ok(Some(EmbeddedTimeStamp {
+            token: token.to_der().map_err(der_err)?,
+            signature_value: signer.signature.as_bytes().to_vec(),
+        })),
         None => Ok(None),
     }
 }

@@ -282,7 +282,7 @@ pub fn prepare(original: &[u8], info: &SignatureInfo<'_>) -> Result<Prepared, Pd
         Ok(Object::Reference(id)) => doc
             .get_object(*id)
             .and_then(Object::as_array)
-            .map(Clone::clone)
+            .cloned()
             .unwrap_or_default(),
         _ => Vec::new(),
     };

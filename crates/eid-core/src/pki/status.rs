@@ -194,8 +194,22 @@ fn status_only(status: OcspResponseStatus) -> Result<Vec<u8>, Error> {
     .map_err(der_err)
 }
 
+/// The hashes a `CertID` names an issuer by.
+struct IssuerHashes {
+    name: Vec<u8>,
+    key: Vec<u8>,
+}
+
+/// The CRL last made, kept in memory.
+pub(crate) struct CachedCrl {
+    made_at: UnixTime,
+    /// A digest of the revoked serials it lists.
+    revocations: [u8; 32],
+    der: Vec<u8>,
+}
+
 /// The hashes a `CertID` names an issuer by, with the request's algorithm.
-fn issuer_hashes(alg: &Oid, issuer: &Certificate) -> Result<Option<(Vec<u8>, Vec<u8>)>, Error> {
+fn issuer_hashes(alg: &Oid, issuer: &Certificate) -> Result<Option<IssuerHashes>, Error> {
     use sha1::Digest as _;
     let name = issuer
         .tbs_certificate()
@@ -209,12 +223,15 @@ fn issuer_hashes(alg: &Oid, issuer: &Certificate) -> Result<Option<(Vec<u8>, Vec
         .raw_bytes()
         .to_vec();
     if *alg == ID_SHA1 {
-        return Ok(Some((
-            sha1::Sha1::digest(&name).to_vec(),
-            sha1::Sha1::digest(&key).to_vec(),
-        )));
+        return Ok(Some(IssuerHashes {
+            name: sha1::Sha1::digest(&name).to_vec(),
+            key: sha1::Sha1::digest(&key).to_vec(),
+        }));
     }
-    Ok(super::cms::DigestAlg::from_oid(alg).map(|d| (d.digest(&name), d.digest(&key))))
+    Ok(super::cms::DigestAlg::from_oid(alg).map(|d| IssuerHashes {
+        name: d.digest(&name),
+        key: d.digest(&key),
+    }))
 }
 
 impl Provider {
@@ -243,10 +260,9 @@ impl Provider {
         let mut responses = Vec::new();
         for entry in list {
             let id = &entry.req_cert;
-            let ours =
-                issuer_hashes(&id.hash_algorithm.oid, &issuing)?.is_some_and(|(name, key)| {
-                    name == id.issuer_name_hash.as_bytes() && key == id.issuer_key_hash.as_bytes()
-                });
+            let ours = issuer_hashes(&id.hash_algorithm.oid, &issuing)?.is_some_and(|h| {
+                h.name == id.issuer_name_hash.as_bytes() && h.key == id.issuer_key_hash.as_bytes()
+            });
             let serial = hex(id.serial_number.as_bytes());
             let record = if ours {
                 self.certificate_status(serial.trim_start_matches("00"))?
@@ -325,9 +341,9 @@ impl Provider {
                 .join(",")
                 .as_bytes(),
         );
-        if let Some((at, print, der)) = self.crl_cache.read().as_ref() {
-            if *print == fingerprint && now < *at + STATUS_VALIDITY {
-                return Ok(der.clone());
+        if let Some(cached) = self.crl_cache.read().as_ref() {
+            if cached.revocations == fingerprint && now < cached.made_at + STATUS_VALIDITY {
+                return Ok(cached.der.clone());
             }
         }
         let authority = self.authority()?;
@@ -380,7 +396,11 @@ impl Provider {
             .signed_by(&issuer)
             .map_err(|e| Error::Crypto(format!("signing the CRL: {e}")))?;
         let der = crl.der().to_vec();
-        *self.crl_cache.write() = Some((now, fingerprint, der.clone()));
+        *self.crl_cache.write() = Some(CachedCrl {
+            made_at: now,
+            revocations: fingerprint,
+            der: der.clone(),
+        });
         Ok(der)
     }
 }

@@ -285,12 +285,13 @@ impl Provider {
 
     /// Verifies a signed PDF's last signature: it must cover the whole file.
     pub fn verify_pdf(&self, pdf: &[u8], now: UnixTime) -> Result<Verified, Error> {
-        let (ranges, signature) = pdf_signature(pdf)?;
-        let signed: Vec<u8> = ranges
+        let signature = pdf_signature(pdf)?;
+        let signed: Vec<u8> = signature
+            .ranges
             .iter()
             .flat_map(|(start, len)| pdf[*start..*start + *len].iter().copied())
             .collect();
-        self.verify_signature(&signature, &|alg| alg.digest(&signed), now)
+        self.verify_signature(&signature.cms, &|alg| alg.digest(&signed), now)
     }
 }
 
@@ -298,8 +299,16 @@ fn gen_time(t: &GeneralizedTime) -> UnixTime {
     UnixTime::from_secs(i64::try_from(t.to_unix_duration().as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The last signature of a PDF: the byte ranges it covers, and the CMS in its `/Contents`.
-fn pdf_signature(pdf: &[u8]) -> Result<(Vec<(usize, usize)>, Vec<u8>), Error> {
+/// A PDF's last signature.
+struct PdfSignature {
+    /// The byte ranges it covers, `(start, length)`.
+    ranges: [(usize, usize); 2],
+    /// The CMS in its `/Contents`.
+    cms: Vec<u8>,
+}
+
+/// The last signature of a PDF.
+fn pdf_signature(pdf: &[u8]) -> Result<PdfSignature, Error> {
     let marker = b"/ByteRange";
     let at = pdf
         .windows(marker.len())
@@ -342,5 +351,8 @@ fn pdf_signature(pdf: &[u8]) -> Result<(Vec<(usize, usize)>, Vec<u8>), Error> {
     // The signature is padded with zeros to its reserved size: keep the DER value alone.
     let len = der::Any::from_der_partial(&der).map_err(der_err)?.1.len();
     der.truncate(der.len() - len);
-    Ok((vec![(a, b), (c, d)], der))
+    Ok(PdfSignature {
+        ranges: [(a, b), (c, d)],
+        cms: der,
+    })
 }

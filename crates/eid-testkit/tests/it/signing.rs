@@ -389,12 +389,12 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
         mut wallet,
         sub,
         dir,
-    } = signing_setup(&server, 0).await?;
+    } = signing_setup(server, 0).await?;
     let document = b"Tenancy agreement: Flat 1, 2 Garden Road, HK$18,000 a month";
     std::fs::write(dir.path().join("doc.txt"), document)?;
     let hash = b64url(&DigestAlg::Sha256.digest(document));
     let (status, created) = rp_post(
-        &server,
+        server,
         &rp,
         "/signing/requests",
         &[
@@ -418,7 +418,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
 
     // Until the citizen answers, the service is told to wait.
     let (status, pending) = rp_post(
-        &server,
+        server,
         &rp,
         "/signing/result",
         &[("request_id", &request_id)],
@@ -465,7 +465,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     assert!(wallet.signing_requests().await?.requests.is_empty());
 
     let (status, result) = rp_post(
-        &server,
+        server,
         &rp,
         "/signing/result",
         &[("request_id", &request_id)],
@@ -480,7 +480,10 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     assert!(ok, "{out}");
 
     // The signature time stamp verifies with openssl ts against the root.
-    let (token, value) = eid_core::pki::cms::embedded_time_stamp(&signature)?
+    let eid_core::pki::cms::EmbeddedTimeStamp {
+        token,
+        signature_value: value,
+    } = eid_core::pki::cms::embedded_time_stamp(&signature)?
         .ok_or_else(|| anyhow::anyhow!("no time stamp"))?;
     std::fs::write(dir.path().join("token.der"), &token)?;
     let digest: String = DigestAlg::Sha256
@@ -757,7 +760,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
 
     // The next signature gets a new certificate, never the revoked one.
     let (_, again) = rp_post(
-        &server,
+        server,
         &rp,
         "/signing/requests",
         &[
@@ -772,13 +775,8 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     let again_id = again["request_id"].as_str().unwrap_or_default().to_owned();
     let view = wallet.signing_requests().await?.requests.remove(0);
     assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
-    let (status, second) = rp_post(
-        &server,
-        &rp,
-        "/signing/result",
-        &[("request_id", &again_id)],
-    )
-    .await?;
+    let (status, second) =
+        rp_post(server, &rp, "/signing/result", &[("request_id", &again_id)]).await?;
     assert_eq!(status, 200, "{second}");
     assert_ne!(second["certificate_serial"].as_str(), Some(serial.as_str()));
     assert_eq!(second["time_stamped"], false);
@@ -1069,8 +1067,12 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
     let all = db.signer_certificates(&citizen)?;
     assert_eq!(all.len(), 2);
     assert!(all.iter().all(|c| c.revoked_at.is_some()), "{all:?}");
+    let newer = all
+        .iter()
+        .find(|c| c.serial != before[0].serial)
+        .ok_or_else(|| anyhow::anyhow!("a second certificate"))?;
     assert_eq!(
-        all[1].revocation_reason,
+        newer.revocation_reason,
         Some(eid_core::store::RevocationReason::CertificateHold)
     );
     server.stop().await;
