@@ -155,19 +155,25 @@ impl Provider {
     }
 
     /// After a login of a client that may ask for signatures: remember which citizen its
-    /// `sub` names, so that it can name the citizen in a signing request.
+    /// `sub` names, so that it can name the citizen in a signing request. The login has
+    /// succeeded by then: a failure here is logged, and the client's signing requests for this
+    /// citizen are refused until a later login records it.
     pub(crate) fn remember_signing_subject(
         &self,
         client: &ClientRecord,
         citizen: &CitizenId,
         now: UnixTime,
-    ) -> Result<(), Error> {
-        if client.metadata.signing {
-            let sub = self.pairwise_sub(client, citizen);
-            self.store
-                .remember_subject(&Self::subject_sector(client), &sub, citizen, now)?;
+    ) {
+        if !client.metadata.signing {
+            return;
         }
-        Ok(())
+        let sub = self.pairwise_sub(client, citizen);
+        if let Err(e) =
+            self.store
+                .remember_subject(&Self::subject_sector(client), &sub, citizen, now)
+        {
+            tracing::warn!(client_id = %client.client_id, error = %e, "the signing subject could not be recorded");
+        }
     }
 
     /// `POST /signing/requests`.
