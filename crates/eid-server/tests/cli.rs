@@ -96,3 +96,114 @@ fn officers_citizens_and_the_audit_trail_from_the_command_line() {
         .collect();
     assert_eq!(actions, ["\"officer.created\"", "\"officer.removed\""]);
 }
+
+#[test]
+fn the_pki_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Set up once: four certificates, the root first.
+    let out = eid(dir.path(), &["--dev", "pki", "init"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("-----BEGIN CERTIFICATE-----").count(), 4);
+    for what in [
+        "# root CA",
+        "# issuing CA",
+        "# OCSP responder",
+        "# time-stamping unit",
+    ] {
+        assert!(stdout.contains(what), "{stdout}");
+    }
+    let serial_of = |what: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("# {what}, serial ")))
+            .expect("a serial")
+            .to_owned()
+    };
+    let out = eid(dir.path(), &["pki", "init"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already set up"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = eid(dir.path(), &["pki", "show"]);
+    assert_eq!(text(&out.stdout), stdout);
+
+    // An operator revokes the OCSP responder's certificate, once; a CA's is not revoked here.
+    let ocsp = serial_of("OCSP responder");
+    let out = eid(
+        dir.path(),
+        &[
+            "pki",
+            "revoke",
+            "--serial",
+            &ocsp,
+            "--reason",
+            "key-compromise",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("revoked {ocsp} (ocsp)")));
+    let out = eid(dir.path(), &["pki", "revoke", "--serial", &ocsp]);
+    assert!(
+        text(&out.stderr).contains("already revoked"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = eid(
+        dir.path(),
+        &["pki", "revoke", "--serial", &serial_of("root CA")],
+    );
+    assert!(!out.status.success());
+    let out = eid(
+        dir.path(),
+        &["pki", "revoke", "--serial", &ocsp, "--reason", "whim"],
+    );
+    assert!(!out.status.success());
+
+    // What is not a signature is NOT VALID, with a non-zero exit.
+    std::fs::write(dir.path().join("doc.txt"), "a document").unwrap();
+    std::fs::write(dir.path().join("sig.der"), "not a signature").unwrap();
+    let doc = dir.path().join("doc.txt");
+    let sig = dir.path().join("sig.der");
+    let out = eid(
+        dir.path(),
+        &[
+            "verify",
+            "--document",
+            doc.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("NOT VALID"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = eid(dir.path(), &["verify", "--document", doc.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no signature"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A client allowed to sign.
+    let out = eid(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Lands Department",
+            "--redirect-uri",
+            "https://lands.example/callback",
+            "--allow-signing",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("signing: allowed"));
+}
