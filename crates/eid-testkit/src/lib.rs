@@ -433,6 +433,25 @@ impl TestServer {
             .get(index)
             .cloned()
             .context("no such test resident")?;
+        let mut wallet = self.applied_wallet(index).await?;
+        wallet
+            .prove(&eid_proto::api::ProofingEvidence {
+                hkid: resident.hkid.clone(),
+                english_name: resident.english_name.clone(),
+                date_of_birth: resident.date_of_birth.clone(),
+                face_template: self.capture(&resident)?,
+            })
+            .await?;
+        Ok(wallet)
+    }
+
+    /// A wallet that applied for test resident `index` (not proven yet).
+    pub async fn applied_wallet(&self, index: usize) -> anyhow::Result<eid_wallet::Wallet> {
+        let resident = self
+            .residents()
+            .get(index)
+            .cloned()
+            .context("no such test resident")?;
         let mut wallet = eid_wallet::Wallet::in_memory();
         wallet
             .enrol(
@@ -449,14 +468,6 @@ impl TestServer {
                     device_name: "test phone".into(),
                 },
             )
-            .await?;
-        wallet
-            .prove(&eid_proto::api::ProofingEvidence {
-                hkid: resident.hkid.clone(),
-                english_name: resident.english_name.clone(),
-                date_of_birth: resident.date_of_birth.clone(),
-                face_template: self.capture(&resident)?,
-            })
             .await?;
         Ok(wallet)
     }

@@ -139,28 +139,7 @@ impl TestServer {
             "officer sign-in: {}",
             signed_in.status()
         );
-        let resident = server
-            .residents()
-            .get(index)
-            .cloned()
-            .context("no such test resident")?;
-        let mut wallet = Wallet::in_memory();
-        wallet
-            .enrol(
-                &url::Url::parse(&server.issuer())?,
-                &eid_proto::api::EnrolmentRequest {
-                    english_name: resident.english_name.clone(),
-                    chinese_name: Some(resident.chinese_name.clone()),
-                    date_of_birth: resident.date_of_birth.clone(),
-                    gender: resident.gender.clone(),
-                    hkid: resident.hkid.clone(),
-                    email: None,
-                    phone: None,
-                    address: None,
-                    device_name: "test phone".into(),
-                },
-            )
-            .await?;
+        let mut wallet = server.applied_wallet(index).await?;
         let reference = wallet
             .file()
             .application
