@@ -480,6 +480,7 @@ pub fn simple_document(title: &str, lines: &[&str]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lopdf::dictionary;
 
     #[test]
     fn a_prepared_pdf_keeps_the_original_and_its_byte_range_skips_the_contents() {
@@ -510,6 +511,65 @@ mod tests {
         let text = String::from_utf8_lossy(&signed);
         assert!(text.contains("/ByteRange [0 "));
         assert!(text.contains("/SubFilter /ETSI.CAdES.detached"));
+    }
+
+    /// A PDF whose cross-reference is a stream (PDF 1.5 and later, lopdf's default): the update
+    /// writes a stream too, chained to the document's, and the result reads back with the
+    /// signature field in the form.
+    #[test]
+    fn a_pdf_with_a_cross_reference_stream_gets_one_in_its_update() {
+        let mut doc = lopdf::Document::with_version("1.7");
+        let pages_id = doc.new_object_id();
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages",
+                "Kids" => vec![page_id.into()],
+                "Count" => 1,
+            }),
+        );
+        let catalog_id = doc.add_object(dictionary! {
+            "Type" => "Catalog",
+            "Pages" => pages_id,
+        });
+        doc.trailer.set("Root", catalog_id);
+        let mut original = Vec::new();
+        doc.save_to(&mut original).unwrap();
+        let parsed = parse(&original).unwrap();
+        assert!(
+            parsed.xref_is_stream,
+            "lopdf writes a cross-reference stream"
+        );
+
+        let prepared = prepare(
+            &original,
+            &SignatureInfo {
+                name: "CHAN Tai Man",
+                reason: "test",
+                time: 1_800_000_000,
+            },
+        )
+        .unwrap();
+        let signed = prepared.finish(&[0x30, 0x00]).unwrap();
+        assert!(signed.starts_with(&original));
+        let text = String::from_utf8_lossy(&signed[original.len()..]);
+        assert!(
+            text.contains("/Type /XRef") && text.contains("/Prev "),
+            "{text}"
+        );
+        let again = lopdf::Document::load_mem(&signed).unwrap();
+        let form = match again.catalog().unwrap().get(b"AcroForm").unwrap() {
+            Object::Dictionary(d) => d.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(form.get(b"SigFlags").unwrap().as_i64().unwrap(), 3);
+        let page = again.get_object(page_id).unwrap().as_dict().unwrap();
+        assert_eq!(page.get(b"Annots").unwrap().as_array().unwrap().len(), 1);
     }
 
     #[test]

@@ -1113,7 +1113,7 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
         sub,
         dir,
     } = signing_setup(&server, 0).await?;
-    let pdf = eid_core::pki::pdf::simple_document(
+    let classic = eid_core::pki::pdf::simple_document(
         "Tenancy agreement",
         &[
             "Flat 1, 2 Garden Road, Central",
@@ -1121,101 +1121,126 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
             "Term: two years",
         ],
     );
-    let (status, created) = rp_post(
-        &server,
-        &rp,
-        "/signing/requests",
-        &[
-            ("sub", &sub),
-            ("document_name", "Tenancy agreement.pdf"),
-            ("pdf", &b64(&pdf)),
-        ],
-    )
-    .await?;
-    assert_eq!(status, 201, "{created}");
-    let request_id = created["request_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let view = wallet.signing_requests().await?.requests.remove(0);
-    assert!(view.pdf);
-    assert_eq!(
-        view.hash,
-        b64url(&DigestAlg::Sha256.digest(&pdf)),
-        "the phone sees the PDF's digest"
-    );
-    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
-    let (status, result) = rp_post(
-        &server,
-        &rp,
-        "/signing/result",
-        &[("request_id", &request_id)],
-    )
-    .await?;
-    assert_eq!(status, 200, "{result}");
-    let signed = unb64(result["signed_pdf"].as_str().unwrap_or_default())?;
-    assert!(
-        signed.starts_with(&pdf),
-        "an incremental update keeps every byte of the original"
-    );
-    std::fs::write(dir.path().join("signed.pdf"), &signed)?;
-
-    let p = server.provider();
-    let s2 = signed.clone();
-    let verified =
-        tokio::task::spawn_blocking(move || p.verify_pdf(&s2, eid_server::now())).await??;
-    assert!(verified.time_stamp.is_some());
-    // Bytes added after signing are found.
-    let mut changed = signed.clone();
-    changed.extend_from_slice(b"\n% a change\n");
-    let p = server.provider();
-    let refused =
-        tokio::task::spawn_blocking(move || p.verify_pdf(&changed, eid_server::now())).await?;
-    assert!(refused.is_err(), "{refused:?}");
-
-    if validator("pdfsig")? {
-        let out = Command::new("pdfsig")
-            .arg("signed.pdf")
-            .current_dir(dir.path())
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
+    // And one whose cross-reference is a stream (PDF 1.5 and later), as lopdf writes it.
+    let modern = {
+        use lopdf::{dictionary, Object};
+        let mut doc = lopdf::Document::with_version("1.7");
+        let pages_id = doc.new_object_id();
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1,
+            }),
+        );
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut bytes = Vec::new();
+        doc.save_to(&mut bytes)?;
+        bytes
+    };
+    for (label, pdf) in [("classic", classic), ("xref-stream", modern)] {
+        let file = format!("signed-{label}.pdf");
+        let (status, created) = rp_post(
+            &server,
+            &rp,
+            "/signing/requests",
+            &[
+                ("sub", &sub),
+                ("document_name", "Tenancy agreement.pdf"),
+                ("pdf", &b64(&pdf)),
+            ],
+        )
+        .await?;
+        assert_eq!(status, 201, "{created}");
+        let request_id = created["request_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let view = wallet.signing_requests().await?.requests.remove(0);
+        assert!(view.pdf);
+        assert_eq!(
+            view.hash,
+            b64url(&DigestAlg::Sha256.digest(&pdf)),
+            "the phone sees the PDF's digest"
+        );
+        assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+        let (status, result) = rp_post(
+            &server,
+            &rp,
+            "/signing/result",
+            &[("request_id", &request_id)],
+        )
+        .await?;
+        assert_eq!(status, 200, "{result}");
+        let signed = unb64(result["signed_pdf"].as_str().unwrap_or_default())?;
         assert!(
-            text.contains("Signature Validation: Signature is Valid."),
-            "{text}"
+            signed.starts_with(&pdf),
+            "an incremental update keeps every byte of the original"
         );
-        assert!(text.contains("ETSI.CAdES.detached"), "{text}");
-        assert!(text.contains("Total document signed"), "{text}");
-    }
-    if validator("pyhanko")? {
-        let out = Command::new("pyhanko")
-            .args([
-                "sign",
-                "validate",
-                "--pretty-print",
-                "--trust-replace",
-                "--trust",
-                "root.pem",
-                "--other-certs",
-                "issuing.pem",
-                "signed.pdf",
-            ])
-            .current_dir(dir.path())
-            .output()?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{text}");
-        for expected in [
-            "The signature is judged VALID.",
-            "The signer's certificate is trusted.",
-            "The signature is cryptographically sound.",
-            "The TSA certificate is trusted.",
-            "The timestamp token is cryptographically sound.",
-            "The signature covers the entire file.",
-        ] {
-            assert!(text.contains(expected), "{expected}: {text}");
+        std::fs::write(dir.path().join(&file), &signed)?;
+
+        let p = server.provider();
+        let s2 = signed.clone();
+        let verified =
+            tokio::task::spawn_blocking(move || p.verify_pdf(&s2, eid_server::now())).await??;
+        assert!(verified.time_stamp.is_some());
+        // Bytes added after signing are found.
+        let mut changed = signed.clone();
+        changed.extend_from_slice(b"\n% a change\n");
+        let p = server.provider();
+        let refused =
+            tokio::task::spawn_blocking(move || p.verify_pdf(&changed, eid_server::now())).await?;
+        assert!(refused.is_err(), "{refused:?}");
+
+        if validator("pdfsig")? {
+            let out = Command::new("pdfsig")
+                .arg(&file)
+                .current_dir(dir.path())
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("Signature Validation: Signature is Valid."),
+                "{text}"
+            );
+            assert!(text.contains("ETSI.CAdES.detached"), "{text}");
+            assert!(text.contains("Total document signed"), "{text}");
+        }
+        if validator("pyhanko")? {
+            let out = Command::new("pyhanko")
+                .args([
+                    "sign",
+                    "validate",
+                    "--pretty-print",
+                    "--trust-replace",
+                    "--trust",
+                    "root.pem",
+                    "--other-certs",
+                    "issuing.pem",
+                    &file,
+                ])
+                .current_dir(dir.path())
+                .output()?;
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(out.status.success(), "{text}");
+            for expected in [
+                "The signature is judged VALID.",
+                "The signer's certificate is trusted.",
+                "The signature is cryptographically sound.",
+                "The TSA certificate is trusted.",
+                "The timestamp token is cryptographically sound.",
+                "The signature covers the entire file.",
+            ] {
+                assert!(text.contains(expected), "{expected}: {text}");
+            }
         }
     }
     server.stop().await;
