@@ -72,6 +72,30 @@ fn openssl(args: &[&str], dir: &Path) -> Result<(bool, String), String> {
     ))
 }
 
+/// `openssl cms -verify` of the detached `sig.der` over `content`, against eid's root.
+fn cms_verify(dir: &Path, content: &str) -> Result<(bool, String), String> {
+    openssl(
+        &[
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.der",
+            "-content",
+            content,
+            "-CAfile",
+            "root.pem",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ],
+        dir,
+    )
+}
+
 fn pem(der: &[u8]) -> String {
     let body = STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
@@ -315,27 +339,7 @@ async fn hash(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let dir = setup.dir.path();
     write(ctx, dir, "doc.bin", &document)?;
     write(ctx, dir, "sig.der", &field(&signed, "signature"))?;
-    let (ok, out) = openssl(
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            "sig.der",
-            "-content",
-            "doc.bin",
-            "-CAfile",
-            "root.pem",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ],
-        dir,
-    )
-    .map_err(|e| ctx.fail("RunOpenssl", e, ""))?;
+    let (ok, out) = cms_verify(dir, "doc.bin").map_err(|e| ctx.fail("RunOpenssl", e, ""))?;
     ctx.require(
         ok,
         "CheckCmsVerify",
@@ -343,27 +347,7 @@ async fn hash(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         "RFC 5652",
     )?;
     write(ctx, dir, "other.bin", b"another document")?;
-    let (ok, _) = openssl(
-        &[
-            "cms",
-            "-verify",
-            "-binary",
-            "-inform",
-            "DER",
-            "-in",
-            "sig.der",
-            "-content",
-            "other.bin",
-            "-CAfile",
-            "root.pem",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
-        ],
-        dir,
-    )
-    .map_err(|e| ctx.fail("RunOpenssl", e, ""))?;
+    let (ok, _) = cms_verify(dir, "other.bin").map_err(|e| ctx.fail("RunOpenssl", e, ""))?;
     ctx.require(
         !ok,
         "CheckCmsBound",

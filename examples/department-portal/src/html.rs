@@ -155,9 +155,10 @@ pub fn profile_page(profile: &Profile) -> HttpResponse {
             r#"<p>You are logged in through eid. These are the claims eid verified for us:</p>
 <table>
 {rows}</table>
-<h2>Tenancy agreement</h2>
+<h2>Tenancy agreement / 租約</h2>
 <p>Sign your tenancy agreement with eid+: you approve on your phone, and we keep the signed PDF.</p>
-<form method="post" action="/agreement"><button type="submit">Sign the tenancy agreement</button></form>
+<p lang="zh-HK">以智方便+簽署租約：在手機上確認，我們會保存已簽署的 PDF。</p>
+<form method="post" action="/agreement"><button type="submit">Sign the tenancy agreement / 簽署租約</button></form>
 <p><a href="/logout">Log out</a></p>"#
         ),
     )
@@ -171,7 +172,8 @@ pub fn agreement_page(signing: Option<&crate::signing::Signing>) -> HttpResponse
         Some(Signing::Waiting { code, .. }) => format!(
             r#"<meta http-equiv="refresh" content="2">
 <p>Open eid on your phone: it asks you to sign the tenancy agreement.</p>
-<p>Check that your phone shows this code before you approve:</p>
+<p lang="zh-HK">請打開手機上的 eid，確認簽署租約。</p>
+<p>Check that your phone shows this code before you approve: <span lang="zh-HK">確認前，請核對手機顯示的驗證碼：</span></p>
 <p class="code" style="font-size:2em;letter-spacing:.2em"><strong>{}</strong></p>
 <p>This page updates by itself.</p>"#,
             escape(code)
@@ -182,7 +184,7 @@ pub fn agreement_page(signing: Option<&crate::signing::Signing>) -> HttpResponse
             ..
         }) => format!(
             r#"<p>Signed. Your tenancy agreement carries your digital signature (certificate {}{}).</p>
-<p><a class="button" href="/agreement.pdf">Download the signed agreement (PDF)</a></p>"#,
+<p><a class="button" href="/agreement.pdf">Download the signed agreement (PDF) / 下載已簽署的租約</a></p>"#,
             escape(certificate_serial),
             if *time_stamped { ", time-stamped" } else { "" }
         ),
