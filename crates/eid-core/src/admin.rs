@@ -133,6 +133,8 @@ impl Provider {
             crate::store::RevocationReason::CertificateHold,
             now,
         )?;
+        // Its browsers' sessions go for good: a resumed account approves on the phone again.
+        self.drop_sessions_of(&account.citizen_id)?;
         self.log_out_everywhere(&account.citizen_id, &holders, now)?;
         Ok(account)
     }

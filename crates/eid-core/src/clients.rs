@@ -34,6 +34,11 @@ pub struct ClientRegistration {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where eid posts back-channel logout tokens.
     pub backchannel_logout_uri: Option<String>,
+    /// The page eid loads (in a hidden frame, with `iss` and `sid`) when a session that logged
+    /// in to the client ends, if it has no back-channel URI.
+    pub frontchannel_logout_uri: Option<String>,
+    /// Where a third party (eid's portal) starts a login at the client (OIDC Core §4).
+    pub initiate_login_uri: Option<String>,
     /// The security profile: FAPI 2.0 needs `private_key_jwt` and ES256 ID tokens.
     pub profile: ClientProfile,
     /// DPoP-bound tokens (RFC 9449 §5.2) without the rest of FAPI 2.0.
@@ -61,6 +66,8 @@ impl ClientRegistration {
             jwks_uri: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
+            initiate_login_uri: None,
             profile: ClientProfile::Oidc,
             dpop_bound_access_tokens: false,
             require_pushed_authorization_requests: false,
@@ -173,6 +180,8 @@ impl Provider {
             .post_logout_redirect_uris
             .iter()
             .chain(&registration.backchannel_logout_uri)
+            .chain(&registration.frontchannel_logout_uri)
+            .chain(&registration.initiate_login_uri)
         {
             validate_redirect_uri(uri).map_err(|reason| Error::invalid("logout_uri", reason))?;
         }
@@ -238,6 +247,11 @@ impl Provider {
                 jwks_uri: registration.jwks_uri.clone(),
                 post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
                 backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
+                frontchannel_logout_uri: registration.frontchannel_logout_uri.clone(),
+                frontchannel_logout_session_required: registration
+                    .frontchannel_logout_uri
+                    .is_some(),
+                initiate_login_uri: registration.initiate_login_uri.clone(),
                 profile: registration.profile,
                 dpop_bound_access_tokens: registration.dpop_bound_access_tokens,
                 require_pushed_authorization_requests: registration

@@ -7,7 +7,7 @@
 use eid_proto::api::{Consent, ConsentList};
 
 use crate::audit::{Actor, Detail, Event};
-use crate::ids::ClientId;
+use crate::ids::{CitizenId, ClientId};
 use crate::login::Choices;
 use crate::store::WalletSessionRecord;
 use crate::time::UnixTime;
@@ -16,9 +16,14 @@ use crate::{Error, Provider};
 impl Provider {
     /// The citizen's standing consents, with the services' names.
     pub fn consents(&self, session: &WalletSessionRecord) -> Result<ConsentList, Error> {
+        self.consents_of(&session.citizen_id)
+    }
+
+    /// A citizen's standing consents (the wallet's list; the account page's).
+    pub fn consents_of(&self, citizen_id: &CitizenId) -> Result<ConsentList, Error> {
         let consents = self
             .store
-            .consents(&session.citizen_id)?
+            .consents(citizen_id)?
             .into_iter()
             .map(|c| {
                 let service = self.store.client(&c.client_id)?.map(|client| client.name);
@@ -41,30 +46,40 @@ impl Provider {
         client_id: &str,
         now: UnixTime,
     ) -> Result<(), Error> {
+        let actor = Actor::Citizen {
+            device_id: Some(session.device_id.clone().into_string()),
+        };
+        self.withdraw_consent_of(&session.citizen_id, client_id, &actor, now)
+    }
+
+    /// Withdraws a citizen's consent (from the wallet, or the account page of a signed-in
+    /// browser).
+    pub fn withdraw_consent_of(
+        &self,
+        citizen_id: &CitizenId,
+        client_id: &str,
+        actor: &Actor,
+        now: UnixTime,
+    ) -> Result<(), Error> {
         let event = self.record(
-            Event::new(
-                "consent.withdrawn",
-                &Actor::Citizen {
-                    device_id: Some(session.device_id.clone().into_string()),
-                },
-            )
-            .citizen(&session.citizen_id)
-            .detail(Detail {
-                client_id: Some(client_id.to_owned()),
-                ..Detail::default()
-            }),
+            Event::new("consent.withdrawn", actor)
+                .citizen(citizen_id)
+                .detail(Detail {
+                    client_id: Some(client_id.to_owned()),
+                    ..Detail::default()
+                }),
             now,
         )?;
         if !self
             .store
-            .withdraw_consent(&session.citizen_id, &ClientId::from(client_id), &event)?
+            .withdraw_consent(citizen_id, &ClientId::from(client_id), &event)?
         {
             return Err(Error::NotFound("consent"));
         }
-        tracing::info!(target: "eid::security", event = "consent.withdrawn", client_id = %client_id, device_id = %session.device_id, "standing consent withdrawn");
+        tracing::info!(target: "eid::security", event = "consent.withdrawn", client_id = %client_id, "standing consent withdrawn");
         // The service's logins for the citizen ended with its tokens: tell it.
         if let Some(client) = self.store.client(client_id)? {
-            self.queue_backchannel_logouts(&[(&client, &session.citizen_id, None)], now)?;
+            self.queue_backchannel_logouts(&[(&client, citizen_id, None)], now)?;
         }
         Ok(())
     }

@@ -108,6 +108,8 @@ pub enum Aad<'a> {
     ClientSecret(&'a str),
     /// A signing request's document, and its result.
     SigningRequest(&'a str),
+    /// Where a single sign-on session was opened.
+    BrowserSession(&'a str),
 }
 
 impl Aad<'_> {
@@ -121,6 +123,7 @@ impl Aad<'_> {
             Self::Event(id) => format!("event:{id}"),
             Self::ClientSecret(id) => format!("client-secret:{id}"),
             Self::SigningRequest(id) => format!("signing-request:{id}"),
+            Self::BrowserSession(id) => format!("browser-session:{id}"),
             // Keys were sealed under their bare kid from the start.
             Self::Key(kid) => (*kid).to_owned(),
         }

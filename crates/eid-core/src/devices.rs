@@ -229,9 +229,14 @@ impl Provider {
 
     /// The account's bound devices.
     pub fn devices(&self, session: &WalletSessionRecord) -> Result<Vec<Device>, Error> {
+        self.devices_of(&session.citizen_id)
+    }
+
+    /// An account's devices (the wallet's list; the account page's).
+    pub fn devices_of(&self, citizen_id: &CitizenId) -> Result<Vec<Device>, Error> {
         Ok(self
             .store
-            .devices(&session.citizen_id)?
+            .devices(citizen_id)?
             .into_iter()
             .map(|d| Device {
                 device_id: d.device_id.into_string(),
@@ -483,9 +488,18 @@ impl Provider {
         session: &WalletSessionRecord,
         limit: usize,
     ) -> Result<AccountHistory, Error> {
+        self.history_of(&session.citizen_id, limit)
+    }
+
+    /// An account's history, newest first (the wallet's; the account page's).
+    pub fn history_of(
+        &self,
+        citizen_id: &CitizenId,
+        limit: usize,
+    ) -> Result<AccountHistory, Error> {
         let events = self
             .store
-            .account_events(&session.citizen_id, limit.min(500))?
+            .account_events(citizen_id, limit.min(500))?
             .into_iter()
             .map(|r| self.open_entry(r))
             .collect::<Result<Vec<_>, _>>()?;

@@ -16,6 +16,8 @@ pub enum OAuthErrorCode {
     InvalidScope,
     AccessDenied,
     LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, and the citizen has not consented to what is asked.
+    ConsentRequired,
     RequestNotSupported,
     RequestUriNotSupported,
     /// RFC 9101 §7: the request object is invalid.
@@ -41,7 +43,7 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 22] = [
+    const ALL: [Self; 23] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -51,6 +53,7 @@ impl OAuthErrorCode {
         Self::InvalidScope,
         Self::AccessDenied,
         Self::LoginRequired,
+        Self::ConsentRequired,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::InvalidRequestObject,
@@ -81,6 +84,7 @@ impl OAuthErrorCode {
             Self::InvalidScope => "invalid_scope",
             Self::AccessDenied => "access_denied",
             Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestObject => "invalid_request_object",

@@ -13,6 +13,8 @@
 //! - [`officers`]: registration officers and in-person proofing at a counter (level `plus`).
 //! - [`login`]: a login request from its opening to the code: the phone's approval, the
 //!   browser's page and answer.
+//! - [`sso`]: single sign-on sessions: opened by a login, answering later requests without the
+//!   phone, listed and ended (sign out here or everywhere, telling every relying party).
 //! - [`oidc`]: the provider's endpoints, a module each: the authorization request, client
 //!   authentication, the token grants, ID tokens with `acr` and `amr`, userinfo, discovery
 //!   (OIDC Core 1.0, RFC 6749, RFC 7636, RFC 9207).
@@ -63,9 +65,11 @@ pub mod login;
 pub mod officers;
 pub mod oidc;
 pub mod pki;
+pub mod portal;
 pub mod proofing;
 mod provider;
 pub mod signing;
+pub mod sso;
 pub mod store;
 pub mod time;
 

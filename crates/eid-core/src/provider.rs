@@ -70,6 +70,8 @@ pub struct ProviderConfig {
     pub danger_implicit_flow: bool,
     /// The document-signing PKI's names, lifetimes and policy.
     pub pki: crate::pki::PkiConfig,
+    /// How long single sign-on sessions live.
+    pub sessions: crate::sso::SessionConfig,
 }
 
 impl ProviderConfig {
@@ -99,6 +101,7 @@ impl ProviderConfig {
             attestation: crate::attestation::AttestationPolicy::default(),
             danger_implicit_flow: false,
             pki: crate::pki::PkiConfig::new(issuer.clone()),
+            sessions: crate::sso::SessionConfig::default(),
         }
     }
 
@@ -380,6 +383,7 @@ impl Provider {
             now,
             self.config.completion_window,
             self.config.access_token_ttl,
+            self.config.sessions.idle,
         )?)
     }
 }

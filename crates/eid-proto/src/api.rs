@@ -420,3 +420,26 @@ pub struct LoginStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qr_changes_in: Option<u64>,
 }
+
+/// One of the citizen's single sign-on sessions (a browser signed in to eid).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSession {
+    pub session_id: String,
+    /// The browser and its operating system, coarsely (`Chrome`, `Windows`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// Unix seconds: when it was opened, last used, and last approved on the phone.
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub auth_time: i64,
+    /// The services it logged in to.
+    pub services: Vec<String>,
+}
+
+/// `GET /api/v1/sessions` (wallet session): the browsers signed in to eid, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSessionList {
+    pub sessions: Vec<BrowserSession>,
+}

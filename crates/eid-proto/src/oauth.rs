@@ -116,6 +116,9 @@ pub struct ProviderMetadata {
     /// OIDC Back-Channel Logout §2.1.
     pub backchannel_logout_supported: bool,
     pub backchannel_logout_session_supported: bool,
+    /// OIDC Front-Channel Logout §3.
+    pub frontchannel_logout_supported: bool,
+    pub frontchannel_logout_session_supported: bool,
     /// OIDC Dynamic Client Registration §3; absent when registration is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
@@ -211,6 +214,10 @@ pub struct RegistrationMetadata {
     pub backchannel_logout_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_session_required: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiate_login_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -59,6 +59,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/device-links/{code}", web::post().to(redeem_link))
             .route("/consents", web::get().to(consents))
             .route("/consents/{client_id}", web::delete().to(withdraw_consent))
+            .route("/sessions", web::get().to(browser_sessions))
+            .route("/sessions", web::delete().to(end_browser_sessions))
+            .route(
+                "/sessions/{session_id}",
+                web::delete().to(end_browser_session),
+            )
             .route("/signing-requests", web::get().to(crate::signing::pending))
             .route(
                 "/signing-requests/{request_id}",
@@ -288,6 +294,78 @@ async fn withdraw_consent(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/sessions`: the browsers signed in to eid.
+async fn browser_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let sessions = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.sessions_of(&session.citizen_id, None, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(eid_proto::api::BrowserSessionList {
+            sessions: sessions
+                .into_iter()
+                .map(|s| eid_proto::api::BrowserSession {
+                    session_id: s.session_id,
+                    browser: s.browser,
+                    os: s.os,
+                    created_at: s.created_at.secs(),
+                    last_seen_at: s.last_seen_at.secs(),
+                    auth_time: s.auth_time.secs(),
+                    services: s.services,
+                })
+                .collect(),
+        }))
+}
+
+/// `DELETE /api/v1/sessions/{id}`: signs that browser out (every service it logged in to is
+/// told by back-channel logout; front-channel logout needs the browser, which is elsewhere).
+async fn end_browser_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let session_id = path.into_inner();
+    run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.end_session_of(
+            &session.citizen_id,
+            &session_id,
+            &wallet_actor(&session),
+            now,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /api/v1/sessions`: signs out everywhere.
+async fn end_browser_sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.end_sessions_of(&session.citizen_id, &wallet_actor(&session), now)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The wallet's device, acting.
+fn wallet_actor(session: &eid_core::store::WalletSessionRecord) -> eid_core::audit::Actor {
+    eid_core::audit::Actor::Citizen {
+        device_id: Some(session.device_id.clone().into_string()),
+    }
 }
 
 /// `POST /api/v1/device-sessions`: a challenge for managing the account.

@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub login: Option<LoginFile>,
     /// How long the tokens a client holds live.
     pub tokens: Option<TokensFile>,
+    /// How long single sign-on sessions live.
+    pub sessions: Option<SessionsFile>,
     /// Who may register clients themselves.
     pub registration: Option<RegistrationFile>,
     /// Reverse proxies (addresses or networks, `10.0.0.0/8`) whose `X-Forwarded-For` names the
@@ -267,6 +269,32 @@ pub struct LoginFile {
     pub completion_window_secs: Option<u32>,
     /// A login page's whole life, new codes shown on it included [default: 600].
     pub page_lifetime_secs: Option<u32>,
+}
+
+/// `[sessions]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    /// A session unused this many minutes ends [default: 30].
+    pub idle_minutes: Option<u32>,
+    /// A session ends this many hours after the citizen approved on the phone, used or not
+    /// [default: 8].
+    pub lifetime_hours: Option<u32>,
+}
+
+fn session_lifetimes(file: SessionsFile) -> anyhow::Result<eid_core::sso::SessionConfig> {
+    let idle = file.idle_minutes.unwrap_or(30);
+    let lifetime = file.lifetime_hours.unwrap_or(8);
+    if !(1..=1_440).contains(&idle) || !(1..=720).contains(&lifetime) {
+        bail!("sessions.idle_minutes must be 1 to 1440 and sessions.lifetime_hours 1 to 720");
+    }
+    if i64::from(idle) * 60 > i64::from(lifetime) * 3600 {
+        bail!("sessions.idle_minutes may not exceed sessions.lifetime_hours");
+    }
+    Ok(eid_core::sso::SessionConfig {
+        idle: i64::from(idle) * 60,
+        lifetime: i64::from(lifetime) * 3600,
+    })
 }
 
 /// `[tokens]` in the configuration file.
@@ -504,6 +532,7 @@ pub struct Settings {
     pub link_cooling_off_days: u32,
     pub login: LoginWindows,
     pub tokens: TokenLifetimes,
+    pub sessions: eid_core::sso::SessionConfig,
     pub registration: RegistrationPolicy,
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
@@ -639,6 +668,7 @@ impl Settings {
             link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),
             login: login_windows(file.login.unwrap_or_default())?,
             tokens: token_lifetimes(file.tokens.unwrap_or_default())?,
+            sessions: session_lifetimes(file.sessions.unwrap_or_default())?,
             registration: registration_policy(file.registration.unwrap_or_default())?,
             guard: crate::guard::GuardSettings {
                 connections_per_address: file.connections_per_address.unwrap_or(256).max(1),

@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+mod account;
+mod account_pages;
 mod api;
 pub mod config;
 pub mod console;
@@ -32,6 +34,7 @@ pub mod pages;
 mod pki;
 pub mod qr;
 mod registry;
+mod session;
 mod signing;
 
 use eid_core::time::UnixTime;
@@ -98,6 +101,7 @@ where
 /// Mounts every route of the public server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
+    account::configure(cfg);
     api::configure(cfg);
     pki::configure(cfg);
     signing::configure(cfg);
@@ -141,6 +145,8 @@ pub struct StartOptions {
     pub login: config::LoginWindows,
     /// How long refresh tokens live.
     pub tokens: config::TokenLifetimes,
+    /// How long single sign-on sessions live.
+    pub sessions: eid_core::sso::SessionConfig,
     /// Who may register clients at `/register`.
     pub registration: eid_core::oidc::registration::RegistrationPolicy,
     /// Connections per address, the request deadline, trusted proxies.
@@ -178,6 +184,7 @@ impl StartOptions {
             link_cooling_off: 7 * 86_400,
             login: config::LoginWindows::default(),
             tokens: config::TokenLifetimes::default(),
+            sessions: eid_core::sso::SessionConfig::default(),
             registration: Default::default(),
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
@@ -296,6 +303,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.attestation = options.attestation.clone();
     provider_config.danger_implicit_flow = options.danger_implicit_flow;
     provider_config.pki = options.pki.for_issuer(&issuer);
+    provider_config.sessions = options.sessions;
     let database = options.database.clone();
     let pool_size = options.pool_size;
     let master_key = options.master_key;
@@ -309,6 +317,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
             provider_config,
             now(),
         )?;
+        provider.ensure_account_client(now())?;
         Ok((db, provider))
     })
     .await??;

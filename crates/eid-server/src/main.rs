@@ -401,6 +401,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;
     options.login = settings.login;
     options.tokens = settings.tokens;
+    options.sessions = settings.sessions;
     options.registration = settings.registration.clone();
     options.outbound = settings.outbound;
     if settings.outbound.danger_allow_private_addresses {

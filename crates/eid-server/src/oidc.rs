@@ -11,11 +11,12 @@ use eid_core::locale::Locale;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::client_auth::ClientAuthParams;
 use eid_core::oidc::dpop::PresentedToken;
-use eid_core::oidc::logout::{LogoutOutcome, LogoutParams};
+use eid_core::oidc::logout::{LogoutNext, LogoutOutcome, LogoutParams};
 use eid_core::oidc::revoke::TokenQuery;
 use eid_core::oidc::userinfo::UserinfoResponse;
 use eid_core::oidc::{
-    AuthorizationParams, AuthorizeError, ClientResponse, ResponseMode, TokenParams,
+    AuthorizationParams, AuthorizeError, Authorized, ClientResponse, PendingLogin, ResponseMode,
+    TokenParams,
 };
 use eid_core::time::UnixTime;
 use eid_proto::oauth::RegistrationMetadata;
@@ -177,7 +178,7 @@ async fn authorize_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    authorize(state, caller(&req), req.query_string()).await
+    authorize(&req, state.clone(), req.query_string()).await
 }
 
 async fn authorize_post(
@@ -192,15 +193,17 @@ async fn authorize_post(
             "The form is not UTF-8.",
         )
     })?;
-    authorize(state, caller(&req), body).await
+    authorize(&req, state.clone(), body).await
 }
 
 /// The authorization endpoint (OIDC Core §3.1.2.1): GET query or POST form.
 async fn authorize(
+    req: &HttpRequest,
     state: web::Data<AppState>,
-    caller: Caller,
     encoded: &str,
 ) -> Result<HttpResponse, PageError> {
+    let caller = caller(req);
+    let browser = crate::session::browser_context(req, &state);
     let params: AuthorizationParams = serde_urlencoded::from_str(encoded).map_err(|e| {
         // A parameter given twice, or malformed encoding (RFC 6749 §3.1): the client cannot
         // be trusted yet, so tell the person.
@@ -211,25 +214,12 @@ async fn authorize(
         )
     })?;
     let outcome = run(&state.provider, move |p, now| {
-        p.authorize(&params, &caller, now)
+        p.authorize(&params, &caller, &browser, now)
     })
     .await;
     match outcome {
-        Ok(login) => {
-            let location = format!("/login/{}", login.request_id);
-            let cookie = Cookie::build(LOGIN_COOKIE, login.browser_secret)
-                .path(location.clone())
-                .http_only(true)
-                .secure(state.secure_cookies)
-                .same_site(SameSite::Lax)
-                .max_age(CookieDuration::seconds(state.provider.config().login_ttl))
-                .finish();
-            Ok(HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, location))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .cookie(cookie)
-                .finish())
-        }
+        Ok(Authorized::Answered(response)) => Ok(respond_to_client(&response)),
+        Ok(Authorized::Login(login)) => Ok(start_login(&state, login)),
         Err(AuthorizeError::Redirect(response)) => Ok(respond_to_client(&response)),
         Err(AuthorizeError::Page { title, detail }) => {
             Err(PageError::new(StatusCode::BAD_REQUEST, &title, &detail))
@@ -238,9 +228,27 @@ async fn authorize(
     }
 }
 
+/// A login that waits for the phone: its cookie binds it to this browser, which goes to its
+/// page.
+pub(crate) fn start_login(state: &AppState, login: PendingLogin) -> HttpResponse {
+    let location = format!("/login/{}", login.request_id);
+    let cookie = Cookie::build(LOGIN_COOKIE, login.browser_secret)
+        .path(location.clone())
+        .http_only(true)
+        .secure(state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .max_age(CookieDuration::seconds(state.provider.config().login_ttl))
+        .finish();
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .cookie(cookie)
+        .finish()
+}
+
 /// The authorization response, in the mode the client asked for: a redirect with the query, or
 /// a page whose form posts it (the page's policy lets forms go to that origin only).
-fn respond_to_client(response: &ClientResponse) -> HttpResponse {
+pub(crate) fn respond_to_client(response: &ClientResponse) -> HttpResponse {
     match response.mode {
         ResponseMode::Query | ResponseMode::Fragment => redirect(response.redirect_url().as_str()),
         ResponseMode::FormPost => {
@@ -255,7 +263,7 @@ fn respond_to_client(response: &ClientResponse) -> HttpResponse {
     }
 }
 
-fn redirect(location: &str) -> HttpResponse {
+pub(crate) fn redirect(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -277,7 +285,7 @@ fn qr_svg(link: &str) -> Result<String, PageError> {
 
 /// The pages' first language: the one the client asked for (`ui_locales`), or else the one the
 /// browser prefers (`Accept-Language`), or English.
-fn page_locale(req: &HttpRequest, asked: Option<Locale>) -> Locale {
+pub(crate) fn page_locale(req: &HttpRequest, asked: Option<Locale>) -> Locale {
     asked
         .or_else(|| {
             req.headers()
@@ -290,6 +298,7 @@ fn page_locale(req: &HttpRequest, asked: Option<Locale>) -> Locale {
 
 fn render_view(
     req: &HttpRequest,
+    state: &AppState,
     request_id: &str,
     view: LoginView,
 ) -> Result<HttpResponse, PageError> {
@@ -354,6 +363,15 @@ fn render_view(
             &[redirect_origin],
         )),
         LoginView::Redirect(response) => Ok(respond_to_client(&response)),
+        LoginView::SignedIn { response, session } => {
+            let mut answer = respond_to_client(&response);
+            answer
+                .add_cookie(&crate::session::set_cookie(state, session))
+                .map_err(|e| {
+                    PageError::from(eid_core::Error::Internal(format!("session cookie: {e}")))
+                })?;
+            Ok(answer)
+        }
         LoginView::Finished => Ok(pages::html(
             StatusCode::OK,
             &pages::finished_page(page_locale(req, None)),
@@ -377,7 +395,7 @@ async fn login_page(
         p.login_view(&id, secret.as_deref(), now)
     })
     .await?;
-    render_view(&req, &request_id, view)
+    render_view(&req, &state, &request_id, view)
 }
 
 /// Login pages, their polls and their forms count against one limit per address.
@@ -467,12 +485,20 @@ async fn login_answer(
     let secret = browser_secret(&req);
     let id = request_id.clone();
     let caller = caller(&req);
+    let browser = crate::session::browser_context(&req, &state);
     let view = run(&state.provider, move |p, now| {
         login_pages_limit(p, &caller, now)?;
-        p.browser_answer(&id, secret.as_deref(), &form.csrf_token, answer, now)
+        p.browser_answer(
+            &id,
+            secret.as_deref(),
+            &form.csrf_token,
+            answer,
+            &browser,
+            now,
+        )
     })
     .await?;
-    render_view(&req, &request_id, view)
+    render_view(&req, &state, &request_id, view)
 }
 
 /// `POST /token` (RFC 6749 §4.1.3).
@@ -593,17 +619,23 @@ async fn logout_get(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
-    logout(state, req.query_string().as_bytes()).await
+    let query = req.query_string().as_bytes().to_vec();
+    logout(req, state, &query).await
 }
 
 async fn logout_post(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
-    logout(state, &body).await
+    logout(req, state, &body).await
 }
 
-async fn logout(state: web::Data<AppState>, encoded: &[u8]) -> Result<HttpResponse, PageError> {
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    encoded: &[u8],
+) -> Result<HttpResponse, PageError> {
     let params: LogoutParams = serde_urlencoded::from_bytes(encoded).map_err(|e| {
         PageError::new(
             StatusCode::BAD_REQUEST,
@@ -611,22 +643,66 @@ async fn logout(state: web::Data<AppState>, encoded: &[u8]) -> Result<HttpRespon
             &format!("The service sent a malformed request ({e})."),
         )
     })?;
-    let outcome = run(&state.provider, move |p, now| p.end_session(&params, now))
-        .await
-        .map_err(|e| match e {
-            eid_core::Error::OAuth(e) => PageError::new(
-                StatusCode::BAD_REQUEST,
-                "Invalid sign-out request",
-                &e.description,
-            ),
-            other => other.into(),
-        })?;
-    Ok(match outcome {
-        LogoutOutcome::Redirect(url) => redirect(url.as_str()),
-        LogoutOutcome::Page { client_name } => pages::html(
-            StatusCode::OK,
-            &pages::signed_out_page(client_name.as_deref()),
+    let asked = params.ui_locales.as_deref().and_then(Locale::negotiate);
+    let browser = crate::session::browser_context(&req, &state);
+    let outcome = run(&state.provider, move |p, now| {
+        p.end_session(&params, &browser, now)
+    })
+    .await
+    .map_err(|e| match e {
+        eid_core::Error::OAuth(e) => PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-out request",
+            &e.description,
         ),
+        other => other.into(),
+    })?;
+    let locale = page_locale(&req, asked);
+    let LogoutOutcome {
+        next,
+        frontchannel,
+        ended_browser_session,
+    } = outcome;
+    let done = eid_core::portal::ActionOutcome {
+        frontchannel,
+        signed_out_here: ended_browser_session,
+    };
+    Ok(match next {
+        LogoutNext::Confirm {
+            client_name,
+            csrf_token,
+            params,
+        } => {
+            let fields: Vec<(String, String)> = serde_urlencoded::from_str(
+                &serde_urlencoded::to_string(&params).unwrap_or_default(),
+            )
+            .unwrap_or_default();
+            pages::html(
+                StatusCode::OK,
+                &crate::account_pages::confirm_sign_out_page(
+                    locale,
+                    client_name.as_deref(),
+                    &csrf_token,
+                    &fields,
+                ),
+            )
+        }
+        LogoutNext::Redirect(url) => {
+            crate::account::after_sign_out(&req, &state, done, None, Some(url.as_str()))
+        }
+        LogoutNext::Page { client_name } => {
+            let done = eid_core::portal::ActionOutcome {
+                signed_out_here: true,
+                ..done
+            };
+            let mut page =
+                crate::account::after_sign_out(&req, &state, done, client_name.as_deref(), None);
+            if !ended_browser_session {
+                // Nothing was signed in here: no cookie to remove.
+                page.headers_mut().remove(header::SET_COOKIE);
+            }
+            page
+        }
     })
 }
 

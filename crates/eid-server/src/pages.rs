@@ -41,19 +41,37 @@ pub fn html_page(
     script_nonce: Option<&str>,
     form_origins: &[String],
 ) -> HttpResponse {
+    html_page_with_frames(status, body, script_nonce, form_origins, &[])
+}
+
+/// A page that also frames pages of `frame_origins` (front-channel logout).
+pub fn html_page_with_frames(
+    status: StatusCode,
+    body: &str,
+    script_nonce: Option<&str>,
+    form_origins: &[String],
+    frame_origins: &[String],
+) -> HttpResponse {
     let script = script_nonce
         .map(|n| format!("'nonce-{n}'"))
         .unwrap_or_else(|| "'none'".into());
     // Origins come from registered redirect URIs; anything that could break out of the header
     // (a space is a separator, a semicolon ends the directive) is left out.
-    let forms: String = form_origins
-        .iter()
-        .filter(|o| {
-            o.chars()
-                .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
-        })
-        .map(|o| format!(" {o}"))
-        .collect();
+    let sources = |origins: &[String]| -> String {
+        origins
+            .iter()
+            .filter(|o| {
+                o.chars()
+                    .all(|c| c.is_ascii_graphic() && c != ';' && c != ',')
+            })
+            .map(|o| format!(" {o}"))
+            .collect()
+    };
+    let forms = sources(form_origins);
+    let frames = match frame_origins.is_empty() {
+        true => String::new(),
+        false => format!(" frame-src{};", sources(frame_origins)),
+    };
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -63,7 +81,7 @@ pub fn html_page(
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             format!(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src {script}; \
+                "default-src 'none';{frames} style-src 'unsafe-inline'; img-src data:; script-src {script}; \
                  connect-src 'self'; form-action 'self'{forms}; base-uri 'none'; frame-ancestors 'none'"
             ),
         ))
@@ -101,7 +119,7 @@ pub(crate) fn layout_in(locale: Locale, title: &str, content: &str) -> String {
 /// Text in both languages, the citizen's first: the second is marked with its own `lang`.
 /// The arguments are HTML, already escaped.
 #[derive(Clone, Copy)]
-struct Two(Locale);
+pub(crate) struct Two(pub(crate) Locale);
 
 impl Two {
     fn order<'a>(self, en: &'a str, zh: &'a str) -> (&'a str, &'a str) {
@@ -112,12 +130,12 @@ impl Two {
     }
 
     /// The citizen's language alone (titles, labels).
-    fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+    pub(crate) fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
         self.order(en, zh).0
     }
 
     /// Both in one line: the second in a muted span.
-    fn inline(self, en: &str, zh: &str) -> String {
+    pub(crate) fn inline(self, en: &str, zh: &str) -> String {
         let (first, second) = self.order(en, zh);
         format!(
             "{first} <span class=\"alt\" lang=\"{}\">{second}</span>",
@@ -126,17 +144,17 @@ impl Two {
     }
 
     /// Both in one line without markup (buttons).
-    fn plain(self, en: &str, zh: &str) -> String {
+    pub(crate) fn plain(self, en: &str, zh: &str) -> String {
         let (first, second) = self.order(en, zh);
         format!("{first} · {second}")
     }
 
-    fn h1(self, en: &str, zh: &str) -> String {
+    pub(crate) fn h1(self, en: &str, zh: &str) -> String {
         format!("<h1>{}</h1>", self.inline(en, zh))
     }
 
     /// A paragraph each.
-    fn paragraphs(self, en: &str, zh: &str) -> String {
+    pub(crate) fn paragraphs(self, en: &str, zh: &str) -> String {
         let (first, second) = self.order(en, zh);
         format!(
             "<p>{first}</p><p class=\"alt\" lang=\"{}\">{second}</p>",

@@ -264,6 +264,12 @@ impl Database {
             WalletSessionRow,
             wallet_sessions::token_hash
         );
+        dump!(
+            browser_sessions,
+            BrowserSessionRow,
+            browser_sessions::session_id
+        );
+        dump!(session_logins, SessionLoginRow, session_logins::request_id);
         dump!(applications, ApplicationRow, applications::application_id);
         dump!(officers, OfficerRow, officers::officer_id);
         dump!(
@@ -296,6 +302,8 @@ impl Database {
             access_tokens,
             refresh_tokens,
             wallet_sessions,
+            browser_sessions,
+            session_logins,
             applications,
             audit_events,
             rate_limits
@@ -359,6 +367,7 @@ impl Store for Database {
         now: UnixTime,
         complete_within: i64,
         keep_issued: i64,
+        session_idle: i64,
     ) -> Result<usize, StoreError> {
         let now = now.secs();
         let mut conn = self.writer()?;
@@ -412,6 +421,26 @@ impl Store for Database {
             .execute(c)?;
             n += diesel::delete(wallet_sessions::table.filter(wallet_sessions::expires_at.lt(now)))
                 .execute(c)?;
+            // Single sign-on sessions at their end or idle too long, with their logins.
+            let ended = browser_sessions::table
+                .filter(
+                    browser_sessions::expires_at
+                        .le(now)
+                        .or(browser_sessions::last_seen_at.le(now - session_idle)),
+                )
+                .select(browser_sessions::session_id);
+            n += diesel::delete(
+                session_logins::table.filter(session_logins::session_id.eq_any(ended)),
+            )
+            .execute(c)?;
+            n += diesel::delete(
+                browser_sessions::table.filter(
+                    browser_sessions::expires_at
+                        .le(now)
+                        .or(browser_sessions::last_seen_at.le(now - session_idle)),
+                ),
+            )
+            .execute(c)?;
             n += diesel::delete(
                 officer_sessions::table.filter(officer_sessions::expires_at.lt(now)),
             )

@@ -53,6 +53,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    browser_sessions (session_id) {
+        session_id -> Text,
+        token_hash -> Binary,
+        citizen_id -> Text,
+        device_id -> Text,
+        auth_time -> BigInt,
+        acr -> Text,
+        amr -> Text,
+        context -> Nullable<Binary>,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    session_logins (request_id) {
+        request_id -> Text,
+        session_id -> Text,
+        client_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     clients (client_id) {
         client_id -> Text,
         name -> Text,
@@ -289,6 +314,7 @@ diesel::table! {
 diesel::joinable!(devices -> citizens (citizen_id));
 diesel::joinable!(citizen_profiles -> citizens (citizen_id));
 diesel::joinable!(auth_requests -> citizens (citizen_id));
+diesel::joinable!(session_logins -> browser_sessions (session_id));
 diesel::joinable!(refresh_tokens -> citizens (citizen_id));
 diesel::joinable!(certificates -> signing_keys (kid));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -296,6 +322,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     certificates,
     signing_requests,
     subjects,
+    browser_sessions,
+    session_logins,
     clients,
     citizens,
     citizen_profiles,

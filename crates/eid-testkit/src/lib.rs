@@ -324,6 +324,23 @@ impl TestServer {
     }
 
     async fn launch(&mut self, listener: std::net::TcpListener) -> anyhow::Result<()> {
+        let options = self.start_options(listener)?;
+        self.server = Some(eid_server::start(options).await?);
+        Ok(())
+    }
+
+    /// Another node of the same deployment: a server of its own (its own pool, provider and
+    /// listener) over the same database and master key, answering for the same issuer, as
+    /// stateless nodes behind a load balancer do. Stop it with [`RunningServer::stop`].
+    pub async fn another_node(&self) -> anyhow::Result<RunningServer> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let mut options = self.start_options(listener)?;
+        options.issuer = Some(self.running().issuer.clone());
+        options.admin_listen = None;
+        eid_server::start(options).await
+    }
+
+    fn start_options(&self, listener: std::net::TcpListener) -> anyhow::Result<StartOptions> {
         let mut options = StartOptions::new(
             listener.local_addr()?,
             self.database_url.clone(),
@@ -347,8 +364,7 @@ impl TestServer {
             }
             None => None,
         };
-        self.server = Some(eid_server::start(options).await?);
-        Ok(())
+        Ok(options)
     }
 
     fn running(&self) -> &RunningServer {

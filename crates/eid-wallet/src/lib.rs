@@ -40,11 +40,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use eid_proto::api::{
     AccountHistory, AccountInfo, ApplicationCreated, ApplicationState, ApprovalDecision,
-    ApprovalRequest, ApprovalResult, ApprovalSubmission, AssertionFinish, ConsentList,
-    CreationChallengeResponse, Device, DeviceBound, DeviceLink, DeviceLinkRedeem, DeviceList,
-    EnrolmentRequest, ProofingChallenge, ProofingEvidence, ProofingResult, ProofingSubmission,
-    PublicKeyCredential, RegistrationChallenge, RegistrationFinish, RequestChallengeResponse,
-    SessionChallenge, SessionToken, UpgradeRequest,
+    ApprovalRequest, ApprovalResult, ApprovalSubmission, AssertionFinish, BrowserSessionList,
+    ConsentList, CreationChallengeResponse, Device, DeviceBound, DeviceLink, DeviceLinkRedeem,
+    DeviceList, EnrolmentRequest, ProofingChallenge, ProofingEvidence, ProofingResult,
+    ProofingSubmission, PublicKeyCredential, RegistrationChallenge, RegistrationFinish,
+    RequestChallengeResponse, SessionChallenge, SessionToken, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 use serde::{Deserialize, Serialize};
@@ -808,6 +808,28 @@ impl Wallet {
             url::form_urlencoded::byte_serialize(client_id.as_bytes()).collect::<String>()
         );
         self.authed::<()>(reqwest::Method::DELETE, &path, None)
+            .await
+    }
+
+    /// The browsers signed in to eid with this account.
+    pub async fn browser_sessions(&mut self) -> Result<BrowserSessionList, WalletError> {
+        self.authed(reqwest::Method::GET, "/api/v1/sessions", None)
+            .await
+    }
+
+    /// Signs a browser out of eid (every service it logged in to is told).
+    pub async fn end_browser_session(&mut self, session_id: &str) -> Result<(), WalletError> {
+        let path = format!(
+            "/api/v1/sessions/{}",
+            url::form_urlencoded::byte_serialize(session_id.as_bytes()).collect::<String>()
+        );
+        self.authed::<()>(reqwest::Method::DELETE, &path, None)
+            .await
+    }
+
+    /// Signs every browser out of eid.
+    pub async fn end_browser_sessions(&mut self) -> Result<(), WalletError> {
+        self.authed::<()>(reqwest::Method::DELETE, "/api/v1/sessions", None)
             .await
     }
 

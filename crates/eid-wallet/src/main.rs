@@ -137,6 +137,21 @@ enum Command {
         #[command(subcommand)]
         action: Option<DevicesAction>,
     },
+    /// The browsers signed in to eid with this account; sign one out, or all.
+    Sessions {
+        #[command(subcommand)]
+        action: Option<SessionsAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// List the browsers signed in (the default).
+    List,
+    /// Sign a browser out: every service it logged in to is told.
+    End { session_id: String },
+    /// Sign out everywhere.
+    EndAll,
 }
 
 #[derive(Subcommand)]
@@ -541,6 +556,33 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             ConsentsAction::Withdraw { client_id } => {
                 wallet.withdraw_consent(&client_id).await?;
                 println!("Withdrawn: {client_id} gets nothing more without asking you again.");
+            }
+        },
+        Command::Sessions { action } => match action.unwrap_or(SessionsAction::List) {
+            SessionsAction::List => {
+                let list = wallet.browser_sessions().await?;
+                if list.sessions.is_empty() {
+                    println!("No browser is signed in to eid.");
+                }
+                for s in list.sessions {
+                    println!(
+                        "{}\t{} on {}\tsigned in {}\tlast used {}\t{}",
+                        s.session_id,
+                        printable(s.browser.as_deref().unwrap_or("a browser")),
+                        printable(s.os.as_deref().unwrap_or("an unknown system")),
+                        when(s.created_at),
+                        when(s.last_seen_at),
+                        printable(&s.services.join(", "))
+                    );
+                }
+            }
+            SessionsAction::End { session_id } => {
+                wallet.end_browser_session(&session_id).await?;
+                println!("Signed out: that browser must approve on your phone again.");
+            }
+            SessionsAction::EndAll => {
+                wallet.end_browser_sessions().await?;
+                println!("Signed out everywhere.");
             }
         },
         Command::Devices { action } => match action.unwrap_or(DevicesAction::List) {

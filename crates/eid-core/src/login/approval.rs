@@ -141,7 +141,7 @@ impl Choices {
             .join(" ")
     }
 
-    fn decided(&self, claim: &str) -> bool {
+    pub(crate) fn decided(&self, claim: &str) -> bool {
         self.shared.contains(claim) || self.declined.contains(claim)
     }
 }

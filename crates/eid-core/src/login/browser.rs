@@ -11,7 +11,10 @@ use crate::crypto::{ct_eq, random_token, sha256};
 use crate::locale::Locale;
 use crate::login::request_ref;
 use crate::oidc::{oauth, ClientResponse};
-use crate::store::{Approval, AuthRequestRecord, IssueCode, LoginState, RequestStatus};
+use crate::sso::{login_event, session_ref, BrowserContext, SessionCookie};
+use crate::store::{
+    Approval, AuthRequestRecord, IssueCode, LoginState, RequestStatus, SessionChange,
+};
 use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -56,6 +59,12 @@ pub enum LoginView {
     },
     /// Done: back to the client (with a code or an error).
     Redirect(ClientResponse),
+    /// Done, with a code: back to the client, and the browser's single sign-on session opened
+    /// (or authenticated again) with this cookie.
+    SignedIn {
+        response: ClientResponse,
+        session: SessionCookie,
+    },
     /// Nothing more to do in this browser.
     Finished,
 }
@@ -274,12 +283,14 @@ impl Provider {
 
     /// The person at the browser answers: continue (after seeing whose account approved), not
     /// me, a new code, or cancel. Nothing here records consent: that was decided on the phone.
+    /// Continuing opens (or authenticates again) the browser's single sign-on session.
     pub fn browser_answer(
         &self,
         request_id: &str,
         browser_secret: Option<&str>,
         csrf_token: &str,
         answer: BrowserAnswer,
+        browser: &BrowserContext,
         now: UnixTime,
     ) -> Result<LoginView, Error> {
         let request = self.browser_request(request_id, browser_secret)?;
@@ -294,7 +305,9 @@ impl Provider {
             ));
         }
         match (answer, &request.login) {
-            (BrowserAnswer::Continue, LoginState::Approved(_)) => self.issue_code(&request, now),
+            (BrowserAnswer::Continue, LoginState::Approved(approval)) => {
+                self.issue_code(&request, approval, browser, now)
+            }
             (BrowserAnswer::NotMe, LoginState::Approved(approval)) => {
                 let event = self.record(
                     Event::new("login.refused_in_browser", &Actor::System)
@@ -369,7 +382,13 @@ impl Provider {
         )?))
     }
 
-    fn issue_code(&self, request: &AuthRequestRecord, now: UnixTime) -> Result<LoginView, Error> {
+    fn issue_code(
+        &self,
+        request: &AuthRequestRecord,
+        approval: &Approval,
+        browser: &BrowserContext,
+        now: UnixTime,
+    ) -> Result<LoginView, Error> {
         // A pushed request's URI is spent by the first code issued from it (RFC 9126 §4).
         if let Some(pushed) = request.par_id.as_deref() {
             if !self.spend_pushed_request(pushed, now)? {
@@ -382,11 +401,24 @@ impl Provider {
         }
         // An implicit login passes through the same step, with a code no one is given.
         let code = random_token();
+        let (session, rotates, cookie) = self.session_for_login(browser, approval, now)?;
+        let actor = Actor::Citizen {
+            device_id: Some(approval.device_id.clone().into_string()),
+        };
+        let event = self.record(
+            login_event(approval, &request.client_id, "login.approved", &actor),
+            now,
+        )?;
         match self.store.issue_code(
             &request.request_id,
             &sha256(code.as_bytes()),
             now + self.config.code_ttl,
             now - self.config.completion_window + 1,
+            Some(SessionChange {
+                session: &session,
+                rotates: rotates.as_deref(),
+                event: &event,
+            }),
         )? {
             IssueCode::Issued => {}
             IssueCode::NotApproved => return Ok(LoginView::Finished),
@@ -399,21 +431,23 @@ impl Provider {
                 )
             }
         }
-        if request.response_type.is_implicit() {
-            let approval = request
-                .login
-                .approval()
-                .ok_or_else(|| Error::Internal("an issued login has no approval".into()))?;
-            return Ok(match self.implicit_response(request, approval, now)? {
-                Some(response) => LoginView::Redirect(response),
-                None => LoginView::Finished,
-            });
-        }
-        Ok(LoginView::Redirect(self.client_redirect(
-            &request.redirect_uri,
-            &[("code", &code)],
-            request.state.as_deref(),
-            request.response_mode,
-        )?))
+        tracing::info!(target: "eid::security", event = "session.opened", client_id = %request.client_id, request = %request_ref(&request.request_id), session = %session_ref(&session.session_id), rotated = rotates.is_some(), "the browser continued: single sign-on session opened");
+        let response = if request.response_type.is_implicit() {
+            match self.implicit_response(request, approval, now)? {
+                Some(response) => response,
+                None => return Ok(LoginView::Finished),
+            }
+        } else {
+            self.client_redirect(
+                &request.redirect_uri,
+                &[("code", &code)],
+                request.state.as_deref(),
+                request.response_mode,
+            )?
+        };
+        Ok(LoginView::SignedIn {
+            response,
+            session: cookie,
+        })
     }
 }

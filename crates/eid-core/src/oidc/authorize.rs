@@ -5,12 +5,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::Level;
+use crate::audit::Actor;
 use crate::claims::{ClaimsRequest, Scope, Scopes};
+use crate::crypto::{random_id, random_token, sha256};
 use crate::limits::Caller;
 use crate::locale::Locale;
 use crate::oidc::par::REQUEST_URI_PREFIX;
 use crate::oidc::{oauth, pkce, ClientResponse, ResponseMode, ResponseType};
-use crate::store::ClientRecord;
+use crate::sso::{login_event, session_ref, silent_error, BrowserContext, SessionAnswer};
+use crate::store::{AuthRequestRecord, ClientRecord, LoginState};
 use crate::time::UnixTime;
 use crate::{Error, OAuthError, OAuthErrorCode, Provider};
 
@@ -33,9 +36,8 @@ pub struct AuthorizationParams {
     pub acr_values: Option<String>,
     /// Individual claims, and where to release them (OIDC Core §5.5).
     pub claims: Option<String>,
-    /// Seconds since the citizen last authenticated, at most (OIDC Core §3.1.2.1). Every eid
-    /// login is approved on the phone there and then, so any value is met; `auth_time` says
-    /// when.
+    /// Seconds since the citizen last authenticated, at most (OIDC Core §3.1.2.1): a single
+    /// sign-on session authenticated longer ago does not answer; the phone is asked again.
     pub max_age: Option<String>,
     /// An ID token eid issued before, naming the citizen the client expects.
     pub id_token_hint: Option<String>,
@@ -79,6 +81,15 @@ impl From<crate::store::StoreError> for AuthorizeError {
     }
 }
 
+/// What an authorization request leads to.
+#[derive(Debug)]
+pub enum Authorized {
+    /// A login that waits for the phone, which the browser goes on with.
+    Login(PendingLogin),
+    /// Answered from the browser's single sign-on session: back to the client at once.
+    Answered(ClientResponse),
+}
+
 /// A login request the browser goes on with.
 #[derive(Debug)]
 pub struct PendingLogin {
@@ -95,8 +106,11 @@ pub struct AuthorizationRequest {
     pub scopes: Scopes,
     /// The lowest level the client accepts (from `acr_values`), if it named one eid knows.
     pub required_level: Option<Level>,
-    /// The `prompt` values eid acts on, space-separated.
+    /// The `prompt` values eid acts on, space-separated (`none` alone, or among `login`,
+    /// `consent`, `select_account`).
     pub prompt: Option<String>,
+    /// The most seconds since the citizen authenticated that the client accepts.
+    pub max_age: Option<i64>,
     pub state: Option<String>,
     pub nonce: Option<String>,
     /// The PKCE S256 challenge (empty in the implicit flow, which has no code).
@@ -121,12 +135,14 @@ fn required_level(acr_values: Option<&str>) -> Option<Level> {
 impl Provider {
     /// Validates an authorization request and opens a login for it. The parameters are the
     /// query's (or form's), those of a request object, or those pushed before (RFC 9126).
+    /// The browser's single sign-on session answers it when it can (see [`crate::sso`]).
     pub fn authorize(
         &self,
         outer: &AuthorizationParams,
         caller: &Caller,
+        browser: &BrowserContext,
         now: UnixTime,
-    ) -> Result<PendingLogin, AuthorizeError> {
+    ) -> Result<Authorized, AuthorizeError> {
         let page = |title: &str, detail: &str| AuthorizeError::Page {
             title: title.to_owned(),
             detail: detail.to_owned(),
@@ -192,15 +208,154 @@ impl Provider {
             limits.authorize_per_client,
             now,
         )?;
-        match self.checked_request(&client, &params, now) {
-            Ok(request) => Ok(self.open_login(&client, redirect_uri, &request, caller, now)?),
-            Err(error) => Err(AuthorizeError::Redirect(self.error_redirect(
-                redirect_uri,
-                &error,
-                params.state.as_deref(),
-                mode_of(&params),
-            )?)),
+        let request = match self.checked_request(&client, &params, now) {
+            Ok(request) => request,
+            Err(error) => {
+                return Err(AuthorizeError::Redirect(self.error_redirect(
+                    redirect_uri,
+                    &error,
+                    params.state.as_deref(),
+                    mode_of(&params),
+                )?))
+            }
+        };
+        let silent = request.prompt.as_deref() == Some("none");
+        if let Some(session) = self.browser_session(browser.session.as_deref(), now)? {
+            let answer = self.session_approval(&client, &request, &session, now)?;
+            if let SessionAnswer::Approve(approval) = answer {
+                if let Some(response) = self.answer_from_session(
+                    &client,
+                    redirect_uri,
+                    &request,
+                    &session,
+                    approval,
+                    now,
+                )? {
+                    return Ok(Authorized::Answered(response));
+                }
+            } else if silent {
+                return Err(AuthorizeError::Redirect(self.silent_refusal(
+                    redirect_uri,
+                    &request,
+                    silent_error(&answer).unwrap_or(OAuthErrorCode::LoginRequired),
+                )?));
+            }
         }
+        if silent {
+            // No session: the citizen must approve on the phone (OIDC Core §3.1.2.6).
+            return Err(AuthorizeError::Redirect(self.silent_refusal(
+                redirect_uri,
+                &request,
+                OAuthErrorCode::LoginRequired,
+            )?));
+        }
+        Ok(Authorized::Login(self.open_login(
+            &client,
+            redirect_uri,
+            &request,
+            caller,
+            now,
+        )?))
+    }
+
+    /// `prompt=none` could not be answered silently: `login_required` or `consent_required`.
+    fn silent_refusal(
+        &self,
+        redirect_uri: &str,
+        request: &AuthorizationRequest,
+        code: OAuthErrorCode,
+    ) -> Result<ClientResponse, Error> {
+        let description = match code {
+            OAuthErrorCode::ConsentRequired => {
+                "the citizen has not agreed to share what is asked with this service; ask without prompt=none"
+            }
+            _ => "the citizen is not signed in to eid in this browser, or must approve again; ask without prompt=none",
+        };
+        self.error_redirect(
+            redirect_uri,
+            &oauth(code, description),
+            request.state.as_deref(),
+            request.response_mode,
+        )
+    }
+
+    /// Answers a request from the browser's session: the login is recorded with the session,
+    /// already holding its code, and the client gets the code (or, in the implicit flow, the
+    /// tokens). `None` when the session ended meanwhile.
+    fn answer_from_session(
+        &self,
+        client: &ClientRecord,
+        redirect_uri: &str,
+        request: &AuthorizationRequest,
+        session: &crate::store::BrowserSessionRecord,
+        approval: crate::store::Approval,
+        now: UnixTime,
+    ) -> Result<Option<ClientResponse>, Error> {
+        // A pushed request's URI is spent by the first code issued from it (RFC 9126 §4).
+        if let Some(pushed) = request.pushed_id.as_deref() {
+            if !self.spend_pushed_request(pushed, now)? {
+                return Ok(Some(self.error_redirect(
+                    redirect_uri,
+                    &oauth(
+                        OAuthErrorCode::InvalidRequestUri,
+                        "the pushed request was already used",
+                    ),
+                    request.state.as_deref(),
+                    request.response_mode,
+                )?));
+            }
+        }
+        let code = random_token();
+        let record = AuthRequestRecord {
+            request_id: random_id(),
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            scope: request.scopes,
+            state: request.state.clone(),
+            nonce: request.nonce.clone(),
+            code_challenge: request.code_challenge.clone(),
+            // No browser continues it: a secret no one holds.
+            browser_hash: sha256(random_token().as_bytes()).to_vec(),
+            context: None,
+            required_level: request.required_level,
+            login: LoginState::CodeIssued {
+                approval: approval.clone(),
+                code_hash: sha256(code.as_bytes()).to_vec(),
+                code_expires_at: now + self.config.code_ttl,
+            },
+            created_at: now,
+            expires_at: now,
+            prompt: request.prompt.clone(),
+            response_type: request.response_type,
+            response_mode: request.response_mode,
+            claims: request.claims.clone(),
+            expected_sub: request.expected_sub.clone(),
+            dpop_jkt: request.dpop_jkt.clone(),
+            par_id: request.pushed_id.clone(),
+        };
+        let actor = Actor::Citizen {
+            device_id: Some(approval.device_id.clone().into_string()),
+        };
+        let event = self.record(
+            login_event(&approval, &client.client_id, "login.single_sign_on", &actor),
+            now,
+        )?;
+        if !self
+            .store
+            .insert_session_login(&record, &session.session_id, &event, now)?
+        {
+            return Ok(None);
+        }
+        tracing::info!(target: "eid::security", event = "login.single_sign_on", client_id = %client.client_id, session = %session_ref(&session.session_id), claims = %approval.granted, "login answered from a single sign-on session");
+        if request.response_type.is_implicit() {
+            return self.implicit_response(&record, &approval, now);
+        }
+        Ok(Some(self.client_redirect(
+            redirect_uri,
+            &[("code", &code)],
+            request.state.as_deref(),
+            request.response_mode,
+        )?))
     }
 
     /// The request's checks (in the specs' order), then its `id_token_hint`: an ID token eid
@@ -442,13 +597,6 @@ fn check_common(
                 "prompt=none cannot be combined with other values",
             ));
         }
-        if prompts.contains(&"none") {
-            // Every login needs the phone: there is no silent authentication.
-            return Err(oauth(
-                LoginRequired,
-                "the citizen must approve the login on their phone",
-            ));
-        }
     }
     for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
         if value.as_ref().is_some_and(|v| v.len() > max) {
@@ -458,14 +606,18 @@ fn check_common(
             ));
         }
     }
-    if let Some(max_age) = p.max_age.as_deref() {
-        if max_age.parse::<u64>().is_err() {
-            return Err(oauth(
-                InvalidRequest,
-                "max_age must be a non-negative number of seconds",
-            ));
-        }
-    }
+    let max_age = match p.max_age.as_deref() {
+        None => None,
+        Some(max_age) => match max_age.parse::<u32>() {
+            Ok(secs) => Some(i64::from(secs)),
+            Err(_) => {
+                return Err(oauth(
+                    InvalidRequest,
+                    "max_age must be a non-negative number of seconds",
+                ))
+            }
+        },
+    };
     if let Some(jkt) = p.dpop_jkt.as_deref() {
         // A base64url SHA-256 thumbprint (RFC 7638).
         if jkt.len() != 43
@@ -491,10 +643,9 @@ fn check_common(
         .prompt
         .as_deref()
         .map(|p| {
-            // Only the values eid acts on are kept (OIDC Core §3.1.2.1 defines four; `none`
-            // was refused above).
+            // Only the values eid acts on are kept (OIDC Core §3.1.2.1 defines four).
             p.split(' ')
-                .filter(|v| matches!(*v, "login" | "consent" | "select_account"))
+                .filter(|v| matches!(*v, "none" | "login" | "consent" | "select_account"))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
@@ -517,6 +668,7 @@ fn check_common(
         required_level,
         claims,
         prompt,
+        max_age,
         state: p.state.clone(),
         nonce: p.nonce.clone(),
         code_challenge: match response_type {
@@ -589,12 +741,22 @@ mod tests {
         assert_eq!(code(&p), Err(InvalidRequest));
         let mut p = params();
         p.prompt = Some("none".into());
-        assert_eq!(code(&p), Err(LoginRequired));
+        let silent = code(&p).map_err(|e| e.as_str())?;
+        assert_eq!(
+            silent.prompt.as_deref(),
+            Some("none"),
+            "answered by a session"
+        );
         p.prompt = Some("login none".into());
         assert_eq!(code(&p), Err(InvalidRequest), "none with another value");
         let mut p = params();
         p.state = Some("s".repeat(2049));
         assert_eq!(code(&p), Err(InvalidRequest));
+        let mut p = params();
+        p.max_age = Some("-1".into());
+        assert_eq!(code(&p), Err(InvalidRequest));
+        p.max_age = Some("600".into());
+        assert_eq!(code(&p).map(|r| r.max_age), Ok(Some(600)));
         Ok(())
     }
 

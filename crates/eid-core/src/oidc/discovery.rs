@@ -25,6 +25,8 @@ impl Provider {
             end_session_endpoint: format!("{issuer}/logout"),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
             userinfo_signing_alg_values_supported: strings(&["ES256", "RS256"]),
             revocation_endpoint: format!("{issuer}/revoke"),
             revocation_endpoint_auth_methods_supported: strings(CLIENT_AUTH_METHODS),

@@ -1,23 +1,31 @@
-//! Logout: RP-initiated (OIDC RP-Initiated Logout 1.0) and back-channel (OIDC Back-Channel
-//! Logout 1.0).
+//! Logout: RP-initiated (OIDC RP-Initiated Logout 1.0), back-channel (OIDC Back-Channel
+//! Logout 1.0) and front-channel (OIDC Front-Channel Logout 1.0).
 //!
-//! Every eid login is its own session: the ID token's `sid` names it. Ending it revokes the
-//! access tokens it issued (refresh tokens for offline access outlive a logout, OIDC Core §11;
-//! the client revokes them at `/revoke`) and queues a signed logout token for every client
-//! that registered a `backchannel_logout_uri` and holds something of it. The server delivers
-//! the queue, retrying with growing delays.
+//! Each login has its own `sid` (its request id; the ID token carries it), and belongs to the
+//! browser's single sign-on session ([`crate::sso`]) that opened or answered it. A logout ends
+//! that session: the access tokens of every login it holds are deleted (refresh tokens for
+//! offline access outlive a logout, OIDC Core §11; the client revokes them at `/revoke`), a
+//! signed logout token is queued for every client that registered a `backchannel_logout_uri`,
+//! and the page eid shows loads the `frontchannel_logout_uri` of the others. The server
+//! delivers the queue, retrying with growing delays.
+//!
+//! A request that names the citizen's login (`id_token_hint`) ends its session at once; one
+//! that does not is confirmed by the person first (§2: the OP should ask), so that no other site
+//! can sign a citizen out by sending their browser here.
 //!
 //! The browser is sent back only to a `post_logout_redirect_uri` the client registered, exactly,
 //! and only when the request names the client (`id_token_hint` or `client_id`); otherwise eid
 //! shows its own page.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::crypto::random_token;
+use crate::audit::Actor;
+use crate::crypto::{ct_eq, random_token};
 use crate::keys::{sign_jwt_typed, JwsAlg};
 use crate::oidc::oauth;
-use crate::store::{ClientRecord, LogoutDeliveryRecord};
+use crate::sso::{BrowserContext, EndReason, Ended};
+use crate::store::{BrowserSessionRecord, ClientRecord, LogoutDeliveryRecord};
 use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -33,8 +41,8 @@ const LEASE: i64 = 60;
 /// A logout token lives this long.
 const LOGOUT_TOKEN_TTL: i64 = 120;
 
-/// The RP-initiated logout request (§2).
-#[derive(Debug, Default, Clone, Deserialize)]
+/// The RP-initiated logout request (§2), and the confirmation eid's page sends back.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogoutParams {
     pub id_token_hint: Option<String>,
     pub post_logout_redirect_uri: Option<String>,
@@ -42,15 +50,37 @@ pub struct LogoutParams {
     pub client_id: Option<String>,
     pub logout_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// The person confirmed on eid's page (`yes`), with the page's anti-CSRF token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
 }
 
 /// Where the browser goes after a logout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogoutOutcome {
+pub enum LogoutNext {
     /// Back to the client's registered `post_logout_redirect_uri`, with `state`.
     Redirect(Url),
     /// eid's own "signed out" page (no registered URI was asked for, or the client is unknown).
     Page { client_name: Option<String> },
+    /// The request did not name the login: the person confirms on eid's page (a form posting
+    /// `params` back with `confirm=yes` and `csrf_token`).
+    Confirm {
+        client_name: Option<String>,
+        csrf_token: String,
+        params: LogoutParams,
+    },
+}
+
+/// What a logout did and where the browser goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutOutcome {
+    pub next: LogoutNext,
+    /// Relying parties' front-channel logout pages the browser must load first.
+    pub frontchannel: Vec<Url>,
+    /// Whether the browser's session ended here (its cookie is removed).
+    pub ended_browser_session: bool,
 }
 
 fn bad_request(description: &str) -> Error {
@@ -62,6 +92,7 @@ impl Provider {
     pub fn end_session(
         &self,
         params: &LogoutParams,
+        browser: &BrowserContext,
         now: UnixTime,
     ) -> Result<LogoutOutcome, Error> {
         let hint = match &params.id_token_hint {
@@ -110,32 +141,105 @@ impl Provider {
                 Some(url)
             }
         };
-        if let Some(sid) = hint.as_ref().and_then(|h| h.sid.as_deref()) {
-            self.end_login(sid, client.as_ref(), now)?;
+        let current = self.browser_session(browser.session.as_deref(), now)?;
+        let mut ended = Ended::default();
+        let mut ended_browser_session = false;
+        match (&hint, &current) {
+            (Some(hint), _) => {
+                let citizen = match hint.sid.as_deref() {
+                    Some(sid) => self.end_login(sid, client.as_ref(), now, &mut ended)?,
+                    None => None,
+                };
+                // The same citizen's session in this browser ends too.
+                if let Some(session) = current.as_ref().filter(|s| {
+                    citizen.as_deref() == Some(s.citizen_id.as_str())
+                        || client
+                            .as_ref()
+                            .is_some_and(|c| self.pairwise_sub(c, &s.citizen_id) == hint.sub)
+                }) {
+                    ended
+                        .frontchannel
+                        .extend(self.end_signed_out(session, now)?.frontchannel);
+                    ended_browser_session = true;
+                }
+            }
+            (None, Some(session)) => {
+                let confirmed = params.confirm.as_deref() == Some("yes")
+                    && params.csrf_token.as_deref().is_some_and(|t| {
+                        ct_eq(
+                            t.as_bytes(),
+                            self.session_csrf(&session.session_id).as_bytes(),
+                        )
+                    });
+                if !confirmed {
+                    return Ok(LogoutOutcome {
+                        next: LogoutNext::Confirm {
+                            client_name: client.map(|c| c.name),
+                            csrf_token: self.session_csrf(&session.session_id),
+                            params: LogoutParams {
+                                confirm: None,
+                                csrf_token: None,
+                                ..params.clone()
+                            },
+                        },
+                        frontchannel: Vec::new(),
+                        ended_browser_session: false,
+                    });
+                }
+                ended = self.end_signed_out(session, now)?;
+                ended_browser_session = true;
+            }
+            (None, None) => {}
         }
-        let Some(url) = back else {
-            return Ok(LogoutOutcome::Page {
+        let next = match back {
+            Some(url) => LogoutNext::Redirect(url),
+            None => LogoutNext::Page {
                 client_name: client.map(|c| c.name),
-            });
+            },
         };
-        Ok(LogoutOutcome::Redirect(url))
+        Ok(LogoutOutcome {
+            next,
+            frontchannel: ended.frontchannel,
+            ended_browser_session,
+        })
     }
 
-    /// Ends one login: its access tokens go, and the clients told.
+    fn end_signed_out(
+        &self,
+        session: &BrowserSessionRecord,
+        now: UnixTime,
+    ) -> Result<Ended, Error> {
+        let actor = Actor::Citizen {
+            device_id: Some(session.device_id.clone().into_string()),
+        };
+        self.end_browser_session(session, EndReason::SignedOut, &actor, now)
+    }
+
+    /// Ends the login `sid` names: its session, when it has one (every relying party it
+    /// touched is told), or else the login alone (its access tokens go, and its client is
+    /// told). Returns whose login it was, while eid still knows.
     fn end_login(
         &self,
         sid: &str,
         client: Option<&ClientRecord>,
         now: UnixTime,
-    ) -> Result<(), Error> {
+        ended: &mut Ended,
+    ) -> Result<Option<String>, Error> {
+        if let Some(session) = self.store.session_of_login(sid)? {
+            ended
+                .frontchannel
+                .extend(self.end_signed_out(&session, now)?.frontchannel);
+            return Ok(Some(session.citizen_id.into_string()));
+        }
+        let citizen_id = self.citizen_of_login(sid)?;
         let revoked = self.store.revoke_access_tokens_of(sid)?;
         tracing::info!(target: "eid::security", event = "logout", client_id = ?client.map(|c| &c.client_id), revoked, "a login ended at the client's request");
         if let Some(client) = client {
-            if let Some(citizen_id) = self.citizen_of_login(sid)? {
-                self.queue_backchannel_logouts(&[(client, &citizen_id, Some(sid))], now)?;
+            if let Some(citizen_id) = &citizen_id {
+                self.queue_backchannel_logouts(&[(client, citizen_id, Some(sid))], now)?;
             }
         }
-        Ok(())
+        Ok(citizen_id)
     }
 
     /// The citizen a login was approved for, while eid still knows it.

@@ -22,7 +22,7 @@ pub mod dpop;
 pub mod id_token;
 pub mod logout;
 pub mod par;
-pub(crate) mod pkce;
+pub mod pkce;
 pub mod registration;
 pub mod request_object;
 pub mod revoke;
@@ -30,7 +30,7 @@ pub mod token;
 pub mod userinfo;
 
 pub use authorize::{
-    check_authorization_params, AuthorizationParams, AuthorizeError, PendingLogin,
+    check_authorization_params, AuthorizationParams, AuthorizeError, Authorized, PendingLogin,
 };
 pub use token::TokenParams;
 

@@ -14,6 +14,11 @@ pub(crate) fn is_s256_challenge(challenge: &str) -> bool {
     challenge.len() == 43 && is_pkce_value(challenge)
 }
 
+/// The S256 challenge of a verifier (RFC 7636 §4.2).
+pub fn challenge_of(verifier: &str) -> String {
+    b64url(&sha256(verifier.as_bytes()))
+}
+
 /// RFC 7636 §4.6: BASE64URL(SHA256(code_verifier)) == code_challenge, in constant time.
 pub(crate) fn verifier_matches(verifier: &str, challenge: &str) -> bool {
     is_pkce_value(verifier)

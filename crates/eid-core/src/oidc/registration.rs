@@ -161,6 +161,7 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
         ("policy_uri", &m.policy_uri),
         ("tos_uri", &m.tos_uri),
         ("backchannel_logout_uri", &m.backchannel_logout_uri),
+        ("frontchannel_logout_uri", &m.frontchannel_logout_uri),
         ("initiate_login_uri", &m.initiate_login_uri),
     ] {
         check_url(name, value)?;
@@ -206,6 +207,10 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             backchannel_logout_uri: m.backchannel_logout_uri.clone(),
             backchannel_logout_session_required: m
                 .backchannel_logout_session_required
+                .unwrap_or(false),
+            frontchannel_logout_uri: m.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: m
+                .frontchannel_logout_session_required
                 .unwrap_or(false),
             userinfo_signed_response_alg: m.userinfo_signed_response_alg.clone(),
             initiate_login_uri: m.initiate_login_uri.clone(),
@@ -273,6 +278,11 @@ fn describe(client: &ClientRecord) -> RegistrationMetadata {
             .backchannel_logout_uri
             .as_ref()
             .map(|_| m.backchannel_logout_session_required),
+        frontchannel_logout_uri: m.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: m
+            .frontchannel_logout_uri
+            .as_ref()
+            .map(|_| m.frontchannel_logout_session_required),
         initiate_login_uri: m.initiate_login_uri.clone(),
         default_max_age: m.default_max_age,
         require_auth_time: m.require_auth_time.then_some(true),

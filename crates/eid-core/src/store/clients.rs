@@ -106,6 +106,13 @@ pub struct ClientMetadata {
     pub backchannel_logout_uri: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub backchannel_logout_session_required: bool,
+    /// Where the browser is sent, in a hidden frame of eid's page, when a session that logged
+    /// in to the client ends (OIDC Front-Channel Logout 1.0), if it has no back-channel URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// Whether that URI gets `iss` and `sid`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_session_required: bool,
     /// `RS256` or `ES256`: userinfo answers with a signed JWT.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<String>,

@@ -1,4 +1,4 @@
-use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, StoreError};
+use super::{AccessTokenRecord, AuditRecord, RefreshTokenRecord, SessionChange, StoreError};
 use crate::account::{AccountStatus, Level};
 use crate::claims::{ClaimsRequest, Scopes};
 use crate::ids::{CitizenId, ClientId, DeviceId};
@@ -224,13 +224,16 @@ pub trait LoginStore {
     ) -> Result<bool, StoreError>;
     /// `approved` -> `code_issued`, provided the device that approved is still bound and not
     /// suspended (a removed device's approvals die with it; so do those of every device a
-    /// recovery or a closure removed), and it was approved at `approved_after` or later.
+    /// recovery or a closure removed), and it was approved at `approved_after` or later. In
+    /// the same transaction the browser's single sign-on session is opened or rotated
+    /// (`session`), and the login recorded as the session's.
     fn issue_code(
         &self,
         request_id: &str,
         code_hash: &[u8],
         code_expires_at: UnixTime,
         approved_after: UnixTime,
+        session: Option<SessionChange<'_>>,
     ) -> Result<IssueCode, StoreError>;
     /// `code_issued` -> `redeemed` and the tokens stored (the access token, and the refresh
     /// token that starts the grant's family when offline access was granted), in one

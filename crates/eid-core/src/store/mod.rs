@@ -21,6 +21,7 @@ mod officers;
 mod pki;
 mod replay;
 mod sessions;
+mod sso;
 mod tokens;
 
 use crate::time::UnixTime;
@@ -37,6 +38,7 @@ pub use officers::*;
 pub use pki::*;
 pub use replay::*;
 pub use sessions::*;
+pub use sso::*;
 pub use tokens::*;
 
 /// A failure of the storage layer.
@@ -69,6 +71,7 @@ pub trait Store:
     + ReplayStore
     + LogoutStore
     + SessionStore
+    + SsoStore
     + OfficerStore
     + PkiStore
     + SigningStore
@@ -80,12 +83,14 @@ pub trait Store:
     /// Deletes what expired: login requests past their approval deadline, and approved ones
     /// `complete_within` seconds after (those that issued a code are kept `keep_issued` seconds
     /// past the code's expiry, as long as tokens issued from it may live, so that a replayed
-    /// code is still recognised), ceremonies, tokens, seen JWT ids, sessions, applications and rate-limit
-    /// windows. Returns how many rows went.
+    /// code is still recognised), ceremonies, tokens, seen JWT ids, sessions (single sign-on
+    /// sessions also when idle `session_idle` seconds), applications and rate-limit windows.
+    /// Returns how many rows went.
     fn purge_expired(
         &self,
         now: UnixTime,
         complete_within: i64,
         keep_issued: i64,
+        session_idle: i64,
     ) -> Result<usize, StoreError>;
 }

@@ -5,12 +5,14 @@ use eid_core::claims::{ClaimsRequest, Scopes};
 use eid_core::oidc::{ResponseMode, ResponseType};
 use eid_core::store::{
     AccessTokenRecord, Approval, ApprovalRecord, AuditRecord, AuthRequestRecord, ConsentRecord,
-    IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, StoreError,
+    IssueCode, LoginState, LoginStore, RefreshTokenRecord, RequestStatus, SessionChange,
+    StoreError,
 };
 use eid_core::time::UnixTime;
 use eid_core::OAuthErrorCode;
 
 use super::audit::insert_events;
+use super::sso::apply_session_change;
 use super::tokens::{delete_grants, insert_tokens};
 use crate::schema::{auth_requests, citizen_profiles, citizens, consents, devices};
 use crate::{backend, corrupt, AnyConnection, Database};
@@ -393,48 +395,59 @@ impl LoginStore for Database {
         code_hash: &[u8],
         code_expires_at: UnixTime,
         approved_after: UnixTime,
+        session: Option<SessionChange<'_>>,
     ) -> Result<IssueCode, StoreError> {
         let code_expires_at = code_expires_at.secs();
         let approved_after = approved_after.secs();
         let mut conn = self.writer()?;
-        // One statement: the device check is a primary-key lookup inside the compare-and-set.
-        let n = diesel::update(
-            auth_requests::table
-                .filter(auth_requests::request_id.eq(request_id))
-                .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()))
-                .filter(auth_requests::auth_time.ge(approved_after))
-                .filter(diesel::dsl::exists(
-                    devices::table
-                        .filter(devices::device_id.nullable().eq(auth_requests::device_id))
-                        .filter(devices::suspended_at.is_null()),
-                )),
-        )
-        .set((
-            auth_requests::status.eq(RequestStatus::CodeIssued.as_str()),
-            auth_requests::code_hash.eq(Some(code_hash)),
-            auth_requests::code_expires_at.eq(Some(code_expires_at)),
-        ))
-        .execute(&mut *conn)
-        .map_err(backend)?;
-        if n == 1 {
-            return Ok(IssueCode::Issued);
-        }
-        let row: Option<(String, Option<i64>)> = auth_requests::table
-            .find(request_id)
-            .select((auth_requests::status, auth_requests::auth_time))
-            .first(&mut *conn)
-            .optional()
-            .map_err(backend)?;
-        Ok(match row {
-            Some((status, auth_time)) if status == RequestStatus::Approved.as_str() => {
-                if auth_time.is_none_or(|t| t < approved_after) {
-                    IssueCode::TooLate
-                } else {
-                    IssueCode::DeviceGone
+        conn.transaction::<IssueCode, DieselError, _>(|c| {
+            // One statement: the device check is a primary-key lookup inside the
+            // compare-and-set.
+            let n = diesel::update(
+                auth_requests::table
+                    .filter(auth_requests::request_id.eq(request_id))
+                    .filter(auth_requests::status.eq(RequestStatus::Approved.as_str()))
+                    .filter(auth_requests::auth_time.ge(approved_after))
+                    .filter(diesel::dsl::exists(
+                        devices::table
+                            .filter(devices::device_id.nullable().eq(auth_requests::device_id))
+                            .filter(devices::suspended_at.is_null()),
+                    )),
+            )
+            .set((
+                auth_requests::status.eq(RequestStatus::CodeIssued.as_str()),
+                auth_requests::code_hash.eq(Some(code_hash)),
+                auth_requests::code_expires_at.eq(Some(code_expires_at)),
+            ))
+            .execute(c)?;
+            if n == 1 {
+                if let Some(change) = &session {
+                    // The session takes the login's client.
+                    let client_id: String = auth_requests::table
+                        .find(request_id)
+                        .select(auth_requests::client_id)
+                        .first(c)?;
+                    apply_session_change(c, change, request_id, &client_id)?;
                 }
+                return Ok(IssueCode::Issued);
             }
-            _ => IssueCode::NotApproved,
+            let row: Option<(String, Option<i64>)> = auth_requests::table
+                .find(request_id)
+                .select((auth_requests::status, auth_requests::auth_time))
+                .first(c)
+                .optional()?;
+            Ok(match row {
+                Some((status, auth_time)) if status == RequestStatus::Approved.as_str() => {
+                    if auth_time.is_none_or(|t| t < approved_after) {
+                        IssueCode::TooLate
+                    } else {
+                        IssueCode::DeviceGone
+                    }
+                }
+                _ => IssueCode::NotApproved,
+            })
         })
+        .map_err(backend)
     }
 
     fn redeem_code(

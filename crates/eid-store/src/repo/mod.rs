@@ -14,6 +14,7 @@ mod officers;
 mod pki;
 mod replay;
 mod sessions;
+mod sso;
 mod tokens;
 
 pub(crate) use accounts::{CitizenRow, DeviceRow, ProfileRow};
@@ -25,4 +26,5 @@ pub(crate) use logins::{AuthRequestRow, ConsentRow};
 pub(crate) use logouts::LogoutDeliveryRow;
 pub(crate) use officers::{OfficerCredentialRow, OfficerRow};
 pub(crate) use sessions::{OfficerSessionRow, WalletSessionRow};
+pub(crate) use sso::{BrowserSessionRow, SessionLoginRow};
 pub(crate) use tokens::{AccessTokenRow, RefreshTokenRow};

@@ -151,6 +151,8 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
     let (tokens, claims) = login(&server, &rp, &browser, &mut phone).await?;
     assert_eq!(userinfo_status(&server, &tokens).await?, 200);
     let sub = claims.subject().clone();
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // A code issued before the suspension, redeemed after it.
     let (pending, callback, _) = login_to_callback(&server, &rp, &browser, &mut phone).await?;
 

@@ -63,12 +63,16 @@ async fn hardware_and_software_keys(backend: Backend) -> anyhow::Result<()> {
     let devices = hardware.devices().await?;
     assert_eq!(devices[0].key, "hardware");
 
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // The reference wallet: a software key, and it says so.
     let mut software = proven_wallet(&server, 1).await?;
     let (_, claims) = login(&server, &rp, &browser, &mut software).await?;
     assert_eq!(amr(&claims), ["swk"]);
     assert_eq!(software.devices().await?[0].key, "software");
 
+    // Another citizen, in a browser without a session.
+    let browser = Browser::new();
     // A chain to a root the server does not trust proves nothing more than no chain.
     let mut unknown = attested_wallet(&server, &stranger, 2).await?;
     let (_, claims) = login(&server, &rp, &browser, &mut unknown).await?;

@@ -71,9 +71,11 @@ async fn form_post_and_the_claims_parameter(backend: Backend) -> anyhow::Result<
 
     // The claims parameter: name for userinfo (essential), birthdate in the ID token, with
     // scope openid alone. The phone offers both; what the citizen shares is released there.
+    // (prompt=login: the browser's session may not answer; the phone is asked.)
     let claims =
         r#"{"userinfo":{"name":{"essential":true},"email":null},"id_token":{"birthdate":null}}"#;
     let mut start = rp.start();
+    start.url = with_param(&start.url, "prompt", Some("login"));
     start.url = with_param(&start.url, "scope", Some("openid"));
     start.url = with_param(&start.url, "claims", Some(claims));
     let page = browser.open_login(&server, &start.url).await?;
@@ -156,22 +158,34 @@ async fn the_id_token_hint_binds_the_login_to_its_citizen(backend: Backend) -> a
     let (tokens, claims) = login(&server, &rp, &browser, &mut alice).await?;
     let hint = tokens.id_token().expect("id_token").to_string();
 
-    // The same citizen logs in again with the hint: fine.
+    // The same citizen logs in again with the hint: fine, and the browser's session answers
+    // (it is the hinted citizen's); on another browser the phone approves.
+    let mut start = rp.start();
+    start.url = with_param(&start.url, "id_token_hint", Some(&hint));
+    let callback = browser.answered(&start.url).await?;
+    let tokens = rp
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    assert_eq!(
+        rp.verify(&tokens, &start.nonce)?.subject(),
+        claims.subject()
+    );
     let (_, again) = login_with(
         &server,
         &rp,
-        &browser,
+        &Browser::new(),
         &mut alice,
         &[("id_token_hint", &hint)],
     )
     .await?;
     assert_eq!(again.subject(), claims.subject());
 
-    // Another citizen's phone cannot approve it: refused there, and the service hears
-    // access_denied.
+    // Another citizen's phone cannot approve it (on a browser without a session): refused
+    // there, and the service hears access_denied.
+    let stranger = Browser::new();
     let mut start = rp.start();
     start.url = with_param(&start.url, "id_token_hint", Some(&hint));
-    let page = browser.open_login(&server, &start.url).await?;
+    let page = stranger.open_login(&server, &start.url).await?;
     let request = bob.fetch_approval(&page.link).await?;
     let decision = eid_wallet::approve_all(&request, page.number, false);
     let refused = bob
@@ -179,7 +193,7 @@ async fn the_id_token_hint_binds_the_login_to_its_citizen(backend: Backend) -> a
         .await
         .expect_err("not the hinted citizen");
     assert_eq!(refused.problem().map(|p| p.status), Some(403));
-    match browser.after_approval(&server, &page.url).await? {
+    match stranger.after_approval(&server, &page.url).await? {
         Next::Redirect(url) => {
             let callback = Callback { url };
             assert_eq!(callback.param("error").as_deref(), Some("access_denied"));

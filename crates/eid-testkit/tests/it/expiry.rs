@@ -7,7 +7,8 @@ use eid_core::limits::Caller;
 use eid_core::login::QR_STEP;
 use eid_core::login::{BrowserAnswer, LoginView};
 use eid_core::oidc::dpop::PresentedToken;
-use eid_core::oidc::{AuthorizationParams, PendingLogin, TokenParams};
+use eid_core::oidc::{AuthorizationParams, Authorized, PendingLogin, TokenParams};
+use eid_core::sso::BrowserContext;
 use eid_core::time::UnixTime;
 use eid_core::{Error, OAuthErrorCode, Provider};
 use eid_testkit::Backend;
@@ -30,9 +31,18 @@ fn params(client_id: &str) -> AuthorizationParams {
 }
 
 fn authorize(provider: &Provider, client_id: &str, now: UnixTime) -> anyhow::Result<PendingLogin> {
-    provider
-        .authorize(&params(client_id), &Caller::default(), now)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))
+    match provider
+        .authorize(
+            &params(client_id),
+            &Caller::default(),
+            &BrowserContext::default(),
+            now,
+        )
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        Authorized::Login(login) => Ok(login),
+        Authorized::Answered(_) => anyhow::bail!("answered without a login"),
+    }
 }
 
 /// The `t` code of an approval link.
@@ -139,17 +149,21 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
         Some(&login.browser_secret),
         &csrf_of(&provider, &login, late)?,
         BrowserAnswer::Renew,
+        &BrowserContext::default(),
         late,
     )?;
     assert!(matches!(view, LoginView::Waiting { .. }), "{view:?}");
     approve(&provider, &mut wallet, &issuer, &login, late, late + 1)??;
 
     // A code is good for `code_ttl` seconds.
-    let LoginView::Redirect(callback) = provider.browser_answer(
+    let LoginView::SignedIn {
+        response: callback, ..
+    } = provider.browser_answer(
         &login.request_id,
         Some(&login.browser_secret),
         &csrf_of(&provider, &login, late + 2)?,
         BrowserAnswer::Continue,
+        &BrowserContext::default(),
         late + 2,
     )?
     else {
@@ -196,6 +210,7 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
         Some(&login.browser_secret),
         &csrf_of(&provider, &login, now)?,
         BrowserAnswer::Continue,
+        &BrowserContext::default(),
         too_late,
     )?;
     assert_eq!(redirect_error(&view).as_deref(), Some("access_denied"));

@@ -130,10 +130,26 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     );
     let es_sub = claims.subject().as_str().to_owned();
 
-    // Second login to the same client: the choice is remembered (the phone need not ask), the
-    // same pairwise sub.
+    // Second login to the same client in the same browser: its single sign-on session answers
+    // at once, no phone; the same pairwise sub, the first approval's auth_time.
     let start = es.start();
-    let page = browser.open_login(&server, &start.url).await?;
+    let callback = browser.answered(&start.url).await?;
+    assert_eq!(
+        callback.param("state").as_deref(),
+        Some(start.state.secret().as_str())
+    );
+    let tokens = es
+        .exchange(&callback.param("code").expect("code"), start.verifier)
+        .await?;
+    let silent = es.verify(&tokens, &start.nonce)?;
+    assert_eq!(silent.subject().as_str(), es_sub);
+    assert_eq!(silent.auth_time(), claims.auth_time());
+
+    // On another computer: the phone is asked, and the choice is remembered (the phone need
+    // not ask about sharing), the same pairwise sub.
+    let laptop = Browser::new();
+    let start = es.start();
+    let page = laptop.open_login(&server, &start.url).await?;
     let request = wallet.fetch_approval(&page.link).await?;
     assert!(!request.ask_consent, "the choice must be remembered");
     assert!(request.items.iter().all(|i| i.remembered));
@@ -144,13 +160,14 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
             &eid_wallet::approve_as_before(&request, page.number),
         )
         .await?;
-    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let (callback, _) = continue_login(&server, &laptop, &page.url).await?;
     let tokens = es
         .exchange(&callback.param("code").expect("code"), start.verifier)
         .await?;
     assert_eq!(es.verify(&tokens, &start.nonce)?.subject().as_str(), es_sub);
 
-    // The RS256 client, sharing the name only: verified by openidconnect with RS256, a
+    // The RS256 client (the browser's session cannot answer: nothing is remembered for it, so
+    // the phone asks), sharing the name only: verified by openidconnect with RS256, a
     // different pairwise sub, and userinfo says nothing of what was not chosen.
     let start = rs.start();
     let page = browser.open_login(&server, &start.url).await?;
@@ -191,7 +208,9 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     let (_, again) = login(&server, &rs, &browser, &mut wallet).await?;
     assert_eq!(again.subject().as_str(), rs_sub);
 
-    // Another citizen declines on the phone: the client gets access_denied, with its state.
+    // Another citizen, at another browser, declines on the phone: the client gets
+    // access_denied, with its state.
+    let browser = Browser::new();
     let mut other = proven_wallet(&server, 1).await?;
     let start = es.start();
     let page = browser.open_login(&server, &start.url).await?;
@@ -242,8 +261,14 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(jwks_after["keys"].as_array().map(Vec::len), Some(2));
     // The relying party starts afresh too: discovery, the same credentials.
     let es2 = rediscover(&server, &es).await?;
+    // The other citizen's session survived it too.
     let start = es2.start();
-    let page = browser.open_login(&server, &start.url).await?;
+    let callback = browser.answered(&start.url).await?;
+    assert!(callback.param("code").is_some());
+    // A browser without a session: the phone is asked, and consent survived too.
+    let tablet = Browser::new();
+    let start = es2.start();
+    let page = tablet.open_login(&server, &start.url).await?;
     let request = wallet.fetch_approval(&page.link).await?;
     assert!(!request.ask_consent, "consent must survive a restart");
     wallet
@@ -253,7 +278,7 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
             &eid_wallet::approve_as_before(&request, page.number),
         )
         .await?;
-    let (callback, _) = continue_login(&server, &browser, &page.url).await?;
+    let (callback, _) = continue_login(&server, &tablet, &page.url).await?;
     let tokens = es2
         .exchange(&callback.param("code").expect("code"), start.verifier)
         .await?;

@@ -68,6 +68,8 @@ async fn keys_rotate_without_breaking_tokens(backend: Backend) -> anyhow::Result
     )
     .await?;
     fresh.verify(&before, &start_a.nonce)?;
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // ...and new ID tokens are signed with the new key.
     let (after, _) = login(&server, &fresh, &browser, &mut wallet).await?;
     let new_kid = kid_of(

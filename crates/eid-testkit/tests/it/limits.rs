@@ -120,7 +120,7 @@ async fn limits_trip(backend: Backend) -> anyhow::Result<()> {
         (0..5)
             .map(|i| {
                 let at = if i < 4 { now } else { now + 121 };
-                match provider.authorize(&params, &caller, at) {
+                match provider.authorize(&params, &caller, &Default::default(), at) {
                     Ok(_) => "ok",
                     Err(eid_core::oidc::AuthorizeError::Internal(Error::RateLimited {
                         ..

@@ -21,14 +21,14 @@ const SIGNED_OUT: &str = "http://localhost:3000/signed-out";
 
 /// A relying party's back-channel logout endpoint: keeps the logout tokens it receives, and
 /// refuses the first `refuse` of them with a 500.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     tokens: Arc<Mutex<Vec<String>>>,
     refused: Arc<Mutex<usize>>,
     handle: actix_web::dev::ServerHandle,
 }
 
-async fn receiver(refuse: usize) -> anyhow::Result<Receiver> {
+pub(crate) async fn receiver(refuse: usize) -> anyhow::Result<Receiver> {
     let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
     let refused = Arc::new(Mutex::new(0usize));
     let refusals = Arc::clone(&refused);
@@ -72,7 +72,7 @@ async fn receiver(refuse: usize) -> anyhow::Result<Receiver> {
     })
 }
 
-async fn received(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn received(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<String>> {
     for _ in 0..100 {
         let tokens = receiver.tokens.lock().expect("lock").clone();
         if tokens.len() >= count {

@@ -26,6 +26,7 @@ mod refusals;
 mod registration;
 mod request_objects;
 mod rp_libraries;
+mod sessions;
 mod signing;
 mod store;
 mod tokens;

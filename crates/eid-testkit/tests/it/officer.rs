@@ -158,6 +158,8 @@ async fn in_person(backend: Backend) -> anyhow::Result<()> {
     // A basic account: a service asking for plus is refused with the OIDC error, not
     // downgraded; the phone is told why.
     let mut basic = proven_wallet(&server, 1).await?;
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     let start_plus = rp.start();
     let url = with_param(&start_plus.url, "acr_values", Some("urn:eid:loa:plus"));
     let page = browser.open_login(&server, &url).await?;

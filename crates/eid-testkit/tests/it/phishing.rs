@@ -224,6 +224,8 @@ async fn consent_on_the_phone(backend: Backend) -> anyhow::Result<()> {
     assert_eq!(listed[0].service.as_deref(), Some("Library"));
     assert_eq!(listed[0].claims, ["birthdate", "gender", "name", "sub"]);
 
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     let start = rp.start();
     let page = browser.open_login(&server, &start.url).await?;
     assert!(!wallet.fetch_approval(&page.link).await?.ask_consent);
@@ -269,6 +271,8 @@ async fn cloned_wallet(backend: Backend) -> anyhow::Result<()> {
     copy.set_file(original.file().clone());
     let device_id = original.device_id().expect("device").to_owned();
 
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // The copy approves a login first; the original, behind on the counter, then signs.
     let first = browser.open_login(&server, &rp.start().url).await?;
     phone_approves(&mut copy, &first).await?;

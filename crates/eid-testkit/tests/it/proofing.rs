@@ -404,6 +404,8 @@ async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
     // The same citizen for the service: the same pairwise subject.
     let (_, again) = login(&server, &rp, &browser, &mut phone_b).await?;
     assert_eq!(again.subject(), first.subject());
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // Phone A's assertions are refused now, for logins and for sessions.
     let start_login = rp.start();
     let page = browser.open_login(&server, &start_login.url).await?;

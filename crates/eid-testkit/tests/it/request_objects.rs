@@ -269,6 +269,8 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
         &server,
         &[("client_id", id.as_str()), ("request_uri", &request_uri)],
     )?;
+    // A browser without a single sign-on session: the phone is asked.
+    let browser = Browser::new();
     // Until a code is issued from it, the URI may open the login again (a reload, another
     // tab); the login approved is the one the code comes from.
     let _first = browser.open_login(&server, &url).await?;

@@ -168,7 +168,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     // Requests move forward one step at a time, each step once.
     db.insert_auth_request(&request("r1"))?;
     assert_eq!(
-        db.issue_code("r1", &[7; 32], t(60), t(1))?,
+        db.issue_code("r1", &[7; 32], t(60), t(1), None)?,
         IssueCode::NotApproved,
         "no code before approval"
     );
@@ -200,7 +200,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     // The approving device must be bound.
     assert_eq!(
-        db.issue_code("r1", &[7; 32], t(60), t(1))?,
+        db.issue_code("r1", &[7; 32], t(60), t(1), None)?,
         IssueCode::DeviceGone
     );
     // An approval comes within the approval window; the browser continues within the
@@ -221,11 +221,11 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     assert!(db.renew_auth_request("o1", t(720), t(600), t(-1))?);
     assert!(db.approve_auth_request("o1", &approval("citizen", "dev"), t(600), None)?);
     assert_eq!(
-        db.issue_code("o1", &[5; 32], t(760), t(6))?,
+        db.issue_code("o1", &[5; 32], t(760), t(6), None)?,
         IssueCode::TooLate
     );
     assert_eq!(
-        db.issue_code("o1", &[5; 32], t(760), t(5))?,
+        db.issue_code("o1", &[5; 32], t(760), t(5), None)?,
         IssueCode::DeviceGone,
         "in time, but no device dev"
     );
@@ -303,11 +303,11 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     db.insert_auth_request(&request("r5"))?;
     assert!(db.approve_auth_request("r5", &approval("p1", "d1"), t(1), None)?);
     assert_eq!(
-        db.issue_code("r5", &[7; 32], t(60), t(1))?,
+        db.issue_code("r5", &[7; 32], t(60), t(1), None)?,
         IssueCode::Issued
     );
     assert_eq!(
-        db.issue_code("r5", &[7; 32], t(60), t(1))?,
+        db.issue_code("r5", &[7; 32], t(60), t(1), None)?,
         IssueCode::NotApproved
     );
     assert_eq!(
@@ -459,7 +459,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         DeleteDevice::Deleted
     );
     assert_eq!(
-        db.issue_code("r3", &[8; 32], t(60), t(1))?,
+        db.issue_code("r3", &[8; 32], t(60), t(1), None)?,
         IssueCode::DeviceGone,
         "no code from a removed device's approval"
     );
@@ -491,7 +491,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     );
     assert_eq!(db.device("d4")?.and_then(|d| d.suspended_at), Some(t(12)));
     assert_eq!(
-        db.issue_code("r-suspended", &[6; 32], t(60), t(1))?,
+        db.issue_code("r-suspended", &[6; 32], t(60), t(1), None)?,
         IssueCode::DeviceGone,
         "no code from a suspended device's approval"
     );
@@ -530,7 +530,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         .collect();
     assert_eq!(ids, ["d2"]);
     assert_eq!(
-        db.issue_code("r4", &[9; 32], t(60), t(1))?,
+        db.issue_code("r4", &[9; 32], t(60), t(1), None)?,
         IssueCode::DeviceGone
     );
     assert_eq!(db.consent(&"p1".into(), &"before".into())?, None);
@@ -598,7 +598,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     )?);
     assert_eq!(db.consents("q1")?, std::slice::from_ref(&wider));
     assert_eq!(
-        db.issue_code("r7", &[6; 32], t(60), t(2))?,
+        db.issue_code("r7", &[6; 32], t(60), t(2), None)?,
         IssueCode::DeviceGone,
         "no device dq"
     );
@@ -662,7 +662,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     })?;
     // A request that issued a code stays a day past its expiry (to recognise a replay);
     // the others go at once.
-    db.purge_expired(t(10_000), 120, 86_400)?;
+    db.purge_expired(t(10_000), 120, 86_400, 1_800)?;
     assert!(
         db.auth_request("r5")?.is_some(),
         "a redeemed request stays a day"
@@ -670,7 +670,7 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
     for gone in ["r1", "r2", "r3", "r4"] {
         assert_eq!(db.auth_request(gone)?, None, "{gone}");
     }
-    db.purge_expired(t(100_000), 120, 86_400)?;
+    db.purge_expired(t(100_000), 120, 86_400, 1_800)?;
     assert_eq!(db.auth_request("r5")?, None);
     assert!(
         db.auth_request("fresh")?.is_some(),

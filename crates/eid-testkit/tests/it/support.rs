@@ -322,6 +322,25 @@ impl Browser {
         self.waiting_page(&login_url).await
     }
 
+    /// Follows an authorization URL that the browser's single sign-on session answers: straight
+    /// back to the client, with no login page and no phone.
+    pub async fn answered(&self, authorize: &Url) -> anyhow::Result<Callback> {
+        let response = self.http.get(authorize.clone()).send().await?;
+        anyhow::ensure!(
+            response.status() == reqwest::StatusCode::SEE_OTHER,
+            "authorize answered {}",
+            response.status()
+        );
+        let location = location(&response)?;
+        anyhow::ensure!(
+            !location.starts_with("/login/"),
+            "a login page, not an answer from the session: {location}"
+        );
+        Ok(Callback {
+            url: Url::parse(&location)?,
+        })
+    }
+
     /// Loads a login page that waits for the phone (a reload shows the current QR code).
     pub async fn waiting_page(&self, login_url: &str) -> anyhow::Result<LoginPage> {
         let page = self.http.get(login_url).send().await?;

@@ -1,0 +1,270 @@
+//! The account page of a signed-in browser and its forms, signing in to it (a login through
+//! eid's own client), and the pages after a sign-out.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use eid_core::locale::Locale;
+use eid_core::oidc::{AuthorizationParams, AuthorizeError, Authorized};
+use eid_core::portal::{AccountAction, ActionOutcome, ACCOUNT_CLIENT_ID};
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::PageError;
+use crate::extract::caller;
+use crate::oidc::{page_locale, redirect, respond_to_client, start_login};
+use crate::session::{browser_context, clear_cookie, session_secret};
+use crate::{account_pages, pages, run, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(account))
+        .route("/account/login", web::get().to(login))
+        .route("/account/callback", web::get().to(callback))
+        .route("/account/sign-out", web::post().to(sign_out_here))
+        .route(
+            "/account/sign-out-everywhere",
+            web::post().to(sign_out_everywhere),
+        )
+        .route("/account/sessions/{id}/end", web::post().to(end_session))
+        .route(
+            "/account/consents/{client_id}/withdraw",
+            web::post().to(withdraw_consent),
+        );
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// The page's language: `?lang=` when given, or else the browser's.
+pub(crate) fn locale_of(req: &HttpRequest) -> Locale {
+    let asked = web::Query::<LangQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.lang.as_deref().and_then(Locale::of_tag));
+    page_locale(req, asked)
+}
+
+/// `GET /account`: the account page, or a sign-in page.
+async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
+    let cookie = session_secret(&req, &state);
+    let overview = run(&state.provider, move |p, now| {
+        p.account_overview(cookie.as_deref(), now)
+    })
+    .await?;
+    let locale = locale_of(&req);
+    Ok(match overview {
+        Some(overview) => pages::html(
+            StatusCode::OK,
+            &account_pages::account_page(locale, &overview, None),
+        ),
+        None => pages::html(
+            StatusCode::OK,
+            &account_pages::sign_in_page(locale, "account"),
+        ),
+    })
+}
+
+/// Where eid's own logins may lead (the login's `state`).
+fn target_path(target: &str) -> Option<&'static str> {
+    match target {
+        "account" => Some("/account"),
+        "portal" => Some("/portal"),
+        _ => None,
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    to: Option<String>,
+}
+
+/// `GET /account/login?to=account|portal`: a login through eid's own client, approved on the
+/// phone like any other; continuing opens the session, then the browser goes to `to`.
+async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let to = query
+        .to
+        .as_deref()
+        .filter(|t| target_path(t).is_some())
+        .unwrap_or("account")
+        .to_owned();
+    let caller = caller(&req);
+    let browser = browser_context(&req, &state);
+    let locale = locale_of(&req);
+    let outcome = run(&state.provider, move |p, now| {
+        // PKCE as any client: the code is never redeemed (the session is what eid wants), so
+        // the verifier is dropped.
+        let verifier = eid_core::crypto::random_token();
+        let params = AuthorizationParams {
+            response_type: Some("code".into()),
+            client_id: Some(ACCOUNT_CLIENT_ID.into()),
+            redirect_uri: Some(p.account_redirect_uri()),
+            scope: Some("openid".into()),
+            state: Some(to),
+            code_challenge: Some(eid_core::oidc::pkce::challenge_of(&verifier)),
+            code_challenge_method: Some("S256".into()),
+            ui_locales: Some(locale.tag().into()),
+            ..AuthorizationParams::default()
+        };
+        Ok::<_, eid_core::Error>(p.authorize(&params, &caller, &browser, now))
+    })
+    .await?;
+    match outcome {
+        Ok(Authorized::Answered(response)) => Ok(respond_to_client(&response)),
+        Ok(Authorized::Login(login)) => Ok(start_login(&state, login)),
+        Err(AuthorizeError::Redirect(response)) => Ok(respond_to_client(&response)),
+        Err(AuthorizeError::Page { title, detail }) => {
+            Err(PageError::new(StatusCode::BAD_REQUEST, &title, &detail))
+        }
+        Err(AuthorizeError::Internal(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /account/callback`: the end of eid's own login; the session cookie was set with the
+/// redirect here.
+async fn callback(query: web::Query<CallbackQuery>) -> Result<HttpResponse, PageError> {
+    if query.error.is_some() {
+        return Err(PageError::new(
+            StatusCode::OK,
+            "Not signed in",
+            "The login was declined or not completed. Go to your account page to try again.",
+        ));
+    }
+    let to = query
+        .state
+        .as_deref()
+        .and_then(target_path)
+        .unwrap_or("/account");
+    Ok(redirect(to))
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf_token: String,
+}
+
+async fn sign_out_here(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    act(req, state, form.into_inner(), AccountAction::SignOutHere).await
+}
+
+async fn sign_out_everywhere(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    act(
+        req,
+        state,
+        form.into_inner(),
+        AccountAction::SignOutEverywhere,
+    )
+    .await
+}
+
+async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let action = AccountAction::EndSession(path.into_inner());
+    act(req, state, form.into_inner(), action).await
+}
+
+async fn withdraw_consent(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let action = AccountAction::WithdrawConsent(path.into_inner());
+    act(req, state, form.into_inner(), action).await
+}
+
+/// Runs an account page's action: back to the page, or, when this browser signed out, the
+/// signed-out page (loading front-channel logout pages first).
+async fn act(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: CsrfForm,
+    action: AccountAction,
+) -> Result<HttpResponse, PageError> {
+    let cookie = session_secret(&req, &state);
+    let outcome = run(&state.provider, move |p, now| {
+        p.account_action(cookie.as_deref(), &form.csrf_token, &action, now)
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        // Signed out meanwhile (another tab, another device): the sign-in page.
+        Err(eid_core::Error::Unauthenticated) => return Ok(redirect("/account")),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(after_sign_out(&req, &state, outcome, None, None))
+}
+
+/// The answer after an action or a logout: front-channel logout pages load (then `next`), the
+/// cookie goes when this browser's session ended.
+pub(crate) fn after_sign_out(
+    req: &HttpRequest,
+    state: &AppState,
+    outcome: ActionOutcome,
+    client_name: Option<&str>,
+    next: Option<&str>,
+) -> HttpResponse {
+    let ActionOutcome {
+        frontchannel,
+        signed_out_here,
+    } = outcome;
+    let mut response = if !signed_out_here && frontchannel.is_empty() {
+        // Still signed in: back to the page (303, so a reload does not post again).
+        redirect(next.unwrap_or("/account"))
+    } else if frontchannel.is_empty() && next.is_some() && signed_out_here {
+        redirect(next.unwrap_or("/account"))
+    } else {
+        let nonce = eid_core::crypto::random_token();
+        let origins: Vec<String> = frontchannel
+            .iter()
+            .map(|u: &Url| u.origin().ascii_serialization())
+            .collect();
+        let next = next.or(if signed_out_here {
+            None
+        } else {
+            Some("/account")
+        });
+        pages::html_page_with_frames(
+            StatusCode::OK,
+            &account_pages::signed_out_page(
+                locale_of(req),
+                client_name,
+                &frontchannel,
+                next,
+                &nonce,
+            ),
+            Some(&nonce),
+            &[],
+            &origins,
+        )
+    };
+    if signed_out_here {
+        let _ = response.add_cookie(&clear_cookie(state));
+    }
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    response
+}

@@ -1,0 +1,2 @@
+DROP TABLE session_logins;
+DROP TABLE browser_sessions;
