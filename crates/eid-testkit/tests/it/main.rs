@@ -11,6 +11,7 @@ mod accounts;
 mod api;
 mod attestation;
 mod authorize;
+mod browser;
 mod client_auth;
 mod dpop;
 mod expiry;
