@@ -21,6 +21,8 @@
 //! - [`devices`]: wallet sessions, device listing, removal and linking, account history.
 //! - [`admin`]: an operator's suspension, resumption and closure of accounts.
 //! - [`clients`]: relying-party registration.
+//! - [`catalogue`]: the service portal's catalogue (themes, audiences, deep links), and
+//!   [`portal`]: the account page of a signed-in browser.
 //!
 //! And what they share: [`time`] (`UnixTime`: the core is given the time, never reads the
 //! clock), [`ids`] (citizen, device and client ids as types), [`account`] (levels, statuses, profiles), [`claims`] (what a scope
@@ -44,6 +46,7 @@ pub mod account;
 pub mod admin;
 pub mod attestation;
 pub mod audit;
+pub mod catalogue;
 pub mod ceremony;
 pub mod claims;
 pub mod clients;

@@ -141,6 +141,22 @@ impl Provider {
         }))
     }
 
+    /// Whose session the browser has (the masked name), with the anti-CSRF token of its forms.
+    pub fn signed_in_as(
+        &self,
+        cookie: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Option<(String, String)>, Error> {
+        let Some(session) = self.browser_session(cookie, now)? else {
+            return Ok(None);
+        };
+        let profile = self.profile(&session.citizen_id)?;
+        Ok(Some((
+            mask_name(&profile.particulars.english_name),
+            self.session_csrf(&session.session_id),
+        )))
+    }
+
     /// Marks a session used, at most once a minute (each page view would otherwise write).
     fn touch(&self, session: &BrowserSessionRecord, now: UnixTime) -> Result<(), Error> {
         if session.last_seen_at <= now - 60 {

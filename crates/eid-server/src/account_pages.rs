@@ -3,6 +3,7 @@
 //! the page that loads relying parties' front-channel logout pages, "signed out"). In English
 //! and Traditional Chinese, the citizen's language first; everything interpolated is escaped.
 
+use eid_core::catalogue::{Audience, CatalogueQuery, ServiceCard, Theme};
 use eid_core::locale::Locale;
 use eid_core::portal::AccountOverview;
 use url::Url;
@@ -260,6 +261,165 @@ pub fn account_page(locale: Locale, a: &AccountOverview, notice: Option<(&str, &
         service_h = t.plain("Service", "服務"),
     );
     layout_in(locale, t.pick("Your eid account", "您的 eid 帳戶"), &body)
+}
+
+/// The service portal: search, themes, audiences, and the services that match, each with its
+/// deep links (third-party-initiated login: with a session, one click lands on the page).
+pub fn portal_page(
+    locale: Locale,
+    query: &CatalogueQuery,
+    cards: &[ServiceCard],
+    signed_in_as: Option<(&str, &str)>,
+) -> String {
+    let t = Two(locale);
+    let lang = locale.tag();
+    let name_of = |c: &ServiceCard| -> (String, String) {
+        let zh = c.name_zh.clone().unwrap_or_else(|| c.name_en.clone());
+        (escape(&c.name_en), escape(&zh))
+    };
+    let option = |value: &str, label: String, selected: bool| {
+        format!(
+            "<option value=\"{value}\"{}>{label}</option>",
+            if selected { " selected" } else { "" }
+        )
+    };
+    let themes: String = std::iter::once(option(
+        "",
+        t.plain("All themes", "所有主題"),
+        query.theme.is_none(),
+    ))
+    .chain(Theme::ALL.into_iter().map(|th| {
+        let (en, zh) = th.label();
+        option(th.as_str(), t.plain(en, zh), query.theme == Some(th))
+    }))
+    .collect();
+    let audiences: String = std::iter::once(option(
+        "",
+        t.plain("Everyone", "所有人"),
+        query.audience.is_none(),
+    ))
+    .chain(
+        Audience::ALL
+            .into_iter()
+            .filter(|a| *a != Audience::Everyone)
+            .map(|a| {
+                let (en, zh) = a.label();
+                option(a.as_str(), t.plain(en, zh), query.audience == Some(a))
+            }),
+    )
+    .collect();
+    let chips: String = Theme::ALL
+        .into_iter()
+        .map(|th| {
+            let (en, zh) = th.label();
+            let here = if query.theme == Some(th) {
+                " aria-current=\"true\""
+            } else {
+                ""
+            };
+            format!(
+                "<li><a href=\"/portal?theme={}&amp;lang={lang}\"{here}>{}</a></li>",
+                th.as_str(),
+                t.plain(en, zh)
+            )
+        })
+        .collect();
+    let results: String = cards
+        .iter()
+        .map(|c| {
+            let (en, zh) = name_of(c);
+            let tags: String = c
+                .themes
+                .iter()
+                .map(|th| th.label())
+                .chain(c.audiences.iter().map(|a| a.label()))
+                .map(|(en, zh)| format!("<li>{}</li>", t.plain(en, zh)))
+                .collect();
+            let links: String = c
+                .links
+                .iter()
+                .map(|(en, zh, url)| {
+                    format!(
+                        "<li><a class=\"deep-link\" href=\"{}\">{}</a></li>",
+                        escape(url.as_str()),
+                        t.inline(&escape(en), &escape(zh))
+                    )
+                })
+                .collect();
+            format!(
+                "<li class=\"service\" data-client=\"{id}\"><h3>{name}</h3><p>{desc}</p>\
+                 <ul class=\"tags\" aria-label=\"{tags_label}\">{tags}</ul>\
+                 <ul class=\"links\">{links}<li><a class=\"launch\" href=\"{launch}\">{go} <span class=\"visually-hidden\">{en}</span></a></li></ul></li>",
+                id = escape(&c.client_id),
+                name = t.inline(&en, &zh),
+                desc = t.inline(&escape(&c.description_en), &escape(&c.description_zh)),
+                tags_label = t.pick("Themes and audiences", "主題及對象"),
+                launch = escape(c.launch.as_str()),
+                go = t.plain("Go to the service", "前往服務"),
+            )
+        })
+        .collect();
+    let count = if cards.is_empty() {
+        t.inline(
+            "No service matches. Try other words or another theme.",
+            "沒有相符的服務。請嘗試其他字詞或主題。",
+        )
+    } else {
+        t.inline(
+            &format!("{} services", cards.len()),
+            &format!("{} 項服務", cards.len()),
+        )
+    };
+    let who = match signed_in_as {
+        Some((name, _)) => t.inline(
+            &format!(
+                "Signed in as <strong>{}</strong>: services you agreed to share with open with one click.",
+                escape(name)
+            ),
+            &format!("已登入：<strong>{}</strong>。已同意分享資料的服務可一鍵開啟。", escape(name)),
+        ),
+        None => format!(
+            "{} <a href=\"/account/login?to=portal\">{}</a>",
+            t.inline(
+                "Sign in once with the eid app, then open services with one click.",
+                "以 eid 應用程式登入一次，即可一鍵開啟各項服務。"
+            ),
+            t.plain("Sign in", "登入")
+        ),
+    };
+    let csrf = signed_in_as.map(|(_, csrf)| csrf);
+    let body = format!(
+        "{nav}<main id=\"main\">{h1}<p>{who}</p>\
+         <form method=\"get\" action=\"/portal\" role=\"search\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{lang}\">\
+         <p><label for=\"q\">{search}</label> <input id=\"q\" type=\"search\" name=\"q\" value=\"{q}\" autocomplete=\"off\"></p>\
+         <p><label for=\"theme\">{theme_l}</label> <select id=\"theme\" name=\"theme\">{themes}</select> \
+         <label for=\"audience\">{aud_l}</label> <select id=\"audience\" name=\"audience\">{audiences}</select> \
+         <button type=\"submit\">{find}</button></p></form>\
+         <nav aria-label=\"{themes_label}\"><ul class=\"chips\">{chips}</ul></nav>\
+         <h2 id=\"results-h\">{results_h}</h2><p role=\"status\">{count}</p>\
+         <ul class=\"cards\" aria-labelledby=\"results-h\">{results}</ul>\
+         <p><a href=\"/portal?lang={other}\" lang=\"{other}\" hreflang=\"{other}\">{switch}</a></p></main>",
+        nav = nav(t, "/portal", csrf),
+        h1 = t.h1("Government and public services", "政府及公共服務"),
+        search = t.plain("Search services", "搜尋服務"),
+        q = escape(query.text.as_deref().unwrap_or_default()),
+        theme_l = t.plain("Theme", "主題"),
+        aud_l = t.plain("For", "對象"),
+        find = t.plain("Search", "搜尋"),
+        themes_label = t.pick("Themes", "主題"),
+        results_h = t.inline("Services", "服務"),
+        other = locale.other().tag(),
+        switch = match locale {
+            Locale::En => "中文",
+            Locale::ZhHantHk => "English",
+        },
+    );
+    layout_in(
+        locale,
+        t.pick("Government and public services", "政府及公共服務"),
+        &body,
+    )
 }
 
 /// The account page of a browser that is not signed in.

@@ -32,6 +32,7 @@ mod oidc;
 pub mod outbound;
 pub mod pages;
 mod pki;
+mod portal;
 pub mod qr;
 mod registry;
 mod session;
@@ -102,6 +103,7 @@ where
 pub fn configure(cfg: &mut web::ServiceConfig) {
     oidc::configure(cfg);
     account::configure(cfg);
+    portal::configure(cfg);
     api::configure(cfg);
     pki::configure(cfg);
     signing::configure(cfg);

@@ -64,6 +64,10 @@ enum Command {
     /// The token-signing keys: list them, or rotate them.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The service portal's catalogue: which services it lists, by theme and audience, with
+    /// their deep links (docs/portal.md).
+    #[command(subcommand)]
+    Portal(PortalCommand),
     /// The document-signing PKI: set it up, show its certificates.
     #[command(subcommand)]
     Pki(PkiCommand),
@@ -78,6 +82,20 @@ enum Command {
         #[arg(long)]
         signature: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum PortalCommand {
+    /// List the services in the portal from a catalogue file (TOML: `[[service]]` entries
+    /// naming a client_id; see docs/portal.md). Each entry replaces that service's.
+    Import {
+        /// The catalogue file.
+        file: std::path::PathBuf,
+    },
+    /// Print the portal's services: client, name, themes, audiences, deep links.
+    List,
+    /// Take a service out of the portal (its client stays registered).
+    Remove { client_id: String },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +161,14 @@ enum ClientCommand {
         /// Where eid posts back-channel logout tokens.
         #[arg(long)]
         backchannel_logout_uri: Option<String>,
+        /// The page eid frames (with iss and sid) when a session that logged in to the client
+        /// ends, if it has no back-channel URI (OIDC Front-Channel Logout).
+        #[arg(long)]
+        frontchannel_logout_uri: Option<String>,
+        /// Where eid's portal starts a login at the client (OIDC Core §4: it is sent iss and
+        /// target_link_uri). List the service with `eid-server portal import`.
+        #[arg(long)]
+        initiate_login_uri: Option<String>,
         /// The security profile: oidc, or fapi2 (the FAPI 2.0 Security Profile: PAR only,
         /// DPoP-bound tokens, private_key_jwt, PS256/ES256; needs --auth-method private_key_jwt
         /// and --id-token-alg ES256).
@@ -366,6 +392,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Pki(command)) => {
             tokio::task::spawn_blocking(move || pki(settings, command)).await?
+        }
+        Some(Command::Portal(command)) => {
+            tokio::task::spawn_blocking(move || portal(settings, command)).await?
         }
         Some(Command::Verify {
             document,
@@ -674,6 +703,8 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             jwks_uri,
             post_logout_redirect_uris,
             backchannel_logout_uri,
+            frontchannel_logout_uri,
+            initiate_login_uri,
             profile,
             dpop,
             require_par,
@@ -697,6 +728,8 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             registration.jwks_uri = jwks_uri;
             registration.post_logout_redirect_uris = post_logout_redirect_uris;
             registration.backchannel_logout_uri = backchannel_logout_uri;
+            registration.frontchannel_logout_uri = frontchannel_logout_uri;
+            registration.initiate_login_uri = initiate_login_uri;
             registration.profile = ClientProfile::parse(&profile)
                 .ok_or_else(|| anyhow::anyhow!("--profile {profile:?}: choose oidc or fapi2"))?;
             registration.dpop_bound_access_tokens = dpop;
@@ -750,6 +783,79 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
         ClientCommand::Remove { client_id } => {
             provider.remove_client(&client_id)?;
             println!("removed {client_id}");
+        }
+    }
+    Ok(())
+}
+
+/// A catalogue file: the services the portal lists.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    #[serde(default)]
+    service: Vec<eid_core::catalogue::CatalogueFileService>,
+}
+
+fn portal(settings: Settings, command: PortalCommand) -> anyhow::Result<()> {
+    let provider = open_provider(&settings)?;
+    match command {
+        PortalCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let catalogue: CatalogueFile = toml::from_str(&text)
+                .with_context(|| format!("{} does not read", file.display()))?;
+            // Every entry is checked before any is written: a bad file changes nothing.
+            let mut checked = Vec::new();
+            for service in catalogue.service {
+                let entry = service.to_entry()?;
+                let client = provider
+                    .clients()?
+                    .into_iter()
+                    .find(|c| c.client_id.as_str() == service.client_id)
+                    .ok_or_else(|| anyhow::anyhow!("no client {}", service.client_id))?;
+                let initiate = service
+                    .initiate_login_uri
+                    .clone()
+                    .or(client.metadata.initiate_login_uri.clone())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("{}: no initiate_login_uri", service.client_id)
+                    })?;
+                eid_core::catalogue::validate_entry(&entry, &initiate)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", service.client_id))?;
+                checked.push((service.client_id, entry, service.initiate_login_uri));
+            }
+            for (client_id, entry, initiate) in checked {
+                provider.set_catalogue_entry(&client_id, Some(entry), initiate)?;
+                println!("listed {client_id}");
+            }
+        }
+        PortalCommand::List => {
+            for card in provider.catalogue(&Default::default())? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    card.client_id,
+                    card.name_en,
+                    card.themes
+                        .iter()
+                        .map(|t| t.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    card.audiences
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    card.links
+                        .iter()
+                        .map(|(en, _, _)| en.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+            }
+        }
+        PortalCommand::Remove { client_id } => {
+            provider.set_catalogue_entry(&client_id, None, None)?;
+            println!("{client_id} is no longer in the portal");
         }
     }
     Ok(())

@@ -98,7 +98,14 @@ h1{font-size:1.5rem}.zh,.alt{color:#444}.qr svg{width:16rem;height:16rem}ul{padd
 button{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}.muted{color:#666;font-size:.9rem}\
 a{overflow-wrap:anywhere}h1 .zh,h1 .alt{display:block;font-size:1.2rem;margin-top:.3rem}\
 th{text-align:left;padding:.2rem 1rem .2rem 0;vertical-align:top}.warn{border-left:4px solid #b45309;padding-left:.6rem}\
-fieldset{margin:1rem 0}form{margin:.6rem 0}.number strong{font-size:2rem;letter-spacing:.1em}";
+fieldset{margin:1rem 0}form{margin:.6rem 0}.number strong{font-size:2rem;letter-spacing:.1em}\
+header nav{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center;margin-bottom:1rem}form.inline{display:inline;margin:0}\
+a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible{outline:3px solid #1d4ed8;outline-offset:2px}\
+ul.cards{list-style:none;padding:0}ul.cards>li{border:1px solid #767676;border-radius:.4rem;padding:.6rem .9rem;margin:.8rem 0}\
+ul.tags,ul.chips{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.3rem .8rem}ul.tags li{font-size:.9rem;color:#444}\
+dl{display:grid;grid-template-columns:auto 1fr;gap:.1rem 1rem}dd{margin:0}table{border-collapse:collapse;width:100%}\
+td{padding:.2rem 1rem .2rem 0;vertical-align:top}input,select{font-size:1rem;padding:.3rem}a.button{display:inline-block;padding:.6rem 1.2rem;border:1px solid #1d4ed8}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}.notice{border-left:4px solid #1d4ed8;padding-left:.6rem}";
 
 pub(crate) fn layout(title: &str, content: &str) -> String {
     layout_in(Locale::En, title, content)

@@ -207,3 +207,74 @@ fn the_pki_from_the_command_line() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("signing: allowed"));
 }
+
+#[test]
+fn the_portal_catalogue_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eid(
+        dir.path(),
+        &[
+            "--dev",
+            "client",
+            "add",
+            "--name",
+            "Transport Department",
+            "--redirect-uri",
+            "https://td.example/callback",
+            "--initiate-login-uri",
+            "https://td.example/initiate-login",
+            "--frontchannel-logout-uri",
+            "https://td.example/fc-logout",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let client_id = text(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("client_id: ").map(str::to_owned))
+        .expect("a client_id");
+    let file = dir.path().join("catalogue.toml");
+    let catalogue = |target: &str| {
+        format!(
+            "[[service]]\nclient_id = \"{client_id}\"\nname_zh = \"運輸署\"\n\
+             description_en = \"Licences\"\ndescription_zh = \"牌照\"\n\
+             themes = [\"transport\"]\naudiences = [\"everyone\", \"elderly\"]\n\
+             [[service.link]]\nid = \"renew-licence\"\ntitle_en = \"Renew a driving licence\"\n\
+             title_zh = \"續領駕駛執照\"\ntarget_link_uri = \"{target}\"\n"
+        )
+    };
+    // A deep link to another site, an unknown theme, an unknown client: refused, nothing listed.
+    std::fs::write(&file, catalogue("https://evil.example/renew")).unwrap();
+    let out = eid(dir.path(), &["portal", "import", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("origin"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        &file,
+        catalogue("https://td.example/licences/renew").replace("transport", "teleportation"),
+    )
+    .unwrap();
+    let out = eid(dir.path(), &["portal", "import", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("teleportation"));
+    let out = eid(dir.path(), &["portal", "list"]);
+    assert!(text(&out.stdout).trim().is_empty(), "{}", text(&out.stdout));
+
+    std::fs::write(&file, catalogue("https://td.example/licences/renew")).unwrap();
+    let out = eid(dir.path(), &["portal", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eid(dir.path(), &["portal", "list"]);
+    let listed = text(&out.stdout);
+    assert!(
+        listed.contains(&format!(
+            "{client_id}\tTransport Department\ttransport\teveryone,elderly\tRenew a driving licence"
+        )),
+        "{listed}"
+    );
+    let out = eid(dir.path(), &["portal", "remove", &client_id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eid(dir.path(), &["portal", "list"]);
+    assert!(text(&out.stdout).trim().is_empty());
+}

@@ -229,8 +229,9 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
                 [] | [ResponseType::Code] => Vec::new(),
                 types => types.iter().map(|t| t.as_str().to_owned()).collect(),
             },
-            // Only the operator allows a client to ask for signatures.
+            // Only the operator allows a client to ask for signatures, or lists it in the portal.
             signing: false,
+            catalogue: None,
         },
     })
 }

@@ -145,6 +145,9 @@ pub struct ClientMetadata {
     /// May ask citizens to sign documents (the `sign` scope; the operator allows it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub signing: bool,
+    /// Its entry in the service portal (themes, audiences, deep links), if it is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalogue: Option<crate::catalogue::CatalogueEntry>,
 }
 
 /// The security profile a client is held to.
