@@ -91,6 +91,8 @@ pub enum JoinedBy {
     Proofing,
     /// Added with a one-time code from a device already bound.
     Link,
+    /// A passkey added in a browser signed in with a fresh phone approval.
+    Browser,
 }
 
 impl JoinedBy {
@@ -98,6 +100,7 @@ impl JoinedBy {
         match self {
             Self::Proofing => "proofing",
             Self::Link => "link",
+            Self::Browser => "browser",
         }
     }
 
@@ -106,6 +109,7 @@ impl JoinedBy {
             // Devices bound before identity proofing existed came with the enrolment.
             "proofing" | "enrolment" => Some(Self::Proofing),
             "link" => Some(Self::Link),
+            "browser" => Some(Self::Browser),
             _ => None,
         }
     }

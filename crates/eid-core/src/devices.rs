@@ -287,37 +287,69 @@ impl Provider {
                 (cooling_until - now + 86_399) / 86_400
             )));
         }
+        let actor = Actor::Citizen {
+            device_id: Some(session.device_id.clone().into_string()),
+        };
+        self.unbind_device(&session.citizen_id, target, &actor, now)
+    }
+
+    /// Removes a passkey a browser added (from the account page of a signed-in browser; the
+    /// phones are removed in the app).
+    pub fn remove_browser_passkey(
+        &self,
+        citizen_id: &CitizenId,
+        device_id: &str,
+        actor: &Actor,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let devices = self.store.devices(citizen_id)?;
+        let target = devices
+            .iter()
+            .find(|d| d.device_id == device_id)
+            .ok_or(Error::NotFound("device"))?;
+        if target.joined_by != JoinedBy::Browser {
+            return Err(Error::Forbidden(
+                "remove a phone in the eid app; here only passkeys a browser added".into(),
+            ));
+        }
+        self.unbind_device(citizen_id, target, actor, now)
+    }
+
+    /// Unbinds a device: its logins end, its account's signing certificates are revoked.
+    fn unbind_device(
+        &self,
+        citizen_id: &CitizenId,
+        target: &DeviceRecord,
+        actor: &Actor,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let device_id = target.device_id.as_str();
         let event = self.record(
-            Event::new(
-                "device.removed",
-                &Actor::Citizen {
-                    device_id: Some(session.device_id.clone().into_string()),
-                },
-            )
-            .citizen(&session.citizen_id)
-            .device(device_id)
-            .detail(Detail {
-                device_name: Some(target.name.clone()),
-                ..Detail::default()
-            }),
+            Event::new("device.removed", actor)
+                .citizen(citizen_id)
+                .device(device_id)
+                .detail(Detail {
+                    device_name: Some(target.name.clone()),
+                    ..Detail::default()
+                }),
             now,
         )?;
         // The logins the device approved end with it: read them before it goes.
         let grants = self.store.grants_of_device(device_id)?;
         match self
             .store
-            .remove_device(&session.citizen_id, &DeviceId::from(device_id), &event)?
+            .remove_device(citizen_id, &DeviceId::from(device_id), &event)?
         {
             DeleteDevice::Deleted => {
-                tracing::info!(citizen_id = %session.citizen_id, device_id, "device removed");
+                tracing::info!(citizen_id = %citizen_id, device_id, "device removed");
                 // A device removed may be a device lost: the signing certificates it could
                 // approve the use of are revoked, and the next signature gets a new one.
                 self.revoke_signing_certificates(
-                    &session.citizen_id,
+                    citizen_id,
                     crate::store::RevocationReason::KeyCompromise,
                     now,
                 )?;
-                self.end_grants(&session.citizen_id, &grants, now)
+                self.end_grants(citizen_id, &grants, now)
             }
             DeleteDevice::NotFound => Err(Error::NotFound("device")),
             DeleteDevice::LastDevice => Err(Error::Conflict(

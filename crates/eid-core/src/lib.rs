@@ -67,6 +67,7 @@ pub mod locale;
 pub mod login;
 pub mod officers;
 pub mod oidc;
+pub mod passkeys;
 pub mod pki;
 pub mod portal;
 pub mod proofing;

@@ -35,6 +35,8 @@ pub struct AccountOverview {
     pub csrf_token: String,
     /// The browser's own session.
     pub session_id: String,
+    /// Whether this browser may add a passkey now (the phone approved here just now).
+    pub may_add_passkey: bool,
 }
 
 /// What the citizen does on the account page.
@@ -48,6 +50,8 @@ pub enum AccountAction {
     SignOutEverywhere,
     /// Withdraws the standing consent given to a service.
     WithdrawConsent(String),
+    /// Removes a passkey a browser added.
+    RemovePasskey(String),
 }
 
 /// What an account action did.
@@ -137,6 +141,7 @@ impl Provider {
             consents,
             history,
             csrf_token: self.session_csrf(&session.session_id),
+            may_add_passkey: self.may_add_passkey(cookie, now)?,
             session_id: session.session_id,
         }))
     }
@@ -209,6 +214,14 @@ impl Provider {
             AccountAction::WithdrawConsent(client_id) => {
                 self.withdraw_consent_of(citizen, client_id, &actor, now)?;
                 ActionOutcome::default()
+            }
+            AccountAction::RemovePasskey(device_id) => {
+                self.remove_browser_passkey(citizen, device_id, &actor, now)?;
+                // Its own session ends with it (the session's device is gone).
+                ActionOutcome {
+                    frontchannel: Vec::new(),
+                    signed_out_here: session.device_id.as_str() == device_id,
+                }
             }
         })
     }

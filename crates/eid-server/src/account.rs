@@ -28,7 +28,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/consents/{client_id}/withdraw",
             web::post().to(withdraw_consent),
-        );
+        )
+        .route(
+            "/account/devices/{id}/remove",
+            web::post().to(remove_passkey),
+        )
+        .route("/account/passkeys/options", web::post().to(passkey_options))
+        .route("/account/passkeys", web::post().to(passkey_register));
 }
 
 #[derive(Deserialize)]
@@ -53,10 +59,22 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     .await?;
     let locale = locale_of(&req);
     Ok(match overview {
-        Some(overview) => pages::html(
-            StatusCode::OK,
-            &account_pages::account_page(locale, &overview, None),
-        ),
+        Some(overview) => {
+            let nonce = eid_core::crypto::random_token();
+            let notice = req
+                .query_string()
+                .split('&')
+                .any(|kv| kv == "added=passkey")
+                .then_some((
+                    "A passkey was added: this device can log you in without your phone.",
+                    "已加入密碼匙：此裝置毋須手機即可為您登入。",
+                ));
+            pages::html_with_script(
+                StatusCode::OK,
+                &account_pages::account_page(locale, &overview, notice, &nonce),
+                Some(&nonce),
+            )
+        }
         None => pages::html(
             StatusCode::OK,
             &account_pages::sign_in_page(locale, "account"),
@@ -69,6 +87,7 @@ fn target_path(target: &str) -> Option<&'static str> {
     match target {
         "account" => Some("/account"),
         "portal" => Some("/portal"),
+        "passkey" => Some("/account?add=passkey#passkey"),
         _ => None,
     }
 }
@@ -103,6 +122,8 @@ async fn login(
             client_id: Some(ACCOUNT_CLIENT_ID.into()),
             redirect_uri: Some(p.account_redirect_uri()),
             scope: Some("openid".into()),
+            // Adding a passkey needs the phone's approval now, session or not.
+            prompt: (to == "passkey").then(|| "login".to_owned()),
             state: Some(to),
             code_challenge: Some(eid_core::oidc::pkce::challenge_of(&verifier)),
             code_challenge_method: Some("S256".into()),
@@ -182,6 +203,70 @@ async fn end_session(
 ) -> Result<HttpResponse, PageError> {
     let action = AccountAction::EndSession(path.into_inner());
     act(req, state, form.into_inner(), action).await
+}
+
+async fn remove_passkey(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let action = AccountAction::RemovePasskey(path.into_inner());
+    act(req, state, form.into_inner(), action).await
+}
+
+#[derive(Deserialize)]
+struct PasskeyOptionsBody {
+    csrf_token: String,
+    name: String,
+}
+
+/// `POST /account/passkeys/options`: the creation options of a passkey for this browser (the
+/// phone approved here within the last minutes). Problem JSON on refusal.
+async fn passkey_options(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<PasskeyOptionsBody>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let cookie = session_secret(&req, &state);
+    let body = body.into_inner();
+    let challenge = run(&state.provider, move |p, now| {
+        p.start_browser_passkey(cookie.as_deref(), &body.csrf_token, &body.name, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(challenge))
+}
+
+#[derive(Deserialize)]
+struct PasskeyRegisterBody {
+    csrf_token: String,
+    ceremony_id: String,
+    credential: eid_proto::api::RegisterPublicKeyCredential,
+}
+
+/// `POST /account/passkeys`: the browser's new passkey becomes a device of the account.
+async fn passkey_register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<PasskeyRegisterBody>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let cookie = session_secret(&req, &state);
+    let body = body.into_inner();
+    let bound = run(&state.provider, move |p, now| {
+        p.finish_browser_passkey(
+            cookie.as_deref(),
+            &body.csrf_token,
+            &body.ceremony_id,
+            &body.credential,
+            now,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(bound))
 }
 
 async fn withdraw_consent(

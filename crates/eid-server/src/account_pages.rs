@@ -104,7 +104,12 @@ fn action_label(action: &str) -> (&'static str, &'static str) {
 }
 
 /// The account page.
-pub fn account_page(locale: Locale, a: &AccountOverview, notice: Option<(&str, &str)>) -> String {
+pub fn account_page(
+    locale: Locale,
+    a: &AccountOverview,
+    notice: Option<(&str, &str)>,
+    script_nonce: &str,
+) -> String {
     let t = Two(locale);
     let csrf = csrf_field(&a.csrf_token);
     let notice = notice
@@ -163,12 +168,29 @@ pub fn account_page(locale: Locale, a: &AccountOverview, notice: Option<(&str, &
         .devices
         .iter()
         .map(|d| {
-            let kind = match d.key.as_str() {
-                "hardware" => t.plain("key in secure hardware", "安全硬件金鑰"),
-                _ => t.plain("software key", "軟件金鑰"),
+            let kind = match (d.joined_by.as_str(), d.key.as_str()) {
+                ("browser", _) => t.plain("passkey in a browser", "瀏覽器密碼匙"),
+                (_, "hardware") => t.plain("phone, key in secure hardware", "手機（安全硬件金鑰）"),
+                _ => t.plain("phone, software key", "手機（軟件金鑰）"),
+            };
+            let remove = if d.joined_by == "browser" {
+                format!(
+                    "<form method=\"post\" action=\"/account/devices/{id}/remove\">{csrf}\
+                     <button type=\"submit\" aria-label=\"{label}\">{remove}</button></form>",
+                    id = escape(&d.device_id),
+                    label = escape(&format!(
+                        "{} {}",
+                        t.pick("Remove the passkey", "移除密碼匙："),
+                        d.name
+                    )),
+                    remove = t.plain("Remove", "移除"),
+                )
+            } else {
+                String::new()
             };
             format!(
-                "<tr><td>{}</td><td>{kind}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"device\" data-device=\"{}\"><td>{}</td><td>{kind}</td><td>{}</td><td>{}</td><td>{remove}</td></tr>",
+                escape(&d.device_id),
                 escape(&d.name),
                 when(d.created_at),
                 d.last_used_at
@@ -230,8 +252,8 @@ pub fn account_page(locale: Locale, a: &AccountOverview, notice: Option<(&str, &
          <form method=\"post\" action=\"/account/sign-out-everywhere\">{csrf}<button type=\"submit\">{everywhere}</button></form>\
          <p class=\"muted\">{everywhere_note}</p></section>\
          <section aria-labelledby=\"devices-h\"><h2 id=\"devices-h\">{devices_h}</h2>\
-         <table><caption class=\"muted\">{devices_note}</caption><thead><tr><th scope=\"col\">{name_h}</th><th scope=\"col\">{kind_h}</th><th scope=\"col\">{added_h}</th><th scope=\"col\">{used_h}</th></tr></thead>\
-         <tbody>{devices}</tbody></table></section>\
+         <table><caption class=\"muted\">{devices_note}</caption><thead><tr><th scope=\"col\">{name_h}</th><th scope=\"col\">{kind_h}</th><th scope=\"col\">{added_h}</th><th scope=\"col\">{used_h}</th><th scope=\"col\"><span class=\"visually-hidden\">{actions_h}</span></th></tr></thead>\
+         <tbody>{devices}</tbody></table>{passkey}</section>\
          <section aria-labelledby=\"consents-h\"><h2 id=\"consents-h\">{consents_h}</h2>{consents}</section>\
          <section aria-labelledby=\"history-h\"><h2 id=\"history-h\">{history_h}</h2>\
          <table><thead><tr><th scope=\"col\">{time_h}</th><th scope=\"col\">{what_h}</th><th scope=\"col\">{service_h}</th></tr></thead><tbody>{history}</tbody></table></section></main>",
@@ -254,6 +276,8 @@ pub fn account_page(locale: Locale, a: &AccountOverview, notice: Option<(&str, &
         kind_h = t.plain("Key", "金鑰"),
         added_h = t.plain("Added", "加入日期"),
         used_h = t.plain("Last used", "最後使用"),
+        actions_h = t.plain("Actions", "操作"),
+        passkey = passkey_section(t, a, script_nonce),
         consents_h = t.inline("What services remember", "服務記住的分享設定"),
         history_h = t.inline("Recent activity", "最近活動"),
         time_h = t.plain("When", "時間"),
@@ -419,6 +443,50 @@ pub fn portal_page(
         locale,
         t.pick("Government and public services", "政府及公共服務"),
         &body,
+    )
+}
+
+/// The account page's passkey section: create one now (the phone approved here just now), or
+/// approve on the phone first.
+fn passkey_section(t: Two, a: &AccountOverview, script_nonce: &str) -> String {
+    let heading = format!(
+        "<h3 id=\"passkey\">{}</h3><p>{}</p>",
+        t.inline("A passkey on this device", "此裝置上的密碼匙"),
+        t.inline(
+            "Log in on this device without your phone: the passkey is kept by this device and unlocked with its screen lock.",
+            "毋須手機即可在此裝置登入：密碼匙由此裝置保存，並以其螢幕鎖解鎖。"
+        )
+    );
+    if !a.may_add_passkey {
+        return format!(
+            "{heading}<p><a class=\"button\" id=\"approve-for-passkey\" href=\"/account/login?to=passkey\">{}</a></p>",
+            t.plain("Approve on your phone to add a passkey", "在手機上批准以加入密碼匙")
+        );
+    }
+    let csrf = serde_json::to_string(&a.csrf_token).unwrap_or_default();
+    let failed = serde_json::to_string(&t.plain(
+        "No passkey was added. Try again, or use your phone.",
+        "未有加入密碼匙。請再試，或使用手機。",
+    ))
+    .unwrap_or_default();
+    format!(
+        "{heading}<form id=\"passkey-form\"><p><label for=\"passkey-name\">{name_l}</label> \
+         <input id=\"passkey-name\" name=\"name\" value=\"{default}\" maxlength=\"40\" required></p>\
+         <button type=\"submit\" id=\"add-passkey\">{add}</button></form><p id=\"passkey-status\" role=\"status\" aria-live=\"polite\"></p>\
+         <script nonce=\"{script_nonce}\">{js}(function(){{var form=document.getElementById('passkey-form'),\
+         status=document.getElementById('passkey-status');if(!window.PublicKeyCredential){{form.hidden=true;return;}}\
+         form.addEventListener('submit',function(ev){{ev.preventDefault();var name=document.getElementById('passkey-name').value;\
+         fetch('/account/passkeys/options',{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
+         body:JSON.stringify({{csrf_token:{csrf},name:name}})}}).then(function(r){{if(!r.ok){{throw new Error('options');}}return r.json();}})\
+         .then(function(ch){{return navigator.credentials.create({{publicKey:creationOptions(ch.options)}}).then(function(c){{\
+         return fetch('/account/passkeys',{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
+         body:JSON.stringify({{csrf_token:{csrf},ceremony_id:ch.ceremony_id,credential:attestationJson(c)}})}});}});}})\
+         .then(function(r){{if(r.ok){{location.assign('/account?added=passkey');}}else{{status.textContent={failed};}}}})\
+         .catch(function(){{status.textContent={failed};}});}});}})();</script>",
+        name_l = t.plain("Name it", "名稱"),
+        default = t.pick("Passkey on this computer", "此電腦上的密碼匙"),
+        add = t.plain("Create a passkey", "建立密碼匙"),
+        js = crate::pages::WEBAUTHN_JS,
     )
 }
 

@@ -444,6 +444,28 @@ impl PageError {
 impl From<Error> for PageError {
     fn from(error: Error) -> Self {
         log(&error);
+        // Refusals whose reason is written for the person (the account page's).
+        let told = match &error {
+            Error::Forbidden(why) => Some((StatusCode::FORBIDDEN, "Not allowed", why.clone())),
+            Error::Conflict(why) => Some((StatusCode::CONFLICT, "Not possible now", why.clone())),
+            Error::Unauthenticated => Some((
+                StatusCode::UNAUTHORIZED,
+                "Sign in first",
+                "Your eid session has ended in this browser. Sign in again from your account page."
+                    .to_owned(),
+            )),
+            Error::NotFound(what) if *what != "login request" => Some((
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("There is no such {what}: it may have been removed already."),
+            )),
+            _ => None,
+        };
+        if let Some((status, title, detail)) = told {
+            let mut page = Self::new(status, title, &detail);
+            page.retry_after = retry_after(&error);
+            return page;
+        }
         let (status, title, detail) = match &error {
             Error::NotFound(_) => (
                 StatusCode::NOT_FOUND,

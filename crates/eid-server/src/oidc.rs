@@ -44,6 +44,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/login/{request_id}", web::post().to(login_answer))
     .route("/login/{request_id}/status", web::get().to(login_status))
     .route("/login/{request_id}/qr", web::get().to(login_qr))
+    .route(
+        "/login/{request_id}/passkey",
+        web::get().to(passkey_options),
+    )
+    .route(
+        "/login/{request_id}/passkey",
+        web::post().to(passkey_answer),
+    )
     .service(
         web::resource("/token")
             .route(web::post().to(token))
@@ -312,6 +320,7 @@ fn render_view(
             client_links,
             items,
             locale,
+            csrf_token,
             ..
         } => {
             let nonce = eid_core::crypto::random_token();
@@ -327,6 +336,8 @@ fn render_view(
                 qr_url: &format!("{action}/qr"),
                 script_nonce: &nonce,
                 locale: page_locale(req, locale),
+                action: &action,
+                csrf_token: &csrf_token,
             });
             Ok(pages::html_with_script(StatusCode::OK, &page, Some(&nonce)))
         }
@@ -456,6 +467,62 @@ async fn login_qr(
             "svg": qr_svg(&link)?,
             "changes_in": changes_in,
         })))
+}
+
+/// `GET /login/{id}/passkey`: the login page's passkey challenge (JSON request options).
+async fn passkey_options(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let caller = caller(&req);
+    let options = run(&state.provider, move |p, now| {
+        login_pages_limit(p, &caller, now)?;
+        p.passkey_login_options(&request_id, secret.as_deref(), now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(options))
+}
+
+#[derive(Deserialize)]
+struct PasskeyAnswer {
+    csrf_token: String,
+    credential: eid_proto::api::PublicKeyCredential,
+}
+
+/// `POST /login/{id}/passkey`: the page's passkey answers the login (204); the page then
+/// continues as after a phone approval. Errors are problem JSON for the page's script.
+async fn passkey_answer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    let answer: PasskeyAnswer = serde_json::from_slice(&body).map_err(|e| {
+        crate::error::ApiError::from(eid_core::Error::invalid(
+            "body",
+            format!("is not a passkey answer: {e}"),
+        ))
+    })?;
+    let request_id = path.into_inner();
+    let secret = browser_secret(&req);
+    let caller = caller(&req);
+    run(&state.provider, move |p, now| {
+        login_pages_limit(p, &caller, now)?;
+        p.answer_with_passkey(
+            &request_id,
+            secret.as_deref(),
+            &answer.csrf_token,
+            &answer.credential,
+            now,
+        )
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

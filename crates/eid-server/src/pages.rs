@@ -229,6 +229,77 @@ pub struct Waiting<'a> {
     pub script_nonce: &'a str,
     /// The citizen's language, shown first.
     pub locale: Locale,
+    /// The page's own address (its forms post there) and their anti-CSRF token.
+    pub action: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// The browser-side WebAuthn helpers: base64url to and from buffers, and the JSON forms of a
+/// credential's assertion and attestation as eid's endpoints read them.
+pub(crate) const WEBAUTHN_JS: &str = "function b64u(b){var s='';new Uint8Array(b).forEach(function(x){s+=String.fromCharCode(x);});\
+return btoa(s).replace(/\\+/g,'-').replace(/\\//g,'_').replace(/=+$/,'');}\
+function unb64u(s){s=s.replace(/-/g,'+').replace(/_/g,'/');while(s.length%4){s+='=';}var b=atob(s),a=new Uint8Array(b.length);\
+for(var i=0;i<b.length;i++){a[i]=b.charCodeAt(i);}return a.buffer;}\
+function exts(c){return c.getClientExtensionResults?c.getClientExtensionResults():{};}\
+function assertionJson(c){var r=c.response;return {id:c.id,rawId:b64u(c.rawId),type:c.type,extensions:exts(c),\
+response:{authenticatorData:b64u(r.authenticatorData),clientDataJSON:b64u(r.clientDataJSON),signature:b64u(r.signature),\
+userHandle:r.userHandle?b64u(r.userHandle):null}};}\
+function attestationJson(c){var r=c.response;return {id:c.id,rawId:b64u(c.rawId),type:c.type,extensions:exts(c),\
+response:{attestationObject:b64u(r.attestationObject),clientDataJSON:b64u(r.clientDataJSON)}};}\
+function requestOptions(o){var p=o.publicKey;p.challenge=unb64u(p.challenge);(p.allowCredentials||[]).forEach(function(c){c.id=unb64u(c.id);});return p;}\
+function creationOptions(o){var p=o.publicKey;p.challenge=unb64u(p.challenge);p.user.id=unb64u(p.user.id);\
+(p.excludeCredentials||[]).forEach(function(c){c.id=unb64u(c.id);});return p;}";
+
+/// The login page's passkey section: a field whose autofill offers the device's passkeys
+/// (conditional UI) and a button, both answering the login with a passkey, then continuing.
+fn passkey_section(t: Two, w: &Waiting<'_>) -> String {
+    format!(
+        "<section id=\"passkey\" aria-labelledby=\"passkey-h\" hidden><h2 id=\"passkey-h\">{h}</h2>\
+         <form id=\"passkey-form\" method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\"><input type=\"hidden\" name=\"action\" value=\"continue\">\
+         <p><label for=\"passkey-user\">{label}</label> <input id=\"passkey-user\" name=\"username\" autocomplete=\"username webauthn\" aria-describedby=\"passkey-note\"></p>\
+         <p id=\"passkey-note\" class=\"muted\">{note}</p>\
+         <button type=\"button\" id=\"passkey-button\">{button}</button></form>\
+         <p id=\"passkey-status\" role=\"status\" aria-live=\"polite\"></p></section>",
+        h = t.inline("Or use a passkey on this device", "或使用此裝置上的密碼匙"),
+        action = escape(w.action),
+        csrf = escape(w.csrf_token),
+        label = t.plain("Your eid passkey", "您的 eid 密碼匙"),
+        note = t.inline(
+            "Choose it from the suggestions, or press the button. It shares what you agreed to share with this service on your phone.",
+            "請從建議中選擇，或按下按鈕。它只會提供您先前在手機上同意與此服務分享的資料。"
+        ),
+        button = t.plain("Use a passkey", "使用密碼匙"),
+    )
+}
+
+/// The passkey section's script: conditional mediation when the browser has it, the button
+/// otherwise (or too); the assertion goes to `{action}/passkey`, then the form continues.
+fn passkey_script(w: &Waiting<'_>, t: Two) -> String {
+    let action = serde_json::to_string(w.action).unwrap_or_default();
+    let csrf = serde_json::to_string(w.csrf_token).unwrap_or_default();
+    let refused = serde_json::to_string(&t.plain(
+        "That passkey could not log you in here. Use your phone instead.",
+        "此密碼匙未能在此登入。請改用手機。",
+    ))
+    .unwrap_or_default();
+    format!(
+        "{WEBAUTHN_JS}(function(){{if(!window.PublicKeyCredential||!navigator.credentials){{return;}}\
+         var section=document.getElementById('passkey'),form=document.getElementById('passkey-form'),\
+         status=document.getElementById('passkey-status'),url={action}+'/passkey',pending=null;\
+         section.hidden=false;\
+         function answer(c){{return fetch(url,{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
+         body:JSON.stringify({{csrf_token:{csrf},credential:assertionJson(c)}})}}).then(function(r){{\
+         if(r.ok){{form.submit();}}else{{status.textContent={refused};}}}});}}\
+         function ask(mediation){{if(pending){{pending.abort();}}pending=new AbortController();var signal=pending.signal;\
+         return fetch(url,{{credentials:'same-origin',cache:'no-store'}}).then(function(r){{if(!r.ok){{throw new Error('options');}}return r.json();}})\
+         .then(function(o){{var req={{publicKey:requestOptions(o),signal:signal}};if(mediation){{req.mediation=mediation;}}\
+         return navigator.credentials.get(req);}}).then(function(c){{if(c){{return answer(c);}}}})\
+         .catch(function(e){{if(e&&e.name!=='AbortError'){{status.textContent={refused};}}}});}}\
+         document.getElementById('passkey-button').addEventListener('click',function(){{ask(null);}});\
+         if(PublicKeyCredential.isConditionalMediationAvailable){{PublicKeyCredential.isConditionalMediationAvailable()\
+         .then(function(ok){{if(ok){{ask('conditional');}}}});}}}})();"
+    )
 }
 
 /// The links a service registered about itself (RFC 7591 §2), labelled in both languages; the
@@ -289,9 +360,9 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              <p>{asks}</p><ul>{claims}</ul>{links}\
              <p class=\"muted\">{choose}</p>\
              <p class=\"muted\" id=\"status\" aria-live=\"polite\">{waiting}</p>\
-             <noscript>{noscript}</noscript>\
+             <noscript>{noscript}</noscript>{passkey}\
              </main>\
-             <script nonce=\"{script_nonce}\">\
+             <script nonce=\"{script_nonce}\">{passkey_script}\
              (function(){{var box=document.getElementById('qr'),link=document.getElementById('approve-url');\
              function refresh(){{fetch({qr_json},{{credentials:'same-origin',cache:'no-store'}})\
              .then(function(r){{return r.ok?r.json():null;}}).then(function(q){{if(!q){{return;}}\
@@ -325,6 +396,8 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
                 "二維碼每 30 秒更新：請重新載入此頁以取得新的二維碼，並在手機上回覆後再次重新載入。",
             ),
             links = client_links(t, w.client_links),
+            passkey = passkey_section(t, w),
+            passkey_script = passkey_script(w, t),
             link = escape(w.approval_link),
             qr_svg = w.qr_svg,
             claims = claim_list(t, w.items),
@@ -547,8 +620,13 @@ mod tests {
             qr_url: "/q",
             script_nonce: "n1",
             locale: Locale::En,
+            action: "/login/r1",
+            csrf_token: "c\"1",
         });
         assert!(page.contains("id=\"approve-url\" href=\"http://localhost/a?b=1&amp;c\""));
+        assert!(page.contains("autocomplete=\"username webauthn\""));
+        assert!(page.contains("name=\"csrf_token\" value=\"c&quot;1\""));
+        assert!(page.contains("\"/login/r1\"+'/passkey'"));
         assert!(page.contains("Dept &lt;x&gt;"));
         assert!(page.contains("<strong id=\"number\">42</strong>"));
         assert!(page.contains("nonce=\"n1\""));

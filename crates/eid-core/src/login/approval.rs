@@ -161,7 +161,7 @@ impl Provider {
     }
 
     /// The nonce the approval challenge commits under.
-    fn approval_nonce(&self, request_id: &str) -> [u8; 32] {
+    pub(crate) fn approval_nonce(&self, request_id: &str) -> [u8; 32] {
         self.login_value("approval nonce", request_id, &[])
     }
 

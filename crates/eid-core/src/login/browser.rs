@@ -34,6 +34,8 @@ pub enum LoginView {
         expires_in: i64,
         /// The language the client asked for the pages in.
         locale: Option<Locale>,
+        /// The anti-CSRF token of the page's forms (a passkey login continues with it).
+        csrf_token: String,
     },
     /// The approval window passed: show a new code, or give up.
     Expired {
@@ -103,6 +105,14 @@ fn origin_of(redirect_uri: &str) -> Result<String, Error> {
 
 impl Provider {
     /// Loads a request for the browser that started it.
+    pub(crate) fn browser_login(
+        &self,
+        request_id: &str,
+        browser_secret: Option<&str>,
+    ) -> Result<AuthRequestRecord, Error> {
+        self.browser_request(request_id, browser_secret)
+    }
+
     fn browser_request(
         &self,
         request_id: &str,
@@ -153,6 +163,7 @@ impl Provider {
                     items: requested_items(request.scope, &request.claims),
                     expires_in: request.expires_at - now,
                     locale,
+                    csrf_token,
                 })
             }
             LoginState::Pending if self.renewable(&request, now) => Ok(LoginView::Expired {

@@ -21,6 +21,7 @@ mod keys;
 mod limits;
 mod logout;
 mod officer;
+mod passkeys;
 mod phishing;
 mod portal;
 mod proofing;
