@@ -372,7 +372,7 @@ impl Provider {
                     .is_none_or(|t| t.trim().is_empty() || matches_text(c, t))
             })
             .collect();
-        cards.sort_by(|a, b| a.name_en.to_lowercase().cmp(&b.name_en.to_lowercase()));
+        cards.sort_by_key(|c| c.name_en.to_lowercase());
         Ok(cards)
     }
 

@@ -39,6 +39,10 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once from the command line: its size does not matter"
+)]
 enum Command {
     /// Serve (the default).
     Serve,
@@ -131,6 +135,10 @@ enum KeysCommand {
 }
 
 #[derive(Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "parsed once from the command line: its size does not matter"
+)]
 enum ClientCommand {
     /// Register a relying party; prints its client_id and client_secret.
     Add {

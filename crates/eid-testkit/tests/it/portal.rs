@@ -117,7 +117,7 @@ async fn portal_by_theme_and_audience(backend: Backend) -> anyhow::Result<()> {
     // either language (a deep link's title counts), and nothing for an unknown word.
     assert_eq!(
         listed(&portal_page(&browser, &server, "?theme=transport").await?),
-        [transport.client_id.clone()]
+        vec![transport.client_id.clone()]
     );
     assert_eq!(
         listed(&portal_page(&browser, &server, "?audience=youth").await?),
@@ -125,15 +125,15 @@ async fn portal_by_theme_and_audience(backend: Backend) -> anyhow::Result<()> {
     );
     assert_eq!(
         listed(&portal_page(&browser, &server, "?audience=elderly").await?),
-        [transport.client_id.clone()]
+        vec![transport.client_id.clone()]
     );
     assert_eq!(
         listed(&portal_page(&browser, &server, "?q=licence").await?),
-        [transport.client_id.clone()]
+        vec![transport.client_id.clone()]
     );
     assert_eq!(
         listed(&portal_page(&browser, &server, "?q=%E7%BA%8C%E9%A0%98&lang=zh-Hant-HK").await?),
-        [transport.client_id.clone()],
+        vec![transport.client_id.clone()],
         "續領 finds the deep link"
     );
     let none = portal_page(&browser, &server, "?q=submarine").await?;
