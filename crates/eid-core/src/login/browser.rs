@@ -429,6 +429,7 @@ impl Provider {
                 session: &session,
                 rotates: rotates.as_deref(),
                 event: &event,
+                client_id: &request.client_id,
             }),
         )? {
             IssueCode::Issued => {}

@@ -50,6 +50,8 @@ pub struct SessionChange<'a> {
     pub rotates: Option<&'a [u8]>,
     /// The login's event for the account's history.
     pub event: &'a AuditRecord,
+    /// The login's client (the session touches it).
+    pub client_id: &'a ClientId,
 }
 
 /// Single sign-on sessions and the logins they touched.

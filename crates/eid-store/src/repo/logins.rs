@@ -422,12 +422,7 @@ impl LoginStore for Database {
             .execute(c)?;
             if n == 1 {
                 if let Some(change) = &session {
-                    // The session takes the login's client.
-                    let client_id: String = auth_requests::table
-                        .find(request_id)
-                        .select(auth_requests::client_id)
-                        .first(c)?;
-                    apply_session_change(c, change, request_id, &client_id)?;
+                    apply_session_change(c, change, request_id)?;
                 }
                 return Ok(IssueCode::Issued);
             }

@@ -95,7 +95,6 @@ pub(crate) fn apply_session_change(
     c: &mut AnyConnection,
     change: &SessionChange<'_>,
     request_id: &str,
-    client_id: &str,
 ) -> QueryResult<()> {
     let session = change.session;
     let rotated = match change.rotates {
@@ -127,7 +126,7 @@ pub(crate) fn apply_session_change(
         .values(SessionLoginRow {
             request_id: request_id.to_owned(),
             session_id: session.session_id.clone(),
-            client_id: client_id.to_owned(),
+            client_id: change.client_id.as_str().to_owned(),
             created_at: session.last_seen_at.secs(),
         })
         .execute(c)?;
