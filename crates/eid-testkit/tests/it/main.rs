@@ -22,6 +22,7 @@ mod limits;
 mod logout;
 mod officer;
 mod phishing;
+mod portal;
 mod proofing;
 mod refusals;
 mod registration;
