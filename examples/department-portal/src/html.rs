@@ -122,8 +122,10 @@ fn layout(status: StatusCode, title: &str, body: &str) -> HttpResponse {
 </head>
 <body>
 <header><strong>Department of Example Services</strong></header>
+<main>
 <h1>{title}</h1>
 {body}
+</main>
 </body>
 </html>"#
         ))

@@ -445,9 +445,17 @@ async fn handle_callback(
         ));
     }
 
-    // Take (remove) the pending login: state, nonce and verifier must never be reused.
+    // Take (remove) the pending login: state, nonce and verifier must never be reused. A
+    // logged-in session stays: a stray callback (another site can send the browser here) must
+    // not log the citizen out.
     let session_id = session_id(&req).context("no session cookie; start again from /login")?;
-    let pending = app.sessions().remove(&session_id);
+    let pending = {
+        let mut sessions = app.sessions();
+        match sessions.get(&session_id) {
+            Some(Session::Pending { .. }) => sessions.remove(&session_id),
+            _ => None,
+        }
+    };
     let Some(Session::Pending {
         state,
         nonce,

@@ -259,6 +259,16 @@ async fn portal_single_sign_on_and_logout(backend: Backend) -> anyhow::Result<()
     assert_eq!(location(&landed)?, target);
     assert!(renew_page(&browser, &portal).await?.is_ok());
 
+    // A callback the portal did not ask for (another site can send the browser there) is
+    // refused and does not log the citizen out.
+    let stray = browser
+        .http
+        .get(format!("{}/callback?code=x&state=y", portal.url))
+        .send()
+        .await?;
+    assert_eq!(stray.status(), 400);
+    assert!(renew_page(&browser, &portal).await?.is_ok());
+
     // Forged, unsigned and misused logout tokens: 400 with an error, and the session stays.
     let now = eid_server::now().secs();
     let claims = json!({
