@@ -128,7 +128,8 @@ pub fn account_page(
     let sessions: String = a
         .sessions
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             let this = if s.current {
                 format!(" <strong>({})</strong>", t.plain("this browser", "此瀏覽器"))
             } else {
@@ -144,10 +145,10 @@ pub fn account_page(
                     .join(", ")
             };
             format!(
-                "<li class=\"session\" data-session=\"{id}\"><p><strong>{browser}</strong>{this}</p>\
+                "<li class=\"session\" data-session=\"{id}\"><p><strong id=\"session-{i}\">{browser}</strong>{this}</p>\
                  <dl><dt>{signed_in}</dt><dd>{created}</dd><dt>{used}</dt><dd>{last}</dd><dt>{svc}</dt><dd>{services}</dd></dl>\
                  <form method=\"post\" action=\"/account/sessions/{id}/end\">{csrf}\
-                 <button type=\"submit\" aria-label=\"{end_label}\">{end}</button></form></li>",
+                 <button type=\"submit\" id=\"end-session-{i}\" aria-labelledby=\"end-session-{i} session-{i}\">{end}</button></form></li>",
                 id = escape(&s.session_id),
                 browser = browser_name(t, s.browser.as_deref(), s.os.as_deref()),
                 signed_in = t.plain("Signed in", "登入時間"),
@@ -156,11 +157,6 @@ pub fn account_page(
                 last = when(s.last_seen_at.secs()),
                 svc = t.plain("Services", "服務"),
                 end = t.plain("End this session", "結束此工作階段"),
-                end_label = escape(&format!(
-                    "{} {}",
-                    t.pick("End the session of", "結束工作階段："),
-                    browser_name(t, s.browser.as_deref(), s.os.as_deref())
-                )),
             )
         })
         .collect();
@@ -211,22 +207,19 @@ pub fn account_page(
         let items: String = a
             .consents
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let service = c.service.as_deref().unwrap_or(&c.client_id);
                 format!(
-                    "<li><p><strong>{service}</strong>: {claims} <span class=\"muted\">({since} {at})</span></p>\
+                    "<li><p><strong id=\"consent-{i}\">{service}</strong>: {claims} <span class=\"muted\">({since} {at})</span></p>\
                      <form method=\"post\" action=\"/account/consents/{client}/withdraw\">{csrf}\
-                     <button type=\"submit\" aria-label=\"{label}\">{withdraw}</button></form></li>",
+                     <button type=\"submit\" id=\"withdraw-{i}\" aria-labelledby=\"withdraw-{i} consent-{i}\">{withdraw}</button></form></li>",
                     service = escape(service),
                     claims = escape(&c.claims.join(", ")),
                     since = t.pick("since", "自"),
                     at = when(c.granted_at),
                     client = escape(&c.client_id),
                     withdraw = t.plain("Withdraw", "撤回"),
-                    label = escape(&format!(
-                        "{} {service}",
-                        t.pick("Withdraw consent for", "撤回同意：")
-                    )),
                 )
             })
             .collect();

@@ -114,12 +114,18 @@ fn layout(status: StatusCode, title: &str, body: &str) -> HttpResponse {
  td {{ white-space: pre-line; }}
  .button {{ display: inline-block; padding: .6rem 1.2rem; background: #00594f; color: #fff;
            border-radius: .3rem; text-decoration: none; }}
+ label {{ display: block; margin-top: 1rem; font-weight: 600; }}
+ input, select {{ font: inherit; padding: .3rem; min-width: 16rem; }}
+ input[readonly] {{ background: #eee; border: 1px solid #767676; }}
+ form button {{ margin-top: 1rem; }}
 </style>
 </head>
 <body>
 <header><strong>Department of Example Services</strong></header>
+<main>
 <h1>{title}</h1>
 {body}
+</main>
 </body>
 </html>"#
         ))
@@ -131,7 +137,9 @@ pub fn home_page() -> HttpResponse {
         StatusCode::OK,
         "Online services",
         r#"<p>Apply for services online. Log in with your eid to continue.</p>
-<p><a class="button" href="/login">Log in with eid / 以智方便登入</a></p>"#,
+<p><a class="button" href="/login">Log in with eid / 以智方便登入</a></p>
+<h2>Services / 服務</h2>
+<ul><li><a href="/services/driving-licence/renew">Renew a driving licence / <span lang="zh-HK">續領駕駛執照</span></a></li></ul>"#,
     )
 }
 
@@ -159,6 +167,8 @@ pub fn profile_page(profile: &Profile) -> HttpResponse {
 <p>Sign your tenancy agreement with eid+: you approve on your phone, and we keep the signed PDF.</p>
 <p lang="zh-HK">以智方便+簽署租約：在手機上確認，我們會保存已簽署的 PDF。</p>
 <form method="post" action="/agreement"><button type="submit">Sign the tenancy agreement / 簽署租約</button></form>
+<h2>Services / 服務</h2>
+<ul><li><a href="/services/driving-licence/renew">Renew a driving licence / <span lang="zh-HK">續領駕駛執照</span></a></li></ul>
 <p><a href="/logout">Log out</a></p>"#
         ),
     )
@@ -199,6 +209,63 @@ pub fn agreement_page(signing: Option<&crate::signing::Signing>) -> HttpResponse
         "Tenancy agreement",
         &format!("{body}\n<p><a href=\"/\">Back</a></p>"),
     )
+}
+
+/// `GET /services/driving-licence/renew` when logged in: the application form, the citizen's
+/// name filled in from eid (verified, so not editable here).
+pub fn renew_page(name: &str, chinese_name: Option<&str>) -> HttpResponse {
+    let chinese = chinese_name
+        .map(|c| {
+            format!(
+                r#"<label for="chinese-name">Chinese name / <span lang="zh-HK">中文姓名</span></label>
+<input id="chinese-name" name="chinese_name" value="{}" readonly lang="zh-HK">"#,
+                escape(c)
+            )
+        })
+        .unwrap_or_default();
+    layout(
+        StatusCode::OK,
+        "Renew a driving licence / 續領駕駛執照",
+        &format!(
+            r#"<p>You are applying as the person eid verified. <span lang="zh-HK">您以 eid 核實的身份申請。</span></p>
+<form method="post" action="/services/driving-licence/renew">
+<label for="name">Name / <span lang="zh-HK">姓名</span></label>
+<input id="name" name="name" value="{name}" readonly autocomplete="name">
+{chinese}
+<label for="licence">Driving licence number / <span lang="zh-HK">駕駛執照號碼</span></label>
+<input id="licence" name="licence" required inputmode="numeric" autocomplete="off">
+<label for="period">Renew for / <span lang="zh-HK">續期年期</span></label>
+<select id="period" name="period"><option value="10">10 years / 十年</option><option value="1">1 year / 一年</option></select>
+<br><button type="submit">Submit the application / 遞交申請</button>
+</form>
+<p><a href="/">Back to your details / <span lang="zh-HK">返回個人資料</span></a></p>"#,
+            name = escape(name),
+        ),
+    )
+}
+
+/// `POST /services/driving-licence/renew`: the example stops here.
+pub fn renewal_received_page() -> HttpResponse {
+    layout(
+        StatusCode::OK,
+        "Application received / 已收到申請",
+        r#"<p>This is an example site: nothing was sent. <span lang="zh-HK">這是示範網站：並無遞交任何資料。</span></p>
+<p><a href="/">Back to your details</a></p>"#,
+    )
+}
+
+/// `GET /frontchannel-logout`: loaded in eid's hidden frame; nobody reads it.
+pub fn frontchannel_page(status: StatusCode) -> HttpResponse {
+    let text = if status.is_success() {
+        "Signed out of the Department of Example Services."
+    } else {
+        "This sign-out request is not from this site's identity provider."
+    };
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Signed out</title><p>{text}</p></html>"
+        ))
 }
 
 /// An error page; `message` is plain text.

@@ -16,8 +16,15 @@
 //!
 //!    ```sh
 //!    cargo run -p eid-server -- --dev client add --name "Department portal" \
-//!        --redirect-uri http://localhost:3000/callback
+//!        --redirect-uri http://localhost:3000/callback \
+//!        --initiate-login-uri http://localhost:3000/initiate-login \
+//!        --backchannel-logout-uri http://localhost:3000/backchannel-logout
 //!    ```
+//!
+//!    `--initiate-login-uri` lets eid (its list of services) start a login here, and
+//!    `--backchannel-logout-uri` tells the portal when the citizen signs out of eid. A site
+//!    that cannot be reached from eid's servers registers
+//!    `--frontchannel-logout-uri http://localhost:3000/frontchannel-logout` instead.
 //!
 //! 3. Start the portal with those credentials, then open <http://localhost:3000>:
 //!
@@ -27,6 +34,27 @@
 //!
 //! Run `cargo run -p department-portal -- --help` for the other options (issuer, listen address,
 //! redirect URI, ID token signing algorithm).
+//!
+//! ## One-click login and signing out
+//!
+//! A citizen approves a login on the phone once; while their eid session lasts, every service
+//! they open in that browser logs them in at once (docs/sessions.md). The portal takes part
+//! with four endpoints:
+//!
+//! - `GET /initiate-login?iss=..&target_link_uri=..&login_hint=..` (third-party-initiated
+//!   login, OIDC Core §4): eid's service list, or any link, starts a login here. `iss` must be
+//!   the configured issuer exactly and `target_link_uri` a page of this portal (its redirect
+//!   URI's origin), or the request is refused: never an open redirect. After the callback the
+//!   browser lands on the target.
+//! - `GET /services/driving-licence/renew`: a deep link. Not logged in, it starts the login
+//!   with itself as the target; with an eid session the citizen is back on it at once.
+//! - `POST /backchannel-logout` (OIDC Back-Channel Logout 1.0): eid posts a signed logout
+//!   token; the portal checks it as §2.6 says (signature with eid's keys and the client's ID
+//!   token algorithm, `typ: logout+jwt`, `iss`, `aud`, `iat`/`exp`, the logout event, `sid`
+//!   or `sub`, no `nonce`, `jti` not seen before) and ends the sessions of that login (the
+//!   `sid` its ID token carried).
+//! - `GET /frontchannel-logout?iss=..&sid=..` (OIDC Front-Channel Logout 1.0): the same, from
+//!   a hidden frame on eid's signed-out page.
 //!
 //! ## Signing a tenancy agreement
 //!
@@ -42,6 +70,7 @@
 //! ```
 
 mod html;
+mod logout_token;
 mod signing;
 
 use std::collections::HashMap;
@@ -58,12 +87,16 @@ use openidconnect::core::{
 };
 use openidconnect::{
     reqwest, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, LoginHint, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::Deserialize;
 
-use crate::html::{agreement_page, error_page, home_page, profile_page, Profile};
+use crate::html::{
+    agreement_page, error_page, frontchannel_page, home_page, profile_page, renew_page,
+    renewal_received_page, Profile,
+};
+use crate::logout_token::{sid_of_verified_id_token, unix_now, Expected, LogoutVerifier};
 use crate::signing::{tenancy_agreement, Signing, SigningApi};
 
 /// Name of the cookie holding our (random, opaque) session id.
@@ -71,6 +104,12 @@ const SESSION_COOKIE: &str = "portal_session";
 
 /// How long a login may take from /login to the callback.
 const PENDING_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The deep-linked service page: `/initiate-login` may be asked to land here.
+pub const RENEW_PATH: &str = "/services/driving-licence/renew";
+
+/// The longest `target_link_uri` the portal remembers.
+const MAX_TARGET_LEN: usize = 2048;
 
 /// The portal's settings (its command line).
 #[derive(Parser, Debug)]
@@ -126,21 +165,32 @@ enum Session {
         pkce_verifier: PkceCodeVerifier,
         /// Abandoned logins are dropped after ten minutes.
         started: std::time::Instant,
+        /// Where to go after the callback (a page of this portal), instead of `/`.
+        target: Option<url::Url>,
     },
-    /// Logged in: the verified claims to show, the citizen's `sub` and name, and a tenancy
-    /// agreement being signed.
+    /// Logged in: the verified claims to show, the citizen's `sub` and name, the ID token's
+    /// `sid` (the eid login a back- or front-channel logout names), and a tenancy agreement
+    /// being signed.
     LoggedIn {
         profile: Profile,
         sub: String,
+        sid: Option<String>,
         name: String,
+        chinese_name: Option<String>,
         signing: Option<Signing>,
     },
 }
 
 struct AppState {
     client: EidClient,
-    /// Issuer as advertised by discovery, compared with the RFC 9207 `iss` callback parameter.
+    /// Issuer as advertised by discovery, compared with the RFC 9207 `iss` callback parameter,
+    /// `/initiate-login`'s `iss` and the logout tokens' `iss`.
     issuer: String,
+    client_id: String,
+    /// The portal's own origin (its redirect URI's): the only place a login may land.
+    home: url::Url,
+    /// Checks eid's back-channel logout tokens.
+    logouts: LogoutVerifier,
     id_token_alg: CoreJwsSigningAlgorithm,
     http_client: reqwest::Client,
     /// In-memory session store. A real site would use its own session middleware or database.
@@ -154,6 +204,63 @@ impl AppState {
         // A poisoned lock only means another request panicked; the map itself is still usable.
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// Ends the logged-in sessions of the eid login `sid` (and, if given, of the citizen
+    /// `sub`), or with `sid` absent every session of `sub`; returns how many ended.
+    fn end_sessions(&self, sid: Option<&str>, sub: Option<&str>) -> usize {
+        let mut sessions = self.sessions();
+        let before = sessions.len();
+        sessions.retain(|_, session| {
+            let Session::LoggedIn {
+                sid: session_sid,
+                sub: session_sub,
+                ..
+            } = session
+            else {
+                return true;
+            };
+            !named_by(session_sid.as_deref(), session_sub, sid, sub)
+        });
+        before - sessions.len()
+    }
+}
+
+/// Whether a logout naming `sid` and/or `sub` ends a session of the eid login `session_sid`
+/// and the citizen `session_sub`: with `sid`, that login (and with `sub` too, only if the
+/// citizen is the same); with `sub` alone, every session of that citizen.
+fn named_by(
+    session_sid: Option<&str>,
+    session_sub: &str,
+    sid: Option<&str>,
+    sub: Option<&str>,
+) -> bool {
+    match (sid, sub) {
+        (Some(sid), sub) => session_sid == Some(sid) && sub.is_none_or(|s| s == session_sub),
+        (None, Some(sub)) => sub == session_sub,
+        (None, None) => false,
+    }
+}
+
+/// `raw` as a page of this portal (whose home is `home`) to land on after logging in: an
+/// absolute URL on the portal's own origin (never another site: that would be an open
+/// redirect), without credentials or fragment.
+fn own_target(home: &url::Url, raw: &str) -> Result<url::Url, String> {
+    if raw.len() > MAX_TARGET_LEN {
+        return Err("The link is too long.".into());
+    }
+    let mut target =
+        url::Url::parse(raw).map_err(|_| "The link is not an absolute URL.".to_owned())?;
+    if target.origin() != home.origin() {
+        return Err(format!(
+            "The link leads to {}, not to this site ({}).",
+            target.origin().ascii_serialization(),
+            home.origin().ascii_serialization()
+        ));
+    }
+    let _ = target.set_username("");
+    let _ = target.set_password(None);
+    target.set_fragment(None);
+    Ok(target)
 }
 
 /// Query parameters eid sends to the redirect URI: either `code` + `state` (+ `iss`), or an
@@ -202,9 +309,19 @@ async fn index(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
 
 #[get("/login")]
 async fn login(app: web::Data<AppState>) -> HttpResponse {
+    start_login(&app, None, None)
+}
+
+/// Sends the browser to eid to log in, remembering (for this browser only, behind a new
+/// session cookie) what the callback needs; after it the browser goes to `target` or home.
+fn start_login(
+    app: &AppState,
+    target: Option<url::Url>,
+    login_hint: Option<String>,
+) -> HttpResponse {
     // PKCE (RFC 7636) with S256: eid requires it even for confidential clients.
     let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
-    let (authorize_url, state, nonce) = app
+    let mut request = app
         .client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
@@ -214,8 +331,11 @@ async fn login(app: web::Data<AppState>) -> HttpResponse {
         // `openid` is added automatically; ask for the profile claims we want to show. eid
         // releases only proven particulars: the address only when an officer saw a proof of it.
         .add_scopes(["profile", "address"].map(|s| Scope::new(s.to_owned())))
-        .set_pkce_challenge(pkce_challenge)
-        .url();
+        .set_pkce_challenge(pkce_challenge);
+    if let Some(hint) = login_hint {
+        request = request.set_login_hint(LoginHint::new(hint));
+    }
+    let (authorize_url, state, nonce) = request.url();
 
     let session_id = random_session_id();
     let mut sessions = app.sessions();
@@ -231,6 +351,7 @@ async fn login(app: web::Data<AppState>) -> HttpResponse {
             nonce,
             pkce_verifier,
             started: std::time::Instant::now(),
+            target,
         },
     );
     drop(sessions);
@@ -245,6 +366,60 @@ async fn login(app: web::Data<AppState>) -> HttpResponse {
         .cookie(cookie)
         .insert_header((header::LOCATION, authorize_url.to_string()))
         .finish()
+}
+
+/// Third-party-initiated login (OIDC Core §4): eid (or any page the citizen followed) sends the
+/// browser here with eid's issuer and, optionally, the page to land on and a login hint.
+#[derive(Deserialize)]
+struct InitiateLoginQuery {
+    iss: Option<String>,
+    target_link_uri: Option<String>,
+    login_hint: Option<String>,
+}
+
+/// `GET /initiate-login?iss=..&target_link_uri=..&login_hint=..`: starts the same login as
+/// `/login`, for the issuer named only if it is eid's, landing on `target_link_uri` only if it
+/// is a page of this portal. It always asks eid, even when this browser is logged in here: the
+/// citizen who followed the link may be another one. With an eid session eid answers at once
+/// (one-click login), without one it shows its QR code.
+#[get("/initiate-login")]
+async fn initiate_login(
+    query: web::Query<InitiateLoginQuery>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let query = query.into_inner();
+    match query.iss.as_deref() {
+        Some(iss) if iss == app.issuer => {}
+        Some(iss) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Unknown identity provider",
+                &format!(
+                    "This site logs in with {} only, not with {iss}.",
+                    app.issuer
+                ),
+            )
+        }
+        None => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Login not started",
+                "The link does not name the identity provider (iss).",
+            )
+        }
+    }
+    let target = match query
+        .target_link_uri
+        .as_deref()
+        .map(|t| own_target(&app.home, t))
+    {
+        None => None,
+        Some(Ok(target)) => Some(target),
+        Some(Err(why)) => {
+            return error_page(StatusCode::BAD_REQUEST, "Link refused", &why);
+        }
+    };
+    start_login(&app, target, query.login_hint.filter(|h| !h.is_empty()))
 }
 
 #[get("/callback")]
@@ -270,13 +445,22 @@ async fn handle_callback(
         ));
     }
 
-    // Take (remove) the pending login: state, nonce and verifier must never be reused.
+    // Take (remove) the pending login: state, nonce and verifier must never be reused. A
+    // logged-in session stays: a stray callback (another site can send the browser here) must
+    // not log the citizen out.
     let session_id = session_id(&req).context("no session cookie; start again from /login")?;
-    let pending = app.sessions().remove(&session_id);
+    let pending = {
+        let mut sessions = app.sessions();
+        match sessions.get(&session_id) {
+            Some(Session::Pending { .. }) => sessions.remove(&session_id),
+            _ => None,
+        }
+    };
     let Some(Session::Pending {
         state,
         nonce,
         pkce_verifier,
+        target,
         ..
     }) = pending
     else {
@@ -359,12 +543,17 @@ async fn handle_callback(
         .context("userinfo request failed")?;
 
     let profile = Profile::from_claims(claims, &userinfo);
-    let name = userinfo
-        .name()
-        .or(claims.name())
+    let names = userinfo.name().or(claims.name());
+    let name = names
         .and_then(|n| n.get(None))
         .map(|n| n.to_string())
         .unwrap_or_default();
+    let chinese_name = names
+        .and_then(|n| n.get(Some(&openidconnect::LanguageTag::new("zh-Hant".to_owned()))))
+        .map(|n| n.to_string());
+    // The login's `sid` (OIDC Front-/Back-Channel Logout): what eid names when the citizen
+    // signs out of eid. The core claims type has no field for it; the token is verified above.
+    let sid = sid_of_verified_id_token(&id_token.to_string());
     // A new session id for the logged-in session: the one the browser carried before logging in
     // (which someone may have planted) is gone (session fixation).
     let logged_in = random_session_id();
@@ -373,7 +562,9 @@ async fn handle_callback(
         Session::LoggedIn {
             profile,
             sub: claims.subject().to_string(),
+            sid,
             name,
+            chinese_name,
             signing: None,
         },
     );
@@ -382,10 +573,129 @@ async fn handle_callback(
         .http_only(true)
         .same_site(SameSite::Lax)
         .finish();
+    // The page the login was for: an absolute URL on this portal's origin (checked when it was
+    // asked for), never a path alone (`//other.site` would leave the site).
+    let to = target.map_or_else(|| "/".to_owned(), String::from);
     Ok(HttpResponse::SeeOther()
         .cookie(cookie)
-        .insert_header((header::LOCATION, "/"))
+        .insert_header((header::LOCATION, to))
         .finish())
+}
+
+/// `GET /services/driving-licence/renew`: a service page a citizen may be sent to directly
+/// (from eid's list of services, a bookmark, an e-mail). Logged in, the form with the
+/// citizen's name; otherwise the login, landing back here.
+#[get("/services/driving-licence/renew")]
+async fn renew(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    let names = session_id(&req).and_then(|id| match app.sessions().get(&id) {
+        Some(Session::LoggedIn {
+            name, chinese_name, ..
+        }) => Some((name.clone(), chinese_name.clone())),
+        _ => None,
+    });
+    match names {
+        Some((name, chinese_name)) => renew_page(&name, chinese_name.as_deref()),
+        None => start_login(&app, app.home.join(RENEW_PATH).ok(), None),
+    }
+}
+
+/// `POST /services/driving-licence/renew`: the example's end of the form. (A POST from
+/// another site does not carry the session cookie, which is SameSite=Lax.)
+#[actix_web::post("/services/driving-licence/renew")]
+async fn renew_submitted(req: HttpRequest, app: web::Data<AppState>) -> HttpResponse {
+    let logged_in = session_id(&req)
+        .is_some_and(|id| matches!(app.sessions().get(&id), Some(Session::LoggedIn { .. })));
+    if logged_in {
+        renewal_received_page()
+    } else {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, RENEW_PATH))
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct BackchannelForm {
+    logout_token: String,
+}
+
+/// `POST /backchannel-logout`: eid says a citizen signed out of eid (OIDC Back-Channel Logout
+/// 1.0): the logout token is verified (§2.6), then the sessions of that eid login end. 200
+/// once done (also when no session matched: it may have ended already), 400 with an OAuth
+/// error when the token is refused; never cached.
+#[actix_web::post("/backchannel-logout")]
+async fn backchannel_logout(
+    form: Result<web::Form<BackchannelForm>, actix_web::Error>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let refused = |why: &str| {
+        HttpResponse::BadRequest()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": "invalid_request", "error_description": why }))
+    };
+    let Ok(form) = form else {
+        return refused("expected a form with a logout_token");
+    };
+    let expected = Expected {
+        issuer: &app.issuer,
+        client_id: &app.client_id,
+        alg: &app.id_token_alg,
+    };
+    match app
+        .logouts
+        .verify(&form.logout_token, &expected, &app.http_client, unix_now())
+        .await
+    {
+        Ok(token) => {
+            let ended = app.end_sessions(token.sid.as_deref(), token.sub.as_deref());
+            println!("Back-channel logout: {ended} session(s) ended");
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        Err(why) => {
+            println!("Back-channel logout refused: {why}");
+            refused(&why)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FrontchannelQuery {
+    iss: Option<String>,
+    sid: Option<String>,
+}
+
+/// `GET /frontchannel-logout?iss=..&sid=..`: eid's signed-out page loads this in a hidden
+/// frame (OIDC Front-Channel Logout 1.0): the sessions of that eid login end. Without `sid`,
+/// the session of the browser's own cookie (sent only when the frame is same-site). Never
+/// cached; framed by eid, so no `X-Frame-Options`.
+#[get("/frontchannel-logout")]
+async fn frontchannel_logout(
+    req: HttpRequest,
+    query: web::Query<FrontchannelQuery>,
+    app: web::Data<AppState>,
+) -> HttpResponse {
+    let (status, ended) = match (query.iss.as_deref(), query.sid.as_deref()) {
+        (Some(iss), _) if iss != app.issuer => (StatusCode::BAD_REQUEST, 0),
+        (None, Some(_)) => (StatusCode::BAD_REQUEST, 0),
+        (Some(_), Some(sid)) => (StatusCode::OK, app.end_sessions(Some(sid), None)),
+        (_, None) => {
+            let ended = session_id(&req)
+                .and_then(|id| app.sessions().remove(&id))
+                .map_or(0, |_| 1);
+            (StatusCode::OK, ended)
+        }
+    };
+    if status == StatusCode::OK {
+        println!("Front-channel logout: {ended} session(s) ended");
+    }
+    let mut page = frontchannel_page(status);
+    page.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    page
 }
 
 /// `POST /agreement`: asks eid for the citizen's signature on a tenancy agreement. (A POST
@@ -513,6 +823,15 @@ pub async fn serve(
         .await
         .with_context(|| format!("discovering the provider at {}", args.issuer))?;
     let issuer = metadata.issuer().to_string();
+    let logouts = LogoutVerifier::new(metadata.jwks().clone(), metadata.jwks_uri().clone());
+    let redirect_url = url::Url::parse(&args.redirect_uri).context("invalid --redirect-uri")?;
+    let home = redirect_url
+        .join("/")
+        .context("the redirect URI has no origin")?;
+    anyhow::ensure!(
+        home.origin().is_tuple(),
+        "the redirect URI must be an http(s) URL"
+    );
 
     let client = CoreClient::from_provider_metadata(
         metadata,
@@ -533,6 +852,9 @@ pub async fn serve(
         signing,
         client,
         issuer,
+        client_id: args.client_id.clone(),
+        home,
+        logouts,
         id_token_alg: match args.id_token_alg {
             IdTokenAlg::Es256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             IdTokenAlg::Rs256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
@@ -544,9 +866,7 @@ pub async fn serve(
     // The address to open is the redirect URI's origin: the session cookie is set for that
     // host, so a browser on another name for the same address (127.0.0.1 for localhost) would
     // come back from eid without it.
-    let open = url::Url::parse(&args.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_else(|_| format!("http://{}", args.listen));
+    let open = redirect_url.origin().ascii_serialization();
     println!(
         "Department portal on {open} (listening on {}; issuer {})",
         args.listen, state.issuer
@@ -561,6 +881,11 @@ pub async fn serve(
             .service(agreement)
             .service(agreement_pdf)
             .service(logout)
+            .service(initiate_login)
+            .service(renew)
+            .service(renew_submitted)
+            .service(backchannel_logout)
+            .service(frontchannel_logout)
     })
     .workers(2);
     let server = match listener {
@@ -570,4 +895,57 @@ pub async fn serve(
             .with_context(|| format!("binding {}", args.listen))?,
     };
     Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pages_of_the_portal_are_targets() {
+        let home = url::Url::parse("http://localhost:3000/").unwrap();
+        let ok = |raw: &str| own_target(&home, raw).map(String::from);
+        assert_eq!(
+            ok("http://localhost:3000/services/driving-licence/renew?x=1#top").unwrap(),
+            "http://localhost:3000/services/driving-licence/renew?x=1"
+        );
+        // A path that looks like another host stays on the portal: the redirect is absolute.
+        assert_eq!(
+            ok("http://localhost:3000//evil.example/").unwrap(),
+            "http://localhost:3000//evil.example/"
+        );
+        assert_eq!(
+            ok("http://user:pw@localhost:3000/").unwrap(),
+            "http://localhost:3000/"
+        );
+        for foreign in [
+            "https://localhost:3000/",
+            "http://localhost:3001/",
+            "http://127.0.0.1:3000/",
+            "http://evil.example/",
+            "http://localhost:3000.evil.example/",
+            "//evil.example/",
+            "/services/driving-licence/renew",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "",
+        ] {
+            assert!(ok(foreign).is_err(), "{foreign}");
+        }
+        let long = format!("http://localhost:3000/{}", "a".repeat(MAX_TARGET_LEN));
+        assert!(ok(&long).is_err());
+    }
+
+    #[test]
+    fn a_logout_ends_the_sessions_it_names() {
+        assert!(named_by(Some("sid1"), "sub1", Some("sid1"), None));
+        assert!(named_by(Some("sid1"), "sub1", Some("sid1"), Some("sub1")));
+        assert!(!named_by(Some("sid1"), "sub1", Some("sid1"), Some("sub2")));
+        assert!(!named_by(Some("sid1"), "sub1", Some("sid2"), Some("sub1")));
+        assert!(!named_by(None, "sub1", Some("sid1"), None));
+        assert!(named_by(Some("sid1"), "sub1", None, Some("sub1")));
+        assert!(named_by(None, "sub1", None, Some("sub1")));
+        assert!(!named_by(None, "sub1", None, Some("sub2")));
+        assert!(!named_by(Some("sid1"), "sub1", None, None));
+    }
 }

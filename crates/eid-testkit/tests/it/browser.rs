@@ -1,13 +1,16 @@
 //! eid's pages in a real browser: Chromium, driven by Playwright from
 //! `crates/eid-testkit/browser/browser.py`, logs in at the example relying party
-//! (`examples/department-portal`, run in process) while this test plays the phone. The script
-//! checks each of eid's pages with axe-core in both languages and screenshots it; the
-//! screenshots go to `target/browser-shots/<time>-<pid>/<backend>/` (`EID_BROWSER_SHOTS`
-//! replaces `target/browser-shots`), which the test prints.
+//! (`examples/department-portal`, run in process) while this test plays the phone, then uses
+//! eid's single sign-on session: `prompt=none`, a deep link through the portal's
+//! `initiate_login_uri`, the account page, a second browser's session ended from the first,
+//! and signing out everywhere (the portal hears it through back-channel logout). The script
+//! checks eid's pages with axe-core (in both languages where they are GETs) and screenshots
+//! them; the screenshots go to `target/browser-shots/<time>-<pid>/<backend>/`
+//! (`EID_BROWSER_SHOTS` replaces `target/browser-shots`), which the test prints.
 //!
-//! The two speak a line protocol (see the script): it says `APPROVE <link> <number>` when the
-//! QR page shows, the test approves with the wallet and answers `APPROVED`; it reports
-//! `OK <step>` lines, then `DONE` or `FAIL <reason>`.
+//! The two speak a line protocol (see the script): it says `APPROVE <link> <number>` when a
+//! QR page shows (twice: two browsers log in), the test approves with the wallet and answers
+//! `APPROVED`; it reports `OK <step>` lines, then `DONE` or `FAIL <reason>`.
 //!
 //! Without Playwright, Chromium (`/usr/bin/chromium`, or `EID_CHROMIUM`) or axe-core (`npm ci`
 //! in `crates/eid-testkit/browser`) the test skips, unless `EID_REQUIRE_BROWSER=1` (CI sets
@@ -19,6 +22,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use eid_core::clients::ClientRegistration;
 use eid_core::keys::JwsAlg;
 use eid_testkit::Backend;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
@@ -118,21 +122,30 @@ fn shots(backend: &Backend) -> PathBuf {
     run.join(backend_name(backend))
 }
 
+/// The relying party the browser uses.
+struct RelyingParty<'a> {
+    url: &'a str,
+    client_id: &'a str,
+    redirect_uri: &'a str,
+}
+
 /// The browser script's run of `scenario` at the relying party `rp`, the test answering for
 /// the phone; returns its `OK` lines (step and detail). `label` tells its output apart from
 /// other tests'.
 async fn run_browser(
     server: &eid_testkit::TestServer,
     wallet: &mut eid_wallet::Wallet,
-    rp: &str,
+    rp: &RelyingParty<'_>,
     shots: &Path,
     scenario: &str,
     label: &'static str,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut child = tokio::process::Command::new("python3")
         .arg(browser_dir().join("browser.py"))
-        .arg(format!("--rp={rp}"))
+        .arg(format!("--rp={}", rp.url))
         .arg(format!("--issuer={}", server.issuer()))
+        .arg(format!("--client-id={}", rp.client_id))
+        .arg(format!("--redirect-uri={}", rp.redirect_uri))
         .arg(format!("--shots={}", shots.display()))
         .arg(format!("--scenario={scenario}"))
         .arg(format!("--chromium={}", chromium().display()))
@@ -193,8 +206,15 @@ async fn run_browser(
 /// A citizen logs in at the example relying party in Chromium: its log-in link, eid's QR page
 /// (English and Traditional Chinese, axe-core, eid's cookie HttpOnly), the phone approves, the
 /// page shows whose account approved (both languages, axe-core), Continue, and the relying
-/// party shows the citizen's name.
-async fn chromium_logs_in_at_the_example_portal(backend: Backend) -> anyhow::Result<()> {
+/// party shows the citizen's name. Then the single sign-on session that login opened:
+/// `eid_session` HttpOnly and hidden from scripts; `prompt=none` answered with a code, and
+/// `login_required` in a browser without the session; the portal's `initiate_login_uri` with
+/// a deep link lands on that page with no eid page in between; the account page (both
+/// languages, axe-core) lists this browser; a second browser logs in by QR, the first ends its
+/// session from the account page, and the second's `prompt=none` needs a login again; "Sign
+/// out everywhere" shows eid's signed-out page (axe-core), the portal hears it through
+/// back-channel logout, and `prompt=none` needs a login again.
+async fn chromium_logs_in_and_uses_the_session(backend: Backend) -> anyhow::Result<()> {
     if let Some(missing) = missing().await {
         if required() {
             bail!("{missing}, and EID_REQUIRE_BROWSER is set");
@@ -211,20 +231,23 @@ async fn chromium_logs_in_at_the_example_portal(backend: Backend) -> anyhow::Res
     let mut wallet = proven_wallet(&server, 0).await?;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let portal = format!("http://localhost:{}", listener.local_addr()?.port());
-    let (client_id, client_secret) = server
-        .add_client(
-            "Department portal",
-            &format!("{portal}/callback"),
-            JwsAlg::Rs256,
-        )
-        .await?;
+    let redirect_uri = format!("{portal}/callback");
+    let mut registration = ClientRegistration::new(
+        "Department portal",
+        std::slice::from_ref(&redirect_uri),
+        JwsAlg::Rs256,
+    );
+    registration.backchannel_logout_uri = Some(format!("{portal}/backchannel-logout"));
+    registration.initiate_login_uri = Some(format!("{portal}/initiate-login"));
+    let new = server.register_client(registration).await?;
+    let client_id = new.client.client_id.into_string();
     let running = department_portal::serve(
         department_portal::Args {
             issuer: server.issuer(),
-            client_id,
-            client_secret,
+            client_id: client_id.clone(),
+            client_secret: new.client_secret,
             listen: String::new(),
-            redirect_uri: format!("{portal}/callback"),
+            redirect_uri: redirect_uri.clone(),
             id_token_alg: department_portal::IdTokenAlg::Rs256,
         },
         Some(listener),
@@ -233,7 +256,12 @@ async fn chromium_logs_in_at_the_example_portal(backend: Backend) -> anyhow::Res
     let handle = running.handle();
     tokio::spawn(running);
 
-    let steps = run_browser(&server, &mut wallet, &portal, &shots, "login", label).await?;
+    let rp = RelyingParty {
+        url: &portal,
+        client_id: &client_id,
+        redirect_uri: &redirect_uri,
+    };
+    let steps = run_browser(&server, &mut wallet, &rp, &shots, "sessions", label).await?;
     let step = |name: &str| {
         steps
             .iter()
@@ -248,6 +276,19 @@ async fn chromium_logs_in_at_the_example_portal(backend: Backend) -> anyhow::Res
         eid_core::account::mask_name(&resident.english_name)
     );
     assert_eq!(step("logged-in")?, resident.english_name);
+    assert_eq!(step("session-cookie")?, "HttpOnly SameSite=Lax");
+    step("prompt-none-answered")?;
+    step("prompt-none-login-required")?;
+    assert_eq!(step("deep-link")?, resident.english_name);
+    assert_eq!(step("account-page")?, "1");
+    step("second-login")?;
+    step("second-session-ended")?;
+    step("signed-out-page")?;
+    step("rp-logged-out")?;
+    step("prompt-none-after-sign-out")?;
+
+    // Every session of the citizen has ended, as the wallet sees it.
+    assert!(wallet.browser_sessions().await?.sessions.is_empty());
 
     handle.stop(false).await;
     server.stop().await;
@@ -255,8 +296,8 @@ async fn chromium_logs_in_at_the_example_portal(backend: Backend) -> anyhow::Res
 }
 
 on_every_backend!(
-    chromium_logs_in_at_the_example_portal_in_both_languages,
-    chromium_logs_in_at_the_example_portal
+    chromium_logs_in_and_signs_on_once_and_out_everywhere,
+    chromium_logs_in_and_uses_the_session
 );
 
 #[test]

@@ -14,6 +14,7 @@ mod authorize;
 mod browser;
 mod client_auth;
 mod dpop;
+mod example_portal;
 mod expiry;
 mod implicit;
 mod journey;
