@@ -99,6 +99,11 @@ fn action_label(action: &str) -> (&'static str, &'static str) {
         "account.upgraded" => ("Identity proven in person", "已親身核實身份"),
         "account.suspended" => ("Account suspended", "帳戶已暫停"),
         "account.resumed" => ("Account resumed", "帳戶已恢復使用"),
+        "account.closed" => ("Account closed", "帳戶已關閉"),
+        "application.created" => ("Applied for eid", "已申請 eid"),
+        "application.proven" => ("Identity proven", "身份已核實"),
+        "application.rejected" => ("Application refused", "申請不獲接納"),
+        "proofing.refused" => ("Identity proofing refused", "身份核實不獲接納"),
         _ => ("Account event", "帳戶事件"),
     }
 }

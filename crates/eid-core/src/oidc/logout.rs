@@ -294,19 +294,49 @@ impl Provider {
         Ok(())
     }
 
-    /// Logout tokens due for delivery at `now`, each taken by this node for one attempt.
+    /// Logout tokens due for delivery at `now`, each taken by this node for one attempt. A
+    /// retry carries the same claims signed again with a fresh `iat`, `exp` and `jti`: a token
+    /// lives [`LOGOUT_TOKEN_TTL`] seconds, while retries go on for hours.
     pub fn take_due_logouts(&self, now: UnixTime) -> Result<Vec<LogoutDeliveryRecord>, Error> {
         let mut taken = Vec::new();
-        for delivery in self.store.due_logouts(now, 50)? {
+        for mut delivery in self.store.due_logouts(now, 50)? {
             if self.store.lease_logout(
                 &delivery.delivery_id,
                 delivery.next_attempt_at,
                 now + LEASE,
             )? {
+                if delivery.attempts > 0 {
+                    delivery.logout_token = self.fresh_logout_token(&delivery, now)?;
+                }
                 taken.push(delivery);
             }
         }
         Ok(taken)
+    }
+
+    /// A queued logout token's claims signed again as of `now`.
+    fn fresh_logout_token(
+        &self,
+        delivery: &LogoutDeliveryRecord,
+        now: UnixTime,
+    ) -> Result<String, Error> {
+        let corrupt = || Error::Internal("a queued logout token does not read".into());
+        let payload = delivery
+            .logout_token
+            .split('.')
+            .nth(1)
+            .ok_or_else(corrupt)?;
+        let mut claims: serde_json::Value =
+            serde_json::from_slice(&crate::crypto::b64url_decode(payload).ok_or_else(corrupt)?)
+                .map_err(|_| corrupt())?;
+        claims["iat"] = now.secs().into();
+        claims["exp"] = (now + LOGOUT_TOKEN_TTL).secs().into();
+        claims["jti"] = random_token().into();
+        let alg = match self.store.client(&delivery.client_id)? {
+            Some(client) => JwsAlg::parse(&client.id_token_alg).unwrap_or(JwsAlg::Rs256),
+            None => JwsAlg::Rs256,
+        };
+        sign_jwt_typed(self.token_keys().as_ref(), alg, "logout+jwt", &claims)
     }
 
     /// Records the outcome of a delivery attempt: done, or retried after a growing delay (30 s,

@@ -212,6 +212,15 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
         let count = due.len();
         for delivery in due {
             assert_eq!(delivery.attempts, 1, "one attempt was refused");
+            // A retry's token is signed again: it would have expired by the later attempts.
+            let payload: Value = serde_json::from_slice(
+                &eid_core::crypto::b64url_decode(
+                    delivery.logout_token.split('.').nth(1).unwrap_or_default(),
+                )
+                .unwrap_or_default(),
+            )?;
+            assert_eq!(payload["iat"], later.secs(), "{payload}");
+            assert!(payload["sid"].is_string() && payload["sub"].is_string());
             // Delivered by hand, as the courier would have half a minute later.
             provider.logout_attempted(&delivery, true, later)?;
         }
