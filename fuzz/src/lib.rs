@@ -452,3 +452,39 @@ pub fn pki_request(data: &[u8]) {
         assert_eq!(decoded, request);
     }
 }
+
+/// A portal catalogue entry (as a catalogue file's `[[service]]`, here in JSON) checked against
+/// an initiate-login URI: an accepted entry never links to another origin, has themes and
+/// audiences, and unique, well-formed link ids.
+pub fn catalogue(data: &[u8]) {
+    use eid_core::catalogue::{validate_entry, CatalogueFileService};
+    let Ok(service) = serde_json::from_slice::<CatalogueFileService>(data) else {
+        return;
+    };
+    let Ok(entry) = service.to_entry() else {
+        return;
+    };
+    let initiate = service
+        .initiate_login_uri
+        .clone()
+        .unwrap_or_else(|| "https://service.example/initiate-login".into());
+    if validate_entry(&entry, &initiate).is_ok() {
+        let origin = url::Url::parse(&initiate)
+            .unwrap_or_else(|_| panic!("accepted {initiate:?}"))
+            .origin();
+        assert!(!entry.themes.is_empty() && !entry.audiences.is_empty());
+        for (i, link) in entry.links.iter().enumerate() {
+            let target = url::Url::parse(&link.target_link_uri)
+                .unwrap_or_else(|_| panic!("accepted {:?}", link.target_link_uri));
+            assert_eq!(target.origin(), origin, "a link to another origin");
+            assert!(
+                !entry.links[..i].iter().any(|l| l.id == link.id),
+                "an id twice"
+            );
+            assert!(link
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        }
+    }
+}

@@ -35,6 +35,7 @@ macro_rules! replays {
 }
 
 replays!(
+    catalogue,
     pdf,
     pki_request,
     authorization_request,
