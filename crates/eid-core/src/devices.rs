@@ -67,6 +67,16 @@ pub(crate) fn usable_level(account: &CitizenRecord) -> Result<Level, Error> {
     }
 }
 
+/// A device about to be bound ([`Provider::bind_device`]).
+pub(crate) struct NewDevice {
+    pub citizen_id: CitizenId,
+    pub user_handle: String,
+    pub name: String,
+    pub joined_by: JoinedBy,
+    /// The device that added it, if another.
+    pub acting: Option<DeviceId>,
+}
+
 impl Provider {
     /// Verifies a discoverable assertion: the credential must be a bound device's, created with
     /// the user handle the assertion carries. Returns the device and account, and the passkey
@@ -420,20 +430,8 @@ impl Provider {
             .citizen(&citizen_id)?
             .ok_or(Error::Gone("device link code"))?;
         usable_level(&account)?;
-        let existing: Vec<_> = self
-            .store
-            .devices(&citizen_id)?
-            .iter()
-            .filter_map(|d| passkey_from_json(&d.passkey).ok())
-            .map(|p| p.cred_id().clone())
-            .collect();
-        let user_handle = Uuid::new_v4();
-        let (mut options, registration) = self
-            .webauthn
-            .start_passkey_registration(user_handle, "eid citizen", "eid", Some(existing))
-            .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
-        crate::ceremony::require_resident_key(&mut options);
-        self.ask_attestation(&mut options);
+        let (options, registration, user_handle) =
+            self.start_device_registration(&citizen_id, "eid citizen")?;
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::Register,
             Some(citizen_id.clone()),
@@ -465,34 +463,99 @@ impl Provider {
             .webauthn
             .finish_passkey_registration(credential, &state.registration)
             .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
-        let protection = self.accept_key(&passkey, now)?;
+        let device = self.bind_device(
+            &passkey,
+            NewDevice {
+                citizen_id: CitizenId::from(state.citizen_id),
+                user_handle: state.user_handle,
+                name: state.device_name,
+                joined_by: JoinedBy::Link,
+                acting: None,
+            },
+            now,
+        )?;
+        tracing::info!(citizen_id = %device.citizen_id, device_id = %device.device_id, "device bound by link");
+        Ok(DeviceBound {
+            citizen_id: device.citizen_id.into_string(),
+            device_id: device.device_id.into_string(),
+        })
+    }
+
+    /// Starts registering another device of an account: a discoverable credential with user
+    /// verification, none of the account's own again, attested when the policy wants it.
+    /// `shown` is the name the authenticator shows. Returns the options, the state, and the
+    /// new device's user handle.
+    pub(crate) fn start_device_registration(
+        &self,
+        citizen_id: &str,
+        shown: &str,
+    ) -> Result<
+        (
+            webauthn_rs::prelude::CreationChallengeResponse,
+            PasskeyRegistration,
+            Uuid,
+        ),
+        Error,
+    > {
+        let existing: Vec<_> = self
+            .store
+            .devices(citizen_id)?
+            .iter()
+            .filter_map(|d| passkey_from_json(&d.passkey).ok())
+            .map(|p| p.cred_id().clone())
+            .collect();
+        let user_handle = Uuid::new_v4();
+        let (mut options, registration) = self
+            .webauthn
+            .start_passkey_registration(user_handle, shown, "eid", Some(existing))
+            .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
+        crate::ceremony::require_resident_key(&mut options);
+        self.ask_attestation(&mut options);
+        Ok((options, registration, user_handle))
+    }
+
+    /// Binds a newly registered key to an account as a device (a linked phone, a browser's
+    /// passkey): the attestation policy admits it, its credential is new, and the binding is
+    /// recorded in the account's history with who did it (`acting`: the device that added it;
+    /// itself, for a phone that joined with a link code).
+    pub(crate) fn bind_device(
+        &self,
+        passkey: &webauthn_rs::prelude::Passkey,
+        new: NewDevice,
+        now: UnixTime,
+    ) -> Result<DeviceRecord, Error> {
+        let protection = self.accept_key(passkey, now)?;
         let credential_id = b64url(passkey.cred_id().as_ref());
         self.check_credential_is_new(&credential_id)?;
         let device = DeviceRecord {
             device_id: DeviceId::from(Uuid::new_v4().to_string()),
-            citizen_id: CitizenId::from(state.citizen_id.clone()),
+            citizen_id: new.citizen_id,
             credential_id,
-            user_handle: state.user_handle,
-            name: state.device_name,
-            passkey: passkey_to_json(&passkey)?,
-            joined_by: JoinedBy::Link,
+            user_handle: new.user_handle,
+            name: new.name,
+            passkey: passkey_to_json(passkey)?,
+            joined_by: new.joined_by,
             created_at: now,
             last_used_at: None,
             suspended_at: None,
             attestation: protection.stored(),
         };
+        let acting = new
+            .acting
+            .unwrap_or_else(|| device.device_id.clone())
+            .into_string();
         let event = self.record(
             Event::new(
                 "device.bound",
                 &Actor::Citizen {
-                    device_id: Some(device.device_id.clone().into_string()),
+                    device_id: Some(acting),
                 },
             )
             .citizen(&device.citizen_id)
             .device(&device.device_id)
             .detail(Detail {
                 device_name: Some(device.name.clone()),
-                reason: Some("link".into()),
+                reason: Some(new.joined_by.as_str().into()),
                 ..Detail::default()
             }),
             now,
@@ -503,14 +566,10 @@ impl Provider {
                 crate::store::StoreError::Duplicate(_) => Error::Conflict(
                     "this credential is already registered; create a new one".into(),
                 ),
-                crate::store::StoreError::Conflict(_) => Error::Gone("device link code"),
+                crate::store::StoreError::Conflict(_) => Error::Gone("device registration"),
                 other => other.into(),
             })?;
-        tracing::info!(citizen_id = %device.citizen_id, device_id = %device.device_id, "device bound by link");
-        Ok(DeviceBound {
-            citizen_id: device.citizen_id.into_string(),
-            device_id: device.device_id.into_string(),
-        })
+        Ok(device)
     }
 
     /// The account's history, newest first: proofing, recoveries, devices bound and removed,

@@ -16,23 +16,19 @@
 
 use eid_proto::api::{DeviceBound, RegistrationChallenge};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 use webauthn_rs::prelude::{
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
 };
 
 use crate::account::{mask_name, JoinedBy};
 use crate::attestation::KeyProtection;
-use crate::audit::{Actor, Detail, Event};
-use crate::ceremony::{committed_challenge, passkey_from_json, passkey_to_json};
+use crate::ceremony::committed_challenge;
 use crate::claims::offered_items;
-use crate::crypto::{b64url, ct_eq, Aad};
-use crate::devices::usable_level;
-use crate::ids::{CitizenId, DeviceId};
-use crate::login::{request_ref, Choices, StoredContext};
-use crate::store::{
-    Approval, ApprovalRecord, BrowserSessionRecord, CeremonyPurpose, DeviceRecord, RequestStatus,
-};
+use crate::crypto::ct_eq;
+use crate::devices::{usable_level, NewDevice};
+use crate::ids::CitizenId;
+use crate::login::{request_ref, Choices};
+use crate::store::{BrowserSessionRecord, CeremonyPurpose, RequestStatus};
 use crate::time::UnixTime;
 use crate::{AccountRefusal, Error, OAuthErrorCode, Provider};
 
@@ -60,18 +56,7 @@ impl Provider {
         csrf_token: &str,
         now: UnixTime,
     ) -> Result<BrowserSessionRecord, Error> {
-        let session = self
-            .browser_session(cookie, now)?
-            .ok_or(Error::Unauthenticated)?;
-        if !ct_eq(
-            csrf_token.as_bytes(),
-            self.session_csrf(&session.session_id).as_bytes(),
-        ) {
-            return Err(Error::invalid(
-                "csrf_token",
-                "the form is stale or forged; reload the page",
-            ));
-        }
+        let session = self.session_form(cookie, csrf_token, now)?;
         let approved_on_phone = self
             .store
             .device(&session.device_id)?
@@ -110,22 +95,10 @@ impl Provider {
             .citizen(&citizen_id)?
             .ok_or(Error::Unauthenticated)?;
         usable_level(&account)?;
-        let existing: Vec<_> = self
-            .store
-            .devices(&citizen_id)?
-            .iter()
-            .filter_map(|d| passkey_from_json(&d.passkey).ok())
-            .map(|p| p.cred_id().clone())
-            .collect();
-        let user_handle = Uuid::new_v4();
         // The browser's passkey manager shows the name: the citizen's, masked.
         let shown = mask_name(&self.profile(&citizen_id)?.particulars.english_name);
-        let (mut options, registration) = self
-            .webauthn
-            .start_passkey_registration(user_handle, &shown, "eid", Some(existing))
-            .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
-        crate::ceremony::require_resident_key(&mut options);
-        self.ask_attestation(&mut options);
+        let (options, registration, user_handle) =
+            self.start_device_registration(&citizen_id, &shown)?;
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::Register,
             Some(citizen_id.clone()),
@@ -171,39 +144,17 @@ impl Provider {
             .webauthn
             .finish_passkey_registration(credential, &state.registration)
             .map_err(|e| Error::DeviceRefused(format!("passkey refused: {e}")))?;
-        let protection = self.accept_key(&passkey, now)?;
-        let credential_id = b64url(passkey.cred_id().as_ref());
-        self.check_credential_is_new(&credential_id)?;
-        let device = DeviceRecord {
-            device_id: DeviceId::from(Uuid::new_v4().to_string()),
-            citizen_id: CitizenId::from(state.citizen_id),
-            credential_id,
-            user_handle: state.user_handle,
-            name: state.device_name,
-            passkey: passkey_to_json(&passkey)?,
-            joined_by: JoinedBy::Browser,
-            created_at: now,
-            last_used_at: None,
-            suspended_at: None,
-            attestation: protection.stored(),
-        };
-        let event = self.record(
-            Event::new(
-                "device.bound",
-                &Actor::Citizen {
-                    device_id: Some(session.device_id.clone().into_string()),
-                },
-            )
-            .citizen(&device.citizen_id)
-            .device(&device.device_id)
-            .detail(Detail {
-                device_name: Some(device.name.clone()),
-                reason: Some("browser_passkey".into()),
-                ..Detail::default()
-            }),
+        let device = self.bind_device(
+            &passkey,
+            NewDevice {
+                citizen_id: CitizenId::from(state.citizen_id),
+                user_handle: state.user_handle,
+                name: state.device_name,
+                joined_by: JoinedBy::Browser,
+                acting: Some(session.device_id.clone()),
+            },
             now,
         )?;
-        self.store.insert_device(&device, &event)?;
         tracing::info!(target: "eid::security", event = "device.bound", device_id = %device.device_id, joined_by = "browser", "a passkey was added in a signed-in browser");
         Ok(DeviceBound {
             citizen_id: device.citizen_id.into_string(),
@@ -310,24 +261,15 @@ impl Provider {
             .and_then(|context| context.ui_locale);
         let approved = self.store.approve_auth_request(
             request_id,
-            &ApprovalRecord {
-                approval: Approval {
-                    citizen_id: device.citizen_id.clone(),
-                    device_id: device.device_id.clone(),
-                    auth_time: now,
-                    acr: level,
-                    amr: protection.amr().to_owned(),
-                    granted: granted.clone(),
-                },
-                context: Some(self.derived.data.seal_json(
-                    Aad::AuthRequest(request_id),
-                    &StoredContext {
-                        account: Some(mask_name(&profile.particulars.english_name)),
-                        ui_locale,
-                        ..StoredContext::default()
-                    },
-                )?),
-            },
+            &self.approval_record(
+                request_id,
+                &device,
+                (level, &protection),
+                &granted,
+                &profile,
+                ui_locale,
+                now,
+            )?,
             now,
             None,
         )?;

@@ -7,7 +7,7 @@ use url::Url;
 
 use crate::account::{mask_name, Level};
 use crate::audit::Actor;
-use crate::crypto::{ct_eq, sha256};
+use crate::crypto::sha256;
 use crate::ids::{CitizenId, ClientId};
 use crate::sso::{Ended, SessionSummary};
 use crate::store::{BrowserSessionRecord, ClientMetadata, ClientRecord, StoreError};
@@ -178,19 +178,7 @@ impl Provider {
         action: &AccountAction,
         now: UnixTime,
     ) -> Result<ActionOutcome, Error> {
-        let session = self
-            .browser_session(cookie, now)?
-            .ok_or(Error::Unauthenticated)?;
-        if !ct_eq(
-            csrf_token.as_bytes(),
-            self.session_csrf(&session.session_id).as_bytes(),
-        ) {
-            tracing::warn!(target: "eid::security", event = "csrf_refused", form = "account", "account form with a wrong CSRF token");
-            return Err(Error::invalid(
-                "csrf_token",
-                "the form is stale or forged; reload the page",
-            ));
-        }
+        let session = self.session_form(cookie, csrf_token, now)?;
         let actor = Actor::Citizen {
             device_id: Some(session.device_id.clone().into_string()),
         };

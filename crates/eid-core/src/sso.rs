@@ -425,6 +425,30 @@ impl Provider {
         Ok(ended)
     }
 
+    /// The session of a form a signed-in browser posts, provided it carries the session's
+    /// anti-CSRF token.
+    pub(crate) fn session_form(
+        &self,
+        cookie: Option<&str>,
+        csrf_token: &str,
+        now: UnixTime,
+    ) -> Result<BrowserSessionRecord, Error> {
+        let session = self
+            .browser_session(cookie, now)?
+            .ok_or(Error::Unauthenticated)?;
+        if !crate::crypto::ct_eq(
+            csrf_token.as_bytes(),
+            self.session_csrf(&session.session_id).as_bytes(),
+        ) {
+            tracing::warn!(target: "eid::security", event = "csrf_refused", form = "account", "a signed-in browser's form with a wrong CSRF token");
+            return Err(Error::invalid(
+                "csrf_token",
+                "the form is stale or forged; reload the page",
+            ));
+        }
+        Ok(session)
+    }
+
     /// The anti-CSRF token of a session's forms (the account page).
     pub fn session_csrf(&self, session_id: &str) -> String {
         b64url(

@@ -234,9 +234,7 @@ async fn passkey_options(
         p.start_browser_passkey(cookie.as_deref(), &body.csrf_token, &body.name, now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(challenge))
+    Ok(crate::oidc::no_store_json(challenge))
 }
 
 #[derive(Deserialize)]

@@ -483,9 +483,7 @@ async fn passkey_options(
         p.passkey_login_options(&request_id, secret.as_deref(), now)
     })
     .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(options))
+    Ok(no_store_json(options))
 }
 
 #[derive(Deserialize)]
@@ -624,7 +622,7 @@ where
 }
 
 /// A JSON answer that no cache keeps (RFC 6749 §5.1).
-fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
+pub(crate) fn no_store_json(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

@@ -476,26 +476,15 @@ impl Provider {
         };
         let approved = self.store.approve_auth_request(
             request_id,
-            &ApprovalRecord {
-                approval: Approval {
-                    citizen_id: device.citizen_id.clone(),
-                    device_id: device.device_id.clone(),
-                    auth_time: now,
-                    acr: level,
-                    amr: protection.amr().to_owned(),
-                    granted: granted.clone(),
-                },
-                // What the browser shows next, kept with the request so that showing it reads
-                // no profile.
-                context: Some(self.derived.data.seal_json(
-                    Aad::AuthRequest(request_id),
-                    &StoredContext {
-                        account: Some(mask_name(&profile.particulars.english_name)),
-                        ui_locale,
-                        ..StoredContext::default()
-                    },
-                )?),
-            },
+            &self.approval_record(
+                request_id,
+                &device,
+                (level, &protection),
+                &granted,
+                &profile,
+                ui_locale,
+                now,
+            )?,
             now,
             consent.as_ref().map(|(c, e)| (c, e)),
         )?;
@@ -505,6 +494,39 @@ impl Provider {
         tracing::info!(target: "eid::security", event = "login.approved", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, claims = %granted, remembered = consent.is_some(), "login approved on the phone");
         Ok(ApprovalResult {
             status: "approved".into(),
+        })
+    }
+
+    /// What a device's approval (on the phone, or a browser's passkey) establishes: who, with
+    /// which key, at which level, sharing what; and what the browser shows next (whose account,
+    /// masked), kept with the request so that showing it reads no profile.
+    pub(crate) fn approval_record(
+        &self,
+        request_id: &str,
+        device: &crate::store::DeviceRecord,
+        (level, protection): (crate::account::Level, &KeyProtection),
+        granted: &str,
+        profile: &Profile,
+        ui_locale: Option<crate::locale::Locale>,
+        now: UnixTime,
+    ) -> Result<ApprovalRecord, Error> {
+        Ok(ApprovalRecord {
+            approval: Approval {
+                citizen_id: device.citizen_id.clone(),
+                device_id: device.device_id.clone(),
+                auth_time: now,
+                acr: level,
+                amr: protection.amr().to_owned(),
+                granted: granted.to_owned(),
+            },
+            context: Some(self.derived.data.seal_json(
+                Aad::AuthRequest(request_id),
+                &StoredContext {
+                    account: Some(mask_name(&profile.particulars.english_name)),
+                    ui_locale,
+                    ..StoredContext::default()
+                },
+            )?),
         })
     }
 
