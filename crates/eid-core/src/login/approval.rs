@@ -481,8 +481,7 @@ impl Provider {
                 &device,
                 (level, &protection),
                 &granted,
-                &profile,
-                ui_locale,
+                (&profile, ui_locale),
                 now,
             )?,
             now,
@@ -506,8 +505,7 @@ impl Provider {
         device: &crate::store::DeviceRecord,
         (level, protection): (crate::account::Level, &KeyProtection),
         granted: &str,
-        profile: &Profile,
-        ui_locale: Option<crate::locale::Locale>,
+        (profile, ui_locale): (&Profile, Option<crate::locale::Locale>),
         now: UnixTime,
     ) -> Result<ApprovalRecord, Error> {
         Ok(ApprovalRecord {
