@@ -274,7 +274,10 @@ fn passkey_section(t: Two, w: &Waiting<'_>) -> String {
 }
 
 /// The passkey section's script: conditional mediation when the browser has it, the button
-/// otherwise (or too); the assertion goes to `{action}/passkey`, then the form continues.
+/// otherwise (or too); the assertion goes to `{action}/passkey`, then the page loads again and
+/// shows whose account answered, to continue as after the phone. (Submitting the continue
+/// form from this page would be refused: its answer redirects to the service, which this
+/// page's CSP `form-action` does not allow; the approved page's does.)
 fn passkey_script(w: &Waiting<'_>, t: Two) -> String {
     let action = serde_json::to_string(w.action).unwrap_or_default();
     let csrf = serde_json::to_string(w.csrf_token).unwrap_or_default();
@@ -285,12 +288,12 @@ fn passkey_script(w: &Waiting<'_>, t: Two) -> String {
     .unwrap_or_default();
     format!(
         "{WEBAUTHN_JS}(function(){{if(!window.PublicKeyCredential||!navigator.credentials){{return;}}\
-         var section=document.getElementById('passkey'),form=document.getElementById('passkey-form'),\
+         var section=document.getElementById('passkey'),\
          status=document.getElementById('passkey-status'),url={action}+'/passkey',pending=null;\
          section.hidden=false;\
          function answer(c){{return fetch(url,{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
          body:JSON.stringify({{csrf_token:{csrf},credential:assertionJson(c)}})}}).then(function(r){{\
-         if(r.ok){{form.submit();}}else{{status.textContent={refused};}}}});}}\
+         if(r.ok){{location.replace({action});}}else{{status.textContent={refused};}}}});}}\
          function ask(mediation){{if(pending){{pending.abort();}}pending=new AbortController();var signal=pending.signal;\
          return fetch(url,{{credentials:'same-origin',cache:'no-store'}}).then(function(r){{if(!r.ok){{throw new Error('options');}}return r.json();}})\
          .then(function(o){{var req={{publicKey:requestOptions(o),signal:signal}};if(mediation){{req.mediation=mediation;}}\
@@ -627,6 +630,10 @@ mod tests {
         assert!(page.contains("autocomplete=\"username webauthn\""));
         assert!(page.contains("name=\"csrf_token\" value=\"c&quot;1\""));
         assert!(page.contains("\"/login/r1\"+'/passkey'"));
+        // After the passkey the page loads again (the approved page, whose CSP lets its
+        // continue form lead to the service); this page's own form may not.
+        assert!(page.contains("location.replace(\"/login/r1\")"));
+        assert!(!page.contains("submit()"));
         assert!(page.contains("Dept &lt;x&gt;"));
         assert!(page.contains("<strong id=\"number\">42</strong>"));
         assert!(page.contains("nonce=\"n1\""));

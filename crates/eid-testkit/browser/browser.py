@@ -20,6 +20,17 @@ the relying party's `initiate_login_uri` answered without the phone, the account
 second browser's session ended from the first, and signing out everywhere, which the relying
 party hears through back-channel logout). `sessions` needs `--client-id` and
 `--redirect-uri` (the relying party's, for the `prompt=none` requests it builds).
+
+`oneclick` (also `--rp2` and `--rp2-client-id`: a second relying party, on another origin,
+both listed in eid's portal): a QR login at the first service; the second's "Log in" finds
+the session but no consent, so its QR page shows and the phone approves; the portal in both
+languages, searched in both; the second service's deep link in the portal lands on its page
+with one click and no eid page between. Then passkeys, with DevTools' virtual authenticator
+as the device's: one created from the account page (through "Approve on your phone" when
+the phone's last approval is not fresh); in a browser with no session, holding a copy of it,
+the QR page's field asks with conditional mediation and the passkey answers the login, no
+phone; in a third, the "Use a passkey" button does; the passkey's session may not add a
+passkey until the phone approves; removing the passkey ends the session it opened.
 """
 
 import argparse
@@ -50,6 +61,8 @@ APPROVED_WITHIN_S = 90
 SHOWN_WITHIN_MS = 60_000
 # eid's courier posts back-channel logouts every 2 s; the relying party is polled this long.
 BACKCHANNEL_WITHIN_S = 15
+# A passkey login: the virtual authenticator answers at once; the page then loads again.
+PASSKEY_WITHIN_S = 20
 
 
 class Failed(Exception):
@@ -76,25 +89,48 @@ def receive(expected, within_s):
         raise Failed(f"expected {expected} from the test, got {line.strip()!r}")
 
 
-def virtual_authenticator(context, page):
-    """A platform authenticator (CTAP2, resident keys, user verification) in this page's
-    browser, through the DevTools protocol, for passkey scenarios. Returns the CDP session and
-    the authenticator's id."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    added = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-            }
-        },
-    )
-    return cdp, added["authenticatorId"]
+class Authenticator:
+    """A platform authenticator (CTAP2, internal transport, resident keys, user verification)
+    in one page's browser tab, through the DevTools protocol: CDP virtual authenticators
+    belong to a target, so each browser context's page gets its own. `presence` is
+    `automaticPresenceSimulation`: when on, the authenticator answers a request at once, as if
+    the person touched it (or chose the passkey from the field's suggestions)."""
+
+    def __init__(self, context, page, presence):
+        self.cdp = context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable")
+        added = self.cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {
+                "options": {
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": True,
+                    "hasUserVerification": True,
+                    "isUserVerified": True,
+                    "automaticPresenceSimulation": presence,
+                }
+            },
+        )
+        self.id = added["authenticatorId"]
+
+    def credentials(self):
+        return self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})[
+            "credentials"
+        ]
+
+    def add(self, credential):
+        """Adds a credential (as `credentials()` returns it, private key included): the same
+        passkey in another tab's authenticator."""
+        self.cdp.send(
+            "WebAuthn.addCredential", {"authenticatorId": self.id, "credential": credential}
+        )
+
+    def presence(self, on):
+        self.cdp.send(
+            "WebAuthn.setAutomaticPresenceSimulation",
+            {"authenticatorId": self.id, "enabled": on},
+        )
 
 
 class Run:
@@ -300,28 +336,47 @@ def new_page(context, label):
     return page
 
 
-def qr_login_again(run):
-    """Another browser logs in at the relying party by QR code: no checks of eid's pages
-    (the first login made them), the phone approves through the test again."""
+def approve_on_phone(run, what):
+    """On eid's QR page: the phone approves (through the test), the page shows whose account
+    approved, and the person continues. The caller waits for where that leads."""
     page = run.page
-    rp = run.args.rp.rstrip("/")
+    page.wait_for_selector("#qr svg")
+    link = page.get_attribute("#approve-url", "href")
+    number = page.inner_text("#number").strip()
+    if not link or not number.isdigit():
+        raise Failed(f"{what}: the QR page shows link {link!r} and number {number!r}")
+    send("APPROVE", link, number)
+    receive("APPROVED", APPROVED_WITHIN_S)
+    page.wait_for_selector("#account", timeout=SHOWN_WITHIN_MS)
+    page.get_by_role("button", name=re.compile("^Continue to")).click()
+
+
+def rp_name(page):
+    """The citizen's name on the relying party's logged-in home page."""
+    row = page.locator("tr", has=page.locator("th", has_text=re.compile("^Name$")))
+    return row.locator("td").inner_text().strip()
+
+
+def qr_login(run, rp, shot, qr_shot=None):
+    """A login at the relying party `rp` by QR code, without the checks of eid's pages that
+    `login` makes: its log-in link, eid's QR page (screenshotted as `qr_shot` if given), the
+    phone approves, Continue; back at the relying party, screenshotted as `shot`. Returns the
+    name it shows."""
+    page = run.page
+    rp = rp.rstrip("/")
     issuer = run.args.issuer.rstrip("/")
     page.goto(rp + "/")
     page.get_by_role("link", name=re.compile("Log in with eid")).click()
     page.wait_for_url(re.compile("^" + re.escape(issuer) + "/login/"))
     page.wait_for_selector("#qr svg")
-    link = page.get_attribute("#approve-url", "href")
-    number = page.inner_text("#number").strip()
-    if not link or not number.isdigit():
-        raise Failed(f"the second QR page shows link {link!r} and number {number!r}")
-    send("APPROVE", link, number)
-    receive("APPROVED", APPROVED_WITHIN_S)
-    page.wait_for_selector("#account", timeout=SHOWN_WITHIN_MS)
-    page.get_by_role("button", name=re.compile("^Continue to")).click()
+    if qr_shot:
+        run.screenshot(qr_shot)
+    approve_on_phone(run, f"the login at {rp}")
     page.wait_for_url(rp + "/")
     if page.inner_text("h1").strip() != "Welcome":
-        raise Failed(f"the second browser is not logged in at the relying party: {page.url}")
-    run.screenshot("rp-logged-in-second-browser")
+        raise Failed(f"not logged in at {rp} after the phone approved: {page.url}")
+    run.screenshot(shot)
+    return rp_name(page)
 
 
 def session_items(page):
@@ -358,6 +413,35 @@ def wait_logged_out_at_rp(run, page, what):
                 f"{BACKCHANNEL_WITHIN_S} s after eid's sign-out"
             )
         time.sleep(0.5)
+
+
+def one_click(run, page, go, target, what):
+    """Runs `go`, which starts a navigation in `page`, and expects it to land on `target`
+    having passed through eid's `/authorize`, answered by the session: no eid login page (no
+    QR code, no phone) on the way, as the main frame's navigations and the navigation
+    requests show. Returns the URLs requested."""
+    issuer = run.args.issuer.rstrip("/")
+    visited = []
+    requested = []
+    on_navigated = lambda frame: visited.append(frame.url) if frame == page.main_frame else None
+    on_request = lambda r: requested.append(r.url) if r.is_navigation_request() else None
+    page.on("framenavigated", on_navigated)
+    page.on("request", on_request)
+    try:
+        go()
+        page.wait_for_url(target, wait_until="load")
+    except PlaywrightError as e:
+        raise Failed(f"{what} did not land on {target} but at {page.url} (via {requested})") from e
+    finally:
+        page.remove_listener("framenavigated", on_navigated)
+        page.remove_listener("request", on_request)
+    through_eid = [u for u in requested if u.startswith(issuer + "/")]
+    if not any(u.startswith(issuer + "/authorize") for u in through_eid):
+        raise Failed(f"{what} did not go through eid's /authorize: {requested}")
+    shown = [u for u in visited + requested if u.startswith(issuer + "/login/")]
+    if shown:
+        raise Failed(f"{what} showed eid's login page: {shown}")
+    return requested
 
 
 def sessions(run, context):
@@ -398,27 +482,9 @@ def sessions(run, context):
 
     # 3. A deep link through the relying party's initiate_login_uri: eid's session answers,
     # the browser lands on the page, and no eid page (nor the phone) comes in between.
-    visited = []
-    requested = []
-    on_navigated = lambda frame: visited.append(frame.url) if frame == page.main_frame else None
-    on_request = lambda r: requested.append(r.url) if r.is_navigation_request() else None
-    page.on("framenavigated", on_navigated)
-    page.on("request", on_request)
     target = rp + "/services/driving-licence/renew"
-    page.goto(
-        rp + "/initiate-login?" + urlencode({"iss": issuer, "target_link_uri": target}),
-        wait_until="load",
-    )
-    page.remove_listener("framenavigated", on_navigated)
-    page.remove_listener("request", on_request)
-    if page.url != target:
-        raise Failed(f"the deep link ended at {page.url}, not {target} (via {requested})")
-    through_eid = [u for u in requested if u.startswith(issuer + "/")]
-    if not any(u.startswith(issuer + "/authorize") for u in through_eid):
-        raise Failed(f"the deep link did not go through eid's /authorize: {requested}")
-    shown = [u for u in visited + requested if u.startswith(issuer + "/login/")]
-    if shown:
-        raise Failed(f"the deep link showed eid's login page: {shown}")
+    initiate = rp + "/initiate-login?" + urlencode({"iss": issuer, "target_link_uri": target})
+    one_click(run, page, lambda: page.goto(initiate, wait_until="commit"), target, "the deep link")
     name = page.input_value("#name")
     run.check_page("rp-renew")
     run.step("deep-link", name)
@@ -438,7 +504,7 @@ def sessions(run, context):
     second_context = new_context(page.context.browser)
     try:
         second = run.with_page(new_page(second_context, "second"))
-        qr_login_again(second)
+        qr_login(second, rp, "rp-logged-in-second-browser")
         run.step("second-login")
         open_account(run, "en")
         listed = session_items(page)
@@ -478,7 +544,387 @@ def sessions(run, context):
     run.step("prompt-none-after-sign-out")
 
 
-SCENARIOS = {"login": login, "sessions": sessions}
+# The test's spy on WebAuthn requests, evaluated in every page before its own scripts (an init
+# script goes through the DevTools protocol, outside the page's CSP): each
+# `navigator.credentials.get` is logged to the console once made, with its mediation, and
+# again when it ends; the document keeps the same list (`__eidTestGets`).
+CREDENTIALS_SPY = """
+(() => {
+  const proto = window.CredentialsContainer && CredentialsContainer.prototype;
+  if (!proto || !proto.get) { return; }
+  const get = proto.get;
+  const seen = (window.__eidTestGets = []);
+  const note = (what) => { seen.push(what); console.info('eid-test get ' + what); };
+  proto.get = function (options) {
+    const how = (options && options.mediation) || 'optional';
+    const asked = get.call(this, options);
+    note(how);
+    return asked.then(
+      (c) => { note(how + ' resolved'); return c; },
+      (e) => { note(how + ' rejected ' + e.name); throw e; });
+  };
+})();
+"""
+SPIED = "eid-test get "
+PASSKEY_NAME = "Test laptop"
+PASSKEY_KIND = {"en": "passkey in a browser", "zh-Hant-HK": "瀏覽器密碼匙"}
+RENEW_PATH = "/services/driving-licence/renew"
+
+
+def listed_services(page):
+    """The portal's services, as their `data-client` ids, in order."""
+    return page.eval_on_selector_all("li.service", "els => els.map(e => e.dataset.client)")
+
+
+def open_portal(run, lang, query=None):
+    """The portal in `lang`, searched for `query` with its search box (typed and submitted, as
+    a person would) if given. Returns the services listed."""
+    page = run.page
+    page.goto(run.args.issuer.rstrip("/") + "/portal?lang=" + lang, wait_until="load")
+    if not run.lang().lower().startswith(lang[:2].lower()):
+        raise Failed(f"/portal?lang={lang} is in {run.lang()!r}")
+    if query is not None:
+        page.fill("#q", query)
+        with page.expect_navigation(wait_until="load"):
+            page.locator("form[role=search] button[type=submit]").click()
+        if parse_qs(urlparse(page.url).query).get("q") != [query]:
+            raise Failed(f"searching the portal for {query!r} went to {page.url}")
+        if page.input_value("#q") != query:
+            raise Failed(f"the portal's search box does not keep {query!r}")
+    return listed_services(page)
+
+
+def passkey_status(page):
+    """What the page's passkey status says, if it has one (read at once: a locator's
+    `inner_text` would wait for the element, which the next page may not have)."""
+    return page.evaluate(
+        "() => { const s = document.getElementById('passkey-status');"
+        " return s ? s.textContent.trim() : ''; }"
+    )
+
+
+def wait_for(what, within_s, check):
+    """Polls `check` (which may raise Playwright errors while a page navigates) until it
+    returns something true, for at most `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            found = check()
+        except PlaywrightError:
+            found = None
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise Failed(f"{what}: not within {within_s} s")
+        time.sleep(0.2)
+
+
+def offer_passkey(run):
+    """The account page with "Create a passkey" offered: at once when the phone approved in
+    this browser in the last five minutes; otherwise through "Approve on your phone to add a
+    passkey" (a QR login with prompt=login, approved on the phone), which comes back to
+    `/account?add=passkey#passkey`. Returns which: `fresh` or `approved`."""
+    page = run.page
+    issuer = run.args.issuer.rstrip("/")
+    open_account(run, "en")
+    if page.locator("#add-passkey").count() == 1:
+        return "fresh"
+    approve = page.locator("#approve-for-passkey")
+    if approve.count() != 1:
+        raise Failed("the account page offers neither #add-passkey nor #approve-for-passkey")
+    approve.click()
+    page.wait_for_url(re.compile("^" + re.escape(issuer) + "/login/"))
+    approve_on_phone(run, "approving to add a passkey")
+    page.wait_for_url(re.compile("^" + re.escape(issuer) + r"/account\?add=passkey"))
+    if page.locator("#add-passkey").count() != 1:
+        raise Failed("after the phone approved, the account page still offers no passkey")
+    return "approved"
+
+
+def passkey_row(page, lang):
+    """The account page's device row of the test's passkey, checked: its kind and a Remove
+    button."""
+    rows = page.locator("tr.device", has_text=PASSKEY_NAME)
+    if rows.count() != 1:
+        devices = page.locator("tr.device").all_inner_texts()
+        raise Failed(f"the account page ({lang}) lists {rows.count()} rows for the passkey: {devices}")
+    row = rows.first
+    if PASSKEY_KIND[lang] not in row.inner_text():
+        raise Failed(f"the passkey's row ({lang}) does not say {PASSKEY_KIND[lang]!r}: {row.inner_text()!r}")
+    if row.get_by_role("button").count() != 1:
+        raise Failed(f"the passkey's row ({lang}) has no Remove button")
+    return row
+
+
+class Spied:
+    """A page whose WebAuthn requests the test sees (`CREDENTIALS_SPY`), in a browser context
+    of its own with its own virtual authenticator, holding a copy of the citizen's passkey."""
+
+    def __init__(self, run, label, credential):
+        self.context = new_context(run.page.context.browser)
+        self.context.add_init_script(CREDENTIALS_SPY)
+        page = new_page(self.context, label)
+        # `conditional`, `conditional resolved`, `optional rejected NotAllowedError`...
+        self.gets = []
+        page.on(
+            "console",
+            lambda m: self.gets.append(m.text[len(SPIED):]) if m.text.startswith(SPIED) else None,
+        )
+        # Presence off: a request waits (as for a person who has not chosen the passkey yet).
+        self.authenticator = Authenticator(self.context, page, presence=False)
+        self.authenticator.add(credential)
+        self.run = run.with_page(page)
+        self.page = page
+
+    def forget(self):
+        """Forgets the requests seen so far."""
+        self.gets.clear()
+
+    def wait_for_request(self, mediation):
+        """Waits until the page's current document has made a request with `mediation`."""
+        wait_for(
+            f"a {mediation} request on {self.page.url}",
+            10,
+            lambda: self.page.evaluate("m => (window.__eidTestGets || []).includes(m)", mediation),
+        )
+
+
+def passkey_qr_page(spied, shot=None):
+    """Starts a login at the relying party in the spied page: eid's QR page with its passkey
+    section shown and a conditional request waiting. Screenshots and axe in both languages
+    when `shot` is given."""
+    page = spied.page
+    run = spied.run
+    issuer = run.args.issuer.rstrip("/")
+    page.goto(run.args.rp.rstrip("/") + "/")
+    page.get_by_role("link", name=re.compile("Log in with eid")).click()
+    page.wait_for_url(re.compile("^" + re.escape(issuer) + "/login/"))
+    page.wait_for_selector("#qr svg")
+    page.wait_for_selector("#passkey", state="visible")
+    if shot:
+        run.check_both_languages(shot)
+    available = page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()")
+    if not available:
+        raise Failed("PublicKeyCredential.isConditionalMediationAvailable() is false")
+    spied.wait_for_request("conditional")
+    return page.url
+
+
+def passkey_answers(spied, login_url, go, what, shot=None):
+    """Runs `go` (it leads to the QR page at `login_url`, or acts on it) and expects the
+    passkey to answer the login: the assertion
+    posted to `/login/{id}/passkey` and accepted, the page loaded again showing whose account
+    answered (screenshotted as `shot` if given), Continue, back at the relying party logged
+    in; no approval by the phone (the test plays it only on an APPROVE line, and none is sent
+    here). Returns the account the page showed and the name the relying party shows."""
+    page = spied.page
+    rp = spied.run.args.rp.rstrip("/")
+    seen = []
+    on_response = lambda r: seen.append((r.request.method, r.url, r.status))
+    page.on("response", on_response)
+
+    def failed(where):
+        try:
+            said = passkey_status(page)
+        except PlaywrightError:
+            said = "?"
+        return Failed(
+            f"{what}: {where}; at {page.url} (passkey status {said!r}, WebAuthn requests "
+            f"{spied.gets}, responses {seen})"
+        )
+
+    def answered():
+        if page.locator("#account").count():
+            return "approved"
+        return passkey_status(page) and "refused"
+
+    try:
+        go()
+        if wait_for(f"{what}: whose account answered", PASSKEY_WITHIN_S, answered) != "approved":
+            raise failed("the page says the passkey was refused")
+        account = page.inner_text("#account").strip()
+        if page.url != login_url:
+            raise failed(f"the approved page is not at {login_url}")
+        if ("POST", login_url + "/passkey", 204) not in seen:
+            raise failed("no assertion was accepted")
+        if shot:
+            spied.run.screenshot(shot)
+        page.get_by_role("button", name=re.compile("^Continue to")).click()
+        try:
+            page.wait_for_url(rp + "/", wait_until="load")
+        except PlaywrightError as e:
+            raise failed("not back at the relying party") from e
+    finally:
+        page.remove_listener("response", on_response)
+    if page.inner_text("h1").strip() != "Welcome":
+        raise Failed(f"{what}: the relying party says {page.inner_text('h1')!r}")
+    return account, rp_name(page)
+
+
+def oneclick(run, context):
+    """Two services and the portal, then passkeys: see the docstring's `oneclick`."""
+    page = run.page
+    args = run.args
+    issuer = args.issuer.rstrip("/")
+    rp = args.rp.rstrip("/")
+    if not (args.client_id and args.redirect_uri and args.rp2 and args.rp2_client_id):
+        raise Failed("the oneclick scenario needs --client-id, --redirect-uri, --rp2 and --rp2-client-id")
+    rp2 = args.rp2.rstrip("/")
+    first, second = args.client_id, args.rp2_client_id
+
+    # 1. The QR login at the first service opens eid's session; the second service's "Log in"
+    # finds it, but the citizen has not agreed to share with that service: its QR page, the
+    # phone asks what to share.
+    run.step("service1-login", qr_login(run, rp, "rp-logged-in"))
+    page.goto(rp2 + "/")
+    run.screenshot("rp2-home")
+    page.get_by_role("link", name=re.compile("Log in with eid")).click()
+    page.wait_for_url(re.compile("^" + re.escape(issuer) + "/login/"))
+    run.step("service2-qr-page", page.url)
+    run.screenshot("qr-service2")
+    approve_on_phone(run, "the second service's login")
+    page.wait_for_url(rp2 + "/")
+    run.screenshot("rp2-logged-in")
+    run.step("service2-login", rp_name(page))
+    # The service forgets the login (its own sign-out; eid's session stays).
+    page.goto(rp2 + "/logout", wait_until="load")
+    if page.get_by_role("link", name=re.compile("Log in with eid")).count() != 1:
+        raise Failed(f"after its own sign-out the second service shows {page.inner_text('h1')!r}")
+
+    # 2. The portal, signed in, in both languages; its search box.
+    for lang in ("en", "zh-Hant-HK"):
+        listed = open_portal(run, lang)
+        if sorted(listed) != sorted([first, second]):
+            raise Failed(f"the portal ({lang}) lists {listed}, not the two services")
+        if page.locator('a[href^="/account/login"]').count():
+            raise Failed(f"the portal ({lang}) offers to sign in to a signed-in browser")
+        run.check_page("portal")
+    run.step("portal", str(len(listed)))
+    for lang, words in (("zh-Hant-HK", "駕駛執照"), ("en", "licence")):
+        listed = open_portal(run, lang, words)
+        run.check_page("portal-search")
+        run.step("portal-search-" + lang, ",".join(listed))
+
+    # 3. The second service's deep link, from the portal's search results: one click, the
+    # session answers, the browser lands on the page logged in.
+    link = page.locator(f'li.service[data-client="{second}"] a.deep-link')
+    if link.count() != 1:
+        raise Failed(f"the second service has {link.count()} deep links in the portal")
+    href = link.get_attribute("href")
+    if not href.startswith(rp2 + "/initiate-login?"):
+        raise Failed(f"the deep link is {href}, not the service's initiate_login_uri")
+    one_click(run, page, link.click, rp2 + RENEW_PATH, "the portal's deep link")
+    run.check_page("rp2-renew")
+    run.step("portal-deep-link", page.input_value("#name"))
+
+    # 4. A passkey from the account page: DevTools' virtual authenticator plays the device's.
+    authenticator = Authenticator(context, page, presence=True)
+    run.step("passkey-offered", offer_passkey(run))
+    for lang in ("en", "zh-Hant-HK"):
+        open_account(run, lang)
+        if page.locator("#add-passkey").count() != 1:
+            raise Failed(f"the account page ({lang}) no longer offers to create a passkey")
+        run.check_page("account-passkey-offer")
+    open_account(run, "en")
+    page.fill("#passkey-name", PASSKEY_NAME)
+    page.click("#add-passkey")
+    wait_for(
+        "creating the passkey",
+        STEP_MS / 1000,
+        lambda: "added=passkey" in urlparse(page.url).query or passkey_status(page),
+    )
+    if "added=passkey" not in urlparse(page.url).query:
+        raise Failed(f"the passkey was not added: {passkey_status(page)!r}")
+    page.wait_for_load_state("load")
+    passkey_row(page, "en")
+    run.check_page("account-passkey-added")
+    open_account(run, "zh-Hant-HK")
+    passkey_row(page, "zh-Hant-HK")
+    run.check_page("account-passkey-added")
+    held = authenticator.credentials()
+    if len(held) != 1 or not held[0]["isResidentCredential"] or held[0]["rpId"] != "localhost":
+        raise Failed(f"the authenticator holds {[(c['rpId'], c['isResidentCredential']) for c in held]}")
+    run.step("passkey-added", PASSKEY_NAME)
+
+    # 5. Another browser, no eid session, the same passkey (copied into its authenticator):
+    # the login page's field asks with conditional mediation; the passkey answers it.
+    spied = Spied(run, "passkey", held[0])
+    login_url = passkey_qr_page(spied, shot="qr-passkey")
+    run.step("passkey-qr-page", "conditional mediation available")
+    # The virtual authenticator answers a conditional request at once when presence is
+    # simulated (a person choosing the passkey in the field's suggestions), focused or not; a
+    # request made while presence was off stays pending. So: away from the page, presence on,
+    # and the page again.
+    spied.page.goto("about:blank")
+    spied.authenticator.presence(True)
+    spied.forget()
+    account, name = passkey_answers(
+        spied,
+        login_url,
+        lambda: spied.page.goto(login_url, wait_until="commit"),
+        "the conditional request",
+        shot="approved-passkey",
+    )
+    if [g for g in spied.gets if not g.startswith("conditional")]:
+        raise Failed(f"the passkey login made other requests than conditional: {spied.gets}")
+    if "conditional resolved" not in spied.gets:
+        raise Failed(f"the conditional request did not resolve: {spied.gets}")
+    spied.run.screenshot("rp-logged-in-passkey")
+    run.step("passkey-approved-page", account)
+    run.step("passkey-conditional", name)
+    run.step("passkey-conditional-requests", ";".join(spied.gets))
+
+    # 6. The button: a third browser, the passkey copied from the second (its signature
+    # counter is the latest); the conditional request waits (it was made with presence off),
+    # the button aborts it and asks at once.
+    button = Spied(run, "passkey-button", spied.authenticator.credentials()[0])
+    login_url = passkey_qr_page(button)
+    button.authenticator.presence(True)
+    button.forget()
+    _, name = passkey_answers(
+        button, login_url, lambda: button.page.click("#passkey-button"), "the passkey button"
+    )
+    if "optional resolved" not in button.gets or "conditional resolved" in button.gets:
+        raise Failed(f"the button's request did not answer the login: {button.gets}")
+    run.step("passkey-button", name)
+    run.step("passkey-button-requests", ";".join(button.gets))
+
+    # 7. The session the passkey opened cannot add a passkey: the account page asks for the
+    # phone first. (Presence off: the QR page's own conditional request would otherwise
+    # answer that login with the passkey again.)
+    spied.authenticator.presence(False)
+    signed_in = spied.run
+    open_account(signed_in, "en")
+    if spied.page.locator("#add-passkey").count():
+        raise Failed("a session opened with a passkey is offered to add another")
+    row = passkey_row(spied.page, "en")
+    if "never" in row.inner_text():
+        raise Failed(f"the passkey's row says it was never used: {row.inner_text()!r}")
+    signed_in.check_page("account-passkey-session")
+    run.step("passkey-session-account", offer_passkey(signed_in))
+    signed_in.screenshot("account-passkey-reapproved")
+
+    # 8. Removing the passkey (its row's button) ends the session it opened, in the third
+    # browser, and the service hears it (back-channel logout); the second browser, approved
+    # on the phone since, stays signed in.
+    with spied.page.expect_navigation(wait_until="load"):
+        passkey_row(spied.page, "en").get_by_role("button").click()
+    if spied.page.locator("tr.device", has_text=PASSKEY_NAME).count():
+        raise Failed("the passkey is still listed after Remove")
+    if spied.page.locator("li.session").count() == 0:
+        raise Failed("removing the passkey signed out the browser the phone approved in")
+    signed_in.screenshot("account-passkey-removed")
+    run.step("passkey-removed")
+    expect_login_required(run, button.page, "the session the removed passkey opened")
+    wait_logged_out_at_rp(run, button.page, "the login the removed passkey approved")
+    button.run.screenshot("rp-logged-out-passkey-removed")
+    run.step("passkey-session-ended")
+    # On failure the contexts stay open for main's screenshots; on success they go.
+    button.context.close()
+    spied.context.close()
+
+
+SCENARIOS = {"login": login, "sessions": sessions, "oneclick": oneclick}
 
 
 def main():
@@ -490,6 +936,8 @@ def main():
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--client-id", help="the relying party's client_id (sessions)")
     parser.add_argument("--redirect-uri", help="the relying party's redirect URI (sessions)")
+    parser.add_argument("--rp2", help="a second relying party's URL (oneclick)")
+    parser.add_argument("--rp2-client-id", help="the second relying party's client_id (oneclick)")
     args = parser.parse_args()
     Path(args.shots).mkdir(parents=True, exist_ok=True)
 
@@ -507,11 +955,15 @@ def main():
             try:
                 SCENARIOS[args.scenario](run, context)
             except (Failed, PlaywrightError) as e:
-                try:
-                    run.screenshot("failure")
-                except PlaywrightError:
-                    pass
-                raise Failed(f"{e} (at {page.url})") from e
+                # Every open page as it was (a scenario may use several browsers).
+                where = []
+                for pg in [pg for c in browser.contexts for pg in c.pages]:
+                    where.append(pg.url)
+                    try:
+                        run.with_page(pg).screenshot("failure")
+                    except PlaywrightError:
+                        pass
+                raise Failed(f"{e} (at {', '.join(where)})") from e
             if run.violations:
                 found = ", ".join(f"{rule} on {where} ({n} nodes)" for where, rule, n in run.violations)
                 raise Failed(f"axe-core found serious or critical violations: {found}")
