@@ -323,10 +323,7 @@ impl Provider {
     /// Removes every session of the citizen without telling the relying parties (the caller
     /// tells them otherwise: a suspension logs the account out everywhere).
     pub(crate) fn drop_sessions_of(&self, citizen_id: &CitizenId) -> Result<(), Error> {
-        for session in self.store.browser_sessions_of(citizen_id)? {
-            self.store
-                .end_browser_session(citizen_id, &session.session_id, None)?;
-        }
+        self.store.delete_browser_sessions_of(citizen_id)?;
         Ok(())
     }
 

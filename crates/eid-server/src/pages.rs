@@ -458,9 +458,9 @@ pub fn approved_page(
                 &format!("已由 {zh_account} 批准")
             ),
             explain = t.paragraphs(
-                &format!("The eid account of <strong>{account}</strong> approved this login on its phone. \
+                &format!("The eid account of <strong>{account}</strong> approved this login, on its phone or with a passkey on this device. \
                           If that is not you, choose <em>Not me</em>: {name} receives nothing."),
-                &format!("{account} 的 eid 帳戶已在其手機上批准此登入。如非本人，請選「並非本人」：{name} 將不會取得任何資料。"),
+                &format!("{account} 的 eid 帳戶已批准此登入（在其手機上，或以此裝置上的密碼匙）。如非本人，請選「並非本人」：{name} 將不會取得任何資料。"),
             ),
             receives = t.inline(
                 &format!("{name} will receive:"),

@@ -62,7 +62,8 @@ pub trait SsoStore {
         &self,
         token_hash: &[u8],
     ) -> Result<Option<BrowserSessionRecord>, StoreError>;
-    /// The citizen's sessions, newest first (lifetimes unchecked).
+    /// The citizen's sessions that can still be used (device bound and not suspended, account
+    /// active), newest first (lifetimes unchecked).
     fn browser_sessions_of(
         &self,
         citizen_id: &CitizenId,
@@ -86,6 +87,8 @@ pub trait SsoStore {
     ) -> Result<bool, StoreError>;
     /// Marks a session used at `now`.
     fn touch_browser_session(&self, session_id: &str, now: UnixTime) -> Result<(), StoreError>;
+    /// Deletes every session of the citizen, usable or not, with their logins (a suspension).
+    fn delete_browser_sessions_of(&self, citizen_id: &CitizenId) -> Result<usize, StoreError>;
     /// Ends a session of `citizen_id`: removes it and its logins, deletes the access tokens
     /// those logins issued, and records `event`, in one transaction. Returns its logins, or
     /// `None` when there was no such session.

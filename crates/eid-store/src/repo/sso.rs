@@ -157,8 +157,15 @@ impl SsoStore for Database {
         &self,
         citizen_id: &CitizenId,
     ) -> Result<Vec<BrowserSessionRecord>, StoreError> {
+        // Only sessions that can still be used: their device bound and not suspended, the
+        // account active (a removed passkey's session is not listed, nor ended again).
         let rows: Vec<BrowserSessionRow> = browser_sessions::table
+            .inner_join(devices::table.on(devices::device_id.eq(browser_sessions::device_id)))
+            .inner_join(citizens::table.on(citizens::citizen_id.eq(browser_sessions::citizen_id)))
             .filter(browser_sessions::citizen_id.eq(citizen_id.as_str()))
+            .filter(devices::suspended_at.is_null())
+            .filter(citizens::status.eq(AccountStatus::Active.as_str()))
+            .select(browser_sessions::all_columns)
             .order((
                 browser_sessions::last_seen_at.desc(),
                 browser_sessions::session_id,
@@ -233,6 +240,25 @@ impl SsoStore for Database {
             .execute(&mut *self.writer()?)
             .map_err(backend)?;
         Ok(())
+    }
+
+    fn delete_browser_sessions_of(&self, citizen_id: &CitizenId) -> Result<usize, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<usize, DieselError, _>(|c| {
+            let sessions = browser_sessions::table
+                .filter(browser_sessions::citizen_id.eq(citizen_id.as_str()))
+                .select(browser_sessions::session_id);
+            diesel::delete(
+                session_logins::table.filter(session_logins::session_id.eq_any(sessions)),
+            )
+            .execute(c)?;
+            diesel::delete(
+                browser_sessions::table
+                    .filter(browser_sessions::citizen_id.eq(citizen_id.as_str())),
+            )
+            .execute(c)
+        })
+        .map_err(backend)
     }
 
     fn end_browser_session(
