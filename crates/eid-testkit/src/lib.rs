@@ -121,6 +121,15 @@ impl TestDatabase {
     }
 }
 
+/// Another `eid-server` process over a test server's database ([`TestServer::another_process`]).
+pub struct NodeProcess {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub port: u16,
+    _child: tokio::process::Child,
+    _data_dir: tempfile::TempDir,
+}
+
 /// How a test server is set up.
 #[derive(Debug, Clone)]
 pub struct TestOptions {
@@ -338,6 +347,54 @@ impl TestServer {
         options.issuer = Some(self.running().issuer.clone());
         options.admin_listen = None;
         eid_server::start(options).await
+    }
+
+    /// Another node as a process of its own: the `eid-server` binary at `exe`, over the same
+    /// database and master key, for the same issuer, on a port of its own. It is killed when
+    /// the returned handle is dropped.
+    pub async fn another_process(&self, exe: &Path) -> anyhow::Result<NodeProcess> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let admin = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let data_dir = tempfile::tempdir()?;
+        let child = tokio::process::Command::new(exe)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--admin-listen")
+            .arg(format!("127.0.0.1:{admin}"))
+            .arg("--issuer")
+            .arg(self.issuer())
+            .arg("--database")
+            .arg(&self.database_url)
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env("EID_MASTER_KEY", &self.master_key)
+            .env("EID_LOG", "warn")
+            .env_remove("EID_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
+        let probe = format!("{url}/.well-known/openid-configuration");
+        for _ in 0..300 {
+            if let Ok(r) = reqwest::get(&probe).await {
+                if r.status().is_success() {
+                    return Ok(NodeProcess {
+                        url,
+                        port,
+                        _child: child,
+                        _data_dir: data_dir,
+                    });
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("the second eid-server process did not start within 30 s")
     }
 
     fn start_options(&self, listener: std::net::TcpListener) -> anyhow::Result<StartOptions> {

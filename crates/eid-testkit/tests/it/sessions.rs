@@ -14,6 +14,31 @@ use url::Url;
 
 use crate::support::*;
 
+/// The `eid-server` binary beside this test (`cargo test --workspace` builds it); `None`, and
+/// that part skipped, when it is missing, unless EID_REQUIRE_SERVER_BINARY=1 (CI sets it).
+fn server_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe()
+        .ok()?
+        .parent()?
+        .parent()?
+        .join("eid-server");
+    if exe.is_file() {
+        return Some(exe);
+    }
+    let required =
+        std::env::var("EID_REQUIRE_SERVER_BINARY").is_ok_and(|v| v == "1" || v == "true");
+    assert!(
+        !required,
+        "{} is missing and EID_REQUIRE_SERVER_BINARY is set (cargo test --workspace builds it)",
+        exe.display()
+    );
+    eprintln!(
+        "{} is missing: the second process is skipped (cargo test --workspace builds it)",
+        exe.display()
+    );
+    None
+}
+
 /// The session cookie of a plain-http test server.
 const COOKIE: &str = "eid_session";
 
@@ -258,11 +283,33 @@ async fn sessions_across_nodes(backend: Backend) -> anyhow::Result<()> {
     .await?;
     assert_eq!(outcomes, ["login_required", "code", "login_required"]);
 
+    // A node that is a process of its own (the eid-server binary) over the same database
+    // honours it too; its code is redeemed at the first node.
+    let node_c = match server_binary() {
+        Some(exe) => Some(server.another_process(&exe).await?),
+        None => None,
+    };
+    if let Some(node_c) = &node_c {
+        let mut start = rp.start();
+        start.url.set_port(Some(node_c.port)).ok();
+        let callback = browser.answered(&start.url).await?;
+        let tokens = rp
+            .exchange(&callback.param("code").expect("code"), start.verifier)
+            .await?;
+        assert_eq!(
+            rp.verify(&tokens, &start.nonce)?.subject(),
+            first_login.subject()
+        );
+    }
+
     // Ended from the wallet: refused on every node.
     let id = &wallet.browser_sessions().await?.sessions[0].session_id;
     wallet.end_browser_session(id).await?;
     assert!(wallet.browser_sessions().await?.sessions.is_empty());
-    for port in [None, Some(node_b.local_addr.port())] {
+    let ports = [None, Some(node_b.local_addr.port())]
+        .into_iter()
+        .chain(node_c.as_ref().map(|n| Some(n.port)));
+    for port in ports {
         let mut start = rp.start();
         start.url = with_param(&start.url, "prompt", Some("none"));
         if port.is_some() {
