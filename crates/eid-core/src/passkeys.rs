@@ -255,20 +255,22 @@ impl Provider {
             .map(|t| t.claim)
             .collect::<Vec<_>>()
             .join(" ");
-        self.record_use(&device, &passkey, now)?;
         let ui_locale = self
             .stored_context(&request)?
             .and_then(|context| context.ui_locale);
-        let approved = self.store.approve_auth_request(
+        let approved = self.approve_with_use(
             request_id,
-            &self.approval_record(
-                request_id,
-                &device,
-                (level, &protection),
-                &granted,
-                (&profile, ui_locale),
-                now,
-            )?,
+            crate::store::ApprovalRecord {
+                device_use: Some((device.passkey.clone(), passkey)),
+                ..self.approval_record(
+                    request_id,
+                    &device,
+                    (level, &protection),
+                    &granted,
+                    (&profile, ui_locale),
+                    now,
+                )?
+            },
             now,
             None,
         )?;

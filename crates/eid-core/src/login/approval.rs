@@ -467,23 +467,25 @@ impl Provider {
         }
         let profile = self.profile(&device.citizen_id)?;
         let choices = shared_claims(&request, &profile, &decision)?;
-        self.record_use(&device, &passkey, now)?;
         let granted = choices.shared.iter().cloned().collect::<Vec<_>>().join(" ");
         let consent = if decision.remember {
             self.remembered_consent(&request, &device.citizen_id, &actor, &choices, now)?
         } else {
             None
         };
-        let approved = self.store.approve_auth_request(
+        let approved = self.approve_with_use(
             request_id,
-            &self.approval_record(
-                request_id,
-                &device,
-                (level, &protection),
-                &granted,
-                (&profile, ui_locale),
-                now,
-            )?,
+            ApprovalRecord {
+                device_use: Some((device.passkey.clone(), passkey)),
+                ..self.approval_record(
+                    request_id,
+                    &device,
+                    (level, &protection),
+                    &granted,
+                    (&profile, ui_locale),
+                    now,
+                )?
+            },
             now,
             consent.as_ref().map(|(c, e)| (c, e)),
         )?;
@@ -509,6 +511,7 @@ impl Provider {
         now: UnixTime,
     ) -> Result<ApprovalRecord, Error> {
         Ok(ApprovalRecord {
+            device_use: None,
             approval: Approval {
                 citizen_id: device.citizen_id.clone(),
                 device_id: device.device_id.clone(),
@@ -526,6 +529,25 @@ impl Provider {
                 },
             )?),
         })
+    }
+
+    /// Approves a request and records its device's use in one transaction (one commit).
+    pub(crate) fn approve_with_use(
+        &self,
+        request_id: &str,
+        record: ApprovalRecord,
+        now: UnixTime,
+        consent: Option<(&ConsentRecord, &crate::store::AuditRecord)>,
+    ) -> Result<bool, Error> {
+        match self
+            .store
+            .approve_auth_request(request_id, &record, now, consent)
+        {
+            Err(crate::store::StoreError::Conflict("device")) => Err(Error::DeviceRefused(
+                "this device signed another request at the same moment; try again".into(),
+            )),
+            other => Ok(other?),
+        }
     }
 
     /// A webauthn-rs discoverable-authentication state expecting `challenge`.

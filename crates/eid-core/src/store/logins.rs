@@ -160,6 +160,10 @@ pub struct ApprovalRecord {
     pub approval: Approval,
     /// Replaces the request's context (sealed): what the browser shows next.
     pub context: Option<Vec<u8>>,
+    /// The approving device's passkey as it was when verified and as it is now (its signature
+    /// counter moved): recorded in the same transaction, by compare-and-set; a device that
+    /// signed something else meanwhile fails it with [`StoreError::Conflict`]`("device")`.
+    pub device_use: Option<(String, String)>,
 }
 
 /// Outcome of [`LoginStore::issue_code`].

@@ -321,18 +321,37 @@ impl LoginStore for Database {
             .execute(c)
         };
         let mut conn = self.writer()?;
-        let Some((consent, event)) = consent else {
+        if consent.is_none() && approval.device_use.is_none() {
             return approve(&mut conn).map(|n| n == 1).map_err(backend);
-        };
-        conn.transaction::<bool, DieselError, _>(|c| {
-            if approve(c)? != 1 {
-                return Ok(false);
+        }
+        // One transaction, so one commit: the device's use, the approval, the consent.
+        conn.transaction::<Result<bool, StoreError>, DieselError, _>(|c| {
+            if let Some((expected, passkey)) = &approval.device_use {
+                let used = diesel::update(
+                    devices::table
+                        .filter(devices::device_id.eq(approval.approval.device_id.as_str()))
+                        .filter(devices::passkey.eq(expected))
+                        .filter(devices::suspended_at.is_null()),
+                )
+                .set((
+                    devices::passkey.eq(passkey),
+                    devices::last_used_at.eq(Some(now)),
+                ))
+                .execute(c)?;
+                if used != 1 {
+                    return Ok(Err(StoreError::Conflict("device")));
+                }
             }
-            upsert_consent(c, consent)?;
-            insert_events(c, std::slice::from_ref(event))?;
-            Ok(true)
+            if approve(c)? != 1 {
+                return Ok(Ok(false));
+            }
+            if let Some((consent, event)) = consent {
+                upsert_consent(c, consent)?;
+                insert_events(c, std::slice::from_ref(event))?;
+            }
+            Ok(Ok(true))
         })
-        .map_err(backend)
+        .map_err(backend)?
     }
 
     fn deny_auth_request(

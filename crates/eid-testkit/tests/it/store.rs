@@ -62,6 +62,7 @@ fn approval(citizen: &str, device: &str) -> ApprovalRecord {
             granted: "sub".into(),
         },
         context: None,
+        device_use: None,
     }
 }
 
