@@ -28,9 +28,9 @@ use crate::crypto::ct_eq;
 use crate::devices::{usable_level, NewDevice};
 use crate::ids::CitizenId;
 use crate::login::{request_ref, Choices};
-use crate::store::{BrowserSessionRecord, CeremonyPurpose, RequestStatus};
+use crate::store::{BrowserSessionRecord, CeremonyPurpose};
 use crate::time::UnixTime;
-use crate::{AccountRefusal, Error, OAuthErrorCode, Provider};
+use crate::{Error, Provider};
 
 /// How recently the phone must have approved in the browser for it to add a passkey.
 pub const PASSKEY_FRESHNESS: i64 = 300;
@@ -218,27 +218,7 @@ impl Provider {
         )?;
         let protection = KeyProtection::from_stored(device.attestation.as_deref());
         let level = self.approval_level(usable_level(&account)?, &protection);
-        if let Some(required) = request.required_level.filter(|r| level < *r) {
-            self.store.deny_auth_request(
-                request_id,
-                RequestStatus::Pending,
-                OAuthErrorCode::UnmetAuthenticationRequirements,
-                None,
-            )?;
-            return Err(Error::AccountRefused(AccountRefusal::LevelTooLow {
-                required,
-                actual: level,
-            }));
-        }
-        let client = self
-            .store
-            .client(&request.client_id)?
-            .ok_or(Error::Gone("login request"))?;
-        if let Some(sub) = &request.expected_sub {
-            if *sub != self.pairwise_sub(&client, &device.citizen_id) {
-                return Err(Error::AccountRefused(AccountRefusal::NotTheHintedAccount));
-            }
-        }
+        self.check_approver(&request, &device, level)?;
         let (sealed, consent) = self
             .store
             .profile_and_consent(&device.citizen_id, &request.client_id)?;

@@ -433,38 +433,7 @@ impl Provider {
             tracing::warn!(target: "eid::security", event = "login.wrong_number", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "wrong number picked: login stopped");
             return Err(Error::WrongNumber);
         }
-        if let Some(required) = request.required_level.filter(|r| level < *r) {
-            // The client asked for more than this account has: the login fails with the
-            // OIDC error rather than going on at a lower level.
-            self.store.deny_auth_request(
-                request_id,
-                RequestStatus::Pending,
-                OAuthErrorCode::UnmetAuthenticationRequirements,
-                None,
-            )?;
-            return Err(Error::AccountRefused(AccountRefusal::LevelTooLow {
-                required,
-                actual: level,
-            }));
-        }
-        let hinted_elsewhere = match &request.expected_sub {
-            Some(sub) => match self.store.client(&request.client_id)? {
-                Some(client) => *sub != self.pairwise_sub(&client, &device.citizen_id),
-                None => true,
-            },
-            None => false,
-        };
-        if hinted_elsewhere {
-            // The service asked for another citizen's login (its id_token_hint).
-            self.store.deny_auth_request(
-                request_id,
-                RequestStatus::Pending,
-                OAuthErrorCode::AccessDenied,
-                None,
-            )?;
-            tracing::warn!(target: "eid::security", event = "login.not_the_hinted_account", client_id = %request.client_id, request = %request_ref, device_id = %device.device_id, "an account other than the one the service named tried to approve: stopped");
-            return Err(Error::AccountRefused(AccountRefusal::NotTheHintedAccount));
-        }
+        self.check_approver(&request, &device, level)?;
         let profile = self.profile(&device.citizen_id)?;
         let choices = shared_claims(&request, &profile, &decision)?;
         let granted = choices.shared.iter().cloned().collect::<Vec<_>>().join(" ");
@@ -529,6 +498,51 @@ impl Provider {
                 },
             )?),
         })
+    }
+
+    /// What every approver (the phone, a browser's passkey) must meet once its signature
+    /// verified: the level the client asked for (`acr_values`), and the citizen its
+    /// `id_token_hint` names. A failure ends the request with the OIDC error.
+    pub(crate) fn check_approver(
+        &self,
+        request: &AuthRequestRecord,
+        device: &crate::store::DeviceRecord,
+        level: crate::account::Level,
+    ) -> Result<(), Error> {
+        let request_id = request.request_id.as_str();
+        if let Some(required) = request.required_level.filter(|r| level < *r) {
+            // The client asked for more than this account has: the login fails with the
+            // OIDC error rather than going on at a lower level.
+            self.store.deny_auth_request(
+                request_id,
+                RequestStatus::Pending,
+                OAuthErrorCode::UnmetAuthenticationRequirements,
+                None,
+            )?;
+            return Err(Error::AccountRefused(AccountRefusal::LevelTooLow {
+                required,
+                actual: level,
+            }));
+        }
+        let hinted_elsewhere = match &request.expected_sub {
+            Some(sub) => match self.store.client(&request.client_id)? {
+                Some(client) => *sub != self.pairwise_sub(&client, &device.citizen_id),
+                None => true,
+            },
+            None => false,
+        };
+        if hinted_elsewhere {
+            // The service asked for another citizen's login (its id_token_hint).
+            self.store.deny_auth_request(
+                request_id,
+                RequestStatus::Pending,
+                OAuthErrorCode::AccessDenied,
+                None,
+            )?;
+            tracing::warn!(target: "eid::security", event = "login.not_the_hinted_account", client_id = %request.client_id, request = %request_ref(request_id), device_id = %device.device_id, "an account other than the one the service named tried to approve: stopped");
+            return Err(Error::AccountRefused(AccountRefusal::NotTheHintedAccount));
+        }
+        Ok(())
     }
 
     /// Approves a request and records its device's use in one transaction (one commit).
