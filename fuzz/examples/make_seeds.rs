@@ -43,6 +43,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         number: Some(42),
         claims: vec!["name".into(), "birthdate".into()],
         remember: true,
+        stay_signed_in: true,
+        purpose: None,
     };
     let assertion = eid_wallet::authenticator::get_assertion(&mut credential, &options, origin)?;
     write(

@@ -28,14 +28,68 @@ pub struct AttestationPolicy {
     /// The highest level an approval with a software key reaches: an account proven at a
     /// higher level logs in at this one with such a key.
     pub software_key_max_level: Level,
+    /// The least key protection that approves a document signature (`[signing]
+    /// min_key_protection`): a signature is the citizen's sole-control act, so by default only
+    /// a key its maker attests (hardware) approves one.
+    pub signing_min_key_protection: MinKeyProtection,
 }
 
+/// The least protection a key must have for an act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinKeyProtection {
+    /// Any key (development and the sandbox: the wallet's key is a file).
+    Software,
+    /// A key attested by a trusted root.
+    Hardware,
+}
+
+impl MinKeyProtection {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "software" => Some(Self::Software),
+            "hardware" => Some(Self::Hardware),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Software => "software",
+            Self::Hardware => "hardware",
+        }
+    }
+
+    /// Whether a key protected so meets this minimum.
+    pub fn met_by(self, protection: &KeyProtection) -> bool {
+        match self {
+            Self::Software => true,
+            Self::Hardware => matches!(protection, KeyProtection::Hardware { .. }),
+        }
+    }
+}
+
+/// Secure by default: software keys (which may be copied files) log in at `basic` at most and
+/// approve no signature.
 impl Default for AttestationPolicy {
     fn default() -> Self {
         Self {
             roots: None,
             accept_software_keys: true,
+            software_key_max_level: Level::Basic,
+            signing_min_key_protection: MinKeyProtection::Hardware,
+        }
+    }
+}
+
+impl AttestationPolicy {
+    /// Development (`--dev`) and the sandbox, where phones are the reference wallet's software
+    /// keys: they reach `plus` and approve signatures, and the phone and `docs/signing.md` say
+    /// that signatures are then backed by software keys.
+    pub fn danger_dev() -> Self {
+        Self {
             software_key_max_level: Level::Plus,
+            signing_min_key_protection: MinKeyProtection::Software,
+            ..Self::default()
         }
     }
 }

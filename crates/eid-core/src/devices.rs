@@ -23,6 +23,7 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 
 use crate::account::{AccountStatus, JoinedBy, Level, Profile};
 use crate::audit::{Actor, Detail, Event};
+use crate::authority::{self, Action, Credential, Facts};
 use crate::ceremony::{passkey_from_json, passkey_to_json, verify_discoverable, Checked};
 use crate::time::UnixTime;
 
@@ -78,6 +79,31 @@ pub(crate) struct NewDevice {
 }
 
 impl Provider {
+    /// The authority a device's key carries (`authority::Credential`): its kind, and for a
+    /// linked phone whether its cooling-off is over.
+    pub(crate) fn device_credential(&self, device: &DeviceRecord, now: UnixTime) -> Credential {
+        Credential::of_device(
+            device.joined_by,
+            now < device.created_at + self.config.link_cooling_off,
+        )
+    }
+
+    /// The phone a wallet session acts for, and its authority (a wallet session acts as its
+    /// phone: `authority`'s "as its phone").
+    fn wallet_device(
+        &self,
+        session: &WalletSessionRecord,
+        now: UnixTime,
+    ) -> Result<(DeviceRecord, Credential), Error> {
+        let device = self
+            .store
+            .device(&session.device_id)?
+            .filter(|d| d.citizen_id == session.citizen_id)
+            .ok_or(Error::Unauthenticated)?;
+        let credential = self.device_credential(&device, now);
+        Ok((device, credential))
+    }
+
     /// Verifies a discoverable assertion: the credential must be a bound device's, created with
     /// the user handle the assertion carries. Returns the device and account, and the passkey
     /// to record with [`Provider::record_use`] once the caller has accepted the request (a
@@ -188,6 +214,12 @@ impl Provider {
         )?;
         let (device, account, passkey) =
             self.verify_assertion(credential, state.authentication, now)?;
+        // A browser passkey logs in in its browser and does nothing else: no wallet session.
+        authority::permit(
+            self.device_credential(&device, now),
+            Action::OpenWalletSession,
+            &Facts::default(),
+        )?;
         match account.status {
             AccountStatus::Active => {}
             AccountStatus::Suspended => {
@@ -286,10 +318,17 @@ impl Provider {
         let cooling_until = acting.created_at + self.config.link_cooling_off;
         // A device joined in the same second as the acting one counts as older: when unsure,
         // protect.
-        if acting.joined_by == JoinedBy::Link
-            && now < cooling_until
-            && target.device_id != acting.device_id
-            && target.created_at <= acting.created_at
+        let facts = Facts {
+            target_is_self_or_newer: target.device_id == acting.device_id
+                || target.created_at > acting.created_at,
+            ..Facts::default()
+        };
+        if authority::permit(
+            self.device_credential(acting, now),
+            Action::RemoveDevice,
+            &facts,
+        )
+        .is_err()
         {
             return Err(Error::Forbidden(format!(
                 "a device that joined with a link code cannot remove an older device for {} days after joining; {} days remain",
@@ -317,7 +356,18 @@ impl Provider {
             .iter()
             .find(|d| d.device_id == device_id)
             .ok_or(Error::NotFound("device"))?;
-        if target.joined_by != JoinedBy::Browser {
+        // A browser session takes authority away, never adds it: it removes passkeys, never a
+        // phone.
+        if authority::permit(
+            Credential::BrowserSession,
+            Action::RemoveDevice,
+            &Facts {
+                target_is_passkey: target.joined_by == JoinedBy::Browser,
+                ..Facts::default()
+            },
+        )
+        .is_err()
+        {
             return Err(Error::Forbidden(
                 "remove a phone in the eid app; here only passkeys a browser added".into(),
             ));
@@ -396,6 +446,8 @@ impl Provider {
         session: &WalletSessionRecord,
         now: UnixTime,
     ) -> Result<DeviceLink, Error> {
+        let (_, credential) = self.wallet_device(session, now)?;
+        authority::permit(credential, Action::MintLinkCode, &Facts::default())?;
         let code = random_token();
         self.put_ceremony_as(
             &b64url(&sha256(code.as_bytes())),

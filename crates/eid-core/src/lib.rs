@@ -46,6 +46,7 @@ pub mod account;
 pub mod admin;
 pub mod attestation;
 pub mod audit;
+pub mod authority;
 pub mod catalogue;
 pub mod ceremony;
 pub mod claims;

@@ -37,6 +37,8 @@ pub struct AccountOverview {
     pub session_id: String,
     /// Whether this browser may add a passkey now (the phone approved here just now).
     pub may_add_passkey: bool,
+    /// The passkey registration the phone approved, which the page's form finishes.
+    pub passkey_ceremony: Option<String>,
 }
 
 /// What the citizen does on the account page.
@@ -104,12 +106,14 @@ impl Provider {
     pub fn account_overview(
         &self,
         cookie: Option<&str>,
+        passkey_ceremony: Option<&str>,
         now: UnixTime,
     ) -> Result<Option<AccountOverview>, Error> {
         let Some(session) = self.browser_session(cookie, now)? else {
             return Ok(None);
         };
         self.touch(&session, now)?;
+        let may_add_passkey = self.may_add_passkey(cookie, passkey_ceremony, now)?;
         let citizen = &session.citizen_id;
         let account = self
             .store
@@ -141,7 +145,10 @@ impl Provider {
             consents,
             history,
             csrf_token: self.session_csrf(&session.session_id),
-            may_add_passkey: self.may_add_passkey(cookie, now)?,
+            may_add_passkey,
+            passkey_ceremony: may_add_passkey
+                .then(|| passkey_ceremony.map(str::to_owned))
+                .flatten(),
             session_id: session.session_id,
         }))
     }

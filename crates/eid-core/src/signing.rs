@@ -28,7 +28,10 @@ use eid_proto::signing::{
     SigningRequestView, SigningResult, SigningResultParams, SigningSubmission,
 };
 
+use crate::account::Level;
+use crate::attestation::KeyProtection;
 use crate::audit::{Actor, Detail, Event};
+use crate::authority::{self, Action as AuthorityAction, Facts};
 use crate::ceremony::committed_challenge;
 use crate::crypto::{b64url, Aad};
 use crate::ids::CitizenId;
@@ -451,7 +454,28 @@ impl Provider {
                 "this signing request is for another account".into(),
             ));
         }
-        crate::devices::usable_level(&account)?;
+        let account_level = crate::devices::usable_level(&account)?;
+        // A signature is the citizen's own act: only a phone whose key meets the signing
+        // policy approves one, at the level a login with that key reaches (H1 of the
+        // 2026-12-07 review: the account's level alone is not enough).
+        let protection = KeyProtection::from_stored(device.attestation.as_deref());
+        let signing_key = self
+            .config
+            .attestation
+            .signing_min_key_protection
+            .met_by(&protection)
+            && self.approval_level(account_level, &protection) >= Level::Plus;
+        if let Err(refused) = authority::permit(
+            self.device_credential(&device, now),
+            AuthorityAction::ApproveSignature,
+            &Facts {
+                signing_key,
+                ..Facts::default()
+            },
+        ) {
+            tracing::warn!(target: "eid::security", event = "signing.key_refused", request = %request_id, device_id = %device.device_id, "a device without the authority to sign answered a signing request");
+            return Err(refused);
+        }
         let actor = Actor::Citizen {
             device_id: Some(device.device_id.clone().into_string()),
         };

@@ -140,6 +140,23 @@ impl Provider {
         session.expires_at > now && session.last_seen_at > now - c.idle
     }
 
+    /// A login that does not sign the browser in to eid still ends another citizen's session
+    /// there: the browser is now someone else's.
+    pub(crate) fn end_other_citizens_session(
+        &self,
+        browser: &BrowserContext,
+        approval: &Approval,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        match self.browser_session(browser.session.as_deref(), now)? {
+            Some(other) if other.citizen_id != approval.citizen_id => {
+                self.end_browser_session(&other, EndReason::Replaced, &Actor::System, now)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The session a login opens in its browser, or the browser's session authenticated
     /// again: a new secret either way. A session of another citizen in that browser ends.
     pub(crate) fn session_for_login(

@@ -234,10 +234,33 @@ pub struct ApprovalRequest {
     /// The lowest assurance level the service accepts (`basic` or `plus`), if it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_level: Option<String>,
+    /// What approving does besides logging in to the service, when it is an action on the
+    /// citizen's own account (adding a passkey): the phone shows it, and the decision must
+    /// echo its `token`. Such an approval counts for that action only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<ApprovalPurpose>,
+    /// Whether approving may also sign the requesting browser in to eid (single sign-on for
+    /// later logins there): only when the citizen says so in the decision
+    /// ([`ApprovalDecision::stay_signed_in`]).
+    #[serde(default)]
+    pub offers_sign_in: bool,
     /// `PublicKeyCredentialRequestOptions` (WebAuthn §5.5). Its challenge is the request's
     /// nonce: the phone signs `SHA-256("eid-approval" || 0 || nonce || SHA-256(decision))`,
     /// where `decision` is the exact bytes of the [`ApprovalDecision`] JSON it sends.
     pub options: RequestChallengeResponse,
+}
+
+/// An action on the citizen's account that an approval authorises (and nothing else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalPurpose {
+    /// `add_passkey`.
+    pub action: String,
+    /// What the phone shows, in English and Traditional Chinese ("Add a passkey on Chrome on
+    /// Windows, started from 203.0.113.7, to your eid account").
+    pub en: String,
+    pub zh_hant: String,
+    /// Opaque: the decision echoes it, so the signature commits to this action.
+    pub token: String,
 }
 
 /// A relying party as shown to the citizen.
@@ -310,6 +333,14 @@ pub struct ApprovalDecision {
     /// Remember these claims for this service (the next login offers them as chosen).
     #[serde(default)]
     pub remember: bool,
+    /// Also sign the requesting browser in to eid ("stay signed in to eid on this browser"):
+    /// without it, the browser gets this login only, and no single sign-on session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stay_signed_in: bool,
+    /// The request's [`ApprovalPurpose::token`], when it has one: the citizen approves that
+    /// action, and the signature commits to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
 
 /// `POST /api/v1/approvals/{request_id}`: the decision and the assertion over it.

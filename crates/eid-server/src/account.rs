@@ -53,8 +53,19 @@ pub(crate) fn locale_of(req: &HttpRequest) -> Locale {
 /// `GET /account`: the account page, or a sign-in page.
 async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let cookie = session_secret(&req, &state);
+    // After the phone approved adding a passkey: the registration it approved.
+    let ceremony = req
+        .query_string()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("ceremony="))
+        .filter(|c| {
+            c.len() <= 64
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned);
     let overview = run(&state.provider, move |p, now| {
-        p.account_overview(cookie.as_deref(), now)
+        p.account_overview(cookie.as_deref(), ceremony.as_deref(), now)
     })
     .await?;
     let locale = locale_of(&req);
@@ -82,13 +93,21 @@ async fn account(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     })
 }
 
-/// Where eid's own logins may lead (the login's `state`).
-fn target_path(target: &str) -> Option<&'static str> {
+/// Where eid's own logins may lead (the login's `state`): the account page, the portal, or
+/// back to the account page to create the passkey whose registration the phone approved.
+fn target_path(target: &str) -> Option<String> {
     match target {
-        "account" => Some("/account"),
-        "portal" => Some("/portal"),
-        "passkey" => Some("/account?add=passkey#passkey"),
-        _ => None,
+        "account" => Some("/account".into()),
+        "portal" => Some("/portal".into()),
+        _ => target
+            .strip_prefix("passkey.")
+            .filter(|c| {
+                !c.is_empty()
+                    && c.len() <= 64
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(|c| format!("/account?add=passkey&ceremony={c}#passkey")),
     }
 }
 
@@ -104,15 +123,34 @@ async fn login(
     state: web::Data<AppState>,
     query: web::Query<LoginQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let to = query
-        .to
-        .as_deref()
-        .filter(|t| target_path(t).is_some())
-        .unwrap_or("account")
-        .to_owned();
     let caller = caller(&req);
     let browser = browser_context(&req, &state);
     let locale = locale_of(&req);
+    if query.to.as_deref() == Some("passkey") {
+        // Adding a passkey: the phone approves that action by name, for this signed-in
+        // browser; no login's approval counts for it.
+        let cookie = session_secret(&req, &state);
+        let pending = run(&state.provider, move |p, now| {
+            match p.start_passkey_approval(cookie.as_deref(), &caller, Some(locale), now) {
+                Err(eid_core::Error::Unauthenticated) => Ok(None),
+                other => other.map(Some),
+            }
+        })
+        .await?;
+        return Ok(match pending {
+            Some(login) => start_login(&state, login),
+            None => pages::html(
+                StatusCode::OK,
+                &account_pages::sign_in_page(locale, "account"),
+            ),
+        });
+    }
+    let to = query
+        .to
+        .as_deref()
+        .filter(|t| matches!(*t, "account" | "portal"))
+        .unwrap_or("account")
+        .to_owned();
     let outcome = run(&state.provider, move |p, now| {
         // PKCE as any client: the code is never redeemed (the session is what eid wants), so
         // the verifier is dropped.
@@ -122,8 +160,6 @@ async fn login(
             client_id: Some(ACCOUNT_CLIENT_ID.into()),
             redirect_uri: Some(p.account_redirect_uri()),
             scope: Some("openid".into()),
-            // Adding a passkey needs the phone's approval now, session or not.
-            prompt: (to == "passkey").then(|| "login".to_owned()),
             state: Some(to),
             code_challenge: Some(eid_core::oidc::pkce::challenge_of(&verifier)),
             code_challenge_method: Some("S256".into()),
@@ -164,8 +200,8 @@ async fn callback(query: web::Query<CallbackQuery>) -> Result<HttpResponse, Page
         .state
         .as_deref()
         .and_then(target_path)
-        .unwrap_or("/account");
-    Ok(redirect(to))
+        .unwrap_or_else(|| "/account".into());
+    Ok(redirect(&to))
 }
 
 #[derive(Deserialize)]
@@ -218,11 +254,11 @@ async fn remove_passkey(
 #[derive(Deserialize)]
 struct PasskeyOptionsBody {
     csrf_token: String,
-    name: String,
+    ceremony_id: String,
 }
 
-/// `POST /account/passkeys/options`: the creation options of a passkey for this browser (the
-/// phone approved here within the last minutes). Problem JSON on refusal.
+/// `POST /account/passkeys/options`: the creation options of the passkey whose registration
+/// the phone approved (by name, within the last minutes). Problem JSON on refusal.
 async fn passkey_options(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -231,7 +267,7 @@ async fn passkey_options(
     let cookie = session_secret(&req, &state);
     let body = body.into_inner();
     let challenge = run(&state.provider, move |p, now| {
-        p.start_browser_passkey(cookie.as_deref(), &body.csrf_token, &body.name, now)
+        p.start_browser_passkey(cookie.as_deref(), &body.csrf_token, &body.ceremony_id, now)
     })
     .await?;
     Ok(crate::oidc::no_store_json(challenge))
@@ -241,6 +277,7 @@ async fn passkey_options(
 struct PasskeyRegisterBody {
     csrf_token: String,
     ceremony_id: String,
+    name: String,
     credential: eid_proto::api::RegisterPublicKeyCredential,
 }
 
@@ -257,6 +294,7 @@ async fn passkey_register(
             cookie.as_deref(),
             &body.csrf_token,
             &body.ceremony_id,
+            &body.name,
             &body.credential,
             now,
         )

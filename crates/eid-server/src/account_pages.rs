@@ -453,12 +453,13 @@ fn passkey_section(t: Two, a: &AccountOverview, script_nonce: &str) -> String {
             "毋須手機即可在此裝置登入：密碼匙由此裝置保存，並以其螢幕鎖解鎖。"
         )
     );
-    if !a.may_add_passkey {
+    let Some(ceremony) = a.passkey_ceremony.as_ref().filter(|_| a.may_add_passkey) else {
         return format!(
             "{heading}<p><a class=\"button\" id=\"approve-for-passkey\" href=\"/account/login?to=passkey\">{}</a></p>",
             t.plain("Approve on your phone to add a passkey", "在手機上批准以加入密碼匙")
         );
-    }
+    };
+    let ceremony = serde_json::to_string(ceremony).unwrap_or_default();
     let csrf = serde_json::to_string(&a.csrf_token).unwrap_or_default();
     let failed = serde_json::to_string(&t.plain(
         "No passkey was added. Try again, or use your phone.",
@@ -473,10 +474,10 @@ fn passkey_section(t: Two, a: &AccountOverview, script_nonce: &str) -> String {
          status=document.getElementById('passkey-status');if(!window.PublicKeyCredential){{form.hidden=true;return;}}\
          form.addEventListener('submit',function(ev){{ev.preventDefault();var name=document.getElementById('passkey-name').value;\
          fetch('/account/passkeys/options',{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
-         body:JSON.stringify({{csrf_token:{csrf},name:name}})}}).then(function(r){{if(!r.ok){{throw new Error('options');}}return r.json();}})\
+         body:JSON.stringify({{csrf_token:{csrf},ceremony_id:{ceremony}}})}}).then(function(r){{if(!r.ok){{throw new Error('options');}}return r.json();}})\
          .then(function(ch){{return navigator.credentials.create({{publicKey:creationOptions(ch.options)}}).then(function(c){{\
          return fetch('/account/passkeys',{{method:'POST',credentials:'same-origin',headers:{{'Content-Type':'application/json'}},\
-         body:JSON.stringify({{csrf_token:{csrf},ceremony_id:ch.ceremony_id,credential:attestationJson(c)}})}});}});}})\
+         body:JSON.stringify({{csrf_token:{csrf},ceremony_id:ch.ceremony_id,name:name,credential:attestationJson(c)}})}});}});}})\
          .then(function(r){{if(r.ok){{location.assign('/account?added=passkey');}}else{{status.textContent={failed};}}}})\
          .catch(function(){{status.textContent={failed};}});}});}})();</script>",
         name_l = t.plain("Name it", "名稱"),

@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub request_deadline_secs: Option<u64>,
     /// Which device keys are accepted, at which level.
     pub attestation: Option<AttestationFile>,
+    /// Which keys approve document signatures.
+    pub signing: Option<SigningFile>,
     /// Where eid may send requests (back-channel logout, clients' key sets).
     pub outbound: Option<OutboundFile>,
     /// Which OpenID Connect flows are offered.
@@ -255,8 +257,18 @@ pub struct AttestationFile {
     /// Whether keys no trusted root attests may register [default: true].
     pub accept_software_keys: Option<bool>,
     /// The highest level an approval with such a key reaches: `basic` or `plus` [default:
-    /// `plus`].
+    /// `basic`; `plus` with --dev].
     pub software_key_max_level: Option<String>,
+}
+
+/// `[signing]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningFile {
+    /// The least protection of a key that approves a signature: `hardware` (attested by a
+    /// trusted root) or `software` [default: `hardware`; `software` with --dev, which then
+    /// says that signatures are backed by software keys].
+    pub min_key_protection: Option<String>,
 }
 
 /// `[login]` in the configuration file: the windows of a login, in seconds.
@@ -683,7 +695,11 @@ impl Settings {
                     .collect::<anyhow::Result<_>>()?,
             },
             max_connections: file.max_connections.unwrap_or(10_000).max(16),
-            attestation: attestation_policy(file.attestation.unwrap_or_default())?,
+            attestation: attestation_policy(
+                file.attestation.unwrap_or_default(),
+                file.signing.unwrap_or_default(),
+                o.dev,
+            )?,
             outbound: crate::outbound::OutboundPolicy {
                 // A development start's relying parties run on the same machine.
                 danger_allow_private_addresses: file
@@ -703,9 +719,21 @@ impl Settings {
 
 fn attestation_policy(
     file: AttestationFile,
+    signing: SigningFile,
+    dev: bool,
 ) -> anyhow::Result<eid_core::attestation::AttestationPolicy> {
-    use eid_core::attestation::AttestationPolicy;
-    let mut policy = AttestationPolicy::default();
+    use eid_core::attestation::{AttestationPolicy, MinKeyProtection};
+    // Secure by default; --dev lets the reference wallet's software keys reach plus and sign.
+    let mut policy = if dev {
+        AttestationPolicy::danger_dev()
+    } else {
+        AttestationPolicy::default()
+    };
+    if let Some(min) = signing.min_key_protection {
+        policy.signing_min_key_protection = MinKeyProtection::parse(&min).ok_or_else(|| {
+            anyhow::anyhow!("signing.min_key_protection must be hardware or software, not {min:?}")
+        })?;
+    }
     let mut pem = String::new();
     for path in file.trusted_roots.unwrap_or_default() {
         pem.push_str(

@@ -179,7 +179,7 @@ impl Default for TestOptions {
             registry_timeout: Duration::from_secs(5),
             registry_delay: Duration::ZERO,
             limits: Limits::default(),
-            attestation: eid_core::attestation::AttestationPolicy::default(),
+            attestation: eid_core::attestation::AttestationPolicy::danger_dev(),
             registration: Default::default(),
             danger_implicit_flow: false,
             pkcs11: None,

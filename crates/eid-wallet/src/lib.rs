@@ -177,6 +177,19 @@ pub fn approve_with(
         number: Some(number),
         claims: shared,
         remember,
+        stay_signed_in: false,
+        // The phone shows the action (adding a passkey) with the service; approving it
+        // approves that action, and the signature commits to it.
+        purpose: request.purpose.as_ref().map(|p| p.token.clone()),
+    }
+}
+
+/// The same decision, also signing the requesting browser in to eid ("stay signed in to eid
+/// on this browser"): only for a browser the citizen is at, never for one they cannot see.
+pub fn staying_signed_in(decision: ApprovalDecision) -> ApprovalDecision {
+    ApprovalDecision {
+        stay_signed_in: true,
+        ..decision
     }
 }
 
@@ -200,6 +213,8 @@ pub fn refuse(request: &ApprovalRequest, not_me: bool) -> ApprovalDecision {
         number: None,
         claims: Vec::new(),
         remember: false,
+        stay_signed_in: false,
+        purpose: None,
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use eid_proto::api::{ApprovalRequest, EnrolmentRequest, ProofingEvidence, UpgradeRequest};
-use eid_wallet::{approve_as_before, approve_with, refuse, Wallet, WalletError};
+use eid_wallet::{approve_as_before, approve_with, refuse, staying_signed_in, Wallet, WalletError};
 use url::Url;
 
 #[derive(Parser)]
@@ -108,6 +108,10 @@ enum Command {
         /// Remember the choice for this service.
         #[arg(long)]
         remember: bool,
+        /// Also sign that browser in to eid, so that other services log you in there without
+        /// your phone: only for a browser you are at (asked when not given, if offered).
+        #[arg(long)]
+        stay_signed_in: bool,
         /// You did not start this login: stop it and record it.
         #[arg(long, conflicts_with_all = ["decline", "number", "share"])]
         not_me: bool,
@@ -220,6 +224,14 @@ fn show_request(request: &ApprovalRequest) {
     );
     if let Some(account) = &request.account {
         println!("Your account: {}", printable(account));
+    }
+    if let Some(purpose) = &request.purpose {
+        println!(
+            "Approving this does one thing on your account: {} / {}",
+            printable(&purpose.en),
+            printable(&purpose.zh_hant)
+        );
+        println!("Approve only if you are doing that yourself, right now.");
     }
     println!("It asks for:");
     for item in &request.items {
@@ -419,6 +431,7 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             number,
             share,
             remember,
+            stay_signed_in,
             not_me,
             decline,
         } => {
@@ -481,6 +494,17 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                     approve_with(&request, number, chosen, remember)
                 }
                 None => approve_with(&request, number, Vec::new(), remember),
+            };
+            let stay = request.offers_sign_in
+                && (stay_signed_in
+                    || (interactive
+                        && yes(&ask(
+                            "Stay signed in to eid on that browser (other services log you in there without your phone)? Only if it is your own browser in front of you. [y/N]",
+                        ))));
+            let decision = if stay {
+                staying_signed_in(decision)
+            } else {
+                decision
             };
             let result = wallet.answer(&request, &url, &decision).await?;
             println!(

@@ -13,6 +13,7 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, RequestChallengeResponse}
 use crate::account::{mask_name, Profile};
 use crate::attestation::KeyProtection;
 use crate::audit::{Actor, Detail, Event};
+use crate::authority::{self, Action as AuthorityAction, Facts};
 use crate::ceremony::{committed_challenge, rebind_challenge};
 use crate::claims::{display_value, offered_items, requested_items, ClaimItem};
 use crate::crypto::{b64url, ct_eq, sha256, Aad};
@@ -47,6 +48,76 @@ pub(crate) struct StoredContext {
     /// The language the client asked for the pages in (`ui_locales`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ui_locale: Option<crate::locale::Locale>,
+    /// The action on the account this request asks the phone to approve (adding a passkey),
+    /// if any: its approval counts for that action only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+    /// Once approved: the citizen chose on the phone to sign this browser in to eid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stay_signed_in: bool,
+}
+
+impl StoredContext {
+    /// What survives the phone's approval: the language and the purpose (the browser's
+    /// address and software are no longer shown).
+    pub(crate) fn carried(&self) -> Self {
+        Self {
+            ui_locale: self.ui_locale,
+            purpose: self.purpose.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+/// An action on the citizen's own account that a login request asks the phone to approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub(crate) enum Purpose {
+    /// Add a passkey in the requesting browser: the registration ceremony it commits to.
+    AddPasskey { ceremony_id: String },
+}
+
+impl Purpose {
+    /// The opaque token the phone's decision echoes (a hash: the ceremony's id is not shown).
+    pub(crate) fn token(&self) -> String {
+        match self {
+            Self::AddPasskey { ceremony_id } => {
+                b64url(&sha256(format!("add_passkey\0{ceremony_id}").as_bytes()))
+            }
+        }
+    }
+
+    fn action(&self) -> &'static str {
+        match self {
+            Self::AddPasskey { .. } => "add_passkey",
+        }
+    }
+
+    /// What the phone shows: the action, the browser and the address it was started from.
+    fn describe(&self, context: &StoredContext) -> (String, String) {
+        let browser = match (&context.browser, &context.os) {
+            (Some(b), Some(o)) => format!("{b} on {o}"),
+            (Some(b), None) => b.clone(),
+            (None, Some(o)) => format!("a browser on {o}"),
+            (None, None) => "an unrecognised browser".to_owned(),
+        };
+        let from = context
+            .address
+            .as_deref()
+            .map(|a| format!(", started from {a}"))
+            .unwrap_or_default();
+        let zh_from = context
+            .address
+            .as_deref()
+            .map(|a| format!("（由 {a} 發起）"))
+            .unwrap_or_default();
+        match self {
+            Self::AddPasskey { .. } => (
+                format!("Add a passkey on {browser}{from}, to your eid account. It will log you in on that device without your phone."),
+                format!("在 {browser}{zh_from} 為您的 eid 帳戶加入密碼匙。該裝置其後毋須手機即可為您登入。"),
+            ),
+        }
+    }
 }
 
 /// The browser family and operating system a `User-Agent` names, in words a citizen knows.
@@ -265,7 +336,15 @@ impl Provider {
             .store
             .client(&request.client_id)?
             .ok_or(Error::Gone("login request"))?;
-        let context = self.stored_context(&request)?.unwrap_or_default();
+        let mut context = self.stored_context(&request)?.unwrap_or_default();
+        if session.is_none() {
+            // Where the login was started (address, browser) is the requester's: only the
+            // citizen's own wallet, in its session, reads it, not whoever photographs the QR
+            // code (L9 of the 2026-12-07 review).
+            context.browser = None;
+            context.os = None;
+            context.address = None;
+        }
         let prompt_consent = prompts(&request).any(|p| p == "consent");
         let item = |t: &ClaimItem, value: Option<String>, remembered: bool| ConsentItem {
             claim: t.claim.to_owned(),
@@ -327,9 +406,9 @@ impl Provider {
                 redirect_host,
             },
             context: RequestContext {
-                browser: context.browser,
-                os: context.os,
-                address: context.address,
+                browser: context.browser.clone(),
+                os: context.os.clone(),
+                address: context.address.clone(),
                 requested_at: request.created_at.secs(),
             },
             items,
@@ -338,6 +417,18 @@ impl Provider {
             account,
             expires_in: (request.expires_at - now).unsigned_abs(),
             required_level: request.required_level.map(|l| l.as_str().to_owned()),
+            purpose: context.purpose.as_ref().map(|p| {
+                let (en, zh_hant) = p.describe(&context);
+                eid_proto::api::ApprovalPurpose {
+                    action: p.action().to_owned(),
+                    en,
+                    zh_hant,
+                    token: p.token(),
+                }
+            }),
+            // A browser is signed in to eid only when the citizen says so on the phone (an
+            // action's approval signs in nobody: the browser is signed in already).
+            offers_sign_in: context.purpose.is_none(),
             options: self.approval_options(request_id)?,
         })
     }
@@ -365,14 +456,34 @@ impl Provider {
         let answer = Answer::parse(&decision.answer).ok_or_else(|| {
             Error::invalid("decision.answer", "must be approve, decline or not_me")
         })?;
-        let ui_locale = self
-            .stored_context(&request)?
-            .and_then(|context| context.ui_locale);
+        let context = self.stored_context(&request)?.unwrap_or_default();
+        // A request for an action names it, and the decision must echo it: the signature then
+        // commits to that action. A login's approval never carries one.
+        if decision.purpose != context.purpose.as_ref().map(Purpose::token) {
+            return Err(Error::invalid(
+                "decision.purpose",
+                "does not name what this request asks the phone to approve",
+            ));
+        }
         let challenge =
             committed_challenge(APPROVAL_LABEL, &self.approval_nonce(request_id), &bytes);
         let state = self.discoverable_state(&challenge)?;
         let (device, account, passkey) =
             self.verify_assertion(&submission.credential, state, now)?;
+        // The phone's answer: a browser passkey answers only logins in its own browser.
+        let credential = self.device_credential(&device, now);
+        authority::permit(credential, AuthorityAction::AnswerLogin, &Facts::default())?;
+        if context.purpose.is_some() {
+            // Approving an action needs the authority for it (no cooling-off linked phone).
+            authority::permit(
+                credential,
+                AuthorityAction::AddAuthenticator,
+                &Facts {
+                    purpose_approved: true,
+                    ..Facts::default()
+                },
+            )?;
+        }
         // However many phones and addresses it uses, an account answers only so often.
         self.limit_here(
             "approvals_per_account",
@@ -451,7 +562,14 @@ impl Provider {
                     &device,
                     (level, &protection),
                     &granted,
-                    (&profile, ui_locale),
+                    (
+                        &profile,
+                        StoredContext {
+                            // Signing in to eid here is the citizen's choice on the phone.
+                            stay_signed_in: decision.stay_signed_in && context.purpose.is_none(),
+                            ..context.carried()
+                        },
+                    ),
                     now,
                 )?
             },
@@ -476,7 +594,7 @@ impl Provider {
         device: &crate::store::DeviceRecord,
         (level, protection): (crate::account::Level, &KeyProtection),
         granted: &str,
-        (profile, ui_locale): (&Profile, Option<crate::locale::Locale>),
+        (profile, carried): (&Profile, StoredContext),
         now: UnixTime,
     ) -> Result<ApprovalRecord, Error> {
         Ok(ApprovalRecord {
@@ -493,8 +611,7 @@ impl Provider {
                 Aad::AuthRequest(request_id),
                 &StoredContext {
                     account: Some(mask_name(&profile.particulars.english_name)),
-                    ui_locale,
-                    ..StoredContext::default()
+                    ..carried
                 },
             )?),
         })

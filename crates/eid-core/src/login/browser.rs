@@ -412,7 +412,18 @@ impl Provider {
         }
         // An implicit login passes through the same step, with a code no one is given.
         let code = random_token();
-        let (session, rotates, cookie) = self.session_for_login(browser, approval, now)?;
+        // The browser is signed in to eid only when the citizen chose it on the phone (or
+        // approved with this browser's own passkey): a relayed approval gets the relayer this
+        // one login, never a session that answers others.
+        let signs_in = self
+            .stored_context(request)?
+            .is_some_and(|context| context.stay_signed_in);
+        let opened = if signs_in {
+            Some(self.session_for_login(browser, approval, now)?)
+        } else {
+            self.end_other_citizens_session(browser, approval, now)?;
+            None
+        };
         let actor = Actor::Citizen {
             device_id: Some(approval.device_id.clone().into_string()),
         };
@@ -426,8 +437,10 @@ impl Provider {
             now + self.config.code_ttl,
             now - self.config.completion_window + 1,
             Some(SessionChange {
-                session: &session,
-                rotates: rotates.as_deref(),
+                session: opened.as_ref().map(|(session, _, _)| session),
+                rotates: opened
+                    .as_ref()
+                    .and_then(|(_, rotates, _)| rotates.as_deref()),
                 event: &event,
                 client_id: &request.client_id,
             }),
@@ -443,7 +456,9 @@ impl Provider {
                 )
             }
         }
-        tracing::info!(target: "eid::security", event = "session.opened", client_id = %request.client_id, request = %request_ref(&request.request_id), session = %session_ref(&session.session_id), rotated = rotates.is_some(), "the browser continued: single sign-on session opened");
+        if let Some((session, rotates, _)) = &opened {
+            tracing::info!(target: "eid::security", event = "session.opened", client_id = %request.client_id, request = %request_ref(&request.request_id), session = %session_ref(&session.session_id), rotated = rotates.is_some(), "the browser continued: single sign-on session opened");
+        }
         let response = if request.response_type.is_implicit() {
             match self.implicit_response(request, approval, now)? {
                 Some(response) => response,
@@ -457,9 +472,12 @@ impl Provider {
                 request.response_mode,
             )?
         };
-        Ok(LoginView::SignedIn {
-            response,
-            session: cookie,
+        Ok(match opened {
+            Some((_, _, cookie)) => LoginView::SignedIn {
+                response,
+                session: cookie,
+            },
+            None => LoginView::Redirect(response),
         })
     }
 }

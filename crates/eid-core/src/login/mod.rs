@@ -28,7 +28,7 @@ mod approval;
 mod browser;
 
 pub use approval::{describe_user_agent, APPROVAL_LABEL, QR_STEP};
-pub(crate) use approval::{request_ref, Choices, StoredContext};
+pub(crate) use approval::{request_ref, Choices, Purpose, StoredContext};
 pub use browser::{BrowserAnswer, LoginView};
 
 impl Provider {
@@ -62,6 +62,7 @@ impl Provider {
         redirect_uri: &str,
         params: &AuthorizationRequest,
         caller: &Caller,
+        purpose: Option<Purpose>,
         now: UnixTime,
     ) -> Result<PendingLogin, Error> {
         // Short: the id is part of the QR code's payload, whose size sets the code's density.
@@ -80,6 +81,8 @@ impl Provider {
                 address: caller.address.map(|a| a.to_string()),
                 account: None,
                 ui_locale: params.ui_locale,
+                purpose,
+                stay_signed_in: false,
             },
         )?;
         self.store.insert_auth_request(&AuthRequestRecord {

@@ -254,6 +254,7 @@ impl Provider {
             redirect_uri,
             &request,
             caller,
+            None,
             now,
         )?))
     }
@@ -360,7 +361,7 @@ impl Provider {
 
     /// The request's checks (in the specs' order), then its `id_token_hint`: an ID token eid
     /// issued to this client, whose citizen alone may approve.
-    fn checked_request(
+    pub(crate) fn checked_request(
         &self,
         client: &ClientRecord,
         params: &AuthorizationParams,

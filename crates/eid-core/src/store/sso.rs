@@ -43,8 +43,9 @@ pub struct SessionLoginRecord {
 /// What issuing a login's code does to the browser's session, in the same transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionChange<'a> {
-    /// The session, as it is after the login: opened, or (with `rotates`) authenticated again.
-    pub session: &'a BrowserSessionRecord,
+    /// The session, as it is after the login: opened, or (with `rotates`) authenticated
+    /// again; `None` when the citizen did not sign the browser in to eid (the event only).
+    pub session: Option<&'a BrowserSessionRecord>,
     /// The hash of the cookie the browser held for this same session (same citizen): its
     /// secret, device, authentication and end are replaced; its logins stay.
     pub rotates: Option<&'a [u8]>,

@@ -96,7 +96,10 @@ pub(crate) fn apply_session_change(
     change: &SessionChange<'_>,
     request_id: &str,
 ) -> QueryResult<()> {
-    let session = change.session;
+    let Some(session) = change.session else {
+        // The citizen did not sign this browser in to eid: the login's event only.
+        return insert_events(c, std::slice::from_ref(change.event));
+    };
     let rotated = match change.rotates {
         Some(old_token_hash) => diesel::update(
             browser_sessions::table

@@ -10,7 +10,7 @@ use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
 use crate::support::*;
 
 /// The account page's anti-CSRF token.
-async fn account_csrf(
+pub(crate) async fn account_csrf(
     browser: &Browser,
     server: &eid_testkit::TestServer,
 ) -> anyhow::Result<String> {
@@ -26,17 +26,83 @@ async fn account_csrf(
         .to_owned())
 }
 
-/// The browser creates a passkey from the account page (options, the authenticator, the
-/// answer); returns the credential and the answer's status.
-async fn create_passkey(
+/// Starts adding a passkey from the account page: `/account/login?to=passkey` opens the
+/// phone approval that names the action (its login page), or answers otherwise (status).
+pub(crate) async fn start_adding_passkey(
+    browser: &Browser,
+    server: &eid_testkit::TestServer,
+) -> anyhow::Result<Result<LoginPage, u16>> {
+    let response = browser
+        .http
+        .get(server.url("/account/login?to=passkey"))
+        .send()
+        .await?;
+    if response.status() != 303 {
+        return Ok(Err(response.status().as_u16()));
+    }
+    let login = server.url(&location(&response)?);
+    Ok(Ok(browser.waiting_page(&login).await?))
+}
+
+/// The phone approves the named action (adding a passkey) and the browser continues: back on
+/// the account page, with the registration the phone approved. Returns its ceremony id.
+pub(crate) async fn phone_approves_passkey(
+    browser: &Browser,
+    server: &eid_testkit::TestServer,
+    wallet: &mut eid_wallet::Wallet,
+    page: &LoginPage,
+) -> anyhow::Result<String> {
+    let request = wallet.fetch_approval(&page.link).await?;
+    let purpose = request
+        .purpose
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("the phone is not told what it approves"))?;
+    anyhow::ensure!(purpose.action == "add_passkey", "{purpose:?}");
+    anyhow::ensure!(
+        purpose.en.starts_with("Add a passkey on ") && purpose.zh_hant.contains("密碼匙"),
+        "{purpose:?}"
+    );
+    anyhow::ensure!(
+        !request.offers_sign_in,
+        "an action's approval signs nobody in"
+    );
+    let decision = eid_wallet::approve_all(&request, page.number, false);
+    let result = wallet.answer(&request, &page.link, &decision).await?;
+    anyhow::ensure!(result.status == "approved", "phone: {}", result.status);
+    let Next::Approved { action, csrf, .. } = browser.after_approval(server, &page.url).await?
+    else {
+        anyhow::bail!("the browser was not shown the approval");
+    };
+    let continued = browser.answer(&action, &csrf, "continue").await?;
+    anyhow::ensure!(
+        continued.status() == 303,
+        "continue: {}",
+        continued.status()
+    );
+    let callback = location(&continued)?;
+    anyhow::ensure!(callback.contains("/account/callback"), "{callback}");
+    let back = browser.http.get(&callback).send().await?;
+    let to = location(&back)?;
+    let ceremony = to
+        .split("ceremony=")
+        .nth(1)
+        .and_then(|rest| rest.split(['&', '#']).next())
+        .ok_or_else(|| anyhow::anyhow!("back to {to}, without the registration"))?;
+    Ok(ceremony.to_owned())
+}
+
+/// The browser creates the passkey whose registration the phone approved (options, the
+/// authenticator, the answer); returns the credential and the answer's status.
+pub(crate) async fn create_passkey(
     browser: &Browser,
     server: &eid_testkit::TestServer,
     csrf: &str,
+    ceremony: &str,
 ) -> anyhow::Result<(Option<Credential>, u16)> {
     let options = browser
         .http
         .post(server.url("/account/passkeys/options"))
-        .json(&serde_json::json!({"csrf_token": csrf, "name": "Laptop passkey"}))
+        .json(&serde_json::json!({"csrf_token": csrf, "ceremony_id": ceremony}))
         .send()
         .await?;
     if options.status() != 200 {
@@ -50,6 +116,7 @@ async fn create_passkey(
         .json(&serde_json::json!({
             "csrf_token": csrf,
             "ceremony_id": challenge.ceremony_id,
+            "name": "Laptop passkey",
             "credential": attestation,
         }))
         .send()
@@ -57,8 +124,24 @@ async fn create_passkey(
     Ok((Some(credential), answer.status().as_u16()))
 }
 
+/// The whole ceremony: the phone approves adding the passkey, the browser creates it.
+pub(crate) async fn add_passkey(
+    browser: &Browser,
+    server: &eid_testkit::TestServer,
+    wallet: &mut eid_wallet::Wallet,
+) -> anyhow::Result<Credential> {
+    let page = start_adding_passkey(browser, server)
+        .await?
+        .map_err(|s| anyhow::anyhow!("adding a passkey answered {s}"))?;
+    let ceremony = phone_approves_passkey(browser, server, wallet, &page).await?;
+    let csrf = account_csrf(browser, server).await?;
+    let (credential, status) = create_passkey(browser, server, &csrf, &ceremony).await?;
+    anyhow::ensure!(status == 201, "creating the passkey: {status}");
+    credential.ok_or_else(|| anyhow::anyhow!("no credential"))
+}
+
 /// Logs in on a login page with the passkey: the page's options, the assertion, continue.
-async fn passkey_login(
+pub(crate) async fn passkey_login(
     browser: &Browser,
     server: &eid_testkit::TestServer,
     page: &LoginPage,
@@ -99,21 +182,36 @@ async fn passkeys_in_the_browser(backend: Backend) -> anyhow::Result<()> {
     let rp = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
     let mut wallet = proven_wallet(&server, 0).await?;
     let browser = Browser::new();
-    // Signed in at a service: the session alone is not enough to add a passkey after the
-    // approval's freshness; right after it, it is.
+    // Signed in at a service. That login's approval adds nothing: the phone must approve
+    // adding the passkey by name.
     let (_, first) = login(&server, &rp, &browser, &mut wallet).await?;
+    let csrf = account_csrf(&browser, &server).await?;
+    let page = start_adding_passkey(&browser, &server)
+        .await?
+        .map_err(|s| anyhow::anyhow!("{s}"))?;
+    // Before the phone approved: no options, nothing changes.
+    let ceremony_guess = "not-approved";
+    let (_, status) = unchanged!(
+        server,
+        create_passkey(&browser, &server, &csrf, ceremony_guess).await?
+    );
+    assert_eq!(status, 410);
+    let ceremony = phone_approves_passkey(&browser, &server, &mut wallet, &page).await?;
     let csrf = account_csrf(&browser, &server).await?;
 
     // Refused: a forged token; another browser (no session). Nothing changes.
-    let (_, status) = unchanged!(server, create_passkey(&browser, &server, "forged").await?);
+    let (_, status) = unchanged!(
+        server,
+        create_passkey(&browser, &server, "forged", &ceremony).await?
+    );
     assert_eq!(status, 400);
     let (_, status) = unchanged!(
         server,
-        create_passkey(&Browser::new(), &server, &csrf).await?
+        create_passkey(&Browser::new(), &server, &csrf, &ceremony).await?
     );
     assert_eq!(status, 401);
 
-    let (credential, status) = create_passkey(&browser, &server, &csrf).await?;
+    let (credential, status) = create_passkey(&browser, &server, &csrf, &ceremony).await?;
     assert_eq!(status, 201);
     let mut credential = credential.expect("a credential");
     let devices = wallet.devices().await?;
@@ -171,9 +269,8 @@ async fn passkeys_in_the_browser(backend: Backend) -> anyhow::Result<()> {
     assert!(stranger_answer.status().is_client_error());
 
     // A session opened with the passkey cannot add another passkey (only the phone adds).
-    let csrf = account_csrf(&laptop, &server).await?;
-    let (_, status) = unchanged!(server, create_passkey(&laptop, &server, &csrf).await?);
-    assert_eq!(status, 403);
+    let refused = unchanged!(server, start_adding_passkey(&laptop, &server).await?);
+    assert_eq!(refused.err(), Some(403));
 
     // Removed from the account page: listed no more, and it logs in no more.
     let csrf = account_csrf(&browser, &server).await?;

@@ -428,7 +428,9 @@ pub async fn phone_approves(
     page: &LoginPage,
 ) -> anyhow::Result<eid_proto::api::ApprovalRequest> {
     let request = wallet.fetch_approval(&page.link).await?;
-    let decision = eid_wallet::approve_all(&request, page.number, true);
+    // The citizen is at the browser and stays signed in to eid there (single sign-on).
+    let decision =
+        eid_wallet::staying_signed_in(eid_wallet::approve_all(&request, page.number, true));
     let result = wallet.answer(&request, &page.link, &decision).await?;
     anyhow::ensure!(result.status == "approved", "phone: {}", result.status);
     Ok(request)
