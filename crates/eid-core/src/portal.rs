@@ -39,6 +39,9 @@ pub struct AccountOverview {
     pub may_add_passkey: bool,
     /// The passkey registration the phone approved, which the page's form finishes.
     pub passkey_ceremony: Option<String>,
+    /// This browser signed in with its passkey: it adds none (passkeys are added from a
+    /// browser signed in with the phone).
+    pub signed_in_with_passkey: bool,
 }
 
 /// What the citizen does on the account page.
@@ -137,10 +140,15 @@ impl Provider {
             };
             history.push((event, service));
         }
+        let devices = self.devices_of(citizen)?;
+        let signed_in_with_passkey = devices
+            .iter()
+            .any(|d| d.device_id == session.device_id.as_str() && d.joined_by == "browser");
         Ok(Some(AccountOverview {
             name: mask_name(&profile.particulars.english_name),
             level: account.level,
-            devices: self.devices_of(citizen)?,
+            devices,
+            signed_in_with_passkey,
             sessions: self.sessions_of(citizen, Some(&session.session_id), now)?,
             consents,
             history,

@@ -453,6 +453,15 @@ fn passkey_section(t: Two, a: &AccountOverview, script_nonce: &str) -> String {
             "毋須手機即可在此裝置登入：密碼匙由此裝置保存，並以其螢幕鎖解鎖。"
         )
     );
+    if a.signed_in_with_passkey {
+        return format!(
+            "{heading}<p id=\"passkey-from-phone\">{}</p>",
+            t.inline(
+                "This browser signed in with a passkey. Passkeys are added from a browser signed in with your phone.",
+                "此瀏覽器以密碼匙登入。密碼匙須在以手機登入的瀏覽器中加入。"
+            )
+        );
+    }
     let Some(ceremony) = a.passkey_ceremony.as_ref().filter(|_| a.may_add_passkey) else {
         return format!(
             "{heading}<p><a class=\"button\" id=\"approve-for-passkey\" href=\"/account/login?to=passkey\">{}</a></p>",

@@ -26,11 +26,11 @@ both listed in eid's portal): a QR login at the first service; the second's "Log
 the session but no consent, so its QR page shows and the phone approves; the portal in both
 languages, searched in both; the second service's deep link in the portal lands on its page
 with one click and no eid page between. Then passkeys, with DevTools' virtual authenticator
-as the device's: one created from the account page (through "Approve on your phone" when
-the phone's last approval is not fresh); in a browser with no session, holding a copy of it,
-the QR page's field asks with conditional mediation and the passkey answers the login, no
-phone; in a third, the "Use a passkey" button does; the passkey's session may not add a
-passkey until the phone approves; removing the passkey ends the session it opened.
+as the device's: one created from the account page after the phone approved adding it, by
+name ("Approve on your phone to add a passkey": a QR page of its own); in a browser with no
+session, holding a copy of it, the QR page's field asks with conditional mediation and the
+passkey answers the login, no phone; in a third, the "Use a passkey" button does; the
+passkey's session is offered no passkey; removing the passkey ends the session it opened.
 """
 
 import argparse
@@ -391,9 +391,12 @@ def session_items(page):
     return found
 
 
-def open_account(run, lang):
+def open_account(run, lang, ceremony=None):
+    """The account page in `lang`; with `ceremony`, the passkey registration the phone
+    approved (the page then offers to create it)."""
     page = run.page
-    page.goto(run.args.issuer.rstrip("/") + "/account?lang=" + lang, wait_until="load")
+    extra = f"&add=passkey&ceremony={ceremony}" if ceremony else ""
+    page.goto(run.args.issuer.rstrip("/") + "/account?lang=" + lang + extra, wait_until="load")
     if page.locator("li.session").count() == 0:
         raise Failed("the account page lists no session (is this browser signed in?)")
 
@@ -620,25 +623,29 @@ def wait_for(what, within_s, check):
 
 
 def offer_passkey(run):
-    """The account page with "Create a passkey" offered: at once when the phone approved in
-    this browser in the last five minutes; otherwise through "Approve on your phone to add a
-    passkey" (a QR login with prompt=login, approved on the phone), which comes back to
-    `/account?add=passkey#passkey`. Returns which: `fresh` or `approved`."""
+    """The account page offers "Approve on your phone to add a passkey": the phone approves
+    that action by name (its QR page; the test checks what the phone is told), and the browser
+    comes back to `/account?add=passkey&ceremony=...#passkey`, where "Create a passkey" is
+    offered. Returns the approved registration's ceremony id."""
     page = run.page
     issuer = run.args.issuer.rstrip("/")
     open_account(run, "en")
-    if page.locator("#add-passkey").count() == 1:
-        return "fresh"
+    if page.locator("#add-passkey").count():
+        raise Failed("the account page offers a passkey the phone has not approved")
     approve = page.locator("#approve-for-passkey")
     if approve.count() != 1:
-        raise Failed("the account page offers neither #add-passkey nor #approve-for-passkey")
+        raise Failed("the account page does not offer #approve-for-passkey")
     approve.click()
     page.wait_for_url(re.compile("^" + re.escape(issuer) + "/login/"))
+    run.check_page("passkey-approval-qr")
     approve_on_phone(run, "approving to add a passkey")
-    page.wait_for_url(re.compile("^" + re.escape(issuer) + r"/account\?add=passkey"))
+    page.wait_for_url(re.compile("^" + re.escape(issuer) + r"/account\?add=passkey&ceremony="))
     if page.locator("#add-passkey").count() != 1:
         raise Failed("after the phone approved, the account page still offers no passkey")
-    return "approved"
+    ceremony = parse_qs(urlparse(page.url).query).get("ceremony", [""])[0]
+    if not ceremony:
+        raise Failed(f"back at {page.url} without the approved registration")
+    return ceremony
 
 
 def passkey_row(page, lang):
@@ -819,13 +826,14 @@ def oneclick(run, context):
 
     # 4. A passkey from the account page: DevTools' virtual authenticator plays the device's.
     authenticator = Authenticator(context, page, presence=True)
-    run.step("passkey-offered", offer_passkey(run))
+    ceremony = offer_passkey(run)
+    run.step("passkey-offered", "approved")
     for lang in ("en", "zh-Hant-HK"):
-        open_account(run, lang)
+        open_account(run, lang, ceremony)
         if page.locator("#add-passkey").count() != 1:
             raise Failed(f"the account page ({lang}) no longer offers to create a passkey")
         run.check_page("account-passkey-offer")
-    open_account(run, "en")
+    open_account(run, "en", ceremony)
     page.fill("#passkey-name", PASSKEY_NAME)
     page.click("#add-passkey")
     wait_for(
@@ -889,19 +897,20 @@ def oneclick(run, context):
     run.step("passkey-button", name)
     run.step("passkey-button-requests", ";".join(button.gets))
 
-    # 7. The session the passkey opened cannot add a passkey: the account page asks for the
-    # phone first. (Presence off: the QR page's own conditional request would otherwise
-    # answer that login with the passkey again.)
+    # 7. The session the passkey opened cannot add a passkey: the account page says that
+    # passkeys are added from a browser signed in with the phone, and offers nothing.
     spied.authenticator.presence(False)
     signed_in = spied.run
     open_account(signed_in, "en")
-    if spied.page.locator("#add-passkey").count():
+    if spied.page.locator("#add-passkey").count() or spied.page.locator("#approve-for-passkey").count():
         raise Failed("a session opened with a passkey is offered to add another")
+    if spied.page.locator("#passkey-from-phone").count() != 1:
+        raise Failed("the passkey's session is not told how passkeys are added")
     row = passkey_row(spied.page, "en")
     if "never" in row.inner_text():
         raise Failed(f"the passkey's row says it was never used: {row.inner_text()!r}")
     signed_in.check_page("account-passkey-session")
-    run.step("passkey-session-account", offer_passkey(signed_in))
+    run.step("passkey-session-account", "refused")
     signed_in.screenshot("account-passkey-reapproved")
 
     # 8. Removing the passkey (its row's button) ends the session it opened, in the third

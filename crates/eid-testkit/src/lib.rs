@@ -520,12 +520,21 @@ impl TestServer {
 
     /// A wallet that applied for test resident `index` (not proven yet).
     pub async fn applied_wallet(&self, index: usize) -> anyhow::Result<eid_wallet::Wallet> {
+        self.apply_with(eid_wallet::Wallet::in_memory(), index)
+            .await
+    }
+
+    /// `wallet` (an attested one, say) applies for test resident `index`.
+    pub async fn apply_with(
+        &self,
+        mut wallet: eid_wallet::Wallet,
+        index: usize,
+    ) -> anyhow::Result<eid_wallet::Wallet> {
         let resident = self
             .residents()
             .get(index)
             .cloned()
             .context("no such test resident")?;
-        let mut wallet = eid_wallet::Wallet::in_memory();
         wallet
             .enrol(
                 &url::Url::parse(&self.issuer())?,

@@ -130,6 +130,16 @@ impl TestServer {
     /// A wallet whose account an officer proved in person at a counter (level `plus`), with the
     /// officer (a new one each time).
     pub async fn plus_wallet(&self, index: usize) -> anyhow::Result<(Wallet, Officer)> {
+        let wallet = self.applied_wallet(index).await?;
+        self.prove_in_person(wallet, index).await
+    }
+
+    /// An officer proves `wallet`'s application (for resident `index`) in person: level plus.
+    pub async fn prove_in_person(
+        &self,
+        mut wallet: Wallet,
+        index: usize,
+    ) -> anyhow::Result<(Wallet, Officer)> {
         let server = self;
         let (_, token) = add_officer(server, &format!("Officer {index}")).await?;
         let mut officer = Officer::enrol(server, &token).await?;
@@ -139,7 +149,6 @@ impl TestServer {
             "officer sign-in: {}",
             signed_in.status()
         );
-        let mut wallet = server.applied_wallet(index).await?;
         let reference = wallet
             .file()
             .application

@@ -83,6 +83,11 @@ impl WalletError {
             _ => None,
         }
     }
+
+    /// The HTTP status of the server's refusal, if it refused.
+    pub fn status(&self) -> Option<u16> {
+        self.problem().map(|p| p.status)
+    }
 }
 
 /// base64url without padding.

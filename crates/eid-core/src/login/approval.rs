@@ -457,9 +457,11 @@ impl Provider {
             Error::invalid("decision.answer", "must be approve, decline or not_me")
         })?;
         let context = self.stored_context(&request)?.unwrap_or_default();
-        // A request for an action names it, and the decision must echo it: the signature then
-        // commits to that action. A login's approval never carries one.
-        if decision.purpose != context.purpose.as_ref().map(Purpose::token) {
+        // A request for an action names it, and an approval must echo it: the signature then
+        // commits to that action. A login's approval never carries one. ("Not me" and
+        // "decline" stop the request whatever they name.)
+        let named = decision.purpose == context.purpose.as_ref().map(Purpose::token);
+        if !named && (answer == Answer::Approve || decision.purpose.is_some()) {
             return Err(Error::invalid(
                 "decision.purpose",
                 "does not name what this request asks the phone to approve",

@@ -155,10 +155,9 @@ async fn lifetimes(backend: Backend) -> anyhow::Result<()> {
     assert!(matches!(view, LoginView::Waiting { .. }), "{view:?}");
     approve(&provider, &mut wallet, &issuer, &login, late, late + 1)??;
 
-    // A code is good for `code_ttl` seconds.
-    let LoginView::SignedIn {
-        response: callback, ..
-    } = provider.browser_answer(
+    // A code is good for `code_ttl` seconds (the phone did not sign the browser in to eid: no
+    // session, the code only).
+    let LoginView::Redirect(callback) = provider.browser_answer(
         &login.request_id,
         Some(&login.browser_secret),
         &csrf_of(&provider, &login, late + 2)?,

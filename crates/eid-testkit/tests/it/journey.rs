@@ -61,7 +61,8 @@ async fn journey(backend: Backend) -> anyhow::Result<()> {
         .answer(
             &request,
             &page.link,
-            &eid_wallet::approve_all(&request, page.number, true),
+            // The citizen is at this browser and stays signed in to eid here.
+            &eid_wallet::staying_signed_in(eid_wallet::approve_all(&request, page.number, true)),
         )
         .await?;
     assert_eq!(answer.status, "approved");

@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod api;
 mod attestation;
+mod authority;
 mod authorize;
 mod browser;
 mod client_auth;
