@@ -76,6 +76,12 @@ pub struct Detail {
     /// The serial of the certificate that signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial: Option<String>,
+    /// The single sign-on session a login opened in its browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The browser a session was opened in, as its `User-Agent` says (`Chrome on Windows`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<String>,
 }
 
 impl Detail {

@@ -193,6 +193,43 @@ pub struct AccountEvent {
     pub client_id: Option<String>,
 }
 
+/// `GET /api/v1/inbox?after=CURSOR&wait=SECONDS` (wallet session): what other devices and
+/// browsers did to the account since `after`, oldest first. With `wait` (at most 30 s) the
+/// answer waits for a notice (a long poll). `cursor` is the next call's `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbox {
+    pub notices: Vec<Notice>,
+    pub cursor: i64,
+}
+
+/// Something another device or a browser did to the account, which the citizen should know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// The audit event's id.
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// `authenticator_added`, `device_removed`, `device_suspended`, `browser_signed_in`,
+    /// `account_recovered`.
+    pub kind: String,
+    /// What happened, in English and Traditional Chinese.
+    pub en: String,
+    pub zh_hant: String,
+    /// What the citizen can do about it at once, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<NoticeUndo>,
+}
+
+/// The one-tap answer to a notice: the wallet API call that undoes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NoticeUndo {
+    /// `DELETE /api/v1/devices/{device_id}`.
+    RemoveDevice { device_id: String },
+    /// `DELETE /api/v1/sessions/{session_id}`.
+    EndSession { session_id: String },
+}
+
 /// `GET /api/v1/account/history` (wallet session): newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountHistory {

@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/account", web::get().to(account))
             .route("/account/history", web::get().to(history))
+            .route("/inbox", web::get().to(inbox))
             .route("/account/upgrade-requests", web::post().to(upgrade))
             .route("/devices", web::get().to(devices))
             .route("/devices/{device_id}", web::delete().to(remove_device))
@@ -427,6 +428,52 @@ async fn history(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     })
     .await?;
     Ok(HttpResponse::Ok().json(history))
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    /// The cursor of the previous answer (Unix seconds); from the start if absent.
+    after: Option<i64>,
+    /// How long to wait for a notice, in seconds (at most 30): a long poll.
+    wait: Option<u64>,
+}
+
+/// The longest an inbox request waits for a notice.
+const INBOX_WAIT_MAX: u64 = 30;
+
+/// `GET /api/v1/inbox?after=&wait=`: notices of what other devices and browsers did to the
+/// account. With `wait`, the answer waits (polling the store once a second, off the executor's
+/// threads) until there is a notice or the time is up.
+async fn inbox(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let after = query.after.unwrap_or(0);
+    // Within the request deadline (the guard answers 408 past it), with a second to spare.
+    let within = state
+        .guard
+        .settings()
+        .request_deadline
+        .as_secs()
+        .saturating_sub(2);
+    let wait = query.wait.unwrap_or(0).min(INBOX_WAIT_MAX).min(within);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    loop {
+        let token = token.clone();
+        let inbox = run(&state.provider, move |p, now| {
+            let session = p.wallet_session(&token, now)?;
+            p.inbox(&session, after, now)
+        })
+        .await?;
+        if !inbox.notices.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .json(inbox));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 /// `POST /api/v1/account/upgrade-requests`: particulars to prove in person.

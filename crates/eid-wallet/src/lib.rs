@@ -116,6 +116,9 @@ pub struct WalletFile {
     /// The account session last opened (reused until it expires).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<CachedSession>,
+    /// Where the inbox was read up to (its cursor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbox_cursor: Option<i64>,
 }
 
 /// A wallet session token and when it stops working.
@@ -812,6 +815,36 @@ impl Wallet {
                 .await?,
         )
         .await
+    }
+
+    /// Notices of what other devices and browsers did to the account since the last read,
+    /// waiting up to `wait` seconds for one (a long poll). The cursor is kept in the wallet
+    /// file, so each notice is shown once.
+    pub async fn inbox(&mut self, wait: u64) -> Result<eid_proto::api::Inbox, WalletError> {
+        let after = self.file.inbox_cursor.unwrap_or(0);
+        let inbox: eid_proto::api::Inbox = self
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/inbox?after={after}&wait={wait}"),
+                None,
+            )
+            .await?;
+        self.file.inbox_cursor = Some(inbox.cursor);
+        self.save()?;
+        Ok(inbox)
+    }
+
+    /// Undoes what a notice reports (removes the device, ends the browser's session): the
+    /// one tap, through this device's own session.
+    pub async fn undo(&mut self, undo: &eid_proto::api::NoticeUndo) -> Result<(), WalletError> {
+        match undo {
+            eid_proto::api::NoticeUndo::RemoveDevice { device_id } => {
+                self.remove_device(device_id).await
+            }
+            eid_proto::api::NoticeUndo::EndSession { session_id } => {
+                self.end_browser_session(session_id).await
+            }
+        }
     }
 
     /// What the citizen shares with which service.

@@ -146,6 +146,13 @@ enum Command {
         #[command(subcommand)]
         action: Option<SessionsAction>,
     },
+    /// What other devices and browsers did to your account since you last looked (a new
+    /// passkey or phone, a device removed, a browser signed in), each with its undo.
+    Inbox {
+        /// Wait up to this many seconds for a notice.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -582,6 +589,31 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 println!("Withdrawn: {client_id} gets nothing more without asking you again.");
             }
         },
+        Command::Inbox { wait } => {
+            let inbox = wallet.inbox(wait).await?;
+            if inbox.notices.is_empty() {
+                println!("Nothing new.");
+            }
+            for notice in &inbox.notices {
+                println!("{}  {}", when(notice.at), printable(&notice.en));
+                println!("   {}", printable(&notice.zh_hant));
+                match &notice.undo {
+                    Some(eid_proto::api::NoticeUndo::RemoveDevice { device_id }) => {
+                        println!(
+                            "   Not you? eid-wallet devices remove {}",
+                            printable(device_id)
+                        )
+                    }
+                    Some(eid_proto::api::NoticeUndo::EndSession { session_id }) => {
+                        println!(
+                            "   Not you? eid-wallet sessions end {}",
+                            printable(session_id)
+                        )
+                    }
+                    None => {}
+                }
+            }
+        }
         Command::Sessions { action } => match action.unwrap_or(SessionsAction::List) {
             SessionsAction::List => {
                 let list = wallet.browser_sessions().await?;

@@ -9,7 +9,7 @@ use crate::audit::{Actor, Detail, Event};
 use crate::claims::{requested_items, ClaimItem};
 use crate::crypto::{ct_eq, random_token, sha256};
 use crate::locale::Locale;
-use crate::login::request_ref;
+use crate::login::{describe_user_agent, request_ref};
 use crate::oidc::{oauth, ClientResponse};
 use crate::sso::{login_event, session_ref, BrowserContext, SessionCookie};
 use crate::store::{
@@ -427,10 +427,28 @@ impl Provider {
         let actor = Actor::Citizen {
             device_id: Some(approval.device_id.clone().into_string()),
         };
-        let event = self.record(
-            login_event(approval, &request.client_id, "login.approved", &actor),
-            now,
-        )?;
+        let mut event = login_event(approval, &request.client_id, "login.approved", &actor);
+        if let Some((session, _, _)) = &opened {
+            // The account's other devices are told that a browser was signed in (the inbox).
+            let (browser_name, os) = browser
+                .user_agent
+                .as_deref()
+                .map(describe_user_agent)
+                .unwrap_or_default();
+            event = event.detail(Detail {
+                client_id: Some(request.client_id.clone().into_string()),
+                reason: Some("signed_in".into()),
+                session_id: Some(session.session_id.clone()),
+                browser: Some(match (browser_name, os) {
+                    (Some(b), Some(o)) => format!("{b} on {o}"),
+                    (Some(b), None) => b.to_owned(),
+                    (None, Some(o)) => format!("a browser on {o}"),
+                    (None, None) => "an unrecognised browser".to_owned(),
+                }),
+                ..Detail::default()
+            });
+        }
+        let event = self.record(event, now)?;
         match self.store.issue_code(
             &request.request_id,
             &sha256(code.as_bytes()),

@@ -454,3 +454,96 @@ on_every_backend!(
     only_a_key_that_meets_the_signing_policy_approves_a_signature,
     signing_keys
 );
+
+/// The inbox: every other device hears of a new authenticator and of a browser signed in,
+/// with the one tap that undoes it; a device does not hear of what it did itself.
+async fn inbox_notices(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
+    let mut owner = proven_wallet(&server, 0).await?;
+    // A device hears of what happens after the second it joined in: let that second pass.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let link = owner.create_device_link().await?;
+    let mut second = Wallet::in_memory();
+    second
+        .link(
+            &url::Url::parse(&server.issuer())?,
+            &link.code,
+            "second phone",
+        )
+        .await?;
+    // The owner's phone hears of the phone that joined; the new phone of nothing yet.
+    let heard = owner.inbox(3).await?;
+    assert_eq!(
+        heard
+            .notices
+            .iter()
+            .map(|n| n.kind.as_str())
+            .collect::<Vec<_>>(),
+        ["authenticator_added"],
+        "{heard:?}"
+    );
+    assert!(heard.notices[0].en.contains("\"second phone\""));
+    assert!(second.inbox(0).await?.notices.is_empty());
+
+    // A browser signed in with the owner's phone ("stay signed in"): the second phone hears
+    // of it, with the session to end; the owner's phone, which approved it, does not.
+    let browser = Browser::new();
+    let page = browser.open_login(&server, &rp.start().url).await?;
+    phone_answers(&mut owner, &page, true).await?;
+    continue_login(&server, &browser, &page.url).await?;
+    let heard = second.inbox(3).await?;
+    let signed_in = heard
+        .notices
+        .iter()
+        .find(|n| n.kind == "browser_signed_in")
+        .unwrap_or_else(|| panic!("{heard:?}"));
+    assert!(signed_in.zh_hant.contains("登入"), "{signed_in:?}");
+    let Some(undo @ eid_proto::api::NoticeUndo::EndSession { .. }) = signed_in.undo.clone() else {
+        panic!("{signed_in:?}");
+    };
+    // Long poll: the passkey the owner adds arrives while the second phone waits.
+    let waiting = tokio::spawn(async move {
+        let heard = second.inbox(8).await;
+        (second, heard)
+    });
+    let _passkey = add_passkey(&browser, &server, &mut owner).await?;
+    let (mut second, heard) = waiting.await?;
+    let heard = heard?;
+    let added = heard
+        .notices
+        .iter()
+        .find(|n| n.kind == "authenticator_added")
+        .unwrap_or_else(|| panic!("{heard:?}"));
+    assert!(added.en.starts_with("A passkey in a browser"), "{added:?}");
+    assert!(
+        owner
+            .inbox(3)
+            .await?
+            .notices
+            .iter()
+            .all(|n| n.kind != "authenticator_added"),
+        "the phone that approved the passkey is not told of it again"
+    );
+    // One tap each: the passkey removed, the browser signed out.
+    second
+        .undo(added.undo.as_ref().expect("the passkey can be removed"))
+        .await?;
+    assert!(owner
+        .devices()
+        .await?
+        .iter()
+        .all(|d| d.joined_by != "browser"));
+    second.undo(&undo).await?;
+    let mut silent = rp.start();
+    silent.url = with_param(&silent.url, "prompt", Some("none"));
+    let response = browser.http.get(silent.url.clone()).send().await?;
+    assert!(location(&response)?.contains("error=login_required"));
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    other_devices_hear_of_new_authenticators_and_signed_in_browsers,
+    inbox_notices
+);
