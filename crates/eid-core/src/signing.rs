@@ -407,6 +407,8 @@ impl Provider {
                 verification_code: record.verification_code,
                 pdf: document.pdf.is_some(),
                 expires_in: (record.expires_at - now).max(0).unsigned_abs(),
+                danger_software_keys_sign: self.config.attestation.signing_min_key_protection
+                    == crate::attestation::MinKeyProtection::Software,
             });
         }
         Ok(SigningRequestList { requests })

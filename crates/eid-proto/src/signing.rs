@@ -88,6 +88,10 @@ pub struct SigningRequestView {
     pub pdf: bool,
     /// Seconds left to approve.
     pub expires_in: u64,
+    /// This deployment lets software keys (a wallet file that can be copied) approve
+    /// signatures (`--dev`): the phone says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub danger_software_keys_sign: bool,
     /// `PublicKeyCredentialRequestOptions`: its challenge is the request's nonce, under which
     /// the phone commits its decision.
     pub options: RequestChallengeResponse,

@@ -448,6 +448,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if settings.danger_implicit_flow {
         tracing::warn!("[oidc] danger_implicit_flow: clients that register it receive tokens through the browser");
     }
+    if settings.attestation.signing_min_key_protection
+        == eid_core::attestation::MinKeyProtection::Software
+    {
+        tracing::warn!("[signing] min_key_protection = software: document signatures may be approved by software keys (a copied wallet file signs): for development only");
+    }
+    if settings.attestation.software_key_max_level == eid_core::account::Level::Plus
+        && settings.attestation.roots.is_none()
+    {
+        tracing::warn!("[attestation] software_key_max_level = plus with no trusted roots: every key reaches plus (development only)");
+    }
     options.pkcs11 = settings.pkcs11.clone();
     options.pki = settings.pki.clone();
     options.guard = settings.guard.clone();

@@ -557,6 +557,9 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 "{} asks you to sign \"{}\". Check that the service shows the code {}.",
                 request.service.name, request.document_name, request.verification_code
             );
+            if request.danger_software_keys_sign {
+                println!("Note: this is a development deployment: signatures here may be approved by software keys, which can be copied. They are not legally meaningful.");
+            }
             let approve = match (approve, decline) {
                 (true, _) => true,
                 (_, true) => false,
