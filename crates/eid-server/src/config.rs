@@ -244,6 +244,31 @@ pub struct OutboundFile {
     /// Let relying parties' URLs name private, loopback and link-local addresses and plain
     /// http [default: false; true with --dev]: for development and tests only.
     pub danger_allow_private_addresses: Option<bool>,
+    /// An egress proxy for these requests: not supported, refused at start-up (see
+    /// [`outbound_policy`]).
+    pub proxy: Option<String>,
+}
+
+/// The outbound policy of `[outbound]`. A proxy is refused: through it, the proxy would
+/// resolve the relying party's name, so eid could not hold the request to a public address
+/// (the check needs the address eid connects to; reqwest cannot make a proxy's `CONNECT` go to
+/// an address eid checked while TLS still names the host).
+fn outbound_policy(
+    file: Option<OutboundFile>,
+    dev: bool,
+) -> anyhow::Result<crate::outbound::OutboundPolicy> {
+    let file = file.unwrap_or_default();
+    if let Some(proxy) = &file.proxy {
+        bail!(
+            "[outbound] proxy = {proxy:?} is not supported: eid sends requests to relying parties' \
+             sites directly, so that it can hold them to public addresses; remove the setting and \
+             allow eid-server egress to port 443 (operations guide, \"Outbound requests\")"
+        );
+    }
+    Ok(crate::outbound::OutboundPolicy {
+        // A development start's relying parties run on the same machine.
+        danger_allow_private_addresses: file.danger_allow_private_addresses.unwrap_or(dev),
+    })
 }
 
 /// `[attestation]` in the configuration file.
@@ -684,13 +709,7 @@ impl Settings {
             },
             max_connections: file.max_connections.unwrap_or(10_000).max(16),
             attestation: attestation_policy(file.attestation.unwrap_or_default())?,
-            outbound: crate::outbound::OutboundPolicy {
-                // A development start's relying parties run on the same machine.
-                danger_allow_private_addresses: file
-                    .outbound
-                    .and_then(|o| o.danger_allow_private_addresses)
-                    .unwrap_or(o.dev),
-            },
+            outbound: outbound_policy(file.outbound, o.dev)?,
             danger_implicit_flow: file
                 .oidc
                 .and_then(|o| o.danger_implicit_flow)
@@ -1127,6 +1146,19 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn an_outbound_proxy_is_refused_and_dev_allows_private_addresses() {
+        let c: FileConfig =
+            toml::from_str("[outbound]\nproxy = \"http://proxy.internal:3128\"").unwrap();
+        let refused = outbound_policy(c.outbound, false).unwrap_err().to_string();
+        assert!(refused.contains("not supported"), "{refused}");
+        assert!(!outbound_policy(None, false).unwrap().danger_allow_private_addresses);
+        assert!(outbound_policy(None, true).unwrap().danger_allow_private_addresses);
+        let c: FileConfig =
+            toml::from_str("[outbound]\ndanger_allow_private_addresses = false").unwrap();
+        assert!(!outbound_policy(c.outbound, true).unwrap().danger_allow_private_addresses);
     }
 
     #[test]

@@ -353,6 +353,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         _ => options.max_connections,
     };
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
+    outbound::note_environment_proxy();
     provider.set_fetcher(Arc::new(outbound::HttpFetcher::start(options.outbound)?));
     let courier = tokio::spawn(logout_courier(Arc::clone(&provider), options.outbound));
     let app_state = state.clone();

@@ -430,7 +430,7 @@ impl Provider {
                     .map_err(|reason| {
                         oauth(
                             OAuthErrorCode::InvalidRequestUri,
-                            format!("the request_uri could not be fetched: {reason}"),
+                            format!("request_uri: {reason}"),
                         )
                     })?;
                 let object = String::from_utf8(object).map_err(|_| {

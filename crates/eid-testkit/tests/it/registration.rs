@@ -278,6 +278,23 @@ async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Res
             "{body}"
         );
     }
+    // A fetch that fails says only that (review 2026-12-07, M1): not "connection refused",
+    // which would make registration a port scanner; the reason is in eid's log.
+    for (name, extra) in [
+        ("jwks_uri", json!({"token_endpoint_auth_method": "private_key_jwt"})),
+        ("sector_identifier_uri", json!({})),
+    ] {
+        let mut body = extra;
+        body["redirect_uris"] = json!([REDIRECT_URI]);
+        body[name] = json!("http://127.0.0.1:9/document");
+        let (status, answer) = unchanged!(server, post_registration(&server, None, &body).await?);
+        assert_eq!(status, 400);
+        assert_eq!(
+            answer["error_description"],
+            format!("{name}: the document could not be fetched"),
+            "{answer}"
+        );
+    }
     Ok(())
 }
 on_every_backend!(dynamic_registration, clients_register_and_manage_themselves);
