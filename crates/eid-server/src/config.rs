@@ -405,6 +405,9 @@ pub struct LimitsFile {
     pub sessions_per_address: Option<String>,
     pub registrations_per_address: Option<String>,
     pub signing_requests_per_citizen: Option<String>,
+    /// A number: a relying party's login requests waiting for a phone, beyond which the
+    /// oldest are dropped.
+    pub pending_logins_per_client: Option<u64>,
 }
 
 /// `[registration]` in the configuration file: dynamic client registration (RFC 7591).
@@ -868,6 +871,12 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         file.signing_requests_per_citizen,
         &mut limits.signing_requests_per_citizen,
     )?;
+    if let Some(cap) = file.pending_logins_per_client {
+        if cap < 10 {
+            bail!("limits.pending_logins_per_client must be at least 10, not {cap}");
+        }
+        limits.pending_logins_per_client = cap;
+    }
     Ok(limits)
 }
 
@@ -1098,6 +1107,17 @@ mod tests {
             limits(c.limits.unwrap()).unwrap().authorize_per_address,
             RateLimit::new(10, 60)
         );
+        let c: FileConfig = toml::from_str(
+            "[limits]\npending_logins_per_client = 500",
+        )
+        .unwrap();
+        let parsed = limits(c.limits.unwrap()).unwrap();
+        assert_eq!(parsed.pending_logins_per_client, 500);
+        assert!(limits(LimitsFile {
+            pending_logins_per_client: Some(0),
+            ..LimitsFile::default()
+        })
+        .is_err());
         for bad in [
             LoginFile {
                 approval_window_secs: Some(5),

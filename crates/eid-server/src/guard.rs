@@ -77,14 +77,15 @@ impl Drop for Slot {
     }
 }
 
-/// An address as connections count it: IPv6 by its /64.
+/// An address as connections count it: IPv6 by its /56, as the rate limits count it (a
+/// home's allocation; by /64, one home held 256 addresses' shares).
 fn counted(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
                 let mut octets = v6.octets();
-                octets[8..].fill(0);
+                octets[7..].fill(0);
                 IpAddr::from(octets)
             }
         },
@@ -262,10 +263,18 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_connections_count_by_their_64() {
+    fn ipv6_connections_count_by_their_56() {
         assert_eq!(
             counted("2001:db8:1:2::1".parse().unwrap()),
             counted("2001:db8:1:2:aaaa::7".parse().unwrap())
+        );
+        assert_eq!(
+            counted("2001:db8:1:2::1".parse().unwrap()),
+            counted("2001:db8:1:ff::1".parse().unwrap())
+        );
+        assert_ne!(
+            counted("2001:db8:1:2::1".parse().unwrap()),
+            counted("2001:db8:1:100::1".parse().unwrap())
         );
         assert_eq!(
             counted("::ffff:192.0.2.1".parse().unwrap()),

@@ -194,7 +194,9 @@ impl Provider {
             ));
         }
         // Each authorization request opens a login that waits for a phone: bounded per
-        // address (and so the logins an address has pending) and per relying party.
+        // address (and so the logins an address has pending). Per relying party nothing is
+        // refused: strangers would spend that limit for every citizen (review 2026-12-07, M2);
+        // a high rate is reported, and the logins it leaves pending are capped below.
         let limits = self.config.limits;
         self.limit_address_here(
             "authorize_per_address",
@@ -202,12 +204,7 @@ impl Provider {
             limits.authorize_per_address,
             now,
         )?;
-        self.limit_here(
-            "authorize_per_client",
-            client.client_id.as_bytes(),
-            limits.authorize_per_client,
-            now,
-        )?;
+        self.watch_client_rate(&client, now);
         let request = match self.checked_request(&client, &params, now) {
             Ok(request) => request,
             Err(error) => {
@@ -249,6 +246,7 @@ impl Provider {
                 OAuthErrorCode::LoginRequired,
             )?));
         }
+        self.cap_pending_logins(&client, now)?;
         Ok(Authorized::Login(self.open_login(
             &client,
             redirect_uri,
@@ -256,6 +254,47 @@ impl Provider {
             caller,
             now,
         )?))
+    }
+
+    /// Counts a client's authorization requests in memory and logs `client.authorize_rate_high`
+    /// once a window when they pass [`Limits::authorize_per_client`](crate::limits::Limits):
+    /// a flood at one service, for the operator to look at.
+    fn watch_client_rate(&self, client: &ClientRecord, now: UnixTime) {
+        let threshold = self.config.limits.authorize_per_client;
+        let seen = self.count_here(
+            "authorize_per_client",
+            client.client_id.as_bytes(),
+            threshold.window_secs,
+            now,
+        );
+        if seen == threshold.max + 1 {
+            tracing::warn!(target: "eid::security", event = "client.authorize_rate_high", client_id = %client.client_id, threshold = threshold.max, window_secs = threshold.window_secs, "a service's authorization requests passed their alert threshold");
+        }
+    }
+
+    /// Bounds the login requests a client has waiting for a phone: once this node has opened
+    /// more than [`Limits::pending_logins_per_client`](crate::limits::Limits) of them within an
+    /// approval window, the oldest pending ones are dropped (in batches of a tenth), so a
+    /// flood costs a bounded number of rows and never refuses a citizen's new login.
+    fn cap_pending_logins(&self, client: &ClientRecord, now: UnixTime) -> Result<(), Error> {
+        let cap = self.config.limits.pending_logins_per_client.max(1);
+        let batch = (cap / 10).max(1);
+        let opened = self.count_here(
+            "pending_logins_per_client",
+            client.client_id.as_bytes(),
+            self.config.approval_window.max(1),
+            now,
+        );
+        // The first request past the cap, then one in every batch.
+        if opened <= cap || (opened - cap - 1) % batch != 0 {
+            return Ok(());
+        }
+        // This one is about to be added: keep room for it and the rest of the batch.
+        let dropped = self
+            .store
+            .drop_oldest_pending_auth_requests(&client.client_id, cap.saturating_sub(batch))?;
+        tracing::warn!(target: "eid::security", event = "client.pending_logins_dropped", client_id = %client.client_id, dropped, cap, "a service's oldest pending logins were dropped");
+        Ok(())
     }
 
     /// `prompt=none` could not be answered silently: `login_required` or `consent_required`.
