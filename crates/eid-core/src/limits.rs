@@ -109,6 +109,13 @@ pub struct Limits {
     pub registrations_per_address: RateLimit,
     /// Signing requests one service makes to one citizen (each buzzes the citizen's phone).
     pub signing_requests_per_citizen: RateLimit,
+    /// OCSP requests from one client address.
+    pub ocsp_per_address: RateLimit,
+    /// OCSP answers signed afresh for one client address (a nonce asked for, or nothing
+    /// pre-produced for the certificates): each is a signature by the responder's key.
+    pub ocsp_fresh_per_address: RateLimit,
+    /// Time stamps for one client address (each is a signature by the unit's key).
+    pub tsa_per_address: RateLimit,
 }
 
 impl Default for Limits {
@@ -127,6 +134,9 @@ impl Default for Limits {
             sessions_per_address: RateLimit::new(60, 60),
             registrations_per_address: RateLimit::new(20, 3_600),
             signing_requests_per_citizen: RateLimit::new(20, 600),
+            ocsp_per_address: RateLimit::new(600, 60),
+            ocsp_fresh_per_address: RateLimit::new(60, 60),
+            tsa_per_address: RateLimit::new(60, 60),
         }
     }
 }

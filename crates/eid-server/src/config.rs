@@ -408,6 +408,9 @@ pub struct LimitsFile {
     /// A number: a relying party's login requests waiting for a phone, beyond which the
     /// oldest are dropped.
     pub pending_logins_per_client: Option<u64>,
+    pub ocsp_per_address: Option<String>,
+    pub ocsp_fresh_per_address: Option<String>,
+    pub tsa_per_address: Option<String>,
 }
 
 /// `[registration]` in the configuration file: dynamic client registration (RFC 7591).
@@ -871,6 +874,21 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         file.signing_requests_per_citizen,
         &mut limits.signing_requests_per_citizen,
     )?;
+    parse(
+        "ocsp_per_address",
+        file.ocsp_per_address,
+        &mut limits.ocsp_per_address,
+    )?;
+    parse(
+        "ocsp_fresh_per_address",
+        file.ocsp_fresh_per_address,
+        &mut limits.ocsp_fresh_per_address,
+    )?;
+    parse(
+        "tsa_per_address",
+        file.tsa_per_address,
+        &mut limits.tsa_per_address,
+    )?;
     if let Some(cap) = file.pending_logins_per_client {
         if cap < 10 {
             bail!("limits.pending_logins_per_client must be at least 10, not {cap}");
@@ -1108,11 +1126,12 @@ mod tests {
             RateLimit::new(10, 60)
         );
         let c: FileConfig = toml::from_str(
-            "[limits]\npending_logins_per_client = 500",
+            "[limits]\npending_logins_per_client = 500\ntsa_per_address = \"5/1m\"",
         )
         .unwrap();
         let parsed = limits(c.limits.unwrap()).unwrap();
         assert_eq!(parsed.pending_logins_per_client, 500);
+        assert_eq!(parsed.tsa_per_address, RateLimit::new(5, 60));
         assert!(limits(LimitsFile {
             pending_logins_per_client: Some(0),
             ..LimitsFile::default()
