@@ -65,6 +65,7 @@ pub mod keys;
 pub mod limits;
 pub mod locale;
 pub mod login;
+pub mod names;
 pub mod officers;
 pub mod oidc;
 pub mod passkeys;
