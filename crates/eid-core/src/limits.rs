@@ -109,6 +109,10 @@ pub struct Limits {
     pub registrations_per_address: RateLimit,
     /// Signing requests one service makes to one citizen (each buzzes the citizen's phone).
     pub signing_requests_per_citizen: RateLimit,
+    /// Requests from one client address to the endpoints clients authenticate at (`/token`,
+    /// `/par`, `/revoke`, `/introspect`, the signing API): generous, since a relying party's
+    /// servers send all its citizens' code exchanges from few addresses.
+    pub token_per_address: RateLimit,
     /// OCSP requests from one client address.
     pub ocsp_per_address: RateLimit,
     /// OCSP answers signed afresh for one client address (a nonce asked for, or nothing
@@ -134,6 +138,7 @@ impl Default for Limits {
             sessions_per_address: RateLimit::new(60, 60),
             registrations_per_address: RateLimit::new(20, 3_600),
             signing_requests_per_citizen: RateLimit::new(20, 600),
+            token_per_address: RateLimit::new(3_000, 60),
             ocsp_per_address: RateLimit::new(600, 60),
             ocsp_fresh_per_address: RateLimit::new(60, 60),
             tsa_per_address: RateLimit::new(60, 60),

@@ -408,6 +408,7 @@ pub struct LimitsFile {
     /// A number: a relying party's login requests waiting for a phone, beyond which the
     /// oldest are dropped.
     pub pending_logins_per_client: Option<u64>,
+    pub token_per_address: Option<String>,
     pub ocsp_per_address: Option<String>,
     pub ocsp_fresh_per_address: Option<String>,
     pub tsa_per_address: Option<String>,
@@ -875,6 +876,11 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         &mut limits.signing_requests_per_citizen,
     )?;
     parse(
+        "token_per_address",
+        file.token_per_address,
+        &mut limits.token_per_address,
+    )?;
+    parse(
         "ocsp_per_address",
         file.ocsp_per_address,
         &mut limits.ocsp_per_address,
@@ -1126,11 +1132,12 @@ mod tests {
             RateLimit::new(10, 60)
         );
         let c: FileConfig = toml::from_str(
-            "[limits]\npending_logins_per_client = 500\ntsa_per_address = \"5/1m\"",
+            "[limits]\npending_logins_per_client = 500\ntoken_per_address = \"100/1m\"\ntsa_per_address = \"5/1m\"",
         )
         .unwrap();
         let parsed = limits(c.limits.unwrap()).unwrap();
         assert_eq!(parsed.pending_logins_per_client, 500);
+        assert_eq!(parsed.token_per_address, RateLimit::new(100, 60));
         assert_eq!(parsed.tsa_per_address, RateLimit::new(5, 60));
         assert!(limits(LimitsFile {
             pending_logins_per_client: Some(0),

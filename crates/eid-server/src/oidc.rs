@@ -620,9 +620,21 @@ where
 {
     let (basic, params): ClientForm<T> = client_form(req, body)?;
     let used_basic = basic.is_some();
-    run(&state.provider, move |p, now| flow(p, basic, params, now))
-        .await
-        .map_err(|error| TokenError { error, used_basic })
+    let caller = caller(req);
+    run(&state.provider, move |p, now| {
+        // Limited per address, generously (a relying party's servers exchange every
+        // citizen's code from few addresses): each request costs a client lookup and a hash
+        // or signature check (review 2026-12-07, I6). Over it, 429 in OAuth's form.
+        p.limit_address_here(
+            "token_per_address",
+            &caller,
+            p.limits().token_per_address,
+            now,
+        )?;
+        flow(p, basic, params, now)
+    })
+    .await
+    .map_err(|error| TokenError { error, used_basic })
 }
 
 /// A JSON answer that no cache keeps (RFC 6749 §5.1).

@@ -160,6 +160,14 @@ impl Provider {
                 "No service is registered with this client_id.",
             ));
         };
+        // RFC 6749 §4.1.2.1: an error response carries the request's `state`, exactly as
+        // received. One over the limit cannot be echoed (review 2026-12-07, I2: 3,000 bytes of
+        // anyone's text came back in the redirect), and an error response without it would not
+        // be the one the RFC describes, so the person is told here, on a page, and nothing is
+        // redirected. (A request object's own `state` is checked the same way below.)
+        if state_too_long(outer.state.as_deref()) {
+            return Err(oversized_state());
+        }
         let params = match self.resolve_request(&client, outer, now) {
             Ok(params) => params,
             Err(Error::OAuth(error)) => {
@@ -192,6 +200,9 @@ impl Provider {
                 "Unregistered redirect URI",
                 "The redirect_uri does not exactly match any URI registered for this service, so eid will not send you there.",
             ));
+        }
+        if state_too_long(params.state.as_deref()) {
+            return Err(oversized_state());
         }
         // Each authorization request opens a login that waits for a phone: bounded per
         // address (and so the logins an address has pending). Per relying party nothing is
@@ -621,6 +632,23 @@ fn check_pkce(p: &AuthorizationParams) -> Result<(), OAuthError> {
 }
 
 /// The checks every response type shares, after its own.
+/// The longest `state` eid takes (and echoes), in bytes.
+pub const MAX_STATE: usize = 2048;
+
+fn state_too_long(state: Option<&str>) -> bool {
+    state.is_some_and(|s| s.len() > MAX_STATE)
+}
+
+/// The page for a `state` too long to echo (RFC 6749 §4.1.2.1 wants it back exactly).
+fn oversized_state() -> AuthorizeError {
+    AuthorizeError::Page {
+        title: "Invalid login request".to_owned(),
+        detail: format!(
+            "The service's request carries a state longer than {MAX_STATE} bytes, which eid does not send back. Go back to the service and start again."
+        ),
+    }
+}
+
 fn check_common(
     p: &AuthorizationParams,
     response_type: ResponseType,
@@ -637,7 +665,7 @@ fn check_common(
             ));
         }
     }
-    for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
+    for (name, value, max) in [("state", &p.state, MAX_STATE), ("nonce", &p.nonce, 512)] {
         if value.as_ref().is_some_and(|v| v.len() > max) {
             return Err(oauth(
                 InvalidRequest,
@@ -797,6 +825,18 @@ mod tests {
         p.max_age = Some("600".into());
         assert_eq!(code(&p).map(|r| r.max_age), Ok(Some(600)));
         Ok(())
+    }
+
+    #[test]
+    fn a_state_too_long_to_echo_is_told_on_a_page() {
+        assert!(!state_too_long(None));
+        assert!(!state_too_long(Some(&"s".repeat(MAX_STATE))));
+        assert!(state_too_long(Some(&"s".repeat(MAX_STATE + 1))));
+        // The page does not repeat it.
+        match oversized_state() {
+            AuthorizeError::Page { detail, .. } => assert!(detail.contains("2048 bytes")),
+            _ => panic!("a page, never a redirect"),
+        }
     }
 
     #[test]

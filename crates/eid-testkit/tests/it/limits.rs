@@ -252,7 +252,53 @@ async fn a_flooded_service_still_serves_citizens(backend: Backend) -> anyhow::Re
     Ok(())
 }
 
+/// Review 2026-12-07, I6: `/token`, `/revoke` and `/introspect` had no limit (100 wrong
+/// secrets in 0.1 s). They share one per-address limit now, answered `429` in OAuth's form.
+async fn client_endpoints_are_limited_per_address(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start_with(
+        backend,
+        TestOptions {
+            limits: Limits {
+                token_per_address: RateLimit::new(3, 60),
+                ..Limits::default()
+            },
+            ..with_registry()
+        },
+    )
+    .await?;
+    let rp = Rp::register(&server, "Limited", JwsAlg::Es256).await?;
+    let http = reqwest::Client::new();
+    let post = |path: &str, form: &[(&str, &str)]| {
+        http.post(server.url(path))
+            .basic_auth(&rp.client_id, Some("a-wrong-secret"))
+            .form(form)
+            .send()
+    };
+    for _ in 0..3 {
+        let response = post("/token", &[("grant_type", "authorization_code"), ("code", "x")]).await?;
+        assert_eq!(response.status(), 401);
+    }
+    for (path, form) in [
+        ("/token", vec![("grant_type", "authorization_code"), ("code", "x")]),
+        ("/revoke", vec![("token", "x")]),
+        ("/introspect", vec![("token", "x")]),
+    ] {
+        let response = post(path, &form).await?;
+        assert_eq!(response.status(), 429, "{path}");
+        assert!(retry_after(&response).is_some(), "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["error"], "temporarily_unavailable", "{path}: {body}");
+    }
+    server.stop().await;
+    Ok(())
+}
+
 on_every_backend!(rate_limits_trip_and_reset, limits_trip);
+on_every_backend!(
+    client_endpoints_share_a_limit_per_address,
+    client_endpoints_are_limited_per_address
+);
 on_every_backend!(a_flood_of_logins_stays_bounded, flood);
 on_every_backend!(
     a_flood_at_one_service_does_not_lock_citizens_out,
