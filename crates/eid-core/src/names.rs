@@ -90,11 +90,7 @@ impl ClientRecord {
 impl Provider {
     /// A self-registered client may not take an operator-registered client's name (compared
     /// by [`name_key`]); `except` is the client itself, when it updates its registration.
-    pub(crate) fn check_name_is_free(
-        &self,
-        name: &str,
-        except: Option<&str>,
-    ) -> Result<(), Error> {
+    pub(crate) fn check_name_is_free(&self, name: &str, except: Option<&str>) -> Result<(), Error> {
         let key = name_key(name);
         let taken = self.store.clients()?.into_iter().any(|c| {
             !c.is_self_registered()

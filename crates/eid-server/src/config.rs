@@ -1200,11 +1200,23 @@ mod tests {
             toml::from_str("[outbound]\nproxy = \"http://proxy.internal:3128\"").unwrap();
         let refused = outbound_policy(c.outbound, false).unwrap_err().to_string();
         assert!(refused.contains("not supported"), "{refused}");
-        assert!(!outbound_policy(None, false).unwrap().danger_allow_private_addresses);
-        assert!(outbound_policy(None, true).unwrap().danger_allow_private_addresses);
+        assert!(
+            !outbound_policy(None, false)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
+        assert!(
+            outbound_policy(None, true)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
         let c: FileConfig =
             toml::from_str("[outbound]\ndanger_allow_private_addresses = false").unwrap();
-        assert!(!outbound_policy(c.outbound, true).unwrap().danger_allow_private_addresses);
+        assert!(
+            !outbound_policy(c.outbound, true)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
     }
 
     #[test]

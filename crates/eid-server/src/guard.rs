@@ -311,7 +311,13 @@ mod tests {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // The client wrote 198.51.100.1; its own hop did not parse: the proxy that added it is
         // the client, not 198.51.100.1.
-        for garbage in ["unknown", "client.example", "203.0.113.7:port", "_hidden", ""] {
+        for garbage in [
+            "unknown",
+            "client.example",
+            "203.0.113.7:port",
+            "_hidden",
+            "",
+        ] {
             let header = format!("198.51.100.1, {garbage}, 10.0.0.3");
             assert_eq!(
                 client_address(Some(ip("10.0.0.2")), &[&header], trusted),

@@ -436,10 +436,8 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
 
 /// `X-Content-Type-Options: nosniff` on every response.
 fn nosniff() -> actix_web::middleware::DefaultHeaders {
-    actix_web::middleware::DefaultHeaders::new().add((
-        actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
-        "nosniff",
-    ))
+    actix_web::middleware::DefaultHeaders::new()
+        .add((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
 }
 
 /// The soft limit on open files (Linux `/proc/self/limits`), if it can be read.

@@ -230,7 +230,10 @@ fn unverified_notice(t: Two, verified: bool, name: &str) -> String {
 fn heading_names(verified: bool, name: &str) -> (String, String) {
     match verified {
         true => (name.to_owned(), name.to_owned()),
-        false => (format!("{name} (unverified)"), format!("{name}（未經核實）")),
+        false => (
+            format!("{name} (unverified)"),
+            format!("{name}（未經核實）"),
+        ),
     }
 }
 
@@ -699,10 +702,27 @@ mod tests {
         assert!(page.contains("<h1>Log in to Tax &lt;helper&gt; (unverified) with eid"));
         assert!(page.contains("以 eid 登入Tax &lt;helper&gt;（未經核實）"));
         assert!(page.contains("id=\"unverified\""));
-        assert!(page.contains("<strong>Unverified service.</strong> Tax &lt;helper&gt; registered itself"));
-        let page = approved_page(Locale::En, "Tax", false, "CHAN T** M**", &[], "/login/x", "t");
+        assert!(page
+            .contains("<strong>Unverified service.</strong> Tax &lt;helper&gt; registered itself"));
+        let page = approved_page(
+            Locale::En,
+            "Tax",
+            false,
+            "CHAN T** M**",
+            &[],
+            "/login/x",
+            "t",
+        );
         assert!(page.contains("<strong>Unverified service.</strong> Tax registered itself"));
-        let page = approved_page(Locale::En, "Tax", true, "CHAN T** M**", &[], "/login/x", "t");
+        let page = approved_page(
+            Locale::En,
+            "Tax",
+            true,
+            "CHAN T** M**",
+            &[],
+            "/login/x",
+            "t",
+        );
         assert!(!page.contains("unverified"));
     }
 

@@ -122,7 +122,12 @@ async fn ocsp_post(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let caller = caller(&req);
-    ocsp_reply(run(&state.provider, move |p, now| p.ocsp_response(&body, &caller, now)).await)
+    ocsp_reply(
+        run(&state.provider, move |p, now| {
+            p.ocsp_response(&body, &caller, now)
+        })
+        .await,
+    )
 }
 
 /// `GET /pki/ocsp/{base64 of the DER request, URL-encoded}`.

@@ -56,7 +56,8 @@ async fn every_response_says_nosniff() {
         http.get(format!("{base}/api/v1/account")),
         http.post(format!("{base}/token"))
             .form(&[("grant_type", "authorization_code"), ("code", "x")]),
-        http.post(format!("{base}/introspect")).form(&[("token", "x")]),
+        http.post(format!("{base}/introspect"))
+            .form(&[("token", "x")]),
     ];
     for request in responses {
         let response = request.send().await.unwrap();

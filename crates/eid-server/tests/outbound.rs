@@ -40,7 +40,13 @@ async fn the_environments_proxy_is_never_used() {
     let (proxy_port, proxy_seen) = counting_listener().await;
     let (target_port, target_seen) = counting_listener().await;
     let proxy = format!("http://127.0.0.1:{proxy_port}");
-    for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy"] {
+    for name in [
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+    ] {
         std::env::set_var(name, &proxy);
     }
     std::env::remove_var("NO_PROXY");
@@ -49,7 +55,11 @@ async fn the_environments_proxy_is_never_used() {
 
     // The variables are in force: a default client goes through the "proxy".
     let _ = reqwest::Client::new().get(&target).send().await;
-    assert_eq!(proxy_seen.load(Ordering::SeqCst), 1, "the proxy is in effect");
+    assert_eq!(
+        proxy_seen.load(Ordering::SeqCst),
+        1,
+        "the proxy is in effect"
+    );
 
     // eid's client goes direct, under either policy.
     let danger = OutboundPolicy {

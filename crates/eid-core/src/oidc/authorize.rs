@@ -297,7 +297,7 @@ impl Provider {
             now,
         );
         // The first request past the cap, then one in every batch.
-        if opened <= cap || (opened - cap - 1) % batch != 0 {
+        if opened <= cap || !(opened - cap - 1).is_multiple_of(batch) {
             return Ok(());
         }
         // This one is about to be added: keep room for it and the rest of the batch.

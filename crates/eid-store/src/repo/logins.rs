@@ -572,7 +572,10 @@ impl LoginStore for Database {
         let cut: Option<(i64, String)> = auth_requests::table
             .filter(auth_requests::client_id.eq(client_id.as_str()))
             .filter(auth_requests::status.eq(pending))
-            .order((auth_requests::created_at.desc(), auth_requests::request_id.desc()))
+            .order((
+                auth_requests::created_at.desc(),
+                auth_requests::request_id.desc(),
+            ))
             .select((auth_requests::created_at, auth_requests::request_id))
             .offset(i64::try_from(keep).unwrap_or(i64::MAX))
             .limit(1)
@@ -587,9 +590,11 @@ impl LoginStore for Database {
                 .filter(auth_requests::client_id.eq(client_id.as_str()))
                 .filter(auth_requests::status.eq(pending))
                 .filter(
-                    auth_requests::created_at.lt(created_at).or(auth_requests::created_at
-                        .eq(created_at)
-                        .and(auth_requests::request_id.le(&request_id))),
+                    auth_requests::created_at
+                        .lt(created_at)
+                        .or(auth_requests::created_at
+                            .eq(created_at)
+                            .and(auth_requests::request_id.le(&request_id))),
                 ),
         )
         .execute(&mut *c)

@@ -275,11 +275,18 @@ async fn client_endpoints_are_limited_per_address(backend: Backend) -> anyhow::R
             .send()
     };
     for _ in 0..3 {
-        let response = post("/token", &[("grant_type", "authorization_code"), ("code", "x")]).await?;
+        let response = post(
+            "/token",
+            &[("grant_type", "authorization_code"), ("code", "x")],
+        )
+        .await?;
         assert_eq!(response.status(), 401);
     }
     for (path, form) in [
-        ("/token", vec![("grant_type", "authorization_code"), ("code", "x")]),
+        (
+            "/token",
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+        ),
         ("/revoke", vec![("token", "x")]),
         ("/introspect", vec![("token", "x")]),
     ] {

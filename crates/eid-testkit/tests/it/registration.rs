@@ -281,7 +281,10 @@ async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Res
     // A fetch that fails says only that (review 2026-12-07, M1): not "connection refused",
     // which would make registration a port scanner; the reason is in eid's log.
     for (name, extra) in [
-        ("jwks_uri", json!({"token_endpoint_auth_method": "private_key_jwt"})),
+        (
+            "jwks_uri",
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        ),
         ("sector_identifier_uri", json!({})),
     ] {
         let mut body = extra;
@@ -501,14 +504,20 @@ async fn self_registered_names_are_checked_and_shown_unverified(
             JwsAlg::Es256,
         ))
         .await;
-    assert!(refused.is_err(), "client add with bidi and zero-width characters");
+    assert!(
+        refused.is_err(),
+        "client add with bidi and zero-width characters"
+    );
 
     // Registration: the review's name, and the operator's name in other case and spacing.
     for (name, why) in [
         (spoof, "text-direction or invisible"),
         ("Inland Revenue Department", "operator registered"),
         ("inland  revenue DEPARTMENT", "operator registered"),
-        ("ＩｎｌａｎｄＲｅｖｅｎｕｅＤｅｐａｒｔｍｅｎｔ", "operator registered"),
+        (
+            "ＩｎｌａｎｄＲｅｖｅｎｕｅＤｅｐａｒｔｍｅｎｔ",
+            "operator registered",
+        ),
     ] {
         let body = json!({"redirect_uris": [REDIRECT_URI], "client_name": name});
         let (status, answer) = unchanged!(server, post_registration(&server, None, &body).await?);
@@ -529,7 +538,10 @@ async fn self_registered_names_are_checked_and_shown_unverified(
     )
     .await?;
     assert_eq!(status, 201, "{registered}");
-    let client_id = registered["client_id"].as_str().unwrap_or_default().to_owned();
+    let client_id = registered["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let token = registered["registration_access_token"]
         .as_str()
         .unwrap_or_default()
@@ -539,8 +551,10 @@ async fn self_registered_names_are_checked_and_shown_unverified(
         let response = reqwest::Client::new()
             .put(format!("{}/register/{client_id}", server.issuer()))
             .bearer_auth(&token)
-            .json(&json!({"client_id": client_id, "redirect_uris": [REDIRECT_URI],
-                "client_name": "INLAND REVENUE DEPARTMENT"}))
+            .json(
+                &json!({"client_id": client_id, "redirect_uris": [REDIRECT_URI],
+                "client_name": "INLAND REVENUE DEPARTMENT"}),
+            )
             .send()
             .await?;
         (response.status().as_u16(), response.json::<Value>().await?)

@@ -1396,7 +1396,13 @@ async fn pki_endpoints_are_pre_produced_and_limited(backend: Backend) -> anyhow:
     )?;
     let request = |out: &str, nonce: bool| -> anyhow::Result<Vec<u8>> {
         let mut args = vec![
-            "ocsp", "-issuer", "issuing.pem", "-cert", "tsa.pem", "-reqout", out,
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "tsa.pem",
+            "-reqout",
+            out,
         ];
         if !nonce {
             args.push("-no_nonce");
@@ -1432,8 +1438,18 @@ async fn pki_endpoints_are_pre_produced_and_limited(backend: Backend) -> anyhow:
     std::fs::write(dir.path().join("plain-resp.der"), &first)?;
     let (ok, out) = openssl(
         &[
-            "ocsp", "-respin", "plain-resp.der", "-issuer", "issuing.pem", "-cert", "tsa.pem",
-            "-CAfile", "root.pem", "-verify_other", "issuing.pem", "-no_nonce",
+            "ocsp",
+            "-respin",
+            "plain-resp.der",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "tsa.pem",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "issuing.pem",
+            "-no_nonce",
         ],
         dir.path(),
     )?;
@@ -1467,7 +1483,9 @@ async fn pki_endpoints_are_pre_produced_and_limited(backend: Backend) -> anyhow:
     // Time stamps: two per address, then a rejection in RFC 3161's form with 429.
     std::fs::write(dir.path().join("doc.txt"), b"a document")?;
     let (ok, out) = openssl(
-        &["ts", "-query", "-data", "doc.txt", "-sha256", "-cert", "-out", "req.tsq"],
+        &[
+            "ts", "-query", "-data", "doc.txt", "-sha256", "-cert", "-out", "req.tsq",
+        ],
         dir.path(),
     )?;
     assert!(ok, "{out}");
