@@ -226,12 +226,15 @@ pub struct CatalogueQuery {
     pub audience: Option<Audience>,
 }
 
-/// A text field of an entry: printable, at most `max` characters.
+/// A text field of an entry: at most `max` characters, under the rule of every displayed
+/// name (no control, text-direction or invisible characters).
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), Error> {
-    if value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.chars().count() > max || value.chars().any(crate::names::is_unsafe_char) {
         return Err(Error::invalid(
             field,
-            format!("must be at most {max} printable characters"),
+            format!(
+                "must be at most {max} characters, without control, text-direction or invisible characters"
+            ),
         ));
     }
     Ok(())

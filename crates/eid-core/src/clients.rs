@@ -160,10 +160,10 @@ impl Provider {
         registration: &ClientRegistration,
         now: UnixTime,
     ) -> Result<NewClient, Error> {
-        let name = registration.name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid("name", "must be 1 to 100 characters"));
-        }
+        // Shown on the login page and the phone: the rule of every displayed name.
+        let name = crate::names::display_name(&registration.name, 100)
+            .map_err(|e| Error::invalid("name", e.to_string()))?;
+        let name = name.as_str();
         if registration.redirect_uris.is_empty() {
             return Err(Error::invalid("redirect_uri", "at least one is required"));
         }

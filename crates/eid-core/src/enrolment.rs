@@ -64,24 +64,13 @@ fn text_field(
         errors.push((field, format!("must be at most {max} characters")));
         return None;
     }
-    if value.chars().any(is_unsafe_char) {
-        errors.push((
-            field,
-            "must not contain control or text-direction characters".into(),
-        ));
+    // The rule of every displayed name (`names.rs`): a name containing control, reordering
+    // or invisible characters could pass for another.
+    if value.chars().any(crate::names::is_unsafe_char) {
+        errors.push((field, crate::names::NameError::Unsafe.to_string()));
         return None;
     }
     Some(value.to_owned())
-}
-
-/// Control characters and the invisible characters that reorder text on screen (bidi
-/// overrides, isolates and marks): a name containing them could pass for another.
-fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-        )
 }
 
 /// A device's name as the citizen gives it, on every path that names a device.

@@ -27,7 +27,9 @@ pub enum Document {
 /// a time and size limit, no redirects). Called from blocking flows.
 pub trait Fetcher: Send + Sync {
     /// The body of a 200 answer to a GET of `url`; otherwise why not, for the client's
-    /// developer.
+    /// developer: that the URL is outside the outbound policy, or only that the document could
+    /// not be fetched (the fetcher logs the reason; told to the client, it would make eid a
+    /// probe of what answers where).
     fn fetch(&self, url: &str, document: Document) -> Result<Vec<u8>, String>;
 }
 

@@ -66,6 +66,7 @@ pub mod keys;
 pub mod limits;
 pub mod locale;
 pub mod login;
+pub mod names;
 pub mod notices;
 pub mod officers;
 pub mod oidc;

@@ -137,6 +137,8 @@ pub struct Provider {
     pub(crate) authority: parking_lot::RwLock<Option<Arc<crate::pki::authority::Authority>>>,
     /// The last CRL made.
     pub(crate) crl_cache: parking_lot::RwLock<Option<crate::pki::status::CachedCrl>>,
+    /// OCSP answers to requests without a nonce, served again until halfway to `nextUpdate`.
+    pub(crate) ocsp_cache: crate::pki::status::OcspCache,
     pub(crate) derived: DerivedKeys,
     pub(crate) webauthn: Webauthn,
     /// The officer console's relying party, when the console is on.
@@ -251,6 +253,7 @@ impl Provider {
             keyring,
             authority: parking_lot::RwLock::new(None),
             crl_cache: parking_lot::RwLock::new(None),
+            ocsp_cache: Default::default(),
             derived,
             webauthn,
             officer_webauthn,

@@ -188,15 +188,10 @@ impl Provider {
     ) -> Result<SigningRequestCreated, Error> {
         let client = self.signing_client(basic.as_ref(), &form.client, now)?;
         let params = &form.request;
-        let name = params.document_name.trim();
-        if name.is_empty()
-            || name.chars().count() > MAX_NAME_CHARS
-            || name.chars().any(char::is_control)
-        {
-            return Err(invalid_request(
-                "document_name must be 1 to 200 characters, without control characters",
-            ));
-        }
+        // Shown on the phone: the rule of every displayed name (review 2026-12-07, L5).
+        let name = crate::names::display_name(&params.document_name, MAX_NAME_CHARS)
+            .map_err(|e| invalid_request(format!("document_name {e} (1 to 200 characters)")))?;
+        let name = name.as_str();
         let time_stamp = match params.time_stamp.as_deref() {
             None | Some("true") => true,
             Some("false") => false,

@@ -300,11 +300,30 @@ pub struct ApprovalPurpose {
     pub token: String,
 }
 
+/// What `GET /api/v1/approvals/{request_id}` answers: the [`ApprovalRequest`], and whether
+/// the operator registered the service. `service_verified: false`: the service registered
+/// itself (dynamic registration, RFC 7591), so its name is only its own claim; a wallet shows
+/// it as unverified beside the name. (A field of its own rather than of [`ServiceInfo`], which
+/// signing requests share, whose services the operator always registered; absent, it is
+/// `true`.)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalView {
+    #[serde(flatten)]
+    pub request: ApprovalRequest,
+    #[serde(default = "verified_by_default")]
+    pub service_verified: bool,
+}
+
+fn verified_by_default() -> bool {
+    true
+}
+
 /// A relying party as shown to the citizen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub client_id: String,
-    /// The name registered by the operator.
+    /// The name it was registered with: by the operator, or, for a login request whose
+    /// [`ApprovalView::service_verified`] is `false`, by the service itself.
     pub name: String,
     /// The host the answer goes to (the redirect URI's host).
     pub redirect_host: String,

@@ -232,7 +232,13 @@ async fn approval(
     let details = run(&state.provider, move |p, now| {
         approvals_limit(p, &caller, now)?;
         let session = token.map(|t| p.wallet_session(&t, now)).transpose()?;
-        p.approval_request(&request_id, code.as_deref(), session.as_ref(), now)
+        let request = p.approval_request(&request_id, code.as_deref(), session.as_ref(), now)?;
+        // A self-registered service's name is only its own claim: the phone says so.
+        let service_verified = p.client_verified(&request.service.client_id)?;
+        Ok::<_, Error>(eid_proto::api::ApprovalView {
+            request,
+            service_verified,
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(details))

@@ -246,6 +246,31 @@ pub struct OutboundFile {
     /// Let relying parties' URLs name private, loopback and link-local addresses and plain
     /// http [default: false; true with --dev]: for development and tests only.
     pub danger_allow_private_addresses: Option<bool>,
+    /// An egress proxy for these requests: not supported, refused at start-up (see
+    /// [`outbound_policy`]).
+    pub proxy: Option<String>,
+}
+
+/// The outbound policy of `[outbound]`. A proxy is refused: through it, the proxy would
+/// resolve the relying party's name, so eid could not hold the request to a public address
+/// (the check needs the address eid connects to; reqwest cannot make a proxy's `CONNECT` go to
+/// an address eid checked while TLS still names the host).
+fn outbound_policy(
+    file: Option<OutboundFile>,
+    dev: bool,
+) -> anyhow::Result<crate::outbound::OutboundPolicy> {
+    let file = file.unwrap_or_default();
+    if let Some(proxy) = &file.proxy {
+        bail!(
+            "[outbound] proxy = {proxy:?} is not supported: eid sends requests to relying parties' \
+             sites directly, so that it can hold them to public addresses; remove the setting and \
+             allow eid-server egress to port 443 (operations guide, \"Outbound requests\")"
+        );
+    }
+    Ok(crate::outbound::OutboundPolicy {
+        // A development start's relying parties run on the same machine.
+        danger_allow_private_addresses: file.danger_allow_private_addresses.unwrap_or(dev),
+    })
 }
 
 /// `[attestation]` in the configuration file.
@@ -392,6 +417,13 @@ pub struct LimitsFile {
     pub sessions_per_address: Option<String>,
     pub registrations_per_address: Option<String>,
     pub signing_requests_per_citizen: Option<String>,
+    /// A number: a relying party's login requests waiting for a phone, beyond which the
+    /// oldest are dropped.
+    pub pending_logins_per_client: Option<u64>,
+    pub token_per_address: Option<String>,
+    pub ocsp_per_address: Option<String>,
+    pub ocsp_fresh_per_address: Option<String>,
+    pub tsa_per_address: Option<String>,
 }
 
 /// `[registration]` in the configuration file: dynamic client registration (RFC 7591).
@@ -700,13 +732,7 @@ impl Settings {
                 file.signing.unwrap_or_default(),
                 o.dev,
             )?,
-            outbound: crate::outbound::OutboundPolicy {
-                // A development start's relying parties run on the same machine.
-                danger_allow_private_addresses: file
-                    .outbound
-                    .and_then(|o| o.danger_allow_private_addresses)
-                    .unwrap_or(o.dev),
-            },
+            outbound: outbound_policy(file.outbound, o.dev)?,
             danger_implicit_flow: file
                 .oidc
                 .and_then(|o| o.danger_implicit_flow)
@@ -877,6 +903,32 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         file.signing_requests_per_citizen,
         &mut limits.signing_requests_per_citizen,
     )?;
+    parse(
+        "token_per_address",
+        file.token_per_address,
+        &mut limits.token_per_address,
+    )?;
+    parse(
+        "ocsp_per_address",
+        file.ocsp_per_address,
+        &mut limits.ocsp_per_address,
+    )?;
+    parse(
+        "ocsp_fresh_per_address",
+        file.ocsp_fresh_per_address,
+        &mut limits.ocsp_fresh_per_address,
+    )?;
+    parse(
+        "tsa_per_address",
+        file.tsa_per_address,
+        &mut limits.tsa_per_address,
+    )?;
+    if let Some(cap) = file.pending_logins_per_client {
+        if cap < 10 {
+            bail!("limits.pending_logins_per_client must be at least 10, not {cap}");
+        }
+        limits.pending_logins_per_client = cap;
+    }
     Ok(limits)
 }
 
@@ -1107,6 +1159,19 @@ mod tests {
             limits(c.limits.unwrap()).unwrap().authorize_per_address,
             RateLimit::new(10, 60)
         );
+        let c: FileConfig = toml::from_str(
+            "[limits]\npending_logins_per_client = 500\ntoken_per_address = \"100/1m\"\ntsa_per_address = \"5/1m\"",
+        )
+        .unwrap();
+        let parsed = limits(c.limits.unwrap()).unwrap();
+        assert_eq!(parsed.pending_logins_per_client, 500);
+        assert_eq!(parsed.token_per_address, RateLimit::new(100, 60));
+        assert_eq!(parsed.tsa_per_address, RateLimit::new(5, 60));
+        assert!(limits(LimitsFile {
+            pending_logins_per_client: Some(0),
+            ..LimitsFile::default()
+        })
+        .is_err());
         for bad in [
             LoginFile {
                 approval_window_secs: Some(5),
@@ -1155,6 +1220,31 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn an_outbound_proxy_is_refused_and_dev_allows_private_addresses() {
+        let c: FileConfig =
+            toml::from_str("[outbound]\nproxy = \"http://proxy.internal:3128\"").unwrap();
+        let refused = outbound_policy(c.outbound, false).unwrap_err().to_string();
+        assert!(refused.contains("not supported"), "{refused}");
+        assert!(
+            !outbound_policy(None, false)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
+        assert!(
+            outbound_policy(None, true)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
+        let c: FileConfig =
+            toml::from_str("[outbound]\ndanger_allow_private_addresses = false").unwrap();
+        assert!(
+            !outbound_policy(c.outbound, true)
+                .unwrap()
+                .danger_allow_private_addresses
+        );
     }
 
     #[test]

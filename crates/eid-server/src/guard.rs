@@ -77,14 +77,15 @@ impl Drop for Slot {
     }
 }
 
-/// An address as connections count it: IPv6 by its /64.
+/// An address as connections count it: IPv6 by its /56, as the rate limits count it (a
+/// home's allocation; by /64, one home held 256 addresses' shares).
 fn counted(address: IpAddr) -> IpAddr {
     match address {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
                 let mut octets = v6.octets();
-                octets[8..].fill(0);
+                octets[7..].fill(0);
                 IpAddr::from(octets)
             }
         },
@@ -141,9 +142,13 @@ impl Guard {
     }
 }
 
-/// A response that ends its connection.
+/// A response that ends its connection (and, like every response, is read as its type).
 fn closing(response: HttpResponse) -> HttpResponse {
     let mut response = response;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     response
         .head_mut()
         .set_connection_type(actix_web::http::ConnectionType::Close);
@@ -206,9 +211,14 @@ impl actix_web::ResponseError for TimedOut {
     }
 }
 
-/// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
-/// `X-Forwarded-For` that is not a trusted proxy (the headers a client sent itself come first
-/// and are not believed).
+/// The client's address: the peer, or, when the peer is a trusted proxy, the hop before the
+/// trusted ones in `X-Forwarded-For` (the headers a client sent itself come first and are not
+/// believed). The walk goes from the right, past trusted proxies, and stops at the first hop
+/// that is not one: that is the client. A hop is an address, or an address with a port
+/// (`203.0.113.7:41234`, `[2001:db8::7]:41234`); a hop that is neither (`unknown`, a name,
+/// garbage) stops the walk too, and the client is then the trusted proxy that forwarded it
+/// (the nearest address to its right, or the peer), never a hop further left, which the
+/// client could have written itself (review 2026-12-07, I4).
 pub fn client_address(
     peer: Option<IpAddr>,
     forwarded_for: &[&str],
@@ -218,17 +228,43 @@ pub fn client_address(
     if !trusted(peer) {
         return Some(peer);
     }
-    let hops: Vec<IpAddr> = forwarded_for
+    let hops: Vec<&str> = forwarded_for
         .iter()
         .flat_map(|h| h.split(','))
-        .filter_map(|a| a.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    hops.iter()
-        .rev()
-        .find(|a| !trusted(**a))
-        .or(hops.first())
-        .copied()
-        .or(Some(peer))
+    let mut nearest = peer;
+    for hop in hops.iter().rev() {
+        match parse_hop(hop) {
+            Some(address) if trusted(address) => nearest = address,
+            Some(address) => return Some(address),
+            None => return Some(nearest),
+        }
+    }
+    // Every hop is a trusted proxy: the first of them.
+    Some(nearest)
+}
+
+/// A hop of `X-Forwarded-For`: an address, `a.b.c.d:port` or `[v6]:port`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(address) = hop.parse() {
+        return Some(address);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        let (address, port) = rest.split_once(']')?;
+        return (port.is_empty() || port.strip_prefix(':').is_some_and(is_port))
+            .then(|| address.parse().ok())
+            .flatten();
+    }
+    let (address, port) = hop.rsplit_once(':')?;
+    match is_port(port) {
+        true => address.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+        false => None,
+    }
+}
+
+fn is_port(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -259,13 +295,75 @@ mod tests {
             client_address(Some(ip("10.0.0.2")), &[], trusted),
             Some(ip("10.0.0.2"))
         );
+        // Every hop trusted: the first of them.
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["10.0.0.9, 10.0.0.3"], trusted),
+            Some(ip("10.0.0.9"))
+        );
+    }
+
+    /// Review 2026-12-07, I4: an unparsable hop was skipped, so a hop the client wrote itself
+    /// further left could count as the client.
+    #[test]
+    fn an_unparsable_hop_stops_the_walk() {
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let trusted = |a: IpAddr| proxies.iter().any(|n| n.contains(&a));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // The client wrote 198.51.100.1; its own hop did not parse: the proxy that added it is
+        // the client, not 198.51.100.1.
+        for garbage in [
+            "unknown",
+            "client.example",
+            "203.0.113.7:port",
+            "_hidden",
+            "",
+        ] {
+            let header = format!("198.51.100.1, {garbage}, 10.0.0.3");
+            assert_eq!(
+                client_address(Some(ip("10.0.0.2")), &[&header], trusted),
+                Some(ip("10.0.0.3")),
+                "{garbage:?}"
+            );
+        }
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["198.51.100.1, unknown"], trusted),
+            Some(ip("10.0.0.2"))
+        );
+        // Hops with ports are addresses.
+        assert_eq!(
+            client_address(
+                Some(ip("10.0.0.2")),
+                &["198.51.100.1, 203.0.113.7:41234, 10.0.0.3:443"],
+                trusted
+            ),
+            Some(ip("203.0.113.7"))
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["[2001:db8::7]:41234"], trusted),
+            Some(ip("2001:db8::7"))
+        );
+        assert_eq!(
+            client_address(Some(ip("10.0.0.2")), &["2001:db8::7"], trusted),
+            Some(ip("2001:db8::7"))
+        );
+        assert_eq!(parse_hop("[2001:db8::7]"), Some(ip("2001:db8::7")));
+        assert_eq!(parse_hop("[2001:db8::7]x"), None);
+        assert_eq!(parse_hop("2001:db8::7:99999999"), None);
     }
 
     #[test]
-    fn ipv6_connections_count_by_their_64() {
+    fn ipv6_connections_count_by_their_56() {
         assert_eq!(
             counted("2001:db8:1:2::1".parse().unwrap()),
             counted("2001:db8:1:2:aaaa::7".parse().unwrap())
+        );
+        assert_eq!(
+            counted("2001:db8:1:2::1".parse().unwrap()),
+            counted("2001:db8:1:ff::1".parse().unwrap())
+        );
+        assert_ne!(
+            counted("2001:db8:1:2::1".parse().unwrap()),
+            counted("2001:db8:1:100::1".parse().unwrap())
         );
         assert_eq!(
             counted("::ffff:192.0.2.1".parse().unwrap()),

@@ -353,6 +353,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         _ => options.max_connections,
     };
     let janitor = tokio::spawn(janitor(Arc::clone(&provider)));
+    outbound::note_environment_proxy();
     provider.set_fetcher(Arc::new(outbound::HttpFetcher::start(options.outbound)?));
     let courier = tokio::spawn(logout_courier(Arc::clone(&provider), options.outbound));
     let app_state = state.clone();
@@ -370,6 +371,9 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
                     "max-age=31536000; includeSubDomains",
                 )),
             ))
+            // Every response, JSON included, is read as the type it says (review 2026-12-07,
+            // I1); the guard's own answers say it themselves.
+            .wrap(nosniff())
             .wrap(actix_web::middleware::from_fn(oidc::access_log))
             // Outermost: refuses before anything else reads the request.
             .wrap(actix_web::middleware::from_fn(guard::middleware))
@@ -403,6 +407,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
                     .app_data(console_state.clone())
                     .app_data(api::json_config())
                     .wrap(actix_web::middleware::from_fn(oidc::access_log))
+                    .wrap(nosniff())
                     .configure(console::configure)
                     .default_service(web::to(console::not_found))
             })
@@ -427,6 +432,12 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         tasks,
         background: vec![janitor, courier],
     })
+}
+
+/// `X-Content-Type-Options: nosniff` on every response.
+fn nosniff() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
 }
 
 /// The soft limit on open files (Linux `/proc/self/limits`), if it can be read.

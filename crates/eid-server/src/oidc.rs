@@ -308,7 +308,7 @@ fn render_view(
     req: &HttpRequest,
     state: &AppState,
     request_id: &str,
-    view: LoginView,
+    (view, client_verified): (LoginView, bool),
 ) -> Result<HttpResponse, PageError> {
     let action = format!("/login/{request_id}");
     match view {
@@ -326,6 +326,7 @@ fn render_view(
             let nonce = eid_core::crypto::random_token();
             let page = pages::waiting_page(&pages::Waiting {
                 client_name: &client_name,
+                client_verified,
                 client_links: &client_links,
                 items: &items,
                 approval_link: &approval_link,
@@ -365,6 +366,7 @@ fn render_view(
             &pages::approved_page(
                 page_locale(req, locale),
                 &client_name,
+                client_verified,
                 &account,
                 &shared,
                 &action,
@@ -403,7 +405,8 @@ async fn login_page(
     let caller = caller(&req);
     let view = run(&state.provider, move |p, now| {
         login_pages_limit(p, &caller, now)?;
-        p.login_view(&id, secret.as_deref(), now)
+        let view = p.login_view(&id, secret.as_deref(), now)?;
+        Ok::<_, eid_core::Error>((view, p.login_service_verified(&id)?))
     })
     .await?;
     render_view(&req, &state, &request_id, view)
@@ -553,14 +556,15 @@ async fn login_answer(
     let browser = crate::session::browser_context(&req, &state);
     let view = run(&state.provider, move |p, now| {
         login_pages_limit(p, &caller, now)?;
-        p.browser_answer(
+        let view = p.browser_answer(
             &id,
             secret.as_deref(),
             &form.csrf_token,
             answer,
             &browser,
             now,
-        )
+        )?;
+        Ok::<_, eid_core::Error>((view, p.login_service_verified(&id)?))
     })
     .await?;
     render_view(&req, &state, &request_id, view)
@@ -616,9 +620,21 @@ where
 {
     let (basic, params): ClientForm<T> = client_form(req, body)?;
     let used_basic = basic.is_some();
-    run(&state.provider, move |p, now| flow(p, basic, params, now))
-        .await
-        .map_err(|error| TokenError { error, used_basic })
+    let caller = caller(req);
+    run(&state.provider, move |p, now| {
+        // Limited per address, generously (a relying party's servers exchange every
+        // citizen's code from few addresses): each request costs a client lookup and a hash
+        // or signature check (review 2026-12-07, I6). Over it, 429 in OAuth's form.
+        p.limit_address_here(
+            "token_per_address",
+            &caller,
+            p.limits().token_per_address,
+            now,
+        )?;
+        flow(p, basic, params, now)
+    })
+    .await
+    .map_err(|error| TokenError { error, used_basic })
 }
 
 /// A JSON answer that no cache keeps (RFC 6749 §5.1).

@@ -6,6 +6,17 @@
 //! without following redirects, within five seconds, and reads at most 256 KiB.
 //! `[outbound] danger_allow_private_addresses` lifts the address and scheme rules, for a
 //! development or test deployment whose relying parties run on the same machine.
+//!
+//! No proxy is ever used, whatever the environment says (`HTTPS_PROXY`, `HTTP_PROXY`,
+//! `ALL_PROXY`): through a proxy, eid would resolve only the proxy's name and the proxy would
+//! resolve and reach the client's, internal names included. An egress proxy would need eid to
+//! resolve the name itself, check the address, and have the proxy connect to that address
+//! while TLS still names the host; reqwest cannot do that, so `[outbound] proxy` is refused at
+//! start-up (operations guide, "Outbound requests").
+//!
+//! A fetch that fails tells the registering party only that the document could not be
+//! fetched: why (refused, reset, a certificate, a status) would let anyone who can register a
+//! client probe what answers where. The reason goes to the log.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +37,12 @@ pub struct OutboundPolicy {
 }
 
 /// Whether `ip` is an address on the public internet (not loopback, private, link-local,
-/// shared, documentation, multicast or unspecified; an IPv4-mapped IPv6 address as its IPv4).
+/// shared, documentation, multicast or unspecified). IPv6 addresses that carry an IPv4 address
+/// or lead to one eid cannot see are judged by it or refused: IPv4-mapped `::ffff:0:0/96` as
+/// its IPv4; 6to4 `2002::/16` (RFC 3056) as the IPv4 it embeds; NAT64 `64:ff9b::/96` (RFC
+/// 6052) and `64:ff9b:1::/48` (RFC 8215), whose translator may reach any IPv4 address, and the
+/// deprecated IPv4-compatible `::/96` (RFC 4291 §2.5.5.1) refused; so is site-local
+/// `fec0::/10` (deprecated by RFC 3879, still routed internally by some networks).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -48,14 +64,26 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            if s[0] == 0x2002 {
+                // 6to4: the IPv4 address is the next 32 bits.
+                let [hi, lo] = [s[1].to_be_bytes(), s[2].to_be_bytes()];
+                return is_public(IpAddr::V4([hi[0], hi[1], lo[0], lo[1]].into()));
+            }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                // fc00::/7 unique local, fe80::/10 link-local, 2001:db8::/32 documentation.
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+                // ::/96, IPv4-compatible (and so :: and ::1).
+                || s[..6].iter().all(|x| *x == 0)
+                // 64:ff9b::/96 and 64:ff9b:1::/48, NAT64.
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0))
+                || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 0x0001)
+                // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local,
+                // 2001:db8::/32 documentation.
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
     }
 }
@@ -102,9 +130,11 @@ pub fn check_url(url: &str, policy: OutboundPolicy) -> Result<Url, String> {
     Ok(url)
 }
 
-/// An HTTP client for requests to relying parties' sites under `policy`.
+/// An HTTP client for requests to relying parties' sites under `policy`: direct, never
+/// through a proxy the environment names.
 pub fn client(policy: OutboundPolicy) -> reqwest::Result<reqwest::Client> {
     let builder = reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_secs(5))
         .connect_timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -199,10 +229,34 @@ impl Fetcher for HttpFetcher {
         let result = waiting
             .blocking_recv()
             .map_err(|_| "the fetcher has stopped".to_owned())?;
-        if let Err(reason) = &result {
-            tracing::info!(?document, reason = %reason, "a client's document could not be fetched");
-        }
-        result
+        // The reason stays in the log: told to whoever registered the URL, it would say what
+        // answers where (a port scan through eid).
+        result.map_err(|reason| {
+            tracing::warn!(target: "eid::security", event = "client_document_unfetchable", ?document, reason = %reason, "a client's document could not be fetched");
+            UNFETCHABLE.to_owned()
+        })
+    }
+}
+
+/// What the client's side is told when a document could not be fetched, whatever the reason.
+pub const UNFETCHABLE: &str = "the document could not be fetched";
+
+/// Start-up: says in the log that the environment's proxy variables, if any, are not used for
+/// requests to relying parties' sites.
+pub fn note_environment_proxy() {
+    let named: Vec<&str> = [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .into_iter()
+    .filter(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+    .collect();
+    if !named.is_empty() {
+        tracing::info!(variables = ?named, "requests to relying parties' sites go direct, never through the environment's proxy");
     }
 }
 
@@ -227,10 +281,31 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "2001:db8::1",
+            // Review 2026-12-07 M1: literals that reach IPv4 addresses eid cannot check.
+            "64:ff9b::7f00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::a00:1",
+            "64:ff9b:1:ffff::1",
+            "::7f00:1",
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2002:c0a8:101:1::1",
+            "fec0::1",
+            "feff::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            // 6to4 of a public address; the prefixes next to NAT64's.
+            "2002:808:808::1",
+            "64:ff9c::1",
+            "64:ff9b:2::1",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }
@@ -243,12 +318,38 @@ mod tests {
         assert!(check_url("https://127.0.0.1/jwks", strict).is_err());
         assert!(check_url("https://[::1]/jwks", strict).is_err());
         assert!(check_url("https://169.254.169.254/latest/meta-data", strict).is_err());
+        assert!(check_url("https://[64:ff9b::7f00:1]:8443/jwks", strict).is_err());
+        assert!(check_url("https://[::7f00:1]/jwks", strict).is_err());
         assert!(check_url("file:///etc/passwd", strict).is_err());
         let danger = OutboundPolicy {
             danger_allow_private_addresses: true,
         };
         assert!(check_url("http://127.0.0.1:3000/jwks", danger).is_ok());
         assert!(check_url("file:///etc/passwd", danger).is_err());
+    }
+
+    #[test]
+    fn a_failed_fetch_says_only_that_it_failed() {
+        // A port nothing listens on: connection refused, which the client is not told.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let danger = OutboundPolicy {
+            danger_allow_private_addresses: true,
+        };
+        let fetcher = HttpFetcher::start(danger).unwrap();
+        let url = format!("http://127.0.0.1:{port}/jwks");
+        assert_eq!(
+            fetcher.fetch(&url, Document::ClientKeys),
+            Err(UNFETCHABLE.to_owned())
+        );
+        // Outside the policy: said, since it depends on the URL alone.
+        let strict = HttpFetcher::start(OutboundPolicy::default()).unwrap();
+        assert_eq!(
+            strict.fetch("https://[64:ff9b::7f00:1]/jwks", Document::ClientKeys),
+            Err("the URL names an address that is not public".to_owned())
+        );
     }
 
     #[tokio::test]

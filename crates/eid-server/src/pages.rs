@@ -211,9 +211,38 @@ fn claim_list(t: Two, items: &[ClaimItem]) -> String {
         .collect()
 }
 
+/// Beside a self-registered service's name (dynamic registration): eid has not checked who
+/// runs it, nor that the name is its own (review 2026-12-07, L5). `name` is escaped.
+fn unverified_notice(t: Two, verified: bool, name: &str) -> String {
+    if verified {
+        return String::new();
+    }
+    format!(
+        "<div id=\"unverified\" role=\"note\">{}</div>",
+        t.paragraphs(
+            &format!("<strong>Unverified service.</strong> {name} registered itself with eid: eid has not checked who runs it, nor that the name is its own. Go on only if you know this service."),
+            &format!("<strong>未經核實的服務。</strong>{name} 自行在 eid 登記：eid 未有核實其營運者，亦未有核實其名稱屬實。只在您認識此服務時才繼續。"),
+        )
+    )
+}
+
+/// A service's name in a heading: with "(unverified)" when it registered itself.
+fn heading_names(verified: bool, name: &str) -> (String, String) {
+    match verified {
+        true => (name.to_owned(), name.to_owned()),
+        false => (
+            format!("{name} (unverified)"),
+            format!("{name}（未經核實）"),
+        ),
+    }
+}
+
 /// What the waiting page shows.
 pub struct Waiting<'a> {
     pub client_name: &'a str,
+    /// Registered by the operator; `false`: the service registered itself, and is shown as
+    /// unverified.
+    pub client_verified: bool,
     /// What the service registered about itself: (what, URL).
     pub client_links: &'a [(&'static str, String)],
     pub items: &'a [ClaimItem],
@@ -340,6 +369,7 @@ fn client_links(t: Two, links: &[(&'static str, String)]) -> String {
 pub fn waiting_page(w: &Waiting<'_>) -> String {
     let t = Two(w.locale);
     let name = escape(w.client_name);
+    let (name_en, name_zh) = heading_names(w.client_verified, &name);
     let number = w.number;
     let (pick_en, pick_zh) = (
         format!("When the app asks, pick <strong{{id}}>{number}</strong>."),
@@ -356,7 +386,7 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
         w.locale,
         t.pick("Log in with eid", "以 eid 登入"),
         &format!(
-            "<main>{h1}{intro}\
+            "<main>{h1}{unverified}{intro}\
              <div class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"{qr_label}\">{qr_svg}</div>\
              <p class=\"number\">{pick}</p>\
              <p class=\"muted\"><a id=\"approve-url\" href=\"{link}\">{open_app}</a></p>\
@@ -378,9 +408,10 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              .catch(function(){{setTimeout(poll,3000);}});}})();}})();\
              </script>",
             h1 = t.h1(
-                &format!("Log in to {name} with eid"),
-                &format!("以 eid 登入{name}")
+                &format!("Log in to {name_en} with eid"),
+                &format!("以 eid 登入{name_zh}")
             ),
+            unverified = unverified_notice(t, w.client_verified, &name),
             intro = t.paragraphs(
                 "Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.",
                 "請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。",
@@ -425,6 +456,7 @@ fn json_string_for_script(s: &str) -> String {
 pub fn approved_page(
     locale: Locale,
     client_name: &str,
+    client_verified: bool,
     account: &str,
     shared: &[ClaimItem],
     form_action: &str,
@@ -447,7 +479,7 @@ pub fn approved_page(
         locale,
         t.pick("Continue?", "繼續？"),
         &format!(
-            "<main>{h1}{explain}<p>{receives}</p><ul>{claims}</ul>\
+            "<main>{h1}{explain}{unverified}<p>{receives}</p><ul>{claims}</ul>\
              <form method=\"post\" action=\"{action}\">\
              <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
              <button type=\"submit\" name=\"action\" value=\"continue\">{continue_to}</button>\
@@ -462,6 +494,7 @@ pub fn approved_page(
                           If that is not you, choose <em>Not me</em>: {name} receives nothing."),
                 &format!("{account} 的 eid 帳戶已批准此登入（在其手機上，或以此裝置上的密碼匙）。如非本人，請選「並非本人」：{name} 將不會取得任何資料。"),
             ),
+            unverified = unverified_notice(t, client_verified, &name),
             receives = t.inline(
                 &format!("{name} will receive:"),
                 &format!("{name} 將會取得：")
@@ -613,6 +646,7 @@ mod tests {
         let links = [("policy", "https://dept.example/privacy?a=1&b=\"".to_owned())];
         let page = waiting_page(&Waiting {
             client_name: "Dept <x>",
+            client_verified: true,
             client_links: &links,
             items: &items,
             approval_link: "http://localhost/a?b=1&c",
@@ -644,6 +678,52 @@ mod tests {
         assert!(page.contains(
             "<h1>Log in to Dept &lt;x&gt; with eid <span class=\"alt\" lang=\"zh-Hant-HK\">"
         ));
+        assert!(!page.contains("unverified"));
+    }
+
+    #[test]
+    fn a_self_registered_service_is_shown_as_unverified() {
+        let page = waiting_page(&Waiting {
+            client_name: "Tax <helper>",
+            client_verified: false,
+            client_links: &[],
+            items: &[],
+            approval_link: "http://localhost/a",
+            qr_svg: "<svg/>",
+            number: 7,
+            link_changes_in: 7,
+            status_url: "/s",
+            qr_url: "/q",
+            script_nonce: "n1",
+            locale: Locale::En,
+            action: "/login/r1",
+            csrf_token: "c",
+        });
+        assert!(page.contains("<h1>Log in to Tax &lt;helper&gt; (unverified) with eid"));
+        assert!(page.contains("以 eid 登入Tax &lt;helper&gt;（未經核實）"));
+        assert!(page.contains("id=\"unverified\""));
+        assert!(page
+            .contains("<strong>Unverified service.</strong> Tax &lt;helper&gt; registered itself"));
+        let page = approved_page(
+            Locale::En,
+            "Tax",
+            false,
+            "CHAN T** M**",
+            &[],
+            "/login/x",
+            "t",
+        );
+        assert!(page.contains("<strong>Unverified service.</strong> Tax registered itself"));
+        let page = approved_page(
+            Locale::En,
+            "Tax",
+            true,
+            "CHAN T** M**",
+            &[],
+            "/login/x",
+            "t",
+        );
+        assert!(!page.contains("unverified"));
     }
 
     #[test]
@@ -651,6 +731,7 @@ mod tests {
         let page = approved_page(
             Locale::ZhHantHk,
             "Dept",
+            true,
             "CHAN T** M**",
             &[],
             "/login/x",

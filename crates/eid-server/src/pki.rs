@@ -1,12 +1,16 @@
 //! The PKI's public endpoints: the root and issuing CA certificates (DER,
 //! `application/pkix-cert`, RFC 2585), which relying parties and verifiers fetch, and the
 //! time-stamping unit (RFC 3161 over HTTP: `application/timestamp-query` in,
-//! `application/timestamp-reply` out).
+//! `application/timestamp-reply` out). The OCSP responder and the time-stamping unit sign
+//! with keys that may be in an HSM: limited per address, a caller over its limit gets `429`
+//! with `Retry-After` and its protocol's own refusal (OCSP `tryLater`, a time-stamp
+//! rejection).
 
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
+use crate::extract::caller;
 use crate::{run, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,7 +50,7 @@ async fn issuing(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 /// `POST /pki/tsa`: a time stamp (RFC 3161 §3.4). A malformed request gets a rejection in
 /// the protocol's own form (a `TimeStampResp` whose status says why), never an HTML page.
 async fn tsa(
-    req: actix_web::HttpRequest,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -61,14 +65,30 @@ async fn tsa(
             "must be application/timestamp-query",
         )));
     }
-    let reply = run(&state.provider, move |p, now| {
-        p.time_stamp_response(&body, now)
+    let caller = caller(&req);
+    let answer = run(&state.provider, move |p, now| {
+        p.time_stamp_response(&body, &caller, now)
     })
-    .await?;
-    Ok(HttpResponse::Ok()
+    .await;
+    let (mut response, reply) = match answer {
+        Ok(reply) => (HttpResponse::Ok(), reply),
+        Err(eid_core::Error::RateLimited { retry_after, .. }) => (
+            too_many(retry_after),
+            eid_core::pki::tsp::too_many_time_stamps()?,
+        ),
+        Err(other) => return Err(other.into()),
+    };
+    Ok(response
         .insert_header((header::CONTENT_TYPE, "application/timestamp-reply"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(reply))
+}
+
+/// `429 Too Many Requests` with `Retry-After`.
+fn too_many(retry_after: u64) -> actix_web::HttpResponseBuilder {
+    let mut response = HttpResponse::TooManyRequests();
+    response.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+    response
 }
 
 /// `GET /pki/issuing.crl`: the issuing CA's CRL (DER, `application/pkix-crl`).
@@ -80,21 +100,39 @@ async fn crl(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
         .body(der))
 }
 
-fn ocsp_reply(der: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok()
+/// The OCSP answer, or `tryLater` with `429` for a caller over its limit.
+fn ocsp_reply(answer: Result<Vec<u8>, eid_core::Error>) -> Result<HttpResponse, ApiError> {
+    let (mut response, der) = match answer {
+        Ok(der) => (HttpResponse::Ok(), der),
+        Err(eid_core::Error::RateLimited { retry_after, .. }) => {
+            (too_many(retry_after), eid_core::pki::status::try_later()?)
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(response
         .insert_header((header::CONTENT_TYPE, "application/ocsp-response"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(der)
+        .body(der))
 }
 
 /// `POST /pki/ocsp` (RFC 6960 Appendix A.1: the DER request as the body).
-async fn ocsp_post(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let der = run(&state.provider, move |p, now| p.ocsp_response(&body, now)).await?;
-    Ok(ocsp_reply(der))
+async fn ocsp_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let caller = caller(&req);
+    ocsp_reply(
+        run(&state.provider, move |p, now| {
+            p.ocsp_response(&body, &caller, now)
+        })
+        .await,
+    )
 }
 
 /// `GET /pki/ocsp/{base64 of the DER request, URL-encoded}`.
 async fn ocsp_get(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -103,9 +141,11 @@ async fn ocsp_get(
     let request = base64::engine::general_purpose::STANDARD
         .decode(path.into_inner().trim())
         .unwrap_or_default();
-    let der = run(&state.provider, move |p, now| {
-        p.ocsp_response(&request, now)
-    })
-    .await?;
-    Ok(ocsp_reply(der))
+    let caller = caller(&req);
+    ocsp_reply(
+        run(&state.provider, move |p, now| {
+            p.ocsp_response(&request, &caller, now)
+        })
+        .await,
+    )
 }

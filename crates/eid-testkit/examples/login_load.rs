@@ -165,6 +165,7 @@ async fn main() -> anyhow::Result<()> {
     limits.approvals_per_address = many;
     limits.approvals_per_account = many;
     limits.sessions_per_address = many;
+    limits.token_per_address = many;
     let options = TestOptions {
         registry_in_process: true,
         residents: args.concurrency,

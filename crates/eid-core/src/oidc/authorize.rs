@@ -160,6 +160,14 @@ impl Provider {
                 "No service is registered with this client_id.",
             ));
         };
+        // RFC 6749 §4.1.2.1: an error response carries the request's `state`, exactly as
+        // received. One over the limit cannot be echoed (review 2026-12-07, I2: 3,000 bytes of
+        // anyone's text came back in the redirect), and an error response without it would not
+        // be the one the RFC describes, so the person is told here, on a page, and nothing is
+        // redirected. (A request object's own `state` is checked the same way below.)
+        if state_too_long(outer.state.as_deref()) {
+            return Err(oversized_state());
+        }
         let params = match self.resolve_request(&client, outer, now) {
             Ok(params) => params,
             Err(Error::OAuth(error)) => {
@@ -193,8 +201,13 @@ impl Provider {
                 "The redirect_uri does not exactly match any URI registered for this service, so eid will not send you there.",
             ));
         }
+        if state_too_long(params.state.as_deref()) {
+            return Err(oversized_state());
+        }
         // Each authorization request opens a login that waits for a phone: bounded per
-        // address (and so the logins an address has pending) and per relying party.
+        // address (and so the logins an address has pending). Per relying party nothing is
+        // refused: strangers would spend that limit for every citizen (review 2026-12-07, M2);
+        // a high rate is reported, and the logins it leaves pending are capped below.
         let limits = self.config.limits;
         self.limit_address_here(
             "authorize_per_address",
@@ -202,12 +215,7 @@ impl Provider {
             limits.authorize_per_address,
             now,
         )?;
-        self.limit_here(
-            "authorize_per_client",
-            client.client_id.as_bytes(),
-            limits.authorize_per_client,
-            now,
-        )?;
+        self.watch_client_rate(&client, now);
         let request = match self.checked_request(&client, &params, now) {
             Ok(request) => request,
             Err(error) => {
@@ -249,6 +257,7 @@ impl Provider {
                 OAuthErrorCode::LoginRequired,
             )?));
         }
+        self.cap_pending_logins(&client, now)?;
         Ok(Authorized::Login(self.open_login(
             &client,
             redirect_uri,
@@ -257,6 +266,47 @@ impl Provider {
             None,
             now,
         )?))
+    }
+
+    /// Counts a client's authorization requests in memory and logs `client.authorize_rate_high`
+    /// once a window when they pass [`Limits::authorize_per_client`](crate::limits::Limits):
+    /// a flood at one service, for the operator to look at.
+    fn watch_client_rate(&self, client: &ClientRecord, now: UnixTime) {
+        let threshold = self.config.limits.authorize_per_client;
+        let seen = self.count_here(
+            "authorize_per_client",
+            client.client_id.as_bytes(),
+            threshold.window_secs,
+            now,
+        );
+        if seen == threshold.max + 1 {
+            tracing::warn!(target: "eid::security", event = "client.authorize_rate_high", client_id = %client.client_id, threshold = threshold.max, window_secs = threshold.window_secs, "a service's authorization requests passed their alert threshold");
+        }
+    }
+
+    /// Bounds the login requests a client has waiting for a phone: once this node has opened
+    /// more than [`Limits::pending_logins_per_client`](crate::limits::Limits) of them within an
+    /// approval window, the oldest pending ones are dropped (in batches of a tenth), so a
+    /// flood costs a bounded number of rows and never refuses a citizen's new login.
+    fn cap_pending_logins(&self, client: &ClientRecord, now: UnixTime) -> Result<(), Error> {
+        let cap = self.config.limits.pending_logins_per_client.max(1);
+        let batch = (cap / 10).max(1);
+        let opened = self.count_here(
+            "pending_logins_per_client",
+            client.client_id.as_bytes(),
+            self.config.approval_window.max(1),
+            now,
+        );
+        // The first request past the cap, then one in every batch.
+        if opened <= cap || !(opened - cap - 1).is_multiple_of(batch) {
+            return Ok(());
+        }
+        // This one is about to be added: keep room for it and the rest of the batch.
+        let dropped = self
+            .store
+            .drop_oldest_pending_auth_requests(&client.client_id, cap.saturating_sub(batch))?;
+        tracing::warn!(target: "eid::security", event = "client.pending_logins_dropped", client_id = %client.client_id, dropped, cap, "a service's oldest pending logins were dropped");
+        Ok(())
     }
 
     /// `prompt=none` could not be answered silently: `login_required` or `consent_required`.
@@ -431,7 +481,7 @@ impl Provider {
                     .map_err(|reason| {
                         oauth(
                             OAuthErrorCode::InvalidRequestUri,
-                            format!("the request_uri could not be fetched: {reason}"),
+                            format!("request_uri: {reason}"),
                         )
                     })?;
                 let object = String::from_utf8(object).map_err(|_| {
@@ -583,6 +633,23 @@ fn check_pkce(p: &AuthorizationParams) -> Result<(), OAuthError> {
 }
 
 /// The checks every response type shares, after its own.
+/// The longest `state` eid takes (and echoes), in bytes.
+pub const MAX_STATE: usize = 2048;
+
+fn state_too_long(state: Option<&str>) -> bool {
+    state.is_some_and(|s| s.len() > MAX_STATE)
+}
+
+/// The page for a `state` too long to echo (RFC 6749 §4.1.2.1 wants it back exactly).
+fn oversized_state() -> AuthorizeError {
+    AuthorizeError::Page {
+        title: "Invalid login request".to_owned(),
+        detail: format!(
+            "The service's request carries a state longer than {MAX_STATE} bytes, which eid does not send back. Go back to the service and start again."
+        ),
+    }
+}
+
 fn check_common(
     p: &AuthorizationParams,
     response_type: ResponseType,
@@ -599,7 +666,7 @@ fn check_common(
             ));
         }
     }
-    for (name, value, max) in [("state", &p.state, 2048), ("nonce", &p.nonce, 512)] {
+    for (name, value, max) in [("state", &p.state, MAX_STATE), ("nonce", &p.nonce, 512)] {
         if value.as_ref().is_some_and(|v| v.len() > max) {
             return Err(oauth(
                 InvalidRequest,
@@ -759,6 +826,18 @@ mod tests {
         p.max_age = Some("600".into());
         assert_eq!(code(&p).map(|r| r.max_age), Ok(Some(600)));
         Ok(())
+    }
+
+    #[test]
+    fn a_state_too_long_to_echo_is_told_on_a_page() {
+        assert!(!state_too_long(None));
+        assert!(!state_too_long(Some(&"s".repeat(MAX_STATE))));
+        assert!(state_too_long(Some(&"s".repeat(MAX_STATE + 1))));
+        // The page does not repeat it.
+        match oversized_state() {
+            AuthorizeError::Page { detail, .. } => assert!(detail.contains("2048 bytes")),
+            _ => panic!("a page, never a redirect"),
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! management (RFC 7592). The operator chooses whether anyone may register, only holders of
 //! an initial access token, or nobody ([`RegistrationPolicy`]); `eid-server client add` works
 //! in every case. Every registered value is checked as the operator's command checks it:
-//! redirect URIs exact, https and without fragments; public keys only; algorithms eid offers.
+//! redirect URIs exact, https and without fragments; public keys only; algorithms eid offers;
+//! names by the rule of every displayed name. A self-registered client's name is shown as
+//! unverified and may not be an operator-registered client's (`names.rs`).
 
 use eid_proto::oauth::{RegistrationMetadata, RegistrationResponse};
 
@@ -172,14 +174,13 @@ fn check(m: &RegistrationMetadata) -> Result<Checked, OAuthError> {
             .map_err(|reason| metadata_error(format!("post_logout_redirect_uris: {reason}")))?;
     }
     let name = match m.client_name.as_deref().map(str::trim) {
-        Some(name) if !name.is_empty() => {
-            if name.chars().count() > 100 || name.chars().any(char::is_control) {
-                return Err(metadata_error(
-                    "client_name must be 1 to 100 printable characters",
-                ));
-            }
-            name.to_owned()
-        }
+        // The rule of every displayed name (review 2026-12-07, L5: bidi overrides and
+        // zero-width characters made one name pass for another).
+        Some(name) if !name.is_empty() => crate::names::display_name(name, 100).map_err(|e| {
+            metadata_error(format!(
+                "client_name {e} (1 to 100 characters, shown to citizens)"
+            ))
+        })?,
         // Citizens are shown where the login goes: the redirect URI's host.
         _ => url::Url::parse(&m.redirect_uris[0])
             .ok()
@@ -380,6 +381,7 @@ impl Provider {
             now,
         )?;
         let checked = check(metadata)?;
+        self.check_name_is_free(&checked.name, None)?;
         self.check_implicit(&checked.metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
         self.check_sector(&checked)?;
@@ -461,6 +463,7 @@ impl Provider {
     ) -> Result<RegistrationResponse, Error> {
         let client = self.registered_client(client_id, token)?;
         let checked = check(metadata)?;
+        self.check_name_is_free(&checked.name, Some(client_id))?;
         self.check_implicit(&checked.metadata)?;
         self.check_jwks_uri(&checked.metadata)?;
         self.check_sector(&checked)?;

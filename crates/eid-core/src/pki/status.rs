@@ -1,6 +1,13 @@
 //! Certificate status: the issuing CA's CRL (RFC 5280 §5, DER, with `nextUpdate`, regenerated
 //! when a revocation changes it) and the OCSP responder (RFC 6960, delegated: signed by the
 //! responder's own certificate, which the issuing CA issued for `OCSPSigning`; nonces echoed).
+//!
+//! Every answer is a signature by the responder's key, which may be in an HSM, so anyone could
+//! keep the HSM busy (review 2026-12-07, L2). Answers to requests without a nonce are kept, by
+//! the certificates asked about, and served again while the status they give is still the
+//! status and until halfway to their `nextUpdate` (RFC 6960 §2.4 allows responses produced
+//! before the request); requests are limited per address, and so are fresh signatures (a
+//! nonce, or nothing kept).
 
 use der::asn1::{BitString, GeneralizedTime, Null, ObjectIdentifier as Oid, OctetString};
 use der::{Choice, Decode, Encode, Enumerated, Sequence};
@@ -10,8 +17,11 @@ use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
+use std::collections::HashMap;
+
 use super::{hex, CertKind};
 use crate::custody::ecdsa_der;
+use crate::limits::Caller;
 use crate::store::{CertificateRecord, RevocationReason};
 use crate::time::UnixTime;
 use crate::{Error, Provider};
@@ -185,6 +195,11 @@ fn generalized(t: UnixTime) -> Result<GeneralizedTime, Error> {
     GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs)).map_err(der_err)
 }
 
+/// `tryLater` (RFC 6960 §2.3), unsigned: the answer to a caller over its limit.
+pub fn try_later() -> Result<Vec<u8>, Error> {
+    status_only(OcspResponseStatus::TryLater)
+}
+
 fn status_only(status: OcspResponseStatus) -> Result<Vec<u8>, Error> {
     OcspResponse {
         response_status: status,
@@ -206,6 +221,59 @@ pub(crate) struct CachedCrl {
     /// A digest of the revoked serials it lists.
     revocations: [u8; 32],
     der: Vec<u8>,
+}
+
+/// OCSP answers to requests without a nonce, by what they were asked (the responder and the
+/// `CertID`s, hash algorithms included), produced at most [`OCSP_CACHE_ENTRIES`] at a time.
+#[derive(Default)]
+pub(crate) struct OcspCache(parking_lot::Mutex<HashMap<[u8; 32], PreProduced>>);
+
+/// An answer kept: when it was produced, a digest of the statuses it gives, its DER.
+struct PreProduced {
+    produced_at: UnixTime,
+    statuses: [u8; 32],
+    der: Vec<u8>,
+}
+
+/// How many answers are kept (the oldest go first).
+pub const OCSP_CACHE_ENTRIES: usize = 10_000;
+
+/// An answer kept is served until this long after it was produced: halfway to its
+/// `nextUpdate`, so that a client always gets one good for a while.
+pub const OCSP_REUSE_SECS: i64 = STATUS_VALIDITY / 2;
+
+impl OcspCache {
+    /// The answer kept for `key`, if it gives `statuses` and is fresh enough.
+    fn get(&self, key: &[u8; 32], statuses: &[u8; 32], now: UnixTime) -> Option<Vec<u8>> {
+        let cache = self.0.lock();
+        let kept = cache.get(key)?;
+        (kept.statuses == *statuses && now < kept.produced_at + OCSP_REUSE_SECS)
+            .then(|| kept.der.clone())
+    }
+
+    fn put(&self, key: [u8; 32], statuses: [u8; 32], der: Vec<u8>, now: UnixTime) {
+        let mut cache = self.0.lock();
+        if !cache.contains_key(&key) && cache.len() >= OCSP_CACHE_ENTRIES {
+            cache.retain(|_, kept| now < kept.produced_at + OCSP_REUSE_SECS);
+            if cache.len() >= OCSP_CACHE_ENTRIES {
+                let oldest = cache
+                    .iter()
+                    .min_by_key(|(_, kept)| kept.produced_at)
+                    .map(|(k, _)| *k);
+                if let Some(oldest) = oldest {
+                    cache.remove(&oldest);
+                }
+            }
+        }
+        cache.insert(
+            key,
+            PreProduced {
+                produced_at: now,
+                statuses,
+                der,
+            },
+        );
+    }
 }
 
 /// The hashes a `CertID` names an issuer by, with the request's algorithm.
@@ -242,8 +310,17 @@ impl Provider {
 
     /// Answers a DER `OCSPRequest` with a DER `OCSPResponse` (RFC 6960): for each certificate
     /// asked about, good, revoked (when and why) or unknown (not issued by eid's issuing CA).
-    /// A request that does not parse gets `malformedRequest`.
-    pub fn ocsp_response(&self, request: &[u8], now: UnixTime) -> Result<Vec<u8>, Error> {
+    /// A request that does not parse gets `malformedRequest`. Limited per caller's address
+    /// (`ocsp_per_address`, and `ocsp_fresh_per_address` for every answer signed afresh);
+    /// over a limit, [`Error::RateLimited`] (the server answers `tryLater`, [`try_later`]).
+    pub fn ocsp_response(
+        &self,
+        request: &[u8],
+        caller: &Caller,
+        now: UnixTime,
+    ) -> Result<Vec<u8>, Error> {
+        let limits = self.config.limits;
+        self.limit_address_here("ocsp_per_address", caller, limits.ocsp_per_address, now)?;
         let Ok(request) = OcspRequest::from_der(request) else {
             return status_only(OcspResponseStatus::MalformedRequest);
         };
@@ -298,6 +375,41 @@ impl Provider {
             .find(|e| e.extn_id == ID_PKIX_OCSP_NONCE)
             .filter(|e| e.extn_value.as_bytes().len() <= 34)
             .cloned();
+        // Without a nonce the answer may be one produced before (RFC 6960 §2.4): the same
+        // question to the same responder, with the statuses unchanged. Only answers about
+        // eid's own certificates are kept (anything else is nobody's repeated question).
+        let kept = match &nonce {
+            Some(_) => None,
+            None if responses
+                .iter()
+                .all(|r| !matches!(r.cert_status, CertStatus::Unknown(_))) =>
+            {
+                let asked = crate::crypto::sha256(
+                    &[
+                        authority.ocsp.certificate.der.as_slice(),
+                        &request.tbs_request.request_list.to_der().map_err(der_err)?,
+                    ]
+                    .concat(),
+                );
+                let mut statuses = Vec::new();
+                for r in &responses {
+                    statuses.extend(r.cert_status.to_der().map_err(der_err)?);
+                }
+                Some((asked, crate::crypto::sha256(&statuses)))
+            }
+            None => None,
+        };
+        if let Some((asked, statuses)) = &kept {
+            if let Some(der) = self.ocsp_cache.get(asked, statuses, now) {
+                return Ok(der);
+            }
+        }
+        self.limit_address_here(
+            "ocsp_fresh_per_address",
+            caller,
+            limits.ocsp_fresh_per_address,
+            now,
+        )?;
         let ocsp_cert = super::parse(&authority.ocsp.certificate.der)?;
         let data = ResponseData {
             version: 0,
@@ -317,7 +429,7 @@ impl Provider {
             signature: BitString::from_bytes(&signature).map_err(der_err)?,
             certs: Some(vec![ocsp_cert]),
         };
-        OcspResponse {
+        let der = OcspResponse {
             response_status: OcspResponseStatus::Successful,
             response_bytes: Some(ResponseBytes {
                 response_type: ID_PKIX_OCSP_BASIC,
@@ -325,7 +437,11 @@ impl Provider {
             }),
         }
         .to_der()
-        .map_err(der_err)
+        .map_err(der_err)?;
+        if let Some((asked, statuses)) = kept {
+            self.ocsp_cache.put(asked, statuses, der.clone(), now);
+        }
+        Ok(der)
     }
 
     /// The issuing CA's CRL (DER) at `now`: every unexpired revoked certificate it issued,

@@ -1,5 +1,6 @@
 //! The time-stamping unit (RFC 3161): time-stamp tokens over a digest, for signatures eid makes
-//! (CAdES/PAdES baseline T) and for any service at `/pki/tsa`.
+//! (CAdES/PAdES baseline T, in process) and for services at `/pki/tsa`, limited per address
+//! (`tsa_per_address`: each token is a signature by the unit's key, which may be in an HSM).
 //!
 //! A token is a SignedData whose content is a `TSTInfo` (the digest, the time, a serial, the
 //! request's nonce), signed by the time-stamping unit's key with the ESS signing-certificate-v2
@@ -112,6 +113,15 @@ fn rejection(failure: TspFailure, text: &str) -> Result<Vec<u8>, Error> {
     .map_err(der_err)
 }
 
+/// The rejection a caller over its limit gets, in RFC 3161's form (the server sends it with
+/// `429` and `Retry-After`).
+pub fn too_many_time_stamps() -> Result<Vec<u8>, Error> {
+    rejection(
+        TspFailure::SystemFailure,
+        "too many time-stamp requests from your address; try again later",
+    )
+}
+
 impl Provider {
     /// The time-stamping unit's policy.
     fn tsa_policy(&self) -> Result<Oid, Error> {
@@ -167,7 +177,14 @@ impl Provider {
     /// Answers an RFC 3161 request (`application/timestamp-query`) with a
     /// `TimeStampResp` (`application/timestamp-reply`): granted with a token, or a rejection
     /// saying why.
-    pub fn time_stamp_response(&self, request: &[u8], now: UnixTime) -> Result<Vec<u8>, Error> {
+    pub fn time_stamp_response(
+        &self,
+        request: &[u8],
+        caller: &crate::limits::Caller,
+        now: UnixTime,
+    ) -> Result<Vec<u8>, Error> {
+        let limit = self.config.limits.tsa_per_address;
+        self.limit_address_here("tsa_per_address", caller, limit, now)?;
         let Ok(request) = TimeStampReq::from_der(request) else {
             return rejection(TspFailure::BadDataFormat, "not a DER TimeStampReq");
         };

@@ -272,4 +272,11 @@ pub trait LoginStore {
         client_id: &ClientId,
         event: &AuditRecord,
     ) -> Result<bool, StoreError>;
+    /// Deletes a client's pending login requests but the newest `keep` (the oldest go first;
+    /// a flood's cost is bounded, and new logins are never refused); how many went.
+    fn drop_oldest_pending_auth_requests(
+        &self,
+        client_id: &ClientId,
+        keep: u64,
+    ) -> Result<u64, StoreError>;
 }

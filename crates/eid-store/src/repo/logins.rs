@@ -559,4 +559,46 @@ impl LoginStore for Database {
         })
         .map_err(backend)
     }
+
+    fn drop_oldest_pending_auth_requests(
+        &self,
+        client_id: &ClientId,
+        keep: u64,
+    ) -> Result<u64, StoreError> {
+        let pending = RequestStatus::Pending.as_str();
+        let mut c = self.writer()?;
+        // The first request beyond the newest `keep` (newest first, ties by id): it and every
+        // older one go. Two statements, no transaction: a request added meanwhile is newer.
+        let cut: Option<(i64, String)> = auth_requests::table
+            .filter(auth_requests::client_id.eq(client_id.as_str()))
+            .filter(auth_requests::status.eq(pending))
+            .order((
+                auth_requests::created_at.desc(),
+                auth_requests::request_id.desc(),
+            ))
+            .select((auth_requests::created_at, auth_requests::request_id))
+            .offset(i64::try_from(keep).unwrap_or(i64::MAX))
+            .limit(1)
+            .first(&mut *c)
+            .optional()
+            .map_err(backend)?;
+        let Some((created_at, request_id)) = cut else {
+            return Ok(0);
+        };
+        let n = diesel::delete(
+            auth_requests::table
+                .filter(auth_requests::client_id.eq(client_id.as_str()))
+                .filter(auth_requests::status.eq(pending))
+                .filter(
+                    auth_requests::created_at
+                        .lt(created_at)
+                        .or(auth_requests::created_at
+                            .eq(created_at)
+                            .and(auth_requests::request_id.le(&request_id))),
+                ),
+        )
+        .execute(&mut *c)
+        .map_err(backend)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -282,3 +282,33 @@ async fn the_pages_follow_ui_locales(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 on_every_backend!(ui_locales, the_pages_follow_ui_locales);
+
+/// Review 2026-12-07, I2: a `state` over 2,048 bytes was refused but echoed in full in the
+/// error redirect. RFC 6749 §4.1.2.1 wants the exact `state` in an error response, so eid
+/// does not redirect at all: the person gets a page, without the state, and nothing is stored.
+async fn an_oversized_state_is_refused_on_a_page(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let rp = Rp::register(&server, "Department of Examples", JwsAlg::Es256).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let long = format!("echo-me-{}", "s".repeat(2_992));
+    let url = with_param(&rp.start().url, "state", Some(&long));
+    let (status, location, body) = unchanged!(server, {
+        let response = http.get(url.clone()).send().await?;
+        (
+            response.status().as_u16(),
+            response.headers().get("location").cloned(),
+            response.text().await?,
+        )
+    });
+    assert_eq!(status, 400);
+    assert!(location.is_none(), "not redirected: {location:?}");
+    assert!(!body.contains("echo-me-"), "the state is not echoed");
+    assert!(body.contains("longer than 2048 bytes"), "{body}");
+    // At the limit the login opens.
+    let url = with_param(&rp.start().url, "state", Some(&"s".repeat(2_048)));
+    assert_eq!(http.get(url).send().await?.status(), 303);
+    Ok(())
+}
+on_every_backend!(oversized_state, an_oversized_state_is_refused_on_a_page);

@@ -1,6 +1,7 @@
 //! Abuse limits: each trips with `429` and `Retry-After`, in the endpoint's own form, and
 //! resets when its window ends; a flood of authorization requests from one address leaves the
-//! stored rows bounded and the health check answering.
+//! stored rows bounded and the health check answering; a flood from many addresses at one
+//! service leaves its citizens logging in.
 
 use eid_core::keys::JwsAlg;
 use eid_core::limits::{Caller, Limits, RateLimit};
@@ -190,5 +191,123 @@ async fn flood(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Review 2026-12-07, M2: 210 addresses, each within its own limit, spent the service's shared
+/// limit and every citizen got `429` at its login. Now nothing per service is refused: many
+/// addresses flooding one service leave a fresh citizen's login opening, and the service's
+/// pending logins bounded (the oldest dropped).
+async fn a_flooded_service_still_serves_citizens(backend: Backend) -> anyhow::Result<()> {
+    let per_address = 5;
+    let cap = 20;
+    let server = TestServer::start_with(
+        backend,
+        TestOptions {
+            limits: Limits {
+                authorize_per_address: RateLimit::new(per_address, 120),
+                authorize_per_client: RateLimit::new(30, 60),
+                pending_logins_per_client: cap,
+                ..Limits::default()
+            },
+            ..with_registry()
+        },
+    )
+    .await?;
+    let rp = Rp::register(&server, "Flooded service", JwsAlg::Es256).await?;
+    // Other loopback addresses (Linux answers for all of 127.0.0.0/8) play the strangers.
+    let mut statuses = std::collections::BTreeMap::new();
+    for n in 1..=12u8 {
+        let stranger = reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 1, n]))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        for _ in 0..per_address {
+            let status = stranger.get(rp.start().url).send().await?.status();
+            *statuses.entry(status.as_u16()).or_insert(0) += 1;
+        }
+        if n == 1 {
+            // Each address is still held to its own limit.
+            let status = stranger.get(rp.start().url).send().await?.status();
+            assert_eq!(status, 429);
+        }
+    }
+    assert_eq!(statuses, [(303, 60)].into(), "within their own limits");
+    // The service's limit used to be spent by now: a citizen from a fresh address logs in.
+    let browser = Browser::new();
+    let page = browser.open_login(&server, &rp.start().url).await?;
+    let mut wallet = proven_wallet(&server, 0).await?;
+    let approval = wallet.fetch_approval(&page.link).await?;
+    assert_eq!(approval.service.name, "Flooded service");
+    // The flood's pending logins were cut down to the cap, the newest (the citizen's) kept.
+    let stored = server
+        .row_counts()
+        .await?
+        .into_iter()
+        .find(|(t, _)| *t == "auth_requests")
+        .map(|(_, n)| n)
+        .unwrap_or_default();
+    assert!(
+        (1..=i64::try_from(cap)?).contains(&stored),
+        "{stored} pending logins"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+/// Review 2026-12-07, I6: `/token`, `/revoke` and `/introspect` had no limit (100 wrong
+/// secrets in 0.1 s). They share one per-address limit now, answered `429` in OAuth's form.
+async fn client_endpoints_are_limited_per_address(backend: Backend) -> anyhow::Result<()> {
+    let server = TestServer::start_with(
+        backend,
+        TestOptions {
+            limits: Limits {
+                token_per_address: RateLimit::new(3, 60),
+                ..Limits::default()
+            },
+            ..with_registry()
+        },
+    )
+    .await?;
+    let rp = Rp::register(&server, "Limited", JwsAlg::Es256).await?;
+    let http = reqwest::Client::new();
+    let post = |path: &str, form: &[(&str, &str)]| {
+        http.post(server.url(path))
+            .basic_auth(&rp.client_id, Some("a-wrong-secret"))
+            .form(form)
+            .send()
+    };
+    for _ in 0..3 {
+        let response = post(
+            "/token",
+            &[("grant_type", "authorization_code"), ("code", "x")],
+        )
+        .await?;
+        assert_eq!(response.status(), 401);
+    }
+    for (path, form) in [
+        (
+            "/token",
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+        ),
+        ("/revoke", vec![("token", "x")]),
+        ("/introspect", vec![("token", "x")]),
+    ] {
+        let response = post(path, &form).await?;
+        assert_eq!(response.status(), 429, "{path}");
+        assert!(retry_after(&response).is_some(), "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: serde_json::Value = response.json().await?;
+        assert_eq!(body["error"], "temporarily_unavailable", "{path}: {body}");
+    }
+    server.stop().await;
+    Ok(())
+}
+
 on_every_backend!(rate_limits_trip_and_reset, limits_trip);
+on_every_backend!(
+    client_endpoints_share_a_limit_per_address,
+    client_endpoints_are_limited_per_address
+);
 on_every_backend!(a_flood_of_logins_stays_bounded, flood);
+on_every_backend!(
+    a_flood_at_one_service_does_not_lock_citizens_out,
+    a_flooded_service_still_serves_citizens
+);

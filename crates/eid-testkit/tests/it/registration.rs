@@ -278,6 +278,26 @@ async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Res
             "{body}"
         );
     }
+    // A fetch that fails says only that (review 2026-12-07, M1): not "connection refused",
+    // which would make registration a port scanner; the reason is in eid's log.
+    for (name, extra) in [
+        (
+            "jwks_uri",
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        ),
+        ("sector_identifier_uri", json!({})),
+    ] {
+        let mut body = extra;
+        body["redirect_uris"] = json!([REDIRECT_URI]);
+        body[name] = json!("http://127.0.0.1:9/document");
+        let (status, answer) = unchanged!(server, post_registration(&server, None, &body).await?);
+        assert_eq!(status, 400);
+        assert_eq!(
+            answer["error_description"],
+            format!("{name}: the document could not be fetched"),
+            "{answer}"
+        );
+    }
     Ok(())
 }
 on_every_backend!(dynamic_registration, clients_register_and_manage_themselves);
@@ -463,3 +483,112 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 on_every_backend!(request_uri_by_reference, request_objects_by_reference);
+
+/// Review 2026-12-07, L5: open registration took any name, bidi overrides and zero-width
+/// characters included ("Inland Revenue Department <U+202E><U+200B>稅務局"), and the login page and the
+/// phone showed it unqualified. Now every displayed name follows the device names' rule, a
+/// self-registered service may not take an operator-registered one's name, and it is shown
+/// as unverified on the login page and to the phone.
+async fn self_registered_names_are_checked_and_shown_unverified(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let server = server_with(backend, RegistrationPolicy::Open).await?;
+    let official = Rp::register(&server, "Inland Revenue Department", JwsAlg::Es256).await?;
+    let spoof = "Inland Revenue Department \u{202E}\u{200B}稅務局";
+
+    // The operator's command refuses the review's name too.
+    let refused = server
+        .register_client(eid_core::clients::ClientRegistration::new(
+            spoof,
+            &[REDIRECT_URI.to_owned()],
+            JwsAlg::Es256,
+        ))
+        .await;
+    assert!(
+        refused.is_err(),
+        "client add with bidi and zero-width characters"
+    );
+
+    // Registration: the review's name, and the operator's name in other case and spacing.
+    for (name, why) in [
+        (spoof, "text-direction or invisible"),
+        ("Inland Revenue Department", "operator registered"),
+        ("inland  revenue DEPARTMENT", "operator registered"),
+        (
+            "ＩｎｌａｎｄＲｅｖｅｎｕｅＤｅｐａｒｔｍｅｎｔ",
+            "operator registered",
+        ),
+    ] {
+        let body = json!({"redirect_uris": [REDIRECT_URI], "client_name": name});
+        let (status, answer) = unchanged!(server, post_registration(&server, None, &body).await?);
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{name}"
+        );
+        let description = answer["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains(why), "{name}: {description}");
+    }
+
+    // A name of its own is accepted, and shown as unverified.
+    let (status, registered) = post_registration(
+        &server,
+        None,
+        &json!({"redirect_uris": [REDIRECT_URI], "client_name": "Tax Refund Helper"}),
+    )
+    .await?;
+    assert_eq!(status, 201, "{registered}");
+    let client_id = registered["client_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let token = registered["registration_access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // ...and cannot be changed to the operator's client's name.
+    let (status, answer) = unchanged!(server, {
+        let response = reqwest::Client::new()
+            .put(format!("{}/register/{client_id}", server.issuer()))
+            .bearer_auth(&token)
+            .json(
+                &json!({"client_id": client_id, "redirect_uris": [REDIRECT_URI],
+                "client_name": "INLAND REVENUE DEPARTMENT"}),
+            )
+            .send()
+            .await?;
+        (response.status().as_u16(), response.json::<Value>().await?)
+    });
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("operator registered")),
+        "{answer}"
+    );
+
+    let helper = Rp::discover(
+        &server,
+        client_id,
+        registered["client_secret"].as_str().map(str::to_owned),
+        JwsAlg::Rs256,
+    )
+    .await?;
+    let anonymous = reqwest::Client::new();
+    for (rp, verified) in [(&helper, false), (&official, true)] {
+        let browser = Browser::new();
+        let page = browser.open_login(&server, &rp.start().url).await?;
+        let html = browser.http.get(&page.url).send().await?.text().await?;
+        assert_eq!(html.contains("(unverified)"), !verified, "{html}");
+        assert_eq!(html.contains("id=\"unverified\""), !verified);
+        // The phone's view says it too.
+        let view: Value = anonymous.get(&page.link).send().await?.json().await?;
+        assert_eq!(view["service_verified"], json!(verified), "{view}");
+        assert!(view["service"]["name"].is_string());
+    }
+    Ok(())
+}
+on_every_backend!(
+    self_registered_names,
+    self_registered_names_are_checked_and_shown_unverified
+);

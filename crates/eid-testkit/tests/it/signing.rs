@@ -1358,3 +1358,160 @@ on_every_backend!(
     the_example_portal_signs_a_tenancy_agreement,
     the_example_portal_gets_a_tenancy_agreement_signed
 );
+
+/// Review 2026-12-07, L2: each OCSP answer and time stamp was a fresh signature by a key that
+/// may be in an HSM, for anyone, unthrottled. Now an answer without a nonce is pre-produced
+/// (the same request gets the same bytes, until halfway to `nextUpdate` or a status change),
+/// fresh signatures and time stamps are limited per address, and a burst gets `429` with the
+/// protocol's own refusal.
+async fn pki_endpoints_are_pre_produced_and_limited(backend: Backend) -> anyhow::Result<()> {
+    use eid_core::limits::{Limits, RateLimit};
+    let server = TestServer::start_with(
+        backend,
+        eid_testkit::TestOptions {
+            limits: Limits {
+                ocsp_per_address: RateLimit::new(10, 60),
+                ocsp_fresh_per_address: RateLimit::new(3, 60),
+                tsa_per_address: RateLimit::new(2, 60),
+                ..Limits::default()
+            },
+            ..with_registry()
+        },
+    )
+    .await?;
+    let provider = server.provider();
+    let now = eid_server::now();
+    tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
+    let authority = server.provider().authority()?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("root.pem"), pem(&authority.root.der))?;
+    std::fs::write(
+        dir.path().join("issuing.pem"),
+        pem(&authority.issuing.certificate.der),
+    )?;
+    // A certificate the issuing CA issued: the time-stamping unit's.
+    std::fs::write(
+        dir.path().join("tsa.pem"),
+        pem(&authority.tsa.certificate.der),
+    )?;
+    let request = |out: &str, nonce: bool| -> anyhow::Result<Vec<u8>> {
+        let mut args = vec![
+            "ocsp",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "tsa.pem",
+            "-reqout",
+            out,
+        ];
+        if !nonce {
+            args.push("-no_nonce");
+        }
+        let (ok, text) = openssl(&args, dir.path())?;
+        anyhow::ensure!(ok, "{text}");
+        Ok(std::fs::read(dir.path().join(out))?)
+    };
+    let plain = request("plain.der", false)?;
+    let nonced = request("nonced.der", true)?;
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        let request = http
+            .post(server.url("/pki/ocsp"))
+            .header("content-type", "application/ocsp-request")
+            .body(body);
+        async move {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let retry_after = response.headers().contains_key("retry-after");
+            anyhow::Ok((status, retry_after, response.bytes().await?.to_vec()))
+        }
+    };
+
+    // The same request without a nonce: one signature, the same bytes every time.
+    let (status, _, first) = post(plain.clone()).await?;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        let (status, _, again) = post(plain.clone()).await?;
+        assert_eq!(status, 200);
+        assert_eq!(again, first, "the pre-produced answer");
+    }
+    std::fs::write(dir.path().join("plain-resp.der"), &first)?;
+    let (ok, out) = openssl(
+        &[
+            "ocsp",
+            "-respin",
+            "plain-resp.der",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "tsa.pem",
+            "-CAfile",
+            "root.pem",
+            "-verify_other",
+            "issuing.pem",
+            "-no_nonce",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok && out.contains("tsa.pem: good"), "{out}");
+
+    // With a nonce every answer is signed afresh: two more fit the three fresh signatures.
+    for _ in 0..2 {
+        let (status, _, answer) = post(nonced.clone()).await?;
+        assert_eq!(status, 200);
+        assert_ne!(answer, first);
+    }
+    let (status, retry_after, refused) = post(nonced.clone()).await?;
+    assert_eq!((status, retry_after), (429, true));
+    std::fs::write(dir.path().join("refused.der"), &refused)?;
+    let (_, out) = openssl(
+        &["ocsp", "-respin", "refused.der", "-resp_text", "-noverify"],
+        dir.path(),
+    )?;
+    assert!(out.to_lowercase().contains("trylater"), "{out}");
+    // The pre-produced answer needs no signature: still served...
+    let (status, _, again) = post(plain.clone()).await?;
+    assert_eq!((status, again), (200, first.clone()));
+    // ...until the address's limit on all requests (ten) is spent.
+    for _ in 0..2 {
+        let (status, _, _) = post(plain.clone()).await?;
+        assert_eq!(status, 200);
+    }
+    let (status, retry_after, _) = post(plain.clone()).await?;
+    assert_eq!((status, retry_after), (429, true));
+
+    // Time stamps: two per address, then a rejection in RFC 3161's form with 429.
+    std::fs::write(dir.path().join("doc.txt"), b"a document")?;
+    let (ok, out) = openssl(
+        &[
+            "ts", "-query", "-data", "doc.txt", "-sha256", "-cert", "-out", "req.tsq",
+        ],
+        dir.path(),
+    )?;
+    assert!(ok, "{out}");
+    let query = std::fs::read(dir.path().join("req.tsq"))?;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let reply = http
+            .post(server.url("/pki/tsa"))
+            .header("content-type", "application/timestamp-query")
+            .body(query.clone())
+            .send()
+            .await?;
+        statuses.push(reply.status().as_u16());
+        if reply.status() == 429 {
+            assert!(reply.headers().contains_key("retry-after"));
+            std::fs::write(dir.path().join("busy.tsr"), reply.bytes().await?)?;
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let (ok, out) = openssl(&["ts", "-reply", "-in", "busy.tsr", "-text"], dir.path())?;
+    assert!(ok && out.contains("Rejected"), "{out}");
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    ocsp_answers_are_pre_produced_and_pki_endpoints_limited,
+    pki_endpoints_are_pre_produced_and_limited
+);
