@@ -83,6 +83,13 @@ pub async fn act(
             } else {
                 eid_wallet::approve_as_before(&request, number)
             };
+            // The person is at the suite's browser and stays signed in to eid there, as a
+            // citizen in their own browser would: the single sign-on modules need the session.
+            let decision = if request.offers_sign_in {
+                eid_wallet::staying_signed_in(decision)
+            } else {
+                decision
+            };
             wallet.answer(&request, &link, &decision).await
         }
         .await;

@@ -3,6 +3,11 @@
 //! on any other FAILED module, and on a listed module that no longer fails (so the list only
 //! shrinks). The report itself still says FAILED: expectations change the exit status, never
 //! a verdict.
+//!
+//! A file may also pin every module's verdict (`[[verdict]]`): a run then also fails when a
+//! module ends otherwise than pinned (a PASSED module turned SKIPPED or WARNING is a change in
+//! what the suite can judge, e.g. a broken single sign-on session skipping the modules that
+//! need one), and when a plan with pins runs a module that has none.
 
 use std::path::Path;
 
@@ -21,12 +26,24 @@ pub struct ExpectedFailure {
     pub reason: String,
 }
 
-/// A file of `[[failed]]` entries.
+/// One module's pinned verdict.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinnedVerdict {
+    pub plan: String,
+    pub module: String,
+    /// `PASSED`, `WARNING`, `SKIPPED`, `REVIEW` (a FAILED module is an `[[failed]]` entry).
+    pub verdict: String,
+}
+
+/// A file of `[[failed]]` entries, and optionally `[[verdict]]` pins.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
     #[serde(default)]
     pub failed: Vec<ExpectedFailure>,
+    #[serde(default)]
+    pub verdict: Vec<PinnedVerdict>,
 }
 
 impl Expectations {
@@ -65,6 +82,31 @@ impl Expectations {
                 (false, Some(e)) => problems.push(format!(
                     "{} {}: expected to fail ({}), ended {:?}: remove it from the expectations",
                     report.plan, module.id, e.reason, module.verdict
+                )),
+                _ => {}
+            }
+            if module.verdict == Verdict::Failed {
+                continue;
+            }
+            let pinned_plan = self.verdict.iter().any(|v| v.plan == report.plan);
+            match self
+                .verdict
+                .iter()
+                .find(|v| v.plan == report.plan && v.module == module.id)
+            {
+                Some(pin) if pin.verdict != module.verdict.as_str() => problems.push(format!(
+                    "{} {}: ended {}, pinned {}: {}",
+                    report.plan,
+                    module.id,
+                    module.verdict.as_str(),
+                    pin.verdict,
+                    module.reason.clone().unwrap_or_default()
+                )),
+                None if pinned_plan => problems.push(format!(
+                    "{} {}: ended {} and has no pinned verdict: pin it",
+                    report.plan,
+                    module.id,
+                    module.verdict.as_str()
                 )),
                 _ => {}
             }
@@ -114,6 +156,29 @@ mod tests {
             expectations.judge(&report(&[("a", Verdict::Passed)])).len(),
             1,
             "an expected failure that passed"
+        );
+    }
+
+    #[test]
+    fn a_pinned_module_that_ends_otherwise_fails_the_run() {
+        let expectations: Expectations = toml::from_str(
+            "[[verdict]]\nplan = \"p\"\nmodule = \"a\"\nverdict = \"PASSED\"\n\
+             [[verdict]]\nplan = \"p\"\nmodule = \"b\"\nverdict = \"SKIPPED\"",
+        )
+        .unwrap();
+        assert!(expectations
+            .judge(&report(&[("a", Verdict::Passed), ("b", Verdict::Skipped)]))
+            .is_empty());
+        let problems =
+            expectations.judge(&report(&[("a", Verdict::Skipped), ("b", Verdict::Skipped)]));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("ended SKIPPED, pinned PASSED"));
+        assert_eq!(
+            expectations
+                .judge(&report(&[("a", Verdict::Passed), ("c", Verdict::Passed)]))
+                .len(),
+            1,
+            "a module without a pin in a pinned plan"
         );
     }
 }

@@ -103,6 +103,9 @@ async fn login(
     } else {
         eid_wallet::approve_as_before(&request, number)
     };
+    // The citizen is at the browser and stays signed in there: each login also opens its
+    // single sign-on session (the heavier path, as before the choice existed).
+    let decision = eid_wallet::staying_signed_in(decision);
     wallet.answer(&request, &link, &decision).await?;
     let html = browser.get(&login_url).send().await?.text().await?;
     let csrf = between(&html, "name=\"csrf_token\" value=\"", "\"")
