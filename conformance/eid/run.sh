@@ -107,4 +107,5 @@ wallet=("$bin/eid-wallet" --store "$work/phone.json")
 "$bin/eid-conformance" run --issuer "$issuer" --plan all --clients "$work/clients.toml" \
   --login-driver wallet --wallet "$work/phone.json" --danger-allow-http --report "$report" \
   --serve-documents "127.0.0.1:${DOCUMENTS_PORT:-18090}" \
-  --expected-failures "$(dirname "$0")/expected-failures.toml"
+  --expected-failures "$(dirname "$0")/expected-failures.toml" \
+  --pinned-verdicts "$(dirname "$0")/pinned-verdicts.toml"

@@ -85,6 +85,10 @@ struct RunArgs {
     /// still say FAILED, but only other failures (or a listed module passing) fail the run.
     #[arg(long)]
     expected_failures: Option<PathBuf>,
+    /// A TOML file pinning every module's verdict ([[verdict]] plan, module, verdict): a module
+    /// that ends otherwise, or a module of a pinned plan without a pin, fails the run.
+    #[arg(long)]
+    pinned_verdicts: Option<PathBuf>,
     /// Reports plain-HTTP endpoints as warnings instead of failures (local test deployments).
     #[arg(long)]
     danger_allow_http: bool,
@@ -207,11 +211,17 @@ async fn run() -> anyhow::Result<bool> {
             bail!("no module {id} (eid-conformance plans lists them)");
         }
     }
-    let expectations = match &args.expected_failures {
-        Some(path) => eid_conformance::expectations::Expectations::load(path)
-            .with_context(|| format!("reading {}", path.display()))?,
-        None => Default::default(),
-    };
+    let mut expectations: eid_conformance::expectations::Expectations =
+        match &args.expected_failures {
+            Some(path) => eid_conformance::expectations::Expectations::load(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+            None => Default::default(),
+        };
+    if let Some(path) = &args.pinned_verdicts {
+        let pinned = eid_conformance::expectations::Expectations::load(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        expectations.verdict.extend(pinned.verdict);
+    }
     let mut passed = true;
     for plan in &selected {
         let report = suite.run(plan, &args.modules).await;
