@@ -4,8 +4,9 @@
 //! link. The officer opens it on the console (a separate listener, never the public one) and
 //! registers their own security key; from then on they sign in with it. At the counter they find
 //! an application by the reference the citizen shows, compare the physical identity card with
-//! the particulars, record what evidence they saw, and approve or reject. Every step is in the
-//! audit trail: who, when, which application, which evidence.
+//! the particulars, have the applying phone answer the counter's one-time code
+//! ([`crate::counter`]: approval needs it), record what evidence they saw, and approve or
+//! reject. Every step is in the audit trail: who, when, which application, which evidence.
 
 use eid_proto::api::{
     PublicKeyCredential, RegisterPublicKeyCredential, RegistrationChallenge, SessionChallenge,
@@ -18,6 +19,7 @@ use webauthn_rs::Webauthn;
 use crate::account::{AccountStatus, Contact, Level, Particulars};
 use crate::audit::{Actor, Detail, Event};
 use crate::ceremony::{passkey_to_json, verify_discoverable, Checked};
+use crate::counter::CounterStep;
 use crate::crypto::{b64url, ct_eq, normalise_reference, random_token, sha256};
 use crate::enrolment::validate_device_name;
 use crate::proofing::{Proof, ProofingOutcome};
@@ -156,6 +158,9 @@ pub struct ApplicationReview {
     /// Enrolment: the account that holds the number already (approving recovers it).
     /// Upgrade: the account asking.
     pub existing_account: Option<ExistingAccount>,
+    /// While open: whether the applying phone has answered this officer's challenge at the
+    /// counter (approval needs it), or the challenge to show it.
+    pub counter: Option<CounterStep>,
 }
 
 /// What the decision did.
@@ -506,7 +511,14 @@ impl Provider {
             }),
             None => None,
         };
+        let counter = match application.status {
+            ApplicationStatus::Open => {
+                Some(self.counter_step(&application, &session.officer.officer_id, now)?)
+            }
+            _ => None,
+        };
         Ok(ApplicationReview {
+            counter,
             application_id: application.application_id,
             reference: application.reference,
             kind: application.kind,
@@ -570,6 +582,17 @@ impl Provider {
                         "evidence",
                         "approving needs the identity card checked",
                     ));
+                }
+                // The person at the counter holds the phone that applied: it answered this
+                // officer's one-time challenge within the last minutes (`counter.rs`).
+                if self
+                    .present_device(&application, &session.officer.officer_id, now)?
+                    .is_none()
+                {
+                    return Err(Error::Conflict(format!(
+                        "the applicant's phone has not answered this counter's code in the last {} minutes: open the application again and ask the applicant to scan the code with the phone that applied",
+                        self.config.counter_presence_window / 60
+                    )));
                 }
                 let data = self.application_data(&application)?;
                 let verified_address = if evidence.contains(&Evidence::ProofOfAddress) {

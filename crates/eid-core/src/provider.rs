@@ -52,6 +52,10 @@ pub struct ProviderConfig {
     pub officer_invite_ttl: i64,
     /// How long an officer's console session lasts.
     pub officer_session_ttl: i64,
+    /// How long the one-time challenge a counter shows for the applying phone can be answered.
+    pub counter_challenge_ttl: i64,
+    /// How long after the applying phone answered at the counter the officer may approve.
+    pub counter_presence_window: i64,
     /// Remote proofing; `None` switches it off (applicants are sent to a counter).
     pub registry: Option<RegistryConfig>,
     /// Cosine similarity from which a face template matches the registry's.
@@ -93,6 +97,8 @@ impl ProviderConfig {
             link_cooling_off: 7 * 86_400,
             officer_invite_ttl: 86_400,
             officer_session_ttl: 8 * 3_600,
+            counter_challenge_ttl: 300,
+            counter_presence_window: 600,
             registry: None,
             face_match_threshold: 0.8,
             limits: Limits::default(),

@@ -254,6 +254,9 @@ diesel::table! {
         outcome -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        present_at -> Nullable<BigInt>,
+        present_officer_id -> Nullable<Text>,
+        present_device_id -> Nullable<Text>,
     }
 }
 

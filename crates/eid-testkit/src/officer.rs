@@ -1,6 +1,7 @@
 //! The officer console as a registration officer's browser with a security key (the wallet's
 //! authenticator plays it): enrolment by one-time link, sign-in, finding an application by
-//! reference, deciding it. Tests use it to prove accounts in person (level `plus`).
+//! reference, the applying phone answering the counter's code, deciding it. Tests use it to
+//! prove accounts in person (level `plus`).
 
 use anyhow::Context as _;
 use eid_proto::api::{RegistrationChallenge, SessionChallenge};
@@ -14,6 +15,11 @@ pub fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str>
     let from = haystack.find(start)? + start.len();
     let len = haystack[from..].find(end)?;
     Some(&haystack[from..from + len])
+}
+
+/// The one-time code a review page shows for the applicant's phone, while it waits for one.
+pub fn counter_code(html: &str) -> Option<String> {
+    between(html, "id=\"counter-code\">", "<").map(str::to_owned)
 }
 
 /// An officer's browser on the console, with their security key.
@@ -101,6 +107,21 @@ impl Officer {
         Ok((html, id, csrf))
     }
 
+    /// Opens an application and has `wallet` (the applying phone, or an upgrade's phone of
+    /// the account) answer the counter's code: the page after (page, application id, csrf
+    /// token), ready to approve.
+    pub async fn review_with_phone(
+        &self,
+        server: &TestServer,
+        reference: &str,
+        wallet: &mut Wallet,
+    ) -> anyhow::Result<(String, String, String)> {
+        let (html, _, _) = self.review(server, reference).await?;
+        let code = counter_code(&html).context("the review page shows no counter code")?;
+        wallet.answer_counter(&code).await?;
+        self.review(server, reference).await
+    }
+
     pub async fn decide(
         &self,
         server: &TestServer,
@@ -156,7 +177,10 @@ impl TestServer {
             .context("the wallet's application")?
             .reference
             .clone();
-        let (_, id, csrf) = officer.review(server, &reference).await?;
+        // The applying phone answers the counter's code before the officer can approve.
+        let (_, id, csrf) = officer
+            .review_with_phone(server, &reference, &mut wallet)
+            .await?;
         let (status, page) = officer
             .decide(
                 server,

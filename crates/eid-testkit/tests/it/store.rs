@@ -111,6 +111,7 @@ fn application(id: &str, reference: &str, credential: &str) -> ApplicationRecord
         outcome: None,
         created_at: t(0),
         expires_at: t(1_000),
+        presence: None,
     }
 }
 
