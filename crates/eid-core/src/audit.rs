@@ -76,6 +76,12 @@ pub struct Detail {
     /// The serial of the certificate that signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial: Option<String>,
+    /// An officer's key, by its fingerprint (`K7Q2-M9XD`, as the console showed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What attests a key: its attestation root's subject, or `software`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
 }
 
 impl Detail {

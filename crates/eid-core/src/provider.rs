@@ -68,6 +68,8 @@ pub struct ProviderConfig {
     pub admin_origin: Option<Url>,
     /// Which keys are accepted, at which level.
     pub attestation: crate::attestation::AttestationPolicy,
+    /// Which keys registration officers may register (`[officers]`).
+    pub officers: crate::attestation::OfficerKeyPolicy,
     /// Offer the implicit flow (`id_token`, `id_token token`) to clients that register it:
     /// tokens then travel through the browser, which the OAuth 2.0 Security BCP (RFC 9700
     /// §2.1.2) advises against. OIDC Core §15.2 asks it of a Dynamic OpenID Provider.
@@ -105,6 +107,7 @@ impl ProviderConfig {
             registration: Default::default(),
             admin_origin: None,
             attestation: crate::attestation::AttestationPolicy::default(),
+            officers: crate::attestation::OfficerKeyPolicy::default(),
             danger_implicit_flow: false,
             pki: crate::pki::PkiConfig::new(issuer.clone()),
             sessions: crate::sso::SessionConfig::default(),

@@ -277,6 +277,8 @@ diesel::table! {
         passkey -> Text,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        attestation -> Nullable<Text>,
+        confirmed_at -> Nullable<BigInt>,
     }
 }
 

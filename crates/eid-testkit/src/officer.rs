@@ -5,7 +5,7 @@
 
 use anyhow::Context as _;
 use eid_proto::api::{RegistrationChallenge, SessionChallenge};
-use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
+use eid_wallet::authenticator::{get_assertion, make_credential, AttestationKey, Credential};
 use eid_wallet::Wallet;
 
 use crate::TestServer;
@@ -29,9 +29,45 @@ pub struct Officer {
     origin: String,
 }
 
+/// What the console answers when a key is registered.
+#[derive(Debug, Clone)]
+pub struct KeyRegistered {
+    /// What the officer reads out to the operator.
+    pub fingerprint: String,
+    /// `hardware` or `software`.
+    pub key: String,
+}
+
 impl Officer {
-    /// Registers a key through the enrolment link.
+    /// Registers a software key through the enrolment link, and has the operator confirm it
+    /// (the fingerprint read out): an officer who can sign in.
     pub async fn enrol(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        Self::enrol_with(server, token, None).await
+    }
+
+    /// [`Officer::enrol`] with a key of an attested model (`attestation`), or a software key.
+    pub async fn enrol_with(
+        server: &TestServer,
+        token: &str,
+        attestation: Option<&AttestationKey>,
+    ) -> anyhow::Result<Self> {
+        let provider = server.provider();
+        let t = token.to_owned();
+        let officer =
+            tokio::task::spawn_blocking(move || provider.officer_invite(&t, eid_server::now()))
+                .await??;
+        let (officer_key, registered) = Self::register(server, token, attestation).await?;
+        confirm_officer(server, &officer.officer_id, &registered.fingerprint).await?;
+        Ok(officer_key)
+    }
+
+    /// Registers a key through the enrolment link, unconfirmed: it signs in nobody until an
+    /// operator confirms it.
+    pub async fn register(
+        server: &TestServer,
+        token: &str,
+        attestation: Option<&AttestationKey>,
+    ) -> anyhow::Result<(Self, KeyRegistered)> {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -49,17 +85,29 @@ impl Officer {
             .await?
             .json()
             .await?;
-        let (key, attestation) = make_credential(&challenge.options, &origin, None)?;
+        let (key, attested) = make_credential(&challenge.options, &origin, attestation)?;
         let done = http
             .post(server.admin_url(&format!("/enrol/{token}")))
             .json(&serde_json::json!({
                 "ceremony_id": challenge.ceremony_id,
-                "credential": attestation,
+                "credential": attested,
             }))
             .send()
             .await?;
-        anyhow::ensure!(done.status() == 201, "enrolment: {}", done.status());
-        Ok(Self { http, key, origin })
+        let status = done.status();
+        anyhow::ensure!(status == 201, "enrolment: {status} {}", done.text().await?);
+        let body: serde_json::Value = done.json().await?;
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the console's answer has no {name}: {body}"))
+        };
+        let registered = KeyRegistered {
+            fingerprint: field("fingerprint")?,
+            key: field("key")?,
+        };
+        Ok((Self { http, key, origin }, registered))
     }
 
     /// Signs in with the key; returns the session cookie's attributes.
@@ -136,6 +184,20 @@ impl Officer {
             .await?;
         Ok((response.status().as_u16(), response.text().await?))
     }
+}
+
+/// The operator confirms an officer's key with the fingerprint the officer read out.
+pub async fn confirm_officer(
+    server: &TestServer,
+    officer_id: &str,
+    fingerprint: &str,
+) -> anyhow::Result<eid_core::officers::OfficerKey> {
+    let provider = server.provider();
+    let (id, f) = (officer_id.to_owned(), fingerprint.to_owned());
+    Ok(tokio::task::spawn_blocking(move || {
+        provider.confirm_officer_key(&id, &f, eid_server::now())
+    })
+    .await??)
 }
 
 /// An operator adds an officer: their id and one-time enrolment token.

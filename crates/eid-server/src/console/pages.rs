@@ -57,10 +57,12 @@ const eid = (() => {
     o.user.id = dec(o.user.id);
     (o.excludeCredentials || []).forEach(x => { x.id = dec(x.id); });
     const k = await navigator.credentials.create({ publicKey: o });
-    await post(base, { ceremony_id: c.ceremony_id, credential: { id: k.id, rawId: enc(k.rawId), type: k.type, extensions: {},
+    const r = await post(base, { ceremony_id: c.ceremony_id, credential: { id: k.id, rawId: enc(k.rawId), type: k.type, extensions: {},
       response: { attestationObject: enc(k.response.attestationObject), clientDataJSON: enc(k.response.clientDataJSON) } } });
-    say('Your key is registered.');
-    location.href = '/login';
+    button.disabled = true;
+    document.getElementById('fingerprint').textContent = r.fingerprint;
+    document.getElementById('registered').hidden = false;
+    say('Your key is registered. It works once an operator confirms it.');
   }
   async function signIn() {
     say('Touch your security key\u2026');
@@ -122,9 +124,12 @@ pub fn enrol(officer: &str, token: &str, nonce: &str) -> String {
         "Register your security key",
         &format!(
             "<main><h1>Welcome, {name} <span class=\"zh\" lang=\"zh-Hant-HK\">歡迎</span></h1>\
-             <p>Register the security key you will sign in to the officer console with. This link works once.</p>\
+             <p>Register the security key you will sign in to the officer console with (the security key the department issued you). This link works once.</p>\
              <p class=\"zh\" lang=\"zh-Hant-HK\">請登記您登入控制台所用的保安鎖匙。此連結只可使用一次。</p>\
              <button type=\"button\" id=\"go\" data-enrol=\"/enrol/{token}\">Register security key <span lang=\"zh-Hant-HK\">登記保安鎖匙</span></button>\
+             <div id=\"registered\" hidden><p>Before you can sign in, an operator must confirm your key. Call them and read out this code; \
+             they confirm the key only if it matches. <span class=\"zh\" lang=\"zh-Hant-HK\">管理員確認後方可登入：請向管理員讀出此編號。</span></p>\
+             <p><strong id=\"fingerprint\"></strong></p><p><a href=\"/login\">Sign in</a> once they have.</p></div>\
              <noscript><p>Registering a security key needs JavaScript: turn it on for this console. \
              <span class=\"zh\" lang=\"zh-Hant-HK\">登記保安鎖匙須啟用 JavaScript。</span></p></noscript>\
              <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",

@@ -4,10 +4,13 @@
 //! next ID token, upgrades, rejections, `acr_values` refused when the account is below them,
 //! and the audit trail of it all.
 
+use eid_core::attestation::{AttestationPolicy, KeyProtection, OfficerKeyPolicy};
 use eid_core::keys::JwsAlg;
 use eid_core::time::UnixTime;
 use eid_proto::api::{EnrolmentRequest, UpgradeRequest};
-use eid_testkit::Backend;
+use eid_testkit::attestation::TestAttestationRoot;
+use eid_testkit::officer::confirm_officer;
+use eid_testkit::{Backend, TestOptions, TestServer};
 use eid_wallet::Wallet;
 use url::Url;
 
@@ -549,4 +552,172 @@ async fn counter(backend: Backend) -> anyhow::Result<()> {
 on_every_backend!(
     an_officer_approves_only_after_the_applying_phone_answers_at_the_counter,
     counter
+);
+
+/// The review's M5: an enrolment link is a bearer secret, so what it registers must be an
+/// attested hardware key, and it signs in nobody until an operator confirms it by the
+/// fingerprint the officer reads out; a new link replaces the key instead of adding one.
+async fn officer_keys(backend: Backend) -> anyhow::Result<()> {
+    let root = TestAttestationRoot::generate()?;
+    let stranger = TestAttestationRoot::generate()?;
+    let server = TestServer::start_with(
+        backend,
+        TestOptions {
+            officers: OfficerKeyPolicy {
+                roots: Some(AttestationPolicy::roots_from_pem(&root.pem())?),
+                danger_accept_software_keys: false,
+            },
+            ..TestOptions::default()
+        },
+    )
+    .await?;
+    let security_key = root.authenticator("eid test security key", [7; 16])?;
+    let unknown_maker = stranger.authenticator("unknown security key", [8; 16])?;
+    let (officer_id, token) = add_officer(&server, "WONG Officer").await?;
+
+    // A software key (the review registered a Python one) or a key of a maker not on the
+    // officers' list does not register; the link still works.
+    for refused in [None, Some(&unknown_maker)] {
+        let err = Officer::register(&server, &token, refused)
+            .await
+            .err()
+            .expect("an unattested key is refused");
+        assert!(err.to_string().contains("403"), "{err}");
+    }
+    // An attested security key registers; the console shows its fingerprint.
+    let (mut officer, registered) = Officer::register(&server, &token, Some(&security_key)).await?;
+    assert_eq!(registered.key, "hardware");
+    let provider = server.provider();
+    let keys = provider.officer_keys(&officer_id)?;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].fingerprint, registered.fingerprint);
+    assert!(keys[0].confirmed_at.is_none());
+    assert!(
+        matches!(&keys[0].protection, KeyProtection::Hardware { root } if root.contains("eid test attestation root")),
+        "{:?}",
+        keys[0].protection
+    );
+
+    // Until an operator confirms it, the key signs in nobody: whoever used the link (the
+    // officer, or whoever intercepted it) can decide nothing.
+    let refused = officer.sign_in(&server).await?;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        officer
+            .http
+            .get(server.admin_url("/"))
+            .send()
+            .await?
+            .status(),
+        303
+    );
+    // The operator confirms only with the fingerprint the officer reads out (typed any way).
+    assert!(confirm_officer(&server, &officer_id, "0000-0000")
+        .await
+        .is_err());
+    let confirmed = confirm_officer(
+        &server,
+        &officer_id,
+        &registered.fingerprint.to_lowercase().replace('-', ""),
+    )
+    .await?;
+    assert!(confirmed.confirmed_at.is_some());
+    assert!(
+        confirm_officer(&server, &officer_id, &registered.fingerprint)
+            .await
+            .is_err(),
+        "nothing waits any more"
+    );
+    // Now it signs in and decides.
+    assert_eq!(officer.sign_in(&server).await?.status(), 200);
+    let mut applicant = applied_wallet(&server, 0).await?;
+    let reference = applicant
+        .file()
+        .application
+        .as_ref()
+        .expect("application")
+        .reference
+        .clone();
+    let (_, id, csrf) = officer
+        .review_with_phone(&server, &reference, &mut applicant)
+        .await?;
+    let (status, page) = officer
+        .decide(
+            &server,
+            &id,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("decision", "approve"),
+                ("evidence_hkid_card", "on"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+
+    // A new link replaces the key: the old key and its session stop at once, and the old
+    // link is dead too.
+    let (p, id) = (server.provider(), officer_id.clone());
+    let invite =
+        tokio::task::spawn_blocking(move || p.invite_officer(&id, eid_server::now())).await??;
+    assert_eq!(invite.revoked_keys, 1);
+    assert_eq!(
+        officer
+            .http
+            .get(server.admin_url("/"))
+            .send()
+            .await?
+            .status(),
+        303,
+        "the session ended with its key"
+    );
+    assert_eq!(officer.sign_in(&server).await?.status(), 403);
+    assert!(Officer::register(&server, &token, Some(&security_key))
+        .await
+        .is_err());
+    assert!(provider.officer_keys(&officer_id)?.is_empty());
+    // The new key waits for confirmation like the first.
+    let (mut replacement, registered) =
+        Officer::register(&server, &invite.invite_token, Some(&security_key)).await?;
+    assert_eq!(replacement.sign_in(&server).await?.status(), 403);
+    confirm_officer(&server, &officer_id, &registered.fingerprint).await?;
+    assert_eq!(replacement.sign_in(&server).await?.status(), 200);
+    let keys = provider.officer_keys(&officer_id)?;
+    assert_eq!(keys.len(), 1, "keys do not accumulate");
+    assert_eq!(keys[0].fingerprint, registered.fingerprint);
+
+    // Every change to the officer's keys is in the audit trail.
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
+    let about: Vec<(&str, Option<&str>)> = trail
+        .iter()
+        .filter(|e| {
+            e.actor_id.as_deref() == Some(officer_id.as_str())
+                || e.detail.officer_id.as_deref() == Some(officer_id.as_str())
+        })
+        .filter(|e| e.action.starts_with("officer.key_"))
+        .map(|e| (e.action.as_str(), e.detail.reason.as_deref()))
+        .collect();
+    assert_eq!(
+        about,
+        [
+            ("officer.key_registered", None),
+            ("officer.key_confirmed", None),
+            ("officer.key_revoked", Some("replaced")),
+            ("officer.key_registered", None),
+            ("officer.key_confirmed", None),
+        ]
+    );
+    assert!(trail.iter().any(|e| e.action == "officer.key_registered"
+        && e.detail
+            .attestation
+            .as_deref()
+            .is_some_and(|a| a.contains("eid test attestation root"))));
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    officer_keys_are_attested_confirmed_by_an_operator_and_replaced_not_added,
+    officer_keys
 );
