@@ -34,6 +34,30 @@ pub struct AttestationPolicy {
     pub signing_min_key_protection: MinKeyProtection,
 }
 
+/// Which keys registration officers may sign in with (`[officers]`): a separate, strict list of
+/// attestation roots, since an officer's key makes `plus` accounts (which sign documents) for
+/// anyone.
+#[derive(Debug, Clone, Default)]
+pub struct OfficerKeyPolicy {
+    /// Attestation roots trusted to vouch for officers' security keys (`[officers]
+    /// attestation_roots`). `None`: no key is attested, so only the development allowance
+    /// lets any key register.
+    pub roots: Option<AttestationCaList>,
+    /// Development (`--dev`) and tests only: any key may become an officer's, software keys
+    /// included.
+    pub danger_accept_software_keys: bool,
+}
+
+impl OfficerKeyPolicy {
+    /// Development (`--dev`) and tests: any key, attested or not.
+    pub fn danger_dev() -> Self {
+        Self {
+            roots: None,
+            danger_accept_software_keys: true,
+        }
+    }
+}
+
 /// The least protection a key must have for an act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MinKeyProtection {
@@ -169,34 +193,13 @@ impl Provider {
     /// What protects a registered key: a chain from its attestation to a trusted root makes
     /// it a hardware key.
     pub(crate) fn key_protection(&self, passkey: &Passkey, now: UnixTime) -> KeyProtection {
-        let Some(roots) = &self.config.attestation.roots else {
-            return KeyProtection::Software;
-        };
-        let credential: Credential = passkey.clone().into();
-        if matches!(
-            credential.attestation.data,
-            ParsedAttestationData::None
-                | ParsedAttestationData::Self_
-                | ParsedAttestationData::Uncertain
-                | ParsedAttestationData::ECDAA
-        ) {
-            return KeyProtection::Software;
-        }
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(now.secs().max(0).unsigned_abs());
-        match webauthn_rs_core::attestation::verify_attestation_ca_chain(
-            &credential.attestation.data,
-            roots,
-            at,
-        ) {
-            Ok(Some(ca)) => KeyProtection::Hardware {
-                root: ca.ca().tbs_certificate().subject().to_string(),
-            },
-            Ok(None) => KeyProtection::Software,
-            Err(e) => {
-                tracing::info!(error = ?e, "a key's attestation does not chain to a trusted root: a software key");
-                KeyProtection::Software
-            }
-        }
+        protection_under(self.config.attestation.roots.as_ref(), passkey, now)
+    }
+
+    /// What protects an officer's key, under `[officers] attestation_roots` (not the citizens'
+    /// roots).
+    pub(crate) fn officer_key_protection(&self, passkey: &Passkey, now: UnixTime) -> KeyProtection {
+        protection_under(self.config.officers.roots.as_ref(), passkey, now)
     }
 
     /// A newly registered key's protection, refused if the policy takes hardware keys only.
@@ -221,6 +224,43 @@ impl Provider {
             protection,
             self.config.attestation.software_key_max_level,
         )
+    }
+}
+
+/// What protects a key under a list of trusted roots: a chain from its attestation to one of
+/// them makes it a hardware key (the root's subject, for the record).
+fn protection_under(
+    roots: Option<&AttestationCaList>,
+    passkey: &Passkey,
+    now: UnixTime,
+) -> KeyProtection {
+    let Some(roots) = roots else {
+        return KeyProtection::Software;
+    };
+    let credential: Credential = passkey.clone().into();
+    if matches!(
+        credential.attestation.data,
+        ParsedAttestationData::None
+            | ParsedAttestationData::Self_
+            | ParsedAttestationData::Uncertain
+            | ParsedAttestationData::ECDAA
+    ) {
+        return KeyProtection::Software;
+    }
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(now.secs().max(0).unsigned_abs());
+    match webauthn_rs_core::attestation::verify_attestation_ca_chain(
+        &credential.attestation.data,
+        roots,
+        at,
+    ) {
+        Ok(Some(ca)) => KeyProtection::Hardware {
+            root: ca.ca().tbs_certificate().subject().to_string(),
+        },
+        Ok(None) => KeyProtection::Software,
+        Err(e) => {
+            tracing::info!(error = ?e, "a key's attestation does not chain to a trusted root: a software key");
+            KeyProtection::Software
+        }
     }
 }
 

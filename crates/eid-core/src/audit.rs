@@ -82,6 +82,12 @@ pub struct Detail {
     /// The browser a session was opened in, as its `User-Agent` says (`Chrome on Windows`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub browser: Option<String>,
+    /// An officer's key, by its fingerprint (`K7Q2-M9XD`, as the console showed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// What attests a key: its attestation root's subject, or `software`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
 }
 
 impl Detail {

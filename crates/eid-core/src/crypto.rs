@@ -256,7 +256,13 @@ const REFERENCE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// A short random reference a person reads out or types: `K7Q2-M9XD` (40 bits).
 pub fn reference_code() -> String {
-    let bytes: [u8; 8] = random_bytes();
+    reference_of(&random_bytes::<8>())
+}
+
+/// A reference made of eight bytes (five bits of each): the same form as [`reference_code`],
+/// for a value derived from something (a key's fingerprint), read out and compared with
+/// [`normalise_reference`].
+pub fn reference_of(bytes: &[u8; 8]) -> String {
     let chars: String = bytes
         .iter()
         .map(|b| char::from(REFERENCE_ALPHABET[usize::from(b & 31)]))

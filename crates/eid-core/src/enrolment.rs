@@ -379,6 +379,7 @@ impl Provider {
                 outcome: None,
                 created_at: now,
                 expires_at: now + self.config.application_ttl,
+                presence: None,
             };
             let event = self.record(
                 Event::new("application.created", &actor)

@@ -52,6 +52,7 @@ pub mod ceremony;
 pub mod claims;
 pub mod clients;
 pub mod consents;
+pub mod counter;
 pub mod crypto;
 pub mod custody;
 pub mod devices;

@@ -2,10 +2,17 @@
 //!
 //! An administrator creates an officer at the command line, which prints a one-time enrolment
 //! link. The officer opens it on the console (a separate listener, never the public one) and
-//! registers their own security key; from then on they sign in with it. At the counter they find
+//! registers their own security key, which must be a hardware key attested under `[officers]
+//! attestation_roots` (any key only in development). The console then shows the key's
+//! fingerprint; the key signs in nobody until an operator confirms it
+//! ([`Provider::confirm_officer_key`]), comparing the fingerprint the officer reads out: a link
+//! intercepted on its way yields a key nobody confirms. An officer has one key: a new link
+//! ([`Provider::invite_officer`]) revokes the one they had, and their sessions. From then on they
+//! sign in with it. At the counter they find
 //! an application by the reference the citizen shows, compare the physical identity card with
-//! the particulars, record what evidence they saw, and approve or reject. Every step is in the
-//! audit trail: who, when, which application, which evidence.
+//! the particulars, have the applying phone answer the counter's one-time code
+//! ([`crate::counter`]: approval needs it), record what evidence they saw, and approve or
+//! reject. Every step is in the audit trail: who, when, which application, which evidence.
 
 use eid_proto::api::{
     PublicKeyCredential, RegisterPublicKeyCredential, RegistrationChallenge, SessionChallenge,
@@ -16,14 +23,16 @@ use webauthn_rs::prelude::{DiscoverableAuthentication, PasskeyRegistration};
 use webauthn_rs::Webauthn;
 
 use crate::account::{AccountStatus, Contact, Level, Particulars};
+use crate::attestation::KeyProtection;
 use crate::audit::{Actor, Detail, Event};
 use crate::ceremony::{passkey_to_json, verify_discoverable, Checked};
-use crate::crypto::{b64url, ct_eq, normalise_reference, random_token, sha256};
+use crate::counter::CounterStep;
+use crate::crypto::{b64url, b64url_decode, ct_eq, normalise_reference, random_token, sha256};
 use crate::enrolment::validate_device_name;
 use crate::proofing::{Proof, ProofingOutcome};
 use crate::store::{
-    ApplicationKind, ApplicationStatus, CeremonyPurpose, OfficerCredentialRecord, OfficerRecord,
-    OfficerSessionRecord,
+    ApplicationKind, ApplicationStatus, AuditRecord, CeremonyPurpose, OfficerCredentialRecord,
+    OfficerRecord, OfficerSessionRecord, StoreError,
 };
 use crate::time::UnixTime;
 use crate::{Error, Provider};
@@ -33,6 +42,62 @@ use crate::{Error, Provider};
 pub struct NewOfficer {
     pub officer: OfficerRecord,
     pub invite_token: String,
+}
+
+/// An officer's key as the operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerKey {
+    /// `K7Q2-M9XD`: what the console showed the officer after registering it, which they read
+    /// out to the operator who confirms it.
+    pub fingerprint: String,
+    /// A hardware key attested under `[officers] attestation_roots` (the root's subject), or a
+    /// software key (development only).
+    pub protection: KeyProtection,
+    pub registered_at: UnixTime,
+    /// `None`: waiting for an operator's confirmation; it signs in nobody yet.
+    pub confirmed_at: Option<UnixTime>,
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// A key just registered from an enrolment link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredOfficerKey {
+    pub officer: OfficerRecord,
+    pub key: OfficerKey,
+}
+
+/// A new enrolment link for an officer: the one-time token, and how many keys it revoked.
+#[derive(Debug)]
+pub struct OfficerInvite {
+    pub invite_token: String,
+    pub revoked_keys: usize,
+}
+
+/// The fingerprint of an officer's key: a reference-like code of its credential id's hash.
+pub fn key_fingerprint(credential_id: &str) -> String {
+    let bytes = b64url_decode(credential_id).unwrap_or_else(|| credential_id.as_bytes().to_vec());
+    let hash = sha256(&bytes);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    crate::crypto::reference_of(&first)
+}
+
+fn officer_key(record: &OfficerCredentialRecord) -> OfficerKey {
+    OfficerKey {
+        fingerprint: key_fingerprint(&record.credential_id),
+        protection: KeyProtection::from_stored(record.attestation.as_deref()),
+        registered_at: record.created_at,
+        confirmed_at: record.confirmed_at,
+        last_used_at: record.last_used_at,
+    }
+}
+
+/// How a key's attestation is written in the audit trail.
+fn attestation_label(protection: &KeyProtection) -> String {
+    match protection {
+        KeyProtection::Hardware { root } => root.clone(),
+        KeyProtection::Software => "software".to_owned(),
+    }
 }
 
 /// The invitation carries nothing beyond its officer (the ceremony's subject).
@@ -156,6 +221,9 @@ pub struct ApplicationReview {
     /// Enrolment: the account that holds the number already (approving recovers it).
     /// Upgrade: the account asking.
     pub existing_account: Option<ExistingAccount>,
+    /// While open: whether the applying phone has answered this officer's challenge at the
+    /// counter (approval needs it), or the challenge to show it.
+    pub counter: Option<CounterStep>,
 }
 
 /// What the decision did.
@@ -201,13 +269,115 @@ impl Provider {
         })
     }
 
-    /// A new one-time enrolment link for an officer (another key, or a lost one replaced).
-    pub fn invite_officer(&self, officer_id: &str, now: UnixTime) -> Result<String, Error> {
+    /// A new one-time enrolment link for an officer, replacing their key: the key they had
+    /// (and any link or registration under way) is revoked at once, with their console
+    /// sessions; the new key signs in once an operator confirms it.
+    pub fn invite_officer(&self, officer_id: &str, now: UnixTime) -> Result<OfficerInvite, Error> {
         self.store
             .officer(officer_id)?
             .filter(|o| o.active)
             .ok_or(Error::NotFound("officer"))?;
-        self.invite(officer_id, now)
+        let mut events = vec![self.record(
+            Event::new("officer.invited", &Actor::Operator).detail(Detail {
+                officer_id: Some(officer_id.to_owned()),
+                ..Detail::default()
+            }),
+            now,
+        )?];
+        events.extend(self.key_revocations(officer_id, "replaced", now)?);
+        let revoked_keys = self.store.revoke_officer_credentials(officer_id, &events)?;
+        if revoked_keys > 0 {
+            tracing::warn!(target: "eid::security", event = "officer.key_revoked", officer_id, revoked_keys, "an officer's keys were revoked for a new enrolment link");
+        }
+        Ok(OfficerInvite {
+            invite_token: self.invite(officer_id, now)?,
+            revoked_keys,
+        })
+    }
+
+    /// An `officer.key_revoked` event for each key an officer holds (`reason`: why).
+    fn key_revocations(
+        &self,
+        officer_id: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<Vec<AuditRecord>, Error> {
+        self.store
+            .officer_credentials(officer_id)?
+            .iter()
+            .map(|c| {
+                self.record(
+                    Event::new("officer.key_revoked", &Actor::Operator).detail(Detail {
+                        officer_id: Some(officer_id.to_owned()),
+                        key: Some(key_fingerprint(&c.credential_id)),
+                        reason: Some(reason.to_owned()),
+                        ..Detail::default()
+                    }),
+                    now,
+                )
+            })
+            .collect()
+    }
+
+    /// An officer's keys (one, normally; none before the first registration).
+    pub fn officer_keys(&self, officer_id: &str) -> Result<Vec<OfficerKey>, Error> {
+        Ok(self
+            .store
+            .officer_credentials(officer_id)?
+            .iter()
+            .map(officer_key)
+            .collect())
+    }
+
+    /// Confirms the officer's key that waits for it (an operator's act, through a channel of
+    /// their own: the officer reads out the fingerprint their console showed). Until then the
+    /// key signs in nobody, so whoever intercepted the enrolment link has nothing.
+    pub fn confirm_officer_key(
+        &self,
+        officer_id: &str,
+        fingerprint: &str,
+        now: UnixTime,
+    ) -> Result<OfficerKey, Error> {
+        self.store
+            .officer(officer_id)?
+            .filter(|o| o.active)
+            .ok_or(Error::NotFound("officer"))?;
+        let waiting = self
+            .store
+            .officer_credentials(officer_id)?
+            .into_iter()
+            .find(|c| c.confirmed_at.is_none())
+            .ok_or_else(|| {
+                Error::Conflict("this officer has no key waiting for confirmation".into())
+            })?;
+        let key = officer_key(&waiting);
+        if normalise_reference(fingerprint).as_deref() != Some(key.fingerprint.as_str()) {
+            return Err(Error::invalid(
+                "fingerprint",
+                "is not the fingerprint of the key waiting for confirmation: ask the officer to read out the one their console shows; if theirs differs, someone else used the link (`officer invite` replaces it)",
+            ));
+        }
+        let event = self.record(
+            Event::new("officer.key_confirmed", &Actor::Operator).detail(Detail {
+                officer_id: Some(officer_id.to_owned()),
+                key: Some(key.fingerprint.clone()),
+                attestation: Some(attestation_label(&key.protection)),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if !self
+            .store
+            .confirm_officer_credential(&waiting.credential_id, now, &event)?
+        {
+            return Err(Error::Conflict(
+                "this key was confirmed or revoked meanwhile".into(),
+            ));
+        }
+        Ok(OfficerKey {
+            confirmed_at: Some(now),
+            ..key
+        })
     }
 
     fn invite(&self, officer_id: &str, now: UnixTime) -> Result<String, Error> {
@@ -228,14 +398,15 @@ impl Provider {
 
     /// Deactivates an officer: their keys and sessions stop working at once.
     pub fn remove_officer(&self, officer_id: &str, now: UnixTime) -> Result<(), Error> {
-        let event = self.record(
+        let mut events = vec![self.record(
             Event::new("officer.removed", &Actor::Operator).detail(Detail {
                 officer_id: Some(officer_id.to_owned()),
                 ..Detail::default()
             }),
             now,
-        )?;
-        if self.store.remove_officer(officer_id, &event)? {
+        )?];
+        events.extend(self.key_revocations(officer_id, "officer_removed", now)?);
+        if self.store.remove_officer(officer_id, &events)? {
             Ok(())
         } else {
             Err(Error::NotFound("officer"))
@@ -270,6 +441,11 @@ impl Provider {
             .start_passkey_registration(user_handle, &officer.name, &officer.name, None)
             .map_err(|e| Error::Internal(format!("starting WebAuthn registration: {e}")))?;
         crate::ceremony::require_resident_key(&mut options);
+        if self.config.officers.roots.is_some() {
+            // The key's maker must vouch for it (WebAuthn §5.4.7 `direct`).
+            options.public_key.attestation =
+                Some(webauthn_rs_proto::AttestationConveyancePreference::Direct);
+        }
         let ceremony_id = self.put_ceremony(
             CeremonyPurpose::OfficerRegister,
             Some(officer.officer_id),
@@ -287,13 +463,15 @@ impl Provider {
         })
     }
 
-    /// Finishes registering an officer's key; the enrolment link is used up.
+    /// Finishes registering an officer's key; the enrolment link is used up. The key must be
+    /// attested under `[officers] attestation_roots` (a key no root attests is refused, and
+    /// the link stays usable); it waits for an operator's confirmation.
     pub fn finish_officer_registration(
         &self,
         ceremony_id: &str,
         credential: &RegisterPublicKeyCredential,
         now: UnixTime,
-    ) -> Result<OfficerRecord, Error> {
+    ) -> Result<RegisteredOfficerKey, Error> {
         let webauthn = self.officer_webauthn()?;
         let (ceremony, state): (_, RegisterState) = self.take_ceremony(
             ceremony_id,
@@ -305,7 +483,16 @@ impl Provider {
         let passkey = webauthn
             .finish_passkey_registration(credential, &state.registration)
             .map_err(|e| Error::DeviceRefused(format!("attestation refused: {e}")))?;
-        // The link is single-use: whoever takes it first registers.
+        let protection = self.officer_key_protection(&passkey, now);
+        if protection == KeyProtection::Software
+            && !self.config.officers.danger_accept_software_keys
+        {
+            return Err(Error::DeviceRefused(
+                "an officer's key must be a hardware security key attested by a root in [officers] attestation_roots".into(),
+            ));
+        }
+        // The link is single-use: whoever takes it first registers (and waits for the
+        // operator's confirmation, which needs the fingerprint the officer reads out).
         let (invite, InviteState {}) = self.take_ceremony(
             &state.invite_id,
             CeremonyPurpose::OfficerInvite,
@@ -328,20 +515,31 @@ impl Provider {
             passkey: passkey_to_json(&passkey)?,
             created_at: now,
             last_used_at: None,
+            attestation: protection.stored(),
+            confirmed_at: None,
         };
+        let key = officer_key(&record);
         let event = self.record(
-            Event::new("officer.key_registered", &Actor::Officer { officer_id }),
+            Event::new("officer.key_registered", &Actor::Officer { officer_id }).detail(Detail {
+                key: Some(key.fingerprint.clone()),
+                attestation: Some(attestation_label(&protection)),
+                ..Detail::default()
+            }),
             now,
         )?;
         self.store
             .insert_officer_credential(&record, &event)
             .map_err(|e| match e {
-                crate::store::StoreError::Duplicate(_) => {
+                StoreError::Duplicate("officer_key") => Error::Conflict(
+                    "this officer has a key already; ask the operator for a new link".into(),
+                ),
+                StoreError::Duplicate(_) => {
                     Error::Conflict("this key is already registered".into())
                 }
                 other => other.into(),
             })?;
-        Ok(officer)
+        tracing::info!(target: "eid::security", event = "officer.key_registered", officer_id = %officer.officer_id, key = %key.fingerprint, "an officer's key was registered; it waits for an operator's confirmation");
+        Ok(RegisteredOfficerKey { officer, key })
     }
 
     /// A challenge for an officer's key (discoverable: the key names its officer).
@@ -390,6 +588,22 @@ impl Provider {
             .officer(&stored.officer_id)?
             .filter(|o| o.active)
             .ok_or_else(|| Error::DeviceRefused("this officer was removed".into()))?;
+        if stored.confirmed_at.is_none() {
+            return Err(Error::DeviceRefused(
+                "this key waits for an operator's confirmation (eid-server officer confirm): read them the code the console showed when you registered it".into(),
+            ));
+        }
+        // The roots may have changed since (a development key on a real start, a root
+        // withdrawn): the key must still be one the policy accepts.
+        if !self.config.officers.danger_accept_software_keys
+            && self
+                .officer_key_protection(&crate::ceremony::passkey_from_json(&stored.passkey)?, now)
+                == KeyProtection::Software
+        {
+            return Err(Error::DeviceRefused(
+                "this key is not attested by a root in [officers] attestation_roots: ask the operator for a new enrolment link".into(),
+            ));
+        }
         let passkey = match verify_discoverable(
             webauthn,
             credential,
@@ -506,7 +720,14 @@ impl Provider {
             }),
             None => None,
         };
+        let counter = match application.status {
+            ApplicationStatus::Open => {
+                Some(self.counter_step(&application, &session.officer.officer_id, now)?)
+            }
+            _ => None,
+        };
         Ok(ApplicationReview {
+            counter,
             application_id: application.application_id,
             reference: application.reference,
             kind: application.kind,
@@ -570,6 +791,17 @@ impl Provider {
                         "evidence",
                         "approving needs the identity card checked",
                     ));
+                }
+                // The person at the counter holds the phone that applied: it answered this
+                // officer's one-time challenge within the last minutes (`counter.rs`).
+                if self
+                    .present_device(&application, &session.officer.officer_id, now)?
+                    .is_none()
+                {
+                    return Err(Error::Conflict(format!(
+                        "the applicant's phone has not answered this counter's code in the last {} minutes: open the application again and ask the applicant to scan the code with the phone that applied",
+                        self.config.counter_presence_window / 60
+                    )));
                 }
                 let data = self.application_data(&application)?;
                 let verified_address = if evidence.contains(&Evidence::ProofOfAddress) {

@@ -52,6 +52,10 @@ pub struct ProviderConfig {
     pub officer_invite_ttl: i64,
     /// How long an officer's console session lasts.
     pub officer_session_ttl: i64,
+    /// How long the one-time challenge a counter shows for the applying phone can be answered.
+    pub counter_challenge_ttl: i64,
+    /// How long after the applying phone answered at the counter the officer may approve.
+    pub counter_presence_window: i64,
     /// Remote proofing; `None` switches it off (applicants are sent to a counter).
     pub registry: Option<RegistryConfig>,
     /// Cosine similarity from which a face template matches the registry's.
@@ -64,6 +68,8 @@ pub struct ProviderConfig {
     pub admin_origin: Option<Url>,
     /// Which keys are accepted, at which level.
     pub attestation: crate::attestation::AttestationPolicy,
+    /// Which keys registration officers may register (`[officers]`).
+    pub officers: crate::attestation::OfficerKeyPolicy,
     /// Offer the implicit flow (`id_token`, `id_token token`) to clients that register it:
     /// tokens then travel through the browser, which the OAuth 2.0 Security BCP (RFC 9700
     /// §2.1.2) advises against. OIDC Core §15.2 asks it of a Dynamic OpenID Provider.
@@ -93,12 +99,15 @@ impl ProviderConfig {
             link_cooling_off: 7 * 86_400,
             officer_invite_ttl: 86_400,
             officer_session_ttl: 8 * 3_600,
+            counter_challenge_ttl: 300,
+            counter_presence_window: 600,
             registry: None,
             face_match_threshold: 0.8,
             limits: Limits::default(),
             registration: Default::default(),
             admin_origin: None,
             attestation: crate::attestation::AttestationPolicy::default(),
+            officers: crate::attestation::OfficerKeyPolicy::default(),
             danger_implicit_flow: false,
             pki: crate::pki::PkiConfig::new(issuer.clone()),
             sessions: crate::sso::SessionConfig::default(),

@@ -143,6 +143,59 @@ pub struct ProofingResult {
     pub revoked_devices: u32,
 }
 
+/// `GET /api/v1/counter-challenges/{code}`: the one-time challenge a registration counter's
+/// console shows (a code, and a QR code of this URL) once the officer opens an application.
+/// The applying phone answers it with an assertion of its key over the challenge that commits
+/// to its [`CounterDecision`]:
+///
+/// ```text
+/// challenge = SHA-256("eid-counter" || 0x00 || nonce || SHA-256(decision))
+/// ```
+///
+/// where `nonce` is `options.publicKey.challenge` and `decision` the exact JSON bytes sent.
+/// Until the applying phone has answered, the officer cannot approve the application.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterChallenge {
+    /// The code, as the console shows it (`482-193-067`).
+    pub code: String,
+    /// The reference of the application the officer is reviewing: the phone checks it is
+    /// its own before answering.
+    pub reference: String,
+    /// A discoverable assertion's options; `challenge` is the nonce.
+    pub options: RequestChallengeResponse,
+    pub expires_in: u64,
+}
+
+/// What the phone signs at the counter: that it is present for this code and this
+/// application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterDecision {
+    /// The code answered (as in [`CounterChallenge::code`]).
+    pub code: String,
+    /// The application's reference (as in [`CounterChallenge::reference`]).
+    pub reference: String,
+}
+
+/// `POST /api/v1/counter-challenges/{code}`: the decision and the assertion over it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CounterSubmission {
+    /// base64url of the [`CounterDecision`] JSON: exactly the bytes the challenge commits to.
+    pub decision: String,
+    /// The assertion of the application's key (an upgrade: a phone of the account).
+    pub credential: PublicKeyCredential,
+}
+
+/// The counter has the phone's answer: the officer's console now shows the phone (its name and
+/// key protection) and lets the officer decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterAnswered {
+    pub reference: String,
+    /// The name of the phone that answered, as the console shows it.
+    pub device_name: String,
+    /// How long the officer has to decide before the phone must answer again (seconds).
+    pub valid_for: u64,
+}
+
 /// `POST /api/v1/account/upgrade-requests` (wallet session): particulars to be proven in person
 /// for level `plus`. The answer is an [`ApplicationCreated`] whose reference the citizen shows
 /// at a counter.

@@ -6,8 +6,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use eid_core::time::UnixTime;
 use eid_core::Error;
 use eid_proto::api::{
-    ApprovalSubmission, AssertionFinish, DeviceLinkRedeem, DeviceList, EnrolmentRequest,
-    ProofingResult, ProofingSubmission, RegistrationFinish, UpgradeRequest,
+    ApprovalSubmission, AssertionFinish, CounterSubmission, DeviceLinkRedeem, DeviceList,
+    EnrolmentRequest, ProofingResult, ProofingSubmission, RegistrationFinish, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 use serde::Deserialize;
@@ -43,6 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/registrations/{ceremony_id}",
                 web::post().to(finish_registration),
             )
+            .route(
+                "/counter-challenges/{code}",
+                web::get().to(counter_challenge),
+            )
+            .route("/counter-challenges/{code}", web::post().to(answer_counter))
             .route("/approvals/{request_id}", web::get().to(approval))
             .route("/approvals/{request_id}", web::post().to(approve))
             .route("/device-sessions", web::post().to(start_session))
@@ -209,6 +214,39 @@ async fn finish_registration(
     })
     .await?;
     Ok(HttpResponse::Created().json(bound))
+}
+
+/// `GET /api/v1/counter-challenges/{code}`: the challenge a registration counter shows, for
+/// the applying phone to answer.
+async fn counter_challenge(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    let caller = caller(&req);
+    let challenge = run(&state.provider, move |p, now| {
+        p.counter_challenge(&code, &caller, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(challenge))
+}
+
+/// `POST /api/v1/counter-challenges/{code}`: the applying phone's answer, signed by its key.
+async fn answer_counter(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<CounterSubmission>,
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
+    let submission = body.into_inner();
+    let caller = caller(&req);
+    let answered = run(&state.provider, move |p, now| {
+        p.answer_counter(&code, &submission, &caller, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(answered))
 }
 
 #[derive(Deserialize)]

@@ -59,6 +59,8 @@ pub struct FileConfig {
     pub request_deadline_secs: Option<u64>,
     /// Which device keys are accepted, at which level.
     pub attestation: Option<AttestationFile>,
+    /// Which security keys registration officers may register.
+    pub officers: Option<OfficersFile>,
     /// Which keys approve document signatures.
     pub signing: Option<SigningFile>,
     /// Where eid may send requests (back-channel logout, clients' key sets).
@@ -284,6 +286,16 @@ pub struct AttestationFile {
     /// The highest level an approval with such a key reaches: `basic` or `plus` [default:
     /// `basic`; `plus` with --dev].
     pub software_key_max_level: Option<String>,
+}
+
+/// `[officers]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfficersFile {
+    /// PEM files of the attestation roots trusted to vouch for officers' security keys (a
+    /// list of its own, stricter than `[attestation] trusted_roots`: the makers of the keys
+    /// the department issues). Without it no officer can register a key, except with --dev.
+    pub attestation_roots: Option<Vec<PathBuf>>,
 }
 
 /// `[signing]` in the configuration file.
@@ -581,6 +593,8 @@ pub struct Settings {
     pub guard: crate::guard::GuardSettings,
     pub max_connections: usize,
     pub attestation: eid_core::attestation::AttestationPolicy,
+    /// Which keys officers may register (`[officers]`; any key with --dev).
+    pub officers: eid_core::attestation::OfficerKeyPolicy,
     pub outbound: crate::outbound::OutboundPolicy,
     /// Offer the implicit flow to clients that register it.
     pub danger_implicit_flow: bool,
@@ -732,6 +746,7 @@ impl Settings {
                 file.signing.unwrap_or_default(),
                 o.dev,
             )?,
+            officers: officer_key_policy(file.officers.unwrap_or_default(), o.dev)?,
             outbound: outbound_policy(file.outbound, o.dev)?,
             danger_implicit_flow: file
                 .oidc
@@ -789,6 +804,36 @@ fn attestation_policy(
     if !policy.accept_software_keys && policy.roots.is_none() {
         bail!(
             "attestation.accept_software_keys = false needs trusted_roots: no key could register"
+        );
+    }
+    Ok(policy)
+}
+
+fn officer_key_policy(
+    file: OfficersFile,
+    dev: bool,
+) -> anyhow::Result<eid_core::attestation::OfficerKeyPolicy> {
+    use eid_core::attestation::{AttestationPolicy, OfficerKeyPolicy};
+    // Secure by default: attested hardware keys only; --dev lets any key (the testkit's and a
+    // developer's software keys) register, and says so at start-up.
+    let mut policy = if dev {
+        OfficerKeyPolicy::danger_dev()
+    } else {
+        OfficerKeyPolicy::default()
+    };
+    let mut pem = String::new();
+    for path in file.attestation_roots.unwrap_or_default() {
+        pem.push_str(
+            &std::fs::read_to_string(&path).with_context(|| {
+                format!("officers.attestation_roots: reading {}", path.display())
+            })?,
+        );
+        pem.push('\n');
+    }
+    if !pem.trim().is_empty() {
+        policy.roots = Some(
+            AttestationPolicy::roots_from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("officers.attestation_roots: {e}"))?,
         );
     }
     Ok(policy)

@@ -157,6 +157,8 @@ pub struct StartOptions {
     pub max_connections: usize,
     /// Which device keys are accepted, at which level.
     pub attestation: eid_core::attestation::AttestationPolicy,
+    /// Which security keys officers may register (`[officers]`).
+    pub officers: eid_core::attestation::OfficerKeyPolicy,
     /// Where eid may send requests (back-channel logout, clients' key sets).
     pub outbound: outbound::OutboundPolicy,
     /// Offer the implicit flow (`[oidc] danger_implicit_flow`).
@@ -191,6 +193,7 @@ impl StartOptions {
             guard: guard::GuardSettings::default(),
             max_connections: 10_000,
             attestation: eid_core::attestation::AttestationPolicy::default(),
+            officers: eid_core::attestation::OfficerKeyPolicy::default(),
             outbound: outbound::OutboundPolicy::default(),
             danger_implicit_flow: false,
             pkcs11: None,
@@ -303,6 +306,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
     provider_config.refresh_token_max_ttl = options.tokens.refresh_max;
     provider_config.registration = options.registration.clone();
     provider_config.attestation = options.attestation.clone();
+    provider_config.officers = options.officers.clone();
     provider_config.danger_implicit_flow = options.danger_implicit_flow;
     provider_config.pki = options.pki.for_issuer(&issuer);
     provider_config.sessions = options.sessions;

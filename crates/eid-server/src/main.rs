@@ -6,7 +6,8 @@
 //! eid-server client list
 //! eid-server client remove CLIENT_ID
 //! eid-server officer add --name N          # prints a one-time enrolment link for the console
-//! eid-server officer list | remove OFFICER_ID | invite OFFICER_ID
+//! eid-server officer confirm OFFICER_ID [--fingerprint K7Q2-M9XD]   # the key registered with it
+//! eid-server officer list | remove OFFICER_ID | invite OFFICER_ID     # invite replaces the key
 //! eid-server citizen suspend|resume|close (--reference R | --hkid H) --reason REASON
 //! eid-server audit [--since UNIX_SECONDS] [--limit N]   # the audit trail as JSON lines
 //! eid-server keygen                        # print a new master key
@@ -216,9 +217,19 @@ enum OfficerCommand {
         #[arg(long)]
         name: String,
     },
-    /// List officers.
+    /// List officers and their keys.
     List,
-    /// A new one-time enrolment link for an officer (another or a replacement key).
+    /// Confirm the key an officer registered with their link (shows it: its attestation and
+    /// fingerprint); until then it signs in nobody. Ask the officer, through a channel of your
+    /// own, for the fingerprint their console showed.
+    Confirm {
+        officer_id: String,
+        /// The fingerprint the officer reads out (`K7Q2-M9XD`); asked for when not given.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
+    /// A new one-time enrolment link for an officer, replacing their key: the key they had
+    /// is revoked at once, with their sessions.
     Invite { officer_id: String },
     /// Remove an officer: their keys and sessions stop working.
     Remove { officer_id: String },
@@ -463,6 +474,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.guard = settings.guard.clone();
     options.max_connections = settings.max_connections;
     options.attestation = settings.attestation.clone();
+    options.officers = settings.officers.clone();
+    if settings.officers.danger_accept_software_keys {
+        tracing::warn!("--dev: officers may register ANY key as their security key, software keys included, with no attestation; never run a real deployment with --dev");
+        eprintln!("WARNING: --dev: officers' keys need no attestation (software keys accepted). Development only.");
+    } else if settings.officers.roots.is_none() {
+        tracing::warn!("no [officers] attestation_roots: no officer can register a security key");
+    }
     let server = eid_server::start(options).await?;
     let issuer = server.issuer.as_str().trim_end_matches('/');
     println!("eid is serving at {issuer}");
@@ -600,12 +618,49 @@ fn console_origin(settings: &Settings) -> String {
     }
 }
 
+/// An officer's key on one line: fingerprint, state, attestation.
+fn describe_key(key: &eid_core::officers::OfficerKey) -> String {
+    let state = match key.confirmed_at {
+        Some(at) => format!("confirmed {}", utc(at.secs())),
+        None => format!(
+            "WAITING for confirmation since {}",
+            utc(key.registered_at.secs())
+        ),
+    };
+    let attestation = match &key.protection {
+        eid_core::attestation::KeyProtection::Hardware { root } => {
+            format!("hardware key attested by {root}")
+        }
+        eid_core::attestation::KeyProtection::Software => "software key (development)".to_owned(),
+    };
+    format!("key {} {state}, {attestation}", key.fingerprint)
+}
+
+/// `2026-12-12 10:00 UTC`.
+fn utc(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
 fn officers(settings: Settings, command: OfficerCommand) -> anyhow::Result<()> {
     let provider = open_provider(&settings)?;
     let now = eid_server::now();
     let hours = provider.config().officer_invite_ttl / 3_600;
     match command {
         OfficerCommand::Add { name } => {
+            if settings.officers.roots.is_none() && !settings.officers.danger_accept_software_keys {
+                eprintln!("WARNING: no [officers] attestation_roots is configured: the console will refuse every key.");
+            }
             let new = provider.add_officer(&name, now)?;
             println!("officer_id: {}", new.officer.officer_id);
             println!(
@@ -614,27 +669,74 @@ fn officers(settings: Settings, command: OfficerCommand) -> anyhow::Result<()> {
                 new.invite_token
             );
             eprintln!(
-                "Give the link to {} only; it works once, within {hours} hours, on the officer console.",
-                new.officer.name
+                "Give the link to {} only; it works once, within {hours} hours, on the officer console. Then confirm their key: `officer confirm {}`.",
+                new.officer.name, new.officer.officer_id
             );
         }
         OfficerCommand::List => {
             for o in provider.officers()? {
+                let keys = provider.officer_keys(&o.officer_id)?;
+                let keys = if keys.is_empty() {
+                    "no key".to_owned()
+                } else {
+                    keys.iter().map(describe_key).collect::<Vec<_>>().join("; ")
+                };
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\t{keys}",
                     o.officer_id,
                     if o.active { "active" } else { "removed" },
                     o.name
                 );
             }
         }
+        OfficerCommand::Confirm {
+            officer_id,
+            fingerprint,
+        } => {
+            let waiting = provider
+                .officer_keys(&officer_id)?
+                .into_iter()
+                .find(|k| k.confirmed_at.is_none())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("officer {officer_id} has no key waiting for confirmation")
+                })?;
+            println!("key waiting for confirmation: {}", describe_key(&waiting));
+            if let eid_core::attestation::KeyProtection::Software = waiting.protection {
+                eprintln!("WARNING: a software key, registered under --dev: it cannot sign in to a deployment that is not --dev.");
+            }
+            let fingerprint = match fingerprint {
+                Some(f) => f,
+                None => {
+                    use std::io::{BufRead as _, Write as _};
+                    eprint!(
+                        "Ask the officer to read out the code their console showed, and type it: "
+                    );
+                    let _ = std::io::stderr().flush();
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim().to_owned()
+                }
+            };
+            if fingerprint.is_empty() {
+                anyhow::bail!("not confirmed: no fingerprint given");
+            }
+            let key = provider.confirm_officer_key(&officer_id, &fingerprint, now)?;
+            println!("confirmed {} for officer {officer_id}", key.fingerprint);
+        }
         OfficerCommand::Invite { officer_id } => {
-            let token = provider.invite_officer(&officer_id, now)?;
+            let invite = provider.invite_officer(&officer_id, now)?;
             println!(
-                "enrolment link: {}/enrol/{token}",
-                console_origin(&settings)
+                "enrolment link: {}/enrol/{}",
+                console_origin(&settings),
+                invite.invite_token
             );
-            eprintln!("It works once, within {hours} hours.");
+            if invite.revoked_keys > 0 {
+                println!(
+                    "revoked: the officer's earlier key ({}) and their sessions",
+                    invite.revoked_keys
+                );
+            }
+            eprintln!("It works once, within {hours} hours; then confirm the key with `officer confirm {officer_id}`.");
         }
         OfficerCommand::Remove { officer_id } => {
             provider.remove_officer(&officer_id, now)?;
@@ -686,6 +788,8 @@ fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
                 "revoked_devices": e.detail.revoked_devices,
                 "officer_id": e.detail.officer_id,
                 "reference": e.detail.reference,
+                "key": e.detail.key,
+                "attestation": e.detail.attestation,
             },
         });
         println!("{line}");

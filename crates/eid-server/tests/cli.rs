@@ -43,7 +43,27 @@ fn officers_citizens_and_the_audit_trail_from_the_command_line() {
         .to_owned();
 
     let out = eid(dir.path(), &["officer", "list"]);
-    assert!(text(&out.stdout).contains(&format!("{id}\tactive\tWONG Officer")));
+    assert!(text(&out.stdout).contains(&format!("{id}\tactive\tWONG Officer\tno key")));
+    // Nothing to confirm before the officer registers a key.
+    let out = eid(
+        dir.path(),
+        &["officer", "confirm", &id, "--fingerprint", "K7Q2-M9XD"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no key waiting for confirmation"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A new link (which would revoke the officer's key, had they one).
+    let out = eid(dir.path(), &["officer", "invite", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("enrolment link: http://localhost:8081/enrol/"));
+    assert!(
+        text(&out.stderr).contains(&format!("officer confirm {id}")),
+        "{}",
+        text(&out.stderr)
+    );
 
     // An account that does not exist: a clear error, not a crash.
     let out = eid(
@@ -94,7 +114,14 @@ fn officers_citizens_and_the_audit_trail_from_the_command_line() {
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
         .collect();
-    assert_eq!(actions, ["\"officer.created\"", "\"officer.removed\""]);
+    assert_eq!(
+        actions,
+        [
+            "\"officer.created\"",
+            "\"officer.invited\"",
+            "\"officer.removed\""
+        ]
+    );
 }
 
 #[test]

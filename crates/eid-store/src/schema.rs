@@ -254,6 +254,9 @@ diesel::table! {
         outcome -> Nullable<Text>,
         created_at -> BigInt,
         expires_at -> BigInt,
+        present_at -> Nullable<BigInt>,
+        present_officer_id -> Nullable<Text>,
+        present_device_id -> Nullable<Text>,
     }
 }
 
@@ -274,6 +277,8 @@ diesel::table! {
         passkey -> Text,
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
+        attestation -> Nullable<Text>,
+        confirmed_at -> Nullable<BigInt>,
     }
 }
 

@@ -151,6 +151,10 @@ pub struct TestOptions {
     pub limits: Limits,
     /// Which device keys are accepted, at which level (trusted attestation roots).
     pub attestation: eid_core::attestation::AttestationPolicy,
+    /// Which security keys officers may register: by default the development allowance (the
+    /// testkit's officers are the wallet's software authenticator); a test of the policy sets
+    /// roots from [`attestation::TestAttestationRoot`] and takes the allowance away.
+    pub officers: eid_core::attestation::OfficerKeyPolicy,
     /// Who may register clients at `/register`.
     pub registration: eid_core::oidc::registration::RegistrationPolicy,
     /// Offer the implicit flow to clients that register it.
@@ -180,6 +184,7 @@ impl Default for TestOptions {
             registry_delay: Duration::ZERO,
             limits: Limits::default(),
             attestation: eid_core::attestation::AttestationPolicy::danger_dev(),
+            officers: eid_core::attestation::OfficerKeyPolicy::danger_dev(),
             registration: Default::default(),
             danger_implicit_flow: false,
             pkcs11: None,
@@ -410,6 +415,7 @@ impl TestServer {
         options.admin_listen = Some("127.0.0.1:0".parse()?);
         options.limits = self.options.limits;
         options.attestation = self.options.attestation.clone();
+        options.officers = self.options.officers.clone();
         options.registration = self.options.registration.clone();
         options.danger_implicit_flow = self.options.danger_implicit_flow;
         options.pkcs11 = self.options.pkcs11.clone();

@@ -1,10 +1,11 @@
 //! The officer console as a registration officer's browser with a security key (the wallet's
 //! authenticator plays it): enrolment by one-time link, sign-in, finding an application by
-//! reference, deciding it. Tests use it to prove accounts in person (level `plus`).
+//! reference, the applying phone answering the counter's code, deciding it. Tests use it to
+//! prove accounts in person (level `plus`).
 
 use anyhow::Context as _;
 use eid_proto::api::{RegistrationChallenge, SessionChallenge};
-use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
+use eid_wallet::authenticator::{get_assertion, make_credential, AttestationKey, Credential};
 use eid_wallet::Wallet;
 
 use crate::TestServer;
@@ -16,6 +17,11 @@ pub fn between<'a>(haystack: &'a str, start: &str, end: &str) -> Option<&'a str>
     Some(&haystack[from..from + len])
 }
 
+/// The one-time code a review page shows for the applicant's phone, while it waits for one.
+pub fn counter_code(html: &str) -> Option<String> {
+    between(html, "id=\"counter-code\">", "<").map(str::to_owned)
+}
+
 /// An officer's browser on the console, with their security key.
 pub struct Officer {
     pub http: reqwest::Client,
@@ -23,9 +29,45 @@ pub struct Officer {
     origin: String,
 }
 
+/// What the console answers when a key is registered.
+#[derive(Debug, Clone)]
+pub struct KeyRegistered {
+    /// What the officer reads out to the operator.
+    pub fingerprint: String,
+    /// `hardware` or `software`.
+    pub key: String,
+}
+
 impl Officer {
-    /// Registers a key through the enrolment link.
+    /// Registers a software key through the enrolment link, and has the operator confirm it
+    /// (the fingerprint read out): an officer who can sign in.
     pub async fn enrol(server: &TestServer, token: &str) -> anyhow::Result<Self> {
+        Self::enrol_with(server, token, None).await
+    }
+
+    /// [`Officer::enrol`] with a key of an attested model (`attestation`), or a software key.
+    pub async fn enrol_with(
+        server: &TestServer,
+        token: &str,
+        attestation: Option<&AttestationKey>,
+    ) -> anyhow::Result<Self> {
+        let provider = server.provider();
+        let t = token.to_owned();
+        let officer =
+            tokio::task::spawn_blocking(move || provider.officer_invite(&t, eid_server::now()))
+                .await??;
+        let (officer_key, registered) = Self::register(server, token, attestation).await?;
+        confirm_officer(server, &officer.officer_id, &registered.fingerprint).await?;
+        Ok(officer_key)
+    }
+
+    /// Registers a key through the enrolment link, unconfirmed: it signs in nobody until an
+    /// operator confirms it.
+    pub async fn register(
+        server: &TestServer,
+        token: &str,
+        attestation: Option<&AttestationKey>,
+    ) -> anyhow::Result<(Self, KeyRegistered)> {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -43,17 +85,29 @@ impl Officer {
             .await?
             .json()
             .await?;
-        let (key, attestation) = make_credential(&challenge.options, &origin, None)?;
+        let (key, attested) = make_credential(&challenge.options, &origin, attestation)?;
         let done = http
             .post(server.admin_url(&format!("/enrol/{token}")))
             .json(&serde_json::json!({
                 "ceremony_id": challenge.ceremony_id,
-                "credential": attestation,
+                "credential": attested,
             }))
             .send()
             .await?;
-        anyhow::ensure!(done.status() == 201, "enrolment: {}", done.status());
-        Ok(Self { http, key, origin })
+        let status = done.status();
+        anyhow::ensure!(status == 201, "enrolment: {status} {}", done.text().await?);
+        let body: serde_json::Value = done.json().await?;
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("the console's answer has no {name}: {body}"))
+        };
+        let registered = KeyRegistered {
+            fingerprint: field("fingerprint")?,
+            key: field("key")?,
+        };
+        Ok((Self { http, key, origin }, registered))
     }
 
     /// Signs in with the key; returns the session cookie's attributes.
@@ -101,6 +155,21 @@ impl Officer {
         Ok((html, id, csrf))
     }
 
+    /// Opens an application and has `wallet` (the applying phone, or an upgrade's phone of
+    /// the account) answer the counter's code: the page after (page, application id, csrf
+    /// token), ready to approve.
+    pub async fn review_with_phone(
+        &self,
+        server: &TestServer,
+        reference: &str,
+        wallet: &mut Wallet,
+    ) -> anyhow::Result<(String, String, String)> {
+        let (html, _, _) = self.review(server, reference).await?;
+        let code = counter_code(&html).context("the review page shows no counter code")?;
+        wallet.answer_counter(&code).await?;
+        self.review(server, reference).await
+    }
+
     pub async fn decide(
         &self,
         server: &TestServer,
@@ -115,6 +184,20 @@ impl Officer {
             .await?;
         Ok((response.status().as_u16(), response.text().await?))
     }
+}
+
+/// The operator confirms an officer's key with the fingerprint the officer read out.
+pub async fn confirm_officer(
+    server: &TestServer,
+    officer_id: &str,
+    fingerprint: &str,
+) -> anyhow::Result<eid_core::officers::OfficerKey> {
+    let provider = server.provider();
+    let (id, f) = (officer_id.to_owned(), fingerprint.to_owned());
+    Ok(tokio::task::spawn_blocking(move || {
+        provider.confirm_officer_key(&id, &f, eid_server::now())
+    })
+    .await??)
 }
 
 /// An operator adds an officer: their id and one-time enrolment token.
@@ -156,7 +239,10 @@ impl TestServer {
             .context("the wallet's application")?
             .reference
             .clone();
-        let (_, id, csrf) = officer.review(server, &reference).await?;
+        // The applying phone answers the counter's code before the officer can approve.
+        let (_, id, csrf) = officer
+            .review_with_phone(server, &reference, &mut wallet)
+            .await?;
         let (status, page) = officer
             .decide(
                 server,

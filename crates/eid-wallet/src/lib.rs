@@ -11,6 +11,9 @@
 //!   template of a live capture, signed inside an assertion whose challenge commits to them;
 //!   on a match the device is bound to the account. Or the citizen shows the reference at a
 //!   registration counter, and [`Wallet::status`] learns the outcome.
+//! - [`Wallet::answer_counter`]: at a registration counter, answer the code (or QR code) the
+//!   officer's console shows with this device's key, so that the officer can approve the
+//!   application in person (level `plus`).
 //! - [`Wallet::fetch_approval`] / [`Wallet::answer`]: show a login request (the service, where
 //!   it was started, every requested item with the citizen's own value, three numbers), then
 //!   answer it (approve with the number the login page shows and the items chosen, decline, or
@@ -41,10 +44,11 @@ use base64::Engine as _;
 use eid_proto::api::{
     AccountHistory, AccountInfo, ApplicationCreated, ApplicationState, ApprovalDecision,
     ApprovalRequest, ApprovalResult, ApprovalSubmission, AssertionFinish, BrowserSessionList,
-    ConsentList, CreationChallengeResponse, Device, DeviceBound, DeviceLink, DeviceLinkRedeem,
-    DeviceList, EnrolmentRequest, ProofingChallenge, ProofingEvidence, ProofingResult,
-    ProofingSubmission, PublicKeyCredential, RegistrationChallenge, RegistrationFinish,
-    RequestChallengeResponse, SessionChallenge, SessionToken, UpgradeRequest,
+    ConsentList, CounterAnswered, CounterChallenge, CounterDecision, CounterSubmission,
+    CreationChallengeResponse, Device, DeviceBound, DeviceLink, DeviceLinkRedeem, DeviceList,
+    EnrolmentRequest, ProofingChallenge, ProofingEvidence, ProofingResult, ProofingSubmission,
+    PublicKeyCredential, RegistrationChallenge, RegistrationFinish, RequestChallengeResponse,
+    SessionChallenge, SessionToken, UpgradeRequest,
 };
 use eid_proto::problem::Problem;
 use serde::{Deserialize, Serialize};
@@ -150,6 +154,9 @@ const APPROVAL_LABEL: &str = "eid-approval";
 
 /// The label of the committed challenge a signing approval signs (as in `eid-core`).
 const SIGNING_LABEL: &str = "eid-signing";
+
+/// The label of the committed challenge a counter answer signs (as in `eid-core`).
+const COUNTER_LABEL: &str = "eid-counter";
 
 /// Approves `request` with `number`, sharing every item offered.
 pub fn approve_all(request: &ApprovalRequest, number: u8, remember: bool) -> ApprovalDecision {
@@ -971,6 +978,99 @@ impl Wallet {
                 .map_err(|e| WalletError::Protocol(e.to_string()));
         }
         decode(response).await
+    }
+
+    /// The URL of a counter's challenge from what the citizen scanned or typed: the QR code's
+    /// URL (on this wallet's server only) or the code itself (`482-193-067`).
+    pub fn counter_url(&self, code_or_url: &str) -> Result<Url, WalletError> {
+        let server = self.server()?;
+        let input = code_or_url.trim();
+        if input.contains("://") {
+            let url = Url::parse(input)
+                .map_err(|e| WalletError::Protocol(format!("not a counter code or URL: {e}")))?;
+            if origin_of(&url) != origin_of(&server) {
+                return Err(WalletError::Protocol(format!(
+                    "this wallet belongs to {}, not {}",
+                    origin_of(&server),
+                    origin_of(&url)
+                )));
+            }
+            if !url.path().starts_with("/api/v1/counter-challenges/") {
+                return Err(WalletError::Protocol(
+                    "this is not an eid counter code".into(),
+                ));
+            }
+            return Ok(url);
+        }
+        let digits: String = input
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect();
+        if digits.len() != 9 || !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(WalletError::Protocol(
+                "a counter code is nine digits, like 482-193-067".into(),
+            ));
+        }
+        self.api(&server, &format!("/api/v1/counter-challenges/{digits}"))
+    }
+
+    /// Reads the challenge a registration counter shows (nothing is signed yet).
+    pub async fn fetch_counter(&self, code_or_url: &str) -> Result<CounterChallenge, WalletError> {
+        let url = self.counter_url(code_or_url)?;
+        decode(self.http.get(url).send().await?).await
+    }
+
+    /// Signs the phone's presence at the counter: the decision (the code, the application's
+    /// reference) committed in this device's assertion.
+    pub fn sign_counter(
+        &mut self,
+        challenge: &CounterChallenge,
+    ) -> Result<CounterSubmission, WalletError> {
+        let decision = CounterDecision {
+            code: challenge.code.clone(),
+            reference: challenge.reference.clone(),
+        };
+        let bytes = serde_json::to_vec(&decision)
+            .map_err(|e| WalletError::Protocol(format!("encoding the decision: {e}")))?;
+        let mut options = challenge.options.clone();
+        let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        options.public_key.challenge = committed_challenge(COUNTER_LABEL, &nonce, &bytes).to_vec();
+        let server = self.server()?;
+        let credential = self.sign(&options, &server)?;
+        Ok(CounterSubmission {
+            decision: b64url(&bytes),
+            credential,
+        })
+    }
+
+    /// Sends a signed counter answer (tests use it to send another wallet's).
+    pub async fn post_counter_answer(
+        &self,
+        code_or_url: &str,
+        submission: &CounterSubmission,
+    ) -> Result<CounterAnswered, WalletError> {
+        let url = self.counter_url(code_or_url)?;
+        decode(self.http.post(url).json(submission).send().await?).await
+    }
+
+    /// At a registration counter: answers the code (or the QR code's URL) the officer's
+    /// console shows, with this device's key, so that the officer can approve the application
+    /// in person. A wallet still applying answers only for its own application's reference.
+    pub async fn answer_counter(
+        &mut self,
+        code_or_url: &str,
+    ) -> Result<CounterAnswered, WalletError> {
+        let challenge = self.fetch_counter(code_or_url).await?;
+        if let (Some(application), None) = (&self.file.application, &self.file.device_id) {
+            if application.reference != challenge.reference {
+                return Err(WalletError::Protocol(format!(
+                    "the counter is reviewing application {}, but this phone applied as {}: show the officer your own reference",
+                    challenge.reference, application.reference
+                )));
+            }
+        }
+        let submission = self.sign_counter(&challenge)?;
+        self.post_counter_answer(code_or_url, &submission).await
     }
 
     /// The account this wallet belongs to.

@@ -5,6 +5,7 @@
 //!     --hkid "A123456(3)" --date-of-birth 1990-01-01 --gender M [--chinese-name 陳大文] [--email ..] [--phone ..]
 //! eid-wallet --store wallet.json prove --face-template captures/A1234563.json
 //! eid-wallet --store wallet.json status
+//! eid-wallet --store wallet.json counter 482-193-067     # at a registration counter: the code (or QR URL) the officer shows
 //! eid-wallet --store wallet.json approve 'http://localhost:8080/api/v1/approvals/...?t=...' [--number 42] [--share all|none|name,birthdate] [--remember] [--not-me | --decline]
 //! eid-wallet --store wallet.json consents [list | withdraw CLIENT_ID]
 //! eid-wallet --store wallet.json devices [list | remove DEVICE_ID | link | join --server URL CODE]
@@ -73,6 +74,12 @@ enum Command {
     },
     /// Where the application stands; once proven, the account.
     Status,
+    /// At a registration counter: answer the code (or the QR code's URL) the officer's
+    /// console shows, proving that this phone, the one that applied, is there.
+    Counter {
+        /// `482-193-067`, or the URL in the QR code.
+        code: String,
+    },
     /// Ask for your account to be proven in person (eid+): prints a reference for the counter.
     Upgrade {
         /// English name, as on the identity card.
@@ -408,6 +415,18 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                     account.status
                 );
             }
+        }
+        Command::Counter { code } => {
+            let answered = wallet.answer_counter(&code).await?;
+            println!(
+                "This phone (\"{}\") answered at the counter for application {}.",
+                printable(&answered.device_name),
+                printable(&answered.reference)
+            );
+            println!(
+                "Show this to the officer: they can decide within {} minutes.",
+                answered.valid_for / 60
+            );
         }
         Command::Upgrade {
             name,

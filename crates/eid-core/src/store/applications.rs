@@ -1,5 +1,5 @@
 use super::{AuditRecord, StoreError};
-use crate::ids::CitizenId;
+use crate::ids::{CitizenId, DeviceId};
 use crate::time::UnixTime;
 
 /// What an application asks for.
@@ -82,6 +82,20 @@ pub struct ApplicationRecord {
     pub outcome: Option<String>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The last time the applying phone answered a counter's challenge (in-person proofing).
+    pub presence: Option<CounterPresence>,
+}
+
+/// The applying phone answered a counter's one-time challenge with its key: it was at that
+/// counter, with the person the officer sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterPresence {
+    pub at: UnixTime,
+    /// The officer whose review showed the challenge.
+    pub officer_id: String,
+    /// Upgrade: the account's device that answered. Enrolment: `None` (the application's own
+    /// key answered).
+    pub device_id: Option<DeviceId>,
 }
 
 /// Applications.
@@ -102,6 +116,17 @@ pub trait ApplicationStore {
         &self,
         credential_id: &str,
     ) -> Result<Option<ApplicationRecord>, StoreError>;
+    /// Records the applying phone's answer at a counter, provided the application is still
+    /// open and (an enrolment, whose own key answered) its key is still `passkey.0`, which
+    /// becomes `passkey.1` (the raised signature counter): two answers carrying one counter
+    /// cannot both land.
+    fn record_presence(
+        &self,
+        application_id: &str,
+        presence: &CounterPresence,
+        passkey: Option<(&str, &str)>,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError>;
     /// `open` -> `rejected` with a reason; the particulars and device are erased.
     fn reject_application(
         &self,

@@ -23,10 +23,12 @@ pub enum CeremonyPurpose {
     /// A pushed authorization request (RFC 9126), until its request URI is used (subject: the
     /// client).
     Par,
+    /// A counter's one-time challenge for the applying phone (subject: the application).
+    Counter,
 }
 
 impl CeremonyPurpose {
-    pub const ALL: [CeremonyPurpose; 9] = [
+    pub const ALL: [CeremonyPurpose; 10] = [
         Self::Enrol,
         Self::Register,
         Self::Session,
@@ -36,6 +38,7 @@ impl CeremonyPurpose {
         Self::OfficerRegister,
         Self::OfficerSession,
         Self::Par,
+        Self::Counter,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl CeremonyPurpose {
             Self::OfficerRegister => "officer-register",
             Self::OfficerSession => "officer-session",
             Self::Par => "par",
+            Self::Counter => "counter",
         }
     }
 

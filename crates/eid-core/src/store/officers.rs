@@ -23,6 +23,12 @@ pub struct OfficerCredentialRecord {
     pub passkey: String,
     pub created_at: UnixTime,
     pub last_used_at: Option<UnixTime>,
+    /// The `[officers]` attestation root that attested the key (its subject); `None`: a
+    /// software key (development only).
+    pub attestation: Option<String>,
+    /// When an operator confirmed it (`eid-server officer confirm`); until then it signs in
+    /// nobody.
+    pub confirmed_at: Option<UnixTime>,
 }
 
 /// Registration officers and their credentials.
@@ -34,13 +40,37 @@ pub trait OfficerStore {
     ) -> Result<(), StoreError>;
     fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, StoreError>;
     fn officers(&self) -> Result<Vec<OfficerRecord>, StoreError>;
-    /// Deactivates the officer and deletes their credentials and sessions.
-    fn remove_officer(&self, officer_id: &str, event: &AuditRecord) -> Result<bool, StoreError>;
+    /// Deactivates the officer and deletes their credentials, sessions and enrolment links;
+    /// `events` (the removal, each key's revocation) are written in the same transaction.
+    fn remove_officer(&self, officer_id: &str, events: &[AuditRecord]) -> Result<bool, StoreError>;
+    /// Fails with `Duplicate("credential_id")` for a key registered already, and with
+    /// `Duplicate("officer_key")` if the officer holds a key already (an officer has one key;
+    /// a new link replaces it).
     fn insert_officer_credential(
         &self,
         credential: &OfficerCredentialRecord,
         event: &AuditRecord,
     ) -> Result<(), StoreError>;
+    /// An officer's keys, oldest first.
+    fn officer_credentials(
+        &self,
+        officer_id: &str,
+    ) -> Result<Vec<OfficerCredentialRecord>, StoreError>;
+    /// Confirms a key that waits for it (compare-and-set: an unconfirmed key, `now`).
+    fn confirm_officer_credential(
+        &self,
+        credential_id: &str,
+        now: UnixTime,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every key of an officer (a new enrolment link replaces them): deletes the keys,
+    /// the console sessions and the enrolment links and registrations under way, and writes
+    /// `events`, in one transaction. Returns how many keys were deleted.
+    fn revoke_officer_credentials(
+        &self,
+        officer_id: &str,
+        events: &[AuditRecord],
+    ) -> Result<usize, StoreError>;
     fn officer_credential(
         &self,
         credential_id: &str,

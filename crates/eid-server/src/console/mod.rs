@@ -232,20 +232,35 @@ struct CeremonyAttestation {
     finish: RegistrationFinish,
 }
 
-/// `POST /enrol/{token}`: the key's attestation; the link is used up.
+#[derive(Serialize)]
+struct KeyRegistered {
+    officer: String,
+    /// What the officer reads out to the operator who confirms the key.
+    fingerprint: String,
+    /// `hardware` or `software` (development only).
+    key: &'static str,
+}
+
+/// `POST /enrol/{token}`: the key's attestation; the link is used up. The key waits for an
+/// operator's confirmation of its fingerprint.
 async fn finish_enrol(
     state: web::Data<ConsoleState>,
     body: web::Json<CeremonyAttestation>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let officer = run(&state.provider, move |p, now| {
+    let registered = run(&state.provider, move |p, now| {
         p.finish_officer_registration(&body.ceremony_id, &body.finish.credential, now)
     })
     .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(SignedIn {
-            officer: officer.name,
+        .json(KeyRegistered {
+            officer: registered.officer.name,
+            fingerprint: registered.key.fingerprint,
+            key: match registered.key.protection {
+                eid_core::attestation::KeyProtection::Hardware { .. } => "hardware",
+                eid_core::attestation::KeyProtection::Software => "software",
+            },
         }))
 }
 

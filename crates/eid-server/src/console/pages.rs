@@ -1,6 +1,8 @@
 //! The officer console's pages. Everything interpolated is escaped; scripts run by nonce only.
 
 use eid_core::account::{Gender, Particulars};
+use eid_core::attestation::KeyProtection;
+use eid_core::counter::{CounterStep, PresentDevice};
 use eid_core::officers::{ApplicationReview, Decided, Evidence, RejectReason};
 use eid_core::store::{ApplicationKind, ApplicationStatus};
 
@@ -55,10 +57,12 @@ const eid = (() => {
     o.user.id = dec(o.user.id);
     (o.excludeCredentials || []).forEach(x => { x.id = dec(x.id); });
     const k = await navigator.credentials.create({ publicKey: o });
-    await post(base, { ceremony_id: c.ceremony_id, credential: { id: k.id, rawId: enc(k.rawId), type: k.type, extensions: {},
+    const r = await post(base, { ceremony_id: c.ceremony_id, credential: { id: k.id, rawId: enc(k.rawId), type: k.type, extensions: {},
       response: { attestationObject: enc(k.response.attestationObject), clientDataJSON: enc(k.response.clientDataJSON) } } });
-    say('Your key is registered.');
-    location.href = '/login';
+    button.disabled = true;
+    document.getElementById('fingerprint').textContent = r.fingerprint;
+    document.getElementById('registered').hidden = false;
+    say('Your key is registered. It works once an operator confirms it.');
   }
   async function signIn() {
     say('Touch your security key\u2026');
@@ -120,9 +124,12 @@ pub fn enrol(officer: &str, token: &str, nonce: &str) -> String {
         "Register your security key",
         &format!(
             "<main><h1>Welcome, {name} <span class=\"zh\" lang=\"zh-Hant-HK\">歡迎</span></h1>\
-             <p>Register the security key you will sign in to the officer console with. This link works once.</p>\
+             <p>Register the security key you will sign in to the officer console with (the security key the department issued you). This link works once.</p>\
              <p class=\"zh\" lang=\"zh-Hant-HK\">請登記您登入控制台所用的保安鎖匙。此連結只可使用一次。</p>\
              <button type=\"button\" id=\"go\" data-enrol=\"/enrol/{token}\">Register security key <span lang=\"zh-Hant-HK\">登記保安鎖匙</span></button>\
+             <div id=\"registered\" hidden><p>Before you can sign in, an operator must confirm your key. Call them and read out this code; \
+             they confirm the key only if it matches. <span class=\"zh\" lang=\"zh-Hant-HK\">管理員確認後方可登入：請向管理員讀出此編號。</span></p>\
+             <p><strong id=\"fingerprint\"></strong></p><p><a href=\"/login\">Sign in</a> once they have.</p></div>\
              <noscript><p>Registering a security key needs JavaScript: turn it on for this console. \
              <span class=\"zh\" lang=\"zh-Hant-HK\">登記保安鎖匙須啟用 JavaScript。</span></p></noscript>\
              <p class=\"muted\" id=\"status\" role=\"status\" aria-live=\"polite\"></p></main>",
@@ -177,7 +184,60 @@ fn particulars_table(p: &Particulars, address: Option<&str>) -> String {
     )
 }
 
-/// An application under review: the particulars to compare with the card, and the decision.
+/// A phone as the officer sees it: its name and how its key is protected.
+fn phone(device: &PresentDevice) -> String {
+    let protection = match &device.protection {
+        KeyProtection::Hardware { root } => format!(
+            "hardware key (its maker attests it: {}) <span lang=\"zh-Hant-HK\">硬件金鑰</span>",
+            escape(root)
+        ),
+        KeyProtection::Software => "software key (no maker attests it; it could be a copied file) <span lang=\"zh-Hant-HK\">軟件金鑰</span>".to_owned(),
+    };
+    format!(
+        "<strong id=\"phone-name\">“{}”</strong> · <span id=\"phone-key\">{protection}</span>",
+        escape(&device.name)
+    )
+}
+
+/// The counter step: the phone that answered, or the code it must answer.
+fn counter_section(step: &CounterStep, reference: &str) -> String {
+    match step {
+        CounterStep::Present {
+            device,
+            answered_at,
+            until,
+        } => format!(
+            "<section id=\"counter\"><h2>The applicant's phone <span class=\"zh\" lang=\"zh-Hant-HK\">申請人的手機</span></h2>\
+             <p id=\"phone-present\" role=\"status\">Present: the phone that applied answered this counter's code at {}: {}.</p>\
+             <p class=\"muted\">Ask to see the phone confirm it. Approve by {}; after that, open the application again for a new code.</p></section>",
+            utc(answered_at.secs()),
+            phone(device),
+            utc(until.secs()),
+        ),
+        CounterStep::Waiting { device, challenge } => {
+            let which = match device {
+                Some(device) => format!("The phone that applied ({})", phone(device)),
+                None => "A phone of the account asking".to_owned(),
+            };
+            let qr = crate::qr::svg(&challenge.url).unwrap_or_default();
+            format!(
+                "<section id=\"counter\"><h2>Ask for the applicant's phone <span class=\"zh\" lang=\"zh-Hant-HK\">請申請人出示手機</span></h2>\
+                 <p class=\"warn\" id=\"phone-waiting\">{which} must answer this code before you can approve. \
+                 Ask the applicant to scan it with the eid app, or to type it (<code>eid-wallet counter CODE</code>).</p>\
+                 <p>Code <span lang=\"zh-Hant-HK\">編號</span>: <strong id=\"counter-code\">{code}</strong></p>\
+                 <div class=\"qr\" id=\"qr\" role=\"img\" aria-label=\"QR code of the counter code {code}\">{qr}</div>\
+                 <p class=\"muted\">It works once, until {expires}. When the phone says it answered, \
+                 <a href=\"/applications?reference={reference}\">open the application again</a>.</p></section>",
+                code = escape(&challenge.code),
+                expires = utc(challenge.expires_at.secs()),
+                reference = escape(reference),
+            )
+        }
+    }
+}
+
+/// An application under review: the particulars to compare with the card, the applicant's
+/// phone at the counter, and the decision.
 pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
     let kind = match r.kind {
         ApplicationKind::Enrolment => {
@@ -214,8 +274,15 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
                 })
                 .collect();
             let address = r.contact.as_ref().and_then(|c| c.address.as_deref());
+            let counter = r
+                .counter
+                .as_ref()
+                .map(|step| counter_section(step, &r.reference))
+                .unwrap_or_default();
+            // Approval waits for the phone (the core refuses it too).
+            let present = matches!(r.counter, Some(CounterStep::Present { .. }));
             format!(
-                "<h2>Compare with the identity card <span class=\"zh\" lang=\"zh-Hant-HK\">與身份證核對</span></h2>{table}{account}\
+                "<h2>Compare with the identity card <span class=\"zh\" lang=\"zh-Hant-HK\">與身份證核對</span></h2>{table}{account}{counter}\
                  <form method=\"post\" action=\"/applications/{id}/decision\">\
                  <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
                  <fieldset><legend>Evidence seen <span lang=\"zh-Hant-HK\">已查閱的證明文件</span></legend>\
@@ -223,7 +290,7 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
                  <label for=\"ev-card\">The physical identity card: genuine, its particulars as above, its photo the applicant</label></p>\
                  <p><input type=\"checkbox\" id=\"ev-address\" name=\"evidence_{address_kind}\" value=\"on\"{disabled}> \
                  <label for=\"ev-address\">A proof of the residential address above</label></p></fieldset>\
-                 <button type=\"submit\" name=\"decision\" value=\"approve\">Approve at level plus <span lang=\"zh-Hant-HK\">核准（進階）</span></button></form>\
+                 <button type=\"submit\" name=\"decision\" value=\"approve\"{approve_disabled}>Approve at level plus <span lang=\"zh-Hant-HK\">核准（進階）</span></button></form>\
                  <form method=\"post\" action=\"/applications/{id}/decision\">\
                  <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
                  <label for=\"reason\">Reason</label> <select id=\"reason\" name=\"reason\">{reasons}</select> \
@@ -234,6 +301,7 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
                 card = Evidence::HkidCard.as_str(),
                 address_kind = Evidence::ProofOfAddress.as_str(),
                 disabled = if address.is_some() { "" } else { " disabled" },
+                approve_disabled = if present { "" } else { " disabled" },
             )
         }
         (status, _) => format!(

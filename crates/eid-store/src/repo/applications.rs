@@ -1,14 +1,14 @@
 use diesel::prelude::*;
 use eid_core::store::{
     ApplicationKind, ApplicationRecord, ApplicationStatus, ApplicationStore, AuditRecord,
-    StoreError,
+    CounterPresence, StoreError,
 };
 use eid_core::time::UnixTime;
 
 use super::audit::insert_events;
 use crate::schema::applications;
 use crate::{backend, corrupt, is_unique_violation, Database, TxError};
-use eid_core::ids::CitizenId;
+use eid_core::ids::{CitizenId, DeviceId};
 
 #[derive(Debug, Queryable, Insertable)]
 #[diesel(table_name = applications)]
@@ -26,6 +26,9 @@ pub(crate) struct ApplicationRow {
     pub outcome: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    pub present_at: Option<i64>,
+    pub present_officer_id: Option<String>,
+    pub present_device_id: Option<String>,
 }
 
 impl From<&ApplicationRecord> for ApplicationRow {
@@ -44,6 +47,13 @@ impl From<&ApplicationRecord> for ApplicationRow {
             outcome: r.outcome.clone(),
             created_at: r.created_at.secs(),
             expires_at: r.expires_at.secs(),
+            present_at: r.presence.as_ref().map(|p| p.at.secs()),
+            present_officer_id: r.presence.as_ref().map(|p| p.officer_id.clone()),
+            present_device_id: r
+                .presence
+                .as_ref()
+                .and_then(|p| p.device_id.clone())
+                .map(DeviceId::into_string),
         }
     }
 }
@@ -67,6 +77,14 @@ impl TryFrom<ApplicationRow> for ApplicationRecord {
             outcome: r.outcome,
             created_at: UnixTime::from_secs(r.created_at),
             expires_at: UnixTime::from_secs(r.expires_at),
+            presence: match (r.present_at, r.present_officer_id) {
+                (Some(at), Some(officer_id)) => Some(CounterPresence {
+                    at: UnixTime::from_secs(at),
+                    officer_id,
+                    device_id: r.present_device_id.map(DeviceId::from),
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -124,6 +142,42 @@ impl ApplicationStore for Database {
         credential_id: &str,
     ) -> Result<Option<ApplicationRecord>, StoreError> {
         application_where!(self, applications::credential_id.eq(credential_id))
+    }
+
+    fn record_presence(
+        &self,
+        application_id: &str,
+        presence: &CounterPresence,
+        passkey: Option<(&str, &str)>,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, diesel::result::Error, _>(|c| {
+            let open = applications::table
+                .filter(applications::application_id.eq(application_id))
+                .filter(applications::status.eq(ApplicationStatus::Open.as_str()));
+            let presence_columns = (
+                applications::present_at.eq(Some(presence.at.secs())),
+                applications::present_officer_id.eq(Some(presence.officer_id.as_str())),
+                applications::present_device_id.eq(presence.device_id.as_ref().map(|d| d.as_str())),
+            );
+            // Compare-and-set on the key: of two answers carrying one signature counter,
+            // one lands.
+            let n = match passkey {
+                Some((expected, raised)) => {
+                    diesel::update(open.filter(applications::passkey.eq(expected)))
+                        .set((presence_columns, applications::passkey.eq(Some(raised))))
+                        .execute(c)?
+                }
+                None => diesel::update(open).set(presence_columns).execute(c)?,
+            };
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
+        })
+        .map_err(backend)
     }
 
     fn reject_application(

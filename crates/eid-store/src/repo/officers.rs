@@ -1,11 +1,11 @@
 use diesel::prelude::*;
 use eid_core::store::{
-    AuditRecord, OfficerCredentialRecord, OfficerRecord, OfficerStore, StoreError,
+    AuditRecord, CeremonyPurpose, OfficerCredentialRecord, OfficerRecord, OfficerStore, StoreError,
 };
 use eid_core::time::UnixTime;
 
 use super::audit::insert_events;
-use crate::schema::{officer_credentials, officer_sessions, officers};
+use crate::schema::{ceremonies, officer_credentials, officer_sessions, officers};
 use crate::{backend, is_unique_violation, Database, TxError};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -37,6 +37,8 @@ pub(crate) struct OfficerCredentialRow {
     pub passkey: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    pub attestation: Option<String>,
+    pub confirmed_at: Option<i64>,
 }
 
 impl From<OfficerCredentialRow> for OfficerCredentialRecord {
@@ -48,8 +50,34 @@ impl From<OfficerCredentialRow> for OfficerCredentialRecord {
             passkey: r.passkey,
             created_at: UnixTime::from_secs(r.created_at),
             last_used_at: r.last_used_at.map(UnixTime::from_secs),
+            attestation: r.attestation,
+            confirmed_at: r.confirmed_at.map(UnixTime::from_secs),
         }
     }
+}
+
+/// Deletes an officer's keys, console sessions, and enrolment links and registrations under
+/// way; how many keys.
+fn delete_officer_access(
+    c: &mut crate::AnyConnection,
+    officer_id: &str,
+) -> Result<usize, diesel::result::Error> {
+    let keys = diesel::delete(
+        officer_credentials::table.filter(officer_credentials::officer_id.eq(officer_id)),
+    )
+    .execute(c)?;
+    diesel::delete(officer_sessions::table.filter(officer_sessions::officer_id.eq(officer_id)))
+        .execute(c)?;
+    diesel::delete(
+        ceremonies::table
+            .filter(ceremonies::subject_id.eq(officer_id))
+            .filter(ceremonies::purpose.eq_any([
+                CeremonyPurpose::OfficerInvite.as_str(),
+                CeremonyPurpose::OfficerRegister.as_str(),
+            ])),
+    )
+    .execute(c)?;
+    Ok(keys)
 }
 
 impl OfficerStore for Database {
@@ -86,7 +114,7 @@ impl OfficerStore for Database {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    fn remove_officer(&self, officer_id: &str, event: &AuditRecord) -> Result<bool, StoreError> {
+    fn remove_officer(&self, officer_id: &str, events: &[AuditRecord]) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
         conn.transaction::<bool, diesel::result::Error, _>(|c| {
             let n = diesel::update(
@@ -99,15 +127,8 @@ impl OfficerStore for Database {
             if n != 1 {
                 return Ok(false);
             }
-            diesel::delete(
-                officer_credentials::table.filter(officer_credentials::officer_id.eq(officer_id)),
-            )
-            .execute(c)?;
-            diesel::delete(
-                officer_sessions::table.filter(officer_sessions::officer_id.eq(officer_id)),
-            )
-            .execute(c)?;
-            insert_events(c, std::slice::from_ref(event))?;
+            delete_officer_access(c, officer_id)?;
+            insert_events(c, events)?;
             Ok(true)
         })
         .map_err(backend)
@@ -128,6 +149,8 @@ impl OfficerStore for Database {
                     passkey: r.passkey.clone(),
                     created_at: r.created_at.secs(),
                     last_used_at: r.last_used_at.map(UnixTime::secs),
+                    attestation: r.attestation.clone(),
+                    confirmed_at: r.confirmed_at.map(UnixTime::secs),
                 })
                 .execute(c)
                 .map_err(|e| {
@@ -137,10 +160,71 @@ impl OfficerStore for Database {
                         TxError::Db(e)
                     }
                 })?;
+            // One key per officer: a new enrolment link revokes the old key first.
+            let keys: i64 = officer_credentials::table
+                .filter(officer_credentials::officer_id.eq(&r.officer_id))
+                .count()
+                .get_result(c)?;
+            if keys > 1 {
+                return Err(TxError::Abort(StoreError::Duplicate("officer_key")));
+            }
             insert_events(c, std::slice::from_ref(event))?;
             Ok(())
         })
         .map_err(Into::into)
+    }
+
+    fn officer_credentials(
+        &self,
+        officer_id: &str,
+    ) -> Result<Vec<OfficerCredentialRecord>, StoreError> {
+        let rows: Vec<OfficerCredentialRow> = officer_credentials::table
+            .filter(officer_credentials::officer_id.eq(officer_id))
+            .order((
+                officer_credentials::created_at.asc(),
+                officer_credentials::credential_id.asc(),
+            ))
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    fn confirm_officer_credential(
+        &self,
+        credential_id: &str,
+        now: UnixTime,
+        event: &AuditRecord,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, diesel::result::Error, _>(|c| {
+            let n = diesel::update(
+                officer_credentials::table
+                    .filter(officer_credentials::credential_id.eq(credential_id))
+                    .filter(officer_credentials::confirmed_at.is_null()),
+            )
+            .set(officer_credentials::confirmed_at.eq(Some(now.secs())))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_events(c, std::slice::from_ref(event))?;
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+
+    fn revoke_officer_credentials(
+        &self,
+        officer_id: &str,
+        events: &[AuditRecord],
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<usize, diesel::result::Error, _>(|c| {
+            let keys = delete_officer_access(c, officer_id)?;
+            insert_events(c, events)?;
+            Ok(keys)
+        })
+        .map_err(backend)
     }
 
     fn officer_credential(

@@ -12,7 +12,7 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     // (method, path, body, expected status, expected content type prefix)
-    let cases: [(&str, &str, Option<&str>, u16, &str); 31] = [
+    let cases: [(&str, &str, Option<&str>, u16, &str); 34] = [
         (
             "GET",
             "/.well-known/openid-configuration",
@@ -124,6 +124,27 @@ async fn walk(backend: Backend) -> anyhow::Result<()> {
         (
             "POST",
             "/api/v1/approvals/unknown",
+            Some("{\"decision\":\"x\"}"),
+            400,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/counter-challenges/482193067",
+            None,
+            410,
+            "application/problem+json",
+        ),
+        (
+            "GET",
+            "/api/v1/counter-challenges/not-a-code",
+            None,
+            400,
+            "application/problem+json",
+        ),
+        (
+            "POST",
+            "/api/v1/counter-challenges/482193067",
             Some("{\"decision\":\"x\"}"),
             400,
             "application/problem+json",

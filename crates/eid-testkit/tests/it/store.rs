@@ -111,6 +111,7 @@ fn application(id: &str, reference: &str, credential: &str) -> ApplicationRecord
         outcome: None,
         created_at: t(0),
         expires_at: t(1_000),
+        presence: None,
     }
 }
 
@@ -270,6 +271,95 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         db.application_by_credential("cred-a1")?
             .map(|a| a.application_id),
         Some("a1".into())
+    );
+
+    // The applying phone's answer at a counter lands by compare-and-set on its key: of two
+    // answers carrying one signature counter, one lands.
+    db.insert_application(&application("a9", "AAAA-0009", "cred-a9"), &event("eva9"))?;
+    let presence = CounterPresence {
+        at: t(5),
+        officer_id: "o1".into(),
+        device_id: None,
+    };
+    let raised = r#"{"counter":1}"#;
+    assert!(!db.record_presence("a9", &presence, Some(("stale", raised)), &event("evp0"))?);
+    assert_eq!(db.application("a9")?.and_then(|a| a.presence), None);
+    assert!(db.record_presence("a9", &presence, Some(("{}", raised)), &event("evp1"))?);
+    let present = db.application("a9")?.expect("application");
+    assert_eq!(
+        (present.presence, present.passkey.as_deref()),
+        (Some(presence.clone()), Some(raised))
+    );
+    assert!(!db.record_presence("a9", &presence, Some(("{}", raised)), &event("evp2"))?);
+    // An upgrade's answer names the device; a decided application takes none.
+    let upgrade = CounterPresence {
+        device_id: Some("d9".into()),
+        ..presence.clone()
+    };
+    assert!(db.record_presence("a9", &upgrade, None, &event("evp3"))?);
+    assert_eq!(
+        db.application("a9")?.and_then(|a| a.presence),
+        Some(upgrade.clone())
+    );
+    assert!(db.reject_application("a9", "other", &event("evp4"))?);
+    assert!(!db.record_presence("a9", &upgrade, None, &event("evp5"))?);
+
+    // An officer holds one key; confirming it is compare-and-set; revoking takes the keys,
+    // the console sessions and the enrolment links.
+    db.insert_officer(
+        &OfficerRecord {
+            officer_id: "o1".into(),
+            name: "O".into(),
+            active: true,
+            created_at: t(0),
+        },
+        &event("evo"),
+    )?;
+    let key = |id: &str| OfficerCredentialRecord {
+        credential_id: id.into(),
+        officer_id: "o1".into(),
+        user_handle: "h".into(),
+        passkey: "{}".into(),
+        created_at: t(1),
+        last_used_at: None,
+        attestation: Some("CN=root".into()),
+        confirmed_at: None,
+    };
+    db.insert_officer_credential(&key("ok1"), &event("evk1"))?;
+    assert!(matches!(
+        db.insert_officer_credential(&key("ok2"), &event("evk2")),
+        Err(StoreError::Duplicate("officer_key"))
+    ));
+    assert_eq!(db.officer_credential("ok2")?, None);
+    assert!(db.confirm_officer_credential("ok1", t(2), &event("evk3"))?);
+    assert!(!db.confirm_officer_credential("ok1", t(3), &event("evk4"))?);
+    assert_eq!(
+        db.officer_credentials("o1")?
+            .iter()
+            .map(|c| (c.confirmed_at, c.attestation.as_deref()))
+            .collect::<Vec<_>>(),
+        [(Some(t(2)), Some("CN=root"))]
+    );
+    db.insert_officer_session(&OfficerSessionRecord {
+        token_hash: vec![9; 32],
+        officer_id: "o1".into(),
+        csrf_token: "c".into(),
+        created_at: t(2),
+        expires_at: t(100),
+    })?;
+    db.insert_ceremony(&CeremonyRecord {
+        ceremony_id: "invite-o1".into(),
+        purpose: CeremonyPurpose::OfficerInvite,
+        subject_id: Some("o1".into()),
+        state: vec![1],
+        expires_at: t(100),
+    })?;
+    assert_eq!(db.revoke_officer_credentials("o1", &[event("evk5")])?, 1);
+    assert!(db.officer_credentials("o1")?.is_empty());
+    assert_eq!(db.officer_session(&[9; 32])?, None);
+    assert_eq!(
+        db.ceremony("invite-o1", CeremonyPurpose::OfficerInvite)?,
+        None
     );
 
     // Proofing binds all or nothing: a new account with its device.
@@ -639,6 +729,15 @@ fn contract(backend: &Backend) -> anyhow::Result<()> {
         [
             "ev1",
             "ev2b",
+            // A refused answer or confirmation writes no event (evp0, evp2, evp5, evk2, evk4).
+            "eva9",
+            "evp1",
+            "evp3",
+            "evp4",
+            "evo",
+            "evk1",
+            "evk3",
+            "evk5",
             "e-a1-1",
             "ev4",
             "ev7",

@@ -740,7 +740,7 @@ pub async fn userinfo_status(server: &TestServer, access_token: &str) -> anyhow:
         .as_u16())
 }
 
-pub use eid_testkit::officer::{add_officer, Officer};
+pub use eid_testkit::officer::{add_officer, counter_code, Officer};
 
 /// A wallet whose account an officer proved in person (level `plus`), with the officer.
 pub async fn plus_wallet(server: &TestServer, index: usize) -> anyhow::Result<(Wallet, Officer)> {
