@@ -321,10 +321,12 @@ fn render_view(
             items,
             locale,
             csrf_token,
+            for_action,
             ..
         } => {
             let nonce = eid_core::crypto::random_token();
             let page = pages::waiting_page(&pages::Waiting {
+                for_action,
                 client_name: &client_name,
                 client_verified,
                 client_links: &client_links,

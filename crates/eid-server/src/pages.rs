@@ -261,6 +261,8 @@ pub struct Waiting<'a> {
     /// The page's own address (its forms post there) and their anti-CSRF token.
     pub action: &'a str,
     pub csrf_token: &'a str,
+    /// The phone approves an action on the account (adding a passkey), not a login.
+    pub for_action: bool,
 }
 
 /// The browser-side WebAuthn helpers: base64url to and from buffers, and the JSON forms of a
@@ -407,15 +409,29 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
              if(s.status!=='pending'){{location.reload();}}else{{setTimeout(poll,1500);}}}})\
              .catch(function(){{setTimeout(poll,3000);}});}})();}})();\
              </script>",
-            h1 = t.h1(
-                &format!("Log in to {name_en} with eid"),
-                &format!("以 eid 登入{name_zh}")
-            ),
+            h1 = if w.for_action {
+                t.h1(
+                    "Approve on your phone: add a passkey",
+                    "在手機上批准：加入密碼匙",
+                )
+            } else {
+                t.h1(
+                    &format!("Log in to {name_en} with eid"),
+                    &format!("以 eid 登入{name_zh}"),
+                )
+            },
             unverified = unverified_notice(t, w.client_verified, &name),
-            intro = t.paragraphs(
-                "Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.",
-                "請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。",
-            ),
+            intro = if w.for_action {
+                t.paragraphs(
+                    "Scan this code with the eid app on your phone. The app names what you approve (a passkey on this browser) and where it was started: approve only if you are doing this yourself, here, now.",
+                    "請用手機上的 eid 應用程式掃描此二維碼。應用程式會列明您所批准的事項（在此瀏覽器加入密碼匙）及其來源：只在確認是您本人此刻於此操作時才批准。",
+                )
+            } else {
+                t.paragraphs(
+                    "Scan this code with the eid app on your phone. The app shows where this login comes from: approve only if it is you, here, now.",
+                    "請用手機上的 eid 應用程式掃描此二維碼。應用程式會顯示此登入的來源：只在確認是您本人此刻於此登入時才批准。",
+                )
+            },
             qr_label = t.pick("QR code for the eid app", "eid 應用程式的二維碼"),
             pick = t.inline(&pick_en, &pick_zh),
             open_app = t.inline("On this phone? Open the eid app", "在此手機上？開啟 eid 應用程式"),
@@ -430,8 +446,17 @@ pub fn waiting_page(w: &Waiting<'_>) -> String {
                 "二維碼每 30 秒更新：請重新載入此頁以取得新的二維碼，並在手機上回覆後再次重新載入。",
             ),
             links = client_links(t, w.client_links),
-            passkey = passkey_section(t, w),
-            passkey_script = passkey_script(w, t),
+            // An action on the account is approved on the phone, never with a passkey.
+            passkey = if w.for_action {
+                String::new()
+            } else {
+                passkey_section(t, w)
+            },
+            passkey_script = if w.for_action {
+                String::new()
+            } else {
+                passkey_script(w, t)
+            },
             link = escape(w.approval_link),
             qr_svg = w.qr_svg,
             claims = claim_list(t, w.items),
@@ -645,6 +670,7 @@ mod tests {
         }];
         let links = [("policy", "https://dept.example/privacy?a=1&b=\"".to_owned())];
         let page = waiting_page(&Waiting {
+            for_action: false,
             client_name: "Dept <x>",
             client_verified: true,
             client_links: &links,
@@ -684,6 +710,7 @@ mod tests {
     #[test]
     fn a_self_registered_service_is_shown_as_unverified() {
         let page = waiting_page(&Waiting {
+            for_action: false,
             client_name: "Tax <helper>",
             client_verified: false,
             client_links: &[],

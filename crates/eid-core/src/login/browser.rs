@@ -36,6 +36,9 @@ pub enum LoginView {
         locale: Option<Locale>,
         /// The anti-CSRF token of the page's forms (a passkey login continues with it).
         csrf_token: String,
+        /// The phone approves an action on the account (adding a passkey), not a login: the
+        /// page says so and offers no passkey.
+        for_action: bool,
     },
     /// The approval window passed: show a new code, or give up.
     Expired {
@@ -164,6 +167,7 @@ impl Provider {
                     expires_in: request.expires_at - now,
                     locale,
                     csrf_token,
+                    for_action: context.as_ref().is_some_and(|c| c.purpose.is_some()),
                 })
             }
             LoginState::Pending if self.renewable(&request, now) => Ok(LoginView::Expired {
