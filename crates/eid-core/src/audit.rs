@@ -76,6 +76,9 @@ pub struct Detail {
     /// The serial of the certificate that signed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial: Option<String>,
+    /// A rate-limit bucket (its kind and a keyed hash, never the value counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
 }
 
 impl Detail {

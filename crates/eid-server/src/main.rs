@@ -676,6 +676,7 @@ fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
                 "revoked_devices": e.detail.revoked_devices,
                 "officer_id": e.detail.officer_id,
                 "reference": e.detail.reference,
+                "bucket": e.detail.bucket,
             },
         });
         println!("{line}");
