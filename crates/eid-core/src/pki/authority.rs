@@ -105,7 +105,27 @@ impl Provider {
             record(tsa, CertKind::Tsa, &tsa_rec.kid, None),
         ];
         let keys = [root_rec, issuing_rec, ocsp_rec, tsa_rec];
-        if !self.store.insert_hierarchy(&keys, &certificates)? {
+        // Security review 2026-12-07, L3: the hierarchy's making is an operator's act.
+        let event = self.record(
+            crate::audit::Event::new("pki.initialised", &crate::audit::Actor::Operator).detail(
+                crate::audit::Detail {
+                    changes: std::iter::once(format!(
+                        "custody: {}",
+                        self.keyring.custody().as_str()
+                    ))
+                    .chain(certificates.iter().map(|c| {
+                        format!("{}: serial {} (key {})", c.kind.as_str(), c.serial, c.kid)
+                    }))
+                    .collect(),
+                    ..crate::audit::Detail::default()
+                },
+            ),
+            now,
+        )?;
+        if !self
+            .store
+            .insert_hierarchy(&keys, &certificates, &[event])?
+        {
             return Err(Error::Conflict(
                 "the PKI is already set up (a root CA exists)".into(),
             ));

@@ -73,12 +73,13 @@ pub struct CertificateRecord {
 
 /// The certificates eid issued.
 pub trait PkiStore {
-    /// Stores the hierarchy's keys and certificates at once, unless a root exists; returns
-    /// whether it did.
+    /// Stores the hierarchy's keys and certificates at once, with the `events` that record
+    /// it, unless a root exists; returns whether it did.
     fn insert_hierarchy(
         &self,
         keys: &[SigningKeyRecord],
         certificates: &[CertificateRecord],
+        events: &[AuditRecord],
     ) -> Result<bool, StoreError>;
     /// Stores a key and the certificate that certifies it (a citizen's, a replacement).
     fn insert_certificate(

@@ -76,6 +76,7 @@ impl PkiStore for Database {
         &self,
         keys: &[SigningKeyRecord],
         certs: &[CertificateRecord],
+        events: &[AuditRecord],
     ) -> Result<bool, StoreError> {
         struct Existing;
         let mut conn = self.writer()?;
@@ -97,6 +98,7 @@ impl PkiStore for Database {
                     .values(CertificateRow::from(cert))
                     .execute(c)?;
             }
+            insert_events(c, events)?;
             Ok(true)
         });
         match result {

@@ -445,6 +445,7 @@ async fn chromium_enters_services_with_one_click_and_a_passkey(
                 Vec::new(),
             )),
             first_initiate,
+            eid_server::now(),
         )?;
         provider.set_catalogue_entry(
             &second,
@@ -463,6 +464,7 @@ async fn chromium_enters_services_with_one_click_and_a_passkey(
                 }],
             )),
             second_initiate,
+            eid_server::now(),
         )?;
         Ok(())
     })
