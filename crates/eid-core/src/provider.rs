@@ -401,14 +401,25 @@ impl Provider {
         self.connector.jwks()
     }
 
-    /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications.
+    /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications,
+    /// and destroys the keys of revoked signing certificates still in custody.
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, Error> {
         self.local_limits.purge(now);
-        Ok(self.store.purge_expired(
+        let purged = self.store.purge_expired(
             now,
             self.config.completion_window,
             self.config.access_token_ttl,
             self.config.sessions.idle,
-        )?)
+        )?;
+        // Keys of revoked signing certificates that could not be destroyed when they were
+        // revoked (a token unreachable then), or were revoked before eid destroyed them.
+        let destroyed = match self.destroy_revoked_signer_keys(None, now) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(target: "eid::security", event = "key.destroy_failed", "revoked signing keys could not be destroyed yet: {e}");
+                0
+            }
+        };
+        Ok(purged + destroyed)
     }
 }

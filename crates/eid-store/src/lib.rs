@@ -574,6 +574,49 @@ mod tests {
         assert!(db.signing_keys(KeyPurpose::Connector).unwrap().is_empty());
     }
 
+    /// L7 (security review 2026-12-07): the migration that lets a revoked certificate's key go
+    /// keeps every certificate, and afterwards a key can be deleted under its certificate.
+    #[test]
+    fn certificates_survive_the_migration_that_frees_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let manager = Manager(DatabaseUrl::Sqlite(path.display().to_string()));
+        let mut conn = manager.connect().unwrap();
+        let AnyConnection::Sqlite(c) = &mut conn else {
+            panic!("sqlite")
+        };
+        // Every migration before 2026-12-10-000001.
+        let before = std::fs::read_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+        )
+        .unwrap()
+        .filter(|e| {
+            e.as_ref().unwrap().file_name().to_string_lossy().as_ref() < "2026-12-10-000001"
+        })
+        .count();
+        for _ in 0..before {
+            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO signing_keys (kid, alg, purpose, private_key, created_at, custody)
+               VALUES ('signer-k', 'ES256', 'signer', x'00', 5, 'sealed');
+             INSERT INTO certificates (serial, kind, kid, citizen_id, der, not_before, not_after,
+                 revoked_at, revocation_reason)
+               VALUES ('0a', 'signer', 'signer-k', 'c1', x'30', 5, 9, 7, 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&format!("sqlite://{}", path.display()), 1).unwrap();
+        let revoked = db.revoked_signer_keys(None, 10).unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0].0.serial, "0a");
+        assert!(db.delete_signing_key("signer-k", &[]).unwrap());
+        assert!(!db.delete_signing_key("signer-k", &[]).unwrap(), "gone");
+        let kept = db.certificate("0a").unwrap().unwrap();
+        assert_eq!(kept.kid, "signer-k");
+        assert!(db.revoked_signer_keys(None, 10).unwrap().is_empty());
+    }
+
     /// The tables `schema.rs` declares (`diesel::table! { name (key) {`).
     fn schema_tables() -> std::collections::BTreeSet<String> {
         let source = include_str!("schema.rs");
