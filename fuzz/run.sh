@@ -15,7 +15,9 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
-bin=target/x86_64-unknown-linux-gnu/release
+# cargo-fuzz builds into CARGO_TARGET_DIR when set (relative to fuzz/, where it runs), else
+# fuzz/target.
+bin="${CARGO_TARGET_DIR:-target}/x86_64-unknown-linux-gnu/release"
 mkdir -p logs
 run() {
   local t=$1

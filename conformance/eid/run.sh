@@ -9,7 +9,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-out="${1:-$root/target/conformance/eid}"
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set (relative to the workspace root,
+# where cargo runs below), else the workspace's target/.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+out="${1:-$target/conformance/eid}"
 mkdir -p "$out"
 report="$(cd "$out" && pwd)"
 port="${EID_PORT:-18080}"
@@ -18,7 +22,7 @@ registry_port="${REGISTRY_PORT:-17070}"
 issuer="http://localhost:$port"
 
 (cd "$root" && cargo build -q -p eid-server -p eid-wallet -p population-registry -p eid-conformance)
-bin="$root/target/debug"
+bin="$target/debug"
 work="$(mktemp -d)"
 pids=()
 cleanup() {

@@ -9,7 +9,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-report="$(mkdir -p "${1:-$root/target/conformance/node-oidc-provider}" && cd "${1:-$root/target/conformance/node-oidc-provider}" && pwd)"
+# Where cargo puts what it builds: CARGO_TARGET_DIR when set (relative to the workspace root,
+# where cargo runs below), else the workspace's target/.
+target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
+report="$(mkdir -p "${1:-$target/conformance/node-oidc-provider}" && cd "${1:-$target/conformance/node-oidc-provider}" && pwd)"
 port="${PORT:-4100}"
 issuer="http://localhost:$port"
 
@@ -55,7 +59,7 @@ if [ "$up" != yes ]; then
 fi
 
 status=0
-"$root/target/debug/eid-conformance" run --issuer "$issuer" \
+"$target/debug/eid-conformance" run --issuer "$issuer" \
   --plan oidcc-config --plan oidcc-basic --plan oidcc-formpost-basic \
   --clients "$work/clients.toml" --login-driver form --username alice --password wonderland \
   --danger-allow-http --report "$report" || status=$?

@@ -23,7 +23,13 @@ pub enum Actor {
     Officer {
         officer_id: String,
     },
+    /// An operator at the command line; recorded with the operator the provider was opened
+    /// for ([`crate::ProviderConfig::operator`]).
     Operator,
+    /// A relying party, through the registration endpoint (RFC 7591/7592).
+    Client {
+        client_id: String,
+    },
     System,
 }
 
@@ -33,6 +39,7 @@ impl Actor {
             Self::Citizen { device_id } => (ActorKind::Citizen, device_id.clone()),
             Self::Officer { officer_id } => (ActorKind::Officer, Some(officer_id.clone())),
             Self::Operator => (ActorKind::Operator, None),
+            Self::Client { client_id } => (ActorKind::Client, Some(client_id.clone())),
             Self::System => (ActorKind::System, None),
         }
     }
@@ -88,6 +95,13 @@ pub struct Detail {
     /// What attests a key: its attestation root's subject, or `software`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attestation: Option<String>,
+    /// A rate-limit bucket (its kind and a keyed hash, never the value counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// What an operator's or a client's act set or changed, as `name: value` lines (a
+    /// client's registration, keys made, certificates issued), never a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
 }
 
 impl Detail {
@@ -159,6 +173,12 @@ impl Provider {
     pub(crate) fn record(&self, event: Event<'_>, now: UnixTime) -> Result<AuditRecord, Error> {
         let event_id = Uuid::new_v4().to_string();
         let (actor_kind, actor_id) = event.actor.parts();
+        // An operator is named by the account that ran the command, as the command line found
+        // it: attribution for the trail, not authentication.
+        let actor_id = match actor_kind {
+            ActorKind::Operator => actor_id.or_else(|| self.config.operator.clone()),
+            _ => actor_id,
+        };
         let detail = if event.detail.is_empty() {
             None
         } else {
@@ -186,6 +206,18 @@ impl Provider {
         let record = self.record(event, now)?;
         self.store.record_events(&[record])?;
         Ok(())
+    }
+
+    /// Records an operator's act whose flow writes no event of its own (a new enrolment link
+    /// for an officer), just after it: the one kind of event not written in the act's own
+    /// transaction.
+    pub fn audit_operator_act(
+        &self,
+        action: &'static str,
+        detail: Detail,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.audit(Event::new(action, &Actor::Operator).detail(detail), now)
     }
 
     pub(crate) fn open_entry(&self, record: AuditRecord) -> Result<AuditEntry, Error> {

@@ -13,8 +13,10 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::audit::{Actor, Detail, Event};
 use crate::clients::validate_redirect_uri;
 use crate::store::ClientRecord;
+use crate::time::UnixTime;
 use crate::{Error, Provider};
 
 /// The portal's themes (iAM Smart groups its services so; PRODUCT.md capability 8).
@@ -386,11 +388,13 @@ impl Provider {
         client_id: &str,
         entry: Option<CatalogueEntry>,
         initiate_login_uri: Option<String>,
+        now: UnixTime,
     ) -> Result<(), Error> {
-        let mut client = self
+        let before = self
             .store
             .client(client_id)?
             .ok_or(Error::NotFound("client"))?;
+        let mut client = before.clone();
         if let Some(uri) = initiate_login_uri {
             client.metadata.initiate_login_uri = Some(uri);
         }
@@ -407,8 +411,20 @@ impl Provider {
                 })?;
             validate_entry(entry, initiate)?;
         }
+        let action = match entry {
+            Some(_) => "portal.listed",
+            None => "portal.removed",
+        };
         client.metadata.catalogue = entry;
-        if !self.store.update_client(&client)? {
+        let event = self.record(
+            Event::new(action, &Actor::Operator).detail(Detail {
+                client_id: Some(client_id.to_owned()),
+                changes: crate::clients::client_audit_changes(&before, &client),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if !self.store.update_client(&client, &[event])? {
             return Err(Error::NotFound("client"));
         }
         Ok(())

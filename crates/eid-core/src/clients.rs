@@ -4,6 +4,7 @@ use url::Url;
 
 use jsonwebtoken::jwk::JwkSet;
 
+use crate::audit::{Actor, Detail, Event};
 use crate::crypto::{b64url, random_bytes, random_token, sha256, Aad};
 use crate::ids::ClientId;
 use crate::keys::JwsAlg;
@@ -266,7 +267,18 @@ impl Provider {
             },
             secret_sealed,
         };
-        self.store.insert_client(&client)?;
+        // L3 of the security review 2026-12-07: what the operator registered (`signing: true`
+        // is a client that may ask citizens for signatures), in the registration's transaction.
+        let event = self.record(
+            Event::new("client.registered", &Actor::Operator).detail(Detail {
+                client_id: Some(client.client_id.to_string()),
+                changes: client_audit_lines(&client),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        self.store.insert_client(&client, &[event])?;
+        tracing::info!(target: "eid::security", event = "client.registered", client_id = %client.client_id, signing = client.metadata.signing, "an operator registered a client");
         Ok(NewClient {
             client,
             client_secret,
@@ -297,14 +309,77 @@ impl Provider {
         Ok(self.store.clients()?)
     }
 
-    /// Removes a client; its outstanding tokens stop working at the userinfo endpoint.
-    pub fn remove_client(&self, client_id: &str) -> Result<(), Error> {
-        if self.store.delete_client(client_id)? {
+    /// Removes a client (an operator's act, audited); its outstanding tokens stop working at
+    /// the userinfo endpoint.
+    pub fn remove_client(&self, client_id: &str, now: UnixTime) -> Result<(), Error> {
+        let event = self.record(
+            Event::new("client.removed", &Actor::Operator).detail(Detail {
+                client_id: Some(client_id.to_owned()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if self.store.delete_client(client_id, &[event])? {
+            tracing::info!(target: "eid::security", event = "client.removed", client_id, "an operator removed a client");
             Ok(())
         } else {
             Err(Error::NotFound("client"))
         }
     }
+}
+
+/// A client's registration as `name: value` lines for the audit trail: its name, redirect
+/// URIs, algorithm and every metadata field set, with public keys named by their `kid` and
+/// the registration access token's hash left out (no secret is in a client record, but the
+/// trail need not repeat what only proves possession).
+pub(crate) fn client_audit_lines(client: &ClientRecord) -> Vec<String> {
+    let mut lines = vec![
+        format!("name: {}", client.name),
+        format!("redirect_uris: {}", client.redirect_uris.join(" ")),
+        format!("id_token_signed_response_alg: {}", client.id_token_alg),
+    ];
+    if let Ok(serde_json::Value::Object(metadata)) = serde_json::to_value(&client.metadata) {
+        for (name, value) in metadata {
+            let value = match (name.as_str(), value) {
+                ("registration_token_hash", _) => continue,
+                ("jwks", jwks) => {
+                    let kids: Vec<String> = jwks["keys"]
+                        .as_array()
+                        .map(|keys| {
+                            keys.iter()
+                                .map(|k| k["kid"].as_str().unwrap_or("(no kid)").to_owned())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    format!("{} keys ({})", kids.len(), kids.join(", "))
+                }
+                (_, serde_json::Value::String(s)) => s,
+                (_, other) => other.to_string(),
+            };
+            lines.push(format!("{name}: {value}"));
+        }
+    }
+    lines
+}
+
+/// What an update changed: the audit lines of `after` that `before` lacks, and the fields
+/// `before` had that `after` dropped (`name: false` for a flag, which unset is not stored;
+/// `name: (none)` for anything else).
+pub(crate) fn client_audit_changes(before: &ClientRecord, after: &ClientRecord) -> Vec<String> {
+    let (old, new) = (client_audit_lines(before), client_audit_lines(after));
+    let name = |line: &str| line.split(": ").next().unwrap_or_default().to_owned();
+    let mut changes: Vec<String> = new.iter().filter(|l| !old.contains(l)).cloned().collect();
+    for line in &old {
+        let field = name(line);
+        if !new.iter().any(|l| name(l) == field) {
+            let unset = match line.ends_with(": true") {
+                true => "false",
+                false => "(none)",
+            };
+            changes.push(format!("{field}: {unset}"));
+        }
+    }
+    changes
 }
 
 #[cfg(test)]
@@ -345,5 +420,62 @@ mod tests {
         ] {
             assert!(validate_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+
+    fn client() -> ClientRecord {
+        ClientRecord {
+            client_id: ClientId::from("bank".to_owned()),
+            name: "Example Bank".into(),
+            secret_hash: vec![7; 32],
+            redirect_uris: vec!["https://bank.example/cb".into()],
+            id_token_alg: "ES256".into(),
+            created_at: UnixTime::from_secs(1),
+            metadata: ClientMetadata {
+                token_endpoint_auth_method: TokenAuthMethod::PrivateKeyJwt,
+                jwks: Some(serde_json::json!({"keys": [{"kty": "EC", "kid": "k1", "x": "…"}]})),
+                registration_token_hash: Some("hash-of-the-registration-token".into()),
+                signing: true,
+                ..ClientMetadata::default()
+            },
+            secret_sealed: Some(vec![9; 40]),
+        }
+    }
+
+    /// The audit trail names what a registration set (security review 2026-12-07, L3): keys
+    /// by `kid`, never the registration token's hash or a secret.
+    #[test]
+    fn a_clients_audit_lines_name_what_it_may_do_and_no_secret() {
+        let lines = client_audit_lines(&client());
+        for expected in [
+            "name: Example Bank",
+            "redirect_uris: https://bank.example/cb",
+            "id_token_signed_response_alg: ES256",
+            "token_endpoint_auth_method: private_key_jwt",
+            "jwks: 1 keys (k1)",
+            "signing: true",
+        ] {
+            assert!(lines.iter().any(|l| l == expected), "{expected}: {lines:?}");
+        }
+        assert!(!lines.iter().any(|l| l.contains("registration_token")));
+    }
+
+    #[test]
+    fn an_update_lists_only_what_changed() {
+        let before = client();
+        let mut after = client();
+        after.name = "Example Bank (HK)".into();
+        after.metadata.signing = false;
+        after.metadata.post_logout_redirect_uris = vec!["https://bank.example/bye".into()];
+        let mut changes = client_audit_changes(&before, &after);
+        changes.sort();
+        assert_eq!(
+            changes,
+            [
+                "name: Example Bank (HK)",
+                "post_logout_redirect_uris: [\"https://bank.example/bye\"]",
+                "signing: false",
+            ]
+        );
+        assert!(client_audit_changes(&before, &before).is_empty());
     }
 }

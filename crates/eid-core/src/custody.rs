@@ -80,6 +80,10 @@ pub trait KeyCustody: Send + Sync {
     fn generate(&self, alg: JwsAlg, prefix: &str) -> Result<GeneratedKey, Error>;
     /// Opens a key this custody generated, from what was stored.
     fn open(&self, alg: JwsAlg, kid: &str, stored: &[u8]) -> Result<Arc<dyn PrivateKey>, Error>;
+    /// Destroys a key this custody generated, so that nothing can sign with it again; the
+    /// caller then deletes what was stored. A key already gone is not an error (a destruction
+    /// retried after the store's delete failed).
+    fn destroy(&self, kid: &str, stored: &[u8]) -> Result<(), Error>;
 }
 
 /// The id of a key: `prefix`, a dash, and a digest of its public key (stable for the key,
@@ -173,6 +177,20 @@ impl Keyring {
         }
         Ok(key)
     }
+
+    /// Destroys a stored key in the custody that holds it (the caller then deletes the
+    /// record). A key in a PKCS#11 token when none is configured is an error: it would
+    /// survive in the token.
+    pub fn destroy(&self, record: &SigningKeyRecord) -> Result<(), Error> {
+        match (record.custody, &self.token) {
+            (Custody::Sealed, _) => self.sealed.destroy(&record.kid, &record.private_key),
+            (Custody::Pkcs11, Some(token)) => token.destroy(&record.kid, &record.private_key),
+            (Custody::Pkcs11, None) => Err(Error::Config(format!(
+                "the key {} is in a PKCS#11 token, and none is configured ([keys] pkcs11_module)",
+                record.kid
+            ))),
+        }
+    }
 }
 
 /// Software custody: keys generated in process and stored sealed under the master key.
@@ -228,6 +246,12 @@ impl KeyCustody for SealedCustody {
             )?,
         };
         Ok(Arc::new(key))
+    }
+
+    /// A sealed key exists only in its stored record (and, opened, in the memory of whoever
+    /// holds it until they drop it): deleting the record destroys it. Nothing to do here.
+    fn destroy(&self, _kid: &str, _stored: &[u8]) -> Result<(), Error> {
+        Ok(())
     }
 }
 
@@ -374,6 +398,32 @@ mod tests {
             assert!(verify(alg, opened.public_key_der(), b"message", &sig));
             assert!(!verify(alg, opened.public_key_der(), b"other", &sig));
         }
+    }
+
+    /// L7 (security review 2026-12-07): a keyring destroys a sealed key by letting its
+    /// record go (nothing else holds it), and refuses to "destroy" a token's key it cannot
+    /// reach, which would leave the key alive in the token.
+    #[test]
+    fn a_keyring_destroys_what_it_can_reach() {
+        let keyring = Keyring::new(MasterKey::from_bytes([3; 32]).derive_keys().data, None);
+        let (_, record) = keyring
+            .generate(
+                JwsAlg::Es256,
+                "signer",
+                KeyPurpose::Signer,
+                UnixTime::from_secs(1),
+            )
+            .unwrap();
+        assert_eq!(record.custody, Custody::Sealed);
+        keyring.destroy(&record).unwrap();
+        let in_a_token = SigningKeyRecord {
+            custody: Custody::Pkcs11,
+            ..record
+        };
+        assert!(matches!(
+            keyring.destroy(&in_a_token),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

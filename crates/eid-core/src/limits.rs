@@ -3,7 +3,9 @@
 //! Two counters, for two kinds of endpoint:
 //! - [`Provider::limit`]: counted in the store, so that every node of a deployment counts
 //!   together. For what is rare and costly to abuse: applications, proofing attempts (a write
-//!   per attempt is nothing next to a registry query).
+//!   per attempt is nothing next to a registry query). Some of these count failures only:
+//!   [`Provider::refuse_if_full`] checks the window before the attempt, and
+//!   [`Provider::count`] counts the attempt once it failed.
 //! - [`Provider::limit_here`]: counted in this process's memory ([`LocalLimiter`]). For what
 //!   every login passes through (authorization requests, login pages, the phone's requests),
 //!   where a database write per hit would cost more than the login. Each node counts alone:
@@ -27,6 +29,7 @@ use std::str::FromStr;
 use parking_lot::Mutex;
 
 use crate::crypto::b64url;
+use crate::store::WindowCount;
 use crate::time::UnixTime;
 use crate::{Error, Provider};
 
@@ -78,11 +81,18 @@ impl FromStr for RateLimit {
 /// The limits a deployment enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Remote proofing attempts on one application.
+    /// Failed remote proofing attempts on one application.
     pub proofing_per_application: RateLimit,
-    /// Remote proofing attempts naming one HKID number, over all applications.
+    /// Failed remote proofing attempts by one device (its credential), over all the
+    /// applications it made.
+    pub proofing_per_device: RateLimit,
+    /// Failed remote proofing attempts from one client address.
+    pub proofing_failures_per_address: RateLimit,
+    /// Failed remote proofing attempts naming one HKID number, over all applicants: an alert
+    /// threshold, never a refusal (anyone can name a number; strangers' failures must not lock
+    /// its holder out).
     pub proofing_per_hkid: RateLimit,
-    /// Remote proofing attempts from one client address.
+    /// Remote proofing challenges from one client address.
     pub proofing_per_address: RateLimit,
     /// Applications made from one client address.
     pub applications_per_address: RateLimit,
@@ -126,6 +136,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             proofing_per_application: RateLimit::new(5, 86_400),
+            proofing_per_device: RateLimit::new(5, 86_400),
+            proofing_failures_per_address: RateLimit::new(20, 3_600),
             proofing_per_hkid: RateLimit::new(10, 86_400),
             proofing_per_address: RateLimit::new(30, 3_600),
             applications_per_address: RateLimit::new(20, 3_600),
@@ -345,6 +357,15 @@ impl Provider {
         &self.config.limits
     }
 
+    /// The stored bucket `kind` of `subject`: the kind, then a keyed hash of the subject, so
+    /// that neither the store nor a log holds the value counted (an address, an HKID number).
+    pub(crate) fn bucket(&self, kind: &'static str, subject: &[u8]) -> String {
+        format!(
+            "{kind}:{}",
+            b64url(&self.derived.limits.hash(&[kind.as_bytes(), subject])[..18])
+        )
+    }
+
     /// Counts one event against `limit` in the bucket `kind` of `subject`; refuses when the
     /// window is full.
     pub(crate) fn limit(
@@ -354,20 +375,47 @@ impl Provider {
         limit: RateLimit,
         now: UnixTime,
     ) -> Result<(), Error> {
-        let bucket = format!(
-            "{kind}:{}",
-            b64url(&self.derived.limits.hash(&[kind.as_bytes(), subject])[..18])
-        );
-        let count = self.store.hit(&bucket, limit.window_secs, now)?;
+        let count = self
+            .store
+            .hit(&self.bucket(kind, subject), limit.window_secs, now)?;
         if count.hits > limit.max {
-            let retry_after = (count.window_start + limit.window_secs - now).max(1);
-            tracing::warn!(target: "eid::security", event = "rate_limited", limit = kind, retry_after, "rate limit reached");
-            return Err(Error::RateLimited {
-                what: kind,
-                retry_after: retry_after.unsigned_abs(),
-            });
+            return Err(rate_limited(kind, count, limit, now));
         }
         Ok(())
+    }
+
+    /// Refuses when the bucket `kind` of `subject` already holds `limit.max` events, counting
+    /// nothing: for limits on failures, which [`Provider::count`] counts once an attempt
+    /// failed.
+    pub(crate) fn refuse_if_full(
+        &self,
+        kind: &'static str,
+        subject: &[u8],
+        limit: RateLimit,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        match self
+            .store
+            .window(&self.bucket(kind, subject), limit.window_secs, now)?
+        {
+            Some(count) if count.hits >= limit.max => Err(rate_limited(kind, count, limit, now)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one event in the bucket `kind` of `subject` and returns the window's count;
+    /// refuses nothing.
+    pub(crate) fn count(
+        &self,
+        kind: &'static str,
+        subject: &[u8],
+        limit: RateLimit,
+        now: UnixTime,
+    ) -> Result<u64, Error> {
+        Ok(self
+            .store
+            .hit(&self.bucket(kind, subject), limit.window_secs, now)?
+            .hits)
     }
 
     /// Counts one event from the caller's address, if the server knows it.
@@ -382,6 +430,18 @@ impl Provider {
             Some(address) => self.limit(kind, &address_key(address), limit, now),
             None => Ok(()),
         }
+    }
+}
+
+/// The refusal of a full window (logged as a security event).
+fn rate_limited(kind: &'static str, count: WindowCount, limit: RateLimit, now: UnixTime) -> Error {
+    let retry_after = (count.window_start + limit.window_secs - now)
+        .max(1)
+        .unsigned_abs();
+    tracing::warn!(target: "eid::security", event = "rate_limited", limit = kind, retry_after, "rate limit reached");
+    Error::RateLimited {
+        what: kind,
+        retry_after,
     }
 }
 

@@ -87,13 +87,17 @@ impl Provider {
         match self.store.client(ACCOUNT_CLIENT_ID)? {
             Some(client) if client.redirect_uris == [redirect] => Ok(()),
             Some(client) => {
-                self.store.update_client(&ClientRecord {
-                    redirect_uris: wanted.redirect_uris,
-                    ..client
-                })?;
+                // eid's own client, kept at the issuer at start-up: no one's act to audit.
+                self.store.update_client(
+                    &ClientRecord {
+                        redirect_uris: wanted.redirect_uris,
+                        ..client
+                    },
+                    &[],
+                )?;
                 Ok(())
             }
-            None => match self.store.insert_client(&wanted) {
+            None => match self.store.insert_client(&wanted, &[]) {
                 Ok(()) | Err(StoreError::Duplicate(_)) => Ok(()),
                 Err(e) => Err(e.into()),
             },

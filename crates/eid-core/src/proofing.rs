@@ -15,6 +15,11 @@
 //! over (recovery): the new device is bound and every other device is revoked. A squatter's
 //! applications thus never matter: they expire unproven, and the real holder who proves
 //! themselves gets the account.
+//!
+//! Failed attempts are limited per application, per device and per client address, never per
+//! HKID number: anyone can name a number, and strangers' failures must not lock its holder out
+//! (security review 2026-12-07, M3). Past a threshold, failures naming one number are logged
+//! as a security event and audited ([`Provider::count_failed_proofing`]).
 
 use eid_proto::api::{ProofingChallenge, ProofingEvidence, ProofingSubmission};
 use eid_proto::oauth::Jwks;
@@ -31,7 +36,7 @@ use crate::enrolment::{comparable_name, ApplicationData};
 use crate::error::ProofingFailure;
 use crate::hkid::Hkid;
 use crate::ids::{CitizenId, DeviceId};
-use crate::limits::Caller;
+use crate::limits::{address_key, Caller};
 use crate::store::{
     AccountChange, ApplicationKind, ApplicationRecord, ApplicationStatus, CeremonyPurpose,
     CitizenRecord, DeviceRecord, ProvenBinding, StoreError,
@@ -68,6 +73,8 @@ pub struct PreparedProofing {
     passkey: String,
     evidence: Particulars,
     query_id: String,
+    /// The applicant's address, against which a failure counts.
+    address: Option<std::net::IpAddr>,
     /// The compact JWS to POST to the registry.
     pub query: String,
 }
@@ -197,13 +204,15 @@ impl Provider {
     }
 
     /// Checks a remote proofing submission (the device's signature over the evidence, the
-    /// evidence against the application, the rate limits) and builds the signed query for the
-    /// registry. Nothing is written but the rate-limit counters and the used challenge.
+    /// evidence against the application, the limits on failed attempts) and builds the signed
+    /// query for the registry. Nothing is written but the used challenge and, for evidence
+    /// that does not match the application, the failure's counts and audit event.
     pub fn prepare_remote_proofing(
         &self,
         application_id: &str,
         token: &str,
         submission: &ProofingSubmission,
+        caller: &Caller,
         now: UnixTime,
     ) -> Result<PreparedProofing, Error> {
         let registry_id = self.remote_proofing_registry()?.to_owned();
@@ -240,18 +249,7 @@ impl Provider {
         validate_template(&evidence.face_template)?;
         let hkid =
             Hkid::parse(&evidence.hkid).map_err(|e| Error::invalid("hkid", e.to_string()))?;
-        self.limit(
-            "proofing-per-application",
-            application_id.as_bytes(),
-            self.config.limits.proofing_per_application,
-            now,
-        )?;
-        self.limit(
-            "proofing-per-hkid",
-            hkid.canonical().as_bytes(),
-            self.config.limits.proofing_per_hkid,
-            now,
-        )?;
+        self.refuse_if_proofing_exhausted(&application, caller.address, now)?;
         let data = self.application_data(&application)?;
         let mut differs = Vec::new();
         if hkid.canonical() != data.particulars.hkid {
@@ -266,6 +264,7 @@ impl Provider {
             differs.push("date_of_birth");
         }
         if !differs.is_empty() {
+            self.count_failed_proofing(&application, &data.particulars.hkid, caller.address, now)?;
             return Err(Error::ProofingFailed(ProofingFailure::EvidenceMismatch(
                 differs,
             )));
@@ -292,7 +291,113 @@ impl Provider {
             passkey,
             evidence: data.particulars,
             query_id,
+            address: caller.address,
         })
+    }
+
+    /// Refuses an attempt once its application, its device or the caller's address has used
+    /// up its failed attempts. Checked before the registry is asked and counted only when an
+    /// attempt fails, so the holder's own successful attempt counts nowhere. (Concurrent
+    /// attempts may all pass the check before their failures count: each needs a challenge of
+    /// its own, and challenges are limited per address.)
+    fn refuse_if_proofing_exhausted(
+        &self,
+        application: &ApplicationRecord,
+        address: Option<std::net::IpAddr>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let limits = &self.config.limits;
+        self.refuse_if_full(
+            "proofing-per-application",
+            application.application_id.as_bytes(),
+            limits.proofing_per_application,
+            now,
+        )?;
+        if let Some(credential_id) = &application.credential_id {
+            self.refuse_if_full(
+                "proofing-per-device",
+                credential_id.as_bytes(),
+                limits.proofing_per_device,
+                now,
+            )?;
+        }
+        if let Some(address) = address {
+            self.refuse_if_full(
+                "proofing-failures-per-address",
+                &address_key(address),
+                limits.proofing_failures_per_address,
+                now,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt against its application, its device, the caller's address and
+    /// the HKID number the application names. The number's count refuses nobody; when it first
+    /// passes its threshold in a window, the failures are logged as a security event and
+    /// audited (on the number's account, if it has one, so that its holder's history shows
+    /// it), naming the number only by its keyed bucket.
+    pub(crate) fn count_failed_proofing(
+        &self,
+        application: &ApplicationRecord,
+        canonical_hkid: &str,
+        address: Option<std::net::IpAddr>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let limits = &self.config.limits;
+        self.count(
+            "proofing-per-application",
+            application.application_id.as_bytes(),
+            limits.proofing_per_application,
+            now,
+        )?;
+        if let Some(credential_id) = &application.credential_id {
+            self.count(
+                "proofing-per-device",
+                credential_id.as_bytes(),
+                limits.proofing_per_device,
+                now,
+            )?;
+        }
+        if let Some(address) = address {
+            self.count(
+                "proofing-failures-per-address",
+                &address_key(address),
+                limits.proofing_failures_per_address,
+                now,
+            )?;
+        }
+        let failures = self.count(
+            "proofing-per-hkid",
+            canonical_hkid.as_bytes(),
+            limits.proofing_per_hkid,
+            now,
+        )?;
+        if failures == limits.proofing_per_hkid.max.saturating_add(1) {
+            let bucket = self.bucket("proofing-per-hkid", canonical_hkid.as_bytes());
+            tracing::warn!(
+                target: "eid::security",
+                event = "proofing.hkid_attempts_high",
+                bucket,
+                failures,
+                application_id = application.application_id,
+                "failed proofing attempts naming one HKID number passed the alert threshold"
+            );
+            let account = self
+                .store
+                .citizen_by_hkid(&self.hkid_index(canonical_hkid))?;
+            let mut event = Event::new("proofing.hkid_attempts_high", &Actor::System)
+                .application(&application.application_id)
+                .detail(Detail {
+                    bucket: Some(bucket),
+                    ..Detail::default()
+                });
+            if let Some(account) = &account {
+                event = event.citizen(&account.citizen_id);
+            }
+            self.audit(event, now)?;
+        }
+        Ok(())
     }
 
     /// Finishes remote proofing with the registry's signed verdict: verifies it, decides, and
@@ -315,6 +420,12 @@ impl Provider {
         let particulars = match decided {
             Ok(particulars) => particulars,
             Err(failure) => {
+                self.count_failed_proofing(
+                    &prepared.application,
+                    &prepared.data.particulars.hkid,
+                    prepared.address,
+                    now,
+                )?;
                 let reason = match &failure {
                     ProofingFailure::NoRecord => "no_record",
                     ProofingFailure::FaceMismatch => "face_mismatch",

@@ -78,6 +78,9 @@ pub struct ProviderConfig {
     pub pki: crate::pki::PkiConfig,
     /// How long single sign-on sessions live.
     pub sessions: crate::sso::SessionConfig,
+    /// Who runs an administrative command (the operating system account, as the command
+    /// line finds it), named in the audit events of operator acts; `None` for the server.
+    pub operator: Option<String>,
 }
 
 impl ProviderConfig {
@@ -111,6 +114,7 @@ impl ProviderConfig {
             danger_implicit_flow: false,
             pki: crate::pki::PkiConfig::new(issuer.clone()),
             sessions: crate::sso::SessionConfig::default(),
+            operator: None,
         }
     }
 
@@ -353,7 +357,28 @@ impl Provider {
             .unwrap_or(UnixTime::from_secs(i64::MIN));
         let starts_at = starts_at.max(now).max(newest + 1);
         let (_, records) = StoredKeys::generate(&self.keyring, starts_at)?;
-        self.store.insert_signing_keys(&records)?;
+        // Security review 2026-12-07, L3: a rotation is an operator's act.
+        let event = self.record(
+            crate::audit::Event::new("keys.rotated", &crate::audit::Actor::Operator).detail(
+                crate::audit::Detail {
+                    changes: records
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{}: {} in {} custody, signing from {}",
+                                r.kid,
+                                r.alg,
+                                r.custody.as_str(),
+                                starts_at.secs()
+                            )
+                        })
+                        .collect(),
+                    ..crate::audit::Detail::default()
+                },
+            ),
+            now,
+        )?;
+        self.store.insert_signing_keys(&records, &[event])?;
         tracing::info!(target: "eid::security", event = "keys.rotated", kids = ?records.iter().map(|r| &r.kid).collect::<Vec<_>>(), starts_at = starts_at.secs(), "token-signing keys rotated");
         self.reload_token_keys(now)?;
         Ok(records.into_iter().map(|r| r.kid).collect())
@@ -388,14 +413,25 @@ impl Provider {
         self.connector.jwks()
     }
 
-    /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications.
+    /// Housekeeping: removes expired requests, ceremonies, tokens, sessions and applications,
+    /// and destroys the keys of revoked signing certificates still in custody.
     pub fn purge_expired(&self, now: UnixTime) -> Result<usize, Error> {
         self.local_limits.purge(now);
-        Ok(self.store.purge_expired(
+        let purged = self.store.purge_expired(
             now,
             self.config.completion_window,
             self.config.access_token_ttl,
             self.config.sessions.idle,
-        )?)
+        )?;
+        // Keys of revoked signing certificates that could not be destroyed when they were
+        // revoked (a token unreachable then), or were revoked before eid destroyed them.
+        let destroyed = match self.destroy_revoked_signer_keys(None, now) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(target: "eid::security", event = "key.destroy_failed", "revoked signing keys could not be destroyed yet: {e}");
+                0
+            }
+        };
+        Ok(purged + destroyed)
     }
 }

@@ -274,6 +274,26 @@ impl KeyCustody for Pkcs11Custody {
             .with_session(|session| self.open_in(session, alg, kid, stored))?;
         Ok(Arc::new(key))
     }
+
+    /// `C_DestroyObject` on the key pair's private and public objects (found by `CKA_ID`):
+    /// the private key can never sign again. A pair already gone is not an error.
+    fn destroy(&self, kid: &str, stored: &[u8]) -> Result<(), Error> {
+        let _alone = self.token.writing();
+        let token = &self.token;
+        token.with_session(|session| {
+            let mut destroyed = 0;
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                while let Some(handle) = token.find(session, class, stored)? {
+                    session
+                        .destroy_object(handle)
+                        .map_err(|e| token.error(&format!("destroying key {kid}"), e))?;
+                    destroyed += 1;
+                }
+            }
+            tracing::info!(kid, token = %token.label, destroyed, "destroyed a key in the PKCS#11 token");
+            Ok(())
+        })
+    }
 }
 
 /// Gives the generated pair its id and label (the key id); returns the id and the public key.

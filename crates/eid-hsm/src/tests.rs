@@ -367,3 +367,29 @@ fn ec_points_are_read_wrapped_or_bare() {
     );
     assert_eq!(der_octet_string(&[0x04, 0x02, 0xaa]), None);
 }
+
+/// L7 (security review 2026-12-07): a destroyed key is gone from the token (private and
+/// public objects), so it neither opens nor signs again; destroying it again is no error.
+#[test]
+fn destroyed_keys_are_gone_from_the_token() {
+    if softhsm_missing() {
+        return;
+    }
+    let custody = custody();
+    let generated = custody.generate(JwsAlg::Es256, "destroy").unwrap();
+    let other = custody.generate(JwsAlg::Es256, "destroy").unwrap();
+    custody.destroy(&generated.kid, &generated.stored).unwrap();
+    let err = custody
+        .open(JwsAlg::Es256, &generated.kid, &generated.stored)
+        .err()
+        .expect("destroyed");
+    assert!(err.to_string().contains("not in token"), "{err}");
+    // The handle held before fails too, rather than signing.
+    assert!(generated.key.sign(b"message").is_err());
+    custody.destroy(&generated.kid, &generated.stored).unwrap();
+    // Other keys stay.
+    let opened = custody
+        .open(JwsAlg::Es256, &other.kid, &other.stored)
+        .unwrap();
+    assert!(opened.sign(b"message").is_ok());
+}

@@ -171,6 +171,7 @@ async fn prove(
     body: web::Json<ProofingSubmission>,
 ) -> Result<HttpResponse, ApiError> {
     let token = token(&req)?;
+    let caller = caller(&req);
     let id = path.into_inner();
     let submission = body.into_inner();
     let Some(registry) = state.registry.as_ref() else {
@@ -179,7 +180,7 @@ async fn prove(
         )));
     };
     let prepared = run(&state.provider, move |p, now| {
-        p.prepare_remote_proofing(&id, &token, &submission, now)
+        p.prepare_remote_proofing(&id, &token, &submission, &caller, now)
     })
     .await?;
     let verdict = registry.verify(&prepared.query).await?;

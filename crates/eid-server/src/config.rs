@@ -418,6 +418,8 @@ pub struct RegistryFile {
 #[serde(deny_unknown_fields)]
 pub struct LimitsFile {
     pub proofing_per_application: Option<String>,
+    pub proofing_per_device: Option<String>,
+    pub proofing_failures_per_address: Option<String>,
     pub proofing_per_hkid: Option<String>,
     pub proofing_per_address: Option<String>,
     pub applications_per_address: Option<String>,
@@ -892,6 +894,16 @@ fn limits(file: LimitsFile) -> anyhow::Result<Limits> {
         "proofing_per_application",
         file.proofing_per_application,
         &mut limits.proofing_per_application,
+    )?;
+    parse(
+        "proofing_per_device",
+        file.proofing_per_device,
+        &mut limits.proofing_per_device,
+    )?;
+    parse(
+        "proofing_failures_per_address",
+        file.proofing_failures_per_address,
+        &mut limits.proofing_failures_per_address,
     )?;
     parse(
         "proofing_per_hkid",

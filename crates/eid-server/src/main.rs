@@ -496,6 +496,30 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Who runs this command, for the audit trail of operator acts: the process's user id (from
+/// the kernel: `/proc/self` belongs to it) and the login name the environment gives (under
+/// sudo, the account that ran sudo). Attribution, not authentication: whoever can run the
+/// command against the database could also write the database.
+fn operator() -> String {
+    let name = ["SUDO_USER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{var}={v}"))
+        })
+        .unwrap_or_else(|| "no login name".to_owned());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(proc) = std::fs::metadata("/proc/self") {
+            return format!("uid {} ({name})", proc.uid());
+        }
+    }
+    name
+}
+
 /// The provider, opened for an administrative command.
 fn open_provider(settings: &Settings) -> anyhow::Result<Provider> {
     let db = eid_store::Database::open(&settings.database, 2).with_context(|| {
@@ -511,6 +535,7 @@ fn open_provider(settings: &Settings) -> anyhow::Result<Provider> {
     let mut config = ProviderConfig::new(issuer.clone());
     config.danger_implicit_flow = settings.danger_implicit_flow;
     config.pki = settings.pki.for_issuer(&issuer);
+    config.operator = Some(operator());
     Ok(Provider::open_with_custody(
         Arc::new(db),
         &settings.master_key,
@@ -780,17 +805,9 @@ fn audit(settings: Settings, since: i64, limit: usize) -> anyhow::Result<()> {
             "citizen_id": e.citizen_id,
             "application_id": e.application_id,
             "device_id": e.device_id,
-            "detail": {
-                "device_name": e.detail.device_name,
-                "evidence": e.detail.evidence,
-                "reason": e.detail.reason,
-                "level": e.detail.level,
-                "revoked_devices": e.detail.revoked_devices,
-                "officer_id": e.detail.officer_id,
-                "reference": e.detail.reference,
-                "key": e.detail.key,
-                "attestation": e.detail.attestation,
-            },
+            // Every field the event set (a signing request, a client, what an operator
+            // changed...); nothing in a detail is a secret or a citizen's particular.
+            "detail": e.detail,
         });
         println!("{line}");
     }
@@ -903,7 +920,7 @@ fn admin(settings: Settings, command: ClientCommand) -> anyhow::Result<()> {
             }
         }
         ClientCommand::Remove { client_id } => {
-            provider.remove_client(&client_id)?;
+            provider.remove_client(&client_id, eid_server::now())?;
             println!("removed {client_id}");
         }
     }
@@ -947,7 +964,12 @@ fn portal(settings: Settings, command: PortalCommand) -> anyhow::Result<()> {
                 checked.push((service.client_id, entry, service.initiate_login_uri));
             }
             for (client_id, entry, initiate) in checked {
-                provider.set_catalogue_entry(&client_id, Some(entry), initiate)?;
+                provider.set_catalogue_entry(
+                    &client_id,
+                    Some(entry),
+                    initiate,
+                    eid_server::now(),
+                )?;
                 println!("listed {client_id}");
             }
         }
@@ -976,7 +998,7 @@ fn portal(settings: Settings, command: PortalCommand) -> anyhow::Result<()> {
             }
         }
         PortalCommand::Remove { client_id } => {
-            provider.set_catalogue_entry(&client_id, None, None)?;
+            provider.set_catalogue_entry(&client_id, None, None, eid_server::now())?;
             println!("{client_id} is no longer in the portal");
         }
     }

@@ -970,16 +970,16 @@ async fn manage_registration(
         }
         Method::PUT => {
             let metadata = registration_body(&body)?;
-            let answer = run(&state.provider, move |p, _| {
-                p.update_registration(&client_id, token.as_deref(), &metadata)
+            let answer = run(&state.provider, move |p, now| {
+                p.update_registration(&client_id, token.as_deref(), &metadata, now)
             })
             .await
             .map_err(BearerError)?;
             Ok(no_store(HttpResponse::Ok()).json(answer))
         }
         _ => {
-            run(&state.provider, move |p, _| {
-                p.delete_registration(&client_id, token.as_deref())
+            run(&state.provider, move |p, now| {
+                p.delete_registration(&client_id, token.as_deref(), now)
             })
             .await
             .map_err(BearerError)?;

@@ -304,4 +304,118 @@ fn the_portal_catalogue_from_the_command_line() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = eid(dir.path(), &["portal", "list"]);
     assert!(text(&out.stdout).trim().is_empty());
+    // Only what was written is audited: the refused imports left no event.
+    let actions: Vec<String> = audit(dir.path())
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions,
+        ["client.registered", "portal.listed", "portal.removed"]
+    );
+}
+
+/// The audit trail's events, oldest first.
+fn audit(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = eid(dir, &["audit"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Security review 2026-12-07, L3: every operator command that changes something writes an
+/// audit event naming the operator (the account that ran it) and what changed, no secret.
+#[test]
+fn operator_commands_are_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eid(
+        dir.path(),
+        &[
+            "--dev",
+            "client",
+            "add",
+            "--name",
+            "Housing Department",
+            "--redirect-uri",
+            "https://housing.example/callback",
+            "--allow-signing",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let field = |name: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+            .unwrap()
+    };
+    let (client_id, secret) = (field("client_id"), field("client_secret"));
+    for args in [
+        &["pki", "init"][..],
+        &["keys", "rotate"],
+        &["officer", "add", "--name", "WONG Officer"],
+    ] {
+        let out = eid(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    let out = eid(dir.path(), &["officer", "list"]);
+    let officer_id = text(&out.stdout).split('\t').next().unwrap().to_owned();
+    for args in [
+        &["officer", "invite", officer_id.as_str()][..],
+        &["client", "remove", client_id.as_str()],
+    ] {
+        let out = eid(dir.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+
+    let events = audit(dir.path());
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "client.registered",
+            "pki.initialised",
+            "keys.rotated",
+            "officer.created",
+            "officer.invited",
+            "client.removed"
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["actor"], "operator", "{event}");
+        let who = event["actor_id"].as_str().unwrap_or_default();
+        assert!(who.starts_with("uid "), "the operator is named: {event}");
+    }
+    let changes = |i: usize| -> Vec<String> {
+        events[i]["detail"]["changes"]
+            .as_array()
+            .map(|a| a.iter().map(|c| c.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let registered = changes(0);
+    assert_eq!(events[0]["detail"]["client_id"], client_id.as_str());
+    for line in [
+        "name: Housing Department",
+        "redirect_uris: https://housing.example/callback",
+        "signing: true",
+    ] {
+        assert!(registered.iter().any(|c| c == line), "{registered:?}");
+    }
+    let pki = changes(1);
+    assert!(
+        pki.iter().any(|c| c.starts_with("root: serial ")),
+        "{pki:?}"
+    );
+    assert!(pki.iter().any(|c| c == "custody: sealed"), "{pki:?}");
+    assert_eq!(changes(2).len(), 2, "two new keys: {:?}", changes(2));
+    assert_eq!(events[4]["detail"]["officer_id"], officer_id.as_str());
+    assert_eq!(events[5]["detail"]["client_id"], client_id.as_str());
+    // No secret: the client's secret appears nowhere in the trail.
+    let trail = text(&eid(dir.path(), &["audit"]).stdout);
+    assert!(!trail.contains(&secret));
 }

@@ -227,8 +227,9 @@ impl Database {
     }
 
     /// Every stored row, as text, table by table in primary-key order: lets tests prove that a
-    /// refused request changed nothing. The audit trail and the rate-limit counters are left
-    /// out: they record attempts, refused ones too. Reads everything; not for production paths.
+    /// refused request changed nothing. Every table of `schema.rs` is dumped but those in
+    /// `FINGERPRINT_EXCLUDED` (a unit test holds the two lists to the schema, so a new table
+    /// must be put in one of them). Reads everything; not for production paths.
     pub fn fingerprint(&self) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn()?;
         let c = &mut *conn;
@@ -282,6 +283,22 @@ impl Database {
             OfficerSessionRow,
             officer_sessions::token_hash
         );
+        dump!(certificates, CertificateRow, certificates::serial);
+        dump!(
+            signing_requests,
+            SigningRequestRow,
+            signing_requests::request_id
+        );
+        dump!(
+            subjects,
+            (String, String, String, i64),
+            (subjects::sector, subjects::sub)
+        );
+        dump!(
+            seen_jtis,
+            (String, String, i64),
+            (seen_jtis::scope, seen_jtis::jti)
+        );
         Ok(out)
     }
 
@@ -315,6 +332,17 @@ impl Database {
         self.conn()?.batch_execute("SELECT 1").map_err(backend)
     }
 }
+
+/// The tables [`Database::fingerprint`] leaves out, each because a refused request may
+/// rightly write it. (Only the unit test that checks the fingerprint's coverage reads it.)
+#[cfg(test)]
+const FINGERPRINT_EXCLUDED: &[&str] = &[
+    // The audit trail records attempts, refused ones too (a wrong number, "not me", a failed
+    // proofing).
+    "audit_events",
+    // Rate-limit windows count requests whatever their answer; that is what they are for.
+    "rate_limits",
+];
 
 /// Creates the SQLite file (and its directory) readable by its owner only, if it does not exist:
 /// SQLite gives its WAL and shared-memory files the database file's permissions.
@@ -544,6 +572,93 @@ mod tests {
         );
         assert_eq!(db.signing_keys(KeyPurpose::Token).unwrap().len(), 1);
         assert!(db.signing_keys(KeyPurpose::Connector).unwrap().is_empty());
+    }
+
+    /// L7 (security review 2026-12-07): the migration that lets a revoked certificate's key go
+    /// keeps every certificate, and afterwards a key can be deleted under its certificate.
+    #[test]
+    fn certificates_survive_the_migration_that_frees_their_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let manager = Manager(DatabaseUrl::Sqlite(path.display().to_string()));
+        let mut conn = manager.connect().unwrap();
+        let AnyConnection::Sqlite(c) = &mut conn else {
+            panic!("sqlite")
+        };
+        // Every migration before 2026-12-10-000001.
+        let before = std::fs::read_dir(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"),
+        )
+        .unwrap()
+        .filter(|e| {
+            e.as_ref().unwrap().file_name().to_string_lossy().as_ref() < "2026-12-10-000001"
+        })
+        .count();
+        for _ in 0..before {
+            c.run_next_migration(SQLITE_MIGRATIONS).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO signing_keys (kid, alg, purpose, private_key, created_at, custody)
+               VALUES ('signer-k', 'ES256', 'signer', x'00', 5, 'sealed');
+             INSERT INTO certificates (serial, kind, kid, citizen_id, der, not_before, not_after,
+                 revoked_at, revocation_reason)
+               VALUES ('0a', 'signer', 'signer-k', 'c1', x'30', 5, 9, 7, 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&format!("sqlite://{}", path.display()), 1).unwrap();
+        let revoked = db.revoked_signer_keys(None, 10).unwrap();
+        assert_eq!(revoked.len(), 1);
+        assert_eq!(revoked[0].0.serial, "0a");
+        assert!(db.delete_signing_key("signer-k", &[]).unwrap());
+        assert!(!db.delete_signing_key("signer-k", &[]).unwrap(), "gone");
+        let kept = db.certificate("0a").unwrap().unwrap();
+        assert_eq!(kept.kid, "signer-k");
+        assert!(db.revoked_signer_keys(None, 10).unwrap().is_empty());
+    }
+
+    /// The tables `schema.rs` declares (`diesel::table! { name (key) {`).
+    fn schema_tables() -> std::collections::BTreeSet<String> {
+        let source = include_str!("schema.rs");
+        let mut tables = std::collections::BTreeSet::new();
+        let mut lines = source.lines();
+        while let Some(line) = lines.next() {
+            if line.trim() == "diesel::table! {" {
+                let head = lines.next().unwrap().trim();
+                let name = head.split([' ', '(']).next().unwrap();
+                tables.insert(name.to_owned());
+            }
+        }
+        tables
+    }
+
+    /// `fingerprint()` sees every table but the listed exclusions: a new table that is in
+    /// neither list fails here, so that a refusal's `unchanged!` check cannot go blind to it.
+    #[test]
+    fn the_fingerprint_covers_every_table_but_the_excluded_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eid.db");
+        let db = Database::open(&format!("sqlite://{}", path.display()), 1).unwrap();
+        let dumped: Vec<String> = db
+            .fingerprint()
+            .unwrap()
+            .iter()
+            .filter_map(|line| line.strip_suffix(": 0 rows").map(str::to_owned))
+            .collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for table in dumped
+            .iter()
+            .map(String::as_str)
+            .chain(FINGERPRINT_EXCLUDED.iter().copied())
+        {
+            assert!(seen.insert(table.to_owned()), "{table} is listed twice");
+        }
+        let schema = schema_tables();
+        assert!(schema.len() >= 20, "parsed {schema:?}");
+        assert_eq!(
+            seen, schema,
+            "fingerprinted and excluded tables against schema.rs"
+        );
     }
 
     /// The two migration trees differ only in the binary type's name and the audit sequence.

@@ -9,9 +9,18 @@
 //! and the page eid shows loads the `frontchannel_logout_uri` of the others. The server
 //! delivers the queue, retrying with growing delays.
 //!
-//! A request that names the citizen's login (`id_token_hint`) ends its session at once; one
-//! that does not is confirmed by the person first (§2: the OP should ask), so that no other site
-//! can sign a citizen out by sending their browser here.
+//! A request that names the citizen's login (`id_token_hint`) and comes from that citizen's
+//! browser (its session cookie) ends the browser's session at once. A hint without that
+//! cookie (a relying party's server, anyone holding one of its ID tokens, another browser)
+//! ends only the hinted client's login: its access tokens, and its back-channel notice; the
+//! shared session and the other services' logins stay (security review 2026-12-07, L4). A
+//! request without a hint is confirmed by the person first (§2: the OP should ask), so that no
+//! other site can sign a citizen out by sending their browser here.
+//!
+//! Expired hints are accepted (§2: the OP SHOULD accept an ID token whose `exp` has passed when
+//! its RP has or recently had a session), and their age is not limited: without the browser's
+//! cookie a hint reaches no further than its own client's login, whose tokens an old hint's
+//! login has mostly outlived anyway.
 //!
 //! The browser is sent back only to a `post_logout_redirect_uri` the client registered, exactly,
 //! and only when the request names the client (`id_token_hint` or `client_id`); otherwise eid
@@ -146,21 +155,37 @@ impl Provider {
         let mut ended_browser_session = false;
         match (&hint, &current) {
             (Some(hint), _) => {
-                let citizen = match hint.sid.as_deref() {
-                    Some(sid) => self.end_login(sid, client.as_ref(), now, &mut ended)?,
+                let hinted_session = match hint.sid.as_deref() {
+                    Some(sid) => self.store.session_of_login(sid)?,
                     None => None,
                 };
-                // The same citizen's session in this browser ends too.
-                if let Some(session) = current.as_ref().filter(|s| {
+                let citizen = match (&hinted_session, hint.sid.as_deref()) {
+                    (Some(session), _) => Some(session.citizen_id.to_string()),
+                    (None, Some(sid)) => self.citizen_of_login(sid)?,
+                    (None, None) => None,
+                };
+                // The hint's citizen signed in in this browser: its session ends, with every
+                // login it holds (RP-Initiated Logout §2: no need to ask).
+                let browser_session = current.as_ref().filter(|s| {
                     citizen.as_deref() == Some(s.citizen_id.as_str())
                         || client
                             .as_ref()
                             .is_some_and(|c| self.pairwise_sub(c, &s.citizen_id) == hint.sub)
-                }) {
+                });
+                if let Some(session) = browser_session {
                     ended
                         .frontchannel
                         .extend(self.end_signed_out(session, now)?.frontchannel);
                     ended_browser_session = true;
+                }
+                // Any other way (no cookie, another session's): the hinted login alone.
+                let ended_with_browser = browser_session.is_some_and(|b| {
+                    hinted_session
+                        .as_ref()
+                        .is_some_and(|h| h.session_id == b.session_id)
+                });
+                if let (Some(sid), false) = (hint.sid.as_deref(), ended_with_browser) {
+                    self.end_client_login(sid, client.as_ref(), citizen.as_deref(), now)?;
                 }
             }
             (None, Some(session)) => {
@@ -215,31 +240,22 @@ impl Provider {
         self.end_browser_session(session, EndReason::SignedOut, &actor, now)
     }
 
-    /// Ends the login `sid` names: its session, when it has one (every relying party it
-    /// touched is told), or else the login alone (its access tokens go, and its client is
-    /// told). Returns whose login it was, while eid still knows.
-    fn end_login(
+    /// Ends the login `sid` names and nothing else: its access tokens go, and its client is
+    /// told on the back channel (for `citizen_id`, whose login it was while eid still knows).
+    /// The session that holds it, if any, and its other logins stay.
+    fn end_client_login(
         &self,
         sid: &str,
         client: Option<&ClientRecord>,
+        citizen_id: Option<&str>,
         now: UnixTime,
-        ended: &mut Ended,
-    ) -> Result<Option<String>, Error> {
-        if let Some(session) = self.store.session_of_login(sid)? {
-            ended
-                .frontchannel
-                .extend(self.end_signed_out(&session, now)?.frontchannel);
-            return Ok(Some(session.citizen_id.into_string()));
-        }
-        let citizen_id = self.citizen_of_login(sid)?;
+    ) -> Result<(), Error> {
         let revoked = self.store.revoke_access_tokens_of(sid)?;
         tracing::info!(target: "eid::security", event = "logout", client_id = ?client.map(|c| &c.client_id), revoked, "a login ended at the client's request");
-        if let Some(client) = client {
-            if let Some(citizen_id) = &citizen_id {
-                self.queue_backchannel_logouts(&[(client, citizen_id, Some(sid))], now)?;
-            }
+        if let (Some(client), Some(citizen_id)) = (client, citizen_id) {
+            self.queue_backchannel_logouts(&[(client, citizen_id, Some(sid))], now)?;
         }
-        Ok(citizen_id)
+        Ok(())
     }
 
     /// The citizen a login was approved for, while eid still knows it.

@@ -8,6 +8,7 @@
 
 use eid_proto::oauth::{RegistrationMetadata, RegistrationResponse};
 
+use crate::audit::{Actor, Detail, Event};
 use crate::clients::{validate_jwks, validate_redirect_uri};
 use crate::crypto::{b64url, ct_eq, random_token, sha256};
 use crate::ids::ClientId;
@@ -401,7 +402,27 @@ impl Provider {
             },
             secret_sealed,
         };
-        self.store.insert_client(&client)?;
+        // Security review 2026-12-07, L3: dynamic registrations are audited like the
+        // operator's, the client as the actor (and how it was let in).
+        let actor = Actor::Client {
+            client_id: client_id.clone(),
+        };
+        let event = self.record(
+            Event::new("client.registered", &actor).detail(Detail {
+                client_id: Some(client_id.clone()),
+                reason: Some(
+                    match &self.config.registration {
+                        RegistrationPolicy::Token(_) => "initial_access_token",
+                        _ => "open_registration",
+                    }
+                    .to_owned(),
+                ),
+                changes: crate::clients::client_audit_lines(&client),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        self.store.insert_client(&client, &[event])?;
         tracing::info!(target: "eid::security", event = "client.registered", client_id = %client_id, "a client registered itself");
         Ok(RegistrationResponse {
             client_id: client_id.clone(),
@@ -460,6 +481,7 @@ impl Provider {
         client_id: &str,
         token: Option<&str>,
         metadata: &RegistrationMetadata,
+        now: UnixTime,
     ) -> Result<RegistrationResponse, Error> {
         let client = self.registered_client(client_id, token)?;
         let checked = check(metadata)?;
@@ -484,18 +506,45 @@ impl Provider {
                 jwt_access_tokens: client.metadata.jwt_access_tokens,
                 ..checked.metadata
             },
-            ..client
+            ..client.clone()
         };
-        if !self.store.update_client(&updated)? {
+        let actor = Actor::Client {
+            client_id: client_id.to_owned(),
+        };
+        let event = self.record(
+            Event::new("client.updated", &actor).detail(Detail {
+                client_id: Some(client_id.to_owned()),
+                changes: crate::clients::client_audit_changes(&client, &updated),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if !self.store.update_client(&updated, &[event])? {
             return Err(unauthorized());
         }
+        tracing::info!(target: "eid::security", event = "client.updated", client_id = %client_id, "a client changed its registration");
         self.read_registration(client_id, token)
     }
 
     /// Removes a registration (RFC 7592 §2.3), with its tokens and consents.
-    pub fn delete_registration(&self, client_id: &str, token: Option<&str>) -> Result<(), Error> {
+    pub fn delete_registration(
+        &self,
+        client_id: &str,
+        token: Option<&str>,
+        now: UnixTime,
+    ) -> Result<(), Error> {
         self.registered_client(client_id, token)?;
-        self.store.delete_client(client_id)?;
+        let actor = Actor::Client {
+            client_id: client_id.to_owned(),
+        };
+        let event = self.record(
+            Event::new("client.deregistered", &actor).detail(Detail {
+                client_id: Some(client_id.to_owned()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        self.store.delete_client(client_id, &[event])?;
         tracing::info!(target: "eid::security", event = "client.deregistered", client_id = %client_id, "a client removed its registration");
         Ok(())
     }

@@ -105,7 +105,27 @@ impl Provider {
             record(tsa, CertKind::Tsa, &tsa_rec.kid, None),
         ];
         let keys = [root_rec, issuing_rec, ocsp_rec, tsa_rec];
-        if !self.store.insert_hierarchy(&keys, &certificates)? {
+        // Security review 2026-12-07, L3: the hierarchy's making is an operator's act.
+        let event = self.record(
+            crate::audit::Event::new("pki.initialised", &crate::audit::Actor::Operator).detail(
+                crate::audit::Detail {
+                    changes: std::iter::once(format!(
+                        "custody: {}",
+                        self.keyring.custody().as_str()
+                    ))
+                    .chain(certificates.iter().map(|c| {
+                        format!("{}: serial {} (key {})", c.kind.as_str(), c.serial, c.kid)
+                    }))
+                    .collect(),
+                    ..crate::audit::Detail::default()
+                },
+            ),
+            now,
+        )?;
+        if !self
+            .store
+            .insert_hierarchy(&keys, &certificates, &[event])?
+        {
             return Err(Error::Conflict(
                 "the PKI is already set up (a root CA exists)".into(),
             ));
@@ -268,7 +288,7 @@ impl Provider {
     }
 
     /// Revokes every signing certificate of a citizen (a device reported lost, the account
-    /// recovered, suspended or closed); returns their serials.
+    /// recovered, suspended or closed) and destroys their keys; returns their serials.
     pub fn revoke_signing_certificates(
         &self,
         citizen: &CitizenId,
@@ -287,7 +307,56 @@ impl Provider {
                 "signing certificates revoked"
             );
         }
+        self.destroy_revoked_signer_keys_or_log(Some(citizen), now);
         Ok(serials)
+    }
+
+    /// Destroys in custody the keys of revoked signing certificates (of `citizen`, or
+    /// anyone's): a revoked certificate is never used again, and its key must not outlive it
+    /// (security review 2026-12-07, L7). The custody destroys the key first (PKCS#11:
+    /// `C_DestroyObject`), then its record is deleted with a `key.destroyed` audit event, so
+    /// that a failure leaves the key listed, to be destroyed at the next try, never a key in a
+    /// token that nothing names. The certificate stays (CRL, OCSP, the trail). Returns how many
+    /// keys went; a key its custody cannot destroy now (a token unreachable) is left for the
+    /// next try and logged.
+    pub fn destroy_revoked_signer_keys(
+        &self,
+        citizen: Option<&CitizenId>,
+        now: UnixTime,
+    ) -> Result<usize, Error> {
+        let mut destroyed = 0;
+        for (certificate, key) in self.store.revoked_signer_keys(citizen, 100)? {
+            if let Err(e) = self.keyring.destroy(&key) {
+                tracing::warn!(target: "eid::security", event = "key.destroy_failed", kid = %key.kid, serial = %certificate.serial, "a revoked signing key could not be destroyed yet: {e}");
+                continue;
+            }
+            let mut event = crate::audit::Event::new("key.destroyed", &crate::audit::Actor::System)
+                .detail(crate::audit::Detail {
+                    certificate_serial: Some(certificate.serial.clone()),
+                    changes: vec![
+                        format!("kid: {}", key.kid),
+                        format!("custody: {}", key.custody.as_str()),
+                    ],
+                    ..crate::audit::Detail::default()
+                });
+            if let Some(citizen) = &certificate.citizen_id {
+                event = event.citizen(citizen);
+            }
+            let event = self.record(event, now)?;
+            if self.store.delete_signing_key(&key.kid, &[event])? {
+                destroyed += 1;
+                tracing::info!(target: "eid::security", event = "key.destroyed", kid = %key.kid, serial = %certificate.serial, custody = key.custody.as_str(), "a revoked signing key was destroyed");
+            }
+        }
+        Ok(destroyed)
+    }
+
+    /// [`Provider::destroy_revoked_signer_keys`] after a revocation, which has happened
+    /// whatever becomes of the keys: a failure is logged, and the janitor tries again.
+    fn destroy_revoked_signer_keys_or_log(&self, citizen: Option<&CitizenId>, now: UnixTime) {
+        if let Err(e) = self.destroy_revoked_signer_keys(citizen, now) {
+            tracing::warn!(target: "eid::security", event = "key.destroy_failed", "revoked signing keys could not be destroyed yet: {e}");
+        }
     }
 }
 
@@ -373,6 +442,9 @@ impl Provider {
             now,
         )?;
         tracing::info!(target: "eid::security", event = "pki.certificate_revoked", serial = %serial, reason = reason.code(), "certificate revoked by an operator");
+        if certificate.kind == CertKind::Signer {
+            self.destroy_revoked_signer_keys_or_log(certificate.citizen_id.as_ref(), now);
+        }
         // The authority in memory may hold a revoked service certificate: read it again.
         *self.authority.write() = None;
         self.store

@@ -9,8 +9,10 @@ pub enum ActorKind {
     Citizen,
     /// A registration officer (`actor_id`: the officer).
     Officer,
-    /// An operator at the command line.
+    /// An operator at the command line (`actor_id`: the account that ran the command).
     Operator,
+    /// A relying party registering itself (`actor_id`: the client).
+    Client,
     /// eid itself (proofing through the registry, expiry).
     System,
 }
@@ -21,6 +23,7 @@ impl ActorKind {
             Self::Citizen => "citizen",
             Self::Officer => "officer",
             Self::Operator => "operator",
+            Self::Client => "client",
             Self::System => "system",
         }
     }
@@ -30,6 +33,7 @@ impl ActorKind {
             "citizen" => Some(Self::Citizen),
             "officer" => Some(Self::Officer),
             "operator" => Some(Self::Operator),
+            "client" => Some(Self::Client),
             "system" => Some(Self::System),
             _ => None,
         }

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{AuditRecord, StoreError};
 use crate::ids::ClientId;
 use crate::time::UnixTime;
 
@@ -217,12 +217,23 @@ impl ClientRecord {
 
 /// Relying parties.
 pub trait ClientStore {
-    fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// Stores a new client with the `events` that record it, in one transaction.
+    fn insert_client(
+        &self,
+        client: &ClientRecord,
+        events: &[AuditRecord],
+    ) -> Result<(), StoreError>;
     fn client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
     fn clients(&self) -> Result<Vec<ClientRecord>, StoreError>;
-    /// Removes the client with its access and refresh tokens and its consents.
-    fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    /// Removes the client with its access and refresh tokens and its consents, and records
+    /// `events`, in one transaction; false (and nothing recorded) when there is no such client.
+    fn delete_client(&self, client_id: &str, events: &[AuditRecord]) -> Result<bool, StoreError>;
     /// Replaces a client's name, redirect URIs, algorithm and metadata (its id, secret and
-    /// creation time stay); false when there is no such client.
-    fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError>;
+    /// creation time stay) and records `events`, in one transaction; false (and nothing
+    /// recorded) when there is no such client.
+    fn update_client(
+        &self,
+        client: &ClientRecord,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError>;
 }

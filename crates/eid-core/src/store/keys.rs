@@ -1,4 +1,4 @@
-use super::StoreError;
+use super::{AuditRecord, StoreError};
 use crate::custody::Custody;
 use crate::time::UnixTime;
 
@@ -71,6 +71,10 @@ pub trait KeyStore {
         purpose: KeyPurpose,
         keys: &[SigningKeyRecord],
     ) -> Result<bool, StoreError>;
-    /// Adds keys (a rotation).
-    fn insert_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<(), StoreError>;
+    /// Adds keys (a rotation) with the `events` that record it, in one transaction.
+    fn insert_signing_keys(
+        &self,
+        keys: &[SigningKeyRecord],
+        events: &[AuditRecord],
+    ) -> Result<(), StoreError>;
 }

@@ -73,12 +73,13 @@ pub struct CertificateRecord {
 
 /// The certificates eid issued.
 pub trait PkiStore {
-    /// Stores the hierarchy's keys and certificates at once, unless a root exists; returns
-    /// whether it did.
+    /// Stores the hierarchy's keys and certificates at once, with the `events` that record
+    /// it, unless a root exists; returns whether it did.
     fn insert_hierarchy(
         &self,
         keys: &[SigningKeyRecord],
         certificates: &[CertificateRecord],
+        events: &[AuditRecord],
     ) -> Result<bool, StoreError>;
     /// Stores a key and the certificate that certifies it (a citizen's, a replacement).
     fn insert_certificate(
@@ -112,6 +113,17 @@ pub trait PkiStore {
     ) -> Result<bool, StoreError>;
     /// Every revoked certificate that has not expired at `now` (the CRL's entries).
     fn revoked_certificates(&self, now: UnixTime) -> Result<Vec<CertificateRecord>, StoreError>;
+    /// Revoked signing certificates (of `citizen`, or anyone's) whose key is still stored, with
+    /// that key: the keys to destroy. At most `limit`.
+    fn revoked_signer_keys(
+        &self,
+        citizen: Option<&CitizenId>,
+        limit: usize,
+    ) -> Result<Vec<(CertificateRecord, SigningKeyRecord)>, StoreError>;
+    /// Deletes a stored key (its custody destroyed it, or it was the sealed key itself) and
+    /// records `events`, in one transaction; false (nothing recorded) when it was gone already.
+    /// The certificates that named it stay.
+    fn delete_signing_key(&self, kid: &str, events: &[AuditRecord]) -> Result<bool, StoreError>;
 }
 
 /// Where a signing request stands.

@@ -1,8 +1,9 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
-use eid_core::store::{ClientRecord, ClientStore, StoreError};
+use eid_core::store::{AuditRecord, ClientRecord, ClientStore, StoreError};
 use eid_core::time::UnixTime;
 
+use crate::repo::audit::insert_events;
 use crate::schema::{access_tokens, clients, consents, refresh_tokens};
 use crate::{backend, corrupt, is_unique_violation, Database};
 use eid_core::ids::ClientId;
@@ -57,10 +58,17 @@ impl TryFrom<ClientRow> for ClientRecord {
 }
 
 impl ClientStore for Database {
-    fn insert_client(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        diesel::insert_into(clients::table)
-            .values(ClientRow::try_from(client)?)
-            .execute(&mut *self.writer()?)
+    fn insert_client(
+        &self,
+        client: &ClientRecord,
+        events: &[AuditRecord],
+    ) -> Result<(), StoreError> {
+        let row = ClientRow::try_from(client)?;
+        self.writer()?
+            .transaction::<(), DieselError, _>(|c| {
+                diesel::insert_into(clients::table).values(row).execute(c)?;
+                insert_events(c, events)
+            })
             .map_err(|e| {
                 if is_unique_violation(&e, "client_id") {
                     StoreError::Duplicate("client_id")
@@ -88,7 +96,7 @@ impl ClientStore for Database {
         rows.into_iter().map(ClientRecord::try_from).collect()
     }
 
-    fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+    fn delete_client(&self, client_id: &str, events: &[AuditRecord]) -> Result<bool, StoreError> {
         let mut conn = self.writer()?;
         conn.transaction::<bool, DieselError, _>(|c| {
             diesel::delete(access_tokens::table.filter(access_tokens::client_id.eq(client_id)))
@@ -96,22 +104,36 @@ impl ClientStore for Database {
             diesel::delete(refresh_tokens::table.filter(refresh_tokens::client_id.eq(client_id)))
                 .execute(c)?;
             diesel::delete(consents::table.filter(consents::client_id.eq(client_id))).execute(c)?;
-            Ok(diesel::delete(clients::table.find(client_id)).execute(c)? == 1)
+            let deleted = diesel::delete(clients::table.find(client_id)).execute(c)? == 1;
+            if deleted {
+                insert_events(c, events)?;
+            }
+            Ok(deleted)
         })
         .map_err(backend)
     }
 
-    fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError> {
+    fn update_client(
+        &self,
+        client: &ClientRecord,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError> {
         let row = ClientRow::try_from(client)?;
-        let n = diesel::update(clients::table.find(client.client_id.as_str()))
-            .set((
-                clients::name.eq(&row.name),
-                clients::redirect_uris.eq(&row.redirect_uris),
-                clients::id_token_alg.eq(&row.id_token_alg),
-                clients::metadata.eq(&row.metadata),
-            ))
-            .execute(&mut *self.writer()?)
-            .map_err(backend)?;
-        Ok(n == 1)
+        self.writer()?
+            .transaction::<bool, DieselError, _>(|c| {
+                let n = diesel::update(clients::table.find(client.client_id.as_str()))
+                    .set((
+                        clients::name.eq(&row.name),
+                        clients::redirect_uris.eq(&row.redirect_uris),
+                        clients::id_token_alg.eq(&row.id_token_alg),
+                        clients::metadata.eq(&row.metadata),
+                    ))
+                    .execute(c)?;
+                if n == 1 {
+                    insert_events(c, events)?;
+                }
+                Ok(n == 1)
+            })
+            .map_err(backend)
     }
 }

@@ -1,9 +1,10 @@
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use eid_core::custody::Custody;
-use eid_core::store::{KeyPurpose, KeyStore, SigningKeyRecord, StoreError};
+use eid_core::store::{AuditRecord, KeyPurpose, KeyStore, SigningKeyRecord, StoreError};
 use eid_core::time::UnixTime;
 
+use crate::repo::audit::insert_events;
 use crate::schema::signing_keys;
 use crate::{backend, corrupt, AnyConnection, Database, TxError};
 use diesel::connection::SimpleConnection as _;
@@ -98,7 +99,11 @@ impl KeyStore for Database {
         }
     }
 
-    fn insert_signing_keys(&self, keys: &[SigningKeyRecord]) -> Result<(), StoreError> {
+    fn insert_signing_keys(
+        &self,
+        keys: &[SigningKeyRecord],
+        events: &[AuditRecord],
+    ) -> Result<(), StoreError> {
         let mut conn = self.writer()?;
         conn.transaction::<(), diesel::result::Error, _>(|c| {
             for key in keys {
@@ -106,7 +111,7 @@ impl KeyStore for Database {
                     .values(SigningKeyRow::from(key))
                     .execute(c)?;
             }
-            Ok(())
+            insert_events(c, events)
         })
         .map_err(backend)
     }

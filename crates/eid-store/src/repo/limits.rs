@@ -61,4 +61,58 @@ impl RateLimitStore for Database {
         }
         Err(StoreError::Conflict("rate limit"))
     }
+
+    fn window(
+        &self,
+        bucket: &str,
+        window_secs: i64,
+        now: UnixTime,
+    ) -> Result<Option<WindowCount>, StoreError> {
+        let now = now.secs();
+        let window: Option<(i64, i64)> = rate_limits::table
+            .filter(rate_limits::bucket.eq(bucket))
+            .filter(rate_limits::window_secs.eq(window_secs))
+            .filter(rate_limits::window_start.gt(now - window_secs))
+            .select((rate_limits::hits, rate_limits::window_start))
+            .first(&mut *self.conn()?)
+            .optional()
+            .map_err(backend)?;
+        Ok(window.map(|(hits, window_start)| WindowCount {
+            hits: hits.unsigned_abs(),
+            window_start: UnixTime::from_secs(window_start),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reading a window counts nothing; an ended window reads as none.
+    #[test]
+    fn a_window_reads_without_counting() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(
+            &format!("sqlite://{}", dir.path().join("eid.db").display()),
+            1,
+        )
+        .unwrap();
+        let at = UnixTime::from_secs;
+        assert_eq!(db.window("b", 60, at(1_000)).unwrap(), None);
+        db.hit("b", 60, at(1_000)).unwrap();
+        db.hit("b", 60, at(1_010)).unwrap();
+        let expected = WindowCount {
+            hits: 2,
+            window_start: at(1_000),
+        };
+        assert_eq!(db.window("b", 60, at(1_020)).unwrap(), Some(expected));
+        assert_eq!(db.window("b", 60, at(1_020)).unwrap(), Some(expected));
+        assert_eq!(db.window("b", 60, at(1_060)).unwrap(), None, "ended");
+        assert_eq!(
+            db.window("b", 600, at(1_020)).unwrap(),
+            None,
+            "another length"
+        );
+        assert_eq!(db.hit("b", 60, at(1_060)).unwrap().hits, 1, "a new window");
+    }
 }

@@ -25,6 +25,7 @@ pub(crate) use keys::SigningKeyRow;
 pub(crate) use logins::{AuthRequestRow, ConsentRow};
 pub(crate) use logouts::LogoutDeliveryRow;
 pub(crate) use officers::{OfficerCredentialRow, OfficerRow};
+pub(crate) use pki::{CertificateRow, SigningRequestRow};
 pub(crate) use sessions::{OfficerSessionRow, WalletSessionRow};
 pub(crate) use sso::{BrowserSessionRow, SessionLoginRow};
 pub(crate) use tokens::{AccessTokenRow, RefreshTokenRow};

@@ -76,6 +76,7 @@ impl PkiStore for Database {
         &self,
         keys: &[SigningKeyRecord],
         certs: &[CertificateRecord],
+        events: &[AuditRecord],
     ) -> Result<bool, StoreError> {
         struct Existing;
         let mut conn = self.writer()?;
@@ -97,6 +98,7 @@ impl PkiStore for Database {
                     .values(CertificateRow::from(cert))
                     .execute(c)?;
             }
+            insert_events(c, events)?;
             Ok(true)
         });
         match result {
@@ -162,6 +164,41 @@ impl PkiStore for Database {
             .optional()
             .map_err(backend)?;
         row.map(TryInto::try_into).transpose()
+    }
+
+    fn revoked_signer_keys(
+        &self,
+        citizen: Option<&CitizenId>,
+        limit: usize,
+    ) -> Result<Vec<(CertificateRecord, SigningKeyRecord)>, StoreError> {
+        let mut query = certificates::table
+            .inner_join(signing_keys::table)
+            .filter(certificates::kind.eq(CertKind::Signer.as_str()))
+            .filter(certificates::revoked_at.is_not_null())
+            .into_boxed();
+        if let Some(citizen) = citizen {
+            query = query.filter(certificates::citizen_id.eq(citizen.as_str()));
+        }
+        let rows: Vec<(CertificateRow, SigningKeyRow)> = query
+            .order(certificates::revoked_at.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(|(cert, key)| Ok((cert.try_into()?, key.try_into()?)))
+            .collect()
+    }
+
+    fn delete_signing_key(&self, kid: &str, events: &[AuditRecord]) -> Result<bool, StoreError> {
+        self.writer()?
+            .transaction::<bool, DieselError, _>(|c| {
+                let deleted = diesel::delete(signing_keys::table.find(kid)).execute(c)? == 1;
+                if deleted {
+                    insert_events(c, events)?;
+                }
+                Ok(deleted)
+            })
+            .map_err(backend)
     }
 
     fn revoke_signer_certificates(

@@ -444,6 +444,7 @@ async fn chromium_enters_services_with_one_click_and_a_passkey(
                 Vec::new(),
             )),
             first_initiate,
+            eid_server::now(),
         )?;
         provider.set_catalogue_entry(
             &second,
@@ -462,6 +463,7 @@ async fn chromium_enters_services_with_one_click_and_a_passkey(
                 }],
             )),
             second_initiate,
+            eid_server::now(),
         )?;
         Ok(())
     })

@@ -228,8 +228,10 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     })
     .await??;
     assert_eq!(retried, 1, "the refused delivery waits for its retry");
-    // A second logout of a new login reaches the receiver through the courier.
-    let (tokens, _) = login(&server, &rp, &browser, &mut wallet).await?;
+    // A second logout of a new login reaches the receiver through the courier. (The logout
+    // came from the client's server, not the browser: the browser's session stays, and
+    // would answer a login there at once; a new browser asks the phone.)
+    let (tokens, _) = login(&server, &rp, &Browser::new(), &mut wallet).await?;
     let hint = tokens.id_token().expect("id_token").to_string();
     logout(&server, &[("id_token_hint", &hint)]).await?;
     let delivered = received(&backchannel, 1).await?;
@@ -247,7 +249,7 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
 
     // An operator suspends the account: every service holding its tokens is told, with the
     // citizen's identifier there and no session.
-    login(&server, &rp, &browser, &mut wallet).await?;
+    login(&server, &rp, &Browser::new(), &mut wallet).await?;
     let reference = wallet.account().await?.reference;
     let provider = server.provider();
     tokio::task::spawn_blocking(move || {
@@ -269,6 +271,141 @@ async fn rp_initiated_and_backchannel_logout(backend: Backend) -> anyhow::Result
     Ok(())
 }
 on_every_backend!(logout_flows, rp_initiated_and_backchannel_logout);
+
+/// The `sid` an ID token carries.
+fn sid_of(id_token: &str) -> anyhow::Result<String> {
+    let payload: Value = serde_json::from_slice(
+        &eid_core::crypto::b64url_decode(id_token.split('.').nth(1).unwrap_or_default())
+            .unwrap_or_default(),
+    )?;
+    payload["sid"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no sid in the ID token"))
+}
+
+/// Whether the browser's single sign-on session still answers `rp` at once.
+async fn signed_in(browser: &Browser, rp: &Rp) -> anyhow::Result<bool> {
+    let start = rp.start();
+    let callback = browser
+        .answered(&with_param(&start.url, "prompt", Some("none")))
+        .await?;
+    Ok(callback.param("code").is_some())
+}
+
+/// Security review 2026-12-07, L4 (`t_logout.py`): an ID token hint sent without the
+/// citizen's browser (a relying party's server; another citizen's browser) ends that client's
+/// login only: its access token dies and it hears on the back channel, while the citizen's
+/// single sign-on session and the other services' logins stay. From the citizen's own
+/// browser, the hint ends the session as before.
+async fn a_hint_alone_ends_only_its_clients_login(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let backchannel = receiver(0).await?;
+    let mut registration =
+        ClientRegistration::new("Example Bank", &[REDIRECT_URI.to_owned()], JwsAlg::Es256);
+    registration.backchannel_logout_uri = Some(backchannel.url.clone());
+    let bank = registered_rp(&server, registration).await?;
+    let transport = registered_rp(
+        &server,
+        ClientRegistration::new(
+            "Transport Department",
+            &[REDIRECT_URI.to_owned()],
+            JwsAlg::Es256,
+        ),
+    )
+    .await?;
+    let mut victim = proven_wallet(&server, 0).await?;
+    let browser = Browser::new();
+    let (bank_tokens, _) = login(&server, &bank, &browser, &mut victim).await?;
+    let (transport_tokens, _) = login(&server, &transport, &browser, &mut victim).await?;
+    let hint = bank_tokens.id_token().expect("id_token").to_string();
+
+    // Another citizen's browser sends the victim's hint: the bank's login ends, nobody's
+    // session does.
+    let mut other = proven_wallet(&server, 1).await?;
+    let other_browser = Browser::new();
+    login(&server, &transport, &other_browser, &mut other).await?;
+    let response = other_browser
+        .http
+        .get(server.url("/logout"))
+        .query(&[("id_token_hint", hint.as_str())])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert!(
+        signed_in(&other_browser, &transport).await?,
+        "not their login"
+    );
+    assert!(
+        signed_in(&browser, &transport).await?,
+        "nor the victim's session"
+    );
+    assert_eq!(
+        userinfo_status(&server, bank_tokens.access_token().secret()).await?,
+        401,
+        "the hinted login's access token is dead"
+    );
+    assert_eq!(
+        userinfo_status(&server, transport_tokens.access_token().secret()).await?,
+        200
+    );
+    let delivered = received(&backchannel, 1).await?;
+    let (_, notice) = verify_logout_token(&server, &bank, &delivered[0])?;
+    assert_eq!(notice["sid"].as_str(), Some(sid_of(&hint)?.as_str()));
+
+    // The bank's server sends a new login's hint (no browser, no cookie): the same. (The
+    // new login is answered by the session, which the first hint left alone.)
+    let start = bank.start();
+    let callback = browser.answered(&start.url).await?;
+    let code = callback.param("code").expect("a code from the session");
+    let bank_tokens = bank.exchange(&code, start.verifier).await?;
+    let hint = bank_tokens.id_token().expect("id_token").to_string();
+    let response = logout(&server, &[("id_token_hint", &hint)]).await?;
+    assert_eq!(response.status(), 200);
+    assert!(
+        signed_in(&browser, &transport).await?,
+        "the victim's browser stays signed in"
+    );
+    assert!(
+        signed_in(&browser, &bank).await?,
+        "and may log in to the bank again"
+    );
+    assert_eq!(
+        userinfo_status(&server, bank_tokens.access_token().secret()).await?,
+        401
+    );
+    assert_eq!(
+        userinfo_status(&server, transport_tokens.access_token().secret()).await?,
+        200,
+        "the other service's login stays"
+    );
+    let delivered = received(&backchannel, 2).await?;
+    let (_, notice) = verify_logout_token(&server, &bank, &delivered[1])?;
+    assert_eq!(notice["sid"].as_str(), Some(sid_of(&hint)?.as_str()));
+
+    // The victim's own browser with the hint: the whole session ends, without asking.
+    let response = browser
+        .http
+        .get(server.url("/logout"))
+        .query(&[("id_token_hint", hint.as_str())])
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert!(!signed_in(&browser, &transport).await?);
+    assert_eq!(
+        userinfo_status(&server, transport_tokens.access_token().secret()).await?,
+        401,
+        "the session's logins end with it"
+    );
+    assert!(signed_in(&other_browser, &transport).await?);
+    backchannel.handle.stop(true).await;
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(
+    a_hint_without_the_browser_ends_only_its_login,
+    a_hint_alone_ends_only_its_clients_login
+);
 
 /// Removing a device ends the logins it approved: their tokens are revoked and the client hears
 /// of it on the back channel, naming the login (`sid`); another device's login goes on.

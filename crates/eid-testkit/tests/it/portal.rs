@@ -78,11 +78,13 @@ async fn portal_by_theme_and_audience(backend: Backend) -> anyhow::Result<()> {
             &t,
             Some(td),
             Some("http://localhost:3000/initiate-login".into()),
+            eid_server::now(),
         )?;
         provider.set_catalogue_entry(
             &g,
             Some(entry(&[Theme::Education], &[Audience::Youth], &[])),
             Some("http://localhost:3000/initiate-login".into()),
+            eid_server::now(),
         )?;
         // Refused: a deep link to another origin; nothing changes for that client.
         let foreign = entry(
@@ -91,7 +93,7 @@ async fn portal_by_theme_and_audience(backend: Backend) -> anyhow::Result<()> {
             &[("x", "X", "X", "https://evil.example/x")],
         );
         assert!(provider
-            .set_catalogue_entry(&g, Some(foreign), None)
+            .set_catalogue_entry(&g, Some(foreign), None, eid_server::now())
             .is_err());
         Ok(())
     })

@@ -505,6 +505,78 @@ async fn proofing_attempts_are_limited(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Security review 2026-12-07, M3: strangers who name a holder's HKID number and fail (ten
+/// junk attempts from two applications) spend their own applications' attempts, not the
+/// holder's; the holder with the right face proves at once. Past the number's threshold the
+/// failures are audited on its account, naming the number only by its keyed bucket.
+async fn strangers_failures_lock_nobody_out(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let issuer = Url::parse(&server.issuer())?;
+    let victim = server.residents()[0].clone();
+    let mut junk = evidence(&server, &victim)?;
+    junk.face_template = server.capture(&server.residents()[1])?;
+    let limits = server.provider().limits().to_owned();
+    let per_application = usize::try_from(limits.proofing_per_application.max)?;
+    assert_eq!(
+        2 * per_application,
+        usize::try_from(limits.proofing_per_hkid.max)?,
+        "the review's ten attempts are two applications' worth"
+    );
+    let mut strangers = Vec::new();
+    for _ in 0..2 {
+        let mut stranger = Wallet::in_memory();
+        stranger.enrol(&issuer, &application(&victim)).await?;
+        for _ in 0..per_application {
+            let err = stranger.prove(&junk).await.expect_err("a stranger's face");
+            assert_eq!(reason(&err).as_deref(), Some("face_mismatch"));
+        }
+        // The stranger's application has used up its attempts.
+        let err = stranger.prove(&junk).await.expect_err("limited");
+        assert_eq!(err.problem().map(|p| p.status), Some(429), "{err}");
+        strangers.push(stranger);
+    }
+
+    // The holder, with the right face, proves at once.
+    let holder = proven_wallet(&server, 0).await?;
+    assert_eq!(accounts(&server).await?, (1, 1));
+
+    // One failure more passes the number's threshold: an audit event on the holder's account
+    // (so that it shows in their history), naming no number.
+    let mut stranger = Wallet::in_memory();
+    stranger.enrol(&issuer, &application(&victim)).await?;
+    let err = stranger.prove(&junk).await.expect_err("a stranger's face");
+    assert_eq!(reason(&err).as_deref(), Some("face_mismatch"));
+    let provider = server.provider();
+    let events =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
+    let alerts: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "proofing.hkid_attempts_high")
+        .collect();
+    assert_eq!(alerts.len(), 1, "once, when the threshold is passed");
+    assert_eq!(alerts[0].citizen_id.as_deref(), holder.citizen_id());
+    let bucket = alerts[0].detail.bucket.as_deref().unwrap_or_default();
+    assert!(bucket.starts_with("proofing-per-hkid:"), "{bucket}");
+    let digits: String = victim
+        .hkid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    assert!(!bucket.contains(&digits[1..7]), "{bucket}");
+    // The holder's account is untouched; the strangers' attempts are over for the day.
+    assert_eq!(accounts(&server).await?, (1, 1));
+    for mut stranger in strangers {
+        let err = stranger
+            .prove(&evidence(&server, &victim)?)
+            .await
+            .expect_err("even with the right face, this application is spent");
+        assert_eq!(err.problem().map(|p| p.status), Some(429), "{err}");
+    }
+    server.stop().await;
+    Ok(())
+}
+
 /// A stand-in registry that publishes `published` and signs its (always matching) verdicts
 /// with `signer`.
 fn stand_in_registry(
@@ -633,6 +705,10 @@ on_every_backend!(a_registry_down_or_slow_loses_nothing, registry_down_or_slow);
 on_every_backend!(
     proofing_attempts_are_rate_limited,
     proofing_attempts_are_limited
+);
+on_every_backend!(
+    strangers_failed_proofing_locks_out_no_holder,
+    strangers_failures_lock_nobody_out
 );
 on_every_backend!(
     registry_signatures_are_verified_both_ways,

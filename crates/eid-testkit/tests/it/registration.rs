@@ -215,6 +215,45 @@ async fn clients_register_and_manage_themselves(backend: Backend) -> anyhow::Res
         401,
         "a deleted client no longer authenticates"
     );
+    // Security review 2026-12-07, L3: the registration, its update and its removal are
+    // audited, the client as the actor, with what changed and no credential.
+    let provider = server.provider();
+    let events = tokio::task::spawn_blocking(move || {
+        provider.audit_log(eid_core::time::UnixTime::from_secs(0), 1000)
+    })
+    .await??;
+    let of_client: Vec<_> = events
+        .iter()
+        .filter(|e| e.action.starts_with("client."))
+        .filter(|e| e.detail.client_id.as_deref() == Some(id.as_str()))
+        .collect();
+    let actions: Vec<&str> = of_client.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["client.registered", "client.updated", "client.deregistered"]
+    );
+    for event in &of_client {
+        assert_eq!(event.actor_kind, eid_core::store::ActorKind::Client);
+        assert_eq!(event.actor_id.as_deref(), Some(id.as_str()));
+        let detail = format!("{:?}", event.detail);
+        assert!(
+            !detail.contains(&token) && !detail.contains(&rp.client_secret),
+            "no credential in {detail}"
+        );
+    }
+    assert_eq!(
+        of_client[0].detail.reason.as_deref(),
+        Some("open_registration")
+    );
+    assert!(of_client[0]
+        .detail
+        .changes
+        .contains(&"name: Self-registered Service".to_owned()));
+    assert_eq!(
+        of_client[1].detail.changes,
+        ["name: Renamed Service"],
+        "only what the update changed"
+    );
 
     // Bad metadata is refused, storing nothing.
     let private_key = json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
@@ -422,6 +461,7 @@ async fn request_objects_by_reference(backend: Backend) -> anyhow::Result<()> {
         "oauth-authz-req+jwt",
         &json!({
             "iss": client_id, "aud": server.issuer(), "client_id": client_id,
+            "exp": eid_server::now() + 600,
             "response_type": "code", "redirect_uri": REDIRECT_URI, "scope": "openid",
             "state": "by-reference", "nonce": "n-by-reference",
             "code_challenge": challenge.as_str(), "code_challenge_method": "S256",

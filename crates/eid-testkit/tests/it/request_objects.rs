@@ -159,6 +159,7 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
         let mut c = parameters(&id, &challenge, "s");
         c["iss"] = json!(id);
         c["aud"] = json!(issuer);
+        c["exp"] = json!(now + 300);
         c
     };
     let mut wrong_aud = good();
@@ -169,6 +170,17 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
     other_iss["iss"] = json!(other_id);
     let mut other_client = good();
     other_client["client_id"] = json!(other_id);
+    // Security review 2026-12-07, I3: every object needs an `exp` (none lives for ever) and
+    // is the whole request (RFC 9101 §6.3): a redirect URI outside it is not taken.
+    let mut no_exp = good();
+    no_exp.as_object_mut().expect("object").remove("exp");
+    let mut no_redirect_uri = good();
+    no_redirect_uri
+        .as_object_mut()
+        .expect("object")
+        .remove("redirect_uri");
+    let mut other_response_type = good();
+    other_response_type["response_type"] = json!("id_token");
     let unsigned = format!(
         "eyJhbGciOiJub25lIn0.{}.",
         eid_core::crypto::b64url(good().to_string().as_bytes())
@@ -198,6 +210,11 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
             "for another client",
             sign_es256(&key, "k1", "JWT", &other_client),
         ),
+        ("without exp", sign_es256(&key, "k1", "JWT", &no_exp)),
+        (
+            "another response type than outside (OIDC Core §6.1)",
+            sign_es256(&key, "k1", "JWT", &other_response_type),
+        ),
     ];
     for (why, object) in cases {
         let url = authorize_url(
@@ -217,6 +234,39 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
             "{why}"
         );
     }
+    // The request has no redirect URI, so it is refused on a page, not at the outer one.
+    let url = authorize_url(
+        &server,
+        &[
+            ("client_id", id.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", REDIRECT_URI),
+            ("request", &sign_es256(&key, "k1", "JWT", &no_redirect_uri)),
+        ],
+    )?;
+    let answer = unchanged!(server, refused(&browser, &url).await?);
+    assert_eq!(answer, (400, None), "without a redirect URI inside");
+    // A `jti` is single-use: the same object opens one login, and is refused after.
+    let mut once = good();
+    once["jti"] = json!(eid_core::crypto::random_token());
+    let object = sign_es256(&key, "k1", "JWT", &once);
+    let url = authorize_url(
+        &server,
+        &[
+            ("client_id", id.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("redirect_uri", REDIRECT_URI),
+            ("request", &object),
+        ],
+    )?;
+    Browser::new().open_login(&server, &url).await?;
+    assert_eq!(
+        refused(&Browser::new(), &url).await?,
+        (303, Some("invalid_request_object".to_owned())),
+        "a replayed request object"
+    );
     // Without a registered outer redirect URI, the person is told instead.
     let url = authorize_url(
         &server,
@@ -344,7 +394,10 @@ async fn signed_and_pushed_requests(backend: Backend) -> anyhow::Result<()> {
             "invalid_request",
         ),
     ] {
-        let response = unchanged!(server, push(form).await?);
+        // The client authenticated before its push was refused: the assertion's `jti` is
+        // spent all the same (RFC 7523 §3; a refused request must not leave an assertion
+        // that can be replayed with another), so only that replay marker may be written.
+        let response = unchanged!(server, except["seen_jtis"], push(form).await?);
         assert_eq!(response.status(), 400, "{why}");
         let body: Value = response.json().await?;
         assert_eq!(body["error"], error, "{why}");

@@ -373,15 +373,124 @@ async fn a_citizen_signs_with_keys_in_softhsm(backend: Backend) -> anyhow::Resul
     let Some(options) = softhsm_options()? else {
         return Ok(());
     };
+    let pkcs11 = options.pkcs11.clone().expect("a token");
     let server = TestServer::start_with(backend, options).await?;
     signing_journey(&server).await?;
     let db = server.database();
     let signer_keys = db.signing_keys(KeyPurpose::Signer)?;
     assert!(!signer_keys.is_empty());
     assert!(signer_keys.iter().all(|k| k.custody == Custody::Pkcs11));
+
+    // Security review 2026-12-07, L7: revoking the certificates destroys their keys in the
+    // token (C_DestroyObject), not only their records.
+    let token = eid_hsm::Pkcs11Custody::open(&pkcs11)?;
+    let open = |key: &eid_core::store::SigningKeyRecord| {
+        use eid_core::custody::KeyCustody as _;
+        let alg = eid_core::keys::JwsAlg::parse(&key.alg).expect("an alg");
+        token.open(alg, &key.kid, &key.private_key).map(|_| ())
+    };
+    for key in &signer_keys {
+        open(key)?;
+    }
+    let citizens: std::collections::BTreeSet<CitizenId> = db
+        .certificates(CertKind::Signer)?
+        .into_iter()
+        .filter_map(|c| c.citizen_id)
+        .collect();
+    let provider = server.provider();
+    let now = eid_server::now();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        for citizen in &citizens {
+            provider.revoke_signing_certificates(
+                citizen,
+                eid_core::store::RevocationReason::CessationOfOperation,
+                now,
+            )?;
+        }
+        Ok(())
+    })
+    .await??;
+    assert!(db.signing_keys(KeyPurpose::Signer)?.is_empty());
+    for key in &signer_keys {
+        assert!(open(key).is_err(), "{} is still in the token", key.kid);
+    }
     server.stop().await;
     Ok(())
 }
+
+/// Security review 2026-12-07, L7: removing a device of a `plus` signer revokes the signing
+/// certificate, and its key (software custody: the sealed row) is destroyed, audited as
+/// `key.destroyed`; the revoked certificate stays for the CRL and OCSP, and the next signature
+/// gets a new key.
+async fn revoked_signing_keys_are_destroyed(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let provider = server.provider();
+    let now = eid_server::now();
+    tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
+    let (mut phone, _officer) = plus_wallet(&server, 0).await?;
+    let citizen = citizen_of(&server, &mut phone).await?;
+    let provider = server.provider();
+    let c = citizen.clone();
+    let digest = DigestAlg::Sha256.digest(b"lease");
+    let d = digest.clone();
+    let (certificate, _) = tokio::task::spawn_blocking(move || {
+        provider.sign_digest(&c, DigestAlg::Sha256, &d, None, now)
+    })
+    .await??;
+    let db = server.database();
+    let key = db.signing_key(&certificate.kid)?.expect("the signer's key");
+    assert_eq!(key.custody, Custody::Sealed);
+
+    // A second device joins; the phone removes it (over HTTP, as the wallet does).
+    let issuer = url::Url::parse(&server.issuer())?;
+    let link = phone.create_device_link().await?;
+    let mut tablet = eid_wallet::Wallet::in_memory();
+    let bound = tablet.link(&issuer, &link.code, "Tablet").await?;
+    phone.remove_device(&bound.device_id).await?;
+
+    assert_eq!(db.signing_key(&key.kid)?, None, "the key row is gone");
+    let revoked = db.certificate(&certificate.serial)?.expect("kept");
+    assert!(revoked.revoked_at.is_some(), "and its certificate revoked");
+    let provider = server.provider();
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
+    let destroyed: Vec<_> = trail
+        .iter()
+        .filter(|e| e.action == "key.destroyed")
+        .collect();
+    assert_eq!(destroyed.len(), 1);
+    assert_eq!(
+        destroyed[0].detail.certificate_serial.as_deref(),
+        Some(certificate.serial.as_str())
+    );
+    assert_eq!(destroyed[0].citizen_id.as_deref(), Some(citizen.as_str()));
+    assert!(destroyed[0]
+        .detail
+        .changes
+        .contains(&format!("kid: {}", key.kid)));
+    // The status services still answer for it; the next signature has a new key.
+    let crl = reqwest::get(server.url("/pki/issuing.crl")).await?;
+    assert_eq!(crl.status(), 200);
+    let provider = server.provider();
+    let c = citizen.clone();
+    let (next, _) = tokio::task::spawn_blocking(move || {
+        provider.sign_digest(&c, DigestAlg::Sha256, &digest, None, now)
+    })
+    .await??;
+    assert_ne!(next.kid, key.kid);
+    // Nothing is left for the janitor.
+    let provider = server.provider();
+    let later = now + 1;
+    tokio::task::spawn_blocking(move || provider.purge_expired(later)).await??;
+    assert_eq!(db.signing_key(&next.kid)?.map(|k| k.kid), Some(next.kid));
+    server.stop().await;
+    Ok(())
+}
+on_every_backend!(
+    revoked_signing_keys_are_destroyed_in_custody,
+    revoked_signing_keys_are_destroyed
+);
 
 async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     let SigningSetup {

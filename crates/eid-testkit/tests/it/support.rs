@@ -635,17 +635,67 @@ macro_rules! on_every_backend {
 pub(crate) use on_every_backend;
 
 /// Asserts that `body` leaves every stored row as it was (the audit trail and rate-limit
-/// counters aside, which record attempts).
+/// counters aside, which record attempts: `eid_store::Database::fingerprint`). With
+/// `except ["table", ..]`, those tables may change too: the call site says why.
 macro_rules! unchanged {
-    ($server:expr, $body:expr) => {{
+    ($server:expr, except [$($table:literal),*], $body:expr) => {{
         let before = $server.fingerprint().await?;
         let out = $body;
         let after = $server.fingerprint().await?;
-        assert_eq!(before, after, "a refused request changed stored data");
+        let changed = $crate::support::fingerprint_changes(&before, &after, &[$($table),*]);
+        assert!(
+            changed.is_empty(),
+            "a refused request changed stored data:\n{}",
+            changed.join("\n")
+        );
         out
     }};
+    ($server:expr, $body:expr) => {
+        $crate::support::unchanged!($server, except [], $body)
+    };
 }
 pub(crate) use unchanged;
+
+/// The rows that differ between two fingerprints, table by table (`- ` gone, `+ ` new),
+/// leaving out the tables in `ignoring`.
+pub fn fingerprint_changes(before: &[String], after: &[String], ignoring: &[&str]) -> Vec<String> {
+    /// Rows by table: a table's header line (`name: N rows`), then its rows, indented.
+    fn tables(lines: &[String]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut table = "";
+        for line in lines {
+            match line.strip_prefix("  ") {
+                Some(row) => out.entry(table).or_insert_with(Vec::new).push(row),
+                None => {
+                    table = line.split(':').next().unwrap_or(line);
+                    out.entry(table).or_insert_with(Vec::new);
+                }
+            }
+        }
+        out
+    }
+    let (before, after) = (tables(before), tables(after));
+    let mut changes = Vec::new();
+    let names: std::collections::BTreeSet<&str> =
+        before.keys().chain(after.keys()).copied().collect();
+    for name in names.into_iter().filter(|n| !ignoring.contains(n)) {
+        let (old, new) = (
+            before.get(name).cloned().unwrap_or_default(),
+            after.get(name).cloned().unwrap_or_default(),
+        );
+        changes.extend(
+            old.iter()
+                .filter(|r| !new.contains(r))
+                .map(|r| format!("{name} - {r}")),
+        );
+        changes.extend(
+            new.iter()
+                .filter(|r| !old.contains(r))
+                .map(|r| format!("{name} + {r}")),
+        );
+    }
+    changes
+}
 
 /// A site's pages: by path, the content type and the body.
 type Pages = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>>;

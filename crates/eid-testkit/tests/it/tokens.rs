@@ -364,7 +364,9 @@ async fn offline_access_is_the_citizens_choice(backend: Backend) -> anyhow::Resu
 on_every_backend!(offline_choice, offline_access_is_the_citizens_choice);
 
 /// A client registered for JWT access tokens (RFC 9068) gets signed ones, verifiable with the
-/// published keys; they work at userinfo, introspect and revoke like opaque ones.
+/// published keys, for the client's own resource servers (`aud` is the client: another
+/// service's resource server, checking its own, refuses them); they work at userinfo,
+/// introspect and revoke like opaque ones.
 async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()> {
     let server = start(backend).await?;
     let mut registration = eid_core::clients::ClientRegistration::new(
@@ -388,15 +390,21 @@ async fn jwt_access_tokens_are_verifiable(backend: Backend) -> anyhow::Result<()
     let key = jwks
         .find(header.kid.as_deref().unwrap_or_default())
         .expect("the signing key is published");
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    validation.set_audience(&[server.issuer()]);
-    validation.set_issuer(&[server.issuer()]);
-    let verified = jsonwebtoken::decode::<Value>(
-        &access,
-        &jsonwebtoken::DecodingKey::from_jwk(key)?,
-        &validation,
-    )?
-    .claims;
+    let validation = |audience: &str| {
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[server.issuer()]);
+        validation
+    };
+    let decoding = jsonwebtoken::DecodingKey::from_jwk(key)?;
+    let verified =
+        jsonwebtoken::decode::<Value>(&access, &decoding, &validation(&rp.client_id))?.claims;
+    assert_eq!(verified["aud"], rp.client_id, "RFC 9068 §3");
+    // Security review 2026-12-07, L6: not eid's issuer, which every service's tokens named.
+    for other in [server.issuer(), "another-service".to_owned()] {
+        let refused = jsonwebtoken::decode::<Value>(&access, &decoding, &validation(&other));
+        assert!(refused.is_err(), "accepted for {other}");
+    }
     assert_eq!(verified["sub"], claims.subject().as_str());
     assert_eq!(verified["client_id"], rp.client_id);
     assert!(verified["scope"]

@@ -170,9 +170,11 @@ impl Provider {
 
 impl Provider {
     /// An access token as a JWT (RFC 9068 §2): `typ: at+jwt`, signed with the client's ID
-    /// token algorithm by eid's published keys, for eid's own resource (userinfo: `aud` is the
-    /// issuer), naming the citizen by the client's pairwise `sub`. It is stored by hash like an
-    /// opaque one, so revocation and introspection work the same.
+    /// token algorithm by eid's published keys, naming the citizen by the client's pairwise
+    /// `sub`. Its `aud` is the client: eid takes no resource indicators (RFC 8707), so the
+    /// default resource (RFC 9068 §3) is the client's own resource servers, and one service's
+    /// token is not acceptable to another's (security review 2026-12-07, L6). eid's userinfo
+    /// finds it by its hash, like an opaque one, so revocation and introspection work the same.
     fn jwt_access_token(
         &self,
         client: &ClientRecord,
@@ -186,7 +188,7 @@ impl Provider {
         let mut claims = serde_json::json!({
             "iss": self.config.issuer_str(),
             "exp": now + self.config.access_token_ttl,
-            "aud": self.config.issuer_str(),
+            "aud": client.client_id,
             "sub": self.pairwise_sub(client, &approval.citizen_id),
             "client_id": client.client_id,
             "iat": now,
