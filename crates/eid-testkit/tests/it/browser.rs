@@ -560,12 +560,11 @@ async fn chromium_enters_services_with_one_click_and_a_passkey(
         );
     }
     let sessions = wallet.browser_sessions().await?.sessions;
-    for services in [vec!["Department portal", "Transport Department"]] {
-        assert!(
-            sessions.iter().any(|s| s.services == services),
-            "no session with {services:?}: {sessions:#?}"
-        );
-    }
+    let services = ["Department portal", "Transport Department"];
+    assert!(
+        sessions.iter().any(|s| s.services == services),
+        "no session with {services:?}: {sessions:#?}"
+    );
 
     department.handle.stop(false).await;
     transport.handle.stop(false).await;
