@@ -652,6 +652,22 @@ impl Wallet {
     /// session so that the items carry the citizen's own values. A link to another server
     /// than the wallet's is refused before anything is fetched from it.
     pub async fn fetch_approval(&mut self, link: &str) -> Result<ApprovalRequest, WalletError> {
+        self.fetch_approval_as(link).await
+    }
+
+    /// [`Wallet::fetch_approval`], with whether the operator registered the service
+    /// (`service_verified: false`: its name is only its own claim; show it as unverified).
+    pub async fn fetch_approval_view(
+        &mut self,
+        link: &str,
+    ) -> Result<eid_proto::api::ApprovalView, WalletError> {
+        self.fetch_approval_as(link).await
+    }
+
+    async fn fetch_approval_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        link: &str,
+    ) -> Result<T, WalletError> {
         let url = self.approval_url(link)?;
         let session = self.session().await?;
         let response = self

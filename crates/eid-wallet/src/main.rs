@@ -461,8 +461,12 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             not_me,
             decline,
         } => {
-            let request = wallet.fetch_approval(&url).await?;
+            let view = wallet.fetch_approval_view(&url).await?;
+            let request = view.request;
             show_request(&request);
+            if !view.service_verified {
+                println!("Unverified: this service registered itself with eid; its name is only what it says it is.");
+            }
             let interactive = std::io::stdin().is_terminal();
             if not_me || decline {
                 let result = wallet

@@ -112,6 +112,10 @@ async fn relayed_approval(backend: Backend) -> anyhow::Result<()> {
     // The attacker relays a Housing Department login; the victim approves it.
     let attacker = Browser::new();
     let page = attacker.open_login(&server, &rp.start().url).await?;
+    // What the phone reads: the operator registered this service (not self-registered).
+    let view = victim.fetch_approval_view(&page.link).await?;
+    assert!(view.service_verified);
+    assert_eq!(view.request.service.name, "Housing Department");
     phone_answers(&mut victim, &page, false).await?;
     let Next::Approved { action, csrf, .. } = attacker.after_approval(&server, &page.url).await?
     else {
