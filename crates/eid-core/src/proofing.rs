@@ -306,30 +306,40 @@ impl Provider {
         address: Option<std::net::IpAddr>,
         now: UnixTime,
     ) -> Result<(), Error> {
-        let limits = &self.config.limits;
-        self.refuse_if_full(
-            "proofing-per-application",
-            application.application_id.as_bytes(),
-            limits.proofing_per_application,
-            now,
-        )?;
-        if let Some(credential_id) = &application.credential_id {
-            self.refuse_if_full(
-                "proofing-per-device",
-                credential_id.as_bytes(),
-                limits.proofing_per_device,
-                now,
-            )?;
-        }
-        if let Some(address) = address {
-            self.refuse_if_full(
-                "proofing-failures-per-address",
-                &address_key(address),
-                limits.proofing_failures_per_address,
-                now,
-            )?;
+        for (kind, subject, limit) in self.proofing_buckets(application, address) {
+            self.refuse_if_full(kind, &subject, limit, now)?;
         }
         Ok(())
+    }
+
+    /// The windows a failed attempt counts in, and that refuse the next one when full: its
+    /// application, its device, the caller's address.
+    fn proofing_buckets(
+        &self,
+        application: &ApplicationRecord,
+        address: Option<std::net::IpAddr>,
+    ) -> Vec<(&'static str, Vec<u8>, crate::limits::RateLimit)> {
+        let limits = &self.config.limits;
+        let mut buckets = vec![(
+            "proofing-per-application",
+            application.application_id.as_bytes().to_vec(),
+            limits.proofing_per_application,
+        )];
+        if let Some(credential_id) = &application.credential_id {
+            buckets.push((
+                "proofing-per-device",
+                credential_id.as_bytes().to_vec(),
+                limits.proofing_per_device,
+            ));
+        }
+        if let Some(address) = address {
+            buckets.push((
+                "proofing-failures-per-address",
+                address_key(address),
+                limits.proofing_failures_per_address,
+            ));
+        }
+        buckets
     }
 
     /// Counts a failed attempt against its application, its device, the caller's address and
@@ -344,29 +354,10 @@ impl Provider {
         address: Option<std::net::IpAddr>,
         now: UnixTime,
     ) -> Result<(), Error> {
+        for (kind, subject, limit) in self.proofing_buckets(application, address) {
+            self.count(kind, &subject, limit, now)?;
+        }
         let limits = &self.config.limits;
-        self.count(
-            "proofing-per-application",
-            application.application_id.as_bytes(),
-            limits.proofing_per_application,
-            now,
-        )?;
-        if let Some(credential_id) = &application.credential_id {
-            self.count(
-                "proofing-per-device",
-                credential_id.as_bytes(),
-                limits.proofing_per_device,
-                now,
-            )?;
-        }
-        if let Some(address) = address {
-            self.count(
-                "proofing-failures-per-address",
-                &address_key(address),
-                limits.proofing_failures_per_address,
-                now,
-            )?;
-        }
         let failures = self.count(
             "proofing-per-hkid",
             canonical_hkid.as_bytes(),
