@@ -44,11 +44,14 @@ pub enum Credential {
     CitizenAccessToken,
     /// The operator at the command line.
     Operator,
+    /// The key of an application's phone, not bound to an account yet: it proves its holder
+    /// (remote proofing, or its answer at a counter), which creates or recovers an account.
+    ApplicationKey,
 }
 
 impl Credential {
     /// Every credential, in the table's row order.
-    pub const ALL: [Credential; 10] = [
+    pub const ALL: [Credential; 11] = [
         Self::ProofedPhone,
         Self::LinkedPhone,
         Self::CoolingLinkedPhone,
@@ -59,6 +62,7 @@ impl Credential {
         Self::Client,
         Self::CitizenAccessToken,
         Self::Operator,
+        Self::ApplicationKey,
     ];
 
     /// The row's name in the table.
@@ -74,6 +78,7 @@ impl Credential {
             Self::Client => "client credentials",
             Self::CitizenAccessToken => "citizen's access token",
             Self::Operator => "operator",
+            Self::ApplicationKey => "application's phone key",
         }
     }
 
@@ -193,6 +198,9 @@ pub enum Condition {
     AtCounter,
     /// As the phone that opened it (its row).
     AsItsPhone,
+    /// Only by proving its holder: remote proofing, or its answer to a counter's challenge
+    /// before an officer approves.
+    ByProofing,
 }
 
 /// A cell of the table.
@@ -219,6 +227,7 @@ impl Rule {
                 Condition::OwnLogins => "its own logins",
                 Condition::AtCounter => "at a counter",
                 Condition::AsItsPhone => "as its phone",
+                Condition::ByProofing => "by proofing",
             },
         }
     }
@@ -269,6 +278,8 @@ pub fn rule(credential: Credential, action: Action) -> Rule {
         (K::CitizenAccessToken, _) => Denied,
         (K::Operator, A::CloseAccount | A::EndSessions) => Allowed,
         (K::Operator, _) => Denied,
+        (K::ApplicationKey, A::StartRecovery) => Only(C::ByProofing),
+        (K::ApplicationKey, _) => Denied,
     }
 }
 
@@ -291,6 +302,9 @@ pub struct Facts {
     pub silent_login: bool,
     /// The applicant's device is proved present at the counter.
     pub at_counter: bool,
+    /// The application's holder was proven (remote proofing's verdict, or an officer's
+    /// approval after the key answered at the counter).
+    pub proven: bool,
 }
 
 /// May `credential` do `action`, given `facts`? The one check every flow calls.
@@ -309,6 +323,7 @@ pub fn permit(credential: Credential, action: Action, facts: &Facts) -> Result<(
             Condition::AtCounter => facts.at_counter,
             // The caller resolved the phone and asks again with its credential.
             Condition::AsItsPhone => false,
+            Condition::ByProofing => facts.proven,
         },
     };
     if allowed {
@@ -400,6 +415,7 @@ mod tests {
             own_logins: true,
             silent_login: true,
             at_counter: true,
+            proven: true,
         };
         assert!(permit(Credential::BrowserPasskey, Action::AnswerLogin, &own).is_ok());
         assert!(permit(

@@ -495,6 +495,18 @@ impl Provider {
         let index = self.hkid_index(&proof.particulars.hkid);
         for _ in 0..3 {
             let existing = self.store.citizen_by_hkid(&index)?;
+            if existing.is_some() {
+                // An application's key recovers an account only with its holder proven: a
+                // `Proof` exists only after the registry's verdict or an officer's approval.
+                crate::authority::permit(
+                    crate::authority::Credential::ApplicationKey,
+                    crate::authority::Action::StartRecovery,
+                    &crate::authority::Facts {
+                        proven: true,
+                        ..crate::authority::Facts::default()
+                    },
+                )?;
+            }
             match self.try_bind(application, data, &proof, existing, &index, now) {
                 Err(Error::Store(
                     StoreError::Duplicate("hkid") | StoreError::Conflict("account"),

@@ -11,7 +11,8 @@ use eid_wallet::authenticator::{get_assertion, Credential};
 use eid_wallet::Wallet;
 
 use crate::passkeys::{
-    account_csrf, add_passkey, create_passkey, phone_approves_passkey, start_adding_passkey,
+    account_csrf, account_page, add_passkey, create_passkey, phone_approves_passkey,
+    start_adding_passkey,
 };
 use crate::support::*;
 
@@ -126,13 +127,7 @@ async fn relayed_approval(backend: Backend) -> anyhow::Result<()> {
     assert!(location(&continued)?.contains("code="), "the one login");
     assert!(!sets_session(&continued), "no eid session for the relayer");
     // Nothing else: no account page, no silent login elsewhere, no passkey.
-    let account = attacker
-        .http
-        .get(server.url("/account"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let account = account_page(&attacker, &server).await?;
     assert!(
         !account.contains("csrf_token"),
         "the account page is not the relayer's"
@@ -297,7 +292,10 @@ async fn cooling_off(backend: Backend) -> anyhow::Result<()> {
     let page = start_adding_passkey(&browser, &server)
         .await?
         .map_err(|s| anyhow::anyhow!("{s}"))?;
-    let refused = phone_approves_passkey(&browser, &server, &mut thief, &page).await;
+    let refused = unchanged!(
+        server,
+        phone_approves_passkey(&browser, &server, &mut thief, &page).await
+    );
     assert!(
         refused
             .as_ref()

@@ -9,18 +9,26 @@ use eid_wallet::authenticator::{get_assertion, make_credential, Credential};
 
 use crate::support::*;
 
-/// The account page's anti-CSRF token.
-pub(crate) async fn account_csrf(
+/// The account page as `browser` sees it.
+pub(crate) async fn account_page(
     browser: &Browser,
     server: &eid_testkit::TestServer,
 ) -> anyhow::Result<String> {
-    let html = browser
+    Ok(browser
         .http
         .get(server.url("/account"))
         .send()
         .await?
         .text()
-        .await?;
+        .await?)
+}
+
+/// The account page's anti-CSRF token.
+pub(crate) async fn account_csrf(
+    browser: &Browser,
+    server: &eid_testkit::TestServer,
+) -> anyhow::Result<String> {
+    let html = account_page(browser, server).await?;
     Ok(between(&html, "name=\"csrf_token\" value=\"", "\"")
         .ok_or_else(|| anyhow::anyhow!("no form on the account page: {html}"))?
         .to_owned())
