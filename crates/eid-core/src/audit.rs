@@ -102,6 +102,9 @@ pub struct Detail {
     /// client's registration, keys made, certificates issued), never a secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<String>,
+    /// Until when something waits (a held recovery), Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
 }
 
 impl Detail {

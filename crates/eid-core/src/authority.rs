@@ -246,7 +246,8 @@ pub fn rule(credential: Credential, action: Action) -> Rule {
             A::ApproveSignature => Only(C::SigningKey),
             // A bound phone's account exists: recovery starts from a new application.
             A::StartRecovery => Denied,
-            A::CancelRecovery => Denied,
+            // A held recovery is the account's business: its phones hear of it and may stop it.
+            A::CancelRecovery => Allowed,
             A::CloseAccount => Denied,
             _ => Allowed,
         },
@@ -271,7 +272,9 @@ pub fn rule(credential: Credential, action: Action) -> Rule {
         (K::WalletSession, A::OpenWalletSession) => Denied,
         (K::WalletSession, A::AnswerLogin) => Denied,
         (K::WalletSession, _) => Only(C::AsItsPhone),
-        (K::Officer, A::StartRecovery) => Only(C::AtCounter),
+        // Proving the holder in person recovers the account, and supersedes any held remote
+        // recovery of it.
+        (K::Officer, A::StartRecovery | A::CancelRecovery) => Only(C::AtCounter),
         (K::Officer, _) => Denied,
         (K::Client, A::EndSessions) => Only(C::OwnLogins),
         (K::Client, _) => Denied,

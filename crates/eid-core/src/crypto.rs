@@ -110,6 +110,8 @@ pub enum Aad<'a> {
     SigningRequest(&'a str),
     /// Where a single sign-on session was opened.
     BrowserSession(&'a str),
+    /// What proofing established for a held recovery (by application id).
+    HeldProof(&'a str),
 }
 
 impl Aad<'_> {
@@ -124,6 +126,7 @@ impl Aad<'_> {
             Self::ClientSecret(id) => format!("client-secret:{id}"),
             Self::SigningRequest(id) => format!("signing-request:{id}"),
             Self::BrowserSession(id) => format!("browser-session:{id}"),
+            Self::HeldProof(id) => format!("held-proof:{id}"),
             // Keys were sealed under their bare kid from the start.
             Self::Key(kid) => (*kid).to_owned(),
         }

@@ -380,6 +380,7 @@ impl Provider {
                 created_at: now,
                 expires_at: now + self.config.application_ttl,
                 presence: None,
+                hold: None,
             };
             let event = self.record(
                 Event::new("application.created", &actor)
@@ -453,9 +454,23 @@ impl Provider {
         token: &str,
         now: UnixTime,
     ) -> Result<ApplicationState, Error> {
-        let application = self.application_for(application_id, token, now)?;
+        let mut application = self.application_for(application_id, token, now)?;
+        // A held recovery whose hold has ended takes effect when its phone asks.
+        if application.status == ApplicationStatus::Held
+            && self.complete_held_recovery(&application, now)?.is_some()
+        {
+            application = self.application_for(application_id, token, now)?;
+        }
         let level = match application.status {
             ApplicationStatus::Proven => application.outcome.clone(),
+            _ => None,
+        };
+        let device_id = match (&level, &application.credential_id) {
+            (Some(_), Some(credential_id)) => self
+                .store
+                .device_by_credential(credential_id)?
+                .filter(|(d, _)| Some(&d.citizen_id) == application.citizen_id.as_ref())
+                .map(|(d, _)| d.device_id.into_string()),
             _ => None,
         };
         let rejection = match application.status {
@@ -474,6 +489,12 @@ impl Provider {
                 .map(CitizenId::into_string),
             level,
             rejection,
+            held_until: application
+                .hold
+                .as_ref()
+                .filter(|_| application.status == ApplicationStatus::Held)
+                .map(|h| h.until.secs()),
+            device_id,
         })
     }
 

@@ -131,6 +131,26 @@ pub enum ProofingFailure {
     ParticularsMismatch(Vec<&'static str>),
     /// The evidence read from the card differs from the application in these fields.
     EvidenceMismatch(Vec<&'static str>),
+    /// The face template came without a capture key's signature, which this deployment
+    /// requires.
+    UnsignedCapture,
+    /// The signed capture did not verify: no trusted capture key, another ceremony's nonce, or
+    /// a liveness verdict other than live.
+    CaptureRefused,
+}
+
+impl ProofingFailure {
+    /// The reason code in the audit trail and the problem JSON.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NoRecord => "no_record",
+            Self::FaceMismatch => "face_mismatch",
+            Self::ParticularsMismatch(_) => "particulars_mismatch",
+            Self::EvidenceMismatch(_) => "evidence_mismatch",
+            Self::UnsignedCapture => "unsigned_capture",
+            Self::CaptureRefused => "capture_refused",
+        }
+    }
 }
 
 impl std::fmt::Display for ProofingFailure {
@@ -150,6 +170,10 @@ impl std::fmt::Display for ProofingFailure {
                     fields.join(", ")
                 )
             }
+            Self::UnsignedCapture => {
+                f.write_str("the face capture is not signed by a trusted capture component")
+            }
+            Self::CaptureRefused => f.write_str("the signed face capture could not be verified"),
         }
     }
 }

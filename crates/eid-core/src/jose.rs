@@ -60,6 +60,28 @@ pub fn sign_es256_with_header(key: &SigningKey, header: &Value, claims: &Value) 
 
 /// Verifies a compact ES256 JWS of type `typ` against `keys`; returns its claims.
 pub fn verify_es256(token: &str, keys: &Jwks, typ: &str) -> Result<Map<String, Value>, JoseError> {
+    verify_es256_with(token, typ, |header| {
+        let kid = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .ok_or_else(|| JoseError::UnknownKey(String::new()))?;
+        let jwk = keys
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| JoseError::UnknownKey(kid.to_owned()))?;
+        es256_verifying_key(jwk).ok_or_else(|| JoseError::BadKey(kid.to_owned()))
+    })
+}
+
+/// Verifies a compact ES256 JWS of type `typ` with the key `key_of` finds for its header (a
+/// key the caller trusts, or one whose certificate chain the caller checked); returns its
+/// claims.
+pub fn verify_es256_with(
+    token: &str,
+    typ: &str,
+    key_of: impl FnOnce(&Map<String, Value>) -> Result<VerifyingKey, JoseError>,
+) -> Result<Map<String, Value>, JoseError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -83,16 +105,7 @@ pub fn verify_es256(token: &str, keys: &Jwks, typ: &str) -> Result<Map<String, V
     if header.contains_key("crit") {
         return Err(JoseError::Critical);
     }
-    let kid = header
-        .get("kid")
-        .and_then(Value::as_str)
-        .ok_or_else(|| JoseError::UnknownKey(String::new()))?;
-    let jwk = keys
-        .keys
-        .iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(|| JoseError::UnknownKey(kid.to_owned()))?;
-    let key = es256_verifying_key(jwk).ok_or_else(|| JoseError::BadKey(kid.to_owned()))?;
+    let key = key_of(&header)?;
     let signature = b64url_decode(s).ok_or(JoseError::Malformed)?;
     // RFC 7518 §3.4: R || S, 32 bytes each. A DER signature is refused.
     let signature = Signature::from_slice(&signature).map_err(|_| JoseError::Signature)?;

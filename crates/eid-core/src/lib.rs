@@ -47,6 +47,7 @@ pub mod admin;
 pub mod attestation;
 pub mod audit;
 pub mod authority;
+pub mod capture;
 pub mod catalogue;
 pub mod ceremony;
 pub mod claims;

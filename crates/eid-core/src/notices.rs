@@ -37,6 +37,12 @@ impl Provider {
             .find(|d| d.device_id == session.device_id)
             .map_or(0, |d| d.created_at.secs());
         let after = after.max(joined);
+        let held: Vec<String> = self
+            .store
+            .held_applications(&session.citizen_id)?
+            .into_iter()
+            .map(|a| a.application_id)
+            .collect();
         let mut notices = Vec::new();
         let events = self.store.account_events(&session.citizen_id, READ)?;
         for record in events.into_iter().rev() {
@@ -51,7 +57,7 @@ impl Provider {
             if by_me {
                 continue;
             }
-            if let Some(notice) = notice_of(&entry, about_me, &devices) {
+            if let Some(notice) = notice_of(&entry, about_me, &devices, &held) {
                 notices.push(notice);
             }
         }
@@ -67,6 +73,7 @@ fn notice_of(
     entry: &AuditEntry,
     about_me: bool,
     devices: &[crate::store::DeviceRecord],
+    held: &[String],
 ) -> Option<Notice> {
     let name = entry.detail.device_name.as_deref().unwrap_or("a device");
     let still_bound = entry
@@ -117,6 +124,29 @@ fn notice_of(
                     .map(|session_id| NoticeUndo::EndSession { session_id }),
             )
         }
+        "recovery.held" => {
+            let until = entry.detail.until.map_or_else(String::new, |t| {
+                format!(" on {}", crate::time::UnixTime::from_secs(t).to_utc_minutes())
+            });
+            let still_held = entry
+                .application_id
+                .as_deref()
+                .filter(|id| held.iter().any(|h| h == id));
+            (
+                "recovery_pending",
+                format!("Someone proved themselves as you on a new phone named \"{name}\" and will take over your eid account{until}: every device you have now will then be signed out. If it is not you, cancel it now."),
+                format!("有人以您的身份在名為「{name}」的新手機上完成身份核實，並將於{until}接管您的 eid 帳戶，屆時您現有的所有裝置均會被登出。如非本人所為，請立即取消。"),
+                still_held.map(|id| NoticeUndo::CancelRecovery {
+                    application_id: id.to_owned(),
+                }),
+            )
+        }
+        "recovery.cancelled" => (
+            "recovery_cancelled",
+            format!("A recovery of your eid account on another phone was cancelled from \"{name}\"."),
+            format!("裝置「{name}」已取消在另一部手機上恢復您 eid 帳戶的要求。"),
+            None,
+        ),
         "account.recovered" => (
             "account_recovered",
             "Your eid account was recovered on another phone by identity proofing.".to_owned(),

@@ -204,6 +204,9 @@ pub struct ExistingAccount {
     pub level: Option<Level>,
     pub status: AccountStatus,
     pub devices: usize,
+    /// Remote recoveries of the account waiting for their hold to end (until when, and the
+    /// applying phone's name): proving the holder here cancels them.
+    pub pending_recoveries: Vec<(UnixTime, String)>,
 }
 
 /// An application as the officer reviews it.
@@ -714,6 +717,21 @@ impl Provider {
         let existing_account = match account {
             Some(a) => Some(ExistingAccount {
                 devices: self.store.devices(&a.citizen_id)?.len(),
+                pending_recoveries: self
+                    .store
+                    .held_applications(&a.citizen_id)?
+                    .iter()
+                    .filter(|held| held.application_id != application.application_id)
+                    .filter_map(|held| {
+                        let until = held.hold.as_ref()?.until;
+                        let name = self
+                            .application_data(held)
+                            .ok()
+                            .and_then(|d| d.device_name)
+                            .unwrap_or_else(|| "phone".into());
+                        Some((until, name))
+                    })
+                    .collect(),
                 reference: a.reference,
                 level: a.level,
                 status: a.status,
@@ -824,6 +842,7 @@ impl Provider {
                         actor,
                         evidence: evidence.iter().map(|e| e.as_str().to_owned()).collect(),
                         passkey: application.passkey.clone(),
+                        remote: false,
                     },
                     now,
                 )?;

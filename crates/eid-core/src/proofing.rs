@@ -30,6 +30,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyAuthentication};
 
 use crate::account::{AccountStatus, Gender, JoinedBy, Level, Particulars, Profile};
 use crate::audit::{Actor, Detail, Event};
+use crate::capture::CaptureRoots;
 use crate::ceremony::{committed_challenge, rebind_challenge};
 use crate::crypto::{b64url_decode, random_token, Aad};
 use crate::enrolment::{comparable_name, ApplicationData};
@@ -55,6 +56,29 @@ const TEMPLATE_DIMENSIONS: std::ops::RangeInclusive<usize> = 16..=4096;
 
 /// How far a verdict's `iat` may be from now.
 const VERDICT_SKEW: i64 = 300;
+
+/// What remote proofing believes, and how long a recovery waits (`[proofing]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProofingPolicy {
+    /// Development only: accept a face template without a capture key's signature.
+    pub danger_accept_unsigned_captures: bool,
+    /// How long a remote recovery of an existing account is held, in seconds, during which
+    /// every bound device is told and may cancel it (at least a minute).
+    pub recovery_hold: i64,
+}
+
+impl Default for ProofingPolicy {
+    fn default() -> Self {
+        Self {
+            danger_accept_unsigned_captures: false,
+            recovery_hold: DEFAULT_RECOVERY_HOLD,
+        }
+    }
+}
+
+/// 72 hours: long enough that a holder who uses eid at all hears of a recovery before it
+/// takes effect.
+pub const DEFAULT_RECOVERY_HOLD: i64 = 72 * 3_600;
 
 /// A remote proofing ceremony, sealed at rest.
 #[derive(Serialize, Deserialize)]
@@ -100,6 +124,8 @@ pub struct ProofingOutcome {
     /// The HKID number had an account, which the proven holder took over.
     pub recovered: bool,
     pub revoked_devices: u32,
+    /// The HKID number has an account, whose recovery is held until then.
+    pub held_until: Option<UnixTime>,
 }
 
 /// What a proofing established, ready to bind.
@@ -111,6 +137,17 @@ pub(crate) struct Proof {
     pub evidence: Vec<String>,
     /// Enrolment: the device's passkey as it now stands.
     pub passkey: Option<String>,
+    /// Proven remotely: a recovery it makes is held.
+    pub remote: bool,
+}
+
+/// What remote proofing established for a held recovery, sealed in the application until
+/// the hold ends.
+#[derive(Serialize, Deserialize)]
+struct HeldProof {
+    particulars: Particulars,
+    level: String,
+    evidence: Vec<String>,
 }
 
 fn validate_template(template: &[f32]) -> Result<(), Error> {
@@ -212,6 +249,7 @@ impl Provider {
         application_id: &str,
         token: &str,
         submission: &ProofingSubmission,
+        capture_roots: &CaptureRoots,
         caller: &Caller,
         now: UnixTime,
     ) -> Result<PreparedProofing, Error> {
@@ -246,11 +284,28 @@ impl Provider {
 
         let evidence: ProofingEvidence = serde_json::from_slice(&evidence_bytes)
             .map_err(|e| Error::invalid("evidence", format!("is not proofing evidence: {e}")))?;
-        validate_template(&evidence.face_template)?;
+        if !evidence.face_template.is_empty() {
+            validate_template(&evidence.face_template)?;
+        }
         let hkid =
             Hkid::parse(&evidence.hkid).map_err(|e| Error::invalid("hkid", e.to_string()))?;
         self.refuse_if_proofing_exhausted(&application, caller.address, now)?;
         let data = self.application_data(&application)?;
+        let face_template = self.captured_template(&evidence, capture_roots, &state.nonce, now);
+        let face_template = match face_template {
+            Ok(template) => template,
+            Err(Error::ProofingFailed(failure)) => {
+                self.count_failed_proofing(
+                    &application,
+                    &data.particulars.hkid,
+                    caller.address,
+                    now,
+                )?;
+                self.audit_refusal(&application.application_id, &failure, now)?;
+                return Err(Error::ProofingFailed(failure));
+            }
+            Err(e) => return Err(e),
+        };
         let mut differs = Vec::new();
         if hkid.canonical() != data.particulars.hkid {
             differs.push("hkid");
@@ -279,7 +334,7 @@ impl Provider {
             hkid: hkid.canonical().to_owned(),
             english_name: evidence.english_name.trim().to_owned(),
             date_of_birth: evidence.date_of_birth.trim().to_owned(),
-            face_template: evidence.face_template,
+            face_template,
             min_face_similarity: self.config.face_match_threshold,
         };
         let claims = serde_json::to_value(&query)
@@ -293,6 +348,67 @@ impl Provider {
             query_id,
             address: caller.address,
         })
+    }
+
+    /// The face template to compare: the signed capture's, verified against the capture roots
+    /// and this ceremony's nonce; an unsigned template only where the deployment accepts them
+    /// (development).
+    fn captured_template(
+        &self,
+        evidence: &ProofingEvidence,
+        roots: &CaptureRoots,
+        nonce: &[u8],
+        now: UnixTime,
+    ) -> Result<Vec<f32>, Error> {
+        let template = match &evidence.capture {
+            Some(_) if !evidence.face_template.is_empty() => {
+                return Err(Error::invalid(
+                    "face_template",
+                    "must be absent when a signed capture carries it",
+                ))
+            }
+            Some(capture) => {
+                crate::capture::verify_capture(capture, roots, nonce, now).map_err(|refused| {
+                    tracing::warn!(
+                        target: "eid::security",
+                        event = "proofing.capture_refused",
+                        why = refused.0,
+                        "a signed face capture was refused"
+                    );
+                    Error::ProofingFailed(ProofingFailure::CaptureRefused)
+                })?
+            }
+            None if self.config.proofing.danger_accept_unsigned_captures => {
+                evidence.face_template.clone()
+            }
+            None => return Err(Error::ProofingFailed(ProofingFailure::UnsignedCapture)),
+        };
+        validate_template(&template)?;
+        Ok(template)
+    }
+
+    /// Audits a refused proofing with its reason.
+    fn audit_refusal(
+        &self,
+        application_id: &str,
+        failure: &ProofingFailure,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.audit(
+            Event::new("proofing.refused", &Actor::System)
+                .application(application_id)
+                .detail(Detail {
+                    reason: Some(failure.reason().to_owned()),
+                    ..Detail::default()
+                }),
+            now,
+        )?;
+        tracing::info!(
+            application_id,
+            reason = failure.reason(),
+            "remote proofing refused"
+        );
+        Ok(())
     }
 
     /// Refuses an attempt once its application, its device or the caller's address has used
@@ -417,22 +533,7 @@ impl Provider {
                     prepared.address,
                     now,
                 )?;
-                let reason = match &failure {
-                    ProofingFailure::NoRecord => "no_record",
-                    ProofingFailure::FaceMismatch => "face_mismatch",
-                    ProofingFailure::ParticularsMismatch(_) => "particulars_mismatch",
-                    ProofingFailure::EvidenceMismatch(_) => "evidence_mismatch",
-                };
-                self.audit(
-                    Event::new("proofing.refused", &Actor::System)
-                        .application(&application_id)
-                        .detail(Detail {
-                            reason: Some(reason.to_owned()),
-                            ..Detail::default()
-                        }),
-                    now,
-                )?;
-                tracing::info!(application_id, reason, "remote proofing refused");
+                self.audit_refusal(&application_id, &failure, now)?;
                 return Err(Error::ProofingFailed(failure));
             }
         };
@@ -444,8 +545,13 @@ impl Provider {
                 level: Level::Basic,
                 verified_address: None,
                 actor: Actor::System,
-                evidence: vec!["registry_record".into(), "face_match".into()],
+                evidence: vec![
+                    "registry_record".into(),
+                    "face_match".into(),
+                    "signed_capture".into(),
+                ],
                 passkey: Some(prepared.passkey),
+                remote: true,
             },
             now,
         )
@@ -495,7 +601,7 @@ impl Provider {
         let index = self.hkid_index(&proof.particulars.hkid);
         for _ in 0..3 {
             let existing = self.store.citizen_by_hkid(&index)?;
-            if existing.is_some() {
+            if let Some(account) = &existing {
                 // An application's key recovers an account only with its holder proven: a
                 // `Proof` exists only after the registry's verdict or an officer's approval.
                 crate::authority::permit(
@@ -506,6 +612,15 @@ impl Provider {
                         ..crate::authority::Facts::default()
                     },
                 )?;
+                // Remote proofing never takes an account over at once: the recovery waits,
+                // and the account's devices hear of it and may cancel it (review 2026-12-07,
+                // H2). A held application binds when its hold ends.
+                if proof.remote
+                    && application.kind == ApplicationKind::Enrolment
+                    && application.status == ApplicationStatus::Open
+                {
+                    return self.hold_recovery(application, data, &proof, account, now);
+                }
             }
             match self.try_bind(application, data, &proof, existing, &index, now) {
                 Err(Error::Store(
@@ -517,6 +632,228 @@ impl Provider {
         Err(Error::Unavailable(
             "the account changed while proofing; try again".into(),
         ))
+    }
+
+    /// Holds the remote recovery of `account` by `application` for `[proofing] recovery_hold`:
+    /// the account's devices are told (their inbox) and may cancel it; nothing changes on the
+    /// account until the hold ends.
+    fn hold_recovery(
+        &self,
+        application: &ApplicationRecord,
+        data: &ApplicationData,
+        proof: &Proof,
+        account: &CitizenRecord,
+        now: UnixTime,
+    ) -> Result<ProofingOutcome, Error> {
+        let application_id = application.application_id.as_str();
+        let until = now + self.config.proofing.recovery_hold;
+        let held = HeldProof {
+            particulars: proof.particulars.clone(),
+            level: proof.level.as_str().to_owned(),
+            evidence: proof.evidence.clone(),
+        };
+        let sealed = self
+            .derived
+            .data
+            .seal_json(Aad::HeldProof(application_id), &held)?;
+        let passkey = proof
+            .passkey
+            .as_deref()
+            .ok_or_else(|| Error::Internal("a remote proof without its device".into()))?;
+        let event = self.record(
+            Event::new("recovery.held", &proof.actor)
+                .application(application_id)
+                .citizen(&account.citizen_id)
+                .detail(Detail {
+                    device_name: Some(data.device_name.clone().unwrap_or_else(|| "phone".into())),
+                    evidence: proof.evidence.clone(),
+                    level: account.level.map(|l| l.as_str().to_owned()),
+                    reference: Some(application.reference.clone()),
+                    until: Some(until.secs()),
+                    ..Detail::default()
+                }),
+            now,
+        )?;
+        let hold = crate::store::Hold {
+            until,
+            proof: sealed,
+        };
+        // The application outlives its hold by its usual lifetime, for the phone to ask.
+        let expires_at = application
+            .expires_at
+            .max(until + self.config.application_ttl);
+        if !self.store.hold_application(
+            application_id,
+            &account.citizen_id,
+            &hold,
+            passkey,
+            expires_at,
+            &[event],
+        )? {
+            return Err(Error::Gone("application"));
+        }
+        tracing::warn!(
+            target: "eid::security",
+            event = "recovery.held",
+            application_id,
+            citizen_id = %account.citizen_id,
+            until = until.secs(),
+            "an account's recovery by remote proofing is held; its devices are told"
+        );
+        Ok(ProofingOutcome {
+            citizen_id: account.citizen_id.clone(),
+            reference: account.reference.clone(),
+            level: proof.level,
+            device_id: None,
+            recovered: false,
+            revoked_devices: 0,
+            held_until: Some(until),
+        })
+    }
+
+    /// Completes a held recovery whose hold has ended: binds the application's device to the
+    /// account and revokes the others. `None` while it is still held (or not held at all).
+    pub(crate) fn complete_held_recovery(
+        &self,
+        application: &ApplicationRecord,
+        now: UnixTime,
+    ) -> Result<Option<ProofingOutcome>, Error> {
+        let Some(hold) = &application.hold else {
+            return Ok(None);
+        };
+        if application.status != ApplicationStatus::Held || now < hold.until {
+            return Ok(None);
+        }
+        let held: HeldProof = self
+            .derived
+            .data
+            .open_json(Aad::HeldProof(&application.application_id), &hold.proof)?;
+        let data = self.application_data(application)?;
+        let proof = Proof {
+            particulars: held.particulars,
+            level: Level::parse(&held.level)
+                .ok_or_else(|| Error::Internal("a held proof's level".into()))?,
+            verified_address: None,
+            actor: Actor::System,
+            evidence: held.evidence,
+            passkey: application.passkey.clone(),
+            remote: true,
+        };
+        match self.bind_proof(application, &data, proof, now) {
+            Ok(outcome) => Ok(Some(outcome)),
+            // Another request completed it first.
+            Err(Error::Gone("application")) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The account's held recoveries, for its devices.
+    pub fn held_recoveries(
+        &self,
+        session: &crate::store::WalletSessionRecord,
+        _now: UnixTime,
+    ) -> Result<eid_proto::api::Recoveries, Error> {
+        let mut recoveries = Vec::new();
+        for held in self.store.held_applications(&session.citizen_id)? {
+            let Some(hold) = &held.hold else { continue };
+            let device_name = self
+                .application_data(&held)
+                .ok()
+                .and_then(|d| d.device_name)
+                .unwrap_or_else(|| "phone".into());
+            recoveries.push(eid_proto::api::HeldRecovery {
+                application_id: held.application_id.clone(),
+                device_name,
+                held_until: hold.until.secs(),
+            });
+        }
+        Ok(eid_proto::api::Recoveries { recoveries })
+    }
+
+    /// A device of the account cancels a held recovery (its inbox's one-tap answer).
+    pub fn cancel_recovery(
+        &self,
+        session: &crate::store::WalletSessionRecord,
+        application_id: &str,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let devices = self.store.devices(&session.citizen_id)?;
+        let device = devices
+            .iter()
+            .find(|d| d.device_id == session.device_id)
+            .ok_or(Error::Unauthenticated)?;
+        let application = self
+            .store
+            .application(application_id)?
+            .filter(|a| {
+                a.status == ApplicationStatus::Held
+                    && a.citizen_id.as_ref() == Some(&session.citizen_id)
+            })
+            .ok_or(Error::NotFound("recovery"))?;
+        // A phone still cooling off cannot cancel one: a phone linked by a relayed code must
+        // not keep the holder from recovering their account.
+        crate::authority::permit(
+            self.device_credential(device, now),
+            crate::authority::Action::CancelRecovery,
+            &crate::authority::Facts::default(),
+        )?;
+        let event = self.record(
+            Event::new(
+                "recovery.cancelled",
+                &Actor::Citizen {
+                    device_id: Some(device.device_id.clone().into_string()),
+                },
+            )
+            .application(application_id)
+            .citizen(&session.citizen_id)
+            .device(&device.device_id)
+            .detail(Detail {
+                device_name: Some(device.name.clone()),
+                reason: Some("recovery_cancelled".into()),
+                ..Detail::default()
+            }),
+            now,
+        )?;
+        if !self.store.reject_application(
+            &application.application_id,
+            "recovery_cancelled",
+            &event,
+        )? {
+            return Err(Error::NotFound("recovery"));
+        }
+        tracing::warn!(
+            target: "eid::security",
+            event = "recovery.cancelled",
+            application_id,
+            citizen_id = %session.citizen_id,
+            "a held recovery was cancelled by a device of the account"
+        );
+        Ok(())
+    }
+
+    /// Once an account is proven again (a recovery took effect, or its holder was proven at a
+    /// counter), every other held recovery of it is moot: each is rejected as superseded.
+    fn supersede_held_recoveries(
+        &self,
+        citizen_id: &CitizenId,
+        actor: &Actor,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        for held in self.store.held_applications(citizen_id)? {
+            let event = self.record(
+                Event::new("recovery.superseded", actor)
+                    .application(&held.application_id)
+                    .citizen(citizen_id)
+                    .detail(Detail {
+                        reason: Some("superseded".into()),
+                        ..Detail::default()
+                    }),
+                now,
+            )?;
+            self.store
+                .reject_application(&held.application_id, "superseded", &event)?;
+        }
+        Ok(())
     }
 
     fn try_bind(
@@ -688,6 +1025,9 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         }
+        if recovered || application.kind == ApplicationKind::Upgrade {
+            self.supersede_held_recoveries(&citizen_id, &proof.actor, now)?;
+        }
         if recovered {
             // A recovered account's signing certificates are replaced: a new one is issued
             // when it next signs (if it is at level plus again).
@@ -711,6 +1051,7 @@ impl Provider {
             device_id: device.map(|d| d.device_id),
             recovered,
             revoked_devices: revoked,
+            held_until: None,
         })
     }
 }

@@ -60,6 +60,8 @@ pub struct ProviderConfig {
     pub registry: Option<RegistryConfig>,
     /// Cosine similarity from which a face template matches the registry's.
     pub face_match_threshold: f64,
+    /// What remote proofing believes and how long a recovery waits (`[proofing]`).
+    pub proofing: crate::proofing::ProofingPolicy,
     pub limits: Limits,
     /// Who may register clients at the registration endpoint.
     pub registration: crate::oidc::registration::RegistrationPolicy,
@@ -106,6 +108,7 @@ impl ProviderConfig {
             counter_presence_window: 600,
             registry: None,
             face_match_threshold: 0.8,
+            proofing: crate::proofing::ProofingPolicy::default(),
             limits: Limits::default(),
             registration: Default::default(),
             admin_origin: None,

@@ -23,6 +23,21 @@ impl UnixTime {
     pub const fn secs(self) -> i64 {
         self.0
     }
+
+    /// `2026-12-10 14:00 UTC`: a time as a notice shows it.
+    pub fn to_utc_minutes(self) -> String {
+        match time::OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            ),
+            Err(_) => format!("{} (Unix time)", self.0),
+        }
+    }
 }
 
 impl Add<i64> for UnixTime {

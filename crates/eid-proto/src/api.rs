@@ -76,7 +76,7 @@ pub struct ApplicationState {
     pub reference: String,
     /// `enrolment` or `upgrade`.
     pub kind: String,
-    /// `open`, `rejected` or `proven`.
+    /// `open`, `held` (a recovery waiting for its hold to end), `rejected` or `proven`.
     pub status: String,
     pub expires_in: u64,
     /// When proven: the account.
@@ -85,9 +85,16 @@ pub struct ApplicationState {
     /// When proven: the account's assurance level (`basic` or `plus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
-    /// When rejected: why (`card_mismatch`, `person_mismatch`, `document_invalid`, `other`).
+    /// When rejected: why (`card_mismatch`, `person_mismatch`, `document_invalid`, `other`,
+    /// `recovery_cancelled` by a device of the account, `superseded` by another proofing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection: Option<String>,
+    /// When held: until when (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<i64>,
+    /// When proven: the device bound (the wallet learns it here after a held recovery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 /// `POST /api/v1/applications/{application_id}/proofing-challenges`: a challenge for remote
@@ -113,9 +120,16 @@ pub struct ProofingEvidence {
     pub english_name: String,
     /// `YYYY-MM-DD`.
     pub date_of_birth: String,
-    /// A face template (an embedding vector) computed on the phone from a live capture; the
-    /// images never leave the phone, and eid never stores the template.
+    /// A face template (an embedding vector) computed on the phone from a live capture,
+    /// unsigned: accepted only by a deployment with `[proofing]
+    /// danger_accept_unsigned_captures` (development). Empty when `capture` carries it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub face_template: Vec<f32>,
+    /// The signed capture (see [`crate::capture`]): the template with its liveness verdict and
+    /// eid's nonce, signed by a capture key under the deployment's capture roots. The images
+    /// never leave the phone, and eid never stores the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 /// `POST /api/v1/applications/{application_id}/proofing`.
@@ -141,6 +155,11 @@ pub struct ProofingResult {
     pub recovered: bool,
     /// How many devices of the recovered account were signed out.
     pub revoked_devices: u32,
+    /// The identity card number has an account, and its recovery on this device is held until
+    /// then (Unix seconds): the account's devices are told and may cancel it. `device_id` is
+    /// empty until the hold ends and the wallet asks again (`GET /api/v1/applications/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<i64>,
 }
 
 /// `GET /api/v1/counter-challenges/{code}`: the one-time challenge a registration counter's
@@ -281,6 +300,25 @@ pub enum NoticeUndo {
     RemoveDevice { device_id: String },
     /// `DELETE /api/v1/sessions/{session_id}`.
     EndSession { session_id: String },
+    /// `DELETE /api/v1/recoveries/{application_id}`.
+    CancelRecovery { application_id: String },
+}
+
+/// `GET /api/v1/recoveries` (wallet session): the account's held recoveries, soonest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recoveries {
+    pub recoveries: Vec<HeldRecovery>,
+}
+
+/// A recovery of the account by remote proofing on another phone, waiting for its hold to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldRecovery {
+    /// The application that proved its holder (cancel it at `DELETE /api/v1/recoveries/{id}`).
+    pub application_id: String,
+    /// The applying phone's name, as it gave it.
+    pub device_name: String,
+    /// When it takes effect (Unix seconds): the new phone is bound, every other device revoked.
+    pub held_until: i64,
 }
 
 /// `GET /api/v1/account/history` (wallet session): newest first.

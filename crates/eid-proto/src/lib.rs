@@ -4,6 +4,7 @@
 //!   the JWKS document (RFC 7517) and OAuth error bodies.
 //! - [`api`]: the REST API that the citizen's wallet speaks (enrolment, device binding,
 //!   login approval, device management).
+//! - [`capture`]: signed face captures for remote identity proofing.
 //! - [`problem`]: RFC 7807 problem details, the error form of the REST API.
 //! - [`registry`]: the signed messages between eid and a population registry (identity
 //!   proofing's record check and face match).
@@ -20,6 +21,7 @@
 //! ```
 
 pub mod api;
+pub mod capture;
 pub mod oauth;
 pub mod problem;
 pub mod registry;

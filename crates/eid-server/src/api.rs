@@ -61,6 +61,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/account/upgrade-requests", web::post().to(upgrade))
             .route("/devices", web::get().to(devices))
             .route("/devices/{device_id}", web::delete().to(remove_device))
+            .route("/recoveries", web::get().to(recoveries))
+            .route(
+                "/recoveries/{application_id}",
+                web::delete().to(cancel_recovery),
+            )
             .route("/device-links", web::post().to(create_link))
             .route("/device-links/{code}", web::post().to(redeem_link))
             .route("/consents", web::get().to(consents))
@@ -179,8 +184,9 @@ async fn prove(
             "remote proofing is not offered by this deployment; show your reference at a registration counter".into(),
         )));
     };
+    let roots = registry.capture_roots().await?;
     let prepared = run(&state.provider, move |p, now| {
-        p.prepare_remote_proofing(&id, &token, &submission, &caller, now)
+        p.prepare_remote_proofing(&id, &token, &submission, &roots, &caller, now)
     })
     .await?;
     let verdict = registry.verify(&prepared.query).await?;
@@ -199,6 +205,7 @@ async fn prove(
         level: outcome.level.as_str().to_owned(),
         recovered: outcome.recovered,
         revoked_devices: outcome.revoked_devices,
+        held_until: outcome.held_until.map(|t| t.secs()),
     }))
 }
 
@@ -559,6 +566,37 @@ async fn remove_device(
     run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
         p.remove_device(&session, &device_id, now)
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/recoveries`: the account's held recoveries (wallet session).
+async fn recoveries(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let list = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.held_recoveries(&session, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// `DELETE /api/v1/recoveries/{application_id}`: a device of the account cancels a held
+/// recovery (its inbox's one-tap answer).
+async fn cancel_recovery(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = token(&req)?;
+    let application_id = path.into_inner();
+    run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.cancel_recovery(&session, &application_id, now)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

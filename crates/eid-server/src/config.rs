@@ -63,6 +63,8 @@ pub struct FileConfig {
     pub officers: Option<OfficersFile>,
     /// Which keys approve document signatures.
     pub signing: Option<SigningFile>,
+    /// What remote proofing believes, and how long a recovery waits.
+    pub proofing: Option<ProofingFile>,
     /// Where eid may send requests (back-channel logout, clients' key sets).
     pub outbound: Option<OutboundFile>,
     /// Which OpenID Connect flows are offered.
@@ -298,6 +300,104 @@ pub struct OfficersFile {
     pub attestation_roots: Option<Vec<PathBuf>>,
 }
 
+/// `[proofing]` in the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofingFile {
+    /// PEM files of the roots whose keys vouch for phones' capture keys (the capture
+    /// component's maker). Remote proofing needs them unless unsigned captures are accepted.
+    pub capture_roots: Option<Vec<PathBuf>>,
+    /// Development only: believe face templates that no capture key signed.
+    pub danger_accept_unsigned_captures: Option<bool>,
+    /// How long a remote recovery of an existing account waits for its devices to cancel it:
+    /// `72h`, `3d`, `90m` [default: 72h; at least 1h outside --dev].
+    pub recovery_hold: Option<String>,
+}
+
+/// Where remote proofing finds its capture roots.
+#[derive(Debug, Clone)]
+pub enum CaptureRootSource {
+    /// `[proofing] capture_roots`, read at start-up (empty: unsigned captures only, where
+    /// accepted).
+    Loaded(std::sync::Arc<eid_core::capture::CaptureRoots>),
+    /// `--dev` without configured roots: the sandbox registry's root, read at each proofing
+    /// from this file (`population-registry generate --out data/registry` writes it), so the
+    /// server may start before the registry's residents are generated.
+    DevFile(PathBuf),
+}
+
+impl Default for CaptureRootSource {
+    fn default() -> Self {
+        Self::Loaded(Default::default())
+    }
+}
+
+/// The file the sandbox registry's `generate` writes its capture root to, under its `--out`.
+pub const SANDBOX_CAPTURE_ROOT: &str = "capture-root.pem";
+
+/// `72h`, `3d`, `90m`, `45s` in seconds.
+fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = number.parse().ok()?;
+    let unit = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|v| *v > 0)
+}
+
+fn proofing_policy(
+    file: ProofingFile,
+    data_dir: &std::path::Path,
+    remote_proofing: bool,
+    dev: bool,
+) -> anyhow::Result<(eid_core::proofing::ProofingPolicy, CaptureRootSource)> {
+    let hold_text = file.recovery_hold.as_deref().unwrap_or("72h");
+    let recovery_hold = parse_duration(hold_text).ok_or_else(|| {
+        anyhow::anyhow!(
+            "proofing.recovery_hold: {hold_text:?} is not a duration like 72h, 3d or 90m"
+        )
+    })?;
+    if recovery_hold < 3_600 && !dev {
+        bail!("proofing.recovery_hold must be at least 1h: a holder must have time to hear of a recovery");
+    }
+    let danger = file.danger_accept_unsigned_captures.unwrap_or(false);
+    let mut pem = String::new();
+    for path in file.capture_roots.unwrap_or_default() {
+        pem.push_str(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("proofing.capture_roots: reading {}", path.display()))?,
+        );
+        pem.push('\n');
+    }
+    let roots = if pem.trim().is_empty() {
+        if dev {
+            CaptureRootSource::DevFile(data_dir.join("registry").join(SANDBOX_CAPTURE_ROOT))
+        } else {
+            if remote_proofing && !danger {
+                bail!("remote proofing needs [proofing] capture_roots: the roots that vouch for the capture keys of phones' face captures");
+            }
+            CaptureRootSource::default()
+        }
+    } else {
+        CaptureRootSource::Loaded(std::sync::Arc::new(
+            eid_core::capture::CaptureRoots::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("proofing.capture_roots: {e}"))?,
+        ))
+    };
+    Ok((
+        eid_core::proofing::ProofingPolicy {
+            danger_accept_unsigned_captures: danger,
+            recovery_hold,
+        },
+        roots,
+    ))
+}
+
 /// `[signing]` in the configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -492,6 +592,8 @@ pub struct RegistrySettings {
     /// The registry's identifier (`aud` of queries, `iss` of verdicts).
     pub id: String,
     pub timeout: std::time::Duration,
+    /// The roots that vouch for phones' capture keys.
+    pub capture_roots: CaptureRootSource,
 }
 
 impl RegistrySettings {
@@ -504,6 +606,7 @@ impl RegistrySettings {
             jwks_url,
             url,
             timeout: std::time::Duration::from_secs(5),
+            capture_roots: CaptureRootSource::default(),
         })
     }
 }
@@ -585,6 +688,8 @@ pub struct Settings {
     /// `None`: remote proofing is off (applicants go to a counter).
     pub registry: Option<RegistrySettings>,
     pub face_match_threshold: f64,
+    /// `[proofing]`: unsigned captures, the recovery hold.
+    pub proofing: eid_core::proofing::ProofingPolicy,
     pub limits: Limits,
     pub application_ttl_days: u32,
     pub link_cooling_off_days: u32,
@@ -710,6 +815,13 @@ impl Settings {
         if !(face_match_threshold > 0.0 && face_match_threshold <= 1.0) {
             bail!("the face match threshold must be above 0 and at most 1, not {face_match_threshold}");
         }
+        let (proofing, capture_roots) = proofing_policy(
+            file.proofing.unwrap_or_default(),
+            &data_dir,
+            registry.is_some(),
+            o.dev,
+        )?;
+        let registry = registry.map(|r| RegistrySettings { capture_roots, ..r });
         Ok(Self {
             listen,
             issuer,
@@ -723,6 +835,7 @@ impl Settings {
             admin_origin,
             registry,
             face_match_threshold,
+            proofing,
             limits: limits(file.limits.unwrap_or_default())?,
             application_ttl_days: file.application_ttl_days.unwrap_or(7).clamp(1, 365),
             link_cooling_off_days: file.link_cooling_off_days.unwrap_or(7).min(365),

@@ -112,6 +112,14 @@ fn proofing_problem(failure: &ProofingFailure) -> Problem {
             "evidence_mismatch",
             "The card's particulars differ from those you applied with.",
         ),
+        ProofingFailure::UnsignedCapture => (
+            "unsigned_capture",
+            "The face capture must come signed by the app's capture component; update the app, or visit a registration counter.",
+        ),
+        ProofingFailure::CaptureRefused => (
+            "capture_refused",
+            "The face capture could not be verified as a live capture made for this attempt. Try again, or visit a registration counter.",
+        ),
     };
     let mut p = Problem::new(422, "proofing-failed", "Identity proofing failed")
         .with_detail(detail)

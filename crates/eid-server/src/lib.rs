@@ -138,6 +138,8 @@ pub struct StartOptions {
     /// Remote proofing; `None` leaves it off.
     pub registry: Option<RegistrySettings>,
     pub face_match_threshold: f64,
+    /// `[proofing]`: unsigned captures, the recovery hold.
+    pub proofing: eid_core::proofing::ProofingPolicy,
     pub limits: Limits,
     /// How long an application waits for proofing (seconds).
     pub application_ttl: i64,
@@ -183,6 +185,7 @@ impl StartOptions {
             admin_origin: None,
             registry: None,
             face_match_threshold: 0.8,
+            proofing: eid_core::proofing::ProofingPolicy::default(),
             limits: Limits::default(),
             application_ttl: 7 * 86_400,
             link_cooling_off: 7 * 86_400,
@@ -296,6 +299,7 @@ pub async fn start(options: StartOptions) -> anyhow::Result<RunningServer> {
         registry_id: r.id.clone(),
     });
     provider_config.face_match_threshold = options.face_match_threshold;
+    provider_config.proofing = options.proofing.clone();
     provider_config.limits = options.limits;
     provider_config.application_ttl = options.application_ttl;
     provider_config.link_cooling_off = options.link_cooling_off;

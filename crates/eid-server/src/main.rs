@@ -442,8 +442,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     options.pool_size = settings.pool_size;
     options.admin_listen = settings.admin_listen;
     options.admin_origin = settings.admin_origin;
+    if let Some(registry) = &settings.registry {
+        match &registry.capture_roots {
+            eid_server::config::CaptureRootSource::Loaded(roots) if !roots.is_empty() => {
+                tracing::info!(roots = ?roots.subjects(), "remote proofing believes face captures signed under these capture roots");
+            }
+            eid_server::config::CaptureRootSource::Loaded(_) => {}
+            eid_server::config::CaptureRootSource::DevFile(path) => {
+                tracing::warn!(path = %path.display(), "--dev: remote proofing believes face captures signed under the sandbox registry's capture root in this file");
+            }
+        }
+    }
+    if settings.proofing.danger_accept_unsigned_captures {
+        tracing::warn!("[proofing] danger_accept_unsigned_captures: remote proofing believes face templates no capture key signed (a template computed from any photo proves its subject): for development only");
+    }
     options.registry = settings.registry;
     options.face_match_threshold = settings.face_match_threshold;
+    options.proofing = settings.proofing.clone();
     options.limits = settings.limits;
     options.application_ttl = i64::from(settings.application_ttl_days) * 86_400;
     options.link_cooling_off = i64::from(settings.link_cooling_off_days) * 86_400;

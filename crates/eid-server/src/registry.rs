@@ -11,7 +11,11 @@ use eid_proto::registry::{MEDIA_TYPE, VERIFICATIONS_PATH};
 use tokio::sync::RwLock;
 use url::Url;
 
-use crate::config::RegistrySettings;
+use std::sync::Arc;
+
+use eid_core::capture::CaptureRoots;
+
+use crate::config::{CaptureRootSource, RegistrySettings};
 
 /// Keys are fetched again after this long, or at once when a verdict names an unknown key.
 const KEYS_TTL: Duration = Duration::from_secs(300);
@@ -23,6 +27,7 @@ pub struct RegistryClient {
     verify_url: Url,
     jwks_url: Url,
     keys: RwLock<Option<(Jwks, Instant)>>,
+    capture_roots: CaptureRootSource,
 }
 
 fn unavailable(what: &str, detail: impl std::fmt::Display) -> Error {
@@ -54,7 +59,34 @@ impl RegistryClient {
                 .join(VERIFICATIONS_PATH.trim_start_matches('/'))?,
             jwks_url: settings.jwks_url.clone(),
             keys: RwLock::new(None),
+            capture_roots: settings.capture_roots.clone(),
         })
+    }
+
+    /// The roots that vouch for phones' capture keys (in `--dev`, the sandbox registry's,
+    /// read from its file each time: it may be generated after the server started).
+    pub async fn capture_roots(&self) -> Result<Arc<CaptureRoots>, Error> {
+        match &self.capture_roots {
+            CaptureRootSource::Loaded(roots) => Ok(Arc::clone(roots)),
+            CaptureRootSource::DevFile(path) => {
+                let file = path.clone();
+                let pem = tokio::task::spawn_blocking(move || std::fs::read_to_string(file))
+                    .await
+                    .map_err(|e| Error::Internal(format!("reading the capture root: {e}")))?
+                    .map_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "--dev: the sandbox registry's capture root cannot be read (run `population-registry generate --out data/registry`)");
+                    Error::Unavailable(
+                        "remote proofing is not ready: the sandbox registry's capture root is missing".into(),
+                    )
+                })?;
+                CaptureRoots::from_pem(&pem).map(Arc::new).map_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "--dev: the sandbox registry's capture root does not parse");
+                    Error::Unavailable(
+                        "remote proofing is not ready: the sandbox registry's capture root is unusable".into(),
+                    )
+                })
+            }
+        }
     }
 
     /// Sends a signed query; returns the signed verdict as it came.

@@ -257,6 +257,8 @@ diesel::table! {
         present_at -> Nullable<BigInt>,
         present_officer_id -> Nullable<Text>,
         present_device_id -> Nullable<Text>,
+        held_until -> Nullable<BigInt>,
+        held_proof -> Nullable<Binary>,
     }
 }
 

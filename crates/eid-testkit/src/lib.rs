@@ -161,6 +161,9 @@ pub struct TestOptions {
     pub danger_implicit_flow: bool,
     /// Keys generated in this PKCS#11 token (SoftHSM2 in tests: [`eid_hsm::softhsm`]).
     pub pkcs11: Option<eid_hsm::Pkcs11Config>,
+    /// What remote proofing believes and how long a recovery is held (72 h by default, as
+    /// deployed; a test of a hold's end shortens it).
+    pub proofing: eid_core::proofing::ProofingPolicy,
 }
 
 impl TestOptions {
@@ -188,6 +191,7 @@ impl Default for TestOptions {
             registration: Default::default(),
             danger_implicit_flow: false,
             pkcs11: None,
+            proofing: eid_core::proofing::ProofingPolicy::default(),
         }
     }
 }
@@ -419,10 +423,20 @@ impl TestServer {
         options.registration = self.options.registration.clone();
         options.danger_implicit_flow = self.options.danger_implicit_flow;
         options.pkcs11 = self.options.pkcs11.clone();
+        options.proofing = self.options.proofing.clone();
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;
                 settings.timeout = self.options.registry_timeout;
+                // The sandbox registry's capture root, as `[proofing] capture_roots` names it.
+                let pem = std::fs::read_to_string(
+                    self.residents_dir
+                        .path()
+                        .join(population_registry::CAPTURE_ROOT_FILE),
+                )?;
+                settings.capture_roots = eid_server::config::CaptureRootSource::Loaded(
+                    std::sync::Arc::new(eid_core::capture::CaptureRoots::from_pem(&pem)?),
+                );
                 Some(settings)
             }
             None => None,
@@ -504,6 +518,15 @@ impl TestServer {
         Ok(capture.face_template)
     }
 
+    /// The capture component of a phone in this sandbox: it signs captures with the sandbox
+    /// registry's capture key (every resident's capture file carries the same one).
+    pub fn capture_signer(&self, resident: &Resident) -> anyhow::Result<eid_wallet::CaptureSigner> {
+        let capture: population_registry::Capture =
+            serde_json::from_slice(&std::fs::read(self.capture_path(resident))?)?;
+        eid_wallet::CaptureSigner::from_file(&capture)?
+            .context("the sandbox capture file has no capture key")
+    }
+
     /// A wallet that applied as resident `index` and proved it remotely (an account at level
     /// basic).
     pub async fn proven_wallet(&self, index: usize) -> anyhow::Result<eid_wallet::Wallet> {
@@ -519,6 +542,7 @@ impl TestServer {
                 english_name: resident.english_name.clone(),
                 date_of_birth: resident.date_of_birth.clone(),
                 face_template: self.capture(&resident)?,
+                capture: None,
             })
             .await?;
         Ok(wallet)
@@ -557,6 +581,7 @@ impl TestServer {
                 },
             )
             .await?;
+        wallet.set_capture_signer(Some(self.capture_signer(&resident)?));
         Ok(wallet)
     }
 

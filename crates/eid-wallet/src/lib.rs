@@ -259,6 +259,70 @@ pub struct Wallet {
     http: reqwest::Client,
     /// Attests new credentials as this authenticator model (tests' hardware keys).
     attestation: Option<authenticator::AttestationKey>,
+    /// Signs face captures for remote proofing (the capture component's key).
+    capture: Option<CaptureSigner>,
+}
+
+/// The phone's capture component: its attested key, and the liveness verdict it reaches on
+/// the capture at hand.
+#[derive(Clone)]
+pub struct CaptureSigner {
+    key: p256::ecdsa::SigningKey,
+    x5c: Vec<String>,
+    liveness: String,
+}
+
+impl CaptureSigner {
+    /// The signer of a sandbox capture file (`captures/<HKID>.json`); `None` if it has no key.
+    pub fn from_file(file: &eid_proto::capture::CaptureFile) -> Result<Option<Self>, WalletError> {
+        use p256::pkcs8::DecodePrivateKey as _;
+        let Some(capture_key) = &file.capture_key else {
+            return Ok(None);
+        };
+        let der = URL_SAFE_NO_PAD
+            .decode(&capture_key.key)
+            .map_err(|_| WalletError::Protocol("the capture key is not base64url".into()))?;
+        let key = p256::ecdsa::SigningKey::from_pkcs8_der(&der)
+            .map_err(|e| WalletError::Protocol(format!("the capture key: {e}")))?;
+        Ok(Some(Self {
+            key,
+            x5c: capture_key.x5c.clone(),
+            liveness: file.liveness.clone(),
+        }))
+    }
+
+    /// The same component reaching another liveness verdict (a spoof, in tests).
+    pub fn with_liveness(mut self, verdict: &str) -> Self {
+        verdict.clone_into(&mut self.liveness);
+        self
+    }
+
+    /// The signed capture of `face_template` for the proofing ceremony of `nonce`.
+    pub fn sign(&self, nonce: &[u8], face_template: &[f32]) -> String {
+        use p256::ecdsa::signature::Signer as _;
+        let header = serde_json::json!({
+            "alg": "ES256",
+            "typ": eid_proto::capture::CAPTURE_TYPE,
+            "x5c": self.x5c,
+        });
+        let claims = eid_proto::capture::CaptureClaims {
+            nonce: b64url(nonce),
+            iat: unix_now(),
+            face_template: face_template.to_vec(),
+            liveness: eid_proto::capture::Liveness {
+                verdict: self.liveness.clone(),
+                method: "sandbox".into(),
+            },
+        };
+        let claims = serde_json::to_vec(&claims).unwrap_or_default();
+        let input = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(&claims)
+        );
+        let signature: p256::ecdsa::Signature = self.key.sign(input.as_bytes());
+        format!("{input}.{}", b64url(&signature.to_bytes()))
+    }
 }
 
 /// The origin (scheme://host[:port]) of a URL: what the phone's WebAuthn client reports.
@@ -302,6 +366,7 @@ impl Wallet {
             file,
             http: reqwest::Client::new(),
             attestation: None,
+            capture: None,
         })
     }
 
@@ -312,6 +377,7 @@ impl Wallet {
             file: WalletFile::default(),
             http: reqwest::Client::new(),
             attestation: None,
+            capture: None,
         }
     }
 
@@ -478,10 +544,19 @@ impl Wallet {
                 .await?,
         )
         .await?;
-        let evidence_bytes = serde_json::to_vec(evidence)
-            .map_err(|e| WalletError::Protocol(format!("encoding evidence: {e}")))?;
         let mut options = challenge.options.clone();
         let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+        // The capture component signs the template over eid's nonce; without one the template
+        // goes unsigned (which only a development deployment accepts).
+        let mut evidence = evidence.clone();
+        if let Some(signer) = &self.capture {
+            if evidence.capture.is_none() {
+                evidence.capture = Some(signer.sign(&nonce, &evidence.face_template));
+                evidence.face_template.clear();
+            }
+        }
+        let evidence_bytes = serde_json::to_vec(&evidence)
+            .map_err(|e| WalletError::Protocol(format!("encoding evidence: {e}")))?;
         options.public_key.challenge =
             committed_challenge(PROOFING_LABEL, &nonce, &evidence_bytes).to_vec();
         let credential = self.sign(&options, &server)?;
@@ -498,10 +573,34 @@ impl Wallet {
                 .await?,
         )
         .await?;
-        self.file.citizen_id = Some(result.citizen_id.clone());
-        self.file.device_id = Some(result.device_id.clone());
-        self.save()?;
+        // A held recovery binds this phone only when its hold ends (`status` then learns it).
+        if result.held_until.is_none() {
+            self.file.citizen_id = Some(result.citizen_id.clone());
+            self.file.device_id = Some(result.device_id.clone());
+            self.save()?;
+        }
         Ok(result)
+    }
+
+    /// The capture component that signs this phone's face captures for remote proofing.
+    pub fn set_capture_signer(&mut self, signer: Option<CaptureSigner>) {
+        self.capture = signer;
+    }
+
+    /// The account's held recoveries (another phone proved itself as the holder).
+    pub async fn recoveries(&mut self) -> Result<eid_proto::api::Recoveries, WalletError> {
+        self.authed(reqwest::Method::GET, "/api/v1/recoveries", None)
+            .await
+    }
+
+    /// Cancels a held recovery of the account.
+    pub async fn cancel_recovery(&mut self, application_id: &str) -> Result<(), WalletError> {
+        self.authed::<()>(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/recoveries/{application_id}"),
+            None,
+        )
+        .await
     }
 
     /// The application's state; once proven (remotely or at a counter), the wallet learns its
@@ -521,6 +620,12 @@ impl Wallet {
         )
         .await?;
         if state.status == "proven" && self.file.device_id.is_none() {
+            if let (Some(citizen_id), Some(device_id)) = (&state.citizen_id, &state.device_id) {
+                self.file.citizen_id = Some(citizen_id.clone());
+                self.file.device_id = Some(device_id.clone());
+                self.save()?;
+                return Ok(state);
+            }
             let session = self.session().await?;
             self.file.citizen_id = Some(session.citizen_id);
             self.file.device_id = Some(session.device_id);
@@ -866,6 +971,9 @@ impl Wallet {
             }
             eid_proto::api::NoticeUndo::EndSession { session_id } => {
                 self.end_browser_session(session_id).await
+            }
+            eid_proto::api::NoticeUndo::CancelRecovery { application_id } => {
+                self.cancel_recovery(application_id).await
             }
         }
     }

@@ -3,7 +3,7 @@
 //! ```text
 //! eid-wallet --store wallet.json enrol --server http://localhost:8080 --name "CHAN Tai Man" \
 //!     --hkid "A123456(3)" --date-of-birth 1990-01-01 --gender M [--chinese-name 陳大文] [--email ..] [--phone ..]
-//! eid-wallet --store wallet.json prove --face-template captures/A1234563.json
+//! eid-wallet --store wallet.json prove --capture captures/A1234563.json
 //! eid-wallet --store wallet.json status
 //! eid-wallet --store wallet.json counter 482-193-067     # at a registration counter: the code (or QR URL) the officer shows
 //! eid-wallet --store wallet.json approve 'http://localhost:8080/api/v1/approvals/...?t=...' [--number 42] [--share all|none|name,birthdate] [--remember] [--not-me | --decline]
@@ -65,12 +65,14 @@ enum Command {
         device_name: String,
     },
     /// Prove your identity remotely: the particulars you applied with, as on the card, and a
-    /// face template computed from a live capture (the sandbox registry writes one per
-    /// resident).
+    /// live capture of your face, signed by the phone's capture component over eid's nonce
+    /// (the sandbox registry writes one capture file per resident, with its capture key).
     Prove {
-        /// A JSON file: {"face_template": [numbers]} (or just the array).
-        #[arg(long)]
-        face_template: PathBuf,
+        /// A capture file (`captures/<HKID>.json` of the sandbox registry); a bare template
+        /// ({"face_template": [numbers]} or the array) goes unsigned, which only a development
+        /// deployment accepts.
+        #[arg(long, alias = "face-template")]
+        capture: PathBuf,
     },
     /// Where the application stands; once proven, the account.
     Status,
@@ -160,6 +162,20 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         wait: u64,
     },
+    /// Recoveries of your account on another phone, waiting for their hold to end; cancel one
+    /// that is not yours.
+    Recoveries {
+        #[command(subcommand)]
+        action: Option<RecoveriesAction>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecoveriesAction {
+    /// List the held recoveries (the default).
+    List,
+    /// Cancel one: the other phone is not bound, and your devices stay.
+    Cancel { application_id: String },
 }
 
 #[derive(Subcommand)]
@@ -317,18 +333,28 @@ fn when(t: i64) -> String {
     )
 }
 
-fn read_template(path: &std::path::Path) -> Result<Vec<f32>, WalletError> {
+/// A capture file: the template, and the capture component's signer when the file has its key.
+fn read_capture(
+    path: &std::path::Path,
+) -> Result<(Vec<f32>, Option<eid_wallet::CaptureSigner>), WalletError> {
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
     enum File {
+        Capture(eid_proto::capture::CaptureFile),
         Object { face_template: Vec<f32> },
         Array(Vec<f32>),
     }
     let bytes = std::fs::read(path)?;
     match serde_json::from_slice::<File>(&bytes) {
-        Ok(File::Object { face_template } | File::Array(face_template)) => Ok(face_template),
+        Ok(File::Capture(file)) => {
+            let signer = eid_wallet::CaptureSigner::from_file(&file)?;
+            Ok((file.face_template, signer))
+        }
+        Ok(File::Object { face_template } | File::Array(face_template)) => {
+            Ok((face_template, None))
+        }
         Err(e) => Err(WalletError::Protocol(format!(
-            "{} is not a face template: {e}",
+            "{} is not a capture file: {e}",
             path.display()
         ))),
     }
@@ -368,25 +394,38 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             println!("Application made. Reference: {}", created.reference);
             println!("This wallet keeps its key in {} (a software key, not a phone's secure element): services are told `amr` swk.", cli.store.display());
             println!(
-                "Prove your identity within {} days: `eid-wallet prove --face-template FILE`,",
+                "Prove your identity within {} days: `eid-wallet prove --capture FILE`,",
                 created.expires_in / 86_400
             );
             println!("or show the reference with your identity card at a registration counter.");
         }
-        Command::Prove { face_template } => {
+        Command::Prove { capture } => {
             let application = wallet
                 .file()
                 .application
                 .clone()
                 .ok_or(WalletError::NotEnrolled)?;
+            let (face_template, signer) = read_capture(&capture)?;
+            if signer.is_none() {
+                println!("Note: this capture has no capture key: it goes unsigned, which only a development deployment accepts.");
+            }
+            wallet.set_capture_signer(signer);
             let evidence = ProofingEvidence {
                 hkid: application.hkid,
                 english_name: application.english_name,
                 date_of_birth: application.date_of_birth,
-                face_template: read_template(&face_template)?,
+                face_template,
+                capture: None,
             };
             let result = wallet.prove(&evidence).await?;
-            if result.recovered {
+            if let Some(until) = result.held_until {
+                println!(
+                    "Proven. Account {} already exists: it will be recovered on this phone after {} unless one of its devices cancels it (they have been told).",
+                    result.reference,
+                    when(until)
+                );
+                println!("Then run `eid-wallet status` to finish: every other device of the account will be signed out.");
+            } else if result.recovered {
                 println!(
                     "Proven. Account {} was recovered on this phone (level {}); {} other device(s) were signed out.",
                     result.reference, result.level, result.revoked_devices
@@ -402,8 +441,18 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
             if wallet.file().application.is_some() {
                 let state = wallet.status().await?;
                 println!("Application {}: {}", state.reference, state.status);
+                if let Some(until) = state.held_until {
+                    println!(
+                        "Recovery of an existing account, held until {}: its devices may cancel it.",
+                        when(until)
+                    );
+                }
                 if let Some(reason) = &state.rejection {
-                    println!("Rejected at the counter: {reason}");
+                    match reason.as_str() {
+                        "recovery_cancelled" => println!("The recovery was cancelled from a device of the account. If that account is yours, visit a registration counter."),
+                        "superseded" => println!("The account was proven again meanwhile (at a counter, or by another recovery)."),
+                        _ => println!("Rejected at the counter: {reason}"),
+                    }
                 }
             }
             if wallet.file().device_id.is_some() || wallet.file().application.is_none() {
@@ -636,10 +685,36 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                             printable(session_id)
                         )
                     }
+                    Some(eid_proto::api::NoticeUndo::CancelRecovery { application_id }) => {
+                        println!(
+                            "   Not you? eid-wallet recoveries cancel {}",
+                            printable(application_id)
+                        )
+                    }
                     None => {}
                 }
             }
         }
+        Command::Recoveries { action } => match action.unwrap_or(RecoveriesAction::List) {
+            RecoveriesAction::List => {
+                let list = wallet.recoveries().await?;
+                if list.recoveries.is_empty() {
+                    println!("No recovery of your account is waiting.");
+                }
+                for r in list.recoveries {
+                    println!(
+                        "{}\ton a phone named \"{}\"\ttakes effect {}",
+                        printable(&r.application_id),
+                        printable(&r.device_name),
+                        when(r.held_until)
+                    );
+                }
+            }
+            RecoveriesAction::Cancel { application_id } => {
+                wallet.cancel_recovery(&application_id).await?;
+                println!("Cancelled: that phone does not get your account, and your devices stay.");
+            }
+        },
         Command::Sessions { action } => match action.unwrap_or(SessionsAction::List) {
             SessionsAction::List => {
                 let list = wallet.browser_sessions().await?;

@@ -89,7 +89,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate { count, out, seed } => {
             let residents = crate::generate(&out, count, seed)?;
             println!("{} test residents in {}:", residents.len(), out.display());
-            println!("HKID\tNAME\tCHINESE NAME\tDATE OF BIRTH\tGENDER\tFACE TEMPLATE");
+            println!(
+                "Captures are signed under the capture root {} ([proofing] capture_roots; eid-server --dev reads data/registry/{}).",
+                out.join(crate::CAPTURE_ROOT_FILE).display(),
+                crate::CAPTURE_ROOT_FILE
+            );
+            println!("HKID\tNAME\tCHINESE NAME\tDATE OF BIRTH\tGENDER\tCAPTURE");
             for r in residents {
                 let capture = out
                     .join(crate::CAPTURES_DIR)

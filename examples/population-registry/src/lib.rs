@@ -29,5 +29,6 @@ mod server;
 
 pub use residents::{
     cosine_similarity, file_stem, generate, load_residents, Capture, Resident, CAPTURES_DIR,
+    CAPTURE_ROOT_FILE,
 };
 pub use server::{serve, RunningRegistry, ServeOptions};

@@ -29,12 +29,52 @@ pub struct Resident {
     pub face_template: Vec<f32>,
 }
 
-/// A live-capture template, as a phone would compute it (the `--face-template` file of
-/// `eid-wallet prove`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Capture {
-    pub hkid: String,
-    pub face_template: Vec<f32>,
+/// A live capture, as a phone's capture component would make it (the `--capture` file of
+/// `eid-wallet prove`): the template, the liveness verdict, and the capture key that signs
+/// them over eid's nonce.
+pub use eid_proto::capture::CaptureFile as Capture;
+
+/// The sandbox's capture root, PEM, under the residents directory: what eid's `[proofing]
+/// capture_roots` names (and what `eid-server --dev` reads from `data/registry/`).
+pub const CAPTURE_ROOT_FILE: &str = "capture-root.pem";
+
+/// A capture root of the sandbox's own and one capture key under it, standing in for a capture
+/// component's maker and the key inside a phone's component.
+fn capture_authority() -> anyhow::Result<(String, eid_proto::capture::CaptureKey)> {
+    use base64::Engine as _;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    };
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CountryName, "HK");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "eid sandbox");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "eid sandbox capture root");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let root =
+        CertifiedIssuer::self_signed(params, KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?)?;
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.distinguished_name.push(DnType::CountryName, "HK");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "eid sandbox");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "eid sandbox capture key");
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+    let certificate = params.signed_by(&key, &root)?;
+    let capture_key = eid_proto::capture::CaptureKey {
+        key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.serialize_der()),
+        x5c: vec![base64::engine::general_purpose::STANDARD.encode(certificate.der())],
+    };
+    Ok((root.pem(), capture_key))
 }
 
 const SURNAMES: [(&str, &str); 16] = [
@@ -127,8 +167,10 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
-/// Writes `count` residents to `dir` (deterministic for a `seed`), with a live-capture template
-/// per resident under `captures/`. Prints nothing; returns the residents.
+/// Writes `count` residents to `dir` (deterministic for a `seed`), with a live capture per
+/// resident under `captures/`, signed by a capture key under a new capture root
+/// ([`CAPTURE_ROOT_FILE`]; the keys are not deterministic). Prints nothing; returns the
+/// residents.
 pub fn generate(dir: &Path, count: usize, seed: u64) -> anyhow::Result<Vec<Resident>> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut residents: Vec<Resident> = Vec::with_capacity(count);
@@ -162,6 +204,10 @@ pub fn generate(dir: &Path, count: usize, seed: u64) -> anyhow::Result<Vec<Resid
     let captures = dir.join(CAPTURES_DIR);
     std::fs::create_dir_all(&captures)
         .with_context(|| format!("creating {}", captures.display()))?;
+    let (root_pem, capture_key) = capture_authority()?;
+    let root_path = dir.join(CAPTURE_ROOT_FILE);
+    std::fs::write(&root_path, root_pem)
+        .with_context(|| format!("writing {}", root_path.display()))?;
     for r in &residents {
         // A live capture of the same face: the enrolled template plus noise, about 0.95
         // similar to it (and about 0 to anybody else's).
@@ -173,6 +219,8 @@ pub fn generate(dir: &Path, count: usize, seed: u64) -> anyhow::Result<Vec<Resid
         let capture = Capture {
             hkid: r.hkid.clone(),
             face_template: unit(noisy),
+            liveness: eid_proto::capture::LIVE.to_owned(),
+            capture_key: Some(capture_key.clone()),
         };
         let path = captures.join(format!("{}.json", file_stem(&r.hkid)));
         std::fs::write(&path, serde_json::to_vec_pretty(&capture)?)

@@ -74,7 +74,11 @@ fn unix(t: &x509_cert::time::Time) -> UnixTime {
 }
 
 /// Checks that `cert` was signed by `issuer` (ECDSA P-256 with SHA-256) and was valid at `at`.
-fn check_issued(cert: &Certificate, issuer: &Certificate, at: UnixTime) -> Result<(), Error> {
+pub(crate) fn check_issued(
+    cert: &Certificate,
+    issuer: &Certificate,
+    at: UnixTime,
+) -> Result<(), Error> {
     if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
         return Err(refuse("the certificate's issuer is not the expected CA"));
     }

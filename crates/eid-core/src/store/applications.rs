@@ -38,6 +38,9 @@ pub enum ApplicationStatus {
     Rejected,
     /// Proofing accepted it: the account is `citizen_id`.
     Proven,
+    /// Remote proofing proved the holder of an account that exists (`citizen_id`): the
+    /// recovery waits until its hold ends, and the account's devices may cancel it.
+    Held,
 }
 
 impl ApplicationStatus {
@@ -46,12 +49,14 @@ impl ApplicationStatus {
             Self::Open => "open",
             Self::Rejected => "rejected",
             Self::Proven => "proven",
+            Self::Held => "held",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "open" => Some(Self::Open),
+            "held" => Some(Self::Held),
             "rejected" => Some(Self::Rejected),
             "proven" => Some(Self::Proven),
             _ => None,
@@ -84,6 +89,16 @@ pub struct ApplicationRecord {
     pub expires_at: UnixTime,
     /// The last time the applying phone answered a counter's challenge (in-person proofing).
     pub presence: Option<CounterPresence>,
+    /// A held recovery: until when, and what proofing established.
+    pub hold: Option<Hold>,
+}
+
+/// A recovery waiting for its hold to end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub until: UnixTime,
+    /// Sealed JSON (AAD `held-proof:<application id>`) of what proofing established.
+    pub proof: Vec<u8>,
 }
 
 /// The applying phone answered a counter's one-time challenge with its key: it was at that
@@ -127,7 +142,24 @@ pub trait ApplicationStore {
         passkey: Option<(&str, &str)>,
         event: &AuditRecord,
     ) -> Result<bool, StoreError>;
-    /// `open` -> `rejected` with a reason; the particulars and device are erased.
+    /// `open` -> `held`: the recovery of account `citizen_id` waits until `hold.until`; the
+    /// application's key becomes `passkey` (the raised counter) and it expires at `expires_at`.
+    fn hold_application(
+        &self,
+        application_id: &str,
+        citizen_id: &CitizenId,
+        hold: &Hold,
+        passkey: &str,
+        expires_at: UnixTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError>;
+    /// The held recoveries of an account, oldest first.
+    fn held_applications(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Vec<ApplicationRecord>, StoreError>;
+    /// `open` or `held` -> `rejected` with a reason; the particulars, device and held proof
+    /// are erased.
     fn reject_application(
         &self,
         application_id: &str,

@@ -262,6 +262,28 @@ pub fn review(r: &ApplicationReview, officer: &str, csrf: &str) -> String {
         ),
         None => "<p>No account holds this identity card number yet.</p>".to_owned(),
     };
+    let pending: String = r
+        .existing_account
+        .iter()
+        .flat_map(|a| a.pending_recoveries.iter())
+        .map(|(until, name)| {
+            format!(
+                "<li>on a phone named “{}”, taking effect {}</li>",
+                escape(name),
+                escape(&until.to_utc_minutes())
+            )
+        })
+        .collect();
+    let account = if pending.is_empty() {
+        account
+    } else {
+        format!(
+            "{account}<div class=\"warn\" id=\"pending-recovery\"><p><strong>A remote recovery of this account is pending</strong> \
+             <span lang=\"zh-Hant-HK\">此帳戶有待生效的遙距恢復申請</span>:</p><ul>{pending}</ul>\
+             <p>If the person before you is the holder, proving them here cancels it. If they say they did not ask for it, \
+             they can also cancel it from their phone.</p></div>"
+        )
+    };
     let body = match (&r.status, &r.particulars) {
         (ApplicationStatus::Open, Some(p)) => {
             let reasons: String = RejectReason::ALL

@@ -198,10 +198,11 @@ impl AccountStore for Database {
             let n = diesel::update(
                 applications::table
                     .filter(applications::application_id.eq(&b.application_id))
-                    .filter(applications::status.eq("open")),
+                    .filter(applications::status.eq_any(["open", "held"])),
             )
             .set((
                 applications::status.eq("proven"),
+                applications::held_proof.eq(None::<Vec<u8>>),
                 applications::citizen_id.eq(Some(citizen_id.as_str())),
                 applications::particulars.eq(None::<Vec<u8>>),
                 applications::passkey.eq(None::<String>),

@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use eid_core::store::{
     ApplicationKind, ApplicationRecord, ApplicationStatus, ApplicationStore, AuditRecord,
-    CounterPresence, StoreError,
+    CounterPresence, Hold, StoreError,
 };
 use eid_core::time::UnixTime;
 
@@ -29,6 +29,8 @@ pub(crate) struct ApplicationRow {
     pub present_at: Option<i64>,
     pub present_officer_id: Option<String>,
     pub present_device_id: Option<String>,
+    pub held_until: Option<i64>,
+    pub held_proof: Option<Vec<u8>>,
 }
 
 impl From<&ApplicationRecord> for ApplicationRow {
@@ -54,6 +56,8 @@ impl From<&ApplicationRecord> for ApplicationRow {
                 .as_ref()
                 .and_then(|p| p.device_id.clone())
                 .map(DeviceId::into_string),
+            held_until: r.hold.as_ref().map(|h| h.until.secs()),
+            held_proof: r.hold.as_ref().map(|h| h.proof.clone()),
         }
     }
 }
@@ -82,6 +86,13 @@ impl TryFrom<ApplicationRow> for ApplicationRecord {
                     at: UnixTime::from_secs(at),
                     officer_id,
                     device_id: r.present_device_id.map(DeviceId::from),
+                }),
+                _ => None,
+            },
+            hold: match (r.held_until, r.held_proof) {
+                (Some(until), Some(proof)) => Some(Hold {
+                    until: UnixTime::from_secs(until),
+                    proof,
                 }),
                 _ => None,
             },
@@ -180,6 +191,56 @@ impl ApplicationStore for Database {
         .map_err(backend)
     }
 
+    fn hold_application(
+        &self,
+        application_id: &str,
+        citizen_id: &CitizenId,
+        hold: &Hold,
+        passkey: &str,
+        expires_at: UnixTime,
+        events: &[AuditRecord],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.writer()?;
+        conn.transaction::<bool, diesel::result::Error, _>(|c| {
+            let n = diesel::update(
+                applications::table
+                    .filter(applications::application_id.eq(application_id))
+                    .filter(applications::status.eq(ApplicationStatus::Open.as_str())),
+            )
+            .set((
+                applications::status.eq(ApplicationStatus::Held.as_str()),
+                applications::citizen_id.eq(Some(citizen_id.as_str())),
+                applications::held_until.eq(Some(hold.until.secs())),
+                applications::held_proof.eq(Some(&hold.proof)),
+                applications::passkey.eq(Some(passkey)),
+                applications::expires_at.eq(expires_at.secs()),
+            ))
+            .execute(c)?;
+            if n != 1 {
+                return Ok(false);
+            }
+            insert_events(c, events)?;
+            Ok(true)
+        })
+        .map_err(backend)
+    }
+
+    fn held_applications(
+        &self,
+        citizen_id: &CitizenId,
+    ) -> Result<Vec<ApplicationRecord>, StoreError> {
+        let rows: Vec<ApplicationRow> = applications::table
+            .filter(applications::citizen_id.eq(citizen_id.as_str()))
+            .filter(applications::status.eq(ApplicationStatus::Held.as_str()))
+            .order((
+                applications::held_until.asc(),
+                applications::application_id.asc(),
+            ))
+            .load(&mut *self.conn()?)
+            .map_err(backend)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     fn reject_application(
         &self,
         application_id: &str,
@@ -191,13 +252,17 @@ impl ApplicationStore for Database {
             let n = diesel::update(
                 applications::table
                     .filter(applications::application_id.eq(application_id))
-                    .filter(applications::status.eq(ApplicationStatus::Open.as_str())),
+                    .filter(applications::status.eq_any([
+                        ApplicationStatus::Open.as_str(),
+                        ApplicationStatus::Held.as_str(),
+                    ])),
             )
             .set((
                 applications::status.eq(ApplicationStatus::Rejected.as_str()),
                 applications::outcome.eq(Some(reason)),
                 applications::particulars.eq(None::<Vec<u8>>),
                 applications::passkey.eq(None::<String>),
+                applications::held_proof.eq(None::<Vec<u8>>),
             ))
             .execute(c)?;
             if n != 1 {

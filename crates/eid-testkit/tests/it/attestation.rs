@@ -35,6 +35,7 @@ async fn attested_wallet(
         )
         .await?;
     let resident = server.residents()[index].clone();
+    wallet.set_capture_signer(Some(server.capture_signer(&resident)?));
     wallet.prove(&evidence(server, &resident)?).await?;
     Ok(wallet)
 }

@@ -549,3 +549,129 @@ on_every_backend!(
     other_devices_hear_of_new_authenticators_and_signed_in_browsers,
     inbox_notices
 );
+
+/// H2, reproduction: a remote proof for a number that has an account (a template "from a
+/// photo" the capture component signed) takes nothing over at once. The recovery is held; the
+/// holder's phones hear of it; a phone still cooling off cannot cancel it, the holder's phone
+/// can; at a counter the officer sees another one pending, and proving the holder there
+/// supersedes it.
+async fn held_recovery(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let (mut holder, officer) = plus_wallet(&server, 0).await?;
+    let link = holder.create_device_link().await?;
+    let mut linked = Wallet::in_memory();
+    linked
+        .link(
+            &url::Url::parse(&server.issuer())?,
+            &link.code,
+            "linked phone",
+        )
+        .await?;
+    // A second later: what happens in the second a device joins is not news to it.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+    let resident = server.residents()[0].clone();
+    let mut attacker = applied_wallet(&server, 0).await?;
+    let held = attacker.prove(&evidence(&server, &resident)?).await?;
+    assert!(
+        held.held_until.is_some() && !held.recovered && held.device_id.is_empty(),
+        "{held:?}"
+    );
+    assert_eq!(attacker.status().await?.status, "held");
+    assert!(
+        attacker.session().await.is_err(),
+        "the attacker's phone is bound to nothing"
+    );
+    // Nothing changed on the account: still plus, both phones bound.
+    assert_eq!(holder.account().await?.level.as_deref(), Some("plus"));
+    assert_eq!(holder.devices().await?.len(), 2);
+
+    // Both phones hear of it; the notice carries the one tap that cancels it.
+    let notice = holder
+        .inbox(3)
+        .await?
+        .notices
+        .into_iter()
+        .find(|n| n.kind == "recovery_pending")
+        .expect("the holder's phone hears of the recovery");
+    let undo = notice.undo.clone().expect("a recovery can be cancelled");
+    assert!(matches!(
+        undo,
+        eid_proto::api::NoticeUndo::CancelRecovery { .. }
+    ));
+    let linked_notices = linked.inbox(3).await?.notices;
+    assert!(
+        linked_notices.iter().any(|n| n.kind == "recovery_pending"),
+        "{linked_notices:?}"
+    );
+    assert_eq!(holder.recoveries().await?.recoveries.len(), 1);
+    // A phone in its cooling-off (linked by a relayed code, say) cannot keep the holder out.
+    let err = unchanged!(
+        server,
+        linked
+            .undo(&undo)
+            .await
+            .expect_err("a cooling-off phone cannot cancel")
+    );
+    assert_eq!(err.status(), Some(403));
+    // The holder's phone cancels it: the attacker's application is done.
+    holder.undo(&undo).await?;
+    let state = attacker.status().await?;
+    assert_eq!(
+        (state.status.as_str(), state.rejection.as_deref()),
+        ("rejected", Some("recovery_cancelled"))
+    );
+    assert!(holder.recoveries().await?.recoveries.is_empty());
+    let err = attacker
+        .prove(&evidence(&server, &resident)?)
+        .await
+        .expect_err("a cancelled application proves nothing");
+    assert_eq!(err.status(), Some(410));
+    assert_eq!(holder.devices().await?.len(), 2);
+
+    // Another remote recovery, pending while the holder visits a counter with a new phone:
+    // the officer's review shows it, and proving the holder in person supersedes it.
+    let mut second = applied_wallet(&server, 0).await?;
+    assert!(second
+        .prove(&evidence(&server, &resident)?)
+        .await?
+        .held_until
+        .is_some());
+    let mut at_counter = applied_wallet(&server, 0).await?;
+    let reference = at_counter
+        .file()
+        .application
+        .as_ref()
+        .expect("application")
+        .reference
+        .clone();
+    let (html, _, _) = officer.review(&server, &reference).await?;
+    assert!(html.contains("id=\"pending-recovery\""), "{html}");
+    let (_, id, csrf) = officer
+        .review_with_phone(&server, &reference, &mut at_counter)
+        .await?;
+    let (status, page) = officer
+        .decide(
+            &server,
+            &id,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("decision", "approve"),
+                ("evidence_hkid_card", "on"),
+            ],
+        )
+        .await?;
+    assert_eq!(status, 200, "{page}");
+    let state = second.status().await?;
+    assert_eq!(
+        (state.status.as_str(), state.rejection.as_deref()),
+        ("rejected", Some("superseded"))
+    );
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    a_remote_recovery_is_held_and_the_holder_cancels_it,
+    held_recovery
+);

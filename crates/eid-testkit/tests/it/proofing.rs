@@ -45,9 +45,16 @@ async fn refused_unchanged(
         .await?
         .json()
         .await?;
-    let bytes = serde_json::to_vec(evidence)?;
     let mut options = challenge.options.clone();
     let nonce = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+    // The phone's capture component signs the template over this ceremony's nonce.
+    let mut evidence = evidence.clone();
+    if evidence.capture.is_none() {
+        let signer = server.capture_signer(&server.residents()[0])?;
+        evidence.capture = Some(signer.sign(&nonce, &evidence.face_template));
+        evidence.face_template.clear();
+    }
+    let bytes = serde_json::to_vec(&evidence)?;
     options.public_key.challenge =
         eid_wallet::committed_challenge("eid-proofing", &nonce, &bytes).to_vec();
     let credential = wallet.sign(&options, &Url::parse(&server.issuer())?)?;
@@ -158,6 +165,7 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     let mut app = application(&resident);
     app.english_name = format!("{} Junior", resident.english_name);
     misnamed.enrol(&issuer, &app).await?;
+    misnamed.set_capture_signer(Some(server.capture_signer(&resident)?));
     let mut ev = evidence(&server, &resident)?;
     ev.english_name = app.english_name.clone();
     let err = misnamed.prove(&ev).await.expect_err("wrong name");
@@ -171,6 +179,7 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     let mut app = application(&resident);
     app.date_of_birth = "1939-12-31".into();
     misdated.enrol(&issuer, &app).await?;
+    misdated.set_capture_signer(Some(server.capture_signer(&resident)?));
     let mut ev = evidence(&server, &resident)?;
     ev.date_of_birth = app.date_of_birth.clone();
     let err = misdated.prove(&ev).await.expect_err("wrong date of birth");
@@ -181,6 +190,7 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     let mut app = application(&resident);
     app.hkid = unregistered_hkid(&server);
     unknown.enrol(&issuer, &app).await?;
+    unknown.set_capture_signer(Some(server.capture_signer(&resident)?));
     let mut ev = evidence(&server, &resident)?;
     ev.hkid = app.hkid.clone();
     let err = unknown.prove(&ev).await.expect_err("unknown number");
@@ -359,7 +369,10 @@ async fn no_enrolment_oracle(backend: Backend) -> anyhow::Result<()> {
 /// A squatter's applications change nothing; the real holder proves themselves and gets (or
 /// recovers) the account; recovery revokes the other devices.
 async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
-    let server = start(backend).await?;
+    // A hold of two seconds, so that the recovery takes effect within the test.
+    let mut options = with_registry();
+    options.proofing.recovery_hold = 2;
+    let server = TestServer::start_with(backend, options).await?;
     let issuer = Url::parse(&server.issuer())?;
     let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
     let browser = Browser::new();
@@ -368,6 +381,7 @@ async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
     // A squatter applies with the victim's particulars first, but has not the victim's face.
     let mut squatter = Wallet::in_memory();
     squatter.enrol(&issuer, &application(&victim)).await?;
+    squatter.set_capture_signer(Some(server.capture_signer(&victim)?));
     let mut ev = evidence(&server, &victim)?;
     ev.face_template = server.capture(&server.residents()[1])?;
     let err = squatter.prove(&ev).await.expect_err("squatter");
@@ -385,8 +399,31 @@ async fn squatting_and_recovery(backend: Backend) -> anyhow::Result<()> {
     );
     assert_eq!(accounts(&server).await?, (1, 1));
 
-    // Phone A is lost: the holder applies again from phone B and proves remotely.
-    let mut phone_b = proven_wallet(&server, 0).await?;
+    // Phone A is lost: the holder applies again from phone B and proves remotely. The
+    // recovery is held: phone A (were it not lost) hears of it and could cancel it. (A second
+    // later: what happens in the second a device joins is not news to it.)
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let mut phone_b = applied_wallet(&server, 0).await?;
+    let held = phone_b.prove(&evidence(&server, &victim)?).await?;
+    assert!(
+        held.held_until.is_some() && held.device_id.is_empty(),
+        "{held:?}"
+    );
+    assert_eq!(phone_b.status().await?.status, "held");
+    assert_eq!(accounts(&server).await?, (1, 1), "nothing changed yet");
+    let notices = phone_a.inbox(3).await?.notices;
+    assert!(
+        notices.iter().any(|n| n.kind == "recovery_pending"
+            && matches!(
+                n.undo,
+                Some(eid_proto::api::NoticeUndo::CancelRecovery { .. })
+            )),
+        "{notices:?}"
+    );
+    // Nobody cancels: once the hold is over, phone B's next look binds it.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let state = phone_b.status().await?;
+    assert_eq!(state.status, "proven", "{state:?}");
     assert_ne!(phone_b.device_id(), phone_a.device_id());
     assert_eq!(
         phone_b.citizen_id(),
@@ -526,6 +563,7 @@ async fn strangers_failures_lock_nobody_out(backend: Backend) -> anyhow::Result<
     for _ in 0..2 {
         let mut stranger = Wallet::in_memory();
         stranger.enrol(&issuer, &application(&victim)).await?;
+        stranger.set_capture_signer(Some(server.capture_signer(&victim)?));
         for _ in 0..per_application {
             let err = stranger.prove(&junk).await.expect_err("a stranger's face");
             assert_eq!(reason(&err).as_deref(), Some("face_mismatch"));
@@ -544,6 +582,7 @@ async fn strangers_failures_lock_nobody_out(backend: Backend) -> anyhow::Result<
     // (so that it shows in their history), naming no number.
     let mut stranger = Wallet::in_memory();
     stranger.enrol(&issuer, &application(&victim)).await?;
+    stranger.set_capture_signer(Some(server.capture_signer(&victim)?));
     let err = stranger.prove(&junk).await.expect_err("a stranger's face");
     assert_eq!(reason(&err).as_deref(), Some("face_mismatch"));
     let provider = server.provider();
@@ -713,4 +752,84 @@ on_every_backend!(
 on_every_backend!(
     registry_signatures_are_verified_both_ways,
     signatures_are_checked_both_ways
+);
+
+/// H2: remote proofing believes only a capture its capture component signed, under the
+/// deployment's capture roots, for this very ceremony, judged live. Each refusal changes
+/// nothing but the attempt's record.
+async fn signed_captures(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let resident = server.residents()[0].clone();
+    let mut applicant = applied_wallet(&server, 0).await?;
+
+    // A template nobody signed (computed from a photo, say).
+    let mut unsigned = Wallet::in_memory();
+    unsigned
+        .enrol(&Url::parse(&server.issuer())?, &application(&resident))
+        .await?;
+    let err = unsigned
+        .prove(&evidence(&server, &resident)?)
+        .await
+        .expect_err("unsigned");
+    assert_eq!(reason(&err).as_deref(), Some("unsigned_capture"), "{err}");
+    assert_eq!(accounts(&server).await?, (0, 0));
+
+    // Signed by a capture key under another root (another sandbox's).
+    let elsewhere = tempfile::tempdir()?;
+    population_registry::generate(elsewhere.path(), 1, 7)?;
+    let foreign: population_registry::Capture = serde_json::from_slice(&std::fs::read(
+        elsewhere
+            .path()
+            .join(population_registry::CAPTURES_DIR)
+            .join(format!("{}.json", foreign_stem(elsewhere.path())?)),
+    )?)?;
+    let foreign = eid_wallet::CaptureSigner::from_file(&foreign)?.expect("a capture key");
+    let mut ev = evidence(&server, &resident)?;
+    ev.capture = Some(foreign.sign(&[0; 32], &ev.face_template));
+    ev.face_template.clear();
+    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    assert_eq!(problem.reason.as_deref(), Some("capture_refused"));
+
+    // The sandbox's own key, but over another ceremony's nonce (a capture replayed).
+    let signer = server.capture_signer(&resident)?;
+    let mut ev = evidence(&server, &resident)?;
+    ev.capture = Some(signer.sign(&[7; 32], &ev.face_template));
+    ev.face_template.clear();
+    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    assert_eq!(problem.reason.as_deref(), Some("capture_refused"));
+
+    // The component judged the capture a spoof (a screen held up to the camera).
+    applicant.set_capture_signer(Some(signer.clone().with_liveness("spoof")));
+    let err = applicant
+        .prove(&evidence(&server, &resident)?)
+        .await
+        .expect_err("spoof");
+    assert_eq!(reason(&err).as_deref(), Some("capture_refused"), "{err}");
+    assert_eq!(accounts(&server).await?, (0, 0));
+
+    // A live capture for this ceremony, signed under the roots: proven.
+    applicant.set_capture_signer(Some(signer));
+    let result = applicant.prove(&evidence(&server, &resident)?).await?;
+    assert_eq!(result.level, "basic");
+    assert_eq!(accounts(&server).await?, (1, 1));
+    server.stop().await;
+    Ok(())
+}
+
+/// The one capture file in a generated residents directory.
+fn foreign_stem(dir: &std::path::Path) -> anyhow::Result<String> {
+    let entry = std::fs::read_dir(dir.join(population_registry::CAPTURES_DIR))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no capture"))??;
+    Ok(entry
+        .path()
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+on_every_backend!(
+    only_signed_live_captures_of_this_ceremony_prove,
+    signed_captures
 );

@@ -112,6 +112,7 @@ fn application(id: &str, reference: &str, credential: &str) -> ApplicationRecord
         created_at: t(0),
         expires_at: t(1_000),
         presence: None,
+        hold: None,
     }
 }
 

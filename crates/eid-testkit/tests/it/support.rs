@@ -467,6 +467,7 @@ pub fn evidence(server: &TestServer, resident: &Resident) -> anyhow::Result<Proo
         english_name: resident.english_name.clone(),
         date_of_birth: resident.date_of_birth.clone(),
         face_template: server.capture(resident)?,
+        capture: None,
     })
 }
 
@@ -479,6 +480,7 @@ pub async fn applied_wallet(server: &TestServer, index: usize) -> anyhow::Result
             &application(&server.residents()[index]),
         )
         .await?;
+    wallet.set_capture_signer(Some(server.capture_signer(&server.residents()[index])?));
     Ok(wallet)
 }
 
