@@ -1377,6 +1377,48 @@ mod tests {
     }
 
     #[test]
+    fn proofing_needs_capture_roots_and_a_real_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |text: &str| -> ProofingFile { toml::from_str(text).unwrap() };
+        // A registry without capture roots: refused, unless in development.
+        let refused = proofing_policy(file(""), dir.path(), true, false)
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("capture_roots"), "{refused}");
+        let (policy, roots) = proofing_policy(file(""), dir.path(), true, true).unwrap();
+        assert!(
+            matches!(roots, CaptureRootSource::DevFile(p) if p.ends_with("registry/capture-root.pem"))
+        );
+        assert_eq!(policy.recovery_hold, 72 * 3_600);
+        assert!(!policy.danger_accept_unsigned_captures);
+        // The danger flag stands in for roots, and says so in its name.
+        let (policy, _) = proofing_policy(
+            file("danger_accept_unsigned_captures = true"),
+            dir.path(),
+            true,
+            false,
+        )
+        .unwrap();
+        assert!(policy.danger_accept_unsigned_captures);
+        // A root file that holds no certificate is refused at start-up.
+        let pem = dir.path().join("roots.pem");
+        std::fs::write(&pem, "not a certificate").unwrap();
+        let text = format!("capture_roots = [{:?}]", pem.display().to_string());
+        assert!(proofing_policy(file(&text), dir.path(), true, false).is_err());
+        // Holds: durations with units, at least an hour outside development.
+        assert_eq!(parse_duration("3d"), Some(3 * 86_400));
+        assert_eq!(parse_duration("90m"), Some(5_400));
+        assert_eq!(parse_duration("45s"), Some(45));
+        for bad in ["", "72", "h", "-1h", "0h", "1w", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        let short = "danger_accept_unsigned_captures = true\nrecovery_hold = \"10m\"";
+        assert!(proofing_policy(file(short), dir.path(), false, false).is_err());
+        let (policy, _) = proofing_policy(file(short), dir.path(), false, true).unwrap();
+        assert_eq!(policy.recovery_hold, 600);
+    }
+
+    #[test]
     fn dev_start_creates_a_private_key_file_and_reuses_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k/master.key");

@@ -7,7 +7,7 @@ use eid_core::admin::{AccountSelector, AdminReason};
 use eid_core::keys::JwsAlg;
 use eid_core::store::WalletSessionRecord;
 use eid_core::time::UnixTime;
-use eid_testkit::Backend;
+use eid_testkit::{Backend, TestServer};
 use eid_wallet::Wallet;
 use openidconnect::OAuth2TokenResponse;
 use url::Url;
@@ -141,7 +141,11 @@ async fn devices(backend: Backend) -> anyhow::Result<()> {
 }
 
 async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
-    let server = start(backend).await?;
+    // A recovery hold of two seconds: reopening a closed account by remote proofing is a
+    // recovery, held like any other.
+    let mut options = with_registry();
+    options.proofing.recovery_hold = 2;
+    let server = TestServer::start_with(backend, options).await?;
     let rp = Rp::register(&server, "Department", JwsAlg::Es256).await?;
     let browser = Browser::new();
     let resident = server.residents()[0].clone();
@@ -261,8 +265,13 @@ async fn suspension_and_closure(backend: Backend) -> anyhow::Result<()> {
     }
     assert_eq!(userinfo_status(&server, &tokens).await?, 401);
 
-    // Proofing reopens the same account: the service sees the same citizen.
-    let mut new_phone = proven_wallet(&server, 0).await?;
+    // Proofing reopens the same account once the hold is over: the service sees the same
+    // citizen.
+    let mut new_phone = applied_wallet(&server, 0).await?;
+    let held = new_phone.prove(&evidence(&server, &resident)?).await?;
+    assert!(held.held_until.is_some(), "{held:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(new_phone.status().await?.status, "proven");
     assert_eq!(new_phone.citizen_id(), Some(citizen_id.as_str()));
     let (_, claims) = login(&server, &rp, &browser, &mut new_phone).await?;
     assert_eq!(claims.subject(), &sub);
