@@ -524,7 +524,13 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 None if interactive => {
                     let mut chosen = Vec::new();
                     for item in request.items.iter().filter(|i| !i.essential) {
-                        if yes(&ask(&format!("Share {}? [y/N]", item.en))) {
+                        // A permission (offline access, asking for signatures) is allowed,
+                        // not shared: it is no fact about the citizen.
+                        let verb = match item.scope.as_str() {
+                            "offline_access" | "sign" => "Allow",
+                            _ => "Share",
+                        };
+                        if yes(&ask(&format!("{verb}: {}? [y/N]", item.en))) {
                             chosen.push(item.claim.clone());
                         }
                     }
