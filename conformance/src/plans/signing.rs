@@ -1,6 +1,10 @@
 //! `eid-signing`: document signing, checked from outside as a relying party and the citizen's
 //! phone, with `openssl` (and poppler's `pdfsig` for PDFs) as the independent verifiers.
 //!
+//! The service asks with the access token of the citizen's login at it, whose scope includes
+//! `sign` (allowed on the phone); the phone picks the service's verification code among three,
+//! and reads a PDF before approving it.
+//!
 //! It needs the `wallet` login driver with an account proven in person (level `plus`), the
 //! suite's first client allowed to sign (`eid-server client add --allow-signing`, with a
 //! client secret), the provider's PKI set up (`eid-server pki init`), and `openssl` on the
@@ -25,11 +29,13 @@ use super::module;
 
 pub fn modules() -> Vec<Module> {
     vec![
-        module!("eid-signing-hash", "A digest the service sends is signed once the phone approves, with \
-                 the verification code the service was given: openssl cms -verify accepts the detached \
-                 signature against eid's root, and openssl ts -verify its signature time stamp.", hash),
-        module!("eid-signing-pdf", "A PDF the service sends comes back signed in an incremental update \
-                 (PAdES) that poppler's pdfsig finds valid and covering the whole file.", pdf),
+        module!("eid-signing-hash", "A digest the service sends (with the access token of a login whose \
+                 scope includes sign) is signed once the phone approves, picking the verification code \
+                 the service was given among three: openssl cms -verify accepts the detached signature \
+                 against eid's root, and openssl ts -verify its signature time stamp.", hash),
+        module!("eid-signing-pdf", "A PDF the service sends is the one the phone fetches to show (its \
+                 SHA-256 the digest approved), and comes back signed in an incremental update (PAdES) \
+                 that poppler's pdfsig finds valid and covering the whole file.", pdf),
         module!("eid-signing-status", "OCSP answers good for the signing certificate and the CRL does not \
                  list it; once a device of the account is removed (a device reported lost), OCSP answers \
                  revoked and the CRL lists it.", status),
@@ -42,18 +48,29 @@ pub fn modules() -> Vec<Module> {
         module!("eid-signing-replayed", "An approval accepted once is refused when sent again.", replayed),
         module!("eid-signing-declined", "A request the citizen declines answers access_denied to the \
                  service.", declined),
-        module!("eid-signing-client-refused", "Wrong client credentials get invalid_client, a sub the \
-                 client never saw invalid_request.", client_refused),
+        module!("eid-signing-wrong-code", "An approval with another of the three codes than the service's \
+                 is refused, signs nothing and ends the request: the service is told access_denied.",
+                wrong_code),
+        module!("eid-signing-client-refused", "Wrong client credentials get invalid_client; no access token \
+                 invalid_request, a token the client never had invalid_token, a token without the sign \
+                 scope insufficient_scope; a revoked token invalid_token.", client_refused),
     ]
 }
 
-/// What a signing module works with: the client, the citizen's `sub` at it, a work directory
-/// holding eid's root and issuing certificates (PEM).
+/// What a signing module works with: the client, the access token of the citizen's login at
+/// it (its scope includes `sign`), a work directory holding eid's root and issuing
+/// certificates (PEM).
 struct Setup {
     client: ClientConfig,
-    sub: String,
+    access_token: String,
     dir: tempfile::TempDir,
     issuer: String,
+}
+
+/// A pending request as the phone shows it, with the code the service was given.
+struct Pending {
+    view: SigningRequestView,
+    code: String,
 }
 
 fn openssl(args: &[&str], dir: &Path) -> Result<(bool, String), String> {
@@ -134,10 +151,21 @@ async fn setup(ctx: &mut Ctx<'_>) -> Result<Setup, Stop> {
         std::fs::write(dir.path().join(name), pem(&response.body))
             .map_err(|e| ctx.fail("WorkDirectory", e.to_string(), ""))?;
     }
-    let flow = ctx.code_flow(&AuthOptions::default()).await?;
+    let flow = ctx
+        .code_flow(&AuthOptions {
+            scope: "openid sign".into(),
+            ..AuthOptions::default()
+        })
+        .await?;
+    let granted = flow.tokens.scope.clone().unwrap_or_default();
+    if !granted.split(' ').any(|s| s == "sign") {
+        return Err(ctx.skip(format!(
+            "the login was not granted the sign scope (granted: {granted:?}): the suite's first client may not ask for signatures (eid-server client add --allow-signing)"
+        )));
+    }
     Ok(Setup {
         client,
-        sub: flow.id_token.sub().to_owned(),
+        access_token: flow.tokens.access_token.clone(),
         dir,
         issuer,
     })
@@ -151,7 +179,7 @@ async fn ask(
     document: &[(&str, String)],
 ) -> Result<(String, String), Stop> {
     let mut form: Vec<(String, String)> = vec![
-        ("sub".into(), setup.sub.clone()),
+        ("access_token".into(), setup.access_token.clone()),
         (
             "document_name".into(),
             "eid-conformance test document".into(),
@@ -186,8 +214,9 @@ async fn ask(
     }
 }
 
-/// The phone's view of a pending request; it must show the code the service was given.
-async fn phone_view(ctx: &mut Ctx<'_>, id: &str, code: &str) -> Result<SigningRequestView, Stop> {
+/// The phone's view of a pending request; it must offer the code the service was given among
+/// three distinct ones, in the same order at every fetch.
+async fn phone_view(ctx: &mut Ctx<'_>, id: &str, code: &str) -> Result<Pending, Stop> {
     let listed = match ctx.suite.wallet.as_ref() {
         Some(w) => w.lock().await.signing_requests().await,
         None => return Err(ctx.skip("no wallet")),
@@ -200,21 +229,46 @@ async fn phone_view(ctx: &mut Ctx<'_>, id: &str, code: &str) -> Result<SigningRe
             "",
         ));
     };
+    let codes = &view.verification_codes;
     ctx.require(
-        view.verification_code == code,
-        "CheckVerificationCode",
-        "the phone shows the verification code the service was given",
+        codes.len() == 3
+            && codes.iter().filter(|c| *c == code).count() == 1
+            && codes
+                .iter()
+                .all(|c| codes.iter().filter(|d| *d == c).count() == 1),
+        "CheckVerificationCodes",
+        format!("the phone offers three codes, the service's {code} among them: {codes:?}"),
         "",
     )?;
-    Ok(view)
+    let again = match ctx.suite.wallet.as_ref() {
+        Some(w) => w.lock().await.signing_requests().await,
+        None => return Err(ctx.skip("no wallet")),
+    };
+    let same = again
+        .ok()
+        .and_then(|l| l.requests.into_iter().find(|r| r.request_id == id))
+        .is_some_and(|r| &r.verification_codes == codes);
+    ctx.require(
+        same,
+        "CheckVerificationCodesStable",
+        "the three codes come in the same order at the next fetch",
+        "",
+    )?;
+    Ok(Pending {
+        view,
+        code: code.to_owned(),
+    })
 }
 
-fn decision(view: &SigningRequestView, answer: &str) -> SigningDecision {
+/// An approval (with the service's code) or a decline of `pending`.
+fn decision(pending: &Pending, answer: &str) -> SigningDecision {
+    let view = &pending.view;
     SigningDecision {
         request_id: view.request_id.clone(),
         answer: answer.into(),
         hash_alg: view.hash_alg.clone(),
         hash: view.hash.clone(),
+        code: (answer == "approve").then(|| pending.code.clone()),
     }
 }
 
@@ -304,8 +358,8 @@ async fn sign_digest(
         "before the citizen answers, the service is told authorization_pending",
         "OpenID CIBA §11",
     )?;
-    let view = phone_view(ctx, &id, &code).await?;
-    let answered = answer(ctx, &view, &decision(&view, "approve"), &id).await?;
+    let pending = phone_view(ctx, &id, &code).await?;
+    let answered = answer(ctx, &pending.view, &decision(&pending, "approve"), &id).await?;
     match answered {
         Ok(status) if status == "signed" => {}
         other => {
@@ -377,14 +431,31 @@ async fn pdf(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let setup = setup(ctx).await?;
     let pdf = b"%PDF-1.7\n1 0 obj\n<</Type /Catalog /Pages 2 0 R>>\nendobj\n2 0 obj\n<</Type /Pages /Kids [3 0 R] /Count 1>>\nendobj\n3 0 obj\n<</Type /Page /Parent 2 0 R /MediaBox [0 0 595 842]>>\nendobj\nxref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \n0000000115 00000 n \ntrailer\n<</Size 4 /Root 1 0 R>>\nstartxref\n186\n%%EOF\n";
     let (id, code) = ask(ctx, &setup, &[("pdf", STANDARD.encode(pdf))]).await?;
-    let view = phone_view(ctx, &id, &code).await?;
+    let pending = phone_view(ctx, &id, &code).await?;
+    let view = &pending.view;
     ctx.require(
-        view.hash == URL_SAFE_NO_PAD.encode(Sha256::digest(pdf)),
+        view.pdf && view.hash == URL_SAFE_NO_PAD.encode(Sha256::digest(pdf)),
         "CheckPdfDigest",
         "the phone shows the PDF's digest",
         "",
     )?;
-    let answered = answer(ctx, &view, &decision(&view, "approve"), &id).await?;
+    // The phone reads the document before deciding; the wallet checks it against the digest.
+    let fetched = match ctx.suite.wallet.as_ref() {
+        Some(w) => w.lock().await.signing_document(view).await,
+        None => return Err(ctx.skip("no wallet")),
+    };
+    ctx.require(
+        fetched.as_deref().is_ok_and(|f| f == pdf),
+        "CheckPhoneReadsPdf",
+        format!(
+            "the phone fetches the PDF the service sent: {}",
+            fetched
+                .as_ref()
+                .map_or_else(|e| e.to_string(), |f| format!("{} bytes", f.len()))
+        ),
+        "",
+    )?;
+    let answered = answer(ctx, view, &decision(&pending, "approve"), &id).await?;
     if !matches!(&answered, Ok(s) if s == "signed") {
         return Err(ctx.fail(
             "ApproveSigning",
@@ -561,11 +632,7 @@ async fn time_stamp_unit(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     )
 }
 
-async fn pending_request(
-    ctx: &mut Ctx<'_>,
-    setup: &Setup,
-    text: &str,
-) -> Result<SigningRequestView, Stop> {
+async fn pending_request(ctx: &mut Ctx<'_>, setup: &Setup, text: &str) -> Result<Pending, Stop> {
     let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(text.as_bytes()));
     let (id, code) = ask(
         ctx,
@@ -578,10 +645,11 @@ async fn pending_request(
 
 async fn another_document(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let setup = setup(ctx).await?;
-    let view = pending_request(ctx, &setup, "the document shown").await?;
-    let mut other = decision(&view, "approve");
+    let pending = pending_request(ctx, &setup, "the document shown").await?;
+    let mut other = decision(&pending, "approve");
     other.hash = URL_SAFE_NO_PAD.encode(Sha256::digest(b"another document"));
-    let result = answer(ctx, &view, &other, &view.request_id).await?;
+    let view = &pending.view;
+    let result = answer(ctx, view, &other, &view.request_id).await?;
     expect_refused(ctx, result, "an approval naming another digest")
 }
 
@@ -591,9 +659,9 @@ async fn another_request(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let second = pending_request(ctx, &setup, "second document").await?;
     let result = answer(
         ctx,
-        &first,
+        &first.view,
         &decision(&first, "approve"),
-        &second.request_id,
+        &second.view.request_id,
     )
     .await?;
     expect_refused(ctx, result, "an approval of one request sent for another")
@@ -601,13 +669,14 @@ async fn another_request(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 
 async fn replayed(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let setup = setup(ctx).await?;
-    let view = pending_request(ctx, &setup, "a document signed once").await?;
+    let pending = pending_request(ctx, &setup, "a document signed once").await?;
+    let view = &pending.view;
     let Some(wallet) = ctx.suite.wallet.as_ref() else {
         return Err(ctx.skip("no wallet"));
     };
     let (first, again) = {
         let mut wallet = wallet.lock().await;
-        let submission = match wallet.sign_signing_decision(&view, &decision(&view, "approve")) {
+        let submission = match wallet.sign_signing_decision(view, &decision(&pending, "approve")) {
             Ok(s) => s,
             Err(e) => return Err(ctx.fail("SignDecision", e.to_string(), "")),
         };
@@ -630,8 +699,9 @@ async fn replayed(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
 
 async fn declined(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let setup = setup(ctx).await?;
-    let view = pending_request(ctx, &setup, "a document declined").await?;
-    let answered = answer(ctx, &view, &decision(&view, "decline"), &view.request_id).await?;
+    let pending = pending_request(ctx, &setup, "a document declined").await?;
+    let view = &pending.view;
+    let answered = answer(ctx, view, &decision(&pending, "decline"), &view.request_id).await?;
     ctx.require(
         matches!(&answered, Ok(s) if s == "declined"),
         "DeclineSigning",
@@ -647,23 +717,58 @@ async fn declined(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     )
 }
 
+async fn wrong_code(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
+    let setup = setup(ctx).await?;
+    let pending = pending_request(ctx, &setup, "a document approved with a wrong code").await?;
+    let view = &pending.view;
+    let Some(wrong) = view
+        .verification_codes
+        .iter()
+        .find(|c| **c != pending.code)
+        .cloned()
+    else {
+        return Err(ctx.fail("CheckVerificationCodes", "no other code offered", ""));
+    };
+    let mut picked = decision(&pending, "approve");
+    picked.code = Some(wrong);
+    let refused = answer(ctx, view, &picked, &view.request_id).await?;
+    expect_refused(
+        ctx,
+        refused,
+        "an approval with another code than the service's",
+    )?;
+    let body = result(ctx, &setup, &view.request_id).await?;
+    ctx.require(
+        body["error"] == "access_denied",
+        "CheckWrongCodeEnds",
+        format!("the request ended unsigned: the service is told access_denied ({body})"),
+        "",
+    )?;
+    // Ended: the right code is too late now.
+    let late = answer(ctx, view, &decision(&pending, "approve"), &view.request_id).await?;
+    expect_refused(ctx, late, "the right code after a wrong one")
+}
+
 async fn client_refused(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
     let setup = setup(ctx).await?;
     let hash = URL_SAFE_NO_PAD.encode(Sha256::digest(b"x"));
     let url = Url::parse(&format!("{}/signing/requests", setup.issuer))
         .map_err(|e| ctx.fail("SigningEndpoint", e.to_string(), ""))?;
-    let form = |sub: &str| -> Vec<(String, String)> {
-        vec![
-            ("sub".into(), sub.to_owned()),
+    let form = |token: Option<&str>| -> Vec<(String, String)> {
+        let mut form: Vec<(String, String)> = vec![
             ("document_name".into(), "x".into()),
             ("hash".into(), hash.clone()),
             ("hash_alg".into(), "SHA-256".into()),
-        ]
+        ];
+        if let Some(token) = token {
+            form.push(("access_token".into(), token.to_owned()));
+        }
+        form
     };
     let mut wrong = setup.client.clone();
     wrong.client_secret = "not the secret".into();
     let response = ctx
-        .client_post(&wrong, url.clone(), form(&setup.sub), None)
+        .client_post(&wrong, url.clone(), form(Some(&setup.access_token)), None)
         .await?;
     ctx.require(
         response.status == 401 && response.json().unwrap_or_default()["error"] == "invalid_client",
@@ -672,17 +777,73 @@ async fn client_refused(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
         "RFC 6749 §5.2",
     )?;
     let response = ctx
+        .client_post(&setup.client, url.clone(), form(None), None)
+        .await?;
+    ctx.require(
+        response.status == 400 && response.json().unwrap_or_default()["error"] == "invalid_request",
+        "CheckNoToken",
+        format!("no access token: {} {}", response.status, response.text()),
+        "RFC 6749 §5.2",
+    )?;
+    let response = ctx
         .client_post(
             &setup.client,
-            url,
-            form("a-sub-this-client-never-saw"),
+            url.clone(),
+            form(Some("a-token-this-client-never-had")),
             None,
         )
         .await?;
     ctx.require(
-        response.status == 400 && response.json().unwrap_or_default()["error"] == "invalid_request",
-        "CheckUnknownSub",
-        format!("an unknown sub: {} {}", response.status, response.text()),
-        "",
+        response.status == 401 && response.json().unwrap_or_default()["error"] == "invalid_token",
+        "CheckUnknownToken",
+        format!("an unknown token: {} {}", response.status, response.text()),
+        "RFC 6750 §3.1",
+    )?;
+    // A login without the sign scope.
+    let plain = ctx.code_flow(&AuthOptions::default()).await?;
+    let response = ctx
+        .client_post(
+            &setup.client,
+            url.clone(),
+            form(Some(&plain.tokens.access_token)),
+            None,
+        )
+        .await?;
+    ctx.require(
+        response.status == 403
+            && response.json().unwrap_or_default()["error"] == "insufficient_scope",
+        "CheckInsufficientScope",
+        format!(
+            "a token without sign: {} {}",
+            response.status,
+            response.text()
+        ),
+        "RFC 6750 §3.1",
+    )?;
+    // Revoked (RFC 7009): the service can no longer ask.
+    let revoke = Url::parse(&format!("{}/revoke", setup.issuer))
+        .map_err(|e| ctx.fail("RevocationEndpoint", e.to_string(), ""))?;
+    let response = ctx
+        .client_post(
+            &setup.client,
+            revoke,
+            vec![("token".into(), setup.access_token.clone())],
+            None,
+        )
+        .await?;
+    ctx.require(
+        response.status == 200,
+        "RevokeToken",
+        format!("revocation: {}", response.status),
+        "RFC 7009 §2.2",
+    )?;
+    let response = ctx
+        .client_post(&setup.client, url, form(Some(&setup.access_token)), None)
+        .await?;
+    ctx.require(
+        response.status == 401 && response.json().unwrap_or_default()["error"] == "invalid_token",
+        "CheckRevokedToken",
+        format!("a revoked token: {} {}", response.status, response.text()),
+        "RFC 7009",
     )
 }

@@ -18,6 +18,9 @@
 //!   older device, add an authenticator, mint link codes or approve signatures.
 //! - **Signatures need a key that deserves them**: a phone whose key protection meets the
 //!   signing policy, at level `plus`.
+//! - **A service asks for a signature only with the citizen's say-so**: an access token from
+//!   the citizen's login at that service that carries the `sign` scope, which ends with the
+//!   login (revoked, signed out, consent withdrawn); its own credentials alone never do.
 
 use crate::Error;
 
@@ -121,11 +124,13 @@ pub enum Action {
     CancelRecovery,
     /// Close the account.
     CloseAccount,
+    /// Ask the citizen to sign a document (a service's signing request).
+    RequestSignature,
 }
 
 impl Action {
     /// Every action, in the table's column order.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Self::AnswerLogin,
         Self::OpenWalletSession,
         Self::ListDevices,
@@ -138,6 +143,7 @@ impl Action {
         Self::StartRecovery,
         Self::CancelRecovery,
         Self::CloseAccount,
+        Self::RequestSignature,
     ];
 
     /// The column's name in the table.
@@ -155,6 +161,7 @@ impl Action {
             Self::StartRecovery => "start a recovery",
             Self::CancelRecovery => "cancel a recovery",
             Self::CloseAccount => "close the account",
+            Self::RequestSignature => "ask for a signature",
         }
     }
 
@@ -173,6 +180,7 @@ impl Action {
             Self::StartRecovery => "recover an account",
             Self::CancelRecovery => "cancel a recovery",
             Self::CloseAccount => "close the account",
+            Self::RequestSignature => "ask for signatures",
         }
     }
 }
@@ -201,6 +209,9 @@ pub enum Condition {
     /// Only by proving its holder: remote proofing, or its answer to a counter's challenge
     /// before an officer approves.
     ByProofing,
+    /// Only a token whose granted scope includes `sign`, presented by the client it was
+    /// issued to.
+    SignScope,
 }
 
 /// A cell of the table.
@@ -228,6 +239,7 @@ impl Rule {
                 Condition::AtCounter => "at a counter",
                 Condition::AsItsPhone => "as its phone",
                 Condition::ByProofing => "by proofing",
+                Condition::SignScope => "with the sign scope, its client",
             },
         }
     }
@@ -240,6 +252,10 @@ pub fn rule(credential: Credential, action: Action) -> Rule {
     use Credential as K;
     use Rule::{Allowed, Denied, Only};
     match (credential, action) {
+        // A service asks with the access token of the citizen's login at it; nothing else
+        // asks, the citizen's own credentials included (they answer requests, not make them).
+        (K::CitizenAccessToken, A::RequestSignature) => Only(C::SignScope),
+        (_, A::RequestSignature) => Denied,
         // Phones joined by proofing, and linked phones once their cooling-off is over.
         (K::ProofedPhone | K::LinkedPhone, a) => match a {
             A::AddAuthenticator => Only(C::PurposeApproval),
@@ -308,6 +324,9 @@ pub struct Facts {
     /// The application's holder was proven (remote proofing's verdict, or an officer's
     /// approval after the key answered at the counter).
     pub proven: bool,
+    /// The access token's granted scope includes `sign`, and the client presenting it is the
+    /// one it was issued to.
+    pub sign_scope: bool,
 }
 
 /// May `credential` do `action`, given `facts`? The one check every flow calls.
@@ -327,6 +346,7 @@ pub fn permit(credential: Credential, action: Action, facts: &Facts) -> Result<(
             // The caller resolved the phone and asks again with its credential.
             Condition::AsItsPhone => false,
             Condition::ByProofing => facts.proven,
+            Condition::SignScope => facts.sign_scope,
         },
     };
     if allowed {
@@ -342,6 +362,8 @@ pub fn permit(credential: Credential, action: Action, facts: &Facts) -> Result<(
                 ": approve this action on your phone first (it names it)",
             Rule::Only(Condition::SigningKey) =>
                 ": signing needs a phone whose key meets the signing policy, at level plus",
+            Rule::Only(Condition::SignScope) =>
+                ": the citizen's access token must carry the sign scope, presented by its own client",
             Rule::Only(Condition::ItselfOrNewer) | Rule::Denied
                 if credential == Credential::CoolingLinkedPhone =>
                 " during its cooling-off after joining with a link code",
@@ -419,6 +441,7 @@ mod tests {
             silent_login: true,
             at_counter: true,
             proven: true,
+            sign_scope: true,
         };
         assert!(permit(Credential::BrowserPasskey, Action::AnswerLogin, &own).is_ok());
         assert!(permit(
@@ -466,6 +489,54 @@ mod tests {
             ..Facts::default()
         };
         assert!(permit(Credential::CoolingLinkedPhone, Action::RemoveDevice, &own).is_ok());
+    }
+
+    #[test]
+    fn only_a_citizens_access_token_with_the_sign_scope_asks_for_a_signature() {
+        let scoped = Facts {
+            sign_scope: true,
+            ..Facts::default()
+        };
+        assert!(permit(
+            Credential::CitizenAccessToken,
+            Action::RequestSignature,
+            &scoped
+        )
+        .is_ok());
+        assert!(permit(
+            Credential::CitizenAccessToken,
+            Action::RequestSignature,
+            &Facts::default()
+        )
+        .is_err());
+        let everything = Facts {
+            own_browser: true,
+            purpose_approved: true,
+            target_is_passkey: true,
+            target_is_self_or_newer: true,
+            signing_key: true,
+            own_logins: true,
+            silent_login: true,
+            at_counter: true,
+            proven: true,
+            sign_scope: true,
+        };
+        for credential in Credential::ALL
+            .into_iter()
+            .filter(|c| *c != Credential::CitizenAccessToken)
+        {
+            assert!(
+                permit(credential, Action::RequestSignature, &everything).is_err(),
+                "{credential:?} asks for a signature"
+            );
+        }
+        // The sign scope grants nothing else.
+        for action in Action::ALL
+            .into_iter()
+            .filter(|a| *a != Action::RequestSignature)
+        {
+            assert!(permit(Credential::CitizenAccessToken, action, &everything).is_err());
+        }
     }
 
     #[test]

@@ -23,15 +23,21 @@ pub enum Scope {
     /// A refresh token, so that the service keeps access while the citizen is away (OIDC Core
     /// §11). The citizen grants it on the phone like a claim, and may decline it.
     OfflineAccess,
+    /// The service may ask the citizen to sign documents (`POST /signing/requests`, with an
+    /// access token that carries it). Granted on the phone like a claim, only to clients the
+    /// operator allowed to ask for signatures; a refresh never renews it (see
+    /// [`Scopes::renewable`]), so that signing out ends it.
+    Sign,
 }
 
 impl Scope {
     /// Every scope, in the order eid lists them (`openid` first).
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::OpenId,
         Scope::Profile,
         Scope::Address,
         Scope::OfflineAccess,
+        Scope::Sign,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +46,7 @@ impl Scope {
             Self::Profile => "profile",
             Self::Address => "address",
             Self::OfflineAccess => "offline_access",
+            Self::Sign => "sign",
         }
     }
 
@@ -49,6 +56,12 @@ impl Scope {
 
     fn bit(self) -> u8 {
         1 << (self as u8)
+    }
+
+    /// A permission the citizen grants the service (to keep access, to ask for signatures),
+    /// not a claim about them: never asked for with the `claims` parameter, never released.
+    pub fn is_permission(self) -> bool {
+        matches!(self, Self::OfflineAccess | Self::Sign)
     }
 }
 
@@ -82,6 +95,20 @@ impl Scopes {
 
     pub fn iter(self) -> impl Iterator<Item = Scope> {
         Scope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// These scopes without `scope`.
+    pub fn without(self, scope: Scope) -> Self {
+        Self(self.0 & !scope.bit())
+    }
+
+    /// What a refresh grant renews of a grant's scopes: all but `sign`. Asking a citizen to
+    /// sign is the service's while the citizen's login lasts: its access tokens, which
+    /// revocation, signing out and withdrawing consent delete. Renewed from a refresh token
+    /// (which offline access keeps past a logout, OIDC Core §11), it would outlive them
+    /// (security review 2026-12-07, L1).
+    pub fn renewable(self) -> Self {
+        self.without(Scope::Sign)
     }
 }
 
@@ -137,7 +164,11 @@ pub struct ClaimItem {
 /// keeping access (a refresh token) while they are away.
 pub const OFFLINE_ACCESS: &str = "offline_access";
 
-const ITEMS: [ClaimItem; 6] = [
+/// What the citizen grants under `sign`: not a claim about them, but the service's asking them
+/// to sign documents (each one still approved on the phone, with its verification code).
+pub const SIGN: &str = "sign";
+
+const ITEMS: [ClaimItem; 7] = [
     ClaimItem {
         claim: "sub",
         scope: Scope::OpenId,
@@ -178,6 +209,13 @@ const ITEMS: [ClaimItem; 6] = [
         scope: Scope::OfflineAccess,
         en: "Stay connected: the service may keep using what you share while you are away, until you withdraw your consent",
         zh_hant: "保持連線：在您撤回同意前，此服務可在您離開後繼續使用您分享的資料",
+        essential: false,
+    },
+    ClaimItem {
+        claim: SIGN,
+        scope: Scope::Sign,
+        en: "Ask you to sign documents: while you are logged in, the service may send documents to this phone for your signature (you approve each one)",
+        zh_hant: "要求您簽署文件：在您登入期間，此服務可將文件傳送至此手機供您簽署（每份文件均由您批准）",
         essential: false,
     },
 ];
@@ -251,8 +289,10 @@ impl ClaimsRequest {
                         ))
                     }
                 };
+                // Claims about the citizen only: a permission (`offline_access`, `sign`) comes
+                // with its scope, which eid grants only to the clients it is for.
                 if ITEMS.iter().any(|t| {
-                    t.claim == name && t.scope != Scope::OpenId && t.scope != Scope::OfflineAccess
+                    t.claim == name && t.scope != Scope::OpenId && !t.scope.is_permission()
                 }) {
                     if !list.contains(name) {
                         list.push(name.clone());
@@ -418,6 +458,40 @@ mod tests {
         assert_eq!(
             display_value("name", &profile()).as_deref(),
             Some("CHAN Tai Man 陳大文")
+        );
+    }
+
+    #[test]
+    fn sign_is_a_permission_granted_like_offline_access_and_never_renewed() {
+        let scopes = Scopes::narrowed("openid sign offline_access");
+        assert_eq!(scopes.to_string(), "openid offline_access sign");
+        assert!(Scope::Sign.is_permission() && Scope::OfflineAccess.is_permission());
+        assert!(!Scope::Profile.is_permission());
+        assert_eq!(granted_scope(scopes, "sub"), Scopes::narrowed("openid"));
+        assert_eq!(
+            granted_scope(scopes, "sub sign"),
+            Scopes::narrowed("openid sign")
+        );
+        assert_eq!(scopes.renewable().to_string(), "openid offline_access");
+        assert_eq!(scopes.without(Scope::Sign), scopes.renewable());
+        let item = requested_items(scopes, &ClaimsRequest::default())
+            .into_iter()
+            .find(|t| t.claim == SIGN)
+            .expect("sign is shown to the citizen");
+        assert!(!item.essential);
+        assert!(item.en.starts_with("Ask you to sign documents"));
+        // Not a claim: the `claims` parameter cannot ask for it (only a signing client's
+        // scope can), and userinfo releases nothing for it.
+        let (claims, _) =
+            ClaimsRequest::parse(r#"{"userinfo": {"sign": null}, "id_token": {"sign": null}}"#)
+                .unwrap();
+        assert!(claims.is_empty());
+        assert!(requested_items(Scopes::narrowed("openid"), &claims)
+            .iter()
+            .all(|t| t.claim != SIGN));
+        assert_eq!(
+            userinfo_claims("s".into(), &profile(), "sub sign"),
+            serde_json::json!({"sub": "s"})
         );
     }
 

@@ -28,6 +28,8 @@ pub enum OAuthErrorCode {
     InvalidRedirectUri,
     InvalidClientMetadata,
     InvalidToken,
+    /// RFC 6750 §3.1: the access token is valid but its scope does not cover the request.
+    InsufficientScope,
     /// RFC 9449 §5.2, §7.1: the DPoP proof is missing, invalid or does not fit the request.
     InvalidDpopProof,
     /// RFC 9449 §8: the DPoP proof must carry the nonce eid gives (in `DPoP-Nonce`).
@@ -43,7 +45,7 @@ pub enum OAuthErrorCode {
 }
 
 impl OAuthErrorCode {
-    const ALL: [Self; 23] = [
+    const ALL: [Self; 24] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -61,6 +63,7 @@ impl OAuthErrorCode {
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
         Self::InvalidToken,
+        Self::InsufficientScope,
         Self::InvalidDpopProof,
         Self::UseDpopNonce,
         Self::UnmetAuthenticationRequirements,
@@ -92,6 +95,7 @@ impl OAuthErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
             Self::InvalidDpopProof => "invalid_dpop_proof",
             Self::UseDpopNonce => "use_dpop_nonce",
             Self::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
@@ -241,6 +245,10 @@ pub enum Error {
     /// The citizen picked another number than the login page shows: the login was stopped.
     #[error("the number picked is not the one the login page shows; the login was stopped")]
     WrongNumber,
+    /// The citizen picked another verification code than the service shows beside the
+    /// document: the signing request was stopped.
+    #[error("the code picked is not the one the service shows; the signing request was stopped")]
+    WrongCode,
     /// The login continues only in the browser that started it.
     #[error("this login was started in another browser")]
     WrongBrowser,

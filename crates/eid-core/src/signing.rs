@@ -1,14 +1,20 @@
 //! Document signing: a relying party asks a citizen to sign a document (its digest, or a PDF),
 //! the citizen approves on the phone, and the relying party fetches the signature.
 //!
-//! 1. The service (client-authenticated, allowed to sign) creates a request naming the citizen
-//!    by the `sub` it knows, the document's name and digest; it gets a short verification code
-//!    to show beside the document.
+//! 1. The service (client-authenticated, allowed to sign) creates a request with an access
+//!    token from the citizen's login at it whose scope includes `sign` (checked as userinfo
+//!    checks a token, [`Provider::active_access_token`], and by `authority::permit`), the
+//!    document's name and digest (or the PDF); it gets a short verification code to show
+//!    beside the document. The token names the citizen, and it ends with the login: revoked,
+//!    signed out, consent withdrawn, and a refresh never renews `sign` (review 2026-12-07,
+//!    L1), so a service cannot ask for ever after one login.
 //! 2. The phone lists the account's pending requests (wallet session): the service, the
-//!    document's name, the code, the digest. The citizen approves or declines with a
-//!    discoverable WebAuthn assertion whose challenge commits, under the request's nonce, to
-//!    the decision's bytes, which carry the digest: an approval cannot be replayed for
-//!    another request or another document.
+//!    document's name, the digest, and three codes, one the service's; it fetches a PDF to
+//!    show (and checks it against the digest). The citizen picks the code the service shows
+//!    and approves, or declines, with a discoverable WebAuthn assertion whose challenge
+//!    commits, under the request's nonce, to the decision's bytes, which carry the digest and
+//!    the code picked: an approval cannot be replayed for another request or another
+//!    document. A wrong pick stops the request, unsigned, as a login's wrong number does.
 //! 3. eid checks the device (bound, not removed, the request's citizen's), the account
 //!    (active, `plus`), signs with the citizen's certificate (issued on first use), adds a
 //!    time stamp when asked, and stores the result sealed; the request moves `pending →
@@ -31,11 +37,13 @@ use eid_proto::signing::{
 use crate::account::Level;
 use crate::attestation::KeyProtection;
 use crate::audit::{Actor, Detail, Event};
-use crate::authority::{self, Action as AuthorityAction, Facts};
+use crate::authority::{self, Action as AuthorityAction, Credential, Facts};
 use crate::ceremony::committed_challenge;
+use crate::claims::Scope;
 use crate::crypto::{b64url, Aad};
 use crate::ids::CitizenId;
 use crate::oidc::client_auth::ClientAuthParams;
+use crate::oidc::dpop::{PresentedToken, ProofTarget};
 use crate::oidc::oauth;
 use crate::pki::cms::DigestAlg;
 use crate::store::{
@@ -121,14 +129,44 @@ fn invalid_request(description: impl Into<String>) -> Error {
     oauth(OAuthErrorCode::InvalidRequest, description).into()
 }
 
-/// A verification code: four characters from an alphabet without look-alikes.
-fn verification_code() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let bytes: [u8; 4] = crate::crypto::random_bytes();
+/// The verification codes' alphabet: no look-alikes (0/O, 1/I). 32 letters: a byte modulo its
+/// length is uniform.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// Four characters of the alphabet from four bytes.
+fn code_of(bytes: &[u8]) -> String {
     bytes
         .iter()
-        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .take(4)
+        .map(|b| char::from(CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()]))
         .collect()
+}
+
+/// A verification code: four random characters.
+fn verification_code() -> String {
+    code_of(&crate::crypto::random_bytes::<4>())
+}
+
+/// `correct` and two other codes, all distinct, drawn from `draw` (a keyed hash of what it is
+/// given): the decoys from rounds of it, the correct code's place from one more. The correct
+/// code is uniformly random and so are the decoys, so no code stands out; its place is drawn
+/// like the login's numbers' (`match_numbers`).
+fn offered_codes(correct: &str, draw: impl Fn(&[&[u8]]) -> [u8; 32]) -> Vec<String> {
+    let mut codes = vec![correct.to_owned()];
+    let mut round: u32 = 0;
+    while codes.len() < 3 {
+        let h = draw(&[b"decoys", &round.to_be_bytes()]);
+        for chunk in h.chunks(4) {
+            let code = code_of(chunk);
+            if codes.len() < 3 && !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        round = round.wrapping_add(1);
+    }
+    let order = draw(&[b"order"]);
+    codes.swap(0, usize::from(order[0] % 3));
+    codes
 }
 
 impl Provider {
@@ -149,45 +187,72 @@ impl Provider {
         Ok(client)
     }
 
-    /// The pairwise-subject sector of a client (as in `pairwise_sub`).
-    pub(crate) fn subject_sector(client: &ClientRecord) -> String {
-        match &client.metadata.sector {
-            Some(host) => format!("sector:{host}"),
-            None => client.client_id.to_string(),
-        }
-    }
-
-    /// After a login of a client that may ask for signatures: remember which citizen its
-    /// `sub` names, so that it can name the citizen in a signing request. The login has
-    /// succeeded by then: a failure here is logged, and the client's signing requests for this
-    /// citizen are refused until a later login records it.
-    pub(crate) fn remember_signing_subject(
+    /// The citizen a signing request is for, from the access token the service presents: a
+    /// token valid and active as userinfo checks it, issued to this client, whose scope
+    /// includes `sign`. `dpop` is the request's DPoP proof, for a DPoP-bound token.
+    fn signing_citizen(
         &self,
         client: &ClientRecord,
-        citizen: &CitizenId,
+        access_token: Option<&str>,
+        dpop: Option<String>,
         now: UnixTime,
-    ) {
-        if !client.metadata.signing {
-            return;
+    ) -> Result<CitizenId, Error> {
+        let token = access_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            invalid_request(
+                "access_token is required: an access token from the citizen's login at this service, with the sign scope",
+            )
+        })?;
+        let presented = match dpop {
+            Some(proof) => PresentedToken::Dpop {
+                token: token.to_owned(),
+                proof: Some(proof),
+            },
+            None => PresentedToken::Bearer(token.to_owned()),
+        };
+        let target = ProofTarget {
+            method: "POST",
+            path: "/signing/requests",
+            access_token: None,
+        };
+        let (token, _) = self.active_access_token(&presented, target, now)?;
+        if token.client_id != client.client_id {
+            // Answered as an unknown token: one service learns nothing of another's tokens.
+            tracing::warn!(target: "eid::security", event = "foreign_token_presented", client_id = %client.client_id, "a client presented another client's access token to ask for a signature");
+            return Err(oauth(
+                OAuthErrorCode::InvalidToken,
+                "the access token is invalid, expired or revoked",
+            )
+            .into());
         }
-        let sub = self.pairwise_sub(client, citizen);
-        if let Err(e) =
-            self.store
-                .remember_subject(&Self::subject_sector(client), &sub, citizen, now)
-        {
-            tracing::warn!(client_id = %client.client_id, error = %e, "the signing subject could not be recorded");
-        }
+        let sign_scope = token.scope.contains(Scope::Sign);
+        authority::permit(
+            Credential::CitizenAccessToken,
+            AuthorityAction::RequestSignature,
+            &Facts {
+                sign_scope,
+                ..Facts::default()
+            },
+        )
+        .map_err(|_| {
+            Error::from(oauth(
+                OAuthErrorCode::InsufficientScope,
+                "the access token's scope does not include sign: log the citizen in again asking for the sign scope, which they allow on the phone",
+            ))
+        })?;
+        Ok(token.citizen_id)
     }
 
-    /// `POST /signing/requests`.
+    /// `POST /signing/requests`. `dpop` is the request's DPoP proof header, if any.
     pub fn create_signing_request(
         &self,
         basic: Option<(String, String)>,
         form: &SigningRequestForm,
+        dpop: Option<String>,
         now: UnixTime,
     ) -> Result<SigningRequestCreated, Error> {
         let client = self.signing_client(basic.as_ref(), &form.client, now)?;
         let params = &form.request;
+        let citizen = self.signing_citizen(&client, params.access_token.as_deref(), dpop, now)?;
         // Shown on the phone: the rule of every displayed name (review 2026-12-07, L5).
         let name = crate::names::display_name(&params.document_name, MAX_NAME_CHARS)
             .map_err(|e| invalid_request(format!("document_name {e} (1 to 200 characters)")))?;
@@ -228,13 +293,6 @@ impl Provider {
             }
             _ => return Err(invalid_request("send either hash and hash_alg, or pdf")),
         };
-        let sector = Self::subject_sector(&client);
-        let citizen = self.store.subject(&sector, &params.sub)?.ok_or_else(|| {
-            Error::from(oauth(
-                OAuthErrorCode::InvalidRequest,
-                "sub names no citizen who has logged in to this client",
-            ))
-        })?;
         self.limit_here(
             "signing_requests_per_citizen",
             format!("{}\n{citizen}", client.client_id).as_bytes(),
@@ -245,7 +303,7 @@ impl Provider {
         let account = self
             .store
             .citizen(&citizen)?
-            .ok_or_else(|| invalid_request("sub names no citizen"))?;
+            .ok_or_else(|| Error::Internal("an active access token names no citizen".into()))?;
         if account.status != crate::account::AccountStatus::Active
             || account.level != Some(crate::account::Level::Plus)
         {
@@ -320,9 +378,11 @@ impl Provider {
                 "the citizen has not answered yet",
             )
             .into()),
-            SigningStatus::Declined => {
-                Err(oauth(OAuthErrorCode::AccessDenied, "the citizen declined to sign").into())
-            }
+            SigningStatus::Declined => Err(oauth(
+                OAuthErrorCode::AccessDenied,
+                "the citizen declined to sign, or picked another verification code than the one shown",
+            )
+            .into()),
             SigningStatus::Signed => {
                 let sealed = record
                     .result
@@ -352,6 +412,18 @@ impl Provider {
         self.derived
             .logins
             .hash(&[b"signing nonce", request_id.as_bytes()])
+    }
+
+    /// The three codes the phone offers for a request: its own and two others, all distinct,
+    /// derived from the request's id under a server key so that every fetch shows the same
+    /// three in the same order, and the order (drawn like the login's numbers) does not tell
+    /// which is the request's.
+    fn offered_codes(&self, record: &SigningRequestRecord) -> Vec<String> {
+        offered_codes(&record.verification_code, |parts| {
+            let mut all: Vec<&[u8]> = vec![b"signing codes", record.request_id.as_bytes()];
+            all.extend_from_slice(parts);
+            self.derived.logins.hash(&all)
+        })
     }
 
     fn signing_options(&self, request_id: &str) -> Result<RequestChallengeResponse, Error> {
@@ -387,6 +459,7 @@ impl Provider {
                 .unwrap_or_default();
             requests.push(SigningRequestView {
                 options: self.signing_options(&record.request_id)?,
+                verification_codes: self.offered_codes(&record),
                 request_id: record.request_id,
                 service: ServiceInfo {
                     logo_uri: client.metadata.logo_uri.clone(),
@@ -399,7 +472,6 @@ impl Provider {
                 document_name: document.name,
                 hash_alg: document.digest_alg,
                 hash: document.digest,
-                verification_code: record.verification_code,
                 pdf: document.pdf.is_some(),
                 expires_in: (record.expires_at - now).max(0).unsigned_abs(),
                 danger_software_keys_sign: self.config.attestation.signing_min_key_protection
@@ -407,6 +479,32 @@ impl Provider {
             });
         }
         Ok(SigningRequestList { requests })
+    }
+
+    /// `GET /api/v1/signing-requests/{id}/document`: the PDF a pending request of the
+    /// session's account asks the citizen to sign, for the phone to show (it checks it against
+    /// the digest in the view before showing it). Another account's request is not found;
+    /// a decided or expired one is gone.
+    pub fn signing_document(
+        &self,
+        session: &WalletSessionRecord,
+        request_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<u8>, Error> {
+        let record = self
+            .store
+            .signing_request(request_id)?
+            .filter(|r| r.citizen_id == session.citizen_id)
+            .ok_or(Error::NotFound("signing request"))?;
+        if record.status != SigningStatus::Pending || record.expires_at <= now {
+            return Err(Error::Gone("signing request"));
+        }
+        let pdf = self.open_document(&record)?.pdf.ok_or(Error::NotFound(
+            "document: the service sent only its digest",
+        ))?;
+        STANDARD
+            .decode(pdf)
+            .map_err(|_| Error::Internal("a stored PDF does not decode".into()))
     }
 
     /// `POST /api/v1/signing-requests/{id}`: the citizen's signed decision.
@@ -520,6 +618,37 @@ impl Provider {
                 ))
             }
         }
+        // As a login's wrong number: a code other than the service's (or none) means the
+        // citizen is not looking at what the service shows, or guessed; the request ends
+        // unsigned, recorded, and the service hears `access_denied`.
+        if decision.code.as_deref() != Some(record.verification_code.as_str()) {
+            self.record_use(&device, &passkey, now)?;
+            let event = self.record(
+                Event::new("document.wrong_code", &actor)
+                    .citizen(&device.citizen_id)
+                    .device(&device.device_id)
+                    .detail(Detail {
+                        reason: Some("wrong_code".to_owned()),
+                        ..detail(None)
+                    }),
+                now,
+            )?;
+            let outcome = SigningOutcome {
+                status: SigningStatus::Declined,
+                device_id: &device.device_id,
+                certificate_serial: None,
+                result: None,
+                now,
+            };
+            if !self
+                .store
+                .finish_signing_request(request_id, &outcome, &[event])?
+            {
+                return Err(Error::Gone("signing request"));
+            }
+            tracing::warn!(target: "eid::security", event = "signing.wrong_code", client_id = %record.client_id, request = %request_id, device_id = %device.device_id, "wrong verification code picked: signing request stopped");
+            return Err(Error::WrongCode);
+        }
         let signed = self.sign_document(&record.citizen_id, &document, now)?;
         self.record_use(&device, &passkey, now)?;
         let serial = signed.0.serial.clone();
@@ -610,5 +739,61 @@ impl Provider {
                 time_stamped,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn draw(seed: &str) -> impl Fn(&[&[u8]]) -> [u8; 32] + '_ {
+        move |parts| {
+            let mut input = seed.as_bytes().to_vec();
+            for part in parts {
+                input.extend_from_slice(part);
+            }
+            crate::crypto::sha256(&input)
+        }
+    }
+
+    #[test]
+    fn three_distinct_codes_are_offered_the_right_one_among_them_the_same_each_time() {
+        for seed in ["a", "b", "c", "d", "e", "f"] {
+            let codes = offered_codes("K7QM", draw(seed));
+            assert_eq!(codes.len(), 3);
+            assert_eq!(codes.iter().filter(|c| *c == "K7QM").count(), 1);
+            assert!(codes[0] != codes[1] && codes[1] != codes[2] && codes[0] != codes[2]);
+            assert!(codes
+                .iter()
+                .all(|c| c.len() == 4 && c.bytes().all(|b| CODE_ALPHABET.contains(&b))));
+            assert_eq!(codes, offered_codes("K7QM", draw(seed)), "stable");
+        }
+    }
+
+    #[test]
+    fn the_right_code_is_found_in_every_place() {
+        let places: std::collections::BTreeSet<usize> = (0..60)
+            .map(|i| {
+                let seed = format!("request {i}");
+                let codes = offered_codes("K7QM", draw(&seed));
+                codes.iter().position(|c| c == "K7QM").unwrap_or(9)
+            })
+            .collect();
+        assert_eq!(places, [0, 1, 2].into_iter().collect());
+    }
+
+    #[test]
+    fn decoys_never_repeat_the_right_code_even_when_the_draw_does() {
+        // A draw that yields the correct code's bytes everywhere (the alphabet's 'A' is 0).
+        let codes = offered_codes("AAAA", |parts| {
+            let mut h = [0u8; 32];
+            if let Some(round) = parts.get(1) {
+                h[4..8].copy_from_slice(&[1, 1, 1, 1]);
+                h[8..12].copy_from_slice(&[2, 2, 2, round.last().copied().unwrap_or(0)]);
+            }
+            h
+        });
+        assert_eq!(codes.iter().filter(|c| *c == "AAAA").count(), 1);
+        assert_eq!(codes.len(), 3);
     }
 }

@@ -10,8 +10,11 @@ use crate::api::ServiceInfo;
 /// `POST /signing/requests` (form, with client authentication): what to sign and for whom.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SigningRequestParams {
-    /// The citizen: their `sub` at this client (from an earlier login).
-    pub sub: String,
+    /// The citizen, and their say-so: an access token this client holds from the citizen's
+    /// login at it, whose scope includes `sign` (RFC 6750 §2.2's form parameter). A
+    /// DPoP-bound token comes with a `DPoP` proof header for this request (RFC 9449 §7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
     /// The document's name as the citizen sees it on the phone (at most 200 characters).
     pub document_name: String,
     /// The document's digest, base64url; with `hash_alg`. Either this or `pdf`.
@@ -33,7 +36,8 @@ pub struct SigningRequestParams {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningRequestCreated {
     pub request_id: String,
-    /// A short code the service shows beside the document; the phone shows the same.
+    /// A short code the service shows beside the document; the citizen picks it among three
+    /// on the phone.
     pub verification_code: String,
     /// Seconds the citizen has to approve.
     pub expires_in: u64,
@@ -82,9 +86,13 @@ pub struct SigningRequestView {
     pub hash_alg: String,
     /// base64url.
     pub hash: String,
-    /// The code the service shows beside the document.
-    pub verification_code: String,
-    /// Whether it is a PDF eid will sign (rather than a hash the service computed).
+    /// Three codes, one of them the code the service shows beside the document: the citizen
+    /// picks the one they see there (as the login's number). Their order does not tell which,
+    /// and stays the same at every fetch.
+    pub verification_codes: Vec<String>,
+    /// Whether it is a PDF eid will sign (rather than a hash the service computed): the phone
+    /// fetches it (`GET /api/v1/signing-requests/{request_id}/document`), checks it against
+    /// `hash`, and shows it.
     pub pdf: bool,
     /// Seconds left to approve.
     pub expires_in: u64,
@@ -104,7 +112,7 @@ pub struct SigningRequestList {
 }
 
 /// The citizen's decision on a signing request: its JSON bytes are what the assertion's
-/// challenge commits to, so the hash approved is inside the signature.
+/// challenge commits to, so the hash approved and the code picked are inside the signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningDecision {
     pub request_id: String,
@@ -113,6 +121,10 @@ pub struct SigningDecision {
     /// The digest approved, base64url, and its algorithm: they must be the request's.
     pub hash_alg: String,
     pub hash: String,
+    /// The verification code the citizen picked among the three (an approval needs it): a
+    /// code other than the service's stops the request, unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// `POST /api/v1/signing-requests/{request_id}`: the decision and the assertion over it.

@@ -80,6 +80,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/signing-requests/{request_id}",
                 web::post().to(crate::signing::answer),
+            )
+            .route(
+                "/signing-requests/{request_id}/document",
+                web::get().to(crate::signing::document),
             ),
     );
 }

@@ -26,6 +26,7 @@ fn log(error: &Error) {
         Error::WrongBrowser => "wrong_browser",
         Error::RateLimited { .. } => "rate_limited",
         Error::WrongNumber => "wrong_number",
+        Error::WrongCode => "wrong_code",
         Error::AccountRefused(_) => "account_refused",
         Error::Unauthenticated => "unauthenticated",
         Error::Forbidden(_) => "forbidden",
@@ -158,6 +159,8 @@ pub fn problem_for(error: &Error) -> Problem {
             .with_detail("The login page shows a new code every 30 seconds: scan the one it shows now."),
         Error::WrongNumber => Problem::new(403, "wrong-number", "Wrong number")
             .with_detail("The number you picked is not the one the login page shows, so the login was stopped. If you started it, start again at the service."),
+        Error::WrongCode => Problem::new(403, "wrong-code", "Wrong code")
+            .with_detail("The code you picked is not the one the service shows beside the document, so nothing was signed and the request was stopped. If you asked for it, ask the service again."),
         Error::Gone(what) => Problem::new(410, "gone", "Expired or already used")
             .with_detail(format!("The {what} has expired or was already used.")),
         Error::DeviceRefused(why) => {
@@ -263,6 +266,8 @@ fn oauth_body(error: &Error) -> (StatusCode, OAuthErrorBody) {
                 OAuthErrorCode::InvalidClient | OAuthErrorCode::InvalidToken => {
                     StatusCode::UNAUTHORIZED
                 }
+                // RFC 6750 §3.1.
+                OAuthErrorCode::InsufficientScope => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             };
             (
@@ -278,6 +283,15 @@ fn oauth_body(error: &Error) -> (StatusCode, OAuthErrorBody) {
             OAuthErrorBody {
                 error: "invalid_request".into(),
                 error_description: Some(format!("no {what} here")),
+            },
+        ),
+        // A credential without the authority for what it asked (`authority::permit`): the
+        // protocol's refusal, never a server error.
+        Error::Forbidden(why) => (
+            StatusCode::FORBIDDEN,
+            OAuthErrorBody {
+                error: "access_denied".into(),
+                error_description: Some(why.clone()),
             },
         ),
         Error::RateLimited { .. } => (
@@ -312,7 +326,16 @@ impl ResponseError for TokenError {
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CACHE_CONTROL, "no-store"));
         response.insert_header((header::PRAGMA, "no-cache"));
-        if status == StatusCode::UNAUTHORIZED && self.used_basic {
+        let token_refused =
+            matches!(&self.error, Error::OAuth(e) if e.code == OAuthErrorCode::InvalidToken);
+        if status == StatusCode::UNAUTHORIZED && token_refused {
+            // The access token a client presented (the signing API) was refused, not the
+            // client's own credentials: challenge for the token (RFC 6750 §3).
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"eid\", error=\"invalid_token\"",
+            ));
+        } else if status == StatusCode::UNAUTHORIZED && self.used_basic {
             response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"eid\""));
         }
         if let Some(seconds) = retry_after(&self.error) {

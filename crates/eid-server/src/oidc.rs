@@ -664,7 +664,7 @@ async fn token(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -
 }
 
 /// The DPoP proof of a token or PAR request; several are refused (RFC 9449 §4.3).
-fn token_dpop_proof(req: &HttpRequest) -> Result<Option<String>, TokenError> {
+pub(crate) fn token_dpop_proof(req: &HttpRequest) -> Result<Option<String>, TokenError> {
     dpop_proof(req).map_err(|()| TokenError {
         error: eid_core::Error::OAuth(eid_core::OAuthError::new(
             eid_core::OAuthErrorCode::InvalidDpopProof,
@@ -676,7 +676,7 @@ fn token_dpop_proof(req: &HttpRequest) -> Result<Option<String>, TokenError> {
 
 /// The answer, and for a request that used DPoP the nonce its next proof must carry
 /// (`DPoP-Nonce`, RFC 9449 §8), on success and failure alike.
-fn with_dpop_nonce<E: actix_web::ResponseError>(
+pub(crate) fn with_dpop_nonce<E: actix_web::ResponseError>(
     req: &HttpRequest,
     state: &AppState,
     answer: Result<HttpResponse, E>,

@@ -9,7 +9,7 @@ use eid_proto::signing::SigningSubmission;
 
 use crate::error::{ApiError, TokenError};
 use crate::extract::{bearer, caller};
-use crate::oidc::client_flow;
+use crate::oidc::{client_flow, token_dpop_proof, with_dpop_nonce};
 use crate::{run, AppState};
 
 /// A PDF of 10 MiB, base64 in a form, with room for the rest.
@@ -35,20 +35,24 @@ fn no_store(
         .json(body)
 }
 
-/// `POST /signing/requests`: a service asks a citizen to sign (201).
-async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> Result<HttpResponse, TokenError> {
-    let created = client_flow(
-        &req,
-        &state,
-        &body,
-        |p, basic, form: SigningRequestForm, now| p.create_signing_request(basic, &form, now),
-    )
-    .await?;
-    Ok(no_store(HttpResponse::Created(), created))
+/// `POST /signing/requests`: a service asks a citizen to sign (201), with the citizen's
+/// access token (and, for a DPoP-bound one, a proof; the answer then carries `DPoP-Nonce`).
+async fn create(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
+    let answer = async {
+        let dpop = token_dpop_proof(&req)?;
+        let created = client_flow(
+            &req,
+            &state,
+            &body,
+            move |p, basic, form: SigningRequestForm, now| {
+                p.create_signing_request(basic, &form, dpop, now)
+            },
+        )
+        .await?;
+        Ok::<_, TokenError>(no_store(HttpResponse::Created(), created))
+    }
+    .await;
+    with_dpop_nonce(&req, &state, answer)
 }
 
 /// `POST /signing/result`: the signature, once the citizen approved.
@@ -79,6 +83,32 @@ pub(crate) async fn pending(
     })
     .await?;
     Ok(no_store(HttpResponse::Ok(), list))
+}
+
+/// `GET /api/v1/signing-requests/{id}/document`: the PDF to sign, for the phone to show
+/// (wallet session of the request's citizen; pending requests only).
+pub(crate) async fn document(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token = bearer(&req).ok_or(ApiError(eid_core::Error::Unauthenticated))?;
+    let request_id = path.into_inner();
+    let pdf = run(&state.provider, move |p, now| {
+        let session = p.wallet_session(&token, now)?;
+        p.signing_document(&session, &request_id, now)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/pdf")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        // Saved, never rendered in place: the document is the service's, not eid's page.
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"document.pdf\"",
+        ))
+        .body(pdf))
 }
 
 /// `POST /api/v1/signing-requests/{id}`: the citizen's signed decision.

@@ -290,11 +290,6 @@ impl Database {
             signing_requests::request_id
         );
         dump!(
-            subjects,
-            (String, String, String, i64),
-            (subjects::sector, subjects::sub)
-        );
-        dump!(
             seen_jtis,
             (String, String, i64),
             (seen_jtis::scope, seen_jtis::jti)

@@ -44,15 +44,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    subjects (sector, sub) {
-        sector -> Text,
-        sub -> Text,
-        citizen_id -> Text,
-        created_at -> BigInt,
-    }
-}
-
-diesel::table! {
     browser_sessions (session_id) {
         session_id -> Text,
         token_hash -> Binary,
@@ -328,7 +319,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     certificates,
     signing_requests,
-    subjects,
     browser_sessions,
     session_logins,
     clients,

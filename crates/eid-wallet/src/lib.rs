@@ -18,6 +18,10 @@
 //!   it was started, every requested item with the citizen's own value, three numbers), then
 //!   answer it (approve with the number the login page shows and the items chosen, decline, or
 //!   "not me"), the decision signed inside a WebAuthn assertion.
+//! - [`Wallet::signing_requests`], [`Wallet::signing_document`], [`Wallet::approve_signing`],
+//!   [`Wallet::decline_signing`]: documents services ask the citizen to sign: the PDF fetched
+//!   and checked against the digest the approval signs, then approved with the verification
+//!   code the citizen picks among three (the one the service shows), or declined.
 //! - [`Wallet::consents`], [`Wallet::withdraw_consent`]: what the citizen shares with whom.
 //! - [`Wallet::devices`], [`Wallet::history`], [`Wallet::remove_device`],
 //!   [`Wallet::create_device_link`], [`Wallet::link`], [`Wallet::request_upgrade`]: manage the
@@ -878,8 +882,8 @@ impl Wallet {
         .await
     }
 
-    /// The account's pending signing requests: the service, the document's name, the
-    /// verification code the service shows, the digest.
+    /// The account's pending signing requests: the service, the document's name, three
+    /// verification codes (one of them the service's), the digest.
     pub async fn signing_requests(
         &mut self,
     ) -> Result<eid_proto::signing::SigningRequestList, WalletError> {
@@ -911,21 +915,95 @@ impl Wallet {
         })
     }
 
-    /// Approves (`true`) or declines a signing request as shown.
-    pub async fn answer_signing(
+    /// Approves a signing request as shown, with the verification `code` the citizen picked
+    /// among the three the phone offers (the one the service shows beside the document). A
+    /// code that is not among them is refused here; a wrong one among them stops the request
+    /// at the server (`wrong-code`), unsigned.
+    pub async fn approve_signing(
         &mut self,
         request: &eid_proto::signing::SigningRequestView,
-        approve: bool,
+        code: &str,
+    ) -> Result<ApprovalResult, WalletError> {
+        let code = code.trim().to_uppercase();
+        if !request.verification_codes.contains(&code) {
+            return Err(WalletError::Protocol(format!(
+                "{code} is not one of the codes offered ({})",
+                request.verification_codes.join(", ")
+            )));
+        }
+        self.answer_signing(request, "approve", Some(code)).await
+    }
+
+    /// Declines a signing request: nothing is signed.
+    pub async fn decline_signing(
+        &mut self,
+        request: &eid_proto::signing::SigningRequestView,
+    ) -> Result<ApprovalResult, WalletError> {
+        self.answer_signing(request, "decline", None).await
+    }
+
+    async fn answer_signing(
+        &mut self,
+        request: &eid_proto::signing::SigningRequestView,
+        answer: &str,
+        code: Option<String>,
     ) -> Result<ApprovalResult, WalletError> {
         let decision = eid_proto::signing::SigningDecision {
             request_id: request.request_id.clone(),
-            answer: if approve { "approve" } else { "decline" }.into(),
+            answer: answer.to_owned(),
             hash_alg: request.hash_alg.clone(),
             hash: request.hash.clone(),
+            code,
         };
         let submission = self.sign_signing_decision(request, &decision)?;
         self.post_signing_answer(&request.request_id, &submission)
             .await
+    }
+
+    /// The PDF a signing request asks the citizen to sign, to show before they decide: fetched
+    /// with the account session and checked against the digest the view carries (which the
+    /// approval signs), so that what is shown is what would be signed. An error for a request
+    /// that signs a digest only (`pdf: false`).
+    pub async fn signing_document(
+        &mut self,
+        request: &eid_proto::signing::SigningRequestView,
+    ) -> Result<Vec<u8>, WalletError> {
+        use sha2::{Digest, Sha256};
+        if !request.pdf || request.hash_alg != "SHA-256" {
+            return Err(WalletError::Protocol(
+                "this request signs a digest the service computed: there is no document to show"
+                    .into(),
+            ));
+        }
+        let server = self.server()?;
+        let path = format!("/api/v1/signing-requests/{}/document", request.request_id);
+        let mut retried = false;
+        let response = loop {
+            let session = self.session().await?;
+            let response = self
+                .http
+                .get(self.api(&server, &path)?)
+                .bearer_auth(&session.access_token)
+                .send()
+                .await?;
+            if response.status() == reqwest::StatusCode::UNAUTHORIZED && !retried {
+                // The cached session ended: once more with a new one.
+                self.file.session = None;
+                retried = true;
+                continue;
+            }
+            break response;
+        };
+        if !response.status().is_success() {
+            return decode(response).await;
+        }
+        let pdf = response.bytes().await?.to_vec();
+        if b64url(&Sha256::digest(&pdf)) != request.hash {
+            return Err(WalletError::Protocol(
+                "the document does not match the digest to be signed: not shown".into(),
+            ));
+        }
+        Ok(pdf)
     }
 
     /// Sends a signed decision on a signing request (tests use it to replay one).

@@ -7,6 +7,7 @@
 //! eid-wallet --store wallet.json status
 //! eid-wallet --store wallet.json counter 482-193-067     # at a registration counter: the code (or QR URL) the officer shows
 //! eid-wallet --store wallet.json approve 'http://localhost:8080/api/v1/approvals/...?t=...' [--number 42] [--share all|none|name,birthdate] [--remember] [--not-me | --decline]
+//! eid-wallet --store wallet.json sign [REQUEST_ID [--save-pdf FILE] [--approve --code CODE | --decline]]
 //! eid-wallet --store wallet.json consents [list | withdraw CLIENT_ID]
 //! eid-wallet --store wallet.json devices [list | remove DEVICE_ID | link | join --server URL CODE]
 //! eid-wallet --store wallet.json upgrade --name .. --hkid .. --date-of-birth .. --gender .. [--address ..]
@@ -128,16 +129,24 @@ enum Command {
         #[arg(long, conflicts_with_all = ["number", "share"])]
         decline: bool,
     },
-    /// Documents services ask you to sign: lists them (the service, the document, the code
-    /// the service shows), or approves or declines one.
+    /// Documents services ask you to sign: lists them, saves one's PDF to read, or approves
+    /// it with the code the service shows (picked among three) or declines it.
     Sign {
         /// The request to answer (from the list); without it, the list.
         request_id: Option<String>,
+        /// Save the PDF to sign to this file (checked against the digest you would sign)
+        /// before deciding.
+        #[arg(long, requires = "request_id")]
+        save_pdf: Option<PathBuf>,
         /// Approve: sign with your signing certificate.
-        #[arg(long, conflicts_with = "decline")]
+        #[arg(long, conflicts_with = "decline", requires = "request_id")]
         approve: bool,
+        /// The code the service shows beside the document, one of the three offered (asked
+        /// for when not given).
+        #[arg(long, conflicts_with = "decline", requires = "request_id")]
+        code: Option<String>,
         /// Decline: nothing is signed.
-        #[arg(long)]
+        #[arg(long, requires = "request_id")]
         decline: bool,
     },
     /// What you share with which service; withdraw a consent.
@@ -564,7 +573,13 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 None if interactive => {
                     let mut chosen = Vec::new();
                     for item in request.items.iter().filter(|i| !i.essential) {
-                        if yes(&ask(&format!("Share {}? [y/N]", item.en))) {
+                        // A permission (offline access, asking for signatures) is allowed,
+                        // not shared: it is no fact about the citizen.
+                        let verb = match item.scope.as_str() {
+                            "offline_access" | "sign" => "Allow",
+                            _ => "Share",
+                        };
+                        if yes(&ask(&format!("{verb}: {}? [y/N]", item.en))) {
                             chosen.push(item.claim.clone());
                         }
                     }
@@ -598,7 +613,9 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
         }
         Command::Sign {
             request_id,
+            save_pdf,
             approve,
+            code,
             decline,
         } => {
             let list = wallet.signing_requests().await?;
@@ -608,11 +625,15 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 }
                 for r in &list.requests {
                     println!(
-                        "{}  {} asks you to sign \"{}\"  code {}  ({} s left)\n    {} {}",
+                        "{}  {} asks you to sign \"{}\"{}  ({} s left)\n    {} {}",
                         r.request_id,
-                        r.service.name,
-                        r.document_name,
-                        r.verification_code,
+                        printable(&r.service.name),
+                        printable(&r.document_name),
+                        if r.pdf {
+                            " (a PDF: --save-pdf to read it)"
+                        } else {
+                            ""
+                        },
                         r.expires_in,
                         r.hash_alg,
                         r.hash
@@ -626,21 +647,59 @@ async fn run(cli: Cli) -> Result<(), WalletError> {
                 .find(|r| r.request_id == id)
                 .ok_or_else(|| WalletError::Protocol(format!("no pending signing request {id}")))?;
             println!(
-                "{} asks you to sign \"{}\". Check that the service shows the code {}.",
-                request.service.name, request.document_name, request.verification_code
+                "{} asks you to sign \"{}\".",
+                printable(&request.service.name),
+                printable(&request.document_name)
             );
             if request.danger_software_keys_sign {
                 println!("Note: this is a development deployment: signatures here may be approved by software keys, which can be copied. They are not legally meaningful.");
             }
-            let approve = match (approve, decline) {
-                (true, _) => true,
-                (_, true) => false,
-                _ if std::io::stdin().is_terminal() => {
-                    ask("Sign it? (y/n)").eq_ignore_ascii_case("y")
+            if let Some(file) = &save_pdf {
+                let pdf = wallet.signing_document(request).await?;
+                std::fs::write(file, &pdf)?;
+                println!(
+                    "Saved the document to {} ({} bytes; it matches the digest you would sign). Read it before you decide.",
+                    file.display(),
+                    pdf.len()
+                );
+            }
+            let interactive = std::io::stdin().is_terminal();
+            if decline {
+                let result = wallet.decline_signing(request).await?;
+                println!("Declined ({}). Nothing was signed.", result.status);
+                return Ok(());
+            }
+            let codes = request.verification_codes.join("  ");
+            // As a login's number: the citizen picks the code the service shows beside the
+            // document, which proves they are looking at it.
+            let code = match code {
+                Some(code) => code,
+                None if interactive => {
+                    let answer = ask(&format!(
+                        "Which code does the service show beside the document? {codes}  (n: do not sign)"
+                    ));
+                    if answer.is_empty() || answer.eq_ignore_ascii_case("n") {
+                        let result = wallet.decline_signing(request).await?;
+                        println!("Declined ({}). Nothing was signed.", result.status);
+                        return Ok(());
+                    }
+                    answer
                 }
-                _ => return Err(WalletError::Protocol("say --approve or --decline".into())),
+                // Saving the document alone: the citizen reads it, then decides.
+                None if save_pdf.is_some() && !approve => return Ok(()),
+                None => {
+                    return Err(WalletError::Protocol(format!(
+                        "pass --approve --code with the code the service shows (one of {codes}), or --decline"
+                    )))
+                }
             };
-            let result = wallet.answer_signing(request, approve).await?;
+            let sign = approve || (interactive && yes(&ask("Sign it? [y/N]")));
+            if !sign {
+                return Err(WalletError::Protocol(
+                    "nothing signed: say --approve to sign".into(),
+                ));
+            }
+            let result = wallet.approve_signing(request, &code).await?;
             println!("{}", result.status);
         }
         Command::Consents { action } => match action.unwrap_or(ConsentsAction::List) {

@@ -183,7 +183,7 @@ pub fn agreement_page(signing: Option<&crate::signing::Signing>) -> HttpResponse
             r#"<meta http-equiv="refresh" content="2">
 <p>Open eid on your phone: it asks you to sign the tenancy agreement.</p>
 <p lang="zh-HK">請打開手機上的 eid，確認簽署租約。</p>
-<p>Check that your phone shows this code before you approve: <span lang="zh-HK">確認前，請核對手機顯示的驗證碼：</span></p>
+<p>Your phone shows three codes: pick this one to approve. <span lang="zh-HK">手機會顯示三個驗證碼：請選擇以下這個以確認。</span></p>
 <p class="code" style="font-size:2em;letter-spacing:.2em"><strong>{}</strong></p>
 <p>This page updates by itself.</p>"#,
             escape(code)

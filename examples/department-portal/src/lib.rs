@@ -59,9 +59,13 @@
 //! ## Signing a tenancy agreement
 //!
 //! Once logged in, a citizen proven in person (eid+) can sign a tenancy agreement the portal
-//! makes as a PDF: the portal asks eid (`POST /signing/requests`), shows the verification code
-//! eid returns, the citizen approves on the phone (`eid-wallet sign`), and the portal keeps
-//! the signed PDF for download. The client must be allowed to sign:
+//! makes as a PDF: the portal asks eid (`POST /signing/requests`) with the access token of the
+//! citizen's login, which carries the `sign` scope the citizen allowed on the phone ("ask you
+//! to sign documents"), shows the verification code eid returns, the citizen reads the PDF on
+//! the phone and approves by picking that code (`eid-wallet sign`), and the portal keeps the
+//! signed PDF for download. When the citizen's login has ended (signed out, or its access
+//! token expired), the portal asks them to log in again. The client must be allowed to sign
+//! (eid narrows the `sign` scope away for other clients):
 //!
 //! ```sh
 //! cargo run -p eid-server -- --dev pki init      # once: the signing PKI
@@ -169,12 +173,13 @@ enum Session {
         target: Option<url::Url>,
     },
     /// Logged in: the verified claims to show, the citizen's `sub` and name, the ID token's
-    /// `sid` (the eid login a back- or front-channel logout names), and a tenancy agreement
-    /// being signed.
+    /// `sid` (the eid login a back- or front-channel logout names), the access token (with it
+    /// the portal asks eid for the citizen's signature), and a tenancy agreement being signed.
     LoggedIn {
         profile: Profile,
         sub: String,
         sid: Option<String>,
+        access_token: String,
         name: String,
         chinese_name: Option<String>,
         signing: Option<Signing>,
@@ -330,7 +335,9 @@ fn start_login(
         )
         // `openid` is added automatically; ask for the profile claims we want to show. eid
         // releases only proven particulars: the address only when an officer saw a proof of it.
-        .add_scopes(["profile", "address"].map(|s| Scope::new(s.to_owned())))
+        // `sign`: leave to ask the citizen to sign the agreement while they are logged in (the
+        // phone asks them; eid grants it only to clients allowed to sign).
+        .add_scopes(["profile", "address", "sign"].map(|s| Scope::new(s.to_owned())))
         .set_pkce_challenge(pkce_challenge);
     if let Some(hint) = login_hint {
         request = request.set_login_hint(LoginHint::new(hint));
@@ -563,6 +570,7 @@ async fn handle_callback(
             profile,
             sub: claims.subject().to_string(),
             sid,
+            access_token: token_response.access_token().secret().clone(),
             name,
             chinese_name,
             signing: None,
@@ -705,14 +713,20 @@ async fn ask_signature(req: HttpRequest, app: web::Data<AppState>) -> HttpRespon
     or_500(
         async {
             let id = session_id(&req).context("log in first")?;
-            let (sub, name) = match app.sessions().get(&id) {
-                Some(Session::LoggedIn { sub, name, .. }) => (sub.clone(), name.clone()),
+            let (access_token, name) = match app.sessions().get(&id) {
+                Some(Session::LoggedIn {
+                    access_token, name, ..
+                }) => (access_token.clone(), name.clone()),
                 _ => return Ok(home_page()),
             };
             let pdf = tenancy_agreement(&name);
             let signing = app
                 .signing
-                .ask(&sub, "Tenancy agreement, Flat 1, 2 Garden Road", &pdf)
+                .ask(
+                    &access_token,
+                    "Tenancy agreement, Flat 1, 2 Garden Road",
+                    &pdf,
+                )
                 .await?;
             if let Some(Session::LoggedIn { signing: slot, .. }) = app.sessions().get_mut(&id) {
                 *slot = Some(signing);

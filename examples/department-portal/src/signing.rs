@@ -1,6 +1,7 @@
 //! Signing a tenancy agreement through eid (docs/signing.md): the portal makes the PDF, asks
-//! eid for the logged-in citizen's signature, shows the verification code eid returns (the
-//! citizen's phone shows the same), polls for the result, and keeps the signed PDF.
+//! eid for the logged-in citizen's signature with the access token of their login (its scope
+//! includes `sign`), shows the verification code eid returns (the citizen picks it among three
+//! on the phone), polls for the result, and keeps the signed PDF.
 //!
 //! The calls are eid's back-channel signing API: forms authenticated like the token endpoint
 //! (here HTTP Basic with the client secret), answers in JSON, OAuth-style errors.
@@ -139,14 +140,18 @@ impl SigningApi {
         })
     }
 
-    /// Asks eid for the citizen's signature on `pdf`.
-    pub async fn ask(&self, sub: &str, name: &str, pdf: &[u8]) -> anyhow::Result<Signing> {
+    /// Asks eid for the signature, on `pdf`, of the citizen whose login gave `access_token`.
+    pub async fn ask(&self, access_token: &str, name: &str, pdf: &[u8]) -> anyhow::Result<Signing> {
         let pdf = base64(pdf);
         Ok(
             match self
                 .post(
                     "/signing/requests",
-                    &[("sub", sub), ("document_name", name), ("pdf", &pdf)],
+                    &[
+                        ("access_token", access_token),
+                        ("document_name", name),
+                        ("pdf", &pdf),
+                    ],
                 )
                 .await?
             {
@@ -161,6 +166,9 @@ impl SigningApi {
                 }
                 Err(e) => Signing::Ended(match e.error.as_str() {
                     "access_denied" => "Your eid account cannot sign documents: signing needs an account proven in person (eid+).".into(),
+                    // The login ended (signed out, consent withdrawn, the token expired), or
+                    // the citizen did not allow the portal to ask: a new login asks them.
+                    "invalid_token" | "insufficient_scope" => "Your eid login has ended, or you did not allow this portal to ask you to sign: log in again (/login) and allow it on your phone.".into(),
                     _ => format!("eid refused: {}", e.error_description.unwrap_or(e.error)),
                 }),
             },
@@ -184,9 +192,9 @@ impl SigningApi {
                     })
                 }
                 Err(e) if e.error == "authorization_pending" => None,
-                Err(e) if e.error == "access_denied" => {
-                    Some(Signing::Ended("You declined to sign the agreement.".into()))
-                }
+                Err(e) if e.error == "access_denied" => Some(Signing::Ended(
+                    "You declined to sign the agreement (or picked another code than the one shown here).".into(),
+                )),
                 Err(e) if e.error == "expired_token" => Some(Signing::Ended(
                     "The request expired before you approved it. You can ask again.".into(),
                 )),

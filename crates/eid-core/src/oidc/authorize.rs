@@ -419,6 +419,12 @@ impl Provider {
     ) -> Result<AuthorizationRequest, OAuthError> {
         let mut request = check_authorization_params(params)?;
         self.check_response_type(client, request.response_type)?;
+        if !client.metadata.signing {
+            // Only clients the operator allowed to ask for signatures get the `sign` scope:
+            // for the others it is narrowed away like a scope eid does not know (RFC 6749
+            // §3.3), so that the phone never offers it.
+            request.scopes = request.scopes.without(Scope::Sign);
+        }
         if let Some(hint) = &params.id_token_hint {
             let hint = match self.read_id_token_hint(hint, now) {
                 Ok(hint) => hint,

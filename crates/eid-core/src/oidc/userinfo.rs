@@ -6,6 +6,7 @@ use crate::crypto::sha256;
 use crate::keys::{sign_jwt, JwsAlg};
 use crate::oidc::dpop::{PresentedToken, ProofTarget};
 use crate::oidc::oauth;
+use crate::store::{AccessTokenRecord, ClientRecord};
 use crate::time::UnixTime;
 use crate::{Error, OAuthErrorCode, Provider};
 
@@ -18,7 +19,52 @@ pub enum UserinfoResponse {
     Jwt(String),
 }
 
+fn invalid_token() -> crate::OAuthError {
+    oauth(
+        OAuthErrorCode::InvalidToken,
+        "the access token is invalid, expired or revoked",
+    )
+}
+
+fn inactive_account() -> crate::OAuthError {
+    oauth(
+        OAuthErrorCode::InvalidToken,
+        "the citizen's account is not active",
+    )
+}
+
 impl Provider {
+    /// An access token presented to one of eid's resources (userinfo, the signing API), and
+    /// its client: the one check of whether it is valid and active, so that every resource
+    /// refuses the same tokens. It must be stored (revoking it, signing out, withdrawing
+    /// consent, removing the device that approved its login, a replayed code delete it),
+    /// unexpired, presented as its binding requires (a DPoP-bound token with a proof for
+    /// `target`, RFC 9449 §7), of a client that still exists, for an active account. A JWT
+    /// access token is found by its hash like an opaque one, so the same holds for it.
+    pub(crate) fn active_access_token(
+        &self,
+        presented: &PresentedToken,
+        target: ProofTarget<'_>,
+        now: UnixTime,
+    ) -> Result<(AccessTokenRecord, ClientRecord), Error> {
+        let token = self
+            .store
+            .access_token(&sha256(presented.token().as_bytes()))?
+            .filter(|t| t.expires_at > now)
+            .ok_or_else(invalid_token)?;
+        self.check_token_binding(presented, token.jkt.as_deref(), target, now)?;
+        let Some(client) = self.store.client(&token.client_id)? else {
+            return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
+        };
+        if !matches!(
+            self.store.citizen(&token.citizen_id)?.map(|c| c.status),
+            Some(AccountStatus::Active)
+        ) {
+            return Err(inactive_account().into());
+        }
+        Ok((token, client))
+    }
+
     /// The userinfo endpoint (OIDC Core §5.3): the claims the citizen shared, as JSON, or as a
     /// JWT signed for the client when it registered `userinfo_signed_response_alg` (§5.3.2).
     /// A DPoP-bound token comes with a proof for this request (`method`, RFC 9449 §7).
@@ -28,34 +74,16 @@ impl Provider {
         method: &str,
         now: UnixTime,
     ) -> Result<UserinfoResponse, Error> {
-        let token = self
-            .store
-            .access_token(&sha256(presented.token().as_bytes()))?
-            .filter(|t| t.expires_at > now)
-            .ok_or_else(|| {
-                oauth(
-                    OAuthErrorCode::InvalidToken,
-                    "the access token is invalid, expired or revoked",
-                )
-            })?;
         let target = ProofTarget {
             method,
             path: "/userinfo",
             access_token: None,
         };
-        self.check_token_binding(presented, token.jkt.as_deref(), target, now)?;
-        let Some(client) = self.store.client(&token.client_id)? else {
-            return Err(oauth(OAuthErrorCode::InvalidToken, "the client was removed").into());
-        };
-        let sealed = match self.store.account_profile(&token.citizen_id)? {
-            Some((AccountStatus::Active, Some(sealed))) => sealed,
-            _ => {
-                return Err(oauth(
-                    OAuthErrorCode::InvalidToken,
-                    "the citizen's account is not active",
-                )
-                .into())
-            }
+        let (token, client) = self.active_access_token(presented, target, now)?;
+        let Some((AccountStatus::Active, Some(sealed))) =
+            self.store.account_profile(&token.citizen_id)?
+        else {
+            return Err(inactive_account().into());
         };
         let profile = self.open_profile(&token.citizen_id, &sealed)?;
         let mut claims = userinfo_claims(

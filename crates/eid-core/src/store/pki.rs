@@ -186,7 +186,7 @@ pub struct SigningOutcome<'a> {
     pub now: UnixTime,
 }
 
-/// Signing requests, and the subjects signing clients name citizens by.
+/// Signing requests.
 pub trait SigningStore {
     fn insert_signing_request(&self, request: &SigningRequestRecord) -> Result<(), StoreError>;
     fn signing_request(&self, request_id: &str)
@@ -205,13 +205,4 @@ pub trait SigningStore {
         outcome: &SigningOutcome<'_>,
         events: &[AuditRecord],
     ) -> Result<bool, StoreError>;
-    /// Records that `sub` in `sector` names `citizen` (kept if known).
-    fn remember_subject(
-        &self,
-        sector: &str,
-        sub: &str,
-        citizen: &CitizenId,
-        now: UnixTime,
-    ) -> Result<(), StoreError>;
-    fn subject(&self, sector: &str, sub: &str) -> Result<Option<CitizenId>, StoreError>;
 }

@@ -10,7 +10,7 @@ use eid_core::time::UnixTime;
 
 use crate::repo::audit::insert_events;
 use crate::repo::keys::SigningKeyRow;
-use crate::schema::{certificates, signing_keys, signing_requests, subjects};
+use crate::schema::{certificates, signing_keys, signing_requests};
 use crate::{backend, corrupt, Database, TxError};
 
 #[derive(Debug, Queryable, Insertable)]
@@ -385,41 +385,5 @@ impl SigningStore for Database {
             Ok(true)
         })
         .map_err(backend)
-    }
-
-    fn remember_subject(
-        &self,
-        sector: &str,
-        sub: &str,
-        citizen: &CitizenId,
-        now: UnixTime,
-    ) -> Result<(), StoreError> {
-        let inserted = diesel::insert_into(subjects::table)
-            .values((
-                subjects::sector.eq(sector),
-                subjects::sub.eq(sub),
-                subjects::citizen_id.eq(&**citizen),
-                subjects::created_at.eq(now.secs()),
-            ))
-            .execute(&mut *self.writer()?);
-        match inserted {
-            // Known already (a pairwise subject names one citizen, always the same).
-            Ok(_)
-            | Err(DieselError::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
-    }
-
-    fn subject(&self, sector: &str, sub: &str) -> Result<Option<CitizenId>, StoreError> {
-        let citizen: Option<String> = subjects::table
-            .find((sector, sub))
-            .select(subjects::citizen_id)
-            .first(&mut *self.conn()?)
-            .optional()
-            .map_err(backend)?;
-        Ok(citizen.map(CitizenId::from))
     }
 }

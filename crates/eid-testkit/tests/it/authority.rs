@@ -337,14 +337,19 @@ async fn signing_client(server: &TestServer) -> anyhow::Result<Rp> {
     .await
 }
 
-/// The service asks the citizen it knows as `sub` to sign a document; the request's id.
-async fn ask_to_sign(server: &TestServer, rp: &Rp, sub: &str) -> anyhow::Result<String> {
+/// The service asks the citizen whose login gave it `access_token` (with the `sign` scope) to
+/// sign a document; the request's id and verification code.
+async fn ask_to_sign(
+    server: &TestServer,
+    rp: &Rp,
+    access_token: &str,
+) -> anyhow::Result<(String, String)> {
     let digest = b64(&sha2_digest(b"I transfer my flat to Mallory"));
     let response = reqwest::Client::new()
         .post(server.url("/signing/requests"))
         .basic_auth(&rp.client_id, Some(&rp.client_secret))
         .form(&[
-            ("sub", sub),
+            ("access_token", access_token),
             ("document_name", "Tenancy agreement"),
             ("hash", digest.as_str()),
             ("hash_alg", "SHA-256"),
@@ -357,10 +362,13 @@ async fn ask_to_sign(server: &TestServer, rp: &Rp, sub: &str) -> anyhow::Result<
         response.status()
     );
     let body: serde_json::Value = response.json().await?;
-    Ok(body["request_id"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no request_id"))?
-        .to_owned())
+    let field = |name: &str| -> anyhow::Result<String> {
+        Ok(body[name]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no {name}"))?
+            .to_owned())
+    };
+    Ok((field("request_id")?, field("verification_code")?))
 }
 
 fn sha2_digest(data: &[u8]) -> Vec<u8> {
@@ -370,6 +378,7 @@ fn sha2_digest(data: &[u8]) -> Vec<u8> {
 /// H1: with the default (non-development) policy, a `plus` citizen's software key and a
 /// browser passkey approve no signature; an attested hardware phone does.
 async fn signing_keys(backend: Backend) -> anyhow::Result<()> {
+    use openidconnect::OAuth2TokenResponse as _;
     let root = TestAttestationRoot::generate()?;
     let policy = AttestationPolicy {
         roots: Some(AttestationPolicy::roots_from_pem(&root.pem())?),
@@ -392,18 +401,19 @@ async fn signing_keys(backend: Backend) -> anyhow::Result<()> {
     // A plus account on the reference wallet's software key: logs in at basic, signs nothing.
     let (mut software, _officer) = plus_wallet(&server, 0).await?;
     let browser = Browser::new();
-    let (_, claims) = login(&server, &rp, &browser, &mut software).await?;
+    let sign = &[("scope", "openid sign")];
+    let (tokens, claims) = login_with(&server, &rp, &browser, &mut software, sign).await?;
     assert_eq!(
         claims.auth_context_ref().map(|a| a.as_str()),
         Some("urn:eid:loa:basic")
     );
-    let request_id = ask_to_sign(&server, &rp, claims.subject().as_str()).await?;
+    let (request_id, code) = ask_to_sign(&server, &rp, tokens.access_token().secret()).await?;
     let view = software.signing_requests().await?.requests.remove(0);
     assert_eq!(view.request_id, request_id);
     let err = unchanged!(
         server,
         software
-            .answer_signing(&view, true)
+            .approve_signing(&view, &code)
             .await
             .expect_err("a software key signs nothing")
     );
@@ -417,6 +427,7 @@ async fn signing_keys(backend: Backend) -> anyhow::Result<()> {
         answer: "approve".into(),
         hash_alg: view.hash_alg.clone(),
         hash: view.hash.clone(),
+        code: Some(code.clone()),
     };
     let bytes = serde_json::to_vec(&decision)?;
     let mut options = view.options.clone();
@@ -439,14 +450,14 @@ async fn signing_keys(backend: Backend) -> anyhow::Result<()> {
         .with_attestation(root.authenticator("eid test phone", *b"eid-test-phone-1")?);
     let attested = server.apply_with(attested, 1).await?;
     let (mut hardware, _officer) = server.prove_in_person(attested, 1).await?;
-    let (_, claims) = login(&server, &rp, &Browser::new(), &mut hardware).await?;
+    let (tokens, claims) = login_with(&server, &rp, &Browser::new(), &mut hardware, sign).await?;
     assert_eq!(
         claims.auth_context_ref().map(|a| a.as_str()),
         Some("urn:eid:loa:plus")
     );
-    ask_to_sign(&server, &rp, claims.subject().as_str()).await?;
+    let (_, code) = ask_to_sign(&server, &rp, tokens.access_token().secret()).await?;
     let view = hardware.signing_requests().await?.requests.remove(0);
-    let signed = hardware.answer_signing(&view, true).await?;
+    let signed = hardware.approve_signing(&view, &code).await?;
     assert_eq!(signed.status, "signed");
     server.stop().await;
     Ok(())

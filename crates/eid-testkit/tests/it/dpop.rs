@@ -4,7 +4,8 @@
 //! key), and the refusals: a proof with a wrong `htm`, `htu` or `ath`, an old `iat`, no nonce,
 //! a replayed `jti`, private key material; a bound token presented as a bearer token; a code
 //! redeemed with another key; a FAPI 2.0 client that does not push its request, sends no proof,
-//! addresses its assertion to an endpoint, or signs it RS256.
+//! addresses its assertion to an endpoint, or signs it RS256. A DPoP-bound token asks for a
+//! signature only with a proof of that request.
 
 use eid_core::clients::ClientRegistration;
 use eid_core::crypto::{b64url, random_token, sha256};
@@ -792,3 +793,122 @@ async fn fapi_refusals(backend: Backend) -> anyhow::Result<()> {
 
 on_every_backend!(fapi2_login_with_dpop, fapi_login);
 on_every_backend!(dpop_and_fapi2_refusals, fapi_refusals);
+
+/// Review 2026-12-07, L1: a DPoP-bound access token asks for a signature only with a proof of
+/// the signing request by its key (RFC 9449 §7: `htu` the signing endpoint, `ath` the token,
+/// eid's nonce), checked as userinfo checks it; presented as a bearer token it is refused.
+async fn a_bound_token_asks_for_a_signature_with_its_proof(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let issuer = server.issuer();
+    let mut registration = ClientRegistration::new(
+        "Lands Department",
+        &[REDIRECT_URI.to_owned()],
+        JwsAlg::Es256,
+    );
+    registration.signing = true;
+    registration.dpop_bound_access_tokens = true;
+    let rp = registered_rp(&server, registration).await?;
+    let (mut wallet, _officer) = plus_wallet(&server, 0).await?;
+    let (start, callback, _) = login_to_callback_with(
+        &server,
+        &rp,
+        &Browser::new(),
+        &mut wallet,
+        &[("scope", "openid sign")],
+    )
+    .await?;
+    let code = callback.param("code").unwrap_or_default();
+    let dpop = DpopKey::new();
+    // The code exchange with a proof: eid asks for its nonce first.
+    let token_url = format!("{issuer}/token");
+    let mut nonce = None;
+    let mut tokens = Value::Null;
+    for _ in 0..2 {
+        let response = reqwest::Client::new()
+            .post(&token_url)
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .header(
+                "DPoP",
+                dpop.proof("POST", &token_url, nonce.as_deref(), None),
+            )
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT_URI),
+                ("code_verifier", start.verifier.secret().as_str()),
+            ])
+            .send()
+            .await?;
+        let given = nonce_of(&response);
+        tokens = response.json().await?;
+        if tokens["error"] != "use_dpop_nonce" {
+            break;
+        }
+        nonce = given;
+    }
+    assert_eq!(tokens["token_type"], "DPoP", "{tokens}");
+    assert_eq!(tokens["scope"], "openid sign", "{tokens}");
+    let token = tokens["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let signing_url = format!("{issuer}/signing/requests");
+    let form = [
+        ("access_token", token.as_str()),
+        ("document_name", "Lease"),
+        ("hash", &b64url(&sha256(b"a lease"))),
+        ("hash_alg", "SHA-256"),
+    ];
+    let ask = |proof: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(&signing_url)
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .form(&form);
+        if let Some(proof) = proof {
+            request = request.header("DPoP", proof);
+        }
+        request.send()
+    };
+
+    // As a bearer token: refused, and nothing is stored.
+    let bearer = unchanged!(server, error_of(ask(None).await?).await?);
+    assert_eq!(bearer, (401, "invalid_token".to_owned()));
+    // A proof for another request (userinfo's URL) is refused too.
+    let userinfo_url = format!("{issuer}/userinfo");
+    let first = ask(Some(dpop.proof(
+        "POST",
+        &userinfo_url,
+        nonce.as_deref(),
+        Some(&token),
+    )))
+    .await?;
+    let nonce = nonce_of(&first).or(nonce);
+    let (status, error) = error_of(first).await?;
+    assert!(
+        status == 400 && ["invalid_dpop_proof", "use_dpop_nonce"].contains(&error.as_str()),
+        "{status} {error}"
+    );
+    // With a proof of this request by the token's key: asked.
+    let asked = ask(Some(dpop.proof(
+        "POST",
+        &signing_url,
+        nonce.as_deref(),
+        Some(&token),
+    )))
+    .await?;
+    assert!(
+        nonce_of(&asked).is_some(),
+        "the answer gives the next nonce"
+    );
+    let status = asked.status().as_u16();
+    let body: Value = asked.json().await?;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["verification_code"].as_str().map(str::len), Some(4));
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    a_dpop_bound_token_asks_for_a_signature_with_its_proof,
+    a_bound_token_asks_for_a_signature_with_its_proof
+);

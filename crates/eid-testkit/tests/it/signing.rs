@@ -10,7 +10,7 @@ use eid_core::custody::Custody;
 use eid_core::ids::CitizenId;
 use eid_core::pki::cms::DigestAlg;
 use eid_core::pki::{pem, CertKind};
-use eid_core::store::{AccountStore, KeyPurpose, KeyStore, PkiStore};
+use eid_core::store::{AccountStore, KeyPurpose, KeyStore, PkiStore, SigningStore};
 use eid_core::time::UnixTime;
 use eid_testkit::{Backend, TestServer};
 
@@ -283,12 +283,39 @@ on_every_backend!(
     pki_signs_with_keys_in_softhsm
 );
 
-/// A relying party allowed to ask for signatures, and a `plus` citizen who logged in to it.
+/// A relying party allowed to ask for signatures, and a `plus` citizen who logged in to it
+/// allowing the `sign` scope: the access token it asks with.
 struct SigningSetup {
     rp: Rp,
     wallet: eid_wallet::Wallet,
-    sub: String,
+    access_token: String,
     dir: tempfile::TempDir,
+}
+
+/// The scope a service that asks for signatures logs in with.
+const SIGN_SCOPE: &[(&str, &str)] = &[("scope", "openid profile sign")];
+
+/// A login at `rp` asking for the `sign` scope (the phone allows everything offered).
+async fn sign_login(
+    server: &TestServer,
+    rp: &Rp,
+    browser: &Browser,
+    wallet: &mut eid_wallet::Wallet,
+) -> anyhow::Result<(String, String)> {
+    use openidconnect::OAuth2TokenResponse as _;
+    let (tokens, _) = login_with(server, rp, browser, wallet, SIGN_SCOPE).await?;
+    let id_token = openidconnect::TokenResponse::id_token(&tokens)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    Ok((tokens.access_token().secret().clone(), id_token))
+}
+
+/// The verification code of a created request.
+fn code_of(created: &serde_json::Value) -> String {
+    created["verification_code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn signing_setup(server: &TestServer, index: usize) -> anyhow::Result<SigningSetup> {
@@ -310,7 +337,7 @@ async fn signing_setup(server: &TestServer, index: usize) -> anyhow::Result<Sign
     )
     .await?;
     let (mut wallet, _officer) = plus_wallet(server, index).await?;
-    let (_, claims) = login(server, &rp, &Browser::new(), &mut wallet).await?;
+    let (access_token, _) = sign_login(server, &rp, &Browser::new(), &mut wallet).await?;
     let dir = tempfile::tempdir()?;
     let authority = server.provider().authority()?;
     std::fs::write(dir.path().join("root.pem"), pem(&authority.root.der))?;
@@ -321,7 +348,7 @@ async fn signing_setup(server: &TestServer, index: usize) -> anyhow::Result<Sign
     Ok(SigningSetup {
         rp,
         wallet,
-        sub: claims.subject().to_string(),
+        access_token,
         dir,
     })
 }
@@ -496,8 +523,9 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     let SigningSetup {
         rp,
         mut wallet,
-        sub,
+        access_token,
         dir,
+        ..
     } = signing_setup(server, 0).await?;
     let document = b"Tenancy agreement: Flat 1, 2 Garden Road, HK$18,000 a month";
     std::fs::write(dir.path().join("doc.txt"), document)?;
@@ -507,7 +535,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
         &rp,
         "/signing/requests",
         &[
-            ("sub", &sub),
+            ("access_token", &access_token),
             ("document_name", "Tenancy agreement"),
             ("hash", &hash),
             ("hash_alg", "SHA-256"),
@@ -519,10 +547,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let code = created["verification_code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let code = code_of(&created);
     assert_eq!(code.len(), 4);
 
     // Until the citizen answers, the service is told to wait.
@@ -538,20 +563,32 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
         (400, Some("authorization_pending"))
     );
 
-    // The phone shows the service, the document and the same code.
+    // The phone shows the service, the document and three codes, the service's among them,
+    // the same three in the same order at every fetch.
     let list = wallet.signing_requests().await?;
     assert_eq!(list.requests.len(), 1);
     let shown = &list.requests[0];
     assert_eq!(shown.request_id, request_id);
     assert_eq!(shown.service.name, "Lands Department");
     assert_eq!(shown.document_name, "Tenancy agreement");
-    assert_eq!(shown.verification_code, code);
+    assert_eq!(shown.verification_codes.len(), 3);
+    assert!(shown.verification_codes.contains(&code), "{shown:?}");
+    let distinct: std::collections::BTreeSet<_> = shown.verification_codes.iter().collect();
+    assert_eq!(distinct.len(), 3);
+    assert!(!shown.pdf);
     assert_eq!(shown.hash, hash);
+    let again = wallet.signing_requests().await?;
+    assert_eq!(
+        again.requests[0].verification_codes,
+        shown.verification_codes
+    );
+    // A digest has no document to show.
+    assert!(wallet.signing_document(shown).await.is_err());
 
     // An approval that names another document is refused, and changes nothing.
     let mut tampered = shown.clone();
     tampered.hash = b64url(&DigestAlg::Sha256.digest(b"another agreement"));
-    let refused = unchanged!(server, wallet.answer_signing(&tampered, true).await);
+    let refused = unchanged!(server, wallet.approve_signing(&tampered, &code).await);
     assert!(refused.is_err(), "{refused:?}");
 
     let submission = wallet.sign_signing_decision(
@@ -561,6 +598,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
             answer: "approve".into(),
             hash_alg: shown.hash_alg.clone(),
             hash: shown.hash.clone(),
+            code: Some(code.clone()),
         },
     )?;
     let answered = wallet.post_signing_answer(&request_id, &submission).await?;
@@ -873,7 +911,7 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
         &rp,
         "/signing/requests",
         &[
-            ("sub", &sub),
+            ("access_token", &access_token),
             ("document_name", "Tenancy agreement, page 2"),
             ("hash", &hash),
             ("hash_alg", "SHA-256"),
@@ -883,7 +921,13 @@ async fn signing_journey(server: &TestServer) -> anyhow::Result<()> {
     .await?;
     let again_id = again["request_id"].as_str().unwrap_or_default().to_owned();
     let view = wallet.signing_requests().await?.requests.remove(0);
-    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    assert_eq!(
+        wallet
+            .approve_signing(&view, &code_of(&again))
+            .await?
+            .status,
+        "signed"
+    );
     let (status, second) =
         rp_post(server, &rp, "/signing/result", &[("request_id", &again_id)]).await?;
     assert_eq!(status, 200, "{second}");
@@ -922,15 +966,15 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
     let SigningSetup {
         rp,
         mut wallet,
-        sub,
+        access_token,
         ..
     } = signing_setup(&server, 0).await?;
     let hash = b64url(&DigestAlg::Sha256.digest(b"a document"));
     let ask = |name: &'static str| {
-        let (sub, hash) = (sub.clone(), hash.clone());
+        let (token, hash) = (access_token.clone(), hash.clone());
         move || -> Vec<(&'static str, String)> {
             vec![
-                ("sub", sub),
+                ("access_token", token),
                 ("document_name", name.to_owned()),
                 ("hash", hash),
                 ("hash_alg", "SHA-256".to_owned()),
@@ -979,7 +1023,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
         ("short hash", vec![("hash", b64url(&[1u8; 20]))]),
         ("unknown alg", vec![("hash_alg", "MD5".to_owned())]),
         ("no name", vec![("document_name", String::new())]),
-        ("unknown sub", vec![("sub", "nobody".to_owned())]),
+        ("no access token", vec![("access_token", String::new())]),
         (
             "not a pdf",
             vec![
@@ -1006,10 +1050,10 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
 
     // A basic account cannot sign: refused at once.
     let mut basic = proven_wallet(&server, 1).await?;
-    let (_, claims) = login(&server, &rp, &Browser::new(), &mut basic).await?;
+    let (basic_token, _) = sign_login(&server, &rp, &Browser::new(), &mut basic).await?;
     let mut f = form(&ask("Doc")());
-    f.retain(|(k, _)| *k != "sub");
-    f.push(("sub", claims.subject().to_string()));
+    f.retain(|(k, _)| *k != "access_token");
+    f.push(("access_token", basic_token));
     let (status, body) = unchanged!(server, post("/signing/requests", f).await?);
     assert_eq!(
         (status, body["error"].as_str()),
@@ -1022,6 +1066,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
     let (_, second) = post("/signing/requests", ask("Second")()).await?;
     let first_id = first["request_id"].as_str().unwrap_or_default().to_owned();
     let second_id = second["request_id"].as_str().unwrap_or_default().to_owned();
+    let (first_code, second_code) = (code_of(&first), code_of(&second));
     let list = wallet.signing_requests().await?;
     assert_eq!(list.requests.len(), 2);
     let view = |id: &str| list.requests.iter().find(|r| r.request_id == id);
@@ -1037,6 +1082,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
             answer: "approve".into(),
             hash_alg: first_view.hash_alg.clone(),
             hash: first_view.hash.clone(),
+            code: Some(first_code.clone()),
         },
     )?;
     let moved = unchanged!(
@@ -1045,7 +1091,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
     );
     assert!(moved.is_err(), "{moved:?}");
 
-    let declined = wallet.answer_signing(first_view, false).await?;
+    let declined = wallet.decline_signing(first_view).await?;
     assert_eq!(declined.status, "declined");
     let (status, body) = post("/signing/result", vec![("request_id", first_id.clone())]).await?;
     assert_eq!(
@@ -1068,6 +1114,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
             answer: "approve".into(),
             hash_alg: second_view.hash_alg.clone(),
             hash: second_view.hash.clone(),
+            code: Some(second_code.clone()),
         },
     )?;
     let refused = unchanged!(server, basic.post_signing_answer(&second_id, &forged).await);
@@ -1083,6 +1130,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
             answer: "approve".into(),
             hash_alg: second_view.hash_alg.clone(),
             hash: second_view.hash.clone(),
+            code: Some(second_code.clone()),
         },
     )?;
     let (id, s) = (second_id.clone(), submission.clone());
@@ -1122,6 +1170,7 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
             answer: "approve".into(),
             hash_alg: second_view.hash_alg.clone(),
             hash: second_view.hash.clone(),
+            code: Some(second_code.clone()),
         },
     )?;
     wallet.remove_device(&tablet_id).await?;
@@ -1162,7 +1211,13 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
         view.request_id,
         third["request_id"].as_str().unwrap_or_default()
     );
-    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    assert_eq!(
+        wallet
+            .approve_signing(&view, &code_of(&third))
+            .await?
+            .status,
+        "signed"
+    );
     let reference = wallet.account().await?.reference;
     let p = server.provider();
     tokio::task::spawn_blocking(move || {
@@ -1188,6 +1243,339 @@ async fn signing_refusals(backend: Backend) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Review 2026-12-07, L1: a service asks for a signature only with the access token of the
+/// citizen's login at it whose scope includes `sign`, and the citizen's ending that login ends
+/// its asking: refused without a token, with a token lacking `sign` (a client not allowed to
+/// sign never gets it, a refresh never renews it), with another client's token, after
+/// revocation, after the consent is withdrawn, after RP-initiated logout and after the citizen
+/// signs out from the wallet. Every refusal is an OAuth error and changes nothing stored.
+async fn signing_needs_a_live_sign_scoped_login(backend: Backend) -> anyhow::Result<()> {
+    use openidconnect::OAuth2TokenResponse as _;
+    let server = start(backend).await?;
+    let SigningSetup {
+        rp,
+        mut wallet,
+        access_token,
+        ..
+    } = signing_setup(&server, 0).await?;
+    let hash = b64url(&DigestAlg::Sha256.digest(b"a lease"));
+    let ask = |token: Option<&str>| -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("document_name", "Lease".to_owned()),
+            ("hash", hash.clone()),
+            ("hash_alg", "SHA-256".to_owned()),
+        ];
+        if let Some(token) = token {
+            form.push(("access_token", token.to_owned()));
+        }
+        form
+    };
+    let post = |form: Vec<(&'static str, String)>| {
+        let (server, rp) = (&server, &rp);
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            rp_post(server, rp, "/signing/requests", &form).await
+        }
+    };
+    // Refused in OAuth's form and changing nothing: `error` and its HTTP status.
+    macro_rules! refused {
+        ($form:expr, $status:expr, $error:expr, $what:expr) => {{
+            let (status, body) = unchanged!(server, post($form).await?);
+            assert_eq!(
+                (status, body["error"].as_str()),
+                ($status, Some($error)),
+                "{}: {body}",
+                $what
+            );
+            assert!(body["error_description"].is_string(), "{body}");
+        }};
+    }
+
+    // The login granted `sign`, as the phone offered it ("ask you to sign documents").
+    let (status, created) = post(ask(Some(&access_token))).await?;
+    assert_eq!(status, 201, "{created}");
+    refused!(ask(None), 400, "invalid_request", "no token");
+    refused!(
+        ask(Some("not-a-token")),
+        401,
+        "invalid_token",
+        "an unknown token"
+    );
+    let challenge = reqwest::Client::new()
+        .post(server.url("/signing/requests"))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[("access_token", "not-a-token"), ("document_name", "x")])
+        .send()
+        .await?;
+    assert_eq!(
+        challenge.headers()["www-authenticate"],
+        "Bearer realm=\"eid\", error=\"invalid_token\""
+    );
+
+    // A login that did not ask for `sign`: the token cannot ask.
+    let (plain, _) = login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    assert!(!plain
+        .scopes()
+        .is_some_and(|s| s.iter().any(|s| s.as_str() == "sign")));
+    refused!(
+        ask(Some(plain.access_token().secret())),
+        403,
+        "insufficient_scope",
+        "a token without sign"
+    );
+
+    // A client not allowed to sign never gets `sign`: the phone is not asked for it.
+    let shop = Rp::register(&server, "Example Shop", eid_core::keys::JwsAlg::Rs256).await?;
+    let browser = Browser::new();
+    let start = shop.start();
+    let page = browser
+        .open_login(
+            &server,
+            &with_param(&start.url, "scope", Some("openid sign")),
+        )
+        .await?;
+    let request = wallet.fetch_approval(&page.link).await?;
+    assert!(
+        request.items.iter().all(|i| i.claim != "sign"),
+        "{:?}",
+        request.items
+    );
+    // A signing client's login shows it as a permission, in both languages.
+    let lands_browser = Browser::new();
+    let lands_page = lands_browser
+        .open_login(
+            &server,
+            &with_param(&rp.start().url, "scope", Some("openid sign")),
+        )
+        .await?;
+    let lands = wallet.fetch_approval(&lands_page.link).await?;
+    let item = lands
+        .items
+        .iter()
+        .find(|i| i.claim == "sign")
+        .ok_or_else(|| anyhow::anyhow!("sign is not offered: {:?}", lands.items))?;
+    assert!(item.en.starts_with("Ask you to sign documents"), "{item:?}");
+    assert!(item.zh_hant.contains("簽署"), "{item:?}");
+    assert!(!item.essential);
+    let html = lands_browser
+        .http
+        .get(&lands_page.url)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("Ask you to sign documents"), "{html}");
+    assert!(html.contains("要求您簽署文件"), "{html}");
+
+    // Another signing client's token for the same citizen: unknown to this one.
+    let mut registration = eid_core::clients::ClientRegistration::new(
+        "Companies Registry",
+        &[REDIRECT_URI.to_owned()],
+        eid_core::keys::JwsAlg::Rs256,
+    );
+    registration.signing = true;
+    let registry = registered_rp(&server, registration).await?;
+    let (theirs, _) = sign_login(&server, &registry, &Browser::new(), &mut wallet).await?;
+    refused!(
+        ask(Some(&theirs)),
+        401,
+        "invalid_token",
+        "another client's token"
+    );
+
+    // A refresh does not renew `sign`: signing is the login's, not offline access's.
+    let (offline, _) = login_with(
+        &server,
+        &rp,
+        &Browser::new(),
+        &mut wallet,
+        &[("scope", "openid sign offline_access")],
+    )
+    .await?;
+    let granted: Vec<String> = offline
+        .scopes()
+        .map(|s| s.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default();
+    assert!(granted.contains(&"sign".to_owned()), "{granted:?}");
+    let refresh = offline
+        .refresh_token()
+        .ok_or_else(|| anyhow::anyhow!("no refresh token"))?
+        .secret()
+        .clone();
+    let (status, refreshed) = rp_post(
+        &server,
+        &rp,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await?;
+    assert_eq!(status, 200, "{refreshed}");
+    assert_eq!(refreshed["scope"], "openid offline_access");
+    refused!(
+        ask(refreshed["access_token"].as_str()),
+        403,
+        "insufficient_scope",
+        "a refreshed token"
+    );
+
+    // Revoked by the service (RFC 7009).
+    let (revoked, _) = sign_login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    let revocation = reqwest::Client::new()
+        .post(server.url("/revoke"))
+        .basic_auth(&rp.client_id, Some(&rp.client_secret))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .await?;
+    assert_eq!(revocation.status(), 200);
+    refused!(ask(Some(&revoked)), 401, "invalid_token", "a revoked token");
+
+    // Signed out by the service (RP-initiated logout with its ID token, from its server).
+    let (logged_out, id_token) = sign_login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    let (status, _) = post(ask(Some(&logged_out))).await?;
+    assert_eq!(status, 201);
+    let logout = reqwest::Client::new()
+        .get(server.url("/logout"))
+        .query(&[("id_token_hint", id_token.as_str())])
+        .send()
+        .await?;
+    assert_eq!(logout.status(), 200);
+    refused!(
+        ask(Some(&logged_out)),
+        401,
+        "invalid_token",
+        "after RP-initiated logout"
+    );
+
+    // Signed out by the citizen: the wallet ends the browser's eid session.
+    let (session_token, _) = sign_login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    wallet.end_browser_sessions().await?;
+    refused!(
+        ask(Some(&session_token)),
+        401,
+        "invalid_token",
+        "after the citizen signed out"
+    );
+
+    // The citizen withdraws the service's consent: every token it holds goes.
+    let (withdrawn, _) = sign_login(&server, &rp, &Browser::new(), &mut wallet).await?;
+    let (status, _) = post(ask(Some(&withdrawn))).await?;
+    assert_eq!(status, 201);
+    wallet.withdraw_consent(&rp.client_id).await?;
+    refused!(
+        ask(Some(&withdrawn)),
+        401,
+        "invalid_token",
+        "after consent withdrawal"
+    );
+    // A login before all of these is no way around them either.
+    refused!(
+        ask(Some(&access_token)),
+        401,
+        "invalid_token",
+        "the first login's token"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+/// Review 2026-12-07, L1: the citizen picks the code the service shows among three; another
+/// pick signs nothing, ends the request (the service hears `access_denied`) and is recorded.
+async fn a_wrong_code_signs_nothing(backend: Backend) -> anyhow::Result<()> {
+    let server = start(backend).await?;
+    let SigningSetup {
+        rp,
+        mut wallet,
+        access_token,
+        ..
+    } = signing_setup(&server, 0).await?;
+    let hash = b64url(&DigestAlg::Sha256.digest(b"a deed"));
+    let (status, created) = rp_post(
+        &server,
+        &rp,
+        "/signing/requests",
+        &[
+            ("access_token", &access_token),
+            ("document_name", "Deed of gift"),
+            ("hash", &hash),
+            ("hash_alg", "SHA-256"),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 201, "{created}");
+    let request_id = created["request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let code = code_of(&created);
+    let view = wallet.signing_requests().await?.requests.remove(0);
+    let wrong = view
+        .verification_codes
+        .iter()
+        .find(|c| **c != code)
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("one code offered"))?;
+    // A code that is not offered is not sent at all.
+    assert!(matches!(
+        wallet.approve_signing(&view, "ZZZZ").await,
+        Err(eid_wallet::WalletError::Protocol(_))
+    ));
+    let refused = wallet
+        .approve_signing(&view, &wrong)
+        .await
+        .expect_err("a wrong code signs nothing");
+    assert_eq!(refused.status(), Some(403));
+    assert!(
+        refused
+            .problem()
+            .is_some_and(|p| p.type_uri.ends_with("wrong-code")),
+        "{refused:?}"
+    );
+    // Ended: the right code is too late, the phone no longer lists it, the service is told.
+    assert!(wallet.approve_signing(&view, &code).await.is_err());
+    assert!(wallet.signing_requests().await?.requests.is_empty());
+    let (status, body) = rp_post(
+        &server,
+        &rp,
+        "/signing/result",
+        &[("request_id", &request_id)],
+    )
+    .await?;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("access_denied")),
+        "{body}"
+    );
+    let db = server.database();
+    assert!(db
+        .signing_request(&request_id)?
+        .is_some_and(|r| r.certificate_serial.is_none() && r.result.is_none()));
+    // Recorded in the account's history, naming the request.
+    let provider = server.provider();
+    let trail =
+        tokio::task::spawn_blocking(move || provider.audit_log(UnixTime::from_secs(0), 1000))
+            .await??;
+    let event = trail
+        .iter()
+        .find(|e| e.action == "document.wrong_code")
+        .ok_or_else(|| anyhow::anyhow!("no document.wrong_code event"))?;
+    assert_eq!(
+        event.detail.signing_request.as_deref(),
+        Some(request_id.as_str())
+    );
+    assert_eq!(event.detail.reason.as_deref(), Some("wrong_code"));
+    assert!(!trail.iter().any(|e| e.action == "document.signed"));
+    server.stop().await;
+    Ok(())
+}
+
+on_every_backend!(
+    signing_needs_the_citizens_live_sign_scoped_token,
+    signing_needs_a_live_sign_scoped_login
+);
+on_every_backend!(
+    a_wrong_verification_code_signs_nothing,
+    a_wrong_code_signs_nothing
+);
 on_every_backend!(
     a_citizen_signs_a_document_for_a_service,
     a_citizen_signs_for_a_service
@@ -1219,9 +1607,12 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
     let SigningSetup {
         rp,
         mut wallet,
-        sub,
+        access_token,
         dir,
+        ..
     } = signing_setup(&server, 0).await?;
+    // Another citizen, with a wallet session of their own.
+    let mut stranger = proven_wallet(&server, 1).await?;
     let classic = eid_core::pki::pdf::simple_document(
         "Tenancy agreement",
         &[
@@ -1259,7 +1650,7 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
             &rp,
             "/signing/requests",
             &[
-                ("sub", &sub),
+                ("access_token", &access_token),
                 ("document_name", "Tenancy agreement.pdf"),
                 ("pdf", &b64(&pdf)),
             ],
@@ -1277,7 +1668,54 @@ async fn a_citizen_signs_a_pdf(backend: Backend) -> anyhow::Result<()> {
             b64url(&DigestAlg::Sha256.digest(&pdf)),
             "the phone sees the PDF's digest"
         );
-        assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+        // The phone reads the document before deciding: the one the service sent, checked
+        // against the digest it approves.
+        assert_eq!(wallet.signing_document(&view).await?, pdf);
+        let path = format!("/api/v1/signing-requests/{request_id}/document");
+        let session = wallet.session().await?.access_token;
+        let fetched = reqwest::Client::new()
+            .get(server.url(&path))
+            .bearer_auth(&session)
+            .send()
+            .await?;
+        assert_eq!(fetched.status(), 200);
+        assert_eq!(fetched.headers()["content-type"], "application/pdf");
+        assert_eq!(fetched.headers()["cache-control"], "no-store");
+        // Another citizen's session does not find it, nor does no session.
+        let theirs = stranger.session().await?.access_token;
+        let refused = unchanged!(
+            server,
+            reqwest::Client::new()
+                .get(server.url(&path))
+                .bearer_auth(&theirs)
+                .send()
+                .await?
+        );
+        assert_eq!(refused.status(), 404);
+        assert_eq!(
+            refused.headers()["content-type"],
+            "application/problem+json"
+        );
+        let anonymous = reqwest::get(server.url(&path)).await?;
+        assert_eq!(anonymous.status(), 401);
+        assert!(matches!(
+            stranger.signing_document(&view).await,
+            Err(eid_wallet::WalletError::Refused(p)) if p.status == 404
+        ));
+        assert_eq!(
+            wallet
+                .approve_signing(&view, &code_of(&created))
+                .await?
+                .status,
+            "signed"
+        );
+        // Decided: the document is no longer served.
+        let gone = reqwest::Client::new()
+            .get(server.url(&path))
+            .bearer_auth(&session)
+            .send()
+            .await?;
+        assert_eq!(gone.status(), 410);
         let (status, result) = rp_post(
             &server,
             &rp,
@@ -1428,14 +1866,20 @@ async fn the_example_portal_gets_a_tenancy_agreement_signed(
         .await?
         .text()
         .await?;
+    // The citizen reads the agreement on the phone, then picks the code the portal shows.
     let view = wallet.signing_requests().await?.requests.remove(0);
-    assert!(
-        waiting.contains(&format!("<strong>{}</strong>", view.verification_code)),
-        "{waiting}"
-    );
+    let shown: Vec<&String> = view
+        .verification_codes
+        .iter()
+        .filter(|c| waiting.contains(&format!("<strong>{c}</strong>")))
+        .collect();
+    assert_eq!(shown.len(), 1, "{waiting}");
+    let code = shown[0].clone();
     assert_eq!(view.service.name, "Department portal");
     assert!(view.pdf);
-    assert_eq!(wallet.answer_signing(&view, true).await?.status, "signed");
+    let agreement = wallet.signing_document(&view).await?;
+    assert!(agreement.starts_with(b"%PDF-"));
+    assert_eq!(wallet.approve_signing(&view, &code).await?.status, "signed");
     let done = browser
         .http
         .get(format!("{portal}/agreement"))

@@ -102,7 +102,6 @@ impl Provider {
             // Another request redeemed it first.
             return Err(oauth(InvalidGrant, "the authorization code was already used").into());
         }
-        self.remember_signing_subject(client, &approval.citizen_id, now);
         Ok(issued.response)
     }
 }

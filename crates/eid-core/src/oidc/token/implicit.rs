@@ -76,7 +76,6 @@ impl Provider {
         {
             return Ok(None);
         }
-        self.remember_signing_subject(&client, &approval.citizen_id, now);
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         Ok(Some(self.client_redirect(
             &request.redirect_uri,

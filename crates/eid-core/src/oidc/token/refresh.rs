@@ -68,7 +68,10 @@ impl Provider {
                 }
                 asked
             }
-        };
+        }
+        // `sign` is not renewed: a service asks for signatures only with the access tokens of
+        // a login, which signing out and withdrawing consent end (review 2026-12-07, L1).
+        .renewable();
         let approval = Approval {
             citizen_id: token.citizen_id.clone(),
             device_id: token.device_id.clone(),
