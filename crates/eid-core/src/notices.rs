@@ -30,13 +30,14 @@ impl Provider {
         // Whole seconds only: an event of the current second may still be written.
         let until = now.secs() - 1;
         let devices = self.store.devices(&session.citizen_id)?;
-        // A device hears of what happened after it joined (in the second it joined, the
-        // citizen was holding it).
+        // A device hears of what happened after it joined: from its own binding on, in the
+        // second it joined (what came before was the citizen's own doing with this phone).
         let joined = devices
             .iter()
             .find(|d| d.device_id == session.device_id)
             .map_or(0, |d| d.created_at.secs());
-        let after = after.max(joined);
+        let after = after.max(joined - 1);
+        let mut bound_yet = after >= joined;
         let held: Vec<String> = self
             .store
             .held_applications(&session.citizen_id)?
@@ -52,6 +53,14 @@ impl Provider {
             }
             let entry = self.open_entry(record)?;
             let me = session.device_id.as_str();
+            if !bound_yet {
+                // Events of the joining second, up to and including this device's binding.
+                bound_yet =
+                    entry.action == "device.bound" && entry.device_id.as_deref() == Some(me);
+                if bound_yet || at == joined {
+                    continue;
+                }
+            }
             let by_me = entry.actor_id.as_deref() == Some(me);
             let about_me = entry.device_id.as_deref() == Some(me);
             if by_me {
@@ -125,9 +134,14 @@ fn notice_of(
             )
         }
         "recovery.held" => {
-            let until = entry.detail.until.map_or_else(String::new, |t| {
-                format!(" on {}", crate::time::UnixTime::from_secs(t).to_utc_minutes())
-            });
+            let when = entry
+                .detail
+                .until
+                .map(|t| crate::time::UnixTime::from_secs(t).to_utc_minutes());
+            let (until, zh_until) = match &when {
+                Some(when) => (format!(" on {when}"), format!("於 {when} ")),
+                None => (String::new(), String::new()),
+            };
             let still_held = entry
                 .application_id
                 .as_deref()
@@ -135,7 +149,7 @@ fn notice_of(
             (
                 "recovery_pending",
                 format!("Someone proved themselves as you on a new phone named \"{name}\" and will take over your eid account{until}: every device you have now will then be signed out. If it is not you, cancel it now."),
-                format!("有人以您的身份在名為「{name}」的新手機上完成身份核實，並將於{until}接管您的 eid 帳戶，屆時您現有的所有裝置均會被登出。如非本人所為，請立即取消。"),
+                format!("有人以您的身份在名為「{name}」的新手機上完成身份核實，並將{zh_until}接管您的 eid 帳戶，屆時您現有的所有裝置均會被登出。如非本人所為，請立即取消。"),
                 still_held.map(|id| NoticeUndo::CancelRecovery {
                     application_id: id.to_owned(),
                 }),
