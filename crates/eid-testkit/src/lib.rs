@@ -164,6 +164,9 @@ pub struct TestOptions {
     /// What remote proofing believes and how long a recovery is held (72 h by default, as
     /// deployed; a test of a hold's end shortens it).
     pub proofing: eid_core::proofing::ProofingPolicy,
+    /// How long logins wait for the phone and the browser (as deployed by default; a long
+    /// test lengthens them, so that nothing it made expires, and is purged, while it runs).
+    pub login: eid_server::config::LoginWindows,
 }
 
 impl TestOptions {
@@ -192,6 +195,7 @@ impl Default for TestOptions {
             danger_implicit_flow: false,
             pkcs11: None,
             proofing: eid_core::proofing::ProofingPolicy::default(),
+            login: eid_server::config::LoginWindows::default(),
         }
     }
 }
@@ -424,6 +428,7 @@ impl TestServer {
         options.danger_implicit_flow = self.options.danger_implicit_flow;
         options.pkcs11 = self.options.pkcs11.clone();
         options.proofing = self.options.proofing.clone();
+        options.login = self.options.login;
         options.registry = match &self.registry_url {
             Some(url) => {
                 let mut settings = RegistrySettings::at(url.clone())?;

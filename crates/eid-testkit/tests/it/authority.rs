@@ -16,7 +16,7 @@ use crate::passkeys::{
 };
 use crate::support::*;
 
-fn b64(data: &[u8]) -> String {
+pub(crate) fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
@@ -31,7 +31,7 @@ fn sets_session(response: &reqwest::Response) -> bool {
 
 /// The phone answers a login page, as the citizen decides: share all, remember, and sign that
 /// browser in to eid only if `stay_signed_in`.
-async fn phone_answers(
+pub(crate) async fn phone_answers(
     wallet: &mut Wallet,
     page: &LoginPage,
     stay_signed_in: bool,
@@ -50,7 +50,7 @@ async fn phone_answers(
 }
 
 /// A passkey tries to open a wallet session; the answer's status.
-async fn passkey_wallet_session(
+pub(crate) async fn passkey_wallet_session(
     server: &TestServer,
     credential: &mut Credential,
 ) -> anyhow::Result<u16> {
@@ -75,7 +75,7 @@ async fn passkey_wallet_session(
 }
 
 /// A passkey answers another browser's login through the phone's API (cross-device).
-async fn passkey_answers_cross_device(
+pub(crate) async fn passkey_answers_cross_device(
     server: &TestServer,
     credential: &mut Credential,
     page: &LoginPage,
@@ -317,7 +317,7 @@ on_every_backend!(
 );
 
 /// A signing client of `server`, the PKI initialised.
-async fn signing_client(server: &TestServer) -> anyhow::Result<Rp> {
+pub(crate) async fn signing_client(server: &TestServer) -> anyhow::Result<Rp> {
     let provider = server.provider();
     let now = eid_server::now();
     tokio::task::spawn_blocking(move || provider.pki_init(now)).await??;
@@ -339,7 +339,7 @@ async fn signing_client(server: &TestServer) -> anyhow::Result<Rp> {
 
 /// The service asks the citizen whose login gave it `access_token` (with the `sign` scope) to
 /// sign a document; the request's id and verification code.
-async fn ask_to_sign(
+pub(crate) async fn ask_to_sign(
     server: &TestServer,
     rp: &Rp,
     access_token: &str,
@@ -373,6 +373,69 @@ async fn ask_to_sign(
 
 fn sha2_digest(data: &[u8]) -> Vec<u8> {
     eid_core::crypto::sha256(data).to_vec()
+}
+
+/// A browser passkey answers a signing request as a phone would (the decision approves it
+/// with `code`, committed in the assertion's challenge); the answer's status.
+pub(crate) async fn passkey_approves_signing(
+    server: &TestServer,
+    passkey: &mut Credential,
+    view: &eid_proto::signing::SigningRequestView,
+    code: &str,
+) -> anyhow::Result<u16> {
+    let decision = eid_proto::signing::SigningDecision {
+        request_id: view.request_id.clone(),
+        answer: "approve".into(),
+        hash_alg: view.hash_alg.clone(),
+        hash: view.hash.clone(),
+        code: Some(code.to_owned()),
+    };
+    let bytes = serde_json::to_vec(&decision)?;
+    let mut options = view.options.clone();
+    let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+    options.public_key.challenge =
+        eid_wallet::committed_challenge("eid-signing", &nonce, &bytes).to_vec();
+    let assertion = get_assertion(passkey, &options, &server.issuer())?;
+    Ok(reqwest::Client::new()
+        .post(server.url(&format!("/api/v1/signing-requests/{}", view.request_id)))
+        .json(&serde_json::json!({"decision": b64(&bytes), "credential": assertion}))
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}
+
+/// A browser passkey signs its answer to a registration counter's code as the applying phone
+/// would (the decision names the code and the application, committed in the assertion's
+/// challenge): the URL to post it to, and the submission. Reading the challenge changes
+/// nothing; posting the submission is the attempt.
+pub(crate) async fn passkey_signs_counter(
+    server: &TestServer,
+    passkey: &mut Credential,
+    code: &str,
+) -> anyhow::Result<(String, serde_json::Value)> {
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let url = server.url(&format!("/api/v1/counter-challenges/{digits}"));
+    let challenge: eid_proto::api::CounterChallenge = reqwest::Client::new()
+        .get(&url)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let decision = eid_proto::api::CounterDecision {
+        code: challenge.code.clone(),
+        reference: challenge.reference.clone(),
+    };
+    let bytes = serde_json::to_vec(&decision)?;
+    let mut options = challenge.options.clone();
+    let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
+    options.public_key.challenge =
+        eid_wallet::committed_challenge("eid-counter", &nonce, &bytes).to_vec();
+    let assertion = get_assertion(passkey, &options, &server.issuer())?;
+    Ok((
+        url,
+        serde_json::json!({"decision": b64(&bytes), "credential": assertion}),
+    ))
 }
 
 /// H1: with the default (non-development) policy, a `plus` citizen's software key and a
@@ -422,28 +485,11 @@ async fn signing_keys(backend: Backend) -> anyhow::Result<()> {
     // The same account's browser passkey (added with the phone's approval of that action)
     // cannot approve it either.
     let mut passkey = add_passkey(&browser, &server, &mut software).await?;
-    let decision = eid_proto::signing::SigningDecision {
-        request_id: view.request_id.clone(),
-        answer: "approve".into(),
-        hash_alg: view.hash_alg.clone(),
-        hash: view.hash.clone(),
-        code: Some(code.clone()),
-    };
-    let bytes = serde_json::to_vec(&decision)?;
-    let mut options = view.options.clone();
-    let nonce: Vec<u8> = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
-    options.public_key.challenge =
-        eid_wallet::committed_challenge("eid-signing", &nonce, &bytes).to_vec();
-    let assertion = get_assertion(&mut passkey, &options, &server.issuer())?;
-    let answer = unchanged!(
+    let status = unchanged!(
         server,
-        reqwest::Client::new()
-            .post(server.url(&format!("/api/v1/signing-requests/{request_id}")))
-            .json(&serde_json::json!({"decision": b64(&bytes), "credential": assertion}))
-            .send()
-            .await?
+        passkey_approves_signing(&server, &mut passkey, &view, &code).await?
     );
-    assert_eq!(answer.status(), 403);
+    assert_eq!(status, 403);
 
     // An attested phone of a plus account signs.
     let attested = Wallet::in_memory()

@@ -11,6 +11,7 @@ mod accounts;
 mod api;
 mod attestation;
 mod authority;
+mod authority_cells;
 mod authorize;
 mod browser;
 mod client_auth;
