@@ -15,7 +15,12 @@ use crate::{Error, Provider};
 
 impl Provider {
     /// The citizen's standing consents, with the services' names.
-    pub fn consents(&self, session: &WalletSessionRecord) -> Result<ConsentList, Error> {
+    pub fn consents(
+        &self,
+        session: &WalletSessionRecord,
+        now: UnixTime,
+    ) -> Result<ConsentList, Error> {
+        self.wallet_may(session, crate::authority::Action::ChangeConsents, now)?;
         self.consents_of(&session.citizen_id)
     }
 
@@ -46,6 +51,7 @@ impl Provider {
         client_id: &str,
         now: UnixTime,
     ) -> Result<(), Error> {
+        self.wallet_may(session, crate::authority::Action::ChangeConsents, now)?;
         let actor = Actor::Citizen {
             device_id: Some(session.device_id.clone().into_string()),
         };

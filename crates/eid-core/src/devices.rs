@@ -104,6 +104,26 @@ impl Provider {
         Ok((device, credential))
     }
 
+    /// May the phone of a wallet session do `action` (an action whose cells need no facts)?
+    pub(crate) fn wallet_may(
+        &self,
+        session: &WalletSessionRecord,
+        action: Action,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        let (_, credential) = self.wallet_device(session, now)?;
+        authority::permit(credential, action, &Facts::default())
+    }
+
+    /// May the phone of a wallet session list and end the account's browser sessions?
+    pub fn wallet_may_end_sessions(
+        &self,
+        session: &WalletSessionRecord,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.wallet_may(session, Action::EndSessions, now)
+    }
+
     /// Verifies a discoverable assertion: the credential must be a bound device's, created with
     /// the user handle the assertion carries. Returns the device and account, and the passkey
     /// to record with [`Provider::record_use`] once the caller has accepted the request (a
@@ -270,7 +290,12 @@ impl Provider {
     }
 
     /// The account's bound devices.
-    pub fn devices(&self, session: &WalletSessionRecord) -> Result<Vec<Device>, Error> {
+    pub fn devices(
+        &self,
+        session: &WalletSessionRecord,
+        now: UnixTime,
+    ) -> Result<Vec<Device>, Error> {
+        self.wallet_may(session, Action::ListDevices, now)?;
         self.devices_of(&session.citizen_id)
     }
 

@@ -122,6 +122,11 @@ impl Provider {
         self.touch(&session, now)?;
         let may_add_passkey = self.may_add_passkey(cookie, passkey_ceremony, now)?;
         let citizen = &session.citizen_id;
+        crate::authority::permit(
+            crate::authority::Credential::BrowserSession,
+            crate::authority::Action::ListDevices,
+            &crate::authority::Facts::default(),
+        )?;
         let account = self
             .store
             .citizen(citizen)?
@@ -206,6 +211,21 @@ impl Provider {
             frontchannel: e.frontchannel,
             signed_out_here: here,
         };
+        let needs = match action {
+            AccountAction::EndSession(_)
+            | AccountAction::SignOutHere
+            | AccountAction::SignOutEverywhere => Some(crate::authority::Action::EndSessions),
+            AccountAction::WithdrawConsent(_) => Some(crate::authority::Action::ChangeConsents),
+            // Judged where the passkey is removed (passkeys only).
+            _ => None,
+        };
+        if let Some(needs) = needs {
+            crate::authority::permit(
+                crate::authority::Credential::BrowserSession,
+                needs,
+                &crate::authority::Facts::default(),
+            )?;
+        }
         Ok(match action {
             AccountAction::EndSession(id) => {
                 let here = *id == session.session_id;

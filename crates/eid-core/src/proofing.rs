@@ -602,15 +602,31 @@ impl Provider {
         for _ in 0..3 {
             let existing = self.store.citizen_by_hkid(&index)?;
             if let Some(account) = &existing {
-                // An application's key recovers an account only with its holder proven: a
-                // `Proof` exists only after the registry's verdict or an officer's approval.
+                // An application's key recovers an account only with its holder proven (a
+                // `Proof` exists only after the registry's verdict or an officer's approval);
+                // an officer only after the applying phone answered at the counter, which
+                // `decide_application` checked before building the proof.
+                let (credential, facts) = if proof.remote {
+                    (
+                        crate::authority::Credential::ApplicationKey,
+                        crate::authority::Facts {
+                            proven: true,
+                            ..crate::authority::Facts::default()
+                        },
+                    )
+                } else {
+                    (
+                        crate::authority::Credential::Officer,
+                        crate::authority::Facts {
+                            at_counter: true,
+                            ..crate::authority::Facts::default()
+                        },
+                    )
+                };
                 crate::authority::permit(
-                    crate::authority::Credential::ApplicationKey,
+                    credential,
                     crate::authority::Action::StartRecovery,
-                    &crate::authority::Facts {
-                        proven: true,
-                        ..crate::authority::Facts::default()
-                    },
+                    &facts,
                 )?;
                 // Remote proofing never takes an account over at once: the recovery waits,
                 // and the account's devices hear of it and may cancel it (review 2026-12-07,
@@ -839,7 +855,22 @@ impl Provider {
         actor: &Actor,
         now: UnixTime,
     ) -> Result<(), Error> {
-        for held in self.store.held_applications(citizen_id)? {
+        let held = self.store.held_applications(citizen_id)?;
+        if !held.is_empty() {
+            // An officer's proof supersedes them (at a counter); a recovery that took effect
+            // ends the others as the system's consequence of it.
+            if let Actor::Officer { .. } = actor {
+                crate::authority::permit(
+                    crate::authority::Credential::Officer,
+                    crate::authority::Action::CancelRecovery,
+                    &crate::authority::Facts {
+                        at_counter: true,
+                        ..crate::authority::Facts::default()
+                    },
+                )?;
+            }
+        }
+        for held in held {
             let event = self.record(
                 Event::new("recovery.superseded", actor)
                     .application(&held.application_id)

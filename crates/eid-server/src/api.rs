@@ -331,7 +331,7 @@ async fn consents(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let token = token(&req)?;
     let list = run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
-        p.consents(&session)
+        p.consents(&session, now)
     })
     .await?;
     Ok(HttpResponse::Ok().json(list))
@@ -361,6 +361,7 @@ async fn browser_sessions(
     let token = token(&req)?;
     let sessions = run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
+        p.wallet_may_end_sessions(&session, now)?;
         p.sessions_of(&session.citizen_id, None, now)
     })
     .await?;
@@ -393,6 +394,7 @@ async fn end_browser_session(
     let session_id = path.into_inner();
     run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
+        p.wallet_may_end_sessions(&session, now)?;
         p.end_session_of(
             &session.citizen_id,
             &session_id,
@@ -412,6 +414,7 @@ async fn end_browser_sessions(
     let token = token(&req)?;
     run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
+        p.wallet_may_end_sessions(&session, now)?;
         p.end_sessions_of(&session.citizen_id, &wallet_actor(&session), now)
     })
     .await?;
@@ -553,7 +556,7 @@ async fn devices(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     let token = token(&req)?;
     let devices = run(&state.provider, move |p, now| {
         let session = p.wallet_session(&token, now)?;
-        p.devices(&session)
+        p.devices(&session, now)
     })
     .await?;
     Ok(HttpResponse::Ok().json(DeviceList { devices }))

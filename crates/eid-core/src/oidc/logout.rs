@@ -173,6 +173,11 @@ impl Provider {
                             .is_some_and(|c| self.pairwise_sub(c, &s.citizen_id) == hint.sub)
                 });
                 if let Some(session) = browser_session {
+                    crate::authority::permit(
+                        crate::authority::Credential::BrowserSession,
+                        crate::authority::Action::EndSessions,
+                        &crate::authority::Facts::default(),
+                    )?;
                     ended
                         .frontchannel
                         .extend(self.end_signed_out(session, now)?.frontchannel);
@@ -250,6 +255,15 @@ impl Provider {
         citizen_id: Option<&str>,
         now: UnixTime,
     ) -> Result<(), Error> {
+        // The client's ID token names this login: it ends that login alone.
+        crate::authority::permit(
+            crate::authority::Credential::Client,
+            crate::authority::Action::EndSessions,
+            &crate::authority::Facts {
+                own_logins: true,
+                ..crate::authority::Facts::default()
+            },
+        )?;
         let revoked = self.store.revoke_access_tokens_of(sid)?;
         tracing::info!(target: "eid::security", event = "logout", client_id = ?client.map(|c| &c.client_id), revoked, "a login ended at the client's request");
         if let (Some(client), Some(citizen_id)) = (client, citizen_id) {
