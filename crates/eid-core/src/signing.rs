@@ -348,6 +348,33 @@ impl Provider {
         })
     }
 
+    /// Ends a request unsigned (declined, or the wrong code picked): the phone's use is
+    /// recorded, and the request moves `pending -> declined` with `event`.
+    fn end_unsigned(
+        &self,
+        request_id: &str,
+        device: &crate::store::DeviceRecord,
+        passkey: &str,
+        event: crate::store::AuditRecord,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        self.record_use(device, passkey, now)?;
+        let outcome = SigningOutcome {
+            status: SigningStatus::Declined,
+            device_id: &device.device_id,
+            certificate_serial: None,
+            result: None,
+            now,
+        };
+        if !self
+            .store
+            .finish_signing_request(request_id, &outcome, &[event])?
+        {
+            return Err(Error::Gone("signing request"));
+        }
+        Ok(())
+    }
+
     fn open_document(&self, record: &SigningRequestRecord) -> Result<Document, Error> {
         self.derived
             .data
@@ -584,7 +611,6 @@ impl Provider {
         };
         match decision.answer.as_str() {
             "decline" => {
-                self.record_use(&device, &passkey, now)?;
                 let event = self.record(
                     Event::new("document.declined", &actor)
                         .citizen(&device.citizen_id)
@@ -592,19 +618,7 @@ impl Provider {
                         .detail(detail(None)),
                     now,
                 )?;
-                let outcome = SigningOutcome {
-                    status: SigningStatus::Declined,
-                    device_id: &device.device_id,
-                    certificate_serial: None,
-                    result: None,
-                    now,
-                };
-                if !self
-                    .store
-                    .finish_signing_request(request_id, &outcome, &[event])?
-                {
-                    return Err(Error::Gone("signing request"));
-                }
+                self.end_unsigned(request_id, &device, &passkey, event, now)?;
                 tracing::info!(target: "eid::security", event = "signing.declined", request = %request_id, device_id = %device.device_id, "the citizen declined to sign");
                 return Ok(ApprovalResult {
                     status: "declined".into(),
@@ -622,7 +636,6 @@ impl Provider {
         // citizen is not looking at what the service shows, or guessed; the request ends
         // unsigned, recorded, and the service hears `access_denied`.
         if decision.code.as_deref() != Some(record.verification_code.as_str()) {
-            self.record_use(&device, &passkey, now)?;
             let event = self.record(
                 Event::new("document.wrong_code", &actor)
                     .citizen(&device.citizen_id)
@@ -633,19 +646,7 @@ impl Provider {
                     }),
                 now,
             )?;
-            let outcome = SigningOutcome {
-                status: SigningStatus::Declined,
-                device_id: &device.device_id,
-                certificate_serial: None,
-                result: None,
-                now,
-            };
-            if !self
-                .store
-                .finish_signing_request(request_id, &outcome, &[event])?
-            {
-                return Err(Error::Gone("signing request"));
-            }
+            self.end_unsigned(request_id, &device, &passkey, event, now)?;
             tracing::warn!(target: "eid::security", event = "signing.wrong_code", client_id = %record.client_id, request = %request_id, device_id = %device.device_id, "wrong verification code picked: signing request stopped");
             return Err(Error::WrongCode);
         }

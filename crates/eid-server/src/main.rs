@@ -678,18 +678,7 @@ fn describe_key(key: &eid_core::officers::OfficerKey) -> String {
 
 /// `2026-12-12 10:00 UTC`.
 fn utc(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .map(|t| {
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute()
-            )
-        })
-        .unwrap_or_else(|_| t.to_string())
+    eid_core::time::UnixTime::from_secs(t).to_utc_minutes()
 }
 
 fn officers(settings: Settings, command: OfficerCommand) -> anyhow::Result<()> {

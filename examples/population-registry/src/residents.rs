@@ -46,26 +46,23 @@ fn capture_authority() -> anyhow::Result<(String, eid_proto::capture::CaptureKey
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
         KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
     };
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CountryName, "HK");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "eid sandbox");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "eid sandbox capture root");
+    let named = |common_name: &str| -> anyhow::Result<CertificateParams> {
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(DnType::CountryName, "HK");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "eid sandbox");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        Ok(params)
+    };
+    let mut params = named("eid sandbox capture root")?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let root =
         CertifiedIssuer::self_signed(params, KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?)?;
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.distinguished_name.push(DnType::CountryName, "HK");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "eid sandbox");
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "eid sandbox capture key");
+    let mut params = named("eid sandbox capture key")?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
