@@ -41,9 +41,11 @@ wait_for() {
   exit 2
 }
 
-# One test resident of the sandbox registry: HKID, names, date of birth, gender, face template.
+# One test resident of the sandbox registry: HKID, names, date of birth, gender, capture file
+# (signed under the capture root `generate` writes beside it, which eid's config names).
 "$bin/population-registry" generate --count 1 --out "$work/registry" > "$work/residents.tsv"
-IFS=$'\t' read -r hkid name chinese dob gender template < <(sed -n 3p "$work/residents.tsv")
+IFS=$'\t' read -r hkid name chinese dob gender capture \
+  < <(grep -m1 -E '^[A-Z]{1,2}[0-9]{6}\([0-9A]\)'$'\t' "$work/residents.tsv")
 "$bin/population-registry" serve --residents "$work/registry" --listen "127.0.0.1:$registry_port" \
   --client-jwks-url "$issuer/connectors/jwks" \
   > "$work/registry.log" 2>&1 &
@@ -68,6 +70,10 @@ mode = "open"
 # that certification switches them on for the clients that register them.
 [oidc]
 danger_implicit_flow = true
+
+# The sandbox registry's capture root: remote proofing believes the captures signed under it.
+[proofing]
+capture_roots = ["$work/registry/capture-root.pem"]
 TOML
 common=(--config "$work/eid.toml" --data-dir "$work/data")
 # Two clients, registered before the server starts (the first call creates the database and
@@ -106,7 +112,7 @@ wait_for "$port"
 wallet=("$bin/eid-wallet" --store "$work/phone.json")
 "${wallet[@]}" enrol --server "$issuer" --name "$name" --chinese-name "$chinese" --hkid "$hkid" \
   --date-of-birth "$dob" --gender "$gender" --device-name "conformance suite"
-"${wallet[@]}" prove --face-template "$template"
+"${wallet[@]}" prove --capture "$capture"
 
 "$bin/eid-conformance" run --issuer "$issuer" --plan all --clients "$work/clients.toml" \
   --login-driver wallet --wallet "$work/phone.json" --danger-allow-http --report "$report" \
