@@ -156,3 +156,103 @@ fn x5c(header: &serde_json::Map<String, Value>) -> Result<Vec<Certificate>, ()> 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eid_proto::capture::Liveness;
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::DecodePrivateKey as _;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        PKCS_ECDSA_P256_SHA256,
+    };
+
+    const NOW: UnixTime = UnixTime::from_secs(1_800_000_000);
+
+    /// A root (its PEM) and a capture key under it (the key, its certificate's DER).
+    fn authority() -> (String, SigningKey, Vec<u8>) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test capture root");
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let root = CertifiedIssuer::self_signed(
+            params,
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+        )
+        .unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "test capture key");
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.signed_by(&key, &root).unwrap();
+        let signing = SigningKey::from_pkcs8_der(&key.serialize_der()).unwrap();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            STANDARD.encode(root.der())
+        );
+        (pem, signing, cert.der().to_vec())
+    }
+
+    fn capture(key: &SigningKey, cert: &[u8], nonce: &[u8], iat: i64, verdict: &str) -> String {
+        let header = serde_json::json!({
+            "alg": "ES256",
+            "typ": CAPTURE_TYPE,
+            "x5c": [STANDARD.encode(cert)],
+        });
+        let claims = serde_json::to_value(CaptureClaims {
+            nonce: b64url(nonce),
+            iat,
+            face_template: vec![0.5; 16],
+            liveness: Liveness {
+                verdict: verdict.into(),
+                method: "test".into(),
+            },
+        })
+        .unwrap();
+        crate::jose::sign_es256_with_header(key, &header, &claims)
+    }
+
+    #[test]
+    fn only_a_live_capture_of_this_ceremony_under_the_roots_verifies() {
+        let (root, key, cert) = authority();
+        let roots = CaptureRoots::from_pem(&root).unwrap();
+        let nonce = [7u8; 32];
+        let good = capture(&key, &cert, &nonce, NOW.secs(), LIVE);
+        assert_eq!(
+            verify_capture(&good, &roots, &nonce, NOW).unwrap(),
+            vec![0.5; 16]
+        );
+        // Another ceremony's nonce, a stale capture, a spoof.
+        assert!(verify_capture(&good, &roots, &[8u8; 32], NOW).is_err());
+        let stale = capture(&key, &cert, &nonce, NOW.secs() - 3_600, LIVE);
+        assert!(verify_capture(&stale, &roots, &nonce, NOW).is_err());
+        let spoof = capture(&key, &cert, &nonce, NOW.secs(), "spoof");
+        assert!(verify_capture(&spoof, &roots, &nonce, NOW).is_err());
+        // Another root's key, and a key that signs with a certificate not its own.
+        let (other_root, other_key, other_cert) = authority();
+        let foreign = capture(&other_key, &other_cert, &nonce, NOW.secs(), LIVE);
+        assert!(verify_capture(&foreign, &roots, &nonce, NOW).is_err());
+        let borrowed = capture(&other_key, &cert, &nonce, NOW.secs(), LIVE);
+        assert!(verify_capture(&borrowed, &roots, &nonce, NOW).is_err());
+        // Both roots trusted: either key verifies.
+        let both = CaptureRoots::from_pem(&format!("{root}\n{other_root}")).unwrap();
+        assert!(verify_capture(&foreign, &both, &nonce, NOW).is_ok());
+        // Not a JWS, no x5c.
+        assert!(verify_capture("a.b.c", &roots, &nonce, NOW).is_err());
+        let bare = crate::jose::sign_es256(&key, "k", CAPTURE_TYPE, &serde_json::json!({}));
+        assert!(verify_capture(&bare, &roots, &nonce, NOW).is_err());
+    }
+
+    #[test]
+    fn roots_must_be_certificates() {
+        assert!(CaptureRoots::from_pem("").is_err());
+        assert!(CaptureRoots::from_pem(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"
+        )
+        .is_err());
+        assert!(CaptureRoots::from_pem("-----BEGIN CERTIFICATE-----\nAAAA").is_err());
+    }
+}
