@@ -71,7 +71,18 @@ fn capture_authority() -> anyhow::Result<(String, eid_proto::capture::CaptureKey
         key: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.serialize_der()),
         x5c: vec![base64::engine::general_purpose::STANDARD.encode(certificate.der())],
     };
-    Ok((root.pem(), capture_key))
+    // PEM by hand (RFC 7468: base64 in lines of 64), without rcgen's `pem` feature.
+    let body = base64::engine::general_purpose::STANDARD.encode(root.der());
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    let root_pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    Ok((root_pem, capture_key))
 }
 
 const SURNAMES: [(&str, &str); 16] = [
