@@ -429,20 +429,23 @@ mod tests {
         }
     }
 
+    /// Every fact true: what no condition can ask more of.
+    const EVERYTHING: Facts = Facts {
+        own_browser: true,
+        purpose_approved: true,
+        target_is_passkey: true,
+        target_is_self_or_newer: true,
+        signing_key: true,
+        own_logins: true,
+        silent_login: true,
+        at_counter: true,
+        proven: true,
+        sign_scope: true,
+    };
+
     #[test]
     fn a_browser_passkey_answers_logins_in_its_browser_and_does_nothing_else() {
-        let own = Facts {
-            own_browser: true,
-            purpose_approved: true,
-            target_is_passkey: true,
-            target_is_self_or_newer: true,
-            signing_key: true,
-            own_logins: true,
-            silent_login: true,
-            at_counter: true,
-            proven: true,
-            sign_scope: true,
-        };
+        let own = EVERYTHING;
         assert!(permit(Credential::BrowserPasskey, Action::AnswerLogin, &own).is_ok());
         assert!(permit(
             Credential::BrowserPasskey,
@@ -509,18 +512,7 @@ mod tests {
             &Facts::default()
         )
         .is_err());
-        let everything = Facts {
-            own_browser: true,
-            purpose_approved: true,
-            target_is_passkey: true,
-            target_is_self_or_newer: true,
-            signing_key: true,
-            own_logins: true,
-            silent_login: true,
-            at_counter: true,
-            proven: true,
-            sign_scope: true,
-        };
+        let everything = EVERYTHING;
         for credential in Credential::ALL
             .into_iter()
             .filter(|c| *c != Credential::CitizenAccessToken)

@@ -170,6 +170,27 @@ impl Officer {
         self.review(server, reference).await
     }
 
+    /// Opens an application, has `wallet` (the applying phone) answer the counter's code, and
+    /// approves it with the identity card seen: the decision's (status, page).
+    pub async fn approve_with_phone(
+        &self,
+        server: &TestServer,
+        reference: &str,
+        wallet: &mut Wallet,
+    ) -> anyhow::Result<(u16, String)> {
+        let (_, id, csrf) = self.review_with_phone(server, reference, wallet).await?;
+        self.decide(
+            server,
+            &id,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("decision", "approve"),
+                ("evidence_hkid_card", "on"),
+            ],
+        )
+        .await
+    }
+
     pub async fn decide(
         &self,
         server: &TestServer,
@@ -240,19 +261,8 @@ impl TestServer {
             .reference
             .clone();
         // The applying phone answers the counter's code before the officer can approve.
-        let (_, id, csrf) = officer
-            .review_with_phone(server, &reference, &mut wallet)
-            .await?;
         let (status, page) = officer
-            .decide(
-                server,
-                &id,
-                &[
-                    ("csrf_token", csrf.as_str()),
-                    ("decision", "approve"),
-                    ("evidence_hkid_card", "on"),
-                ],
-            )
+            .approve_with_phone(server, &reference, &mut wallet)
             .await?;
         anyhow::ensure!(status == 200, "the officer's approval: {status} {page}");
         wallet.status().await?;

@@ -715,19 +715,8 @@ async fn held_recovery(backend: Backend) -> anyhow::Result<()> {
         .clone();
     let (html, _, _) = officer.review(&server, &reference).await?;
     assert!(html.contains("id=\"pending-recovery\""), "{html}");
-    let (_, id, csrf) = officer
-        .review_with_phone(&server, &reference, &mut at_counter)
-        .await?;
     let (status, page) = officer
-        .decide(
-            &server,
-            &id,
-            &[
-                ("csrf_token", csrf.as_str()),
-                ("decision", "approve"),
-                ("evidence_hkid_card", "on"),
-            ],
-        )
+        .approve_with_phone(&server, &reference, &mut at_counter)
         .await?;
     assert_eq!(status, 200, "{page}");
     let state = second.status().await?;

@@ -31,6 +31,7 @@ async fn refused_unchanged(
     server: &TestServer,
     wallet: &mut Wallet,
     evidence: &eid_proto::api::ProofingEvidence,
+    sign_capture: bool,
 ) -> anyhow::Result<eid_proto::problem::Problem> {
     let application = wallet.file().application.clone().expect("application");
     let base = server.url(&format!(
@@ -47,9 +48,10 @@ async fn refused_unchanged(
         .await?;
     let mut options = challenge.options.clone();
     let nonce = AsRef::<[u8]>::as_ref(&options.public_key.challenge).to_vec();
-    // The phone's capture component signs the template over this ceremony's nonce.
+    // The phone's capture component signs the template over this ceremony's nonce (unless the
+    // test sends it unsigned, or brings a capture of its own).
     let mut evidence = evidence.clone();
-    if evidence.capture.is_none() {
+    if sign_capture && evidence.capture.is_none() {
         let signer = server.capture_signer(&server.residents()[0])?;
         evidence.capture = Some(signer.sign(&nonce, &evidence.face_template));
         evidence.face_template.clear();
@@ -236,11 +238,11 @@ async fn remote_proofing(backend: Backend) -> anyhow::Result<()> {
     // (and the audit trail and attempt counters, which record attempts).
     let mut ev = evidence(&server, &resident)?;
     ev.face_template = server.capture(&server.residents()[2])?;
-    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    let problem = refused_unchanged(&server, &mut applicant, &ev, true).await?;
     assert_eq!(problem.reason.as_deref(), Some("face_mismatch"));
     let mut ev = evidence(&server, &resident)?;
     ev.hkid = unregistered_hkid(&server);
-    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    let problem = refused_unchanged(&server, &mut applicant, &ev, true).await?;
     assert_eq!(problem.reason.as_deref(), Some("evidence_mismatch"));
 
     // The right face: the account exists at level basic and logs in with acr basic.
@@ -773,6 +775,14 @@ async fn signed_captures(backend: Backend) -> anyhow::Result<()> {
         .expect_err("unsigned");
     assert_eq!(reason(&err).as_deref(), Some("unsigned_capture"), "{err}");
     assert_eq!(accounts(&server).await?, (0, 0));
+    let problem = refused_unchanged(
+        &server,
+        &mut applicant,
+        &evidence(&server, &resident)?,
+        false,
+    )
+    .await?;
+    assert_eq!(problem.reason.as_deref(), Some("unsigned_capture"));
 
     // Signed by a capture key under another root (another sandbox's).
     let elsewhere = tempfile::tempdir()?;
@@ -787,7 +797,7 @@ async fn signed_captures(backend: Backend) -> anyhow::Result<()> {
     let mut ev = evidence(&server, &resident)?;
     ev.capture = Some(foreign.sign(&[0; 32], &ev.face_template));
     ev.face_template.clear();
-    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    let problem = refused_unchanged(&server, &mut applicant, &ev, true).await?;
     assert_eq!(problem.reason.as_deref(), Some("capture_refused"));
 
     // The sandbox's own key, but over another ceremony's nonce (a capture replayed).
@@ -795,7 +805,7 @@ async fn signed_captures(backend: Backend) -> anyhow::Result<()> {
     let mut ev = evidence(&server, &resident)?;
     ev.capture = Some(signer.sign(&[7; 32], &ev.face_template));
     ev.face_template.clear();
-    let problem = refused_unchanged(&server, &mut applicant, &ev).await?;
+    let problem = refused_unchanged(&server, &mut applicant, &ev, true).await?;
     assert_eq!(problem.reason.as_deref(), Some("capture_refused"));
 
     // The component judged the capture a spoof (a screen held up to the camera).
