@@ -89,6 +89,11 @@ struct RunArgs {
     /// that ends otherwise, or a module of a pinned plan without a pin, fails the run.
     #[arg(long)]
     pinned_verdicts: Option<PathBuf>,
+    /// How many modules of a plan run at a time (their real-time waits overlap); 1 runs them
+    /// one after another. More than one suits the form driver; the wallet driver's one phone
+    /// serves one module at a time.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
     /// Reports plain-HTTP endpoints as warnings instead of failures (local test deployments).
     #[arg(long)]
     danger_allow_http: bool,
@@ -224,7 +229,7 @@ async fn run() -> anyhow::Result<bool> {
     }
     let mut passed = true;
     for plan in &selected {
-        let report = suite.run(plan, &args.modules).await;
+        let report = suite.run_jobs(plan, &args.modules, args.jobs).await;
         print!("{}", report::text(&report));
         let written = report::write_all(&report, &args.report)
             .with_context(|| format!("writing the reports into {}", args.report.display()))?;

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod dynamic;
 pub mod eid;
 pub mod fapi2;
+pub mod fapi2_time;
 pub mod oidcc;
 pub mod pkce;
 pub mod signing;
@@ -66,6 +67,16 @@ pub fn all() -> Vec<Plan> {
             response_mode: ResponseMode::Query,
             precondition: Some(|ctx| Box::pin(fapi2::require_fapi(ctx))),
             modules: fapi2::modules(),
+        },
+        Plan {
+            name: "eid-fapi2-jwt-time",
+            summary: "eid's own: FAPI 2.0 §5.3.2.1 (13) where the Foundation's plan does not look: \
+                      client assertions and DPoP proofs dated 70 s ahead refused at the PAR and token \
+                      endpoints (with or without a DPoP nonce), and an hour old (RFC 7523, RFC 9449 \
+                      §4.3 (11)).",
+            response_mode: ResponseMode::Query,
+            precondition: Some(|ctx| Box::pin(fapi2::require_fapi(ctx))),
+            modules: fapi2_time::modules(),
         },
         Plan {
             name: "eid-pkce",
