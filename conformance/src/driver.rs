@@ -110,6 +110,16 @@ pub fn approval_on(page: &Response) -> Option<(String, u8)> {
     approval(&Html::parse_document(&page.text()), &page.url)
 }
 
+/// Whether `page` asks the person to log in: eid's login page, or a form with a password field.
+pub fn login_on(page: &Response) -> bool {
+    let html = Html::parse_document(&page.text());
+    approval(&html, &page.url).is_some()
+        || html
+            .select(&selector("form input[type=password]"))
+            .next()
+            .is_some()
+}
+
 /// eid's approval link and number, when the page is eid's login page.
 fn approval(html: &Html, base: &Url) -> Option<(String, u8)> {
     let link = html

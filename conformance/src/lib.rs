@@ -168,15 +168,27 @@ impl Suite {
 
     /// Runs `plan`'s modules (only those in `only`, when it is not empty), one after another.
     pub async fn run(&self, plan: &Plan, only: &[String]) -> PlanReport {
-        self.run_jobs(plan, only, 1).await
+        let started = std::time::Instant::now();
+        let started_at = context::now();
+        let mut modules = Vec::new();
+        for module in &plan.modules {
+            if only.is_empty() || only.iter().any(|m| m == module.id) {
+                modules.push(self.run_module(plan, module).await);
+            }
+        }
+        self.report(plan, started, started_at, modules)
     }
 
     /// [`Suite::run`], with up to `jobs` modules running at a time (their real-time waits, a
     /// code's or a request URI's lifetime, overlap); the report lists them in the plan's order.
     /// Each module has its own browser, keys and nonces. With the wallet driver the one phone
     /// answers one module at a time.
+    /// (Its future is not `Send`: spawn [`Suite::run`] instead.)
     pub async fn run_jobs(&self, plan: &Plan, only: &[String], jobs: usize) -> PlanReport {
         use futures_util::stream::{self, StreamExt as _};
+        if jobs <= 1 {
+            return self.run(plan, only).await;
+        }
         let started = std::time::Instant::now();
         let started_at = context::now();
         let selected = plan
@@ -185,9 +197,20 @@ impl Suite {
             .filter(|module| only.is_empty() || only.iter().any(|m| m == module.id));
         let modules: Vec<ModuleReport> = stream::iter(selected)
             .map(|module| self.run_module(plan, module))
-            .buffered(jobs.max(1))
+            .buffered(jobs)
             .collect()
             .await;
+        self.report(plan, started, started_at, modules)
+    }
+
+    /// A plan's report of its modules' reports.
+    fn report(
+        &self,
+        plan: &Plan,
+        started: std::time::Instant,
+        started_at: i64,
+        modules: Vec<ModuleReport>,
+    ) -> PlanReport {
         let mut dangers = Vec::new();
         if self.config.danger_allow_http {
             dangers.push(

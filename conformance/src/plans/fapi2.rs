@@ -1227,9 +1227,7 @@ async fn login_or_refusal(
             ctx.success("CheckErrorResponse", "the provider refused the request");
             Ok(None)
         }
-        Landing::Page(ref page)
-            if page.status >= 400 && crate::driver::approval_on(page).is_none() =>
-        {
+        Landing::Page(ref page) if page.status >= 400 && !crate::driver::login_on(page) => {
             ctx.success(
                 "EnsureErrorPage",
                 format!("the provider shows an error page ({})", page.status),
@@ -1437,7 +1435,7 @@ async fn not_pushed(ctx: &mut Ctx<'_>) -> Result<(), Stop> {
             .await
             .map(|_| ()),
         Landing::Page(page) => ctx.require(
-            page.status >= 400 && crate::driver::approval_on(&page).is_none(),
+            page.status >= 400 && !crate::driver::login_on(&page),
             "EnsureUnpushedRequestRefused",
             format!(
                 "the provider refuses the request on an error page (it answered a {} page{})",
@@ -2133,11 +2131,28 @@ async fn request_uri_refused(
             Ok(true)
         }
         Landing::Callback { .. } => Ok(false),
-        Landing::Page(page) if crate::driver::approval_on(&page).is_some() => Ok(false),
-        Landing::Page(page) => {
+        Landing::Page(page) if crate::driver::login_on(&page) => {
+            ctx.info(format!(
+                "the provider opened a login ({} page) for the request URI",
+                page.status
+            ));
+            Ok(false)
+        }
+        Landing::Page(page) if page.status >= 400 => {
             ctx.success(
                 "EnsureRequestUriRefused",
                 format!("the provider shows an error page ({})", page.status),
+            );
+            Ok(true)
+        }
+        Landing::Page(page) => {
+            ctx.review(
+                "EnsureRequestUriRefused",
+                format!(
+                    "the provider answered a {} page that is neither a login nor an error status: \
+                     a person should see whether it refuses the request",
+                    page.status
+                ),
             );
             Ok(true)
         }
