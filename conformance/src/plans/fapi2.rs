@@ -314,7 +314,7 @@ fn asks_nonce(response: &Response) -> bool {
 
 /// A request with a DPoP proof by `key` (none when `None`), made by `make` from the proof;
 /// sent again once with the provider's nonce when it asks for one (`make` signs a new client
-/// assertion for each attempt, as a FAPI 2.0 client must be able to: §5.3.3.2).
+/// assertion for each attempt: a provider may consume an assertion at first sight).
 async fn send_with_proof(
     ctx: &mut Ctx<'_>,
     f: &mut Fapi,
